@@ -1,0 +1,245 @@
+"""AWS Secrets Manager rotation Lambda for Makini connection tokens.
+
+Handler: ``rotation.aws_lambda.handler``. Secrets Manager calls it four times per rotation with
+``{"Step": ..., "SecretId": <arn>, "ClientRequestToken": <version id>}``:
+
+- ``createSecret``: obtain a system token (``POST /link/token``, client credentials from the secret
+  named by ``OAUTH_CLIENT_SECRET_ARN``), issue a fresh connection token
+  (``POST /api/system/connections/{id}/token``) and store it as the ``AWSPENDING`` version.
+  Idempotent: if that version already has a value, nothing is issued.
+- ``setSecret``: nothing to do. For a database the rotator would now set the new password in the
+  database; Makini already knows the new token because Makini issued it in ``createSecret``.
+- ``testSecret``: ``GET /api/integrations/current`` with the pending token; 401 or
+  ``sync_status == "fail"`` fails the step.
+- ``finishSecret``: move ``AWSCURRENT`` to the new version (Secrets Manager moves ``AWSPREVIOUS``).
+
+The old token is not revoked: it stays valid at Makini, so readers holding ``AWSCURRENT`` keep
+working whatever step fails, and a failed rotation leaves only an unused ``AWSPENDING`` version.
+
+Value format (JSON): ``{"token": "...", "connection_id": "...", "issued_at": "<ISO 8601 UTC>"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from . import jsonlog
+from .backoff import RetryPolicy
+from .makini_client import MakiniClient
+
+CONNECTION_TAG = "makini:connection-id"
+ENV_OAUTH_SECRET = "OAUTH_CLIENT_SECRET_ARN"
+ENV_API_BASE = "MAKINI_API_BASE"
+SAFETY_MARGIN_SECONDS = 5.0  # stop calling Makini this long before the Lambda's own timeout
+BAD_SYNC_STATUSES = frozenset({"fail"})  # "fail" = authentication error (FACTS.md)
+
+logger = logging.getLogger(__name__)
+logger.setLevel(logging.INFO)  # the Lambda runtime's root handler prints the JSON lines
+
+
+class RotationError(Exception):
+    """A rotation step cannot proceed; the message says what is wrong and how to fix it."""
+
+
+# Injection points for tests (and for callers embedding the handler).
+_secrets_client_factory: Callable[[], Any] | None = None
+_makini_client_factory: Callable[..., MakiniClient] | None = None
+
+
+def _secrets_client() -> Any:
+    if _secrets_client_factory is not None:
+        return _secrets_client_factory()
+    import boto3  # noqa: PLC0415 - Lambda runtime provides boto3
+
+    return boto3.client("secretsmanager")
+
+
+def _makini_client(context: Any) -> MakiniClient:
+    deadline = None
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        deadline = time.monotonic() + remaining() / 1000.0 - SAFETY_MARGIN_SECONDS
+    if _makini_client_factory is not None:
+        return _makini_client_factory(deadline=deadline)
+    return MakiniClient(os.environ.get(ENV_API_BASE), deadline=deadline, policy=RetryPolicy())
+
+
+def _error_code(err: Exception) -> str | None:
+    response = getattr(err, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
+
+
+def handler(event: dict, context: Any) -> None:
+    try:
+        arn = event["SecretId"]
+        token = event["ClientRequestToken"]
+        step = event["Step"]
+    except (KeyError, TypeError):
+        raise RotationError(
+            "event must carry SecretId, ClientRequestToken and Step (this handler is meant to be "
+            "invoked by Secrets Manager rotation)"
+        ) from None
+    steps = {
+        "createSecret": create_secret,
+        "setSecret": set_secret,
+        "testSecret": test_secret,
+        "finishSecret": finish_secret,
+    }
+    if step not in steps:
+        raise RotationError(f"unknown Step {step!r}; expected one of {sorted(steps)}")
+
+    sm = _secrets_client()
+    meta = sm.describe_secret(SecretId=arn)
+    if not meta.get("RotationEnabled"):
+        jsonlog.log(logger, logging.ERROR, "rotation_refused", reason="rotation_disabled", secret=arn, step=step)
+        raise RotationError(f"secret {arn} does not have rotation enabled; enable rotation before invoking {step}")
+    versions = meta.get("VersionIdsToStages", {})
+    if token not in versions:
+        jsonlog.log(logger, logging.ERROR, "rotation_refused", reason="unknown_version", secret=arn, step=step,
+                    client_request_token=token)
+        raise RotationError(f"secret version {token} has no stage for rotation of secret {arn}")
+    if "AWSCURRENT" in versions[token]:
+        jsonlog.log(logger, logging.INFO, "rotation_already_current", secret=arn, step=step,
+                    client_request_token=token)
+        return
+    if "AWSPENDING" not in versions[token]:
+        jsonlog.log(logger, logging.ERROR, "rotation_refused", reason="not_pending", secret=arn, step=step,
+                    client_request_token=token)
+        raise RotationError(f"secret version {token} not set as AWSPENDING for rotation of secret {arn}")
+
+    jsonlog.log(logger, logging.INFO, "rotation_step_start", secret=arn, step=step, client_request_token=token)
+    steps[step](sm, arn, token, meta, context)
+    jsonlog.log(logger, logging.INFO, "rotation_step_done", secret=arn, step=step, client_request_token=token)
+
+
+# -- steps ----------------------------------------------------------------------------------
+
+def create_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
+    try:
+        current_raw = sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT").get("SecretString")
+    except Exception as err:  # a secret created without a value yet: the tag must name the connection
+        if _error_code(err) != "ResourceNotFoundException":
+            raise
+        current_raw = None
+    try:
+        sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
+        jsonlog.log(logger, logging.INFO, "pending_exists", secret=arn, client_request_token=token)
+        return
+    except Exception as err:  # botocore ClientError
+        if _error_code(err) != "ResourceNotFoundException":
+            raise
+
+    connection_id = _connection_id(arn, meta, current_raw)
+    client_id, client_secret = _oauth_client(sm)
+    makini = _makini_client(context)
+    system_token = makini.system_token(client_id, client_secret)
+    issued = makini.issue_connection_token(system_token, connection_id)
+    value = json.dumps({
+        "token": issued.token,
+        "connection_id": connection_id,
+        "issued_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+    })
+    sm.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=value, VersionStages=["AWSPENDING"])
+    jsonlog.log(logger, logging.INFO, "pending_created", secret=arn, client_request_token=token,
+                connection_id=connection_id, expires_in=issued.expires_in)
+
+
+def set_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
+    """No-op: Makini issued the token in createSecret, so there is no downstream system to update.
+
+    (For a database, setSecret would set the new password in the database. Makini is the issuer
+    here, and the old token stays valid until the connection is deleted, so nothing can be set
+    and nothing breaks between createSecret and finishSecret.)
+    """
+    jsonlog.log(logger, logging.INFO, "set_secret_noop", secret=arn, client_request_token=token,
+                reason="Makini issued the token in createSecret")
+
+
+def test_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
+    pending = sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
+    value = _parse_value(pending.get("SecretString"), arn, "AWSPENDING")
+    makini = _makini_client(context)
+    status = makini.check_token(value["token"])
+    if status in BAD_SYNC_STATUSES:
+        jsonlog.log(logger, logging.ERROR, "pending_test_failed", secret=arn, client_request_token=token,
+                    sync_status=status)
+        raise RotationError(
+            f"testSecret for {arn}: Makini reports sync_status={status!r} (authentication error: invalid "
+            "platform credentials) for the pending token; the customer must reconnect. AWSCURRENT is unchanged."
+        )
+    jsonlog.log(logger, logging.INFO, "pending_test_ok", secret=arn, client_request_token=token, sync_status=status)
+
+
+def finish_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
+    current_version = None
+    for version, stages in meta.get("VersionIdsToStages", {}).items():
+        if "AWSCURRENT" in stages:
+            if version == token:
+                jsonlog.log(logger, logging.INFO, "already_current", secret=arn, client_request_token=token)
+                return
+            current_version = version
+            break
+    sm.update_secret_version_stage(
+        SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=current_version
+    )
+    jsonlog.log(logger, logging.INFO, "current_moved", secret=arn, client_request_token=token,
+                previous_version=current_version)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+def _parse_value(raw: str | None, arn: str, stage: str) -> dict:
+    try:
+        value = json.loads(raw or "")
+    except ValueError:
+        raise RotationError(f"{stage} value of {arn} is not JSON; expected {{\"token\", \"connection_id\", \"issued_at\"}}") from None
+    if not isinstance(value, dict) or not isinstance(value.get("token"), str) or not value["token"]:
+        raise RotationError(f"{stage} value of {arn} has no \"token\" string")
+    return value
+
+
+def _connection_id(arn: str, meta: dict, current_raw: str | None) -> str:
+    tag_value = next((t.get("Value") for t in meta.get("Tags", []) or [] if t.get("Key") == CONNECTION_TAG), None)
+    value_id = None
+    try:
+        current = json.loads(current_raw or "")
+        if isinstance(current, dict) and isinstance(current.get("connection_id"), str):
+            value_id = current["connection_id"] or None
+    except ValueError:
+        pass
+    if tag_value and value_id and tag_value != value_id:
+        raise RotationError(
+            f"secret {arn}: tag {CONNECTION_TAG}={tag_value!r} disagrees with the current value's "
+            f"connection_id={value_id!r}; fix the tag or the value before rotating"
+        )
+    connection_id = tag_value or value_id
+    if not connection_id:
+        raise RotationError(
+            f"secret {arn}: no Makini connection id; set the tag {CONNECTION_TAG} or a JSON value with connection_id"
+        )
+    return connection_id
+
+
+def _oauth_client(sm: Any) -> tuple[str, str]:
+    source = os.environ.get(ENV_OAUTH_SECRET)
+    if not source:
+        raise RotationError(f"environment variable {ENV_OAUTH_SECRET} is not set; point it at the OAuth client secret")
+    raw = sm.get_secret_value(SecretId=source, VersionStage="AWSCURRENT").get("SecretString")
+    try:
+        value = json.loads(raw or "")
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not value.get("client_id") or not value.get("client_secret"):
+        raise RotationError(
+            f"secret {source} (from {ENV_OAUTH_SECRET}) must hold JSON {{\"client_id\": ..., \"client_secret\": ...}}"
+        )
+    jsonlog.register_secret(value["client_secret"])
+    return str(value["client_id"]), str(value["client_secret"])

@@ -1,0 +1,299 @@
+"""A small Makini API client for rotation (standard library only: urllib).
+
+Endpoints (FACTS.md and Makini's system OAS):
+- ``POST /link/token`` (JSON body, ``grant_type=client_credentials``) -> system token;
+- ``POST /api/system/connections/{id}/token`` (system token) -> a fresh connection token;
+- ``GET /api/integrations/current`` (connection token) -> ``data.sync_status``;
+- ``GET /api/system/connections`` (system token) -> paginated connections.
+
+Retries: 429 honours ``Retry-After`` and 5xx/network errors back off exponentially, both within
+``RetryPolicy`` (attempts and a total wait cap) and an optional absolute deadline, so a Lambda
+never sleeps past its own timeout. 401 is never retried. Error messages carry the HTTP status,
+Makini's error code/type/message and request id, never a token or secret.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from . import jsonlog
+from .backoff import RetryPolicy, next_wait, parse_retry_after
+
+DEFAULT_BASE_URL = "https://api.makini.io"
+USER_AGENT = "makini-infra-rotation/1"
+logger = logging.getLogger(__name__)
+
+
+class MakiniError(Exception):
+    """A Makini call failed. Carries no token or secret, only status and Makini's error fields."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+
+class MakiniAuthError(MakiniError):
+    """401: credentials or token invalid, expired or revoked. Never retried."""
+
+
+class MakiniRateLimited(MakiniError):
+    """429 beyond the retry budget (or a Retry-After longer than the time left)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class MakiniUnavailable(MakiniError):
+    """5xx or network failure that persisted through the retries."""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_in: int | None
+
+    def __repr__(self) -> str:  # never show the token
+        return f"IssuedToken(token='[redacted]', expires_in={self.expires_in!r})"
+
+
+def _safe_text(value: object, limit: int = 200) -> str:
+    text = str(value) if value is not None else ""
+    return jsonlog._mask(text)[:limit]
+
+
+class MakiniClient:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        timeout: float = 5.0,
+        policy: RetryPolicy | None = None,
+        deadline: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        base = base_url or os.environ.get("MAKINI_API_BASE") or DEFAULT_BASE_URL
+        parsed = urllib.parse.urlsplit(base)
+        if parsed.scheme not in ("https", "http") or not parsed.netloc:
+            raise ValueError(
+                f"MAKINI_API_BASE must be an absolute http(s) URL such as {DEFAULT_BASE_URL}; got {base!r}"
+            )
+        if parsed.scheme == "http" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(
+                "MAKINI_API_BASE must use https (plain http is allowed for 127.0.0.1/localhost test fakes only)"
+            )
+        self.base_url = base.rstrip("/")
+        self.timeout = timeout
+        self.policy = policy or RetryPolicy()
+        self.deadline = deadline
+        self._sleep = sleep
+        self._clock = clock
+        self._jitter = jitter
+
+    # -- public API -------------------------------------------------------------------------
+
+    def system_token(self, client_id: str, client_secret: str) -> str:
+        if not client_id or not client_secret:
+            raise MakiniError("OAuth client credentials are incomplete: client_id and client_secret are required")
+        jsonlog.register_secret(client_secret)
+        body = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
+        data = self._request("POST", "/link/token", json_body=body, what="system token")
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise MakiniError("Makini /link/token answered without an access_token")
+        jsonlog.register_secret(token)
+        return token
+
+    def issue_connection_token(self, system_token: str, connection_id: str) -> IssuedToken:
+        if not connection_id:
+            raise MakiniError("connection id is empty: cannot issue a connection token")
+        path = "/api/system/connections/" + urllib.parse.quote(connection_id, safe="") + "/token"
+        data = self._request("POST", path, bearer=system_token, json_body={}, what="connection token")
+        payload = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(payload, dict):
+            raise MakiniError("Makini answered the token request without a data object")
+        # The OAS sample names the field "token"; ConnectionStore elsewhere uses "access_token".
+        token = payload.get("token") or payload.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise MakiniError("Makini answered the token request without a token")
+        jsonlog.register_secret(token)
+        expires = payload.get("expires_in")
+        try:
+            expires_in = int(expires) if expires is not None else None
+        except (TypeError, ValueError):
+            expires_in = None
+        return IssuedToken(token=token, expires_in=expires_in)
+
+    def check_token(self, token: str) -> str:
+        """GET /api/integrations/current with a connection token; returns its sync_status."""
+        jsonlog.register_secret(token)
+        data = self._request("GET", "/api/integrations/current", bearer=token, what="token check")
+        payload = data.get("data") if isinstance(data, dict) else None
+        status = payload.get("sync_status") if isinstance(payload, dict) else None
+        if not isinstance(status, str):
+            raise MakiniError("Makini /api/integrations/current answered without data.sync_status")
+        return status
+
+    def list_connections(self, system_token: str, *, max_pages: int = 1000) -> Iterator[dict]:
+        page = 1
+        while page <= max_pages:
+            data = self._request(
+                "GET", f"/api/system/connections?page={page}", bearer=system_token, what="connection list"
+            )
+            for item in data.get("data") or []:
+                yield item
+            meta = data.get("meta") or {}
+            if not (data.get("links") or {}).get("next") or page >= int(meta.get("last_page") or page):
+                return
+            page += 1
+
+    # -- transport --------------------------------------------------------------------------
+
+    def _time_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - self._clock()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        bearer: str | None = None,
+        json_body: dict | None = None,
+        what: str,
+    ) -> dict:
+        url = self.base_url + path
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        payload = None
+        if json_body is not None:
+            payload = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        if bearer is not None:
+            headers["Authorization"] = "Bearer " + bearer
+        waited = 0.0
+        attempt = 0
+        log_path = path.split("?", 1)[0]
+        while True:
+            left = self._time_left()
+            if left is not None and left <= 0:
+                raise MakiniUnavailable(f"Makini {what}: no time left before the deadline; not calling {method} {log_path}")
+            timeout = self.timeout if left is None else max(0.05, min(self.timeout, left))
+            req = urllib.request.Request(url, data=payload, headers=headers, method=method)
+            retry_after: float | None = None
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as resp:
+                    raw = resp.read()
+                try:
+                    return json.loads(raw or b"{}")
+                except ValueError:
+                    raise MakiniError(f"Makini {what}: {method} {log_path} answered with invalid JSON") from None
+            except urllib.error.HTTPError as err:
+                status = err.code
+                body = _read_error(err)
+                code, etype, message, request_id = _error_fields(body, err)
+                detail = f"HTTP {status}" + (f" {code}" if code else "") + (f" ({etype})" if etype else "")
+                detail += (f": {message}" if message else "") + (f" [request id {request_id}]" if request_id else "")
+                if status == 401:
+                    raise MakiniAuthError(
+                        f"Makini {what}: {method} {log_path} was refused with {detail}. "
+                        "Check the OAuth client credentials or reconnect the connection.",
+                        status=status, code=code, request_id=request_id,
+                    ) from None
+                if status == 429:
+                    retry_after = parse_retry_after(err.headers.get("Retry-After") if err.headers else None)
+                    failure: MakiniError = MakiniRateLimited(
+                        f"Makini {what}: {method} {log_path} still rate limited after {attempt + 1} attempt(s), "
+                        f"{waited:.1f}s waited ({detail}); Retry-After={retry_after}",
+                        status=status, code=code, request_id=request_id, retry_after=retry_after,
+                    )
+                elif status >= 500:
+                    failure = MakiniUnavailable(
+                        f"Makini {what}: {method} {log_path} failed after {attempt + 1} attempt(s) with {detail}",
+                        status=status, code=code, request_id=request_id,
+                    )
+                else:
+                    raise MakiniError(
+                        f"Makini {what}: {method} {log_path} was rejected with {detail}",
+                        status=status, code=code, request_id=request_id,
+                    ) from None
+            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as err:
+                reason = getattr(err, "reason", err)
+                failure = MakiniUnavailable(
+                    f"Makini {what}: {method} {log_path} failed after {attempt + 1} attempt(s): "
+                    f"{type(reason).__name__}: {_safe_text(reason)}"
+                )
+            wait = next_wait(
+                attempt=attempt,
+                retry_after=retry_after,
+                waited_so_far=waited,
+                policy=self.policy,
+                jitter=self._jitter(),
+                time_left=None if left is None else self._time_left_after_request(),
+            )
+            if wait is None:
+                raise failure
+            jsonlog.log(
+                logger, logging.WARNING, "makini_retry",
+                what=what, method=method, path=log_path, attempt=attempt + 1,
+                status=failure.status, wait_seconds=round(wait, 3),
+            )
+            self._sleep(wait)
+            waited += wait
+            attempt += 1
+
+    def _time_left_after_request(self) -> float | None:
+        """Time left for sleeping: the deadline minus room for one more request."""
+        left = self._time_left()
+        if left is None:
+            return None
+        return left - self.timeout
+
+
+def _read_error(err: urllib.error.HTTPError) -> object:
+    try:
+        raw = err.read()
+    except Exception:  # noqa: BLE001 - a broken error body must not hide the status
+        return None
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _error_fields(body: object, err: urllib.error.HTTPError) -> tuple[str | None, str | None, str | None, str | None]:
+    code = etype = message = request_id = None
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        code = inner.get("code") if isinstance(inner.get("code"), str) else None
+        etype = inner.get("type") if isinstance(inner.get("type"), str) else None
+        message = inner.get("message") if isinstance(inner.get("message"), str) else None
+        rid = inner.get("request_id") or body.get("request_id")
+        request_id = rid if isinstance(rid, str) else None
+    if request_id is None and err.headers is not None:
+        request_id = err.headers.get("X-Request-Id")
+    return (
+        _safe_text(code, 64) or None,
+        _safe_text(etype, 64) or None,
+        _safe_text(message) or None,
+        _safe_text(request_id, 100) or None,
+    )

@@ -1,0 +1,146 @@
+"""Fixtures for the rotation runtime: moto Secrets Manager (in process) and the fake Makini API.
+
+The package is imported as ``rotation`` with ``functions/`` on sys.path: the same layout as the
+deployed archive (folder ``rotation/``, handler ``rotation.aws_lambda.handler``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
+if str(FUNCTIONS_DIR) not in sys.path:
+    sys.path.insert(0, str(FUNCTIONS_DIR))
+
+from rotation import aws_lambda  # noqa: E402
+from rotation.backoff import RetryPolicy  # noqa: E402
+from rotation.makini_client import MakiniClient  # noqa: E402
+
+from tests.fakes.makini_api import FakeMakini  # noqa: E402
+
+REGION = "eu-west-1"
+CONNECTION_ID = "09000207611898"
+
+
+@dataclass
+class FakeClock:
+    """Monotonic clock + sleep that advances it: waits are recorded, never slept."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def makini():
+    with FakeMakini() as fake:
+        fake.add_connection(CONNECTION_ID)
+        yield fake
+
+
+@pytest.fixture
+def client_factory(makini, clock):
+    """Builds MakiniClients against the fake with recorded (not real) sleeps and short timeouts."""
+
+    def build(deadline=None, policy=None, timeout=2.0):
+        return MakiniClient(
+            makini.base_url,
+            timeout=timeout,
+            policy=policy or RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=4.0, max_total_wait=10.0),
+            deadline=deadline,
+            sleep=clock.sleep,
+            clock=clock,
+            jitter=lambda: 0.5,
+        )
+
+    return build
+
+
+@dataclass
+class AwsRig:
+    sm: object
+    secret_arn: str
+    oauth_arn: str
+    current_token: str
+    makini: FakeMakini
+
+    def versions(self) -> dict[str, list[str]]:
+        return self.sm.describe_secret(SecretId=self.secret_arn)["VersionIdsToStages"]
+
+    def value(self, stage: str = "AWSCURRENT") -> dict:
+        return json.loads(self.sm.get_secret_value(SecretId=self.secret_arn, VersionStage=stage)["SecretString"])
+
+    def start_rotation(self, enabled: bool = True) -> str:
+        """What RotateSecret does before it invokes the Lambda (mirrors moto's rotate_secret):
+        stage an empty version AWSPENDING and mark rotation enabled. The Lambda then runs the steps.
+        (moto's own rotate_secret would move AWSCURRENT itself after the steps, hiding a broken
+        finishSecret, so the steps are driven by the tests instead.)"""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        backend = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION]
+        secret = backend.secrets[self.secret_arn]
+        token = str(uuid.uuid4())
+        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+        secret.versions[token] = {"createdate": 0, "version_id": token, "version_stages": ["AWSPENDING"]}
+        secret.rotation_requested = True
+        secret.auto_rotate_after_days = 7
+        secret.rotation_enabled = enabled
+        secret.rotation_lambda_arn = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:makini-rotation"
+        return token
+
+    def step(self, step: str, token: str, context=None) -> None:
+        aws_lambda.handler(
+            {"Step": step, "SecretId": self.secret_arn, "ClientRequestToken": token}, context
+        )
+
+    def rotate(self, token: str) -> None:
+        for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
+            self.step(step, token)
+
+
+@pytest.fixture
+def aws(monkeypatch, makini, client_factory):
+    from moto import mock_aws
+    import boto3
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(var, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        sm = boto3.client("secretsmanager", region_name=REGION)
+        oauth = sm.create_secret(
+            Name="makini/prod/oauth-client",
+            SecretString=json.dumps({"client_id": makini.client_id, "client_secret": makini.client_secret}),
+        )
+        current_token = makini.mint_connection_token(CONNECTION_ID)
+        secret = sm.create_secret(
+            Name="makini/prod/connections/acme-netsuite",
+            SecretString=json.dumps(
+                {"token": current_token, "connection_id": CONNECTION_ID, "issued_at": "2025-01-01T00:00:00Z"}
+            ),
+            Tags=[{"Key": aws_lambda.CONNECTION_TAG, "Value": CONNECTION_ID}],
+        )
+        monkeypatch.setenv(aws_lambda.ENV_OAUTH_SECRET, oauth["ARN"])
+        monkeypatch.setattr(aws_lambda, "_secrets_client_factory", lambda: sm)
+        monkeypatch.setattr(aws_lambda, "_makini_client_factory", lambda deadline=None: client_factory(deadline))
+        yield AwsRig(sm=sm, secret_arn=secret["ARN"], oauth_arn=oauth["ARN"], current_token=current_token,
+                     makini=makini)
