@@ -1,0 +1,142 @@
+"""Pure builders for the AWS policy documents of a secret store (plain dicts, no Pulumi).
+
+Kept apart from the components so they can be linted (parliament), evaluated (moto) and property-tested
+without the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+#: Data-plane reads of a secret value.
+READ_ACTIONS = ("secretsmanager:GetSecretValue",)
+#: Writes of a new secret value or a move of its staging labels.
+WRITE_ACTIONS = (
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+)
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+
+
+def _unique(values: Sequence[str]) -> list[str]:
+    return sorted(set(values))
+
+
+def _deny_unless_principal(sid: str, actions: Sequence[str], secret_arn: str, allowed: Sequence[str]) -> dict:
+    statement = {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": list(actions),
+        "Resource": secret_arn,
+    }
+    allowed = _unique(allowed)
+    if allowed:
+        # aws:PrincipalArn is the role ARN for assumed-role sessions, so this names roles, not sessions.
+        statement["Condition"] = {"StringNotEquals": {"aws:PrincipalArn": allowed}}
+    return statement
+
+
+def secret_resource_policy(
+    secret_arn: str,
+    reader_arns: Sequence[str],
+    writer_arns: Sequence[str],
+    operator_arns: Sequence[str] = (),
+) -> dict:
+    """Resource policy of one secret.
+
+    - every request without TLS is denied;
+    - reading the value is denied to every principal but this secret's readers and writers (the
+      rotation function reads what it rotates), whatever their identity policies say, same account
+      included;
+    - writing a value is denied to every principal but its writers and the operators who fill values
+      out of band (operators never read).
+    Management actions (describe, tag, policy) stay with IAM, so an administrator cannot be locked out.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "secretsmanager:*",
+                "Resource": secret_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            _deny_unless_principal("DenyReadOutsideEnvironment", READ_ACTIONS, secret_arn, [*reader_arns, *writer_arns]),
+            _deny_unless_principal("DenyWriteOutsideWriters", WRITE_ACTIONS, secret_arn, [*writer_arns, *operator_arns]),
+        ],
+    }
+
+
+def kms_key_policy(
+    partition: str,
+    account_id: str,
+    region: str,
+    admin_arns: Sequence[str],
+    user_arns: Sequence[str],
+) -> dict:
+    """Key policy of an environment's customer-managed key.
+
+    The account root keeps control (the AWS-recommended statement that lets IAM policies grant use of
+    the key, and prevents an unmanageable key); named administrators manage but cannot use it; the
+    readers and writers of the environment's secrets may use it only through Secrets Manager in this
+    region and account.
+    """
+    statements: list[dict] = [
+        {
+            "Sid": "AccountRootControl",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+    admins = _unique(admin_arns)
+    if admins:
+        statements.append(
+            {
+                "Sid": "KeyAdministration",
+                "Effect": "Allow",
+                "Principal": {"AWS": admins},
+                "Action": list(KEY_ADMIN_ACTIONS),
+                "Resource": "*",
+            }
+        )
+    users = _unique(user_arns)
+    if users:
+        statements.append(
+            {
+                "Sid": "UseThroughSecretsManagerOnly",
+                "Effect": "Allow",
+                "Principal": {"AWS": users},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                        "kms:CallerAccount": account_id,
+                    }
+                },
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}

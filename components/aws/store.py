@@ -1,0 +1,140 @@
+"""One environment's AWS secret store: a customer-managed KMS key and a Secrets Manager secret per
+catalog entry, each with a resource policy that shuts out every principal but its readers and writers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from .policies import kms_key_policy, secret_resource_policy
+
+
+@dataclass(frozen=True)
+class StoreSecretArgs:
+    """One secret of the store."""
+
+    #: Backend-neutral catalog path, e.g. ``connections/acme-sap/token``; the secret is named
+    #: ``makini/<environment>/<path>``.
+    path: str
+    #: Suffix for Pulumi resource names (unique within the store).
+    slug: str
+    description: str
+    #: Principals that may read the value (consumers, receiver, rotation).
+    reader_arns: Sequence[pulumi.Input[str]] = ()
+    #: Principals that may write new values (rotation).
+    writer_arns: Sequence[pulumi.Input[str]] = ()
+    #: The initial value, a Pulumi secret; None creates the secret empty for out-of-band fill.
+    value: pulumi.Input[str] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SecretStoreArgs:
+    environment: str
+    production: bool
+    secrets: Sequence[StoreSecretArgs]
+    recovery_window_days: int
+    kms_deletion_window_days: int = 30
+    key_admin_arns: Sequence[str] = ()
+    operator_arns: Sequence[str] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class SecretStore(pulumi.ComponentResource):
+    """KMS key ``alias/makini/<env>`` and secrets ``makini/<env>/...`` for one environment.
+
+    Values are never reverted by a later ``pulumi up``: an initial value from config is written once,
+    and changes to it afterwards (rotation, out-of-band fill) are ignored.
+    In production every resource is protected and retained on delete.
+    """
+
+    kms_key_arn: pulumi.Output[str]
+    secret_arns: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: SecretStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("makini:aws:SecretStore", name, None, opts)
+        guard = pulumi.ResourceOptions(parent=self, protect=args.production, retain_on_delete=args.production)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        identity = aws.get_caller_identity_output(opts=invoke)
+        region = aws.get_region_output(opts=invoke)
+        partition = aws.get_partition_output(opts=invoke)
+
+        all_users: list[pulumi.Input[str]] = []
+        for s in args.secrets:
+            all_users.extend(s.reader_arns)
+            all_users.extend(s.writer_arns)
+
+        key_policy = pulumi.Output.all(
+            partition.partition, identity.account_id, region.region, pulumi.Output.all(*all_users)
+        ).apply(
+            lambda v: json.dumps(
+                kms_key_policy(v[0], v[1], v[2], list(args.key_admin_arns), list(v[3])), sort_keys=True
+            )
+        )
+        self.key = aws.kms.Key(
+            f"{name}-key",
+            description=f"makini-infra: encrypts the Makini secrets of {args.environment}",
+            enable_key_rotation=True,
+            deletion_window_in_days=args.kms_deletion_window_days,
+            policy=key_policy,
+            tags={**args.tags, "makini:purpose": "secrets"},
+            opts=guard,
+        )
+        self.alias = aws.kms.Alias(
+            f"{name}-key-alias",
+            name=f"alias/makini/{args.environment}",
+            target_key_id=self.key.key_id,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.production),
+        )
+
+        self.secrets: dict[str, aws.secretsmanager.Secret] = {}
+        self.secret_arns = {}
+        for s in args.secrets:
+            secret = aws.secretsmanager.Secret(
+                f"{name}-{s.slug}",
+                name=f"makini/{args.environment}/{s.path}",
+                description=s.description,
+                kms_key_id=self.key.arn,
+                recovery_window_in_days=args.recovery_window_days,
+                tags={**args.tags, **s.tags},
+                opts=guard,
+            )
+            depends: list[pulumi.Resource] = []
+            if s.value is not None:
+                version = aws.secretsmanager.SecretVersion(
+                    f"{name}-{s.slug}-initial",
+                    secret_id=secret.id,
+                    secret_string=pulumi.Output.secret(s.value),
+                    # The value is the initial one only: rotation and out-of-band updates must survive
+                    # the next `pulumi up`, so later differences are ignored.
+                    opts=pulumi.ResourceOptions(
+                        parent=self,
+                        ignore_changes=["secretString"],
+                        protect=args.production,
+                        retain_on_delete=args.production,
+                    ),
+                )
+                depends.append(version)
+            aws.secretsmanager.SecretPolicy(
+                f"{name}-{s.slug}-policy",
+                secret_arn=secret.arn,
+                block_public_policy=True,
+                policy=pulumi.Output.all(
+                    secret.arn, pulumi.Output.all(*s.reader_arns), pulumi.Output.all(*s.writer_arns)
+                ).apply(
+                    lambda v: json.dumps(
+                        secret_resource_policy(v[0], v[1], v[2], list(args.operator_arns)), sort_keys=True
+                    )
+                ),
+                # Written after the initial value, so the deployer's first PutSecretValue is not denied.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends, protect=args.production),
+            )
+            self.secrets[s.path] = secret
+            self.secret_arns[s.path] = secret.arn
+
+        self.kms_key_arn = self.key.arn
+        self.register_outputs({"kmsKeyArn": self.key.arn, "secretArns": self.secret_arns})

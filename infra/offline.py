@@ -1,0 +1,370 @@
+"""Run the real program under Pulumi mocks, with no CLI and no cloud credentials.
+
+Used by the offline plan (``python -m infra.plan``), the program tests and the benchmarks. It reads a
+``Pulumi.<stack>.yaml`` the way the Pulumi CLI would hand it to the program (flat ``ns:key`` strings,
+structured values as JSON, the keys holding ``secure:`` values marked secret and given a placeholder,
+since they cannot be decrypted here), runs ``infra/__main__.py`` and records every registered resource
+with its options (parent, protect, retain-on-delete, ignore-changes) and its inputs, secrets still marked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import runpy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import ROOT, SETTINGS
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = PROJECT_ROOT / "infra" / "__main__.py"
+PROJECT = "makini-infra"
+MOCK_ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "us-east-1"
+SECRET_PLACEHOLDER = "[secret]"
+#: What a ``secure:`` value from a stack file becomes offline: it cannot be decrypted without the CLI.
+UNDECRYPTABLE = "offline-placeholder-not-a-real-secret"
+
+
+def is_secret_marker(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def redact(value: Any) -> Any:
+    """Replace every secret-marked value with ``"[secret]"`` (deeply)."""
+    if is_secret_marker(value):
+        return SECRET_PLACEHOLDER
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """Strip secret markers, keeping values (for tests that inspect what a resource would receive)."""
+    if is_secret_marker(value):
+        return unwrap_secrets(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# Stack files
+
+
+@dataclass(frozen=True)
+class StackSource:
+    """A stack's configuration as the Pulumi CLI would pass it to the program."""
+
+    stack: str
+    config: dict[str, str]
+    secret_keys: frozenset[str]
+    #: Keys whose values were ``secure:`` ciphertext in the file and so are placeholders here.
+    undecryptable_keys: frozenset[str] = frozenset()
+
+
+def _has_secure(value: Any) -> bool:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return True
+        return any(_has_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secure(v) for v in value)
+    return False
+
+
+def _replace_secure(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return UNDECRYPTABLE
+        return {k: _replace_secure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_secure(v) for v in value]
+    return value
+
+
+class StackFileError(Exception):
+    """The stack file cannot be read (missing, not YAML, not shaped like Pulumi.<stack>.yaml)."""
+
+
+def load_stack_file(stack: str, path: Path | None = None, project: str = PROJECT) -> StackSource:
+    path = path or PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise StackFileError(f"stack file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise StackFileError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(document, dict):
+        raise StackFileError(f"{path} must be a mapping with a 'config:' key, like Pulumi.<stack>.yaml")
+    raw = document.get("config") or {}
+    if not isinstance(raw, dict):
+        raise StackFileError(f"{path}: 'config:' must be a mapping of keys to values")
+    config: dict[str, str] = {}
+    secret: set[str] = set()
+    undecryptable: set[str] = set()
+    for key, value in raw.items():
+        key = str(key)
+        full = key if ":" in key else f"{project}:{key}"
+        if _has_secure(value):
+            secret.add(full)
+            undecryptable.add(full)
+            value = _replace_secure(value)
+        config[full] = value if isinstance(value, str) else json.dumps(value)
+    return StackSource(stack, config, frozenset(secret), frozenset(undecryptable))
+
+
+# --------------------------------------------------------------------------------------------------
+# Mocks
+
+
+def _suffix(name: str, n: int = 6) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:n]
+
+
+class OfflineMocks(pulumi.runtime.Mocks):
+    """Deterministic, realistic outputs for the resource types and invokes makini-infra uses."""
+
+    def __init__(self, region: str = DEFAULT_REGION, account_id: str = MOCK_ACCOUNT_ID):
+        self.region = region
+        self.account_id = account_id
+
+    def _arn(self, service: str, resource: str, region: bool = True) -> str:
+        return f"arn:aws:{service}:{self.region if region else ''}:{self.account_id}:{resource}"
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        plain = unwrap_secrets(inputs)
+        state = dict(inputs)
+        rid = f"{name}-id"
+        if typ == "aws:kms/key:Key":
+            rid = f"{_suffix(name, 8)}-0000-4000-8000-{_suffix(name + 'k', 12)}"
+            state.update(arn=self._arn("kms", f"key/{rid}"), keyId=rid)
+        elif typ == "aws:kms/alias:Alias":
+            rid = plain.get("name", name)
+            state.update(arn=self._arn("kms", rid))
+        elif typ == "aws:secretsmanager/secret:Secret":
+            secret_name = plain.get("name", name)
+            state.update(arn=self._arn("secretsmanager", f"secret:{secret_name}-{_suffix(secret_name)}"))
+            rid = state["arn"]
+        elif typ == "aws:iam/role:Role":
+            role = plain.get("name", name)
+            state.update(arn=f"arn:aws:iam::{self.account_id}:role/{role}", name=role, uniqueId=f"AROA{_suffix(role, 16).upper()}")
+            rid = role
+        elif typ == "aws:iam/policy:Policy":
+            policy = plain.get("name", name)
+            state.update(arn=f"arn:aws:iam::{self.account_id}:policy/{policy}")
+            rid = state["arn"]
+        elif typ == "aws:sqs/queue:Queue":
+            queue = plain.get("name", name)
+            rid = f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{queue}"
+            state.update(arn=self._arn("sqs", queue), url=rid, name=queue)
+        elif typ == "aws:dynamodb/table:Table":
+            table = plain.get("name", name)
+            state.update(arn=self._arn("dynamodb", f"table/{table}"), name=table)
+            rid = table
+        elif typ == "aws:lambda/function:Function":
+            fn = plain.get("name", name)
+            state.update(
+                arn=self._arn("lambda", f"function:{fn}"),
+                invokeArn=f"arn:aws:apigateway:{self.region}:lambda:path/2015-03-31/functions/"
+                f"{self._arn('lambda', f'function:{fn}')}/invocations",
+                name=fn,
+            )
+            rid = fn
+        elif typ == "aws:sns/topic:Topic":
+            topic = plain.get("name", name)
+            state.update(arn=self._arn("sns", topic))
+            rid = state["arn"]
+        elif typ == "aws:apigatewayv2/api:Api":
+            rid = _suffix(name, 10)
+            state.update(
+                apiEndpoint=f"https://{rid}.execute-api.{self.region}.amazonaws.com",
+                executionArn=self._arn("execute-api", rid),
+                arn=f"arn:aws:apigateway:{self.region}::/apis/{rid}",
+            )
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            group = plain.get("name", name)
+            state.update(arn=self._arn("logs", f"log-group:{group}"))
+            rid = group
+        elif typ.startswith("aws:"):
+            service = typ.split(":")[1].split("/")[0]
+            state.setdefault("arn", self._arn(service, name))
+        elif typ.startswith("azure-native:"):
+            rid = (
+                f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/"
+                f"{plain.get('resourceGroupName', 'rg')}/providers/{typ.split(':')[1]}/{name}"
+            )
+            state.setdefault("name", plain.get("vaultName") or plain.get("secretName") or name)
+        elif typ.startswith("vault:"):
+            rid = plain.get("path") or plain.get("name") or name
+        return rid, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": self.account_id,
+                "arn": f"arn:aws:sts::{self.account_id}:assumed-role/makini-deployer/offline-plan",
+                "userId": "AROAOFFLINEPLAN:offline-plan",
+                "id": self.account_id,
+            }, []
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region,
+                    "endpoint": f"ec2.{self.region}.amazonaws.com", "description": self.region}, []
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
+                    "reverseDnsPrefix": "com.amazonaws"}, []
+        if token == "azure-native:authorization:getClientConfig":
+            return {
+                "clientId": "11111111-1111-1111-1111-111111111111",
+                "objectId": "22222222-2222-2222-2222-222222222222",
+                "subscriptionId": "00000000-0000-0000-0000-000000000000",
+                "tenantId": "33333333-3333-3333-3333-333333333333",
+            }, []
+        return {}, []
+
+
+# --------------------------------------------------------------------------------------------------
+# Recording
+
+
+@dataclass
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    protect: bool
+    retain_on_delete: bool
+    ignore_changes: tuple[str, ...]
+    dependencies: tuple[str, ...]
+    #: Inputs as the engine received them (camelCase), secrets still marked.
+    inputs: dict[str, Any]
+
+    @property
+    def plain_inputs(self) -> dict[str, Any]:
+        return unwrap_secrets(self.inputs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
+            "ignoreChanges": list(self.ignore_changes),
+            "inputs": redact(self.inputs),
+        }
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A MockMonitor that also keeps the resource options the engine would see."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.records: dict[str, RecordedResource] = {}
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        self.records[response.urn] = RecordedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            custom=bool(request.custom),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            ignore_changes=tuple(request.ignoreChanges),
+            dependencies=tuple(request.dependencies),
+            inputs=rpc.deserialize_properties(request.object) if request.type != "pulumi:pulumi:Stack" else {},
+        )
+        return response
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    resources: list[RecordedResource]
+    #: Stack outputs with secrets still marked (``redact`` them before printing).
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, typ: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == typ]
+
+    def named(self, name: str) -> RecordedResource:
+        for r in self.resources:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+
+async def _resolve(value: Any) -> Any:
+    """Resolve Outputs inside an exported structure, marking secret leaves like the engine does."""
+    if isinstance(value, pulumi.Output):
+        resolved = await value.future()
+        secret = await value.is_secret()
+        inner = await _resolve(resolved)
+        return {rpc._special_sig_key: rpc._special_secret_sig, "value": inner} if secret else inner
+    if isinstance(value, dict):
+        return {k: await _resolve(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [await _resolve(v) for v in value]
+    if asyncio.isfuture(value) or asyncio.iscoroutine(value):
+        return await _resolve(await value)
+    return value
+
+
+def run_program(
+    stack: str,
+    config: Mapping[str, str],
+    secret_keys: Iterable[str] = (),
+    *,
+    region: str | None = None,
+    program: Path = PROGRAM,
+    mocks: pulumi.runtime.Mocks | None = None,
+) -> ProgramRun:
+    """Run ``program`` for ``stack`` under mocks and return what it registered and exported.
+
+    Each call gets a fresh event loop, monitor and root stack, so runs never leak into each other.
+    Exceptions from the program (including ``pulumi.RunError`` for invalid config) propagate.
+    """
+    region = region or config.get("aws:region") or DEFAULT_REGION
+    mocks = mocks or OfflineMocks(region=region)
+    monitor = RecordingMonitor(mocks)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        ROOT.set(None)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+        root = pulumi.runtime.get_root_resource()
+        collected: dict[str, Any] = {}
+
+        async def main() -> None:
+            runpy.run_path(str(program), run_name="__main__")
+            collected.update(await _resolve(dict(root.outputs)))
+
+        SETTINGS.rpc_manager.clear()
+        SETTINGS.outputs.clear()
+        _sync_await(run_pulumi_func(main))
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+    return ProgramRun(stack=stack, resources=list(monitor.records.values()), outputs=collected)

@@ -1,0 +1,64 @@
+"""Connections (one Makini connection each, one bearer token each) and the credit budget."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import ConnectionKey, ConsumerName, Model, PositiveInt
+
+
+class NetSuiteM2M(Model):
+    """The NetSuite integration record's settings for a machine-to-machine (M2M) connection.
+
+    Stated in NetSuite's own words so a reviewer can compare them with the integration record.
+    The rotation issue validates them (only the client-credentials grant, scopes RESTlets and
+    REST Web Services).
+    """
+
+    client_credentials_grant: bool = Field(
+        default=True, description="'Client Credentials (Machine To Machine) Grant' checked."
+    )
+    authorization_code_grant: bool = Field(default=False, description="'Authorization Code Grant' checked.")
+    authorization_flow: bool = Field(default=False, description="'Authorization Flow' checked (TBA).")
+    scopes: tuple[str, ...] = Field(
+        default=("RESTlets", "REST Web Services"), description="Scopes checked on the integration record."
+    )
+    certificate_validity_days: int = Field(
+        default=730, ge=1, description="Validity of the generated M2M certificate (at most two years)."
+    )
+    renewal_reminder_days: int = Field(
+        default=30, ge=1, description="Days before the certificate expires that the renewal reminder fires."
+    )
+
+
+class Connection(Model):
+    """One customer connection in Makini (a customer's SAP, NetSuite, ...)."""
+
+    key: ConnectionKey = Field(description="Stable name of the connection in this project; part of every secret path.")
+    system: str = Field(min_length=1, max_length=100, description="The connected system, e.g. 'SAP S/4HANA'.")
+    tier: Literal[1, 2, 3] = Field(description="Makini pricing tier: 1 simple, 2 mid-complexity ERP, 3 complex (SAP).")
+    deployment: Literal["cloud", "on_prem"] = Field(description="Where the customer's system runs; on_prem costs more credits.")
+    consumers: tuple[ConsumerName, ...] = Field(
+        default=(), description="Services allowed to read this connection's token (names under makini:consumers)."
+    )
+    makini_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Makini's id for the connection (used by automated token rotation).",
+    )
+    netsuite: NetSuiteM2M | None = Field(
+        default=None, description="NetSuite M2M integration record settings (NetSuite connections only)."
+    )
+
+
+class Credits(Model):
+    """Makini connection credits: the pool this environment may use and the price table."""
+
+    pool: int = Field(ge=0, description="Credits available to this environment.")
+    tier1: PositiveInt = Field(default=1, description="Credits per Tier 1 cloud connection.")
+    tier2: PositiveInt = Field(default=2, description="Credits per Tier 2 cloud connection.")
+    tier3: PositiveInt = Field(default=4, description="Credits per Tier 3 cloud connection.")
+    on_prem_multiplier: PositiveInt = Field(default=2, description="Multiplier for on-premises deployments.")

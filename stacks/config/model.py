@@ -1,0 +1,106 @@
+"""The stack configuration model: everything under the ``makini:`` namespace of a Pulumi stack file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from .aws import AwsSettings
+from .azure import AzureSettings
+from .base import ConnectionKey, ConsumerName, EnvName, Model, TagValue
+from .connections import Connection, Credits
+from .consumers import Consumer
+from .rotation import RotationSettings
+from .vault import VaultSettings
+from .webhooks import WebhookSettings
+
+Backend = Literal["aws", "azure", "vault"]
+BACKENDS: tuple[Backend, ...] = ("aws", "azure", "vault")
+
+#: Environment names that are always production (and so always protected).
+PRODUCTION_NAMES = frozenset({"prod", "production", "prd"})
+
+
+class Tags(Model):
+    """Tags put on every resource that supports them."""
+
+    owner: TagValue = Field(description="Team that owns this environment's Makini integration.")
+    cost_center: TagValue = Field(description="Cost centre billed for the environment's resources.")
+    extra: dict[str, TagValue] = Field(default_factory=dict, description="Further tags, key -> value.")
+
+
+class OAuthClient(Model):
+    """The Makini OAuth client of this environment (its secret is the secret key makini:oauthClientSecret)."""
+
+    client_id: str = Field(min_length=1, max_length=256, description="The OAuth client id (not secret).")
+
+
+class StackConfig(Model):
+    """The whole validated configuration of one stack (one environment)."""
+
+    environment: EnvName = Field(description="Environment name; part of every resource and secret name.")
+    production: bool = Field(
+        default=False,
+        description="Production environments are protected against deletion and get the strict defaults. "
+        "Default: true for the names prod, production and prd (which cannot be switched off).",
+    )
+    tags: Tags = Field(description="Ownership tags.")
+    backends: tuple[Backend, ...] = Field(description="Secret-store backends of this stack: any non-empty subset of aws, azure, vault.")
+    oauth: OAuthClient = Field(description="The Makini OAuth client.")
+    connections: tuple[Connection, ...] = Field(default=(), description="Customer connections of this environment.")
+    consumers: dict[ConsumerName, Consumer] = Field(default_factory=dict, description="Services allowed to read, by name.")
+    credits: Credits = Field(description="Connection-credit budget.")
+    aws: AwsSettings | None = Field(default=None, description="AWS store settings.")
+    azure: AzureSettings | None = Field(default=None, description="Azure Key Vault store settings.")
+    vault: VaultSettings | None = Field(default=None, description="HashiCorp Vault store settings.")
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings, description="Webhook endpoint settings.")
+    rotation: RotationSettings = Field(default_factory=RotationSettings, description="Rotation settings.")
+
+    # Secret keys: must be set with `pulumi config set --secret`.
+    oauth_client_secret: SecretStr | None = Field(
+        default=None, description="Secret. The OAuth client secret; omit it to fill the store out of band."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret. The webhook signing secret shown on Makini's Webhooks page."
+    )
+    connection_tokens: dict[ConnectionKey, SecretStr] = Field(
+        default_factory=dict, description="Secret. Connection key -> bearer token; omit to fill out of band."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_production(cls, data):
+        if isinstance(data, dict) and "production" not in data and isinstance(data.get("environment"), str):
+            data = {**data, "production": data["environment"] in PRODUCTION_NAMES}
+        return data
+
+    @field_validator("backends")
+    @classmethod
+    def _backends(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one backend: aws, azure or vault")
+        dupes = sorted({b for b in value if value.count(b) > 1})
+        if dupes:
+            raise ValueError(f"lists {', '.join(dupes)} more than once")
+        return value
+
+    # Convenience accessors used by the pure modules.
+    def connection(self, key: str) -> Connection:
+        for c in self.connections:
+            if c.key == key:
+                return c
+        raise KeyError(key)
+
+    @property
+    def recovery_window_days(self) -> int:
+        explicit = self.aws.recovery_window_days if self.aws else None
+        return explicit if explicit is not None else (30 if self.production else 7)
+
+
+#: Top-level keys that hold secret values, and how each is set.
+SECRET_KEYS: dict[str, str] = {
+    "oauthClientSecret": "pulumi config set --secret makini:oauthClientSecret <client-secret>",
+    "webhookSecret": "pulumi config set --secret makini:webhookSecret <webhook-secret>",
+    "connectionTokens": "pulumi config set --secret --path 'makini:connectionTokens.<connection-key>' <token>",
+}

@@ -1,0 +1,44 @@
+"""Configuration errors: one clear message that names the stack, the key path, what is allowed, and the fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a stack's configuration.
+
+    ``path`` is the full config key path as the Pulumi CLI spells it (``makini:connections[2].tier``),
+    ``message`` says what is wrong and what is allowed, ``fix`` is what to do about it (often a
+    ready-to-run ``pulumi config`` command).
+    """
+
+    path: str
+    message: str
+    fix: str = ""
+
+
+class ConfigError(Exception):
+    """A stack's configuration is invalid. Raised before any resource is registered."""
+
+    def __init__(self, stack: str, problems: list[Problem] | tuple[Problem, ...]):
+        self.stack = stack
+        self.problems = tuple(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        n = len(self.problems)
+        noun = "error" if n == 1 else "errors"
+        lines = [f"makini-infra: stack '{self.stack}' has {n} configuration {noun}:"]
+        for p in self.problems:
+            lines.append(f"  {p.path}: {p.message}")
+            if p.fix:
+                for i, fix_line in enumerate(p.fix.splitlines()):
+                    lines.append(("    fix: " if i == 0 else "         ") + fix_line)
+        lines.append(
+            "Nothing was created or changed. Edit Pulumi."
+            + self.stack
+            + ".yaml (or use the commands above), then run the preview again."
+        )
+        return "\n".join(lines)
