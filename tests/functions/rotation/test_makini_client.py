@@ -1,0 +1,125 @@
+"""The urllib Makini client against the fake: typed errors, retries, timeouts, no secrets in messages."""
+
+from __future__ import annotations
+
+import pytest
+from rotation.backoff import RetryPolicy
+from rotation.makini_client import (
+    MakiniAuthError,
+    MakiniClient,
+    MakiniError,
+    MakiniRateLimited,
+    MakiniUnavailable,
+)
+
+from .conftest import CONNECTION_ID
+
+
+def test_happy_path(makini, client_factory):
+    client = client_factory()
+    system = client.system_token(makini.client_id, makini.client_secret)
+    issued = client.issue_connection_token(system, CONNECTION_ID)
+    assert issued.expires_in == 30 * 86400
+    assert issued.token not in repr(issued)
+    assert client.check_token(issued.token) == "done"
+    assert [c["key"] for c in client.list_connections(system)] == [CONNECTION_ID]
+
+
+def test_list_connections_follows_pages(makini, client_factory):
+    makini.per_page = 2
+    for i in range(4):
+        makini.add_connection(f"x{i}")
+    client = client_factory()
+    keys = [c["key"] for c in client.list_connections(client.system_token(makini.client_id, makini.client_secret))]
+    assert sorted(keys) == sorted([CONNECTION_ID, "x0", "x1", "x2", "x3"])
+    assert [r.query.get("page") for r in makini.requests[1:]] == [["1"], ["2"], ["3"]]
+
+
+def test_wrong_secret_is_auth_error_without_the_secret(makini, client_factory):
+    with pytest.raises(MakiniAuthError) as exc:
+        client_factory().system_token(makini.client_id, "wrong-secret-value-123")
+    assert exc.value.status == 401 and exc.value.request_id.startswith("req_")
+    assert "wrong-secret-value-123" not in str(exc.value)
+    assert len(makini.requests) == 1  # 401 is never retried
+
+
+def test_400_is_not_retried(makini, client_factory):
+    makini.fail_next(400)
+    with pytest.raises(MakiniError) as exc:
+        client_factory().system_token(makini.client_id, makini.client_secret)
+    assert type(exc.value) is MakiniError and exc.value.status == 400
+    assert len(makini.requests) == 1
+
+
+def test_429_storm_gives_up_after_max_attempts(makini, client_factory, clock):
+    makini.fail_next(429, count=100, retry_after=2)
+    with pytest.raises(MakiniRateLimited) as exc:
+        client_factory().system_token(makini.client_id, makini.client_secret)
+    assert exc.value.retry_after == 2.0
+    assert len(makini.requests) == 4
+    assert clock.sleeps == [2.0, 2.0, 2.0]
+
+
+def test_total_wait_cap_stops_retries(makini, client_factory, clock):
+    makini.fail_next(429, count=100, retry_after=4)
+    policy = RetryPolicy(max_attempts=10, max_total_wait=9.0)
+    with pytest.raises(MakiniRateLimited):
+        client_factory(policy=policy).system_token(makini.client_id, makini.client_secret)
+    assert clock.sleeps == [4.0, 4.0] and sum(clock.sleeps) <= 9.0
+
+
+def test_5xx_backs_off_exponentially_then_succeeds(makini, client_factory, clock):
+    makini.fail_next(502, count=3)
+    client = client_factory()
+    assert client.system_token(makini.client_id, makini.client_secret)
+    assert clock.sleeps == [0.375, 0.75, 1.5]  # base 0.5 * 2**n, equal jitter at 0.5
+
+
+def test_deadline_limits_waiting(makini, client_factory, clock):
+    makini.fail_next(503, count=100)
+    client = client_factory(deadline=clock() + 4.0, timeout=1.0)
+    with pytest.raises(MakiniUnavailable):
+        client.system_token(makini.client_id, makini.client_secret)
+    assert sum(clock.sleeps) <= 3.0  # never sleeps into the room kept for the last request
+
+
+def test_no_time_left_means_no_call(makini, client_factory, clock):
+    client = client_factory(deadline=clock() - 1)
+    with pytest.raises(MakiniUnavailable, match="no time left"):
+        client.check_token("whatever-token")
+    assert makini.requests == []
+
+
+def test_slow_response_times_out_and_is_retried(makini, client_factory):
+    makini.slow_next(0.6, count=1)
+    client = client_factory(timeout=0.2)
+    assert client.system_token(makini.client_id, makini.client_secret)
+    assert len(makini.requests) == 2
+
+
+def test_unreachable_is_unavailable(clock):
+    client = MakiniClient("http://127.0.0.1:9", timeout=0.2, sleep=clock.sleep, clock=clock,
+                          policy=RetryPolicy(max_attempts=2))
+    with pytest.raises(MakiniUnavailable):
+        client.check_token("token-value-abcdef")
+
+
+@pytest.mark.parametrize("base", ["ftp://api.makini.io", "api.makini.io", "http://api.makini.io"])
+def test_base_url_is_validated(base):
+    with pytest.raises(ValueError, match="MAKINI_API_BASE"):
+        MakiniClient(base)
+
+
+def test_base_url_from_env(monkeypatch):
+    monkeypatch.setenv("MAKINI_API_BASE", "https://sandbox.example.test/")
+    assert MakiniClient().base_url == "https://sandbox.example.test"
+    monkeypatch.delenv("MAKINI_API_BASE")
+    assert MakiniClient().base_url == "https://api.makini.io"
+
+
+def test_revoked_token_check_is_auth_error(makini, client_factory):
+    token = makini.mint_connection_token(CONNECTION_ID)
+    makini.revoke_token(token)
+    with pytest.raises(MakiniAuthError) as exc:
+        client_factory().check_token(token)
+    assert token not in str(exc.value)
