@@ -1,0 +1,179 @@
+"""The Key Vault SecretNearExpiry rotation function with a fake SecretClient and the fake Makini."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import azure.functions as func
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from rotation import azure_function as af
+from rotation.makini_client import MakiniAuthError, MakiniUnavailable
+
+from .conftest import CONNECTION_ID
+
+VAULT = "https://kv-makini-prod.vault.azure.net"
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@dataclass
+class Props:
+    name: str
+    version: str
+    tags: dict | None
+    expires_on: datetime | None
+    content_type: str | None
+    enabled: bool = True
+
+
+@dataclass
+class Secret:
+    value: str
+    properties: Props
+
+
+@dataclass
+class FakeSecretClient:
+    """Only what azure-keyvault-secrets' SecretClient offers and the function uses."""
+
+    vault_url: str
+    versions: dict[str, list[Secret]] = field(default_factory=dict)
+    writes: list[dict] = field(default_factory=list)
+
+    def get_secret(self, name, version=None, **kwargs):
+        history = self.versions.get(name)
+        if not history:
+            raise ResourceNotFoundError(f"Secret not found: {name}")
+        if version is None:
+            return history[-1]
+        return next(s for s in history if s.properties.version == version)
+
+    def set_secret(self, name, value, *, enabled=None, tags=None, content_type=None, not_before=None,
+                   expires_on=None, **kwargs):
+        assert isinstance(value, str)
+        secret = Secret(value, Props(name, uuid.uuid4().hex, dict(tags or {}), expires_on, content_type))
+        self.versions.setdefault(name, []).append(secret)
+        self.writes.append({"name": name, "tags": tags, "expires_on": expires_on, "content_type": content_type})
+        return secret
+
+
+@pytest.fixture
+def kv(makini):
+    client = FakeSecretClient(VAULT)
+    client.set_secret("makini-oauth-client", json.dumps(
+        {"client_id": makini.client_id, "client_secret": makini.client_secret}))
+    old = makini.mint_connection_token(CONNECTION_ID)
+    client.set_secret("conn-acme-netsuite", json.dumps(
+        {"token": old, "connection_id": CONNECTION_ID, "issued_at": "2025-01-01T00:00:00Z"}),
+        tags={af.CONNECTION_TAG: CONNECTION_ID, "environment": "prod"}, expires_on=NOW + timedelta(days=30))
+    client.writes.clear()
+    client.old_token = old
+    return client
+
+
+def settings(**extra):
+    return {"OAUTH_CLIENT_SECRET_NAME": "makini-oauth-client", "ROTATION_PERIOD_DAYS": "7",
+            "KEY_VAULT_URL": VAULT, **extra}
+
+
+def event(kv, name="conn-acme-netsuite", event_type=af.EVENT_TYPE, version=None):
+    current = kv.get_secret(name)
+    data = {
+        "Id": f"{VAULT}/secrets/{name}/{current.properties.version}",
+        "VaultName": "kv-makini-prod", "ObjectType": "Secret", "ObjectName": name,
+        "Version": version or current.properties.version, "NBF": None, "EXP": 1740830400,
+    }
+    return func.EventGridEvent(id=str(uuid.uuid4()), data=data, topic="/subscriptions/x/vaults/kv-makini-prod",
+                               subject=name, event_type=event_type, event_time=NOW, data_version="1")
+
+
+def run(kv, client_factory, ev, env=None):
+    return af.handle_event(ev, secret_client_factory=lambda url: kv if url == kv.vault_url else None,
+                           makini_client_factory=client_factory, env=env or settings(), now=lambda: NOW)
+
+
+def test_rotates_with_new_version_expiry_and_tags(kv, makini, client_factory):
+    outcome = run(kv, client_factory, event(kv))
+    assert outcome.rotated
+    new = kv.get_secret("conn-acme-netsuite")
+    value = json.loads(new.value)
+    assert set(value) == {"token", "connection_id", "issued_at"}
+    assert value["connection_id"] == CONNECTION_ID and value["token"] != kv.old_token
+    assert makini.token_is_valid(value["token"]) and makini.token_is_valid(kv.old_token)
+    assert new.properties.expires_on == NOW + timedelta(days=7 + 30)
+    assert new.properties.tags == {af.CONNECTION_TAG: CONNECTION_ID, "environment": "prod",
+                                   af.LAST_ROTATED_TAG: "2025-03-01T12:00:00Z"}
+    assert new.properties.content_type == "application/json"
+    assert [(r.method, r.path) for r in makini.requests] == [
+        ("POST", "/link/token"), ("POST", f"/api/system/connections/{CONNECTION_ID}/token"),
+        ("GET", "/api/integrations/current")]
+
+
+def test_lead_zero_gives_exp_equal_to_period(kv, client_factory):
+    run(kv, client_factory, event(kv), env=settings(ROTATION_PERIOD_DAYS="45", NEAR_EXPIRY_LEAD_DAYS="0"))
+    assert kv.get_secret("conn-acme-netsuite").properties.expires_on == NOW + timedelta(days=45)
+
+
+def test_duplicate_delivery_is_ignored(kv, client_factory):
+    ev = event(kv)
+    assert run(kv, client_factory, ev).rotated
+    second = run(kv, client_factory, ev)  # Event Grid delivers at least once
+    assert not second.rotated and "newer version" in second.reason
+    assert len(kv.writes) == 1
+
+
+@pytest.mark.parametrize("etype", ["Microsoft.KeyVault.SecretNewVersionCreated", "Microsoft.KeyVault.SecretExpired"])
+def test_other_event_types_are_ignored(kv, client_factory, etype):
+    assert not run(kv, client_factory, event(kv, event_type=etype)).rotated
+    assert kv.writes == []
+
+
+def test_secret_without_connection_tag_is_skipped(kv, client_factory, makini):
+    outcome = run(kv, client_factory, event(kv, name="makini-oauth-client"))
+    assert not outcome.rotated and af.CONNECTION_TAG in outcome.reason
+    assert kv.writes == [] and makini.requests == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [(dict(status=401, path_prefix="/link/token"), MakiniAuthError),
+     (dict(status=503, count=50), MakiniUnavailable),
+     (dict(status=401, path_prefix="/api/integrations/current"), MakiniAuthError)],
+)
+def test_makini_failure_writes_nothing(kv, client_factory, makini, fault, error):
+    makini.fail_next(**fault)
+    with pytest.raises(error):
+        run(kv, client_factory, event(kv))
+    assert kv.writes == []
+    assert json.loads(kv.get_secret("conn-acme-netsuite").value)["token"] == kv.old_token
+
+
+def test_sync_status_fail_writes_nothing(kv, client_factory, makini):
+    makini.set_sync_status(CONNECTION_ID, "fail")
+    with pytest.raises(af.RotationError, match="must reconnect"):
+        run(kv, client_factory, event(kv))
+    assert kv.writes == []
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"ROTATION_PERIOD_DAYS": ""}, "ROTATION_PERIOD_DAYS is not set"),
+     ({"ROTATION_PERIOD_DAYS": "weekly"}, "not a whole number"),
+     ({"ROTATION_PERIOD_DAYS": "0"}, "out of range"),
+     ({"OAUTH_CLIENT_SECRET_NAME": ""}, "OAUTH_CLIENT_SECRET_NAME is not set"),
+     ({"KEY_VAULT_URL": "https://kv-other.vault.azure.net"}, "rotates only")],
+)
+def test_bad_settings_are_clear_errors(kv, client_factory, env, message):
+    with pytest.raises(af.RotationError, match=message):
+        run(kv, client_factory, event(kv), env=settings(**env))
+    assert kv.writes == []
+
+
+def test_function_app_registers_the_event_grid_trigger():
+    functions = af.app.get_functions()
+    assert [f.get_function_name() for f in functions] == ["makini_rotate_connection_token"]
+    bindings = functions[0].get_bindings_dict()["bindings"]
+    assert [(b["type"], b["name"]) for b in bindings] == [("eventGridTrigger", "event")]
