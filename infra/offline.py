@@ -41,13 +41,18 @@ def is_secret_marker(value: Any) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """Replace every secret-marked value with ``"[secret]"`` (deeply)."""
+    """Replace every secret-marked value with ``"[secret]"`` (deeply).
+
+    Numbers come back from the engine as floats; whole ones are shown as integers.
+    """
     if is_secret_marker(value):
         return SECRET_PLACEHOLDER
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
@@ -339,15 +344,17 @@ def run_program(
     region: str | None = None,
     program: Path = PROGRAM,
     mocks: pulumi.runtime.Mocks | None = None,
+    monitor: RecordingMonitor | None = None,
 ) -> ProgramRun:
     """Run ``program`` for ``stack`` under mocks and return what it registered and exported.
 
     Each call gets a fresh event loop, monitor and root stack, so runs never leak into each other.
-    Exceptions from the program (including ``pulumi.RunError`` for invalid config) propagate.
+    Exceptions from the program (including ``pulumi.RunError`` for invalid config) propagate; pass your
+    own ``monitor`` to see what was registered before one.
     """
     region = region or config.get("aws:region") or DEFAULT_REGION
     mocks = mocks or OfflineMocks(region=region)
-    monitor = RecordingMonitor(mocks)
+    monitor = monitor or RecordingMonitor(mocks)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:

@@ -1,0 +1,253 @@
+"""The offline plan: what ``pulumi up`` would build for a stack, readable without cloud access.
+
+    python -m infra.plan <stack> [--config-file FILE] [--json | --markdown]
+
+Runs the real program under Pulumi mocks with the stack's ``Pulumi.<stack>.yaml`` (or FILE, shaped
+like one) and prints the resources as a tree by component with their key properties, the credits
+table, and the environment's reports (access matrix, rotation calendar, webhook endpoints as those
+capabilities are configured). Secret values are never printed: they appear as ``[secret]``.
+
+Exit codes: 0 plan printed; 2 invalid configuration or unreadable stack file (message on stderr, no
+traceback); 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stacks.config import ConfigError, StackConfig, load_stack_config
+from stacks.credits import credit_report
+
+from .offline import ProgramRun, RecordedResource, StackFileError, load_stack_file, redact, run_program
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Section:
+    """One report of the plan: a table for people and a JSON value under ``key`` for machines."""
+
+    key: str
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    data: Any
+    notes: tuple[str, ...] = field(default=())
+
+
+SectionBuilder = Callable[[StackConfig, ProgramRun], "Section | None"]
+
+
+def credits_section(cfg: StackConfig, run: ProgramRun) -> Section:
+    report = credit_report(cfg.connections, cfg.credits)
+    rows = tuple(
+        (r.key, r.system, str(r.tier), r.deployment, str(r.credits)) for r in report.rows
+    ) + (("total", "", "", "", f"{report.used} of {report.pool} ({report.free} free)"),)
+    return Section(
+        key="credits",
+        title="Connection credits",
+        headers=("connection", "system", "tier", "deployment", "credits"),
+        rows=rows,
+        data=report.as_dict(),
+    )
+
+
+#: The plan's reports, in order. Later capabilities append their builders (access matrix, rotation
+#: calendar, webhook endpoints); a builder returns None when its capability is not configured.
+SECTIONS: list[SectionBuilder] = [credits_section]
+
+
+# --------------------------------------------------------------------------------------------------
+# Resource tree
+
+#: Inputs worth a reviewer's eye, per resource type; other types show their short scalar inputs.
+KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "aws:kms/key:Key": ("enableKeyRotation", "deletionWindowInDays", "description"),
+    "aws:kms/alias:Alias": ("name",),
+    "aws:secretsmanager/secret:Secret": ("name", "recoveryWindowInDays", "kmsKeyId"),
+    "aws:secretsmanager/secretVersion:SecretVersion": ("secretString",),
+    "aws:secretsmanager/secretPolicy:SecretPolicy": ("blockPublicPolicy", "policy"),
+}
+_SKIP = {"tags", "tagsAll"}
+
+
+def _short(value: Any, limit: int = 72) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _policy_summary(text: Any) -> str:
+    try:
+        doc = json.loads(text)
+        sids = [s.get("Sid", "?") for s in doc.get("Statement", [])]
+        return f"{len(sids)} statements: {', '.join(sids)}"
+    except (TypeError, ValueError, AttributeError):
+        return _short(text)
+
+
+def key_properties(resource: RecordedResource) -> list[tuple[str, str]]:
+    inputs = redact(resource.inputs)
+    wanted = KEY_PROPERTIES.get(resource.type)
+    if wanted is None:
+        wanted = tuple(
+            k for k, v in inputs.items() if k not in _SKIP and isinstance(v, str | int | float | bool)
+        )[:5]
+    out = []
+    for name in wanted:
+        if name not in inputs:
+            continue
+        value = inputs[name]
+        if name in ("policy", "assumeRolePolicy") and value != "[secret]":
+            out.append((name, _policy_summary(value)))
+        else:
+            out.append((name, _short(value)))
+    return out
+
+
+def _flags(r: RecordedResource) -> str:
+    flags = []
+    if r.protect:
+        flags.append("protected")
+    if r.retain_on_delete:
+        flags.append("retained on delete")
+    if r.ignore_changes:
+        flags.append("ignores changes to " + ", ".join(r.ignore_changes))
+    return f"  [{'; '.join(flags)}]" if flags else ""
+
+
+def resource_tree(run: ProgramRun) -> list[str]:
+    children: dict[str | None, list[RecordedResource]] = {}
+    for r in run.resources:
+        children.setdefault(r.parent, []).append(r)
+    lines: list[str] = []
+
+    def walk(r: RecordedResource, depth: int) -> None:
+        indent = "    " * depth
+        lines.append(f"{indent}{r.type}  {r.name}{_flags(r)}")
+        for k, v in key_properties(r) if r.custom else []:
+            lines.append(f"{indent}      {k}: {v}")
+        for child in children.get(r.urn, []):
+            walk(child, depth + 1)
+
+    for siblings in children.values():
+        siblings.sort(key=lambda r: (r.custom, r.type, r.name))
+    for root in children.get(None, []):
+        walk(root, 0)
+    return lines
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _table(headers: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*headers), fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in rows)]
+
+
+def _md_table(headers: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> list[str]:
+    esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+    return [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+        *("| " + " | ".join(esc(c) for c in r) + " |" for r in rows),
+    ]
+
+
+@dataclass
+class Plan:
+    stack: str
+    config: StackConfig
+    run: ProgramRun
+    sections: list[Section]
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "stack": self.stack,
+            "environment": self.config.environment,
+            "production": self.config.production,
+            "backends": list(self.config.backends),
+            "resources": [r.to_json() for r in self.run.resources],
+            "outputs": redact(self.run.outputs),
+        }
+        for s in self.sections:
+            doc[s.key] = s.data
+        return doc
+
+    def header(self) -> str:
+        prod = "production (protected)" if self.config.production else "non-production"
+        custom = sum(1 for r in self.run.resources if r.custom)
+        return (
+            f"Stack {self.stack}: environment {self.config.environment}, {prod}, "
+            f"backends {', '.join(self.config.backends)}; {custom} resources"
+        )
+
+    def to_text(self) -> str:
+        lines = [f"makini-infra offline plan (under mocks; nothing was deployed)", self.header(), "", "Resources"]
+        lines += ["  " + line for line in resource_tree(self.run)]
+        for s in self.sections:
+            lines += ["", s.title, *("  " + line for line in _table(s.headers, s.rows)), *("  " + n for n in s.notes)]
+        lines += ["", "Outputs", *("  " + line for line in json.dumps(redact(self.run.outputs), indent=2).splitlines())]
+        return "\n".join(lines) + "\n"
+
+    def to_markdown(self) -> str:
+        lines = [f"## makini-infra plan: `{self.stack}`", "", self.header() + " (offline, under mocks).", ""]
+        for s in self.sections:
+            lines += [f"### {s.title}", "", *_md_table(s.headers, s.rows), *("", *s.notes), ""]
+        lines += ["<details><summary>Resources</summary>", "", "```", *resource_tree(self.run), "```", "", "</details>", ""]
+        return "\n".join(lines)
+
+
+def build_plan(stack: str, config_file: Path | None = None) -> Plan:
+    source = load_stack_file(stack, config_file)
+    cfg = load_stack_config(stack, source.config, source.secret_keys)
+    run = run_program(stack, source.config, source.secret_keys)
+    sections = [s for s in (builder(cfg, run) for builder in SECTIONS) if s is not None]
+    return Plan(stack=stack, config=cfg, run=run, sections=sections)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.plan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", help="stack name, e.g. dev (reads Pulumi.<stack>.yaml)")
+    parser.add_argument("--config-file", type=Path, help="read this file instead of Pulumi.<stack>.yaml")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print one JSON document")
+    fmt.add_argument("--markdown", action="store_true", help="print Markdown (for a CI job summary)")
+    args = parser.parse_args(argv)
+    try:
+        plan = build_plan(args.stack, args.config_file)
+    except ConfigError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_INVALID
+    except StackFileError as err:
+        print(f"makini-infra: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    except Exception as err:  # noqa: BLE001 - one clear line instead of a traceback
+        if os.environ.get("MAKINI_PLAN_DEBUG"):
+            raise
+        print(f"makini-infra: the plan failed: {type(err).__name__}: {err} (set MAKINI_PLAN_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        text = json.dumps(plan.to_json(), indent=2) + "\n"
+    elif args.markdown:
+        text = plan.to_markdown()
+    else:
+        text = plan.to_text()
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. piped into `head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

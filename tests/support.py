@@ -1,0 +1,56 @@
+"""Helpers for tests that build stack configurations and run the program under mocks.
+
+``base_config()`` is a minimal valid configuration as Python values (what a Pulumi.<stack>.yaml holds
+under ``config:``); tests change a copy and hand it to ``load`` (validation only) or ``run`` (the whole
+program under mocks, via infra.offline, the same harness the offline plan uses).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from infra.offline import ProgramRun, run_program
+from stacks.config import StackConfig, load_stack_config
+
+ACCOUNT = "111111111111"
+
+
+def base_config(env: str = "dev") -> dict[str, Any]:
+    return copy.deepcopy(
+        {
+            "aws:region": "eu-west-1",
+            "makini:environment": env,
+            "makini:tags": {"owner": "platform-team", "costCenter": "cc-1"},
+            "makini:backends": ["aws"],
+            "makini:oauth": {"clientId": f"mk_{env}_client"},
+            "makini:connections": [
+                {"key": "acme-sap", "system": "SAP S/4HANA", "tier": 3, "deployment": "cloud",
+                 "makiniId": "0900001", "consumers": ["orders"]},
+                {"key": "globex-mx", "system": "MaintainX", "tier": 1, "deployment": "cloud",
+                 "makiniId": "0900002", "consumers": ["orders", "assets"]},
+            ],
+            "makini:consumers": {
+                "orders": {"aws": {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/orders-{env}"}},
+                "assets": {"aws": {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/assets-{env}"}},
+            },
+            "makini:credits": {"pool": 10},
+        }
+    )
+
+
+def flatten(config: Mapping[str, Any]) -> dict[str, str]:
+    """Python values -> the flat strings Pulumi hands a program (structured values JSON-encoded)."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def load(config: Mapping[str, Any], secret_keys: Iterable[str] = (), stack: str | None = None) -> StackConfig:
+    stack = stack or str(config.get("makini:environment", "dev"))
+    return load_stack_config(stack, flatten(config), secret_keys)
+
+
+def run(config: Mapping[str, Any], secret_keys: Iterable[str] = (), stack: str | None = None) -> ProgramRun:
+    stack = stack or str(config.get("makini:environment", "dev"))
+    return run_program(stack, flatten(config), secret_keys)
