@@ -65,6 +65,20 @@ def _error_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+class _NoResponseBodies(logging.Filter):
+    """botocore logs every response body at DEBUG, GetSecretValue's included: drop those
+    records so that turning on DEBUG logging can never print the webhook secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.DEBUG and str(record.msg).startswith("Response body"))
+
+
+def _guard_botocore_logs() -> None:
+    parsers = logging.getLogger("botocore.parsers")
+    if not any(isinstance(f, _NoResponseBodies) for f in parsers.filters):
+        parsers.addFilter(_NoResponseBodies())
+
+
 class Settings:
     """The environment-variable contract, validated once per container."""
 
@@ -300,6 +314,7 @@ class Receiver:
         clock: Clock = time.time,
         secret_cache_seconds: float = SECRET_CACHE_SECONDS,
     ) -> None:
+        _guard_botocore_logs()
         self.settings = settings
         self._clients: dict[str, Any] = {"secretsmanager": secretsmanager, "sqs": sqs, "dynamodb": dynamodb}
         self._clients_lock = threading.Lock()

@@ -77,6 +77,8 @@ MAX_SIGNATURE_HEADER_CHARS = 256
 # 43rd character carries 4 data bits and 2 zero bits, so only these 16 characters are canonical.
 _SIGNATURE_RE = re.compile(r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
 _OWS = " \t"
+# A base64 event body: standard alphabet, length a multiple of 4, padding only at the end.
+_B64_BODY_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 log = logging.getLogger("webhook_receiver")
 
@@ -275,6 +277,8 @@ def event_body_bytes(body: Any, is_base64: Any, max_bytes: int) -> bytes:
     if is_base64:
         if len(body) > 4 * math.ceil(max_bytes / 3):
             raise PayloadTooLarge(f"body larger than {max_bytes} bytes")
+        if _B64_BODY_RE.fullmatch(body) is None:
+            raise MalformedRequest("isBase64Encoded body is not valid base64")
         try:
             raw = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
