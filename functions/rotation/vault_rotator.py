@@ -1,0 +1,263 @@
+"""Scheduled rotation of Makini connection tokens held in HashiCorp Vault KV v2.
+
+Run: ``python -m rotation.vault_rotator`` (a Kubernetes CronJob in the environment's cluster, or a
+scheduled CI job; see README.md for why a schedule and not an agent). Each run:
+
+1. lists every secret under ``<VAULT_MOUNT>/metadata/<VAULT_CONNECTIONS_PATH>`` (recursively);
+2. reads its custom metadata: ``makini_connection_id`` (secrets without it are not connection
+   tokens and are skipped), ``rotation_period_days``, ``last_rotated`` (ISO 8601 UTC);
+3. for each due secret (never rotated, or ``last_rotated + rotation_period_days <= now``): issues a
+   fresh connection token, checks it with ``GET /api/integrations/current``, writes it as a new
+   version with check-and-set (``cas`` = the current version, so a concurrent writer wins and this
+   run reports a conflict instead of overwriting), then sets ``last_rotated``.
+
+The old token is not revoked (it stays valid at Makini), so readers of the previous version keep
+working. Exit status: 0 all due secrets rotated (or none due), 1 at least one failed, 2 bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from . import jsonlog
+from .makini_client import MakiniClient, MakiniError
+
+META_CONNECTION = "makini_connection_id"
+META_PERIOD = "rotation_period_days"
+META_LAST_ROTATED = "last_rotated"
+BAD_SYNC_STATUSES = frozenset({"fail"})
+DEFAULT_K8S_JWT = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+logger = logging.getLogger(__name__)
+logger.setLevel(logging.INFO)
+
+
+class ConfigError(Exception):
+    """Bad settings; the message names the variable and the fix."""
+
+
+class RotationFailed(Exception):
+    """One secret could not be rotated; the previous version is untouched."""
+
+
+@dataclass
+class Report:
+    rotated: list[str] = field(default_factory=list)
+    not_due: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"rotated": self.rotated, "not_due": self.not_due, "skipped": self.skipped, "failed": self.failed}
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def due(custom: Mapping[str, str], now: datetime) -> tuple[bool, str]:
+    """Whether a secret with this custom metadata is due; raises RotationFailed on a bad period."""
+    raw = custom.get(META_PERIOD)
+    try:
+        period = int(raw) if raw is not None else None
+    except ValueError:
+        period = None
+    if period is None or period < 1:
+        raise RotationFailed(f"custom metadata {META_PERIOD}={raw!r} is not a whole number of days >= 1")
+    last = _parse_time(custom.get(META_LAST_ROTATED))
+    if last is None:
+        return True, "never rotated (no valid last_rotated)"
+    next_due = last + timedelta(days=period)
+    if next_due <= now:
+        return True, f"due since {_iso(next_due)}"
+    return False, f"next due {_iso(next_due)}"
+
+
+class VaultRotator:
+    def __init__(
+        self,
+        vault: Any,
+        makini: MakiniClient,
+        *,
+        mount: str,
+        connections_path: str = "connections",
+        oauth_client_path: str = "oauth-client",
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.kv = vault.secrets.kv.v2
+        self.makini = makini
+        self.mount = mount.strip("/")
+        self.prefix = connections_path.strip("/")
+        self.oauth_path = oauth_client_path.strip("/")
+        self.now = now
+        self._system_token: str | None = None
+
+    def paths(self) -> Iterator[str]:
+        import hvac.exceptions  # noqa: PLC0415
+
+        stack = [self.prefix]
+        while stack:
+            folder = stack.pop()
+            try:
+                keys = self.kv.list_secrets(path=folder, mount_point=self.mount)["data"]["keys"]
+            except hvac.exceptions.InvalidPath:
+                continue  # nothing stored there yet
+            for key in sorted(keys, reverse=True):
+                full = f"{folder}/{key}".strip("/") if folder else key
+                if key.endswith("/"):
+                    stack.append(full.rstrip("/"))
+                else:
+                    yield full
+
+    def _system(self) -> str:
+        if self._system_token is None:
+            secret = self.kv.read_secret_version(path=self.oauth_path, mount_point=self.mount,
+                                                 raise_on_deleted_version=True)
+            data = secret["data"]["data"]
+            if not data.get("client_id") or not data.get("client_secret"):
+                raise RotationFailed(
+                    f"{self.mount}/{self.oauth_path} must hold client_id and client_secret (VAULT_OAUTH_CLIENT_PATH)"
+                )
+            jsonlog.register_secret(data["client_secret"])
+            self._system_token = self.makini.system_token(data["client_id"], data["client_secret"])
+        return self._system_token
+
+    def run(self, *, only: str | None = None, dry_run: bool = False) -> Report:
+        report = Report()
+        paths = [only.strip("/")] if only else list(self.paths())
+        for path in paths:
+            try:
+                self._one(path, report, force=bool(only), dry_run=dry_run)
+            except (RotationFailed, MakiniError) as err:
+                report.failed[path] = str(err)
+                jsonlog.log(logger, logging.ERROR, "rotation_failed", path=path, error=str(err),
+                            error_type=type(err).__name__)
+            except Exception as err:  # hvac errors (CAS conflict, permission) and the like
+                message = f"{type(err).__name__}: {jsonlog._mask(str(err))[:300]}"
+                report.failed[path] = message
+                jsonlog.log(logger, logging.ERROR, "rotation_failed", path=path, error=message)
+        jsonlog.log(logger, logging.INFO, "run_done", mount=self.mount, rotated=len(report.rotated),
+                    not_due=len(report.not_due), skipped=len(report.skipped), failed=len(report.failed))
+        return report
+
+    def _one(self, path: str, report: Report, *, force: bool, dry_run: bool) -> None:
+        meta = self.kv.read_secret_metadata(path=path, mount_point=self.mount)["data"]
+        custom = dict(meta.get("custom_metadata") or {})
+        connection_id = custom.get(META_CONNECTION)
+        if not connection_id:
+            report.skipped.append(path)
+            jsonlog.log(logger, logging.INFO, "skipped", path=path, reason=f"no {META_CONNECTION} in custom metadata")
+            return
+        now = self.now()
+        is_due, reason = due(custom, now)
+        if not (is_due or force):
+            report.not_due.append(path)
+            jsonlog.log(logger, logging.INFO, "not_due", path=path, reason=reason)
+            return
+        if dry_run:
+            report.rotated.append(path)
+            jsonlog.log(logger, logging.INFO, "would_rotate", path=path, reason=reason, connection_id=connection_id)
+            return
+        current_version = int(meta.get("current_version") or 0)
+        issued = self.makini.issue_connection_token(self._system(), connection_id)
+        status = self.makini.check_token(issued.token)
+        if status in BAD_SYNC_STATUSES:
+            raise RotationFailed(
+                f"Makini reports sync_status={status!r} for connection {connection_id}: the customer must "
+                "reconnect; nothing was written"
+            )
+        stamp = _iso(now)
+        value = {"token": issued.token, "connection_id": connection_id, "issued_at": stamp}
+        self.kv.create_or_update_secret(path=path, secret=value, cas=current_version, mount_point=self.mount)
+        custom[META_LAST_ROTATED] = stamp
+        self.kv.update_metadata(
+            path=path,
+            custom_metadata=custom,
+            # hvac sends delete_version_after="0s" unless told; keep what the path has.
+            delete_version_after=meta.get("delete_version_after") or "0s",
+            mount_point=self.mount,
+        )
+        report.rotated.append(path)
+        jsonlog.log(logger, logging.INFO, "rotated", path=path, connection_id=connection_id, reason=reason,
+                    previous_version=current_version, sync_status=status)
+
+
+def vault_client_from_env(env: Mapping[str, str]) -> Any:
+    """hvac client from VAULT_ADDR plus VAULT_TOKEN, or Kubernetes / JWT login (VAULT_AUTH_METHOD)."""
+    import hvac  # noqa: PLC0415
+
+    addr = env.get("VAULT_ADDR")
+    if not addr:
+        raise ConfigError("VAULT_ADDR is not set; point it at the environment's Vault (https://...)")
+    client = hvac.Client(url=addr, namespace=env.get("VAULT_NAMESPACE") or None)
+    method = (env.get("VAULT_AUTH_METHOD") or "token").lower()
+    if method == "token":
+        if not env.get("VAULT_TOKEN"):
+            raise ConfigError("VAULT_TOKEN is not set (VAULT_AUTH_METHOD=token); or use kubernetes / jwt auth")
+        client.token = env["VAULT_TOKEN"]
+        return client
+    role = env.get("VAULT_AUTH_ROLE")
+    if not role:
+        raise ConfigError(f"VAULT_AUTH_ROLE is not set (VAULT_AUTH_METHOD={method}); name the Vault role to log in as")
+    jwt_file = env.get("VAULT_JWT_FILE") or DEFAULT_K8S_JWT
+    try:
+        with open(jwt_file, encoding="utf-8") as fh:
+            jwt = fh.read().strip()
+    except OSError as err:
+        raise ConfigError(f"cannot read the workload JWT from {jwt_file} (VAULT_JWT_FILE): {err.strerror}") from None
+    if method == "kubernetes":
+        client.auth.kubernetes.login(role=role, jwt=jwt, mount_point=env.get("VAULT_AUTH_MOUNT") or "kubernetes")
+    elif method == "jwt":
+        client.auth.jwt.jwt_login(role=role, jwt=jwt, path=env.get("VAULT_AUTH_MOUNT") or "jwt")
+    else:
+        raise ConfigError(f"VAULT_AUTH_METHOD={method!r} is not one of token, kubernetes, jwt")
+    return client
+
+
+def main(argv: list[str] | None = None, *, env: Mapping[str, str] | None = None,
+         vault_factory: Callable[[Mapping[str, str]], Any] = vault_client_from_env,
+         makini_factory: Callable[[], MakiniClient] = MakiniClient) -> int:
+    env = os.environ if env is None else env
+    parser = argparse.ArgumentParser(prog="python -m rotation.vault_rotator", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dry-run", action="store_true", help="report what is due; change nothing")
+    parser.add_argument("--path", help="rotate this secret now, due or not (e.g. connections/acme-netsuite)")
+    args = parser.parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        mount = env.get("VAULT_MOUNT")
+        if not mount:
+            raise ConfigError("VAULT_MOUNT is not set; name the environment's KV v2 mount (e.g. makini-prod)")
+        rotator = VaultRotator(
+            vault_factory(env), makini_factory(), mount=mount,
+            connections_path=env.get("VAULT_CONNECTIONS_PATH") or "connections",
+            oauth_client_path=env.get("VAULT_OAUTH_CLIENT_PATH") or "oauth-client",
+        )
+    except (ConfigError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    report = rotator.run(only=args.path, dry_run=args.dry_run)
+    print(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
