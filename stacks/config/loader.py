@@ -154,6 +154,7 @@ def _problems_from_validation(err: ValidationError, raw: Mapping[str, Any]) -> l
         msg = str(e["msg"])
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
+        msg = re.sub(r" or instance of \w+", "", msg)
         msg = msg.replace("a valid tuple", "a list").replace("a valid dictionary", "a mapping of key: value")
         if not _secret_loc(loc) and e["type"] not in ("value_error",):
             msg += f" (got {_describe_input(e['input'])})"

@@ -1,0 +1,199 @@
+"""The whole program under mocks, per stack file and per config: the AWS store and its security properties."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pytest
+
+from infra.offline import RecordingMonitor, OfflineMocks, is_secret_marker, load_stack_file, run_program
+from tests.support import base_config, run
+
+SECRET = "aws:secretsmanager/secret:Secret"
+POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
+VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+KEY = "aws:kms/key:Key"
+ALIAS = "aws:kms/alias:Alias"
+STACKS = ("dev", "staging", "prod")
+CANARY = "CANARY-7d1c0ffee-do-not-print"
+
+
+def stack_run(stack):
+    src = load_stack_file(stack)
+    return run_program(stack, src.config, src.secret_keys)
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def stack(request):
+    return request.param, stack_run(request.param)
+
+
+def policies_by_secret(run):
+    return {p.plain_inputs["secretArn"]: json.loads(p.plain_inputs["policy"]) for p in run.of_type(POLICY)}
+
+
+def test_every_secret_is_encrypted_with_the_environment_key(stack):
+    name, run = stack
+    [key] = run.of_type(KEY)
+    key_arn = run.outputs["aws"]["kmsKeyArn"]
+    assert key_arn.startswith("arn:aws:kms:")
+    secrets = run.of_type(SECRET)
+    assert secrets
+    for s in secrets:
+        assert s.plain_inputs["kmsKeyId"] == key_arn
+        assert s.plain_inputs["name"].startswith(f"makini/{name}/")
+    assert key.plain_inputs["enableKeyRotation"] is True
+    [alias] = run.of_type(ALIAS)
+    assert alias.plain_inputs["name"] == f"alias/makini/{name}"
+
+
+def test_catalog_secrets_exist_for_every_connection(stack):
+    name, run = stack
+    src = load_stack_file(name)
+    keys = [c["key"] for c in json.loads(src.config["makini:connections"])]
+    names = {s.plain_inputs["name"] for s in run.of_type(SECRET)}
+    expected = {f"makini/{name}/oauth/client", f"makini/{name}/webhook/secret"} | {
+        f"makini/{name}/connections/{k}/token" for k in keys
+    }
+    assert names == expected
+    assert set(run.outputs["aws"]["secretArns"]["connections"]) == set(keys)
+
+
+def test_every_secret_has_a_resource_policy_that_denies_all_but_its_readers(stack):
+    name, run = stack
+    src = load_stack_file(name)
+    connections = {c["key"]: c for c in json.loads(src.config["makini:connections"])}
+    consumers = json.loads(src.config["makini:consumers"])
+    by_arn = policies_by_secret(run)
+    arns = run.outputs["aws"]["secretArns"]
+    assert len(by_arn) == len(run.of_type(SECRET))
+    for p in run.of_type(POLICY):
+        assert p.plain_inputs["blockPublicPolicy"] is True
+    for key, arn in arns["connections"].items():
+        doc = by_arn[arn]
+        sids = {s["Sid"]: s for s in doc["Statement"]}
+        tls = sids["DenyInsecureTransport"]
+        assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        read = sids["DenyReadOutsideEnvironment"]
+        assert read["Effect"] == "Deny" and read["Principal"] == {"AWS": "*"} and read["Resource"] == arn
+        allowed = set(read["Condition"]["StringNotEquals"]["aws:PrincipalArn"])
+        assert allowed == {consumers[c]["aws"]["roleArn"] for c in connections[key]["consumers"]}
+    # nobody reads the webhook secret until a receiver exists: unconditional deny
+    webhook_read = {s["Sid"]: s for s in by_arn[arns["webhookSecret"]]["Statement"]}["DenyReadOutsideEnvironment"]
+    assert "Condition" not in webhook_read
+
+
+def test_recovery_windows_per_environment(stack):
+    name, run = stack
+    expected = {"dev": 7, "staging": 14, "prod": 30}[name]
+    assert {s.plain_inputs["recoveryWindowInDays"] for s in run.of_type(SECRET)} == {expected}
+
+
+def test_prod_is_protected_and_retained_and_dev_is_not():
+    prod, dev = stack_run("prod"), stack_run("dev")
+    for typ in (KEY, SECRET):
+        assert all(r.protect and r.retain_on_delete for r in prod.of_type(typ)), typ
+        assert not any(r.protect or r.retain_on_delete for r in dev.of_type(typ)), typ
+    assert all(r.protect for r in prod.of_type(POLICY) + prod.of_type(ALIAS))
+
+
+def test_key_policy_limits_use_to_root_admins_and_readers_via_secrets_manager():
+    run = stack_run("prod")
+    [key] = run.of_type(KEY)
+    doc = json.loads(key.plain_inputs["policy"])
+    sids = {s["Sid"]: s for s in doc["Statement"]}
+    assert sids["AccountRootControl"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert sids["KeyAdministration"]["Principal"] == {"AWS": ["arn:aws:iam::333333333333:role/platform-admin"]}
+    assert "kms:Decrypt" not in sids["KeyAdministration"]["Action"]
+    use = sids["UseThroughSecretsManagerOnly"]
+    assert use["Condition"]["StringEquals"]["kms:ViaService"] == "secretsmanager.eu-west-1.amazonaws.com"
+    assert set(use["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert set(sids) == {"AccountRootControl", "KeyAdministration", "UseThroughSecretsManagerOnly"}
+
+
+def test_tags_name_environment_owner_and_connection():
+    run = stack_run("prod")
+    for s in run.of_type(SECRET):
+        tags = s.plain_inputs["tags"]
+        assert tags["environment"] == "prod" and tags["managed-by"] == "makini-infra"
+        assert tags["owner"] == "platform-team" and tags["cost-center"] == "cc-4000"
+        assert tags["data-classification"] == "confidential"
+        if "/connections/" in s.plain_inputs["name"]:
+            assert s.plain_inputs["name"].split("/")[3] == tags["makini:connection"]
+            assert tags["makini:connection-id"].startswith("29")
+
+
+def test_secrets_without_config_values_are_created_empty():
+    run = stack_run("dev")
+    assert run.of_type(VERSION) == []
+
+
+def canary_run(env="dev"):
+    c = base_config(env)
+    c["makini:oauthClientSecret"] = CANARY + "-oauth"
+    c["makini:webhookSecret"] = CANARY + "-webhook"
+    c["makini:connectionTokens"] = {"acme-sap": CANARY + "-token"}
+    return run(c, secret_keys=["makini:oauthClientSecret", "makini:webhookSecret", "makini:connectionTokens"])
+
+
+def test_config_values_are_stored_as_secrets_written_once():
+    r = canary_run()
+    versions = {v.name: v for v in r.of_type(VERSION)}
+    assert set(versions) == {
+        "makini-dev-aws-oauth-client-initial",
+        "makini-dev-aws-webhook-secret-initial",
+        "makini-dev-aws-connections-acme-sap-token-initial",
+    }
+    for v in versions.values():
+        assert is_secret_marker(v.inputs["secretString"]), v.name
+        assert "secretString" in v.ignore_changes  # a later rotation is never reverted
+    token = json.loads(versions["makini-dev-aws-connections-acme-sap-token-initial"].plain_inputs["secretString"])
+    assert token == {"token": CANARY + "-token", "connection_id": "0900001"}
+    oauth = json.loads(versions["makini-dev-aws-oauth-client-initial"].plain_inputs["secretString"])
+    assert oauth == {"client_id": "mk_dev_client", "client_secret": CANARY + "-oauth"}
+    # the policy is written after the value, so the deployer's first PutSecretValue is not denied
+    policy = r.named("makini-dev-aws-connections-acme-sap-token-policy")
+    assert versions["makini-dev-aws-connections-acme-sap-token-initial"].urn in policy.dependencies
+
+
+def test_canary_never_appears_outside_secret_markers():
+    r = canary_run()
+    from infra.offline import redact
+
+    printable = json.dumps([x.to_json() for x in r.resources]) + json.dumps(redact(r.outputs))
+    assert CANARY not in printable
+    assert "[secret]" in printable
+    # and outputs hold no secret at all: only locations and figures
+    assert CANARY not in json.dumps(r.outputs)
+
+
+def test_environments_are_separated():
+    dev, prod = stack_run("dev"), stack_run("prod")
+    dev_text = json.dumps([r.plain_inputs for r in dev.resources])
+    prod_text = json.dumps([r.plain_inputs for r in prod.resources])
+    assert "makini/prod" not in dev_text and "alias/makini/prod" not in dev_text
+    assert "makini/dev" not in prod_text
+    assert "333333333333" not in dev_text  # prod's account never appears in dev's policies
+    assert dev.outputs["aws"]["kmsKeyArn"] != prod.outputs["aws"]["kmsKeyArn"]
+
+
+def test_outputs_give_locations_and_credits_never_values():
+    r = stack_run("dev")
+    assert r.outputs["creditsUsed"] == 11 and r.outputs["creditsFree"] == 9
+    assert r.outputs["environment"] == "dev" and r.outputs["backends"] == ["aws"]
+    for arn in r.outputs["aws"]["secretArns"]["connections"].values():
+        assert arn.startswith("arn:aws:secretsmanager:eu-west-1:123456789012:secret:makini/dev/connections/")
+
+
+def test_bad_config_registers_no_resource():
+    c = base_config()
+    c["makini:connections"][0]["tier"] = 7
+    mocks = OfflineMocks()
+    monitor = RecordingMonitor(mocks)
+    from tests.support import flatten
+
+    with pytest.raises(pulumi.RunError) as info:
+        run_program("dev", flatten(c), (), mocks=mocks, monitor=monitor)
+    assert "makini:connections[0].tier" in str(info.value)
+    assert [r.type for r in monitor.records.values()] == ["pulumi:pulumi:Stack"]
