@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from .access import AccessSettings
 from .aws import AwsSettings
 from .azure import AzureSettings
 from .base import ConnectionKey, ConsumerName, EnvName, Model, TagValue
@@ -56,6 +57,7 @@ class StackConfig(Model):
     vault: VaultSettings | None = Field(default=None, description="HashiCorp Vault store settings.")
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings, description="Webhook endpoint settings.")
     rotation: RotationSettings = Field(default_factory=RotationSettings, description="Rotation settings.")
+    access: AccessSettings = Field(default_factory=AccessSettings, description="Access settings.")
 
     # Secret keys: must be set with `pulumi config set --secret`.
     oauth_client_secret: SecretStr | None = Field(

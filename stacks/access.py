@@ -1,0 +1,125 @@
+"""The access matrix and the cross-environment identity check (pure: no Pulumi).
+
+The matrix answers, from the same declaration every backend is built from (the catalog), which
+identity may do what to which secret of an environment: consumers (services named in config) only
+read; the stack's own system identities (webhook receiver, rotation) read and write exactly what their
+job needs. The backends' policies are generated from the catalog too; the tests prove those policies
+grant what this matrix says and nothing else.
+
+A stack only sees its own configuration, so "the same identity is granted in two environments" is
+checked over several stacks at once by :func:`cross_environment_conflicts` (run by
+``python -m infra.access_check`` over every ``Pulumi.*.yaml``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .catalog import Catalog, SystemIdentity, build_catalog
+from .config.checks import consumer_identities
+from .config.model import StackConfig
+from .errors import Problem
+
+
+class IdentityKind(StrEnum):
+    CONSUMER = "consumer"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class AccessCell:
+    """One (identity, secret) pair of one environment."""
+
+    environment: str
+    identity: str
+    kind: IdentityKind
+    path: str
+    read: bool
+    write: bool
+
+    @property
+    def allowed(self) -> bool:
+        return self.read or self.write
+
+    @property
+    def access(self) -> str:
+        return "read, write" if self.read and self.write else "read" if self.read else "write" if self.write else "-"
+
+
+def access_cells(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[AccessCell, ...]:
+    """Every (identity, secret) cell of the environment: each consumer and each system identity."""
+    catalog = catalog or build_catalog(cfg)
+    cells: list[AccessCell] = []
+    for consumer in sorted(cfg.consumers):
+        for s in catalog.secrets:
+            cells.append(
+                AccessCell(cfg.environment, consumer, IdentityKind.CONSUMER, s.path, consumer in s.readers, False)
+            )
+    for system in SystemIdentity:
+        for s in catalog.secrets:
+            # A writer also reads what it rotates (it checks the current value before staging a new one).
+            read = system in s.system_readers or system in s.writers
+            cells.append(AccessCell(cfg.environment, system.value, IdentityKind.SYSTEM, s.path, read, system in s.writers))
+    return tuple(cells)
+
+
+def readable_paths(cfg: StackConfig, identity: str, catalog: Catalog | None = None) -> tuple[str, ...]:
+    return tuple(c.path for c in access_cells(cfg, catalog) if c.identity == identity and c.read)
+
+
+def matrix_rows(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[tuple[str, ...], ...]:
+    """Rows for the plan: the allowed cells only (identity, kind, environment, secret, access)."""
+    return tuple(
+        (c.identity, c.kind.value, c.environment, c.path, c.access) for c in access_cells(cfg, catalog) if c.allowed
+    )
+
+
+def matrix_dict(cfg: StackConfig, catalog: Catalog | None = None) -> dict:
+    """The whole matrix as JSON-able data: environment -> identity -> secret path -> {read, write}."""
+    identities: dict[str, dict] = {}
+    for c in access_cells(cfg, catalog):
+        entry = identities.setdefault(c.identity, {"kind": c.kind.value, "secrets": {}})
+        entry["secrets"][c.path] = {"read": c.read, "write": c.write}
+    return {"environment": cfg.environment, "identities": identities}
+
+
+# --------------------------------------------------------------------------------------------------
+# The same identity granted in two environments
+
+
+def cross_environment_conflicts(configs: Mapping[str, StackConfig]) -> list[Problem]:
+    """Identities granted in more than one environment (stack name -> config).
+
+    Refused unless both stacks set ``makini:access.allowSharedIdentities: true``: a workload that
+    holds such an identity could read every one of those environments, so a leak in dev reaches prod.
+    """
+    seen: dict[tuple[str, ...], list[tuple[str, str, str, str]]] = {}
+    for stack, cfg in sorted(configs.items()):
+        for name, consumer in sorted(cfg.consumers.items()):
+            for ident in consumer_identities(name, consumer):
+                if ident.backend not in cfg.backends:
+                    continue
+                seen.setdefault(ident.key, []).append((stack, name, ident.label, ident.path))
+    problems = []
+    for key, uses in seen.items():
+        stacks = sorted({u[0] for u in uses})
+        if len(stacks) < 2:
+            continue
+        strict = [s for s in stacks if not configs[s].access.allow_shared_identities]
+        if not strict:
+            continue
+        label = uses[0][2]
+        who = ", ".join(f"consumer '{n}' in {s}" for s, n, _, _ in uses)
+        problems.append(
+            Problem(
+                "; ".join(f"Pulumi.{s}.yaml {p}" for s, _, _, p in uses),
+                f"{label} is granted in {len(stacks)} environments ({who}); whoever holds it can read the "
+                f"secrets of {' and '.join(stacks)}",
+                "give each environment's consumer its own identity (e.g. a role per environment), or, if "
+                "this is intended, set allowSharedIdentities in every one of them: "
+                + "; ".join(f"pulumi config set --stack {s} --path 'makini:access.allowSharedIdentities' true" for s in strict),
+            )
+        )
+    return problems
