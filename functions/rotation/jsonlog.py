@@ -28,7 +28,7 @@ def register_secret(value: str | None) -> None:
             _known_secrets.add(value)
 
 
-def _mask(text: str) -> str:
+def mask(text: str) -> str:
     with _lock:
         secrets = list(_known_secrets)
     for secret in secrets:
@@ -41,10 +41,10 @@ def _clean(key: str, value: object) -> object:
     if key.lower() in _SECRET_FIELDS:
         return "[redacted]"
     if isinstance(value, str):
-        return _mask(value)
+        return mask(value)
     if isinstance(value, (int, float, bool)) or value is None:
         return value
-    return _mask(str(value))
+    return mask(str(value))
 
 
 def log(logger: logging.Logger, level: int, event: str, **fields: object) -> None:

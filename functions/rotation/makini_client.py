@@ -78,7 +78,7 @@ class IssuedToken:
 
 def _safe_text(value: object, limit: int = 200) -> str:
     text = str(value) if value is not None else ""
-    return jsonlog._mask(text)[:limit]
+    return jsonlog.mask(text)[:limit]
 
 
 class MakiniClient:

@@ -151,7 +151,7 @@ class VaultRotator:
                 jsonlog.log(logger, logging.ERROR, "rotation_failed", path=path, error=str(err),
                             error_type=type(err).__name__)
             except Exception as err:  # hvac errors (CAS conflict, permission) and the like
-                message = f"{type(err).__name__}: {jsonlog._mask(str(err))[:300]}"
+                message = f"{type(err).__name__}: {jsonlog.mask(str(err))[:300]}"
                 report.failed[path] = message
                 jsonlog.log(logger, logging.ERROR, "rotation_failed", path=path, error=message)
         jsonlog.log(logger, logging.INFO, "run_done", mount=self.mount, rotated=len(report.rotated),

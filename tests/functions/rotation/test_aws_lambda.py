@@ -323,3 +323,14 @@ def test_error_messages_never_contain_a_token(aws):
     assert pending not in str(exc.value)
     assert "401" in str(exc.value)
     assert "req_" in str(exc.value)  # Makini's request id is carried for support
+
+
+def test_strict_server_that_revokes_on_issue_still_ends_valid(aws):
+    """If Makini ever revoked the old token on issue, AWSCURRENT would be stale between
+    createSecret and finishSecret (nothing a rotator can prevent); a completed rotation still
+    ends with a valid AWSCURRENT. The default fake keeps old tokens valid, as FACTS.md implies."""
+    aws.makini.revoke_previous_on_issue = True
+    token = aws.start_rotation()
+    aws.rotate(token)
+    assert aws.makini.token_is_valid(aws.value("AWSCURRENT")["token"])
+    assert not aws.makini.token_is_valid(aws.current_token)
