@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import pulumi
 
 from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
+from components.aws.webhook import WebhookEndpoint, WebhookEndpointArgs, receiver_role
 
-from .catalog import Catalog, CatalogSecret, SecretKind, build_catalog
+from .catalog import WEBHOOK_SECRET_PATH, Catalog, CatalogSecret, SecretKind, SystemIdentity, build_catalog
 from .config.model import StackConfig
 from .credits import CreditReport, credit_report
 
@@ -74,8 +75,19 @@ class Environment(pulumi.ComponentResource):
         self.catalog: Catalog = build_catalog(cfg)
         self.credits: CreditReport = credit_report(cfg.connections, cfg.credits)
         self.aws_store: SecretStore | None = None
+        self.aws_webhook: WebhookEndpoint | None = None
+        # The webhook receiver's role exists before the store, whose secret policy names it as a reader.
+        self.aws_system_arns: dict[SystemIdentity, pulumi.Output[str]] = {}
+        if "aws" in cfg.backends and cfg.webhooks.enabled:
+            self.aws_webhook_role = receiver_role(
+                f"{name}-webhook-receiver-role", cfg.environment, common_tags(cfg),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.aws_system_arns[SystemIdentity.WEBHOOK_RECEIVER] = self.aws_webhook_role.arn
         if "aws" in cfg.backends:
             self.aws_store = self._aws_store(name)
+        if self.aws_store is not None and cfg.webhooks.enabled:
+            self.aws_webhook = self._aws_webhook(name)
         self.register_outputs({})
 
     def _aws_store(self, name: str) -> SecretStore:
@@ -87,7 +99,8 @@ class Environment(pulumi.ComponentResource):
                 path=s.path,
                 slug=s.slug,
                 description=s.description,
-                reader_arns=[consumer_arn[r] for r in s.readers],
+                reader_arns=[consumer_arn[r] for r in s.readers]
+                + [self.aws_system_arns[i] for i in s.system_readers if i in self.aws_system_arns],
                 writer_arns=[],
                 value=secret_value(cfg, s),
                 tags=secret_tags(cfg, s),
@@ -109,6 +122,37 @@ class Environment(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _aws_webhook(self, name: str) -> WebhookEndpoint:
+        cfg, w = self.config, self.config.webhooks
+        domain = w.aws.custom_domain
+        return WebhookEndpoint(
+            f"{name}-aws-webhooks",
+            WebhookEndpointArgs(
+                environment=cfg.environment,
+                production=cfg.production,
+                role=self.aws_webhook_role,
+                secret_arn=self.aws_store.secret_arns[WEBHOOK_SECRET_PATH],
+                kms_key_arn=self.aws_store.kms_key_arn,
+                route_path=w.route_path,
+                throttle_burst=w.aws.throttling.burst_limit,
+                throttle_rate=w.aws.throttling.rate_limit,
+                log_retention_days=w.log_retention_days(cfg.production),
+                memory_mb=w.aws.memory_mb,
+                timeout_seconds=w.aws.timeout_seconds,
+                reserved_concurrency=w.aws.reserved_concurrency,
+                custom_domain=(domain.domain_name, domain.certificate_arn) if domain else None,
+                allowed_source_ips=w.source_ips(),
+                signature_mode=w.signature_mode,
+                grace_seconds=w.grace_seconds,
+                dedupe_ttl_seconds=w.dedupe_ttl_seconds,
+                silence_hours=w.alarms.effective_silence_hours(cfg.production),
+                error_rate_percent=w.alarms.error_rate_percent,
+                alarm_email=w.alarms.email,
+                tags=common_tags(cfg),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
     def outputs(self) -> dict[str, object]:
         """Stack outputs: where each secret lives and the credit figures; never a value."""
         out: dict[str, object] = {
@@ -117,6 +161,14 @@ class Environment(pulumi.ComponentResource):
             "creditsUsed": self.credits.used,
             "creditsFree": self.credits.free,
         }
+        if self.aws_webhook is not None:
+            out.setdefault("webhooks", {})["aws"] = {
+                "url": self.aws_webhook.url,
+                "queueUrl": self.aws_webhook.queue_url,
+                "queueArn": self.aws_webhook.queue_arn,
+                "dlqArn": self.aws_webhook.dlq_arn,
+                "alarmTopicArn": self.aws_webhook.alarm_topic_arn,
+            }
         if self.aws_store is not None:
             out["aws"] = {
                 "kmsKeyArn": self.aws_store.kms_key_arn,

@@ -1,0 +1,131 @@
+"""Pure builders for the IAM documents of an environment's webhook receiver (plain dicts, no Pulumi).
+
+Kept apart from the component so that parliament and moto's IAM enforcement can check exactly what the
+component deploys, and so that the grants follow the receiver's code (functions/webhook_receiver/
+aws_lambda.py), not the other way round.
+"""
+
+from __future__ import annotations
+
+#: Secrets Manager calls the receiver makes: GetSecretValue (VersionStage AWSCURRENT and AWSPREVIOUS).
+SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
+#: DynamoDB calls the receiver makes on its dedupe table (claim, lookup, mark done, release).
+TABLE_ACTIONS = ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+QUEUE_ACTIONS = ("sqs:SendMessage",)
+#: A producer on an SSE-KMS queue needs a data key (GenerateDataKey) and Decrypt for a cached one.
+QUEUE_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
+def receiver_role_name(environment: str) -> str:
+    return f"makini-{environment}-webhook-receiver"
+
+
+def receiver_function_name(environment: str) -> str:
+    return f"makini-{environment}-webhook-receiver"
+
+
+def lambda_log_group_name(environment: str) -> str:
+    return f"/aws/lambda/{receiver_function_name(environment)}"
+
+
+def lambda_trust_policy() -> dict:
+    """Only the Lambda service may assume the receiver's role."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "LambdaAssumesReceiverRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def receiver_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    environment: str,
+    secret_arn: str,
+    kms_key_arn: str,
+    queue_arn: str,
+    table_arn: str,
+) -> dict:
+    """The receiver role's only policy: its environment's secret, key, queue, table and log group."""
+    log_group = f"arn:{partition}:logs:{region}:{account_id}:log-group:{lambda_log_group_name(environment)}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadWebhookSecret",
+                "Effect": "Allow",
+                "Action": list(SECRET_ACTIONS),
+                "Resource": secret_arn,
+            },
+            {
+                "Sid": "DecryptSecretThroughSecretsManager",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            },
+            {
+                "Sid": "SendToWebhookQueue",
+                "Effect": "Allow",
+                "Action": list(QUEUE_ACTIONS),
+                "Resource": queue_arn,
+            },
+            {
+                "Sid": "EncryptQueueMessagesThroughSqs",
+                "Effect": "Allow",
+                "Action": list(QUEUE_KEY_ACTIONS),
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
+            },
+            {
+                "Sid": "DedupeTableItems",
+                "Effect": "Allow",
+                "Action": list(TABLE_ACTIONS),
+                "Resource": table_arn,
+            },
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": list(LOG_ACTIONS),
+                "Resource": f"{log_group}:*",
+            },
+        ],
+    }
+
+
+def alarm_key_policy(partition: str, account_id: str, region: str) -> dict:
+    """Key policy of the alarm topic's key: the account administers it; CloudWatch (alarms in this
+    account only) may encrypt the notifications it publishes. An AWS-managed SNS key would refuse
+    CloudWatch, and the secrets key is for secrets only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountRootControl",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:*"},
+                },
+            },
+        ],
+    }
