@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import json
 import logging
 import os
@@ -104,15 +105,14 @@ class Clock:
 
 
 class AwsEnv:
-    """moto resources plus a factory for receivers wired to them."""
+    """moto resources (fresh, uniquely named per test) plus a factory for receivers wired to them."""
 
-    def __init__(self) -> None:
-        self.sm = boto3.client("secretsmanager", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
-        self.ddb = boto3.client("dynamodb", region_name=REGION)
-        self.secret_arn = self.sm.create_secret(Name="makini/dev/webhook/secret", SecretString=SECRET)["ARN"]
-        self.queue_url = self.sqs.create_queue(QueueName="makini-dev-webhooks")["QueueUrl"]
-        self.table = "makini-dev-webhook-dedupe"
+    def __init__(self, clients: dict, n: int) -> None:
+        self.sm, self.sqs, self.ddb = clients["secretsmanager"], clients["sqs"], clients["dynamodb"]
+        self.n = n
+        self.secret_arn = self.sm.create_secret(Name=f"makini/dev/webhook/secret-{n}", SecretString=SECRET)["ARN"]
+        self.queue_url = self.sqs.create_queue(QueueName=f"makini-dev-webhooks-{n}")["QueueUrl"]
+        self.table = f"makini-dev-webhook-dedupe-{n}"
         self.ddb.create_table(
             TableName=self.table,
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -157,17 +157,40 @@ class AwsEnv:
         return self.ddb.scan(TableName=self.table, ConsistentRead=True)["Items"]
 
 
+_FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+@pytest.fixture(scope="session")
+def _moto():
+    """One in-process moto for the session (client creation is the slow part); every test gets
+    its own uniquely named secret, queue and table, so tests stay independent."""
+    saved = {k: os.environ.get(k) for k in (*_FAKE_AWS_ENV, "AWS_PROFILE", "AWS_ENDPOINT_URL")}
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.update(_FAKE_AWS_ENV)
+    counter = itertools.count()
+    try:
+        with mock_aws():
+            clients = {name: boto3.client(name, region_name=REGION) for name in ("secretsmanager", "sqs", "dynamodb")}
+            yield clients, counter
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.fixture
-def aws(monkeypatch):
-    for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_REGION", REGION)
-    with mock_aws():
-        yield AwsEnv()
+def aws(_moto):
+    clients, counter = _moto
+    return AwsEnv(clients, next(counter))
 
 
 class LogCapture(logging.Handler):
@@ -209,5 +232,3 @@ def body_of(resp: dict) -> dict:
     assert resp["headers"]["content-type"] == "application/json"
     return json.loads(resp["body"])
 
-
-os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
