@@ -1,32 +1,144 @@
 """Azure settings (Key Vault). Subscription and tenant come from the azure-native provider configuration.
 
-The Azure store issue fills in the validation rules; the foundation only accepts the section.
+Checked here, key by key: the region and resource-group name, the vault name override (Key Vault's
+own rules), soft-delete retention 7..90, IPv4 addresses/CIDRs (public only: Key Vault refuses private
+ranges in IP rules), and subnet / workspace ids shaped like Azure resource ids. Rules that need the
+rest of the stack (production: retention 90 and purge protection on; firewall rules that would be
+ignored behind private endpoints) live in ``checks.py``.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+import re
+from typing import Annotated
 
+from pydantic import AfterValidator, Field, field_validator
+
+from ..naming import KV_VAULT_NAME, KV_VAULT_NAME_RULE
 from .base import Model
+
+#: Key Vault's soft-delete retention bounds (days), and what production always uses.
+RETENTION_MIN, RETENTION_MAX, PRODUCTION_RETENTION = 7, 90, 90
+
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_RG = r"[-\w._()]{0,89}[-\w_()]"
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"
+SUBNET_ID = re.compile(
+    rf"/subscriptions/{_GUID}/resourceGroups/{_RG}/providers/Microsoft\.Network/virtualNetworks/{_NAME}/subnets/{_NAME}",
+    re.IGNORECASE,
+)
+SUBNET_ID_RULE = (
+    "a subnet resource id: /subscriptions/<subscription-guid>/resourceGroups/<group>/providers/"
+    "Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>"
+)
+WORKSPACE_ID = re.compile(
+    rf"/subscriptions/{_GUID}/resourceGroups/{_RG}/providers/Microsoft\.OperationalInsights/workspaces/"
+    r"[A-Za-z0-9][A-Za-z0-9-]{2,62}",
+    re.IGNORECASE,
+)
+WORKSPACE_ID_RULE = (
+    "a Log Analytics workspace resource id: /subscriptions/<subscription-guid>/resourceGroups/<group>/"
+    "providers/Microsoft.OperationalInsights/workspaces/<workspace>"
+)
+LOCATION = re.compile(r"[a-z][a-z0-9]{2,39}")
+RESOURCE_GROUP = re.compile(_RG)
+
+
+def _check(regex: re.Pattern[str], what: str, rule: str):
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"{what} {value!r} is not valid: {rule}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _ip_rule(value: str) -> str:
+    """A public IPv4 address or CIDR, as Key Vault's firewall takes it (a /32 becomes the bare address)."""
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as err:
+        hint = ""
+        if "has host bits set" in str(err):
+            hint = f"; did you mean {ipaddress.ip_network(value, strict=False)}?"
+        raise ValueError(
+            f"{value!r} is not an IPv4 address or CIDR{hint} (e.g. 203.0.113.7 or 203.0.113.0/24)"
+        ) from None
+    if network.version != 4:
+        raise ValueError(f"{value!r} is IPv6; the Key Vault firewall takes IPv4 addresses and CIDRs only")
+    if not network.is_global or network.is_multicast:
+        raise ValueError(
+            f"{value!r} is not a public address range; Key Vault IP rules take public IPv4 ranges only "
+            "(reach the vault from private networks with allowedSubnetIds or privateEndpointSubnetIds)"
+        )
+    return str(network.network_address) if network.prefixlen == 32 else str(network)
+
+
+IpRule = Annotated[str, AfterValidator(_ip_rule)]
+SubnetId = Annotated[str, _check(SUBNET_ID, "subnet id", SUBNET_ID_RULE)]
+WorkspaceId = Annotated[str, _check(WORKSPACE_ID, "workspace id", WORKSPACE_ID_RULE)]
+
+
+def _no_repeats(value: tuple[str, ...]) -> tuple[str, ...]:
+    folded = [v.lower() for v in value]
+    repeats = sorted({v for v, f in zip(value, folded, strict=True) if folded.count(f) > 1})
+    if repeats:
+        raise ValueError(f"lists {', '.join(repeats)} more than once")
+    return value
 
 
 class AzureSettings(Model):
     """Settings for the Azure Key Vault store of this environment."""
 
-    location: str = Field(min_length=1, description="Azure region of the resource group and vault, e.g. westeurope.")
-    resource_group_name: str | None = Field(
-        default=None, description="Use this existing resource group instead of creating rg-makini-<env>."
+    location: Annotated[
+        str, _check(LOCATION, "Azure region", "a region name such as westeurope or eastus2 (lowercase, no spaces)")
+    ] = Field(description="Azure region of the resource group and vault, e.g. westeurope.")
+    resource_group_name: (
+        Annotated[
+            str,
+            _check(
+                RESOURCE_GROUP,
+                "resource group name",
+                "1-90 characters: letters, digits, '-', '_', '.', '(' and ')', not ending with '.'",
+            ),
+        ]
+        | None
+    ) = Field(default=None, description="Use this existing resource group instead of creating rg-makini-<env>.")
+    vault_name: Annotated[str, _check(KV_VAULT_NAME, "Key Vault name", KV_VAULT_NAME_RULE)] | None = Field(
+        default=None, description="Explicit Key Vault name (3-24 characters, globally unique)."
     )
-    vault_name: str | None = Field(default=None, description="Explicit Key Vault name (3-24 characters, globally unique).")
     soft_delete_retention_days: int | None = Field(
-        default=None, description="Soft-delete retention, 7-90 days. Production is always 90."
+        default=None,
+        ge=RETENTION_MIN,
+        le=RETENTION_MAX,
+        description="Soft-delete retention, 7-90 days. Production is always 90.",
     )
     purge_protection: bool | None = Field(default=None, description="Purge protection; always on in production.")
-    allowed_ip_ranges: tuple[str, ...] = Field(default=(), description="IPv4 addresses or CIDRs allowed through the vault firewall.")
-    allowed_subnet_ids: tuple[str, ...] = Field(default=(), description="Virtual network subnet ids allowed through the vault firewall.")
-    private_endpoint_subnet_ids: tuple[str, ...] = Field(
+    allowed_ip_ranges: tuple[IpRule, ...] = Field(
+        default=(), description="IPv4 addresses or CIDRs allowed through the vault firewall."
+    )
+    allowed_subnet_ids: tuple[SubnetId, ...] = Field(
+        default=(), description="Virtual network subnet ids allowed through the vault firewall."
+    )
+    private_endpoint_subnet_ids: tuple[SubnetId, ...] = Field(
         default=(), description="Subnets to place private endpoints in; public network access is then off."
     )
-    log_analytics_workspace_id: str | None = Field(
+    log_analytics_workspace_id: WorkspaceId | None = Field(
         default=None, description="Send the vault's audit logs to this Log Analytics workspace."
     )
+
+    @field_validator("allowed_ip_ranges", "allowed_subnet_ids", "private_endpoint_subnet_ids")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _no_repeats(value)
+
+    def retention_days(self, production: bool) -> int:
+        """Effective soft-delete retention: 90 in production, else the setting (default 90, Azure's own)."""
+        if production or self.soft_delete_retention_days is None:
+            return PRODUCTION_RETENTION
+        return self.soft_delete_retention_days
+
+    def purge_protection_enabled(self, production: bool) -> bool:
+        """Effective purge protection: always on in production, on by default elsewhere."""
+        return True if production else self.purge_protection is not False

@@ -1,0 +1,121 @@
+"""Backend names for the catalog: Key Vault vault and secret names, Vault mount and paths. Pure.
+
+Key Vault secret names allow only ASCII letters, digits and dashes (1-127 characters) and are
+case-insensitive; the catalog's paths (``connections/<key>/token``, ``oauth/client``,
+``webhook/secret``) hold slashes and connection keys may hold ``.``, ``_`` and uppercase letters. The
+mapping is deterministic and readable where it can be:
+
+* a path made only of lowercase letters, digits and single dashes between its slashes maps to itself
+  with the slashes turned into dashes: ``connections/acme-sap/token`` -> ``connections-acme-sap-token``.
+  Such a name never holds ``--``;
+* any other connection key is sanitised (lowercased, every run of other characters becomes one dash)
+  and gets ``--`` plus a 10-hex-digit SHA-256 suffix of the *original* key:
+  ``connections/Acme_SAP/token`` -> ``connections-acme-sap--<hash>-token``.
+
+Readable names hold no ``--`` and hashed ones hold exactly one, so the two families never meet; within
+the hashed family two keys collide only if their sanitised forms and 40-bit hashes both match. That
+remaining case is not assumed away: :func:`key_vault_name_collisions` finds it (case-insensitively)
+and the config rule refuses the stack naming both connection keys.
+
+Vault stores the catalog under the KV v2 mount ``makini-<env>`` at the catalog path itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+
+#: Key Vault secret names: 1-127 letters, digits and dashes.
+KV_SECRET_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
+#: Key Vault names: 3-24 characters, letters, digits and dashes, starting with a letter, ending with a
+#: letter or digit, no consecutive dashes.
+KV_VAULT_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){1,22}[A-Za-z0-9]")
+KV_VAULT_NAME_RULE = (
+    "3-24 characters: letters, digits and dashes, starting with a letter, ending with a letter or digit, "
+    "no consecutive dashes (Key Vault names are globally unique)"
+)
+_READABLE_SEGMENT = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+HASH_LENGTH = 10
+VAULT_NAME_PREFIX = "kv-mk-"
+VAULT_SUFFIX_LENGTH = 5
+
+
+def stable_hash(text: str, length: int = HASH_LENGTH) -> str:
+    """The first ``length`` lowercase hex digits of SHA-256 over ``text`` (UTF-8)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def _segment(segment: str) -> str:
+    if _READABLE_SEGMENT.fullmatch(segment):
+        return segment
+    sanitised = _NOT_ALNUM.sub("-", segment.lower()).strip("-") or "x"
+    return f"{sanitised}--{stable_hash(segment)}"
+
+
+def key_vault_secret_name(path: str) -> str:
+    """The Key Vault secret name of a catalog path (deterministic; see the module doc)."""
+    name = "-".join(_segment(s) for s in path.split("/"))
+    if not KV_SECRET_NAME.fullmatch(name):  # pragma: no cover - guarded by the property tests
+        raise ValueError(f"catalog path {path!r} does not map to a valid Key Vault secret name")
+    return name
+
+
+def key_vault_name_collisions(paths: Iterable[str]) -> list[tuple[str, str, str]]:
+    """Pairs of catalog paths whose Key Vault secret names are equal ignoring case: (first, second, name)."""
+    seen: dict[str, str] = {}
+    out: list[tuple[str, str, str]] = []
+    for path in paths:
+        name = key_vault_secret_name(path)
+        folded = name.lower()
+        if folded in seen and seen[folded] != path:
+            out.append((seen[folded], path, name))
+        else:
+            seen.setdefault(folded, path)
+    return out
+
+
+def key_vault_name(environment: str, project: str, organization: str | None = None, override: str | None = None) -> str:
+    """``kv-mk-<env>-<suffix>`` (at most 24 characters), or the explicit override.
+
+    The suffix is a hash of the stack's identity (organization/project/environment), not of the
+    subscription, so the name is the same on every run and every machine. Key Vault names are global:
+    if the derived name is taken, set ``makini:azure.vaultName``.
+    """
+    if override:
+        return override
+    identity = f"{organization or 'organization'}/{project}/{environment}"
+    name = f"{VAULT_NAME_PREFIX}{environment}-{stable_hash(identity, VAULT_SUFFIX_LENGTH)}"
+    if not KV_VAULT_NAME.fullmatch(name):  # pragma: no cover - environment names are at most 12 characters
+        raise ValueError(f"derived Key Vault name {name!r} is not valid: {KV_VAULT_NAME_RULE}")
+    return name
+
+
+def resource_group_name(environment: str) -> str:
+    return f"rg-makini-{environment}"
+
+
+# --------------------------------------------------------------------------------------------------
+# HashiCorp Vault
+
+
+def vault_mount(environment: str) -> str:
+    """The KV v2 mount of an environment."""
+    return f"makini-{environment}"
+
+
+def vault_data_path(environment: str, path: str) -> str:
+    """The full API path of a secret's data: ``makini-<env>/data/<path>``."""
+    return f"{vault_mount(environment)}/data/{path}"
+
+
+def vault_metadata_path(environment: str, path: str) -> str:
+    """The full API path of a secret's metadata: ``makini-<env>/metadata/<path>``."""
+    return f"{vault_mount(environment)}/metadata/{path}"
+
+
+def valid_vault_path(path: str) -> bool:
+    """A KV path Vault stores as given: non-empty segments, no ``.``/``..``, no whitespace or control characters."""
+    segments = path.split("/")
+    return all(s and s not in (".", "..") and not any(c.isspace() or ord(c) < 32 for c in s) for s in segments)
