@@ -11,12 +11,19 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.aws.access import ConsumerAccess, ConsumerAccessArgs, ConsumerGrant
+from components.aws.identity import ConsumerRoles, ConsumerRolesArgs
 from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
 from components.aws.webhook import WebhookEndpoint, WebhookEndpointArgs, receiver_role
+from components.azure.store import KeyVaultSecretArgs, KeyVaultStore, KeyVaultStoreArgs
+from components.vault.store import VaultSecretArgs, VaultStore, VaultStoreArgs
 
+from .access import matrix_dict
 from .catalog import WEBHOOK_SECRET_PATH, Catalog, CatalogSecret, SecretKind, SystemIdentity, build_catalog
 from .config.model import StackConfig
+from .config.vault import VaultSettings
 from .credits import CreditReport, credit_report
+from .naming import key_vault_name, key_vault_secret_name, resource_group_name
 
 MANAGED_BY = "makini-infra"
 
@@ -75,6 +82,8 @@ class Environment(pulumi.ComponentResource):
         self.catalog: Catalog = build_catalog(cfg)
         self.credits: CreditReport = credit_report(cfg.connections, cfg.credits)
         self.aws_store: SecretStore | None = None
+        self.aws_roles: ConsumerRoles | None = None
+        self.aws_access: ConsumerAccess | None = None
         self.aws_webhook: WebhookEndpoint | None = None
         # The webhook receiver's role exists before the store, whose secret policy names it as a reader.
         self.aws_system_arns: dict[SystemIdentity, pulumi.Output[str]] = {}
@@ -85,15 +94,105 @@ class Environment(pulumi.ComponentResource):
             )
             self.aws_system_arns[SystemIdentity.WEBHOOK_RECEIVER] = self.aws_webhook_role.arn
         if "aws" in cfg.backends:
+            # Created roles first: the store names every reader in its KMS key policy.
+            self.aws_roles = self._aws_roles(name)
             self.aws_store = self._aws_store(name)
+            self.aws_access = self._aws_access(name, self.aws_store)
         if self.aws_store is not None and cfg.webhooks.enabled:
             self.aws_webhook = self._aws_webhook(name)
+        self.azure_store: KeyVaultStore | None = None
+        if "azure" in cfg.backends:
+            self.azure_store = self._azure_store(name)
+        self.vault_store: VaultStore | None = None
+        if "vault" in cfg.backends:
+            self.vault_store = self._vault_store(name)
         self.register_outputs({})
+
+    def _azure_store(self, name: str) -> KeyVaultStore:
+        cfg = self.config
+        az = cfg.azure
+        assert az is not None  # checks._backend_sections refuses azure without its section
+        content_types = {
+            SecretKind.OAUTH_CLIENT: "application/json",
+            SecretKind.CONNECTION_TOKEN: "application/json",
+            SecretKind.WEBHOOK_SECRET: "text/plain",
+        }
+        secrets = []
+        for s in self.catalog.secrets:
+            tags = secret_tags(cfg, s)
+            if "makini:connection-id" in tags:
+                # The name the Key Vault rotation function looks for (functions/rotation/azure_function.py).
+                tags["makini-connection-id"] = tags["makini:connection-id"]
+            secrets.append(
+                KeyVaultSecretArgs(
+                    path=s.path,
+                    secret_name=key_vault_secret_name(s.path),
+                    slug=s.slug,
+                    content_type=content_types[s.kind],
+                    value=secret_value(cfg, s),
+                    tags=tags,
+                )
+            )
+        return KeyVaultStore(
+            f"{name}-azure",
+            KeyVaultStoreArgs(
+                environment=cfg.environment,
+                production=cfg.production,
+                location=az.location,
+                vault_name=key_vault_name(
+                    cfg.environment, pulumi.get_project(), pulumi.get_organization(), az.vault_name
+                ),
+                secrets=secrets,
+                soft_delete_retention_days=az.retention_days(cfg.production),
+                purge_protection=az.purge_protection_enabled(cfg.production),
+                existing_resource_group_name=az.resource_group_name,
+                resource_group_name=resource_group_name(cfg.environment),
+                allowed_ip_ranges=az.allowed_ip_ranges,
+                allowed_subnet_ids=az.allowed_subnet_ids,
+                private_endpoint_subnet_ids=az.private_endpoint_subnet_ids,
+                log_analytics_workspace_id=az.log_analytics_workspace_id,
+                tags=common_tags(cfg),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _vault_store(self, name: str) -> VaultStore:
+        cfg = self.config
+        settings = cfg.vault or VaultSettings()
+        days = cfg.rotation.connection_token_days
+        secrets = []
+        for s in self.catalog.secrets:
+            meta = {
+                "environment": cfg.environment,
+                "owner": cfg.tags.owner,
+                "kind": s.kind.value,
+                "managed_by": MANAGED_BY,
+            }
+            if s.connection is not None:
+                meta["connection"] = s.connection
+                conn = cfg.connection(s.connection)
+                if conn.makini_id:
+                    meta["makini_connection_id"] = conn.makini_id  # read by functions/rotation/vault_rotator.py
+                if days is not None:
+                    meta["rotation_period_days"] = str(days)
+            secrets.append(VaultSecretArgs(path=s.path, slug=s.slug, custom_metadata=meta, value=secret_value(cfg, s)))
+        return VaultStore(
+            f"{name}-vault",
+            VaultStoreArgs(
+                environment=cfg.environment,
+                production=cfg.production,
+                secrets=secrets,
+                max_versions=settings.max_versions,
+                cas_required=settings.cas_required,
+                delete_version_after_seconds=settings.delete_version_after_seconds,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _aws_store(self, name: str) -> SecretStore:
         cfg = self.config
         aws_cfg = cfg.aws
-        consumer_arn = {n: c.aws.role_arn for n, c in cfg.consumers.items() if c.aws is not None}
+        consumer_arn = self._aws_consumer_arns()
         secrets = [
             StoreSecretArgs(
                 path=s.path,
@@ -153,6 +252,51 @@ class Environment(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _aws_roles(self, name: str) -> ConsumerRoles | None:
+        cfg = self.config
+        trust = {
+            n: c.aws.create_role.trust_policy
+            for n, c in cfg.consumers.items()
+            if c.aws is not None and c.aws.create_role is not None
+        }
+        if not trust:
+            return None
+        return ConsumerRoles(
+            f"{name}-aws-roles",
+            ConsumerRolesArgs(
+                environment=cfg.environment, production=cfg.production, trust_policies=trust, tags=common_tags(cfg)
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _aws_consumer_arns(self) -> dict[str, pulumi.Input[str]]:
+        """Consumer -> its AWS role ARN: the configured one, or the role this stack created."""
+        created = self.aws_roles.arns if self.aws_roles is not None else {}
+        return {
+            n: c.aws.role_arn if c.aws.role_arn is not None else created[n]
+            for n, c in self.config.consumers.items()
+            if c.aws is not None
+        }
+
+    def _aws_access(self, name: str, store: SecretStore) -> ConsumerAccess:
+        cfg = self.config
+        arns = self._aws_consumer_arns()
+        grants = [
+            ConsumerGrant(consumer=n, role_arn=arns[n], paths=[s.path for s in self.catalog.readable_by(n)])
+            for n in sorted(arns)
+        ]
+        return ConsumerAccess(
+            f"{name}-aws-access",
+            ConsumerAccessArgs(
+                environment=cfg.environment,
+                consumers=grants,
+                secret_arns=store.secret_arns,
+                kms_key_arn=store.kms_key_arn,
+                tags=common_tags(cfg),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
     def outputs(self) -> dict[str, object]:
         """Stack outputs: where each secret lives and the credit figures; never a value."""
         out: dict[str, object] = {
@@ -160,6 +304,7 @@ class Environment(pulumi.ComponentResource):
             "backends": list(self.config.backends),
             "creditsUsed": self.credits.used,
             "creditsFree": self.credits.free,
+            "accessMatrix": matrix_dict(self.config, self.catalog),
         }
         if self.aws_webhook is not None:
             out.setdefault("webhooks", {})["aws"] = {
@@ -181,7 +326,27 @@ class Environment(pulumi.ComponentResource):
                     },
                 },
             }
+        if self.azure_store is not None:
+            ids = self.azure_store.secret_ids
+            out["azure"] = {
+                "vaultName": self.azure_store.vault_name,
+                "vaultUri": self.azure_store.vault_uri,
+                "secretIds": self._by_kind(ids),
+                "secretNames": self._by_kind(self.azure_store.secret_names),
+            }
+        if self.vault_store is not None:
+            out["vault"] = {"mount": self.vault_store.mount_path, "paths": self._by_kind(self.vault_store.paths)}
         return out
+
+    def _by_kind(self, by_path: dict[str, object]) -> dict[str, object]:
+        """``{oauthClient, webhookSecret, connections: {key: ...}}`` from a catalog-path mapping."""
+        return {
+            "oauthClient": by_path["oauth/client"],
+            "webhookSecret": by_path["webhook/secret"],
+            "connections": {
+                s.connection: by_path[s.path] for s in self.catalog.of_kind(SecretKind.CONNECTION_TOKEN)
+            },
+        }
 
 
 def build_environment(cfg: StackConfig) -> Environment:

@@ -140,3 +140,76 @@ def kms_key_policy(
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+# --------------------------------------------------------------------------------------------------
+# Identity policies (attached to the roles of consumers and of the stack's own writers)
+
+#: What a consumer may do with each of its secrets: read the value and its metadata, nothing else.
+CONSUMER_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
+#: What a rotation identity may do with each secret it rotates (AWS's documented rotation permissions).
+ROTATION_ACTIONS = (
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+)
+
+
+def _kms_through_secrets_manager(sid: str, actions: Sequence[str], kms_key_arn: str, region: str, secret_arns: list[str]) -> dict:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": list(actions),
+        "Resource": kms_key_arn,
+        "Condition": {
+            "StringEquals": {
+                # Only when Secrets Manager calls KMS on the principal's behalf, in this region ...
+                "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
+                # ... and only for these secrets (Secrets Manager puts the secret ARN in the context).
+                "kms:EncryptionContext:SecretARN": secret_arns,
+            }
+        },
+    }
+
+
+def _secret_identity_policy(
+    sid: str, actions: Sequence[str], kms_actions: Sequence[str], secret_arns: Sequence[str], kms_key_arn: str, region: str
+) -> dict:
+    arns = _unique(secret_arns)
+    if not arns:
+        raise ValueError("an identity policy needs at least one secret ARN (an identity that reads nothing gets no policy)")
+    if any("*" in a for a in [*arns, kms_key_arn]):
+        raise ValueError("secret and key ARNs must be exact (no wildcards)")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": arns},
+            _kms_through_secrets_manager("DecryptThroughSecretsManager", kms_actions, kms_key_arn, region, arns),
+        ],
+    }
+
+
+def consumer_read_policy(secret_arns: Sequence[str], kms_key_arn: str, region: str) -> dict:
+    """Identity policy of one consumer: read exactly its secrets, decrypt only through Secrets Manager.
+
+    No wildcard action, no ``Resource: "*"``: each secret ARN is listed (with its random suffix), and
+    ``kms:Decrypt`` is limited to the environment key, to calls Secrets Manager makes in this region,
+    and to encryption contexts naming one of these secrets.
+    """
+    return _secret_identity_policy("ReadOwnSecrets", CONSUMER_ACTIONS, ("kms:Decrypt",), secret_arns, kms_key_arn, region)
+
+
+def rotation_policy(secret_arns: Sequence[str], kms_key_arn: str, region: str) -> dict:
+    """Identity policy of a rotation function: read and stage new versions of exactly the secrets it rotates."""
+    return _secret_identity_policy(
+        "RotateOwnSecrets", ROTATION_ACTIONS, ("kms:Decrypt", "kms:GenerateDataKey"), secret_arns, kms_key_arn, region
+    )
+
+
+def role_name_from_arn(arn: str) -> str:
+    """``arn:aws:iam::123456789012:role/team/orders-api`` -> ``orders-api`` (IAM APIs take the name, not the path)."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or not parts[5].startswith("role/"):
+        raise ValueError(f"not an IAM role ARN: {arn!r}")
+    return parts[5].rsplit("/", 1)[-1]
