@@ -76,6 +76,16 @@ class IssuedToken:
         return f"IssuedToken(token='[redacted]', expires_in={self.expires_in!r})"
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow redirects: urllib would resend the Authorization header to the new location."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def _safe_text(value: object, limit: int = 200) -> str:
     text = str(value) if value is not None else ""
     return jsonlog.mask(text)[:limit]
@@ -201,7 +211,7 @@ class MakiniClient:
             req = urllib.request.Request(url, data=payload, headers=headers, method=method)
             retry_after: float | None = None
             try:
-                with urllib.request.urlopen(req, timeout=timeout) as resp:
+                with _OPENER.open(req, timeout=timeout) as resp:
                     raw = resp.read()
                 try:
                     return json.loads(raw or b"{}")

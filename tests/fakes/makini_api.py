@@ -69,6 +69,7 @@ class Fault:
     delay: float = 0.0
     method: str | None = None
     path_prefix: str | None = None
+    headers: dict[str, str] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining <= 0:
@@ -225,12 +226,14 @@ class FakeMakini:
         retry_after: str | int | float | None = None,
         method: str | None = None,
         path_prefix: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        """The next ``count`` matching responses are ``status`` (e.g. 429 with Retry-After, 503, 401)."""
+        """The next ``count`` matching responses are ``status`` (e.g. 429 with Retry-After, 503, 401;
+        a 3xx with ``headers={"Location": ...}``)."""
         with self._lock:
             self._faults.append(
                 Fault(status=status, remaining=count, method=method, path_prefix=path_prefix,
-                      retry_after=None if retry_after is None else str(retry_after))
+                      retry_after=None if retry_after is None else str(retry_after), headers=headers)
             )
 
     def slow_next(self, delay: float, *, count: int = 1, method: str | None = None,
@@ -410,6 +413,7 @@ def _make_handler(fake: FakeMakini) -> type[BaseHTTPRequestHandler]:
                 status, body, extra = _error(fault.status, f"Injected fault {fault.status}")
                 if fault.retry_after is not None:
                     extra["Retry-After"] = fault.retry_after
+                extra.update(fault.headers or {})
             elif parsed == "<invalid json>":
                 status, body, extra = _error(400, "Body is not valid JSON")
             else:

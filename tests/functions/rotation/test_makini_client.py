@@ -123,3 +123,14 @@ def test_revoked_token_check_is_auth_error(makini, client_factory):
     with pytest.raises(MakiniAuthError) as exc:
         client_factory().check_token(token)
     assert token not in str(exc.value)
+
+
+def test_redirects_are_not_followed_so_the_bearer_never_leaves(makini, client_factory):
+    from tests.fakes.makini_api import FakeMakini
+
+    with FakeMakini() as elsewhere:
+        makini.fail_next(307, headers={"Location": elsewhere.base_url + "/api/integrations/current"})
+        with pytest.raises(MakiniError) as exc:
+            client_factory().check_token("bearer-that-must-stay-home")
+        assert exc.value.status == 307
+        assert elsewhere.requests == []
