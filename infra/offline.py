@@ -30,6 +30,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_ROOT / "infra" / "__main__.py"
 PROJECT = "makini-infra"
 MOCK_ACCOUNT_ID = "123456789012"
+MOCK_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
 DEFAULT_REGION = "us-east-1"
 SECRET_PLACEHOLDER = "[secret]"
 #: What a ``secure:`` value from a stack file becomes offline: it cannot be decrypted without the CLI.
@@ -210,14 +211,55 @@ class OfflineMocks(pulumi.runtime.Mocks):
             service = typ.split(":")[1].split("/")[0]
             state.setdefault("arn", self._arn(service, name))
         elif typ.startswith("azure-native:"):
-            rid = (
-                f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/"
-                f"{plain.get('resourceGroupName', 'rg')}/providers/{typ.split(':')[1]}/{name}"
-            )
-            state.setdefault("name", plain.get("vaultName") or plain.get("secretName") or name)
+            rid, extra = self._azure(typ, name, plain)
+            state.update(extra)
         elif typ.startswith("vault:"):
-            rid = plain.get("path") or plain.get("name") or name
+            rid, extra = self._vault(typ, name, plain)
+            state.update(extra)
         return rid, state
+
+    def _azure(self, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Azure resource ids shaped like ARM's, and the computed properties the program reads."""
+        rg_name = plain.get("resourceGroupName", "rg")
+        group = f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/{rg_name}"
+        if typ == "azure-native:resources:ResourceGroup":
+            rg = plain.get("resourceGroupName", name)
+            return f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/{rg}", {"name": rg}
+        if typ == "azure-native:keyvault:Vault":
+            vault = plain.get("vaultName", name)
+            props = {**plain.get("properties", {}), "vaultUri": f"https://{vault}.vault.azure.net/"}
+            return f"{group}/providers/Microsoft.KeyVault/vaults/{vault}", {"name": vault, "properties": props}
+        if typ == "azure-native:keyvault:Secret":
+            vault, secret = plain.get("vaultName", "vault"), plain.get("secretName", name)
+            uri = f"https://{vault}.vault.azure.net/secrets/{secret}"
+            return f"{group}/providers/Microsoft.KeyVault/vaults/{vault}/secrets/{secret}", {
+                "name": secret,
+                "properties": {
+                    **{k: v for k, v in plain.get("properties", {}).items() if k != "value"},
+                    "secretUri": uri,
+                    "secretUriWithVersion": f"{uri}/{_suffix(uri, 32)}",
+                },
+            }
+        if typ == "azure-native:network:PrivateEndpoint":
+            endpoint = plain.get("privateEndpointName", name)
+            return f"{group}/providers/Microsoft.Network/privateEndpoints/{endpoint}", {"name": endpoint}
+        if typ == "azure-native:monitor:DiagnosticSetting":
+            setting = plain.get("name", name)
+            rid = f"{plain.get('resourceUri', group)}/providers/Microsoft.Insights/diagnosticSettings/{setting}"
+            return rid, {"name": setting}
+        leaf = plain.get("name") or name
+        return f"{group}/providers/{typ.split(':')[1]}/{leaf}", {"name": leaf}
+
+    def _vault(self, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Vault resource ids as the Terraform provider sets them (paths)."""
+        if typ == "vault:index/mount:Mount":
+            return plain["path"], {"accessor": f"kv_{_suffix(plain['path'], 8)}"}
+        if typ == "vault:kv/secretBackendV2:SecretBackendV2":
+            return f"{plain['mount']}/config", {}
+        if typ == "vault:kv/secretV2:SecretV2":
+            path = f"{plain['mount']}/data/{plain['name']}"
+            return path, {"path": path, "metadata": {"version": "1"}}
+        return plain.get("path") or plain.get("name") or name, {}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
         token = args.token
@@ -238,7 +280,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
             return {
                 "clientId": "11111111-1111-1111-1111-111111111111",
                 "objectId": "22222222-2222-2222-2222-222222222222",
-                "subscriptionId": "00000000-0000-0000-0000-000000000000",
+                "subscriptionId": MOCK_SUBSCRIPTION_ID,
                 "tenantId": "33333333-3333-3333-3333-333333333333",
             }, []
         return {}, []

@@ -74,6 +74,15 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "aws:secretsmanager/secret:Secret": ("name", "recoveryWindowInDays", "kmsKeyId"),
     "aws:secretsmanager/secretVersion:SecretVersion": ("secretString",),
     "aws:secretsmanager/secretPolicy:SecretPolicy": ("blockPublicPolicy", "policy"),
+    "azure-native:resources:ResourceGroup": ("resourceGroupName", "location"),
+    "azure-native:keyvault:Vault": ("vaultName", "location", "properties"),
+    "azure-native:keyvault:Secret": ("secretName", "properties"),
+    "azure-native:network:PrivateEndpoint": ("privateEndpointName", "subnet", "privateLinkServiceConnections"),
+    "azure-native:monitor:DiagnosticSetting": ("name", "workspaceId", "logs"),
+    "vault:index/mount:Mount": ("path", "type", "options"),
+    "vault:kv/secretBackendV2:SecretBackendV2": ("mount", "maxVersions", "casRequired", "deleteVersionAfter"),
+    "vault:kv/secretV2:SecretV2": ("mount", "name", "cas", "dataJson"),
+    "vault:generic/endpoint:Endpoint": ("path", "disableRead", "disableDelete"),
 }
 _SKIP = {"tags", "tagsAll"}
 
