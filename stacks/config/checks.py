@@ -16,6 +16,8 @@ from typing import Any
 
 from ..credits import credit_report
 from ..errors import Problem
+from ..naming import key_vault_name_collisions
+from .azure import PRODUCTION_RETENTION
 from .consumers import Consumer
 from .model import PRODUCTION_NAMES, StackConfig
 
@@ -553,6 +555,10 @@ RULES: list[Rule] = [
     _connection_tokens,
     _credit_budget,
     _webhooks,
+    _azure_production,
+    _azure_network,
+    _key_vault_secret_names,
+    _vault_versions,
 ]
 
 
