@@ -6,12 +6,13 @@ Kept free of I/O so its bounds are checked with property-based tests.
 from __future__ import annotations
 
 import email.utils
-import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 # A Retry-After beyond this is treated as "not worth waiting for inside one invocation".
 MAX_RETRY_AFTER_SECONDS = 3600.0
+_DELTA_SECONDS = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?", re.ASCII)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -24,19 +25,13 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
-        return min(float(int(text)), MAX_RETRY_AFTER_SECONDS)
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = None
-    if seconds is not None:
-        if math.isnan(seconds) or seconds < 0:
-            return None
-        return min(seconds, MAX_RETRY_AFTER_SECONDS)
+    if _DELTA_SECONDS.fullmatch(text):  # RFC 9110 delta-seconds (ASCII digits; a fraction tolerated)
+        return min(float(text), MAX_RETRY_AFTER_SECONDS)
+    if not any(c.isalpha() for c in text):
+        return None  # not a number and not an HTTP-date ("-5", "inf" has letters but fails below)
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:
         return None

@@ -117,30 +117,39 @@ class AwsRig:
             self.step(step, token)
 
 
-@pytest.fixture
-def aws(monkeypatch, makini, client_factory):
+@pytest.fixture(scope="module")
+def _moto_sm():
+    """One in-process moto per test module (starting moto per test dominated the runtime);
+    each test gets its own secrets, named uniquely, below."""
     from moto import mock_aws
     import boto3
 
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(var, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        sm = boto3.client("secretsmanager", region_name=REGION)
-        oauth = sm.create_secret(
-            Name="makini/prod/oauth-client",
-            SecretString=json.dumps({"client_id": makini.client_id, "client_secret": makini.client_secret}),
-        )
-        current_token = makini.mint_connection_token(CONNECTION_ID)
-        secret = sm.create_secret(
-            Name="makini/prod/connections/acme-netsuite",
-            SecretString=json.dumps(
-                {"token": current_token, "connection_id": CONNECTION_ID, "issued_at": "2025-01-01T00:00:00Z"}
-            ),
-            Tags=[{"Key": aws_lambda.CONNECTION_TAG, "Value": CONNECTION_ID}],
-        )
-        monkeypatch.setenv(aws_lambda.ENV_OAUTH_SECRET, oauth["ARN"])
-        monkeypatch.setattr(aws_lambda, "_secrets_client_factory", lambda: sm)
-        monkeypatch.setattr(aws_lambda, "_makini_client_factory", lambda deadline=None: client_factory(deadline))
-        yield AwsRig(sm=sm, secret_arn=secret["ARN"], oauth_arn=oauth["ARN"], current_token=current_token,
-                     makini=makini)
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            mp.setenv(var, "testing")
+        mp.setenv("AWS_DEFAULT_REGION", REGION)
+        with mock_aws():
+            yield boto3.client("secretsmanager", region_name=REGION)
+
+
+@pytest.fixture
+def aws(monkeypatch, makini, client_factory, _moto_sm):
+    sm = _moto_sm
+    suffix = uuid.uuid4().hex[:8]
+    oauth = sm.create_secret(
+        Name=f"makini/prod/oauth-client-{suffix}",
+        SecretString=json.dumps({"client_id": makini.client_id, "client_secret": makini.client_secret}),
+    )
+    current_token = makini.mint_connection_token(CONNECTION_ID)
+    secret = sm.create_secret(
+        Name=f"makini/prod/connections/acme-netsuite-{suffix}",
+        SecretString=json.dumps(
+            {"token": current_token, "connection_id": CONNECTION_ID, "issued_at": "2025-01-01T00:00:00Z"}
+        ),
+        Tags=[{"Key": aws_lambda.CONNECTION_TAG, "Value": CONNECTION_ID}],
+    )
+    monkeypatch.setenv(aws_lambda.ENV_OAUTH_SECRET, oauth["ARN"])
+    monkeypatch.setattr(aws_lambda, "_secrets_client_factory", lambda: sm)
+    monkeypatch.setattr(aws_lambda, "_makini_client_factory", lambda deadline=None: client_factory(deadline))
+    yield AwsRig(sm=sm, secret_arn=secret["ARN"], oauth_arn=oauth["ARN"], current_token=current_token,
+                 makini=makini)

@@ -72,3 +72,10 @@ def test_total_wait_never_exceeds_budget_or_deadline(policy, retry_afters, jitte
     if time_left is not None:
         assert waited <= max(0.0, time_left) + 1e-9
     assert attempt + 1 <= policy.max_attempts
+
+
+def test_retry_after_rejects_non_ascii_digits_and_non_finite_numbers():
+    # found by hypothesis: str.isdigit() accepts "\u00b9" and "\u0663", which int() then refuses
+    for text in ["\u00b9", "\u0663", "inf", "NaN", "-5", "1e3", ""]:
+        assert parse_retry_after(text) is None
+    assert parse_retry_after(" 7 ") == 7.0
