@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stacks.access import matrix_dict, matrix_rows
 from stacks.config import ConfigError, StackConfig, load_stack_config
 from stacks.credits import credit_report
 
@@ -59,9 +60,21 @@ def credits_section(cfg: StackConfig, run: ProgramRun) -> Section:
     )
 
 
+def access_matrix_section(cfg: StackConfig, run: ProgramRun) -> Section:
+    """Who may read or write which secret of the environment (from the catalog every backend is built from)."""
+    return Section(
+        key="access_matrix",
+        title="Access matrix",
+        headers=("identity", "kind", "environment", "secret", "access"),
+        rows=matrix_rows(cfg),
+        data=matrix_dict(cfg),
+        notes=("Every other (identity, secret) pair is denied.",),
+    )
+
+
 #: The plan's reports, in order. Later capabilities append their builders (access matrix, rotation
 #: calendar, webhook endpoints); a builder returns None when its capability is not configured.
-SECTIONS: list[SectionBuilder] = [credits_section]
+SECTIONS: list[SectionBuilder] = [credits_section, access_matrix_section]
 
 
 # --------------------------------------------------------------------------------------------------
