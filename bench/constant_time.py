@@ -48,13 +48,16 @@ def crop_t(samples: list[tuple[int, int]]) -> dict[float, float]:
     return out
 
 
-def run(fn, inputs: tuple, n: int, rng: random.Random) -> list[tuple[int, int]]:
+def run(fn, make_a, make_b, n: int, rng: random.Random) -> list[tuple[int, int]]:
+    """Every sample gets its own freshly allocated input object (class A: a copy of the
+    near-miss, class B: a new random signature), so that memory placement of two fixed objects
+    cannot masquerade as a timing difference."""
     classes = [0] * n + [1] * n
     rng.shuffle(classes)
+    inputs = [make_a() if c == 0 else make_b() for c in classes]
     ns = time.perf_counter_ns
     samples = []
-    for c in classes:
-        x = inputs[c]
+    for c, x in zip(classes, inputs):
         t0 = ns()
         fn(x)
         samples.append((c, ns() - t0))
@@ -62,16 +65,20 @@ def run(fn, inputs: tuple, n: int, rng: random.Random) -> list[tuple[int, int]]:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
     rng = random.Random(int.from_bytes(os.urandom(8), "big"))
     body = b'{"event":"assets.updated","body":[' + b",".join(str(100000 + i).encode() for i in range(140)) + b"]}"
     key = base64.b64encode(os.urandom(32))
     expected = hmac.digest(key, body, "sha256")
     near = expected[:31] + bytes([expected[31] ^ 0xFF])  # class A: 31 bytes right
-    far = os.urandom(32)  # class B: random
-    if far[0] == expected[0]:
-        far = bytes([far[0] ^ 1]) + far[1:]
     keys = (key,)
+
+    def make_near() -> bytes:
+        return bytes(bytearray(near))
+
+    def make_far() -> bytes:  # class B: random, first byte already wrong
+        far = os.urandom(32)
+        return far if far[0] != expected[0] else bytes([far[0] ^ 1]) + far[1:]
 
     def receiver_verify(presented: bytes) -> None:
         try:
@@ -93,9 +100,9 @@ def main() -> None:
     for name, fn in (("receiver verify (HMAC+cmp)", receiver_verify),
                      ("hmac.compare_digest", compare_digest),
                      ("leaky early-exit (control)", leaky_control)):
-        for x in (near, far):  # warm-up
+        for x in (make_near(), make_far()):  # warm-up
             fn(x)
-        ts = crop_t(run(fn, (near, far), n, rng))
+        ts = crop_t(run(fn, make_near, make_far, n, rng))
         worst = max(abs(t) for t in ts.values())
         verdict = "leak detected" if worst >= 4.5 else "no leak detected"
         print(f"{name:<30}" + "".join(f"{abs(ts[p]):>10.2f}" for p in CROPS) + f"{worst:>10.2f}  {verdict}")
