@@ -44,6 +44,23 @@ class SecretStoreArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
+def _resource_policy(
+    secret_arn: pulumi.Output[str],
+    readers: Sequence[pulumi.Input[str]],
+    writers: Sequence[pulumi.Input[str]],
+    operators: Sequence[str],
+) -> pulumi.Output[str]:
+    def render(arn: str, reader_arns: Sequence[str], writer_arns: Sequence[str]) -> str:
+        return json.dumps(secret_resource_policy(arn, reader_arns, writer_arns, list(operators)), sort_keys=True)
+
+    if all(isinstance(a, str) for a in (*readers, *writers)):
+        # The common case (configured role ARNs): one apply per secret instead of three joins.
+        return secret_arn.apply(lambda arn: render(arn, list(readers), list(writers)))  # type: ignore[arg-type]
+    return pulumi.Output.all(secret_arn, pulumi.Output.all(*readers), pulumi.Output.all(*writers)).apply(
+        lambda v: render(v[0], v[1], v[2])
+    )
+
+
 class SecretStore(pulumi.ComponentResource):
     """KMS key ``alias/makini/<env>`` and secrets ``makini/<env>/...`` for one environment.
 
@@ -123,13 +140,7 @@ class SecretStore(pulumi.ComponentResource):
                 f"{name}-{s.slug}-policy",
                 secret_arn=secret.arn,
                 block_public_policy=True,
-                policy=pulumi.Output.all(
-                    secret.arn, pulumi.Output.all(*s.reader_arns), pulumi.Output.all(*s.writer_arns)
-                ).apply(
-                    lambda v: json.dumps(
-                        secret_resource_policy(v[0], v[1], v[2], list(args.operator_arns)), sort_keys=True
-                    )
-                ),
+                policy=_resource_policy(secret.arn, s.reader_arns, s.writer_arns, args.operator_arns),
                 # Written after the initial value, so the deployer's first PutSecretValue is not denied.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=depends, protect=args.production),
             )
