@@ -15,7 +15,9 @@ from components.aws.access import ConsumerAccess, ConsumerAccessArgs, ConsumerGr
 from components.aws.identity import ConsumerRoles, ConsumerRolesArgs
 from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
 from components.aws.webhook import WebhookEndpoint, WebhookEndpointArgs, receiver_role
+from components.azure.access import AzureConsumerGrant, KeyVaultAccess, KeyVaultAccessArgs
 from components.azure.store import KeyVaultSecretArgs, KeyVaultStore, KeyVaultStoreArgs
+from components.vault.access import VaultAccess, VaultAccessArgs, VaultConsumerGrant
 from components.vault.store import VaultSecretArgs, VaultStore, VaultStoreArgs
 
 from .access import matrix_dict
@@ -101,12 +103,47 @@ class Environment(pulumi.ComponentResource):
         if self.aws_store is not None and cfg.webhooks.enabled:
             self.aws_webhook = self._aws_webhook(name)
         self.azure_store: KeyVaultStore | None = None
+        self.azure_access: KeyVaultAccess | None = None
         if "azure" in cfg.backends:
             self.azure_store = self._azure_store(name)
+            self.azure_access = self._azure_access(name, self.azure_store)
         self.vault_store: VaultStore | None = None
+        self.vault_access: VaultAccess | None = None
         if "vault" in cfg.backends:
             self.vault_store = self._vault_store(name)
+            self.vault_access = self._vault_access(name, self.vault_store)
         self.register_outputs({})
+
+    def _azure_access(self, name: str, store: KeyVaultStore) -> KeyVaultAccess:
+        cfg = self.config
+        grants = [
+            AzureConsumerGrant(
+                consumer=n,
+                principal_id=c.azure.principal_id,
+                principal_type=c.azure.principal_type,
+                paths=[s.path for s in self.catalog.readable_by(n)],
+            )
+            for n, c in sorted(cfg.consumers.items())
+            if c.azure is not None
+        ]
+        return KeyVaultAccess(
+            f"{name}-azure-access",
+            KeyVaultAccessArgs(environment=cfg.environment, secret_ids=store.secret_ids, consumers=grants),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _vault_access(self, name: str, store: VaultStore) -> VaultAccess:
+        cfg = self.config
+        grants = [
+            VaultConsumerGrant(consumer=n, identity=c.vault, paths=[s.path for s in self.catalog.readable_by(n)])
+            for n, c in sorted(cfg.consumers.items())
+            if c.vault is not None
+        ]
+        return VaultAccess(
+            f"{name}-vault-access",
+            VaultAccessArgs(environment=cfg.environment, mount=store.mount_path, consumers=grants),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _azure_store(self, name: str) -> KeyVaultStore:
         cfg = self.config

@@ -1,0 +1,96 @@
+"""Least-privilege Key Vault access (RBAC only) for the consumers of one environment.
+
+* "Key Vault Secrets User" per (consumer, secret it may read), scoped to that secret, not the vault;
+* "Key Vault Secrets Officer" only for the rotation identity, scoped to each secret it rotates.
+Role assignment names are GUIDs derived (uuid5) from environment, identity, secret path, role and
+principal, so a re-run never creates duplicates. Secret ids come in as Inputs: this component does not
+depend on how the store builds them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_azure_native as azure_native
+
+SECRETS_USER_ROLE_ID = "4633458b-17de-408a-b874-0445c86b69e6"
+SECRETS_OFFICER_ROLE_ID = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+_NAMESPACE = uuid.UUID("6f1c7f8e-8f0e-5a39-9d53-6d616b696e69")  # fixed: names must never change
+
+
+def role_definition_id(subscription_id: str, role_id: str) -> str:
+    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role_id}"
+
+
+def assignment_name(environment: str, identity: str, path: str, role_id: str, principal_id: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{environment}|{identity}|{path}|{role_id}|{principal_id.lower()}"))
+
+
+@dataclass(frozen=True)
+class AzureConsumerGrant:
+    consumer: str
+    principal_id: str
+    principal_type: str  # ServicePrincipal | User | Group
+    #: Catalog paths it may read.
+    paths: Sequence[str]
+
+
+@dataclass(frozen=True)
+class KeyVaultAccessArgs:
+    environment: str
+    #: Catalog path -> the secret's Azure resource id (from the store).
+    secret_ids: Mapping[str, pulumi.Input[str]]
+    consumers: Sequence[AzureConsumerGrant]
+    #: The rotation identity (a managed identity's principal id), supplied by the rotation capability.
+    rotation_principal_id: pulumi.Input[str] | None = None
+    #: Paths the rotation identity rotates.
+    rotated_paths: Sequence[str] = field(default_factory=tuple)
+
+
+class KeyVaultAccess(pulumi.ComponentResource):
+    """Per-secret role assignments for one environment's Key Vault."""
+
+    def __init__(self, name: str, args: KeyVaultAccessArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("makini:azure:KeyVaultAccess", name, None, opts)
+        client = azure_native.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        user_role = client.subscription_id.apply(lambda s: role_definition_id(s, SECRETS_USER_ROLE_ID))
+        officer_role = client.subscription_id.apply(lambda s: role_definition_id(s, SECRETS_OFFICER_ROLE_ID))
+        self.assignments: dict[tuple[str, str], azure_native.authorization.RoleAssignment] = {}
+        env = args.environment
+
+        def scope(identity: str, path: str) -> pulumi.Input[str]:
+            if path not in args.secret_ids:
+                raise ValueError(f"{identity}: no Key Vault secret for {path}")
+            return args.secret_ids[path]
+
+        for grant in sorted(args.consumers, key=lambda g: g.consumer):
+            for path in sorted(set(grant.paths)):
+                self.assignments[(grant.consumer, path)] = azure_native.authorization.RoleAssignment(
+                    f"{name}-{grant.consumer}-{path.replace('/', '-')}",
+                    role_assignment_name=assignment_name(env, grant.consumer, path, SECRETS_USER_ROLE_ID, grant.principal_id),
+                    scope=scope(grant.consumer, path),
+                    principal_id=grant.principal_id,
+                    principal_type=grant.principal_type,
+                    role_definition_id=user_role,
+                    description=f"makini-infra: {grant.consumer} reads {path} of {env}",
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+        if args.rotation_principal_id is not None:
+            for path in sorted(set(args.rotated_paths)):
+                pid = pulumi.Output.from_input(args.rotation_principal_id)
+                self.assignments[("rotation", path)] = azure_native.authorization.RoleAssignment(
+                    f"{name}-rotation-{path.replace('/', '-')}",
+                    role_assignment_name=pid.apply(
+                        lambda p, path=path: assignment_name(env, "rotation", path, SECRETS_OFFICER_ROLE_ID, p)
+                    ),
+                    scope=scope("rotation", path),
+                    principal_id=pid,
+                    principal_type="ServicePrincipal",
+                    role_definition_id=officer_role,
+                    description=f"makini-infra: rotation writes new versions of {path} of {env}",
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+        self.register_outputs({"assignmentCount": len(self.assignments)})
