@@ -17,6 +17,7 @@ from typing import Any
 from ..credits import credit_report
 from ..errors import Problem
 from ..naming import key_vault_name_collisions
+from ..netsuite import netsuite_problems
 from .azure import PRODUCTION_RETENTION
 from .consumers import Consumer
 from .model import PRODUCTION_NAMES, StackConfig
@@ -542,6 +543,37 @@ def _vault_versions(cfg: StackConfig) -> list[Problem]:
     return []
 
 
+def _rotation(cfg: StackConfig) -> list[Problem]:
+    """Rotation rules that span keys: reminders before the maximum ages, a window inside the period."""
+    r = cfg.rotation
+    problems: list[Problem] = []
+    for key, max_age in (
+        ("webhookSecretMaxAgeDays", r.webhook_secret_max_age_days),
+        ("oauthClientSecretMaxAgeDays", r.oauth_client_secret_max_age_days),
+    ):
+        if r.reminder_days_before >= max_age:
+            problems.append(
+                Problem(
+                    "makini:rotation.reminderDaysBefore",
+                    f"is {r.reminder_days_before} days, not shorter than makini:rotation.{key} ({max_age}); "
+                    "the reminder would fire before the secret is issued",
+                    f"pulumi config set --path 'makini:rotation.reminderDaysBefore' {max(1, min(14, max_age - 1))}",
+                )
+            )
+    if r.rotation_window is not None and r.connection_token_days is not None:
+        hours = int(r.rotation_window[:-1])
+        if hours >= r.connection_token_days * 24:
+            problems.append(
+                Problem(
+                    "makini:rotation.rotationWindow",
+                    f"a {r.rotation_window} window does not fit in a {r.connection_token_days}-day schedule "
+                    "(Secrets Manager refuses a window that reaches the next rotation)",
+                    "pulumi config set --path 'makini:rotation.rotationWindow' 3h",
+                )
+            )
+    return problems
+
+
 RULES: list[Rule] = [
     _production,
     _connection_keys,
@@ -559,6 +591,8 @@ RULES: list[Rule] = [
     _azure_network,
     _key_vault_secret_names,
     _vault_versions,
+    netsuite_problems,
+    _rotation,
 ]
 
 

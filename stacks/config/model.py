@@ -13,6 +13,7 @@ from .base import ConnectionKey, ConsumerName, EnvName, Model, TagValue
 from .connections import Connection, Credits
 from .consumers import Consumer
 from .rotation import RotationSettings
+from .rotation import fill_defaults as fill_rotation_defaults
 from .vault import VaultSettings
 from .webhooks import WebhookSettings
 
@@ -75,6 +76,16 @@ class StackConfig(Model):
     def _default_production(cls, data):
         if isinstance(data, dict) and "production" not in data and isinstance(data.get("environment"), str):
             data = {**data, "production": data["environment"] in PRODUCTION_NAMES}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_rotation(cls, data):
+        # The token rotation period defaults from production (7 days) or not (21 days).
+        if isinstance(data, dict):
+            env = data.get("environment")
+            production = data.get("production", isinstance(env, str) and env in PRODUCTION_NAMES) is True
+            data = {**data, "rotation": fill_rotation_defaults(data.get("rotation"), production)}
         return data
 
     @field_validator("backends")

@@ -1,15 +1,110 @@
-"""Rotation settings. The rotation issue fills these in; the foundation accepts the section."""
+"""Rotation settings of one environment.
+
+Connection tokens are rotated automatically (Secrets Manager, Key Vault near-expiry events, the Vault
+rotator); the secrets Makini issues by hand (webhook secret, OAuth client secret) have a maximum age
+and a reminder before it. Rules that depend on other keys (production, connections) live in
+``checks.py``; the default period depends on ``production`` and is filled in by :func:`fill_defaults`
+(called from the top-level model before validation).
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from datetime import date
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
 
 from .base import Model
 
+#: A Makini access token expires 30 days after it is issued (FACTS.md, "Authentication").
+TOKEN_LIFETIME_DAYS = 30
+PRODUCTION_TOKEN_DAYS = 7
+DEFAULT_TOKEN_DAYS = 21
+#: Secrets Manager rotation windows: ``<hours>h`` from 1 to 24.
+_WINDOW_RE = re.compile(r"([1-9]|1[0-9]|2[0-4])h")
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}")
+
+
+def default_token_days(production: bool) -> int:
+    return PRODUCTION_TOKEN_DAYS if production else DEFAULT_TOKEN_DAYS
+
 
 class RotationSettings(Model):
-    """How often each kind of secret rotates in this environment."""
+    """How often each kind of secret rotates in this environment, and the reminders for the others."""
 
+    enabled: bool = Field(default=True, description="Rotate connection tokens automatically.")
     connection_token_days: int | None = Field(
-        default=None, ge=1, description="Rotate connection tokens every N days (shorter than the 30-day token lifetime)."
+        default=None,
+        ge=1,
+        description="Rotate connection tokens every N days (shorter than Makini's 30-day token lifetime). "
+        "Default: 7 in production, 21 elsewhere.",
     )
+    rotation_window: str | None = Field(
+        default=None,
+        description="Secrets Manager rotation window, '<hours>h' from 1h to 24h (e.g. 3h). Default: AWS's (the whole day).",
+    )
+    rotate_immediately: bool = Field(
+        default=False, description="Rotate as soon as the schedule is created (else at the first scheduled time)."
+    )
+    webhook_secret_max_age_days: int = Field(default=90, ge=1, le=3650, description="Maximum age of the webhook secret.")
+    webhook_secret_rotated_on: date | None = Field(
+        default=None, description="Date (YYYY-MM-DD) the current webhook secret was issued; enables its reminder."
+    )
+    oauth_client_secret_max_age_days: int = Field(
+        default=180, ge=1, le=3650, description="Maximum age of the OAuth client secret."
+    )
+    oauth_client_secret_rotated_on: date | None = Field(
+        default=None, description="Date (YYYY-MM-DD) the current OAuth client secret was issued; enables its reminder."
+    )
+    reminder_days_before: int = Field(
+        default=14, ge=1, le=365, description="Days before a hand-issued secret's maximum age that the reminder fires."
+    )
+    notify_email: str | None = Field(default=None, description="Subscribe this address to the reminders (optional).")
+
+    @field_validator("connection_token_days")
+    @classmethod
+    def _days(cls, value: int | None) -> int | None:
+        if value is not None and value >= TOKEN_LIFETIME_DAYS:
+            raise ValueError(
+                f"a schedule of {value} days is refused: it is not shorter than Makini's {TOKEN_LIFETIME_DAYS}-day "
+                f"token lifetime, so tokens would expire before they rotate; use 1-{TOKEN_LIFETIME_DAYS - 1} "
+                f"(default {PRODUCTION_TOKEN_DAYS} in production, {DEFAULT_TOKEN_DAYS} elsewhere)"
+            )
+        return value
+
+    @field_validator("rotation_window")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        if value is not None and not _WINDOW_RE.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a Secrets Manager rotation window; use whole hours from 1h to 24h, e.g. 3h"
+            )
+        return value
+
+    @field_validator("notify_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL_RE.fullmatch(value):
+            raise ValueError(f"{value!r} is not an e-mail address such as oncall@example.com")
+        return value
+
+    @model_validator(mode="after")
+    def _enabled(self) -> "RotationSettings":
+        if not self.enabled and self.connection_token_days is not None:
+            raise ValueError(
+                "connectionTokenDays is set but enabled is false, so no token would rotate; remove one of them"
+            )
+        return self
+
+
+def fill_defaults(data: Any, production: bool) -> Any:
+    """Raw ``rotation`` section -> the same with ``connectionTokenDays`` defaulted from ``production``
+    (only when rotation is enabled and the key is absent; anything malformed is left to validation)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return data
+    if data.get("enabled", True) is False or "connectionTokenDays" in data:
+        return data
+    return {**data, "connectionTokenDays": default_token_days(production)}

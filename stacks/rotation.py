@@ -1,0 +1,204 @@
+"""The rotation calendar: per environment and catalog secret, how it rotates and when it is next due.
+
+Pure (no Pulumi): built from the config and the catalog, relative to an injectable ``today`` so the
+date arithmetic is testable. Three modes:
+
+- ``automatic``: a connection token with a ``makiniId`` while rotation is enabled; the cloud rotates it
+  every ``connectionTokenDays`` days. The last rotation is not known offline.
+- ``manual``: a connection token that cannot be rotated automatically (no ``makiniId``, or rotation
+  disabled): someone issues a new token in Makini before the 30-day token lifetime runs out.
+- ``manual-with-reminder``: secrets Makini issues by hand (webhook secret, OAuth client secret): a maximum
+  age, and a reminder ``reminderDaysBefore`` days before it, dated when the rotated-on date is configured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
+
+from .catalog import Catalog, CatalogSecret, SecretKind, build_catalog
+from .config.model import StackConfig
+from .config.rotation import TOKEN_LIFETIME_DAYS
+
+
+class Mode(StrEnum):
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+    MANUAL_WITH_REMINDER = "manual-with-reminder"
+
+
+class Status(StrEnum):
+    SCHEDULED = "scheduled"  # automatic rotation
+    OK = "ok"  # before the reminder date
+    REMINDER_DUE = "reminder-due"  # on or after the reminder date, before the maximum age
+    OVERDUE = "overdue"  # on or after the maximum age
+    UNKNOWN = "unknown"  # no rotated-on date known
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The dates of one hand-issued secret: ``due = rotated_on + max_age``, ``reminder = due - reminder_days``."""
+
+    rotated_on: date
+    max_age_days: int
+    reminder_days: int
+
+    def __post_init__(self) -> None:
+        if self.max_age_days < 1 or self.reminder_days < 0 or self.reminder_days >= self.max_age_days:
+            raise ValueError("need max_age_days >= 1 and 0 <= reminder_days < max_age_days")
+
+    @property
+    def due(self) -> date:
+        return self.rotated_on + timedelta(days=self.max_age_days)
+
+    @property
+    def reminder(self) -> date:
+        return self.due - timedelta(days=self.reminder_days)
+
+    def status(self, today: date) -> Status:
+        if today >= self.due:
+            return Status.OVERDUE
+        if today >= self.reminder:
+            return Status.REMINDER_DUE
+        return Status.OK
+
+    def days_left(self, today: date) -> int:
+        """Days until the maximum age (negative once overdue)."""
+        return (self.due - today).days
+
+    def next_date(self, today: date) -> date:
+        """The next date someone must act on: the reminder while it is ahead, else the due date (even if past)."""
+        return self.reminder if today < self.reminder else self.due
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    environment: str
+    path: str
+    kind: SecretKind
+    mode: Mode
+    #: Rotation period (automatic) or maximum age (manual), in days.
+    period_days: int
+    last_rotated: date | None
+    #: Next due rotation (manual) or reminder date; None when not knowable offline.
+    next_date: date | None
+    next_event: str  # "rotation", "reminder", "due" or ""
+    status: Status
+    note: str
+    connection: str | None = None
+
+    def row(self) -> tuple[str, ...]:
+        return (
+            self.environment,
+            self.path,
+            self.mode.value,
+            f"{self.period_days} d",
+            self.last_rotated.isoformat() if self.last_rotated else "unknown",
+            f"{self.next_event} {self.next_date.isoformat()}" if self.next_date else "-",
+            self.status.value,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "path": self.path,
+            "kind": self.kind.value,
+            "connection": self.connection,
+            "mode": self.mode.value,
+            "periodDays": self.period_days,
+            "lastRotated": self.last_rotated.isoformat() if self.last_rotated else None,
+            "nextDate": self.next_date.isoformat() if self.next_date else None,
+            "nextEvent": self.next_event or None,
+            "status": self.status.value,
+            "note": self.note,
+        }
+
+
+HEADERS = ("environment", "secret", "mode", "period/max age", "last rotated", "next", "status")
+
+
+def _hand_issued(cfg: StackConfig, s: CatalogSecret, max_age: int, rotated_on: date | None, key: str, today: date) -> CalendarEntry:
+    r = cfg.rotation
+    if rotated_on is None:
+        return CalendarEntry(
+            cfg.environment, s.path, s.kind, Mode.MANUAL_WITH_REMINDER, max_age, None, None, "", Status.UNKNOWN,
+            f"the reminder needs the date the current secret was issued: pulumi config set --path "
+            f"'makini:rotation.{key}' YYYY-MM-DD",
+        )
+    d = Deadline(rotated_on, max_age, r.reminder_days_before)
+    status = d.status(today)
+    nxt = d.next_date(today)
+    event = "reminder" if nxt == d.reminder and today < d.reminder else "due"
+    if status is Status.OVERDUE:
+        note = f"past its maximum age since {d.due.isoformat()}: issue a new one in Makini now"
+    elif status is Status.REMINDER_DUE:
+        note = f"{d.days_left(today)} days left: issue a new one in Makini"
+    else:
+        note = f"reminder {r.reminder_days_before} days before the maximum age"
+    return CalendarEntry(cfg.environment, s.path, s.kind, Mode.MANUAL_WITH_REMINDER, max_age, rotated_on, nxt, event, status, note)
+
+
+def calendar(cfg: StackConfig, today: date, catalog: Catalog | None = None) -> tuple[CalendarEntry, ...]:
+    catalog = catalog or build_catalog(cfg)
+    r = cfg.rotation
+    out = []
+    for s in catalog.secrets:
+        if s.kind is SecretKind.WEBHOOK_SECRET:
+            out.append(_hand_issued(cfg, s, r.webhook_secret_max_age_days, r.webhook_secret_rotated_on,
+                                    "webhookSecretRotatedOn", today))
+        elif s.kind is SecretKind.OAUTH_CLIENT:
+            out.append(_hand_issued(cfg, s, r.oauth_client_secret_max_age_days, r.oauth_client_secret_rotated_on,
+                                    "oauthClientSecretRotatedOn", today))
+        else:
+            conn = cfg.connection(s.connection)
+            if r.enabled and r.connection_token_days is not None and conn.makini_id:
+                window = f", window {r.rotation_window}" if r.rotation_window else ""
+                first = "at deployment" if r.rotate_immediately else f"{r.connection_token_days} days after deployment"
+                out.append(CalendarEntry(
+                    cfg.environment, s.path, s.kind, Mode.AUTOMATIC, r.connection_token_days, None, None, "",
+                    Status.SCHEDULED,
+                    f"rotated automatically every {r.connection_token_days} days{window}; first rotation {first}",
+                    connection=conn.key,
+                ))
+            else:
+                why = "rotation is disabled" if not r.enabled else "the connection has no makiniId"
+                out.append(CalendarEntry(
+                    cfg.environment, s.path, s.kind, Mode.MANUAL, TOKEN_LIFETIME_DAYS, None, None, "", Status.UNKNOWN,
+                    f"not rotated automatically ({why}): issue a new token in Makini within the "
+                    f"{TOKEN_LIFETIME_DAYS}-day token lifetime",
+                    connection=conn.key,
+                ))
+    return tuple(out)
+
+
+def calendar_rows(entries: tuple[CalendarEntry, ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(e.row() for e in entries)
+
+
+def calendar_dict(cfg: StackConfig, today: date, catalog: Catalog | None = None) -> dict[str, Any]:
+    """JSON-able calendar (the plan's ``rotation`` key and the ``rotation`` stack output)."""
+    entries = calendar(cfg, today, catalog)
+    r = cfg.rotation
+    return {
+        "environment": cfg.environment,
+        "asOf": today.isoformat(),
+        "enabled": r.enabled,
+        "connectionTokenDays": r.connection_token_days,
+        "rotationWindow": r.rotation_window,
+        "rotateImmediately": r.rotate_immediately,
+        "reminderDaysBefore": r.reminder_days_before,
+        "secrets": [e.as_dict() for e in entries],
+    }
+
+
+def reminder_deadlines(cfg: StackConfig) -> dict[str, Deadline | None]:
+    """Catalog path -> the deadline of each hand-issued secret (None when its rotated-on date is not set)."""
+    r = cfg.rotation
+    def mk(on: date | None, age: int) -> Deadline | None:
+        return Deadline(on, age, r.reminder_days_before) if on is not None else None
+    return {
+        "webhook/secret": mk(r.webhook_secret_rotated_on, r.webhook_secret_max_age_days),
+        "oauth/client": mk(r.oauth_client_secret_rotated_on, r.oauth_client_secret_max_age_days),
+    }
