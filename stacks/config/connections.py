@@ -31,6 +31,10 @@ class NetSuiteM2M(Model):
     renewal_reminder_days: int = Field(
         default=30, ge=1, description="Days before the certificate expires that the renewal reminder fires."
     )
+    key_algorithm: Literal["RSA-3072", "RSA-4096", "EC-P256", "EC-P384", "EC-P521"] = Field(
+        default="RSA-3072",
+        description="Key pair of the M2M certificate (NetSuite accepts RSA 3072/4096 and EC P-256/384/521).",
+    )
 
 
 class Connection(Model):

@@ -1,0 +1,128 @@
+"""NetSuite M2M integration record rules: each refusal names its key path and speaks NetSuite's words."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stacks.config import ConfigError
+from stacks.netsuite import REQUIRED_SCOPES, is_netsuite, renew_by, scope_label
+from tests.support import base_config, load
+
+NS = "makini:connections[2].netsuite"
+
+
+def netsuite_config(**settings):
+    cfg = base_config("dev")
+    cfg["makini:connections"].append(
+        {"key": "initech-ns", "system": "Oracle NetSuite", "tier": 2, "deployment": "cloud",
+         "makiniId": "0900003", "consumers": ["orders"], "netsuite": settings}
+    )
+    cfg["makini:credits"]["pool"] = 20
+    return cfg
+
+
+def problems(cfg) -> dict[str, str]:
+    with pytest.raises(ConfigError) as info:
+        load(cfg)
+    return {p.path: p.message for p in info.value.problems}
+
+
+def test_defaults_are_the_m2m_setup():
+    conn = load(netsuite_config()).connection("initech-ns")
+    assert conn.netsuite.client_credentials_grant and not conn.netsuite.authorization_code_grant
+    assert not conn.netsuite.authorization_flow
+    assert conn.netsuite.certificate_validity_days == 730
+
+
+def test_explicit_m2m_setup_with_oauth_scope_values_is_accepted():
+    load(netsuite_config(clientCredentialsGrant=True, authorizationCodeGrant=False, authorizationFlow=False,
+                         scopes=["rest_webservices", "RESTLETS"], certificateValidityDays=365))
+
+
+def test_authorization_code_grant_refused_in_netsuite_words():
+    found = problems(netsuite_config(authorizationCodeGrant=True))
+    assert list(found) == [f"{NS}.authorizationCodeGrant"]
+    assert found[f"{NS}.authorizationCodeGrant"] == (
+        "On the integration record, uncheck 'Authorization Code Grant'; for machine-to-machine only "
+        "'Client Credentials (Machine To Machine) Grant' may be checked"
+    )
+
+
+def test_authorization_flow_and_missing_client_credentials_refused():
+    found = problems(netsuite_config(authorizationFlow=True, clientCredentialsGrant=False))
+    assert set(found) == {f"{NS}.authorizationFlow", f"{NS}.clientCredentialsGrant"}
+    assert "uncheck 'Authorization Flow'" in found[f"{NS}.authorizationFlow"]
+    assert "check 'Client Credentials (Machine To Machine) Grant'" in found[f"{NS}.clientCredentialsGrant"]
+
+
+def test_extra_scope_refused_at_its_index():
+    found = problems(netsuite_config(scopes=["RESTlets", "REST Web Services", "SuiteAnalytics Connect"]))
+    assert list(found) == [f"{NS}.scopes[2]"]
+    assert "uncheck 'SuiteAnalytics Connect'" in found[f"{NS}.scopes[2]"]
+
+
+def test_missing_and_unknown_scopes_refused():
+    found = problems(netsuite_config(scopes=["RESTlets", "SOAP Web Services"]))
+    assert set(found) == {f"{NS}.scopes[1]", f"{NS}.scopes"}
+    assert "check 'REST Web Services'" in found[f"{NS}.scopes"]
+    assert "not a scope" in found[f"{NS}.scopes[1]"]
+
+
+def test_duplicate_scope_refused():
+    found = problems(netsuite_config(scopes=["RESTlets", "restlets", "REST Web Services"]))
+    assert list(found) == [f"{NS}.scopes[1]"]
+
+
+@pytest.mark.parametrize("days", [731, 1095])
+def test_certificate_longer_than_two_years_refused(days):
+    found = problems(netsuite_config(certificateValidityDays=days))
+    assert list(found) == [f"{NS}.certificateValidityDays"]
+    assert "at most two years (730 days)" in found[f"{NS}.certificateValidityDays"]
+
+
+def test_reminder_not_shorter_than_validity_refused():
+    found = problems(netsuite_config(certificateValidityDays=30, renewalReminderDays=30))
+    assert list(found) == [f"{NS}.renewalReminderDays"]
+
+
+def test_netsuite_block_on_other_system_refused():
+    cfg = base_config("dev")
+    cfg["makini:connections"][0]["netsuite"] = {}
+    found = problems(cfg)
+    assert list(found) == ["makini:connections[0].netsuite"]
+    assert "'SAP S/4HANA'" in found["makini:connections[0].netsuite"]
+
+
+def test_unknown_key_algorithm_refused():
+    with pytest.raises(ConfigError) as info:
+        load(netsuite_config(keyAlgorithm="RSA-2048"))
+    assert any("keyAlgorithm" in p.path for p in info.value.problems)
+
+
+@pytest.mark.parametrize("system,expected", [("Oracle NetSuite", True), ("netsuite", True), ("Net Suite ERP", True),
+                                             ("SAP S/4HANA", False), ("Dynamics 365", False)])
+def test_is_netsuite(system, expected):
+    assert is_netsuite(system) is expected
+
+
+def test_scope_labels():
+
+    assert scope_label("restlets") == "RESTlets"
+    assert scope_label("REST  web services") == "REST Web Services"
+    assert scope_label("rest_webservices") == "REST Web Services"
+    assert scope_label("SOAP Web Services") is None
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1)).map(lambda d: d.replace(microsecond=0)),
+       st.integers(min_value=1, max_value=729))
+def test_renew_by_is_expiry_minus_reminder(end, days):
+    text = end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    got = datetime.strptime(renew_by(text, days), "%Y-%m-%dT%H:%M:%SZ")
+    assert got == end - timedelta(days=days)
+    # the same instant written with another offset gives the same date
+    shifted = end.replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=2))).isoformat()
+    assert renew_by(shifted, days) == renew_by(text, days)
