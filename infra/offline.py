@@ -15,6 +15,7 @@ import json
 import runpy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +49,49 @@ def redact(value: Any) -> Any:
     """
     if is_secret_marker(value):
         return SECRET_PLACEHOLDER
+    if isinstance(value, pulumi.asset.Asset | pulumi.asset.Archive):
+        return describe_asset(value)
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, pulumi.Archive | pulumi.Asset):
+        return describe_asset(value)
     return value
+
+
+def describe_asset(value: pulumi.Archive | pulumi.Asset) -> dict[str, Any]:
+    """A JSON-able description of an asset or archive (file names, never file contents)."""
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": {name: describe_asset(a) for name, a in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.FileArchive | pulumi.FileAsset):
+        return {"file": str(value.path)}
+    if isinstance(value, pulumi.StringAsset):
+        return {"string": f"{len(value.text)} characters"}
+    return {"asset": type(value).__name__}
+
+
+def describe_asset(value: Any) -> Any:
+    """A JSON-able view of a Pulumi asset or archive (a code package): file paths relative to the
+    project, never the content of a string asset."""
+
+    def rel(path: str) -> str:
+        try:
+            return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+        except ValueError:
+            return str(path)
+
+    if isinstance(value, pulumi.AssetArchive):
+        return {"assetArchive": {k: describe_asset(v) for k, v in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.FileAsset | pulumi.FileArchive):
+        return f"file:{rel(value.path)}"
+    if isinstance(value, pulumi.StringAsset):
+        return "[string asset]"
+    if isinstance(value, pulumi.RemoteAsset | pulumi.RemoteArchive):
+        return f"remote:{value.uri}"
+    return f"[{type(value).__name__}]"
 
 
 def unwrap_secrets(value: Any) -> Any:
@@ -203,6 +240,12 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 executionArn=self._arn("execute-api", rid),
                 arn=f"arn:aws:apigateway:{self.region}::/apis/{rid}",
             )
+        elif typ == "aws:apigatewayv2/domainName:DomainName":
+            rid = plain.get("domainName", name)
+            conf = dict(plain.get("domainNameConfiguration") or {})
+            conf.update(targetDomainName=f"d-{_suffix(rid, 10)}.execute-api.{self.region}.amazonaws.com",
+                        hostedZoneId="ZLY8HYME6SFDD")
+            state.update(domainNameConfiguration=conf, arn=f"arn:aws:apigateway:{self.region}::/domainnames/{rid}")
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             group = plain.get("name", name)
             state.update(arn=self._arn("logs", f"log-group:{group}"))
@@ -210,6 +253,9 @@ class OfflineMocks(pulumi.runtime.Mocks):
         elif typ.startswith("aws:"):
             service = typ.split(":")[1].split("/")[0]
             state.setdefault("arn", self._arn(service, name))
+        elif typ.startswith("tls:"):
+            rid, extra = self._tls(typ, name, plain)
+            state.update(extra)
         elif typ.startswith("azure-native:"):
             rid, extra = self._azure(typ, name, plain)
             state.update(extra)
@@ -217,6 +263,26 @@ class OfflineMocks(pulumi.runtime.Mocks):
             rid, extra = self._vault(typ, name, plain)
             state.update(extra)
         return rid, state
+
+    def _tls(self, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """tls keys and certificates: placeholder PEMs (the private key secret-wrapped) and real dates."""
+        rid = _suffix(name, 40)
+        if typ == "tls:index/privateKey:PrivateKey":
+            body = f"MOCK-{plain.get('algorithm', 'RSA')}-{rid}"
+            private = f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"
+            return rid, {
+                "privateKeyPem": {rpc._special_sig_key: rpc._special_secret_sig, "value": private},
+                "publicKeyPem": f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n",
+            }
+        if typ == "tls:index/selfSignedCert:SelfSignedCert":
+            start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            end = start + timedelta(hours=int(plain.get("validityPeriodHours", 0)))
+            return str(int(rid[:16], 16)), {
+                "certPem": f"-----BEGIN CERTIFICATE-----\nMOCK-{rid}\n-----END CERTIFICATE-----\n",
+                "validityStartTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "validityEndTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        return rid, {}
 
     def _azure(self, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Azure resource ids shaped like ARM's, and the computed properties the program reads."""
