@@ -7,6 +7,7 @@ catalog on each backend and gathers the stack outputs (never a secret value).
 from __future__ import annotations
 
 import json
+from datetime import date, datetime, timezone
 from dataclasses import dataclass
 
 import pulumi
@@ -15,6 +16,7 @@ from components.aws.access import ConsumerAccess, ConsumerAccessArgs, ConsumerGr
 from components.aws.identity import ConsumerRoles, ConsumerRolesArgs
 from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
 from components.aws.webhook import WebhookEndpoint, WebhookEndpointArgs, receiver_role
+from components.aws.rotation import Reminder, TokenRotation, TokenRotationArgs, rotation_role
 from components.azure.access import AzureConsumerGrant, KeyVaultAccess, KeyVaultAccessArgs
 from components.azure.store import KeyVaultSecretArgs, KeyVaultStore, KeyVaultStoreArgs
 from components.vault.access import VaultAccess, VaultAccessArgs, VaultConsumerGrant
@@ -25,6 +27,7 @@ from .catalog import WEBHOOK_SECRET_PATH, Catalog, CatalogSecret, SecretKind, Sy
 from .config.model import StackConfig
 from .config.vault import VaultSettings
 from .credits import CreditReport, credit_report
+from .rotation import calendar_dict, reminder_deadlines, reminder_moment
 from .naming import key_vault_name, key_vault_secret_name, resource_group_name
 
 MANAGED_BY = "makini-infra"
@@ -33,6 +36,8 @@ MANAGED_BY = "makini-infra"
 @dataclass(frozen=True)
 class EnvironmentArgs:
     config: StackConfig
+    #: "Today" for the rotation calendar and reminder dates (default: the current UTC date).
+    today: date | None = None
 
 
 def common_tags(cfg: StackConfig) -> dict[str, str]:
@@ -95,11 +100,21 @@ class Environment(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.aws_system_arns[SystemIdentity.WEBHOOK_RECEIVER] = self.aws_webhook_role.arn
+        self.today = args.today or datetime.now(timezone.utc).date()
+        self.aws_rotation: TokenRotation | None = None
+        self.aws_rotation_role = None
+        if "aws" in cfg.backends and any(SystemIdentity.ROTATION in s.writers for s in self.catalog.secrets):
+            # Likewise the rotation role: the token secrets name it as writer, the OAuth client as reader.
+            self.aws_rotation_role = rotation_role(
+                f"{name}-rotation-role", cfg.environment, common_tags(cfg), opts=pulumi.ResourceOptions(parent=self)
+            )
+            self.aws_system_arns[SystemIdentity.ROTATION] = self.aws_rotation_role.arn
         if "aws" in cfg.backends:
             # Created roles first: the store names every reader in its KMS key policy.
             self.aws_roles = self._aws_roles(name)
             self.aws_store = self._aws_store(name)
             self.aws_access = self._aws_access(name, self.aws_store)
+            self.aws_rotation = self._aws_rotation(name, self.aws_store)
         if self.aws_store is not None and cfg.webhooks.enabled:
             self.aws_webhook = self._aws_webhook(name)
         self.azure_store: KeyVaultStore | None = None
@@ -237,7 +252,7 @@ class Environment(pulumi.ComponentResource):
                 description=s.description,
                 reader_arns=[consumer_arn[r] for r in s.readers]
                 + [self.aws_system_arns[i] for i in s.system_readers if i in self.aws_system_arns],
-                writer_arns=[],
+                writer_arns=[self.aws_system_arns[i] for i in s.writers if i in self.aws_system_arns],
                 value=secret_value(cfg, s),
                 tags=secret_tags(cfg, s),
             )
@@ -284,6 +299,54 @@ class Environment(pulumi.ComponentResource):
                 silence_hours=w.alarms.effective_silence_hours(cfg.production),
                 error_rate_percent=w.alarms.error_rate_percent,
                 alarm_email=w.alarms.email,
+                tags=common_tags(cfg),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _aws_rotation(self, name: str, store: SecretStore) -> TokenRotation:
+        cfg, r = self.config, self.config.rotation
+        rotated = {
+            s.path: store.secret_arns[s.path] for s in self.catalog.secrets if SystemIdentity.ROTATION in s.writers
+        }
+        labels = {"webhook/secret": ("webhook secret", "webhookSecretRotatedOn", "Makini's Webhooks page"),
+                  "oauth/client": ("OAuth client secret", "oauthClientSecretRotatedOn", "Makini's API credentials page")}
+        reminders = []
+        for path, deadline in reminder_deadlines(cfg).items():
+            what, key, where = labels[path]
+            slug = path.replace("/", "-")
+            if deadline is None:
+                reminders.append(Reminder(path, slug, None, "", "", note=(
+                    f"{cfg.environment}: no reminder for the {what}: it needs the date the current one was issued "
+                    f"(pulumi config set --path 'makini:rotation.{key}' YYYY-MM-DD)")))
+                continue
+            moment = reminder_moment(deadline, self.today)
+            subject = f"makini-infra {cfg.environment}: rotate the {what} by {deadline.due.isoformat()}"
+            message = (
+                f"The Makini {what} of environment {cfg.environment} (makini/{cfg.environment}/{path}) was issued on "
+                f"{deadline.rotated_on.isoformat()} and reaches its {deadline.max_age_days}-day maximum age on "
+                f"{deadline.due.isoformat()}. Issue a new one on {where}, store it, then set "
+                f"makini:rotation.{key} to the new date."
+            )
+            note = "" if moment else (
+                f"{cfg.environment}: the {what} is past its maximum age ({deadline.due.isoformat()}): no reminder "
+                "is scheduled; rotate it now")
+            reminders.append(Reminder(path, slug, moment, subject, message, note=note))
+        return TokenRotation(
+            f"{name}-aws-rotation",
+            TokenRotationArgs(
+                environment=cfg.environment,
+                production=cfg.production,
+                role=self.aws_rotation_role,
+                token_secret_arns=rotated,
+                oauth_client_secret_arn=store.secret_arns["oauth/client"],
+                kms_key_arn=store.kms_key_arn,
+                period_days=r.connection_token_days or 1,
+                rotation_window=r.rotation_window,
+                rotate_immediately=r.rotate_immediately,
+                log_retention_days=cfg.webhooks.log_retention_days(cfg.production),
+                reminders=reminders,
+                notify_email=r.notify_email,
                 tags=common_tags(cfg),
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -342,7 +405,15 @@ class Environment(pulumi.ComponentResource):
             "creditsUsed": self.credits.used,
             "creditsFree": self.credits.free,
             "accessMatrix": matrix_dict(self.config, self.catalog),
+            "rotation": calendar_dict(self.config, self.today, self.catalog),
         }
+        if self.aws_rotation is not None:
+            out["rotation"]["aws"] = {
+                "functionArn": self.aws_rotation.function_arn,
+                "reminderTopicArn": self.aws_rotation.topic_arn,
+                "reminderSchedules": sorted(self.aws_rotation.schedules),
+                "notes": list(self.aws_rotation.notes),
+            }
         if self.aws_webhook is not None:
             out.setdefault("webhooks", {})["aws"] = {
                 "url": self.aws_webhook.url,

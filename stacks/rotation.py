@@ -14,7 +14,7 @@ date arithmetic is testable. Three modes:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
@@ -202,3 +202,17 @@ def reminder_deadlines(cfg: StackConfig) -> dict[str, Deadline | None]:
         "webhook/secret": mk(r.webhook_secret_rotated_on, r.webhook_secret_max_age_days),
         "oauth/client": mk(r.oauth_client_secret_rotated_on, r.oauth_client_secret_max_age_days),
     }
+
+
+#: Reminders are sent at this hour (UTC) of their day.
+REMINDER_HOUR_UTC = 9
+
+
+def reminder_moment(deadline: Deadline, today: date) -> datetime | None:
+    """When a one-time reminder should fire: the reminder date at 09:00 UTC while it is ahead, else the
+    due date while that is ahead (a late reminder still warns before the maximum age), else None (overdue:
+    the calendar says so; a schedule in the past would never fire)."""
+    for day in (deadline.reminder, deadline.due):
+        if day > today:
+            return datetime(day.year, day.month, day.day, REMINDER_HOUR_UTC, tzinfo=timezone.utc)
+    return None

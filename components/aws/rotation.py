@@ -1,0 +1,243 @@
+"""One environment's AWS token rotation: the rotation Lambda (functions/rotation), its own role, a
+Secrets Manager rotation schedule per connection-token secret, and reminders for the secrets Makini
+issues by hand (an SNS topic and one-time EventBridge Scheduler schedules).
+
+The rotation role is created first and apart (:func:`rotation_role`), because the token secrets'
+resource policies (writers) and the OAuth client secret's (readers), built by the secret store, must
+name it before this component exists. :class:`TokenRotation` then attaches the role's only policy
+(see ``rotation_policies``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from .rotation_policies import (
+    lambda_trust_policy,
+    reminder_publish_policy,
+    reminder_role_name,
+    rotation_function_name,
+    rotation_log_group_name,
+    rotation_policy,
+    rotation_role_name,
+    scheduler_trust_policy,
+)
+
+ROTATION_DIR = Path(__file__).resolve().parents[2] / "functions" / "rotation"
+#: The handler's import closure (aws_lambda -> makini_client, backoff, jsonlog; the package __init__).
+LAMBDA_MODULES = ("__init__.py", "aws_lambda.py", "backoff.py", "jsonlog.py", "makini_client.py")
+HANDLER = "rotation.aws_lambda.handler"
+RUNTIME = "python3.13"
+#: The client's budget: 20 s of waiting plus 5 s per request (functions/rotation/README.md).
+TIMEOUT_SECONDS = 60
+
+
+def lambda_archive_files(source: Path = ROTATION_DIR) -> dict[str, Path]:
+    """Archive path -> file: the handler's modules under ``rotation/`` and nothing else."""
+    files = {}
+    for module in LAMBDA_MODULES:
+        path = source / module
+        if not path.is_file():
+            raise FileNotFoundError(f"the rotation module {path} is missing; the Lambda cannot be packaged")
+        files[f"rotation/{module}"] = path
+    return files
+
+
+def lambda_archive(source: Path = ROTATION_DIR) -> pulumi.AssetArchive:
+    return pulumi.AssetArchive({k: pulumi.FileAsset(str(v)) for k, v in lambda_archive_files(source).items()})
+
+
+def rotation_role(
+    name: str, environment: str, tags: Mapping[str, str], opts: pulumi.ResourceOptions | None = None
+) -> aws.iam.Role:
+    """The rotation function's own identity (``makini-<env>-rotation``): Lambda trust, no permissions yet."""
+    return aws.iam.Role(
+        name,
+        name=rotation_role_name(environment),
+        description=f"makini-infra: rotates the Makini connection tokens of {environment}",
+        assume_role_policy=json.dumps(lambda_trust_policy(), sort_keys=True),
+        max_session_duration=3600,
+        tags={**tags, "makini:purpose": "rotation"},
+        opts=opts,
+    )
+
+
+def at_expression(moment: datetime) -> str:
+    """EventBridge Scheduler one-time expression, e.g. ``at(2026-05-17T09:00:00)``."""
+    return f"at({moment.strftime('%Y-%m-%dT%H:%M:%S')})"
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """A reminder for a hand-issued secret: when (UTC), or None with the reason in ``note``."""
+
+    path: str
+    slug: str
+    at: datetime | None
+    subject: str
+    message: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TokenRotationArgs:
+    environment: str
+    production: bool
+    #: The role from :func:`rotation_role` (created before the store); None when no token is rotated.
+    role: aws.iam.Role | None
+    #: Catalog path -> ARN of each connection-token secret rotated automatically (may be empty).
+    token_secret_arns: Mapping[str, pulumi.Input[str]]
+    oauth_client_secret_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    period_days: int
+    rotation_window: str | None = None
+    rotate_immediately: bool = False
+    log_retention_days: int = 30
+    reminders: Sequence[Reminder] = ()
+    notify_email: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    #: Test hook: replace the Lambda package.
+    code: pulumi.Archive | None = None
+
+
+class TokenRotation(pulumi.ComponentResource):
+    """Rotation Lambda + schedules for the tokens, reminders for the hand-issued secrets."""
+
+    def __init__(self, name: str, args: TokenRotationArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("makini:aws:TokenRotation", name, None, opts)
+        env, tags = args.environment, dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        identity = aws.get_caller_identity_output(opts=invoke)
+        region = aws.get_region_output(opts=invoke)
+        partition = aws.get_partition_output(opts=invoke)
+
+        self.function: aws.lambda_.Function | None = None
+        self.permissions: dict[str, aws.lambda_.Permission] = {}
+        self.rotations: dict[str, aws.secretsmanager.SecretRotation] = {}
+        paths = sorted(args.token_secret_arns)
+        if paths:
+            token_arns = [args.token_secret_arns[p] for p in paths]
+            policy_doc = pulumi.Output.all(
+                partition.partition, region.region, identity.account_id, args.oauth_client_secret_arn,
+                args.kms_key_arn, pulumi.Output.all(*token_arns),
+            ).apply(
+                lambda v: json.dumps(
+                    rotation_policy(
+                        partition=v[0], region=v[1], account_id=v[2], environment=env, oauth_client_secret_arn=v[3],
+                        kms_key_arn=v[4], token_secret_arns=v[5],
+                    ),
+                    sort_keys=True,
+                )
+            )
+            self.role_policy = aws.iam.RolePolicy(
+                f"{name}-policy", name=rotation_role_name(env), role=args.role.id, policy=policy_doc, opts=child
+            )
+            self.log_group = aws.cloudwatch.LogGroup(
+                f"{name}-logs", name=rotation_log_group_name(env), retention_in_days=args.log_retention_days,
+                tags=tags, opts=child,
+            )
+            self.function = aws.lambda_.Function(
+                f"{name}-function",
+                name=rotation_function_name(env),
+                description=f"makini-infra: rotates the Makini connection tokens of {env} (Secrets Manager rotation)",
+                role=args.role.arn,
+                runtime=RUNTIME,
+                architectures=["arm64"],
+                handler=HANDLER,
+                code=args.code if args.code is not None else lambda_archive(),
+                memory_size=256,
+                timeout=TIMEOUT_SECONDS,
+                environment=aws.lambda_.FunctionEnvironmentArgs(
+                    variables={"OAUTH_CLIENT_SECRET_ARN": args.oauth_client_secret_arn}
+                ),
+                logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=self.log_group.name),
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role_policy, self.log_group]),
+            )
+            rules = aws.secretsmanager.SecretRotationRotationRulesArgs(
+                automatically_after_days=args.period_days, duration=args.rotation_window
+            )
+            for path, arn in zip(paths, token_arns):
+                slug = path.replace("/", "-")
+                permission = aws.lambda_.Permission(
+                    f"{name}-{slug}-invoke",
+                    action="lambda:InvokeFunction",
+                    function=self.function.name,
+                    principal="secretsmanager.amazonaws.com",
+                    source_arn=arn,
+                    source_account=identity.account_id,
+                    opts=child,
+                )
+                self.permissions[path] = permission
+                self.rotations[path] = aws.secretsmanager.SecretRotation(
+                    f"{name}-{slug}-schedule",
+                    secret_id=arn,
+                    rotation_lambda_arn=self.function.arn,
+                    rotation_rules=rules,
+                    rotate_immediately=args.rotate_immediately,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[permission], protect=args.production),
+                )
+
+        # Reminders for the hand-issued secrets -------------------------------------------------------
+        self.topic = aws.sns.Topic(
+            f"{name}-reminders", name=f"makini-{env}-rotation-reminders", kms_master_key_id=args.kms_key_arn,
+            tags=tags, opts=child,
+        )
+        if args.notify_email:
+            aws.sns.TopicSubscription(
+                f"{name}-reminders-email", topic=self.topic.arn, protocol="email", endpoint=args.notify_email, opts=child
+            )
+        self.schedules: dict[str, aws.scheduler.Schedule] = {}
+        self.notes: list[str] = [r.note for r in args.reminders if r.at is None and r.note]
+        dated = [r for r in args.reminders if r.at is not None]
+        if dated:
+            self.reminder_role = aws.iam.Role(
+                f"{name}-reminder-role",
+                name=reminder_role_name(env),
+                description=f"makini-infra: lets EventBridge Scheduler publish the rotation reminders of {env}",
+                assume_role_policy=identity.account_id.apply(
+                    lambda a: json.dumps(scheduler_trust_policy(a), sort_keys=True)
+                ),
+                tags={**tags, "makini:purpose": "rotation-reminders"},
+                opts=child,
+            )
+            publish = aws.iam.RolePolicy(
+                f"{name}-reminder-policy",
+                name=reminder_role_name(env),
+                role=self.reminder_role.id,
+                policy=pulumi.Output.all(region.region, self.topic.arn, args.kms_key_arn).apply(
+                    lambda v: json.dumps(reminder_publish_policy(region=v[0], topic_arn=v[1], kms_key_arn=v[2]), sort_keys=True)
+                ),
+                opts=child,
+            )
+            for r in dated:
+                self.schedules[r.path] = aws.scheduler.Schedule(
+                    f"{name}-{r.slug}-reminder",
+                    name=f"makini-{env}-{r.slug}-reminder",
+                    description=r.subject[:512],
+                    schedule_expression=at_expression(r.at),
+                    schedule_expression_timezone="UTC",
+                    flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+                    target=aws.scheduler.ScheduleTargetArgs(
+                        arn=self.topic.arn,
+                        role_arn=self.reminder_role.arn,
+                        input=r.message,
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[publish]),
+                )
+
+        self.function_arn = self.function.arn if self.function is not None else None
+        self.topic_arn = self.topic.arn
+        self.register_outputs({
+            "functionArn": self.function_arn,
+            "reminderTopicArn": self.topic.arn,
+            "rotatedSecrets": paths,
+        })

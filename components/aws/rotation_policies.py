@@ -1,0 +1,127 @@
+"""Pure builders for the IAM documents of an environment's token rotation (plain dicts, no Pulumi).
+
+The grants follow the rotation function's code and README (functions/rotation/): it reads, stages and
+promotes versions of exactly the connection-token secrets it rotates, reads the OAuth client secret,
+uses the environment key only through Secrets Manager, and writes its own log group. The reminder
+scheduler may only publish to the reminder topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+#: What the function does with each token secret it rotates (AWS's documented rotation permissions).
+TOKEN_ACTIONS = (
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+)
+OAUTH_ACTIONS = ("secretsmanager:GetSecretValue",)
+KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
+def rotation_role_name(environment: str) -> str:
+    return f"makini-{environment}-rotation"
+
+
+def rotation_function_name(environment: str) -> str:
+    return f"makini-{environment}-rotation"
+
+
+def rotation_log_group_name(environment: str) -> str:
+    return f"/aws/lambda/{rotation_function_name(environment)}"
+
+
+def reminder_role_name(environment: str) -> str:
+    return f"makini-{environment}-rotation-reminders"
+
+
+def lambda_trust_policy() -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "LambdaAssumesRotationRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def scheduler_trust_policy(account_id: str) -> dict:
+    """Only EventBridge Scheduler, for schedules of this account, may assume the reminder role."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SchedulerAssumesReminderRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "scheduler.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def _exact(arns: Sequence[str], what: str) -> list[str]:
+    if any("*" in a or "?" in a for a in arns):
+        raise ValueError(f"{what} ARNs must be exact (no wildcards)")
+    return sorted(set(arns))
+
+
+def rotation_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    environment: str,
+    token_secret_arns: Sequence[str],
+    oauth_client_secret_arn: str,
+    kms_key_arn: str,
+) -> dict:
+    """The rotation role's only policy."""
+    tokens = _exact(token_secret_arns, "token secret")
+    if not tokens:
+        raise ValueError("the rotation policy needs at least one token secret to rotate")
+    (oauth,) = _exact([oauth_client_secret_arn], "OAuth client secret")
+    (key,) = _exact([kms_key_arn], "KMS key")
+    log_group = f"arn:{partition}:logs:{region}:{account_id}:log-group:{rotation_log_group_name(environment)}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "RotateConnectionTokens", "Effect": "Allow", "Action": list(TOKEN_ACTIONS), "Resource": tokens},
+            {"Sid": "ReadOAuthClient", "Effect": "Allow", "Action": list(OAUTH_ACTIONS), "Resource": oauth},
+            {
+                "Sid": "UseKeyThroughSecretsManager",
+                "Effect": "Allow",
+                "Action": list(KEY_ACTIONS),
+                "Resource": key,
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            },
+            {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": list(LOG_ACTIONS), "Resource": f"{log_group}:*"},
+        ],
+    }
+
+
+def reminder_publish_policy(*, region: str, topic_arn: str, kms_key_arn: str) -> dict:
+    """The scheduler role: publish to the reminder topic, and the key use SNS needs to encrypt it."""
+    (topic,) = _exact([topic_arn], "topic")
+    (key,) = _exact([kms_key_arn], "KMS key")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "PublishReminder", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic},
+            {
+                "Sid": "EncryptThroughSns",
+                "Effect": "Allow",
+                "Action": list(KEY_ACTIONS),
+                "Resource": key,
+                "Condition": {"StringEquals": {"kms:ViaService": f"sns.{region}.amazonaws.com"}},
+            },
+        ],
+    }
