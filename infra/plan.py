@@ -19,12 +19,16 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from stacks.access import matrix_dict, matrix_rows
 from stacks.config import ConfigError, StackConfig, load_stack_config
 from stacks.credits import credit_report
+from stacks.rotation import HEADERS as ROTATION_HEADERS
+from stacks.rotation import calendar as rotation_calendar
+from stacks.rotation import calendar_dict, calendar_rows
 
 from .offline import ProgramRun, RecordedResource, StackFileError, load_stack_file, redact, run_program
 
@@ -77,6 +81,32 @@ def access_matrix_section(cfg: StackConfig, run: ProgramRun) -> Section:
 SECTIONS: list[SectionBuilder] = [credits_section, access_matrix_section]
 
 
+def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = None) -> Section:
+    """Per secret of the environment: how it rotates, the period or maximum age, and what is next."""
+    today = today or datetime.now(timezone.utc).date()
+    entries = rotation_calendar(cfg, today)
+    data = calendar_dict(cfg, today)
+    aws_out = redact(run.outputs.get("rotation") or {}).get("aws")
+    notes = [f"As of {today.isoformat()} (UTC)."]
+    if aws_out:
+        data["aws"] = aws_out
+        notes += list(aws_out.get("notes", []))
+    for e in entries:
+        if e.status.value in ("overdue", "reminder-due"):
+            notes.append(f"{e.path}: {e.note}")
+    return Section(
+        key="rotation",
+        title="Rotation calendar",
+        headers=ROTATION_HEADERS,
+        rows=calendar_rows(entries),
+        data=data,
+        notes=tuple(notes),
+    )
+
+
+SECTIONS.append(rotation_section)
+
+
 # --------------------------------------------------------------------------------------------------
 # Resource tree
 
@@ -98,6 +128,15 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "vault:generic/endpoint:Endpoint": ("path", "disableRead", "disableDelete"),
 }
 _SKIP = {"tags", "tagsAll"}
+KEY_PROPERTIES.update({
+    "aws:secretsmanager/secretRotation:SecretRotation": ("secretId", "rotationRules", "rotateImmediately"),
+    "aws:scheduler/schedule:Schedule": ("name", "scheduleExpression", "scheduleExpressionTimezone"),
+    "aws:lambda/function:Function": ("name", "runtime", "architectures", "handler", "memorySize", "timeout"),
+    "aws:lambda/permission:Permission": ("principal", "sourceArn"),
+    "aws:iam/rolePolicy:RolePolicy": ("name", "policy"),
+    "aws:sns/topic:Topic": ("name", "kmsMasterKeyId"),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
+} | KEY_PROPERTIES)
 
 
 def _short(value: Any, limit: int = 72) -> str:

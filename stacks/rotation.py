@@ -96,7 +96,8 @@ class CalendarEntry:
             self.mode.value,
             f"{self.period_days} d",
             self.last_rotated.isoformat() if self.last_rotated else "unknown",
-            f"{self.next_event} {self.next_date.isoformat()}" if self.next_date else "-",
+            f"{self.next_event} {self.next_date.isoformat()}" if self.next_date
+            else (f"every {self.period_days} d" if self.mode is Mode.AUTOMATIC else "-"),
             self.status.value,
         )
 
