@@ -1,0 +1,95 @@
+"""The access matrix, property-tested against an oracle computed from the raw declaration."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stacks.access import access_cells, matrix_dict, matrix_rows
+from stacks.config.model import StackConfig
+
+NAMES = ["orders", "assets", "billing", "onboarding", "sync-a"]
+KEYS = ["acme-sap", "globex.mx", "initech_1", "u-2", "zeta"]
+
+
+@st.composite
+def declarations(draw):
+    consumers = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=5, unique=True))
+    oauth = {c: draw(st.booleans()) for c in consumers}
+    keys = draw(st.lists(st.sampled_from(KEYS), max_size=5, unique=True))
+    conns = {k: draw(st.lists(st.sampled_from(consumers), unique=True)) for k in keys}
+    env = draw(st.sampled_from(["dev", "staging", "prod"]))
+    raw = {
+        "environment": env,
+        "tags": {"owner": "o", "costCenter": "c"},
+        "backends": ["aws"],
+        "oauth": {"clientId": "id"},
+        "credits": {"pool": 100},
+        "connections": [
+            {"key": k, "system": "S", "tier": 1, "deployment": "cloud", "consumers": cs} for k, cs in conns.items()
+        ],
+        "consumers": {c: {"oauthClient": oauth[c]} for c in consumers},
+    }
+    return StackConfig.model_validate(raw), conns, oauth
+
+
+def oracle(conns, oauth, consumer: str, path: str) -> bool:
+    if path == "oauth/client":
+        return oauth[consumer]
+    for key, readers in conns.items():
+        if path == f"connections/{key}/token":
+            return consumer in readers
+    return False
+
+
+@settings(max_examples=150, deadline=None)
+@given(declarations())
+def test_allowed_cells_are_exactly_the_declared_grants(decl):
+    cfg, conns, oauth = decl
+    cells = access_cells(cfg)
+    consumer_cells = [c for c in cells if c.kind == "consumer"]
+    # Every consumer x every secret appears once.
+    paths = {"oauth/client", "webhook/secret", *(f"connections/{k}/token" for k in conns)}
+    assert {(c.identity, c.path) for c in consumer_cells} == {(n, p) for n in oauth for p in paths}
+    assert len(consumer_cells) == len(oauth) * len(paths)
+    for c in consumer_cells:
+        assert c.read == oracle(conns, oauth, c.identity, c.path), c
+        assert not c.write and c.environment == cfg.environment
+    # Nothing configured for the system identities here (no webhook endpoint, no rotation): no access.
+    assert not any(c.allowed for c in cells if c.kind == "system")
+
+
+@settings(max_examples=60, deadline=None)
+@given(declarations())
+def test_rows_and_json_agree_with_the_cells(decl):
+    cfg, conns, oauth = decl
+    cells = access_cells(cfg)
+    rows = matrix_rows(cfg)
+    assert {(r[0], r[3]) for r in rows} == {(c.identity, c.path) for c in cells if c.allowed}
+    data = json.loads(json.dumps(matrix_dict(cfg)))
+    assert data["environment"] == cfg.environment
+    for c in cells:
+        assert data["identities"][c.identity]["secrets"][c.path] == {"read": c.read, "write": c.write}
+
+
+def test_system_identities_get_exactly_their_jobs():
+    cfg = StackConfig.model_validate(
+        {
+            "environment": "dev",
+            "tags": {"owner": "o", "costCenter": "c"},
+            "backends": ["aws"],
+            "oauth": {"clientId": "id"},
+            "credits": {"pool": 100},
+            "connections": [
+                {"key": "a", "system": "S", "tier": 1, "deployment": "cloud", "consumers": ["xy"], "makiniId": "1"},
+                {"key": "b", "system": "S", "tier": 1, "deployment": "cloud", "consumers": ["xy"]},
+            ],
+            "consumers": {"xy": {}},
+            "rotation": {"connectionTokenDays": 20},
+        }
+    )
+    allowed = {(c.identity, c.path): c.access for c in access_cells(cfg) if c.kind == "system" and c.allowed}
+    # Rotation rotates only connections with a Makini id, and reads the OAuth client to call Makini.
+    assert allowed == {("rotation", "connections/a/token"): "read, write", ("rotation", "oauth/client"): "read"}
