@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timezone
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -18,12 +19,13 @@ from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
 from components.aws.webhook import WebhookEndpoint, WebhookEndpointArgs, receiver_role
 from components.aws.rotation import Reminder, TokenRotation, TokenRotationArgs, rotation_role
 from components.azure.access import AzureConsumerGrant, KeyVaultAccess, KeyVaultAccessArgs
+from components.netsuite.certificate import M2MCertificate, M2MCertificateArgs
 from components.azure.store import KeyVaultSecretArgs, KeyVaultStore, KeyVaultStoreArgs
 from components.vault.access import VaultAccess, VaultAccessArgs, VaultConsumerGrant
 from components.vault.store import VaultSecretArgs, VaultStore, VaultStoreArgs
 
 from .access import matrix_dict
-from .catalog import WEBHOOK_SECRET_PATH, Catalog, CatalogSecret, SecretKind, SystemIdentity, build_catalog
+from .catalog import netsuite_m2m_key_path, WEBHOOK_SECRET_PATH, Catalog, CatalogSecret, SecretKind, SystemIdentity, build_catalog
 from .config.model import StackConfig
 from .config.vault import VaultSettings
 from .credits import CreditReport, credit_report
@@ -51,12 +53,17 @@ def common_tags(cfg: StackConfig) -> dict[str, str]:
     }
 
 
-def secret_value(cfg: StackConfig, secret: CatalogSecret) -> pulumi.Output[str] | None:
+def secret_value(
+    cfg: StackConfig, secret: CatalogSecret, generated: Mapping[str, pulumi.Input[str]] | None = None
+) -> pulumi.Output[str] | None:
     """The initial value from config for a catalog secret, as a Pulumi secret (None: filled out of band).
 
     Formats: OAuth client ``{"client_id", "client_secret"}``; connection token ``{"token",
     "connection_id"}``; webhook secret: the secret itself.
     """
+    if generated is not None and secret.path in generated:
+        # Values the stack generates (NetSuite M2M private keys): always secret.
+        return pulumi.Output.secret(generated[secret.path])
     if secret.kind is SecretKind.OAUTH_CLIENT and cfg.oauth_client_secret is not None:
         client_id, value = cfg.oauth.client_id, cfg.oauth_client_secret.get_secret_value()
         return pulumi.Output.secret(json.dumps({"client_id": client_id, "client_secret": value}))
@@ -88,6 +95,11 @@ class Environment(pulumi.ComponentResource):
         self.config = cfg
         self.catalog: Catalog = build_catalog(cfg)
         self.credits: CreditReport = credit_report(cfg.connections, cfg.credits)
+        # NetSuite M2M key pairs first: every store keeps their private keys.
+        self.netsuite_certificates: dict[str, M2MCertificate] = self._netsuite_certificates(name)
+        self.generated_values: dict[str, pulumi.Output[str]] = {
+            netsuite_m2m_key_path(key): c.private_key_pem for key, c in self.netsuite_certificates.items()
+        }
         self.aws_store: SecretStore | None = None
         self.aws_roles: ConsumerRoles | None = None
         self.aws_access: ConsumerAccess | None = None
@@ -160,6 +172,26 @@ class Environment(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _netsuite_certificates(self, name: str) -> dict[str, M2MCertificate]:
+        cfg = self.config
+        out = {}
+        for conn in cfg.connections:
+            ns = conn.netsuite
+            if ns is None:
+                continue
+            out[conn.key] = M2MCertificate(
+                f"{name}-netsuite-{conn.key}",
+                M2MCertificateArgs(
+                    environment=cfg.environment,
+                    connection=conn.key,
+                    validity_days=ns.certificate_validity_days,
+                    renewal_reminder_days=ns.renewal_reminder_days,
+                    key_algorithm=ns.key_algorithm,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return out
+
     def _azure_store(self, name: str) -> KeyVaultStore:
         cfg = self.config
         az = cfg.azure
@@ -168,6 +200,7 @@ class Environment(pulumi.ComponentResource):
             SecretKind.OAUTH_CLIENT: "application/json",
             SecretKind.CONNECTION_TOKEN: "application/json",
             SecretKind.WEBHOOK_SECRET: "text/plain",
+            SecretKind.NETSUITE_M2M_KEY: "application/x-pem-file",
         }
         secrets = []
         for s in self.catalog.secrets:
@@ -181,7 +214,7 @@ class Environment(pulumi.ComponentResource):
                     secret_name=key_vault_secret_name(s.path),
                     slug=s.slug,
                     content_type=content_types[s.kind],
-                    value=secret_value(cfg, s),
+                    value=secret_value(cfg, s, self.generated_values),
                     tags=tags,
                 )
             )
@@ -227,7 +260,7 @@ class Environment(pulumi.ComponentResource):
                     meta["makini_connection_id"] = conn.makini_id  # read by functions/rotation/vault_rotator.py
                 if days is not None:
                     meta["rotation_period_days"] = str(days)
-            secrets.append(VaultSecretArgs(path=s.path, slug=s.slug, custom_metadata=meta, value=secret_value(cfg, s)))
+            secrets.append(VaultSecretArgs(path=s.path, slug=s.slug, custom_metadata=meta, value=secret_value(cfg, s, self.generated_values)))
         return VaultStore(
             f"{name}-vault",
             VaultStoreArgs(
@@ -253,7 +286,7 @@ class Environment(pulumi.ComponentResource):
                 reader_arns=[consumer_arn[r] for r in s.readers]
                 + [self.aws_system_arns[i] for i in s.system_readers if i in self.aws_system_arns],
                 writer_arns=[self.aws_system_arns[i] for i in s.writers if i in self.aws_system_arns],
-                value=secret_value(cfg, s),
+                value=secret_value(cfg, s, self.generated_values),
                 tags=secret_tags(cfg, s),
             )
             for s in self.catalog.secrets
@@ -413,6 +446,12 @@ class Environment(pulumi.ComponentResource):
                 "reminderTopicArn": self.aws_rotation.topic_arn,
                 "reminderSchedules": sorted(self.aws_rotation.schedules),
                 "notes": list(self.aws_rotation.notes),
+            }
+        if self.netsuite_certificates:
+            # Upload certPem to the integration record's M2M setup; renew before renewBy.
+            out["netsuiteCertificates"] = {
+                key: {"certPem": c.cert_pem, "notAfter": c.not_after, "renewBy": c.renew_by}
+                for key, c in self.netsuite_certificates.items()
             }
         if self.aws_webhook is not None:
             out.setdefault("webhooks", {})["aws"] = {

@@ -1,0 +1,100 @@
+"""NetSuite M2M under mocks: a key pair and a certificate of at most two years per NetSuite connection,
+the private key only ever secret and kept by every backend's store, the renewal date exported."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from infra.offline import is_secret_marker, redact
+from tests.support import base_config, run
+
+KEY = "tls:index/privateKey:PrivateKey"
+CERT = "tls:index/selfSignedCert:SelfSignedCert"
+PATH = "connections/initech-ns/m2m-key"
+
+
+def netsuite_config(env="dev", backends=("aws", "azure", "vault"), **settings):
+    cfg = base_config(env)
+    cfg["makini:backends"] = list(backends)
+    if "azure" in backends:
+        cfg["makini:azure"] = {"location": "westeurope"}
+    cfg["makini:consumers"] = {}
+    for c in cfg["makini:connections"]:
+        c["consumers"] = []
+    cfg["makini:connections"].append(
+        {"key": "initech-ns", "system": "Oracle NetSuite", "tier": 2, "deployment": "cloud",
+         "makiniId": "0900003", "netsuite": settings}
+    )
+    cfg["makini:credits"]["pool"] = 20
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def program():
+    return run(netsuite_config(certificateValidityDays=700, renewalReminderDays=45, keyAlgorithm="EC-P256"))
+
+
+def test_one_key_pair_and_certificate_for_the_netsuite_connection_only(program):
+    [key], [cert] = program.of_type(KEY), program.of_type(CERT)
+    assert key.plain_inputs["algorithm"] == "ECDSA" and key.plain_inputs["ecdsaCurve"] == "P256"
+    assert cert.plain_inputs["validityPeriodHours"] == 700 * 24
+    assert cert.plain_inputs["allowedUses"] == ["digital_signature"]
+    assert cert.plain_inputs["subject"]["commonName"] == "makini-dev-initech-ns"
+    assert key.parent.endswith("makini:netsuite:M2MCertificate::makini-dev-netsuite-initech-ns")
+    assert cert.parent == key.parent
+
+
+def test_default_key_is_rsa_3072_and_two_years():
+    r = run(netsuite_config(backends=("aws",)))
+    [key], [cert] = r.of_type(KEY), r.of_type(CERT)
+    assert key.plain_inputs["algorithm"] == "RSA" and key.plain_inputs["rsaBits"] == 3072
+    assert cert.plain_inputs["validityPeriodHours"] == 730 * 24
+    # no NetSuite connection, no key pair
+    assert not run(base_config("dev")).of_type(KEY)
+
+
+def test_private_key_is_secret_wherever_it_appears(program):
+    [cert] = program.of_type(CERT)
+    assert is_secret_marker(cert.inputs["privateKeyPem"])
+    pem_holders = [r for r in program.resources if "BEGIN PRIVATE KEY" in json.dumps(r.plain_inputs, default=str)]
+    assert pem_holders, "the private key reaches no store"
+    for r in pem_holders:
+        assert "BEGIN PRIVATE KEY" not in json.dumps(redact(r.inputs), default=str), f"{r.name} holds the key in plaintext"
+    assert "PRIVATE KEY" not in json.dumps(redact(program.outputs))
+
+
+def test_private_key_is_the_value_of_the_catalog_secret_on_every_backend(program):
+    [key] = program.of_type(KEY)
+    aws = [v for v in program.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+           if "BEGIN PRIVATE KEY" in json.dumps(v.plain_inputs, default=str)]
+    [aws_secret] = [s for s in program.of_type("aws:secretsmanager/secret:Secret") if s.plain_inputs["name"] == f"makini/dev/{PATH}"]
+    assert len(aws) == 1 and is_secret_marker(aws[0].inputs["secretString"])
+    assert aws[0].plain_inputs["secretString"].startswith("-----BEGIN PRIVATE KEY-----\nMOCK-ECDSA-")
+    [kv] = [s for s in program.of_type("azure-native:keyvault:Secret") if "m2m-key" in s.plain_inputs["secretName"]]
+    assert kv.plain_inputs["properties"]["value"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert kv.plain_inputs["properties"]["attributes"]["enabled"] is True
+    assert kv.plain_inputs["properties"]["contentType"] == "application/x-pem-file"
+    [hv] = [s for s in program.of_type("vault:kv/secretV2:SecretV2") if s.plain_inputs["name"] == PATH]
+    assert json.loads(hv.plain_inputs["dataJson"])["value"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert is_secret_marker(hv.inputs["dataJson"])
+    assert aws_secret
+
+
+def test_certificate_dates_and_renewal_reminder_exported(program):
+    entry = program.outputs["netsuiteCertificates"]["initech-ns"]
+    assert entry["certPem"].startswith("-----BEGIN CERTIFICATE-----")
+    not_after = datetime.strptime(entry["notAfter"], "%Y-%m-%dT%H:%M:%SZ")
+    renew = datetime.strptime(entry["renewBy"], "%Y-%m-%dT%H:%M:%SZ")
+    assert not_after - renew == timedelta(days=45)
+    assert not_after - datetime.utcnow() <= timedelta(days=730)
+
+
+def test_netsuite_block_on_a_sap_connection_registers_nothing():
+    cfg = base_config("dev")
+    cfg["makini:connections"][0]["netsuite"] = {"authorizationCodeGrant": True}
+    with pytest.raises(Exception) as info:
+        run(cfg)
+    assert "makini:connections[0].netsuite" in str(info.value)
