@@ -1,0 +1,148 @@
+"""Rotate one connection token now (e.g. after a suspected leak).
+
+    python -m infra.rotate <stack> --connection KEY --now [--config-file FILE]
+
+Reads the stack's configuration the way the program does, then asks AWS Secrets Manager to run the
+rotation of ``makini/<env>/connections/<KEY>/token`` immediately (``RotateSecret`` with
+``RotateImmediately``), in the region of ``aws:region``, with the caller's AWS credentials. It prints
+what it did and the disconnect step: a new token does **not** invalidate the old one (Makini keeps it
+valid while the connection exists), so for a suspected compromise the connection must also be
+disconnected. No token or secret value is ever read or printed.
+
+Exit codes: 0 rotation started; 2 bad arguments, unknown connection or invalid configuration;
+1 rotation not configured for that connection, or an AWS error (the message says which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from stacks.catalog import connection_token_path
+from stacks.config import ConfigError, load_stack_config
+
+from .offline import DEFAULT_REGION, StackFileError, load_stack_file
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+MAKINI_API = "https://api.makini.io"
+
+ClientFactory = Callable[[str], Any]
+
+
+def _boto3_client(region: str) -> Any:
+    import boto3
+
+    return boto3.client("secretsmanager", region_name=region)
+
+
+def secret_name(environment: str, key: str) -> str:
+    return f"makini/{environment}/{connection_token_path(key)}"
+
+
+def disconnect_step(makini_id: str | None) -> str:
+    target = makini_id or "<makiniId>"
+    return (
+        "If the old token may be compromised, rotation alone is not enough: Makini keeps the old token valid "
+        "while the connection exists. Disconnect the connection:\n"
+        f"  curl -X DELETE {MAKINI_API}/api/system/connections/{target} "
+        "-H \"Authorization: Bearer $MAKINI_SYSTEM_TOKEN\"\n"
+        "(a system token from POST /link/token with the OAuth client credentials). Makini invalidates the "
+        "token at once and returns the connection's credits; the customer then reconnects through Makini "
+        "Link, and the new connection's token goes into the store."
+    )
+
+
+def _aws_error(err: Exception) -> str:
+    response = getattr(err, "response", None)
+    if isinstance(response, dict):
+        e = response.get("Error", {})
+        return f"{e.get('Code', type(err).__name__)}: {e.get('Message', '')}".rstrip(": ")
+    return f"{type(err).__name__}: {err}"
+
+
+def rotate_now(
+    stack: str,
+    connection: str,
+    config_file: Path | None = None,
+    client_factory: ClientFactory = _boto3_client,
+    out=sys.stdout,
+    err=sys.stderr,
+) -> int:
+    try:
+        source = load_stack_file(stack, config_file)
+        cfg = load_stack_config(stack, source.config, source.secret_keys)
+    except ConfigError as e:
+        print(str(e), file=err)
+        return EXIT_INVALID
+    except StackFileError as e:
+        print(f"makini-infra: {e}", file=err)
+        return EXIT_INVALID
+
+    keys = [c.key for c in cfg.connections]
+    if connection not in keys:
+        print(
+            f"makini-infra: stack '{stack}' has no connection '{connection}'. "
+            f"Valid keys: {', '.join(keys) or '(none)'}",
+            file=err,
+        )
+        return EXIT_INVALID
+    conn = cfg.connection(connection)
+    name = secret_name(cfg.environment, connection)
+    if "aws" not in cfg.backends:
+        print(
+            f"makini-infra: stack '{stack}' has no aws backend; this command rotates through AWS Secrets Manager. "
+            f"Backends: {', '.join(cfg.backends)}",
+            file=err,
+        )
+        return EXIT_FAILED
+    if not cfg.rotation.enabled or cfg.rotation.connection_token_days is None:
+        print(
+            f"makini-infra: rotation is not configured in stack '{stack}' (makini:rotation.enabled is false); "
+            "enable it and run pulumi up first",
+            file=err,
+        )
+        return EXIT_FAILED
+    if not conn.makini_id:
+        print(
+            f"makini-infra: connection '{connection}' is not rotated automatically: it has no makiniId. "
+            f"Set it (pulumi config set --path 'makini:connections[{keys.index(connection)}].makiniId' <id>) and "
+            "run pulumi up, or issue a new token in Makini by hand.\n" + disconnect_step(None),
+            file=err,
+        )
+        return EXIT_FAILED
+
+    region = source.config.get("aws:region") or DEFAULT_REGION
+    try:
+        client = client_factory(region)
+        response = client.rotate_secret(SecretId=name, RotateImmediately=True)
+    except Exception as e:  # noqa: BLE001 - botocore ClientError/BotoCoreError: one clear line
+        print(f"makini-infra: could not start the rotation of {name} in {region}: {_aws_error(e)}", file=err)
+        return EXIT_FAILED
+    version = response.get("VersionId", "?") if isinstance(response, dict) else "?"
+    print(
+        f"Started an immediate rotation of {name} in {region} (new version {version}).\n"
+        "Secrets Manager runs the rotation function: it issues a new token in Makini, tests it, and makes it "
+        "AWSCURRENT; readers pick it up on their next read. Follow it in the function's log group "
+        f"/aws/lambda/makini-{cfg.environment}-rotation.\n\n" + disconnect_step(conn.makini_id),
+        file=out,
+    )
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None, client_factory: ClientFactory = _boto3_client) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.rotate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", help="stack name, e.g. prod (reads Pulumi.<stack>.yaml)")
+    parser.add_argument("--connection", required=True, metavar="KEY", help="the connection key (makini:connections[].key)")
+    parser.add_argument("--now", action="store_true", help="rotate immediately (required: the schedule does the rest)")
+    parser.add_argument("--config-file", type=Path, help="read this file instead of Pulumi.<stack>.yaml")
+    args = parser.parse_args(argv)
+    if not args.now:
+        parser.error("--now is required: this command only starts an immediate rotation (the schedule runs the others)")
+    return rotate_now(args.stack, args.connection, args.config_file, client_factory)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
