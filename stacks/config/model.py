@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
 
 from .access import AccessSettings
 from .aws import AwsSettings
@@ -84,7 +84,7 @@ class StackConfig(Model):
         # The token rotation period defaults from production (7 days) or not (21 days).
         if isinstance(data, dict):
             env = data.get("environment")
-            production = data.get("production", isinstance(env, str) and env in PRODUCTION_NAMES) is True
+            production = _as_bool(data.get("production", isinstance(env, str) and env in PRODUCTION_NAMES))
             data = {**data, "rotation": fill_rotation_defaults(data.get("rotation"), production)}
         return data
 
@@ -109,6 +109,15 @@ class StackConfig(Model):
     def recovery_window_days(self) -> int:
         explicit = self.aws.recovery_window_days if self.aws else None
         return explicit if explicit is not None else (30 if self.production else 7)
+
+
+def _as_bool(value) -> bool:
+    """``production`` as validation will read it (Pulumi hands it over as the string "true"); anything
+    invalid counts as false here and is reported by validation."""
+    try:
+        return TypeAdapter(bool).validate_python(value)
+    except ValidationError:
+        return False
 
 
 #: Top-level keys that hold secret values, and how each is set.
