@@ -1,0 +1,168 @@
+"""Connection-token rotation on Azure Key Vault: Event Grid ``SecretNearExpiry`` -> a Function App.
+
+Key Vault publishes ``Microsoft.KeyVault.SecretNearExpiry`` 30 days before a version's ``exp``. An Event
+Grid system topic on the vault and one subscription (filtered to that event type and to the token
+secrets' names) deliver it to ``makini_rotate_connection_token`` of the rotation Function App
+(``functions/rotation/azure_function.py``), which issues a new Makini token and writes a new version with
+``exp = now + period + lead`` (see functions/rotation/README.md). :func:`first_expiry` gives the first
+version the same ``exp`` so the schedule starts right.
+
+The app's system-assigned identity gets Key Vault Secrets Officer on each rotated token secret and Key
+Vault Secrets User on the OAuth client secret, nothing on the vault itself. Secret ids come in as inputs,
+so this component does not depend on the store's internals. The code package is deployed separately
+(zip deploy of ``functions/rotation`` with a root ``function_app.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pulumi
+import pulumi_azure_native as azure_native
+
+FUNCTION_NAME = "makini_rotate_connection_token"
+NEAR_EXPIRY_EVENT = "Microsoft.KeyVault.SecretNearExpiry"
+#: Key Vault raises SecretNearExpiry this many days before exp (fixed by Key Vault).
+NEAR_EXPIRY_LEAD_DAYS = 30
+SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+
+
+def first_expiry(created: datetime, period_days: int, lead_days: int = NEAR_EXPIRY_LEAD_DAYS) -> int:
+    """``exp`` (epoch seconds) of a token secret's first version: creation + period + near-expiry lead."""
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return int((created + timedelta(days=period_days + lead_days)).timestamp())
+
+
+@dataclass(frozen=True)
+class KeyVaultRotationArgs:
+    environment: str
+    location: str
+    resource_group_name: pulumi.Input[str]
+    vault_id: pulumi.Input[str]
+    vault_uri: pulumi.Input[str]
+    #: Key Vault secret name -> secret resource id, for every rotated connection token.
+    token_secret_ids: Mapping[str, pulumi.Input[str]]
+    oauth_client_secret_name: str
+    oauth_client_secret_id: pulumi.Input[str]
+    period_days: int
+    lead_days: int = NEAR_EXPIRY_LEAD_DAYS
+    #: Event subjects (secret names) of the token secrets: prefix and suffix.
+    subject_begins_with: str = "connections-"
+    subject_ends_with: str = "-token"
+    storage_account_name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def role_definition_id(subscription_id: str, role: str) -> str:
+    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+
+
+class KeyVaultRotation(pulumi.ComponentResource):
+    def __init__(self, name: str, args: KeyVaultRotationArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("makini:azure:KeyVaultRotation", name, None, opts)
+        if not 1 <= args.period_days <= 365:
+            raise ValueError("period_days must be 1..365")
+        child = pulumi.ResourceOptions(parent=self)
+        rg, tags = args.resource_group_name, dict(args.tags)
+        storage_name = args.storage_account_name or f"mkrot{args.environment}"[:24].replace("-", "")
+        self.storage = azure_native.storage.StorageAccount(
+            f"{name}-storage",
+            account_name=storage_name,
+            resource_group_name=rg,
+            location=args.location,
+            kind="StorageV2",
+            sku=azure_native.storage.SkuArgs(name="Standard_LRS"),
+            allow_blob_public_access=False,
+            minimum_tls_version="TLS1_2",
+            enable_https_traffic_only=True,
+            tags=tags,
+            opts=child,
+        )
+        self.plan = azure_native.web.AppServicePlan(
+            f"{name}-plan",
+            resource_group_name=rg,
+            location=args.location,
+            kind="linux",
+            reserved=True,
+            sku=azure_native.web.SkuDescriptionArgs(name="Y1", tier="Dynamic"),
+            tags=tags,
+            opts=child,
+        )
+        settings = {
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "FUNCTIONS_EXTENSION_VERSION": "~4",
+            "AzureWebJobsStorage__accountName": self.storage.name,
+            "OAUTH_CLIENT_SECRET_NAME": args.oauth_client_secret_name,
+            "ROTATION_PERIOD_DAYS": str(args.period_days),
+            "NEAR_EXPIRY_LEAD_DAYS": str(args.lead_days),
+            "KEY_VAULT_URL": pulumi.Output.from_input(args.vault_uri).apply(lambda u: u.rstrip("/")),
+        }
+        self.app = azure_native.web.WebApp(
+            f"{name}-app",
+            resource_group_name=rg,
+            location=args.location,
+            kind="functionapp,linux",
+            server_farm_id=self.plan.id,
+            https_only=True,
+            identity=azure_native.web.ManagedServiceIdentityArgs(type="SystemAssigned"),
+            site_config=azure_native.web.SiteConfigArgs(
+                linux_fx_version="Python|3.11",
+                ftps_state="Disabled",
+                min_tls_version="1.2",
+                app_settings=[azure_native.web.NameValuePairArgs(name=k, value=v) for k, v in settings.items()],
+            ),
+            tags=tags,
+            opts=child,
+        )
+        self.principal_id = self.app.identity.apply(lambda i: i.principal_id if i else None)
+        self.topic = azure_native.eventgrid.SystemTopic(
+            f"{name}-topic",
+            resource_group_name=rg,
+            location=args.location,
+            source=args.vault_id,
+            topic_type="Microsoft.KeyVault.vaults",
+            tags=tags,
+            opts=child,
+        )
+        self.subscription = azure_native.eventgrid.SystemTopicEventSubscription(
+            f"{name}-near-expiry",
+            resource_group_name=rg,
+            system_topic_name=self.topic.name,
+            event_delivery_schema="EventGridSchema",
+            destination=azure_native.eventgrid.AzureFunctionEventSubscriptionDestinationArgs(
+                endpoint_type="AzureFunction",
+                resource_id=self.app.id.apply(lambda i: f"{i}/functions/{FUNCTION_NAME}"),
+                max_events_per_batch=1,
+            ),
+            filter=azure_native.eventgrid.EventSubscriptionFilterArgs(
+                included_event_types=[NEAR_EXPIRY_EVENT],
+                subject_begins_with=args.subject_begins_with,
+                subject_ends_with=args.subject_ends_with,
+            ),
+            retry_policy=azure_native.eventgrid.RetryPolicyArgs(max_delivery_attempts=30, event_time_to_live_in_minutes=1440),
+            opts=child,
+        )
+        subscription_id = azure_native.authorization.get_client_config_output().subscription_id
+        self.role_assignments: dict[str, azure_native.authorization.RoleAssignment] = {}
+        for secret_name, secret_id in sorted(args.token_secret_ids.items()):
+            self.role_assignments[secret_name] = azure_native.authorization.RoleAssignment(
+                f"{name}-officer-{secret_name}",
+                principal_id=self.principal_id,
+                principal_type="ServicePrincipal",
+                role_definition_id=subscription_id.apply(lambda s: role_definition_id(s, SECRETS_OFFICER)),
+                scope=secret_id,
+                opts=child,
+            )
+        self.oauth_reader = azure_native.authorization.RoleAssignment(
+            f"{name}-oauth-reader",
+            principal_id=self.principal_id,
+            principal_type="ServicePrincipal",
+            role_definition_id=subscription_id.apply(lambda s: role_definition_id(s, SECRETS_USER)),
+            scope=args.oauth_client_secret_id,
+            opts=child,
+        )
+        self.register_outputs({"functionAppId": self.app.id, "principalId": self.principal_id, "systemTopicId": self.topic.id})
