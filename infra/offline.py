@@ -49,8 +49,6 @@ def redact(value: Any) -> Any:
     """
     if is_secret_marker(value):
         return SECRET_PLACEHOLDER
-    if isinstance(value, pulumi.asset.Asset | pulumi.asset.Archive):
-        return describe_asset(value)
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -71,27 +69,6 @@ def describe_asset(value: pulumi.Archive | pulumi.Asset) -> dict[str, Any]:
     if isinstance(value, pulumi.StringAsset):
         return {"string": f"{len(value.text)} characters"}
     return {"asset": type(value).__name__}
-
-
-def describe_asset(value: Any) -> Any:
-    """A JSON-able view of a Pulumi asset or archive (a code package): file paths relative to the
-    project, never the content of a string asset."""
-
-    def rel(path: str) -> str:
-        try:
-            return str(Path(path).resolve().relative_to(PROJECT_ROOT))
-        except ValueError:
-            return str(path)
-
-    if isinstance(value, pulumi.AssetArchive):
-        return {"assetArchive": {k: describe_asset(v) for k, v in sorted(value.assets.items())}}
-    if isinstance(value, pulumi.FileAsset | pulumi.FileArchive):
-        return f"file:{rel(value.path)}"
-    if isinstance(value, pulumi.StringAsset):
-        return "[string asset]"
-    if isinstance(value, pulumi.RemoteAsset | pulumi.RemoteArchive):
-        return f"remote:{value.uri}"
-    return f"[{type(value).__name__}]"
 
 
 def unwrap_secrets(value: Any) -> Any:

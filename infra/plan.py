@@ -76,9 +76,44 @@ def access_matrix_section(cfg: StackConfig, run: ProgramRun) -> Section:
     )
 
 
+def webhooks_section(cfg: StackConfig, run: ProgramRun) -> Section | None:
+    """Each backend's webhook endpoint: where Makini posts, where messages land, what alarms watch it."""
+    if not cfg.webhooks.enabled:
+        return None
+    endpoints = redact(run.outputs.get("webhooks") or {})
+    alarm_names = sorted(
+        r.plain_inputs.get("name", r.name) for r in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if "webhooks" in str(r.plain_inputs.get("name", ""))
+    )
+    rows, data = [], {}
+    for backend, out in sorted(endpoints.items()):
+        alarms = alarm_names if backend == "aws" else list(out.get("alarms", []))
+        queue = out.get("queueUrl") or out.get("queueName") or ""
+        dlq = out.get("dlqArn") or ("the queue's $DeadLetterQueue" if backend == "azure" else "")
+        rows.append((backend, str(out.get("url", "")), str(queue), str(dlq), ", ".join(a.rsplit("-webhooks-", 1)[-1] for a in alarms) or "-"))
+        data[backend] = {**out, "alarms": alarms}
+    w = cfg.webhooks
+    ips = w.source_ips()
+    notes = (
+        f"Source allow list: {', '.join(ips) if ips else 'any source (allowAnySource: true)'}",
+        f"Signature mode {w.signature_mode}; previous secret accepted {w.grace_seconds} s after a rotation; "
+        f"duplicates remembered {w.dedupe_ttl_seconds} s.",
+        "No-webhook alarm: "
+        + (f"after {h} h without a webhook" if (h := w.alarms.effective_silence_hours(cfg.production)) else "off"),
+    )
+    return Section(
+        key="webhooks",
+        title="Webhook endpoints",
+        headers=("backend", "endpoint", "queue", "dead-letter queue", "alarms"),
+        rows=tuple(rows),
+        data=data,
+        notes=notes,
+    )
+
+
 #: The plan's reports, in order. Later capabilities append their builders (access matrix, rotation
 #: calendar, webhook endpoints); a builder returns None when its capability is not configured.
-SECTIONS: list[SectionBuilder] = [credits_section, access_matrix_section]
+SECTIONS: list[SectionBuilder] = [credits_section, access_matrix_section, webhooks_section]
 
 
 def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = None) -> Section:
@@ -127,6 +162,29 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "vault:kv/secretV2:SecretV2": ("mount", "name", "cas", "dataJson"),
     "vault:generic/endpoint:Endpoint": ("path", "disableRead", "disableDelete"),
 }
+KEY_PROPERTIES.update({
+    "aws:lambda/function:Function": ("name", "runtime", "architectures", "handler", "memorySize", "timeout",
+                                      "reservedConcurrentExecutions"),
+    "aws:apigatewayv2/api:Api": ("name", "protocolType", "disableExecuteApiEndpoint"),
+    "aws:apigatewayv2/stage:Stage": ("name", "autoDeploy", "defaultRouteSettings"),
+    "aws:apigatewayv2/route:Route": ("routeKey",),
+    "aws:apigatewayv2/integration:Integration": ("integrationType", "payloadFormatVersion", "timeoutMilliseconds"),
+    "aws:apigatewayv2/domainName:DomainName": ("domainName",),
+    "aws:lambda/permission:Permission": ("principal", "sourceArn"),
+    "aws:sqs/queue:Queue": ("name", "kmsMasterKeyId", "messageRetentionSeconds", "redrivePolicy"),
+    "aws:dynamodb/table:Table": ("name", "billingMode", "hashKey", "ttl", "pointInTimeRecovery"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", "metricName", "comparisonOperator", "threshold",
+                                                "evaluationPeriods"),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
+    "aws:sns/topic:Topic": ("name", "kmsMasterKeyId"),
+    "aws:iam/rolePolicy:RolePolicy": ("name", "policy"),
+    "azure-native:web:WebApp": ("name", "kind", "httpsOnly", "identity"),
+    "azure-native:web:AppServicePlan": ("name", "kind", "sku", "reserved"),
+    "azure-native:servicebus:Namespace": ("namespaceName", "sku", "disableLocalAuth"),
+    "azure-native:servicebus:Queue": ("queueName", "requiresDuplicateDetection", "duplicateDetectionHistoryTimeWindow",
+                                      "deadLetteringOnMessageExpiration"),
+    "azure-native:authorization:RoleAssignment": ("roleDefinitionId", "scope", "principalType"),
+})
 _SKIP = {"tags", "tagsAll"}
 KEY_PROPERTIES.update({
     "aws:secretsmanager/secretRotation:SecretRotation": ("secretId", "rotationRules", "rotateImmediately"),

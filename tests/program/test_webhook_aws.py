@@ -70,8 +70,13 @@ def custom():
     )
 
 
+def ours(r) -> bool:
+    """The endpoint's resources (its children) and the receiver role (created beside the store)."""
+    return "makini:aws:WebhookEndpoint" in r.urn or "webhook" in r.name
+
+
 def one(run_, typ, suffix):
-    matches = [r for r in run_.of_type(typ) if r.name.endswith(suffix)]
+    matches = [r for r in run_.of_type(typ) if r.name.endswith(suffix) and ours(r)]
     assert len(matches) == 1, (typ, suffix, [r.name for r in run_.of_type(typ)])
     return matches[0]
 
@@ -98,7 +103,7 @@ def test_every_endpoint_resource_is_a_child_of_the_component(dev):
 
 def test_disabled_webhooks_build_nothing_and_the_secret_has_no_reader():
     r = run(base_config("dev"))
-    assert not r.of_type(COMPONENT) and not r.of_type(FUNCTION)
+    assert not r.of_type(COMPONENT) and not [x for x in r.resources if ours(x) and x.custom and "secret" not in x.name]
     assert not [x for x in r.of_type("aws:iam/role:Role") if "webhook" in x.name]
     policy = json.loads(r.named("makini-dev-aws-webhook-secret-policy").plain_inputs["policy"])
     read = next(s for s in policy["Statement"] if s["Sid"] == "DenyReadOutsideEnvironment")
@@ -240,7 +245,7 @@ def test_custom_domain_route_and_throttling(custom):
     assert conf["certificateArn"].endswith("certificate/abcd-1234")
     assert conf["endpointType"] == "REGIONAL" and conf["securityPolicy"] == "TLS_1_2"
     mapping = one(custom, "aws:apigatewayv2/apiMapping:ApiMapping", "-mapping").plain_inputs
-    assert mapping["domainName"] == "makini-staging-aws-webhooks-domain-id"
+    assert mapping["domainName"] == "webhooks.staging.example.com"
     assert one(custom, "aws:apigatewayv2/api:Api", "-api").plain_inputs["disableExecuteApiEndpoint"] is True
     assert custom.outputs["webhooks"]["aws"]["url"] == "https://webhooks.staging.example.com/hooks/makini"
     assert one(custom, "aws:apigatewayv2/route:Route", "-route").plain_inputs["routeKey"] == "POST /hooks/makini"
@@ -299,7 +304,7 @@ def test_production_protects_queue_dlq_and_table_and_dev_does_not(dev, prod):
 
 
 def alarms(r):
-    return {x.plain_inputs["name"].rsplit("webhooks-", 1)[1]: x.plain_inputs for x in r.of_type(ALARM)}
+    return {x.plain_inputs["name"].rsplit("webhooks-", 1)[1]: x.plain_inputs for x in r.of_type(ALARM) if ours(x)}
 
 
 def test_alarms_go_to_the_encrypted_topic(dev, prod):
@@ -319,7 +324,7 @@ def test_alarms_go_to_the_encrypted_topic(dev, prod):
         assert a["alarmActions"] == [topic_arn] and a["okActions"] == [topic_arn]
     sub = one(prod, "aws:sns/topicSubscription:TopicSubscription", "-alarms-email").plain_inputs
     assert (sub["protocol"], sub["endpoint"], sub["topic"]) == ("email", "oncall@example.com", topic_arn)
-    assert not dev.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert not [x for x in dev.of_type("aws:sns/topicSubscription:TopicSubscription") if ours(x)]
 
 
 def test_alarm_definitions(prod):
@@ -522,3 +527,42 @@ def test_outputs_name_the_endpoint_queue_dlq_and_topic(prod):
     assert set(out) == {"url", "queueUrl", "queueArn", "dlqArn", "alarmTopicArn"}
     assert out["queueUrl"].endswith("/makini-prod-webhooks") and out["dlqArn"].endswith(":makini-prod-webhooks-dlq")
     assert out["url"].startswith("https://") and out["url"].endswith("/makini/webhooks")
+
+
+# --------------------------------------------------------------------------------------------------
+# Offline plan
+
+
+def test_offline_plan_lists_endpoint_queue_dlq_and_alarms(tmp_path):
+    import yaml
+
+    from infra.plan import build_plan
+
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(yaml.safe_dump({"config": config("prod")}))
+    plan = build_plan("prod", path)
+    section = next(s for s in plan.sections if s.key == "webhooks")
+    assert section.title == "Webhook endpoints"
+    (row,) = section.rows
+    assert row[0] == "aws" and row[1].endswith("/makini/webhooks") and row[2].endswith("/makini-prod-webhooks")
+    assert row[3].endswith(":makini-prod-webhooks-dlq")
+    assert row[4] == "5xx-rate, dlq-depth, lambda-errors, lambda-throttles, silence"
+    assert any("15.204.75.108/32" in n for n in section.notes) and any("24 h" in n for n in section.notes)
+    doc = plan.to_json()
+    json.dumps(doc)  # the Lambda's code archive renders as JSON (file paths, no content)
+    code = next(r["inputs"]["code"] for r in doc["resources"] if r["name"].endswith("-aws-webhooks-function"))
+    assert code == {"archive": {f"webhook_receiver/{m}": {"file": str(RECEIVER_DIR / m)} for m in LAMBDA_MODULES}}
+    assert doc["webhooks"]["aws"]["alarms"] == sorted(f"makini-prod-webhooks-{a}" for a in (
+        "5xx-rate", "dlq-depth", "lambda-errors", "lambda-throttles", "silence"))
+    text = plan.to_text()
+    assert "Webhook endpoints" in text and "runtime: python3.13" in text
+
+
+def test_offline_plan_has_no_webhook_section_when_disabled(tmp_path):
+    import yaml
+
+    from infra.plan import build_plan
+
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump({"config": base_config("dev")}))
+    assert "webhooks" not in {s.key for s in build_plan("dev", path).sections}
