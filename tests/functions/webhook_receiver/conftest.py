@@ -166,10 +166,11 @@ _FAKE_AWS_ENV = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def _moto():
-    """One in-process moto for the session (client creation is the slow part); every test gets
-    its own uniquely named secret, queue and table, so tests stay independent."""
+    """One in-process moto for this package's tests (client creation is the slow part); every test
+    gets its own uniquely named secret, queue and table, so tests stay independent. Package scope, not
+    session: a mock left active would leak into every later test module of the suite."""
     saved = {k: os.environ.get(k) for k in (*_FAKE_AWS_ENV, "AWS_PROFILE", "AWS_ENDPOINT_URL")}
     os.environ.pop("AWS_PROFILE", None)
     os.environ.pop("AWS_ENDPOINT_URL", None)
