@@ -1,0 +1,294 @@
+"""AWS token rotation under Pulumi mocks: schedules per environment, invoke permissions per secret, the
+rotation role's least privilege (parliament; moto's IAM policy engine on real moto ARNs), the Lambda
+package, the store's resource policies naming the rotator, and the reminders."""
+
+from __future__ import annotations
+
+import ast
+import json
+import warnings
+from datetime import date, datetime, timedelta, timezone
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from components.aws.rotation import HANDLER, LAMBDA_MODULES, ROTATION_DIR, lambda_archive_files
+from components.aws.rotation_policies import reminder_publish_policy, rotation_policy
+from tests.support import base_config, run
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # the mocks' account
+TODAY = datetime.now(timezone.utc).date()
+
+
+def _config(env: str):
+    cfg = base_config(env)
+    cfg["makini:rotation"] = {
+        "webhookSecretRotatedOn": (TODAY - timedelta(days=10)).isoformat(),
+        "notifyEmail": "oncall@example.com",
+        **({"rotationWindow": "3h", "rotateImmediately": True} if env == "prod" else {}),
+    }
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return run(_config("dev"))
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return run(_config("prod"))
+
+
+def _token_arns(r) -> dict[str, str]:
+    return r.outputs["aws"]["secretArns"]["connections"]
+
+
+def _rotation_doc(r) -> dict:
+    return json.loads(r.of_type("aws:iam/rolePolicy:RolePolicy") and
+                      next(p for p in r.of_type("aws:iam/rolePolicy:RolePolicy")
+                           if p.plain_inputs["name"] == f"makini-{r.stack}-rotation").plain_inputs["policy"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Schedules and permissions
+
+
+@pytest.mark.parametrize("env,days", [("dev", 21), ("prod", 7)])
+def test_one_schedule_per_token_secret_with_the_env_period(env, days, request):
+    r = request.getfixturevalue(env)
+    rotations = r.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    assert sorted(x.plain_inputs["secretId"] for x in rotations) == sorted(_token_arns(r).values())
+    fn_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:makini-{env}-rotation"
+    for x in rotations:
+        rules = x.plain_inputs["rotationRules"]
+        assert rules["automaticallyAfterDays"] == days and "scheduleExpression" not in rules
+        assert x.plain_inputs["rotationLambdaArn"] == fn_arn
+        assert x.plain_inputs["rotateImmediately"] is (env == "prod")
+        assert rules.get("duration") == ("3h" if env == "prod" else None)
+        assert x.protect is (env == "prod")
+
+
+def test_invoke_permission_per_secret_with_its_source_arn(dev):
+    perms = dev.of_type("aws:lambda/permission:Permission")
+    rot = [p.plain_inputs for p in perms if p.plain_inputs["function"] == "makini-dev-rotation"]
+    assert sorted(p["sourceArn"] for p in rot) == sorted(_token_arns(dev).values())
+    for p in rot:
+        assert (p["principal"], p["action"], p["sourceAccount"]) == (
+            "secretsmanager.amazonaws.com", "lambda:InvokeFunction", ACCOUNT)
+    # each schedule waits for its permission
+    by_urn = {x.urn: x for x in dev.resources}
+    for x in dev.of_type("aws:secretsmanager/secretRotation:SecretRotation"):
+        deps = [by_urn[d] for d in x.dependencies if d in by_urn]
+        assert any(d.type == "aws:lambda/permission:Permission"
+                   and d.plain_inputs["sourceArn"] == x.plain_inputs["secretId"] for d in deps)
+
+
+def test_connection_without_makini_id_gets_no_schedule():
+    cfg = _config("dev")
+    del cfg["makini:connections"][1]["makiniId"]
+    r = run(cfg)
+    ids = [x.plain_inputs["secretId"] for x in r.of_type("aws:secretsmanager/secretRotation:SecretRotation")]
+    assert ids == [_token_arns(r)["acme-sap"]]
+    cal = {s["path"]: s["mode"] for s in r.outputs["rotation"]["secrets"]}
+    assert cal["connections/globex-mx/token"] == "manual" and cal["connections/acme-sap/token"] == "automatic"
+
+
+def test_rotation_disabled_builds_no_function_and_no_rotator_identity():
+    cfg = _config("dev")
+    cfg["makini:rotation"]["enabled"] = False
+    r = run(cfg)
+    assert not r.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    assert not r.of_type("aws:lambda/function:Function")
+    assert not [x for x in r.of_type("aws:iam/role:Role") if x.plain_inputs["name"] == "makini-dev-rotation"]
+
+
+# --------------------------------------------------------------------------------------------------
+# The function and its package
+
+
+def test_function_settings(dev):
+    f = dev.named("makini-dev-aws-rotation-function").plain_inputs
+    assert f["runtime"] == "python3.13" and f["architectures"] == ["arm64"] and f["timeout"] == 60
+    assert f["handler"] == HANDLER == "rotation.aws_lambda.handler"
+    assert f["role"] == f"arn:aws:iam::{ACCOUNT}:role/makini-dev-rotation"
+    assert f["environment"]["variables"] == {"OAUTH_CLIENT_SECRET_ARN": dev.outputs["aws"]["secretArns"]["oauthClient"]}
+    assert f["loggingConfig"]["logGroup"] == "/aws/lambda/makini-dev-rotation"
+    logs = dev.named("makini-dev-aws-rotation-logs").plain_inputs
+    assert logs["name"] == "/aws/lambda/makini-dev-rotation" and logs["retentionInDays"] == 30
+
+
+def test_archive_holds_only_the_rotation_runtime_code(dev):
+    archive = dev.named("makini-dev-aws-rotation-function").plain_inputs["code"]
+    assets = archive.assets
+    assert sorted(assets) == sorted(f"rotation/{m}" for m in LAMBDA_MODULES)
+    assert all(k.startswith("rotation/") and k.endswith(".py") for k in assets)
+    assert {a.path for a in assets.values()} == {str(ROTATION_DIR / m) for m in LAMBDA_MODULES}
+    # the closure is complete: every relative import of the packaged modules is packaged
+    for module in LAMBDA_MODULES:
+        tree = ast.parse((ROTATION_DIR / module).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module] if node.module else [a.name for a in node.names]
+                for n in names:
+                    assert f"{n}.py" in LAMBDA_MODULES, (module, n)
+            if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.level == 0):
+                for top in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]):
+                    assert top.split(".")[0] not in ("pulumi", "pulumi_aws", "azure", "hvac"), (module, top)
+    assert "azure_function.py" not in str(sorted(assets)) and "README.md" not in str(sorted(assets))
+    assert set(lambda_archive_files()) == set(assets)
+
+
+# --------------------------------------------------------------------------------------------------
+# Least privilege
+
+
+def test_rotation_policy_is_exactly_the_documented_grants(dev):
+    doc = _rotation_doc(dev)
+    by_sid = {s["Sid"]: s for s in doc["Statement"]}
+    assert set(by_sid) == {"RotateConnectionTokens", "ReadOAuthClient", "UseKeyThroughSecretsManager", "WriteOwnLogs"}
+    assert sorted(by_sid["RotateConnectionTokens"]["Action"]) == [
+        "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"]
+    assert by_sid["RotateConnectionTokens"]["Resource"] == sorted(_token_arns(dev).values())
+    assert by_sid["ReadOAuthClient"] == {"Sid": "ReadOAuthClient", "Effect": "Allow",
+                                         "Action": ["secretsmanager:GetSecretValue"],
+                                         "Resource": dev.outputs["aws"]["secretArns"]["oauthClient"]}
+    kms = by_sid["UseKeyThroughSecretsManager"]
+    assert kms["Resource"] == dev.outputs["aws"]["kmsKeyArn"]
+    assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
+    assert by_sid["WriteOwnLogs"]["Resource"] == (
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/makini-dev-rotation:*")
+    assert all(s["Effect"] == "Allow" and s["Resource"] != "*" for s in doc["Statement"])
+
+
+def test_parliament_finds_nothing(dev):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from parliament import analyze_policy_string
+    doc = _rotation_doc(dev)
+    assert analyze_policy_string(json.dumps(doc)).findings == []
+    publish = next(p for p in dev.of_type("aws:iam/rolePolicy:RolePolicy")
+                   if p.plain_inputs["name"] == "makini-dev-rotation-reminders").plain_inputs["policy"]
+    assert analyze_policy_string(publish).findings == []
+    sloppy = json.loads(json.dumps(doc))
+    sloppy["Statement"].append({"Effect": "Allow", "Action": "secretsmanager:RotateSecrets", "Resource": "*"})
+    assert analyze_policy_string(json.dumps(sloppy)).findings  # the check can fail
+
+
+def _moto_env(env: str) -> dict[str, str]:
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    token = sm.create_secret(Name=f"makini/{env}/connections/acme-sap/token", SecretString="{}")["ARN"]
+    oauth = sm.create_secret(Name=f"makini/{env}/oauth/client", SecretString="{}")["ARN"]
+    hook = sm.create_secret(Name=f"makini/{env}/webhook/secret", SecretString="x")["ARN"]
+    return {"token": token, "oauth": oauth, "hook": hook, "key": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{env}-key"}
+
+
+def test_moto_policy_engine_dev_rotator_cannot_touch_prod():
+    """moto's IAM policy engine evaluates the generated document against the ARNs moto gives the dev
+    and prod secrets (with their random suffixes): the dev rotator does its job on dev only. (moto's
+    request-level IAM enforcement authorises Secrets Manager calls against "*", so resource-scoped
+    grants are checked with its policy engine, as in the webhook receiver's tests: with request-level
+    enforcement moto refuses even the dev rotator's own dev calls, so it cannot show "can do its job".)"""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    @mock_aws
+    def scenario():
+        dev, prod = _moto_env("dev"), _moto_env("prod")
+        doc = rotation_policy(partition="aws", region=REGION, account_id=ACCOUNT, environment="dev",
+                              token_secret_arns=[dev["token"]], oauth_client_secret_arn=dev["oauth"],
+                              kms_key_arn=dev["key"])
+        policy = IAMPolicy(json.dumps(doc))
+        ok = lambda action, arn: policy.is_action_permitted(action, arn) == PermissionResult.PERMITTED  # noqa: E731
+        for action in ("DescribeSecret", "GetSecretValue", "PutSecretValue", "UpdateSecretVersionStage"):
+            assert ok(f"secretsmanager:{action}", dev["token"]), action
+            assert not ok(f"secretsmanager:{action}", prod["token"]), action
+        assert ok("secretsmanager:GetSecretValue", dev["oauth"])
+        assert not ok("secretsmanager:GetSecretValue", prod["oauth"])
+        assert not ok("secretsmanager:PutSecretValue", dev["oauth"])  # reads the OAuth client, never writes it
+        assert not ok("secretsmanager:GetSecretValue", dev["hook"])
+        for action in ("RotateSecret", "DeleteSecret", "PutResourcePolicy", "ListSecrets", "GetRandomPassword"):
+            assert not ok(f"secretsmanager:{action}", dev["token"]), action
+        assert not ok("kms:Decrypt", prod["key"])
+
+    scenario()
+
+
+def test_the_store_names_the_rotator_as_writer_of_rotated_tokens_and_reader_of_the_oauth_client(dev):
+    role = f"arn:aws:iam::{ACCOUNT}:role/makini-dev-rotation"
+
+    def principals(policy_doc, sid):
+        st = next(s for s in policy_doc["Statement"] if s["Sid"] == sid)
+        return st.get("Condition", {}).get("StringNotEquals", {}).get("aws:PrincipalArn", [])
+
+    seen = set()
+    for p in dev.of_type("aws:secretsmanager/secretPolicy:SecretPolicy"):
+        doc = json.loads(p.plain_inputs["policy"])
+        arn = p.plain_inputs["secretArn"]
+        if arn in _token_arns(dev).values():
+            assert role in principals(doc, "DenyWriteOutsideWriters") and role in principals(doc, "DenyReadOutsideEnvironment")
+            seen.add(arn)
+        elif arn == dev.outputs["aws"]["secretArns"]["oauthClient"]:
+            assert role in principals(doc, "DenyReadOutsideEnvironment")
+            assert role not in principals(doc, "DenyWriteOutsideWriters")
+            seen.add(arn)
+        else:
+            assert role not in principals(doc, "DenyReadOutsideEnvironment") + principals(doc, "DenyWriteOutsideWriters")
+    assert len(seen) == len(_token_arns(dev)) + 1
+    key_policy = json.loads(dev.named("makini-dev-aws-key").plain_inputs["policy"])
+    users = next(s for s in key_policy["Statement"] if s["Sid"] == "UseThroughSecretsManagerOnly")
+    assert role in users["Principal"]["AWS"]
+    # the role exists before the store's policies are registered
+    order = [x.name for x in dev.resources]
+    assert order.index("makini-dev-rotation-role") < min(
+        order.index(p.name) for p in dev.of_type("aws:secretsmanager/secretPolicy:SecretPolicy"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Reminders
+
+
+def test_reminder_schedule_for_the_dated_webhook_secret_and_a_note_for_the_oauth_client(dev):
+    topic = dev.named("makini-dev-aws-rotation-reminders").plain_inputs
+    assert topic["kmsMasterKeyId"] == dev.outputs["aws"]["kmsKeyArn"]
+    sub = dev.named("makini-dev-aws-rotation-reminders-email").plain_inputs
+    assert (sub["protocol"], sub["endpoint"]) == ("email", "oncall@example.com")
+    schedules = dev.of_type("aws:scheduler/schedule:Schedule")
+    assert len(schedules) == 1
+    s = schedules[0].plain_inputs
+    reminder = TODAY - timedelta(days=10) + timedelta(days=90 - 14)
+    assert s["scheduleExpression"] == f"at({reminder.isoformat()}T09:00:00)"
+    assert s["scheduleExpressionTimezone"] == "UTC" and s["flexibleTimeWindow"] == {"mode": "OFF"}
+    topic_arn = dev.outputs["rotation"]["aws"]["reminderTopicArn"]
+    assert s["target"]["arn"] == topic_arn
+    assert s["target"]["roleArn"] == f"arn:aws:iam::{ACCOUNT}:role/makini-dev-rotation-reminders"
+    assert "webhook secret" in s["target"]["input"] and "x" not in dev.outputs["rotation"]["aws"]["reminderSchedules"]
+    publish = json.loads(next(p for p in dev.of_type("aws:iam/rolePolicy:RolePolicy")
+                              if p.plain_inputs["name"] == "makini-dev-rotation-reminders").plain_inputs["policy"])
+    assert publish == reminder_publish_policy(region=REGION, topic_arn=topic_arn,
+                                              kms_key_arn=dev.outputs["aws"]["kmsKeyArn"])
+    trust = json.loads(dev.named("makini-dev-aws-rotation-reminder-role").plain_inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    notes = dev.outputs["rotation"]["aws"]["notes"]
+    assert len(notes) == 1 and "oauthClientSecretRotatedOn" in notes[0]
+
+
+def test_overdue_secret_gets_no_schedule_but_a_note():
+    cfg = _config("dev")
+    cfg["makini:rotation"]["webhookSecretRotatedOn"] = (TODAY - timedelta(days=200)).isoformat()
+    r = run(cfg)
+    assert not r.of_type("aws:scheduler/schedule:Schedule")
+    assert any("past its maximum age" in n for n in r.outputs["rotation"]["aws"]["notes"])
+    hook = next(s for s in r.outputs["rotation"]["secrets"] if s["path"] == "webhook/secret")
+    assert hook["status"] == "overdue"
+
+
+def test_rotation_output_and_no_secret_values(dev):
+    out = dev.outputs["rotation"]
+    assert out["connectionTokenDays"] == 21 and out["asOf"] == TODAY.isoformat()
+    assert {s["path"] for s in out["secrets"]} == {"oauth/client", "webhook/secret",
+                                                   "connections/acme-sap/token", "connections/globex-mx/token"}
+    assert out["aws"]["functionArn"].endswith(":function:makini-dev-rotation")
