@@ -78,10 +78,20 @@ def test_every_secret_has_a_resource_policy_that_denies_all_but_its_readers(stac
         read = sids["DenyReadOutsideEnvironment"]
         assert read["Effect"] == "Deny" and read["Principal"] == {"AWS": "*"} and read["Resource"] == arn
         allowed = set(read["Condition"]["StringNotEquals"]["aws:PrincipalArn"])
-        assert allowed == {consumers[c]["aws"]["roleArn"] for c in connections[key]["consumers"]}
-    # nobody reads the webhook secret until a receiver exists: unconditional deny
+        # the consumers listed for the connection, plus the environment's own rotation identity (it
+        # rotates tokens of connections with a makiniId), and nobody else
+        expected = {consumers[c]["aws"]["roleArn"] for c in connections[key]["consumers"]}
+        if connections[key].get("makiniId"):
+            expected.add(f"arn:aws:iam::123456789012:role/makini-{name}-rotation")
+        assert allowed == expected
+        write = sids["DenyWriteOutsideWriters"]
+        writers = set(write["Condition"]["StringNotEquals"]["aws:PrincipalArn"])
+        assert f"arn:aws:iam::123456789012:role/makini-{name}-rotation" in writers
+        assert not writers & {consumers[c]["aws"]["roleArn"] for c in consumers}  # consumers never write
+    # only the environment's own webhook receiver reads the webhook secret, when it has one
     webhook_read = {s["Sid"]: s for s in by_arn[arns["webhookSecret"]]["Statement"]}["DenyReadOutsideEnvironment"]
-    assert "Condition" not in webhook_read
+    receivers = set(webhook_read.get("Condition", {}).get("StringNotEquals", {}).get("aws:PrincipalArn", []))
+    assert receivers <= {f"arn:aws:iam::123456789012:role/makini-{name}-webhook-receiver"}
 
 
 def test_recovery_windows_per_environment(stack):
@@ -170,8 +180,8 @@ def test_canary_never_appears_outside_secret_markers():
 
 def test_environments_are_separated():
     dev, prod = stack_run("dev"), stack_run("prod")
-    dev_text = json.dumps([r.plain_inputs for r in dev.resources])
-    prod_text = json.dumps([r.plain_inputs for r in prod.resources])
+    dev_text = json.dumps([r.plain_inputs for r in dev.resources], default=str)
+    prod_text = json.dumps([r.plain_inputs for r in prod.resources], default=str)
     assert "makini/prod" not in dev_text and "alias/makini/prod" not in dev_text
     assert "makini/dev" not in prod_text
     assert "333333333333" not in dev_text  # prod's account never appears in dev's policies
