@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import runpy
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -290,6 +291,31 @@ class OfflineMocks(pulumi.runtime.Mocks):
             setting = plain.get("name", name)
             rid = f"{plain.get('resourceUri', group)}/providers/Microsoft.Insights/diagnosticSettings/{setting}"
             return rid, {"name": setting}
+        if typ == "azure-native:web:WebApp":
+            site = plain.get("name", name)
+            principal = str(uuid.UUID(_suffix(site, 32)))
+            return f"{group}/providers/Microsoft.Web/sites/{site}", {
+                "name": site,
+                "defaultHostName": f"{site}.azurewebsites.net",
+                "identity": {**plain.get("identity", {}), "principalId": principal,
+                             "tenantId": "33333333-3333-3333-3333-333333333333"},
+            }
+        if typ == "azure-native:servicebus:Namespace":
+            ns = plain.get("namespaceName", name)
+            return f"{group}/providers/Microsoft.ServiceBus/namespaces/{ns}", {
+                "name": ns, "serviceBusEndpoint": f"https://{ns}.servicebus.windows.net:443/"}
+        if typ == "azure-native:servicebus:Queue":
+            ns, queue = plain.get("namespaceName", "ns"), plain.get("queueName", name)
+            return f"{group}/providers/Microsoft.ServiceBus/namespaces/{ns}/queues/{queue}", {"name": queue}
+        if typ == "azure-native:storage:StorageAccount":
+            account = plain.get("accountName", name)
+            return f"{group}/providers/Microsoft.Storage/storageAccounts/{account}", {"name": account}
+        if typ == "azure-native:applicationinsights:Component":
+            component = plain.get("resourceName", name)
+            key = str(uuid.UUID(_suffix(component, 32)))
+            return f"{group}/providers/Microsoft.Insights/components/{component}", {
+                "name": component, "instrumentationKey": key,
+                "connectionString": f"InstrumentationKey={key};IngestionEndpoint=https://{plain.get('location', 'westeurope')}.in.applicationinsights.azure.com/"}
         leaf = plain.get("name") or name
         return f"{group}/providers/{typ.split(':')[1]}/{leaf}", {"name": leaf}
 

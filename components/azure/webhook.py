@@ -1,0 +1,210 @@
+"""One environment's Azure webhook endpoint: a Linux Function App running the receiver's Azure handler
+(functions/webhook_receiver/azure_function.py), a Service Bus queue with duplicate detection, and the
+function identity's two role assignments (read the webhook secret, send to the queue), nothing more.
+
+The webhook secret comes from the Key Vault store as Inputs (its versionless URI and ARM id), so the
+component stands alone and is wired into the environment once the store exposes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+import ipaddress
+
+import pulumi
+import pulumi_azure_native as azure_native
+
+SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"  # Key Vault Secrets User
+SERVICE_BUS_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"  # Azure Service Bus Data Sender
+STORAGE_BLOB_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"  # Storage Blob Data Owner (the Functions host)
+PYTHON_VERSION = "3.11"
+
+#: App Service plan SKU -> tier.
+PLAN_TIERS = {"Y1": "Dynamic", "EP1": "ElasticPremium", "EP2": "ElasticPremium", "EP3": "ElasticPremium",
+              "B1": "Basic", "B2": "Basic", "B3": "Basic", "S1": "Standard", "S2": "Standard", "S3": "Standard",
+              "P1v3": "PremiumV3", "P2v3": "PremiumV3", "P3v3": "PremiumV3"}
+
+
+def key_vault_reference(secret_uri: str) -> str:
+    """An app-setting Key Vault reference; a versionless URI follows the secret's current version."""
+    return f"@Microsoft.KeyVault(SecretUri={secret_uri})"
+
+
+def ip_restrictions(cidrs: Sequence[str]) -> list[azure_native.web.IpSecurityRestrictionArgs]:
+    """One Allow rule per CIDR (the site's default action is Deny); empty: no rule (any source)."""
+    rules = []
+    for i, cidr in enumerate(cidrs):
+        net = ipaddress.ip_network(cidr)
+        rules.append(azure_native.web.IpSecurityRestrictionArgs(
+            ip_address=str(net), action="Allow", priority=100 + i, name=f"makini-{i + 1}",
+            description="Makini webhook source",
+        ))
+    return rules
+
+
+def role_definition_id(subscription_id: str, role: str) -> str:
+    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+
+
+@dataclass(frozen=True)
+class AzureWebhookEndpointArgs:
+    environment: str
+    production: bool
+    location: str
+    resource_group_name: pulumi.Input[str]
+    #: Versionless Key Vault URI of the webhook secret (https://<vault>.vault.azure.net/secrets/<name>).
+    secret_uri: pulumi.Input[str]
+    #: ARM id of the webhook secret (the scope of the Secrets User assignment).
+    secret_id: pulumi.Input[str]
+    #: A pinned previous version's URI during a rotation's grace period, else None.
+    previous_secret_uri: pulumi.Input[str] | None = None
+    plan_sku: str = "Y1"
+    duplicate_detection_window: str = "P2D"
+    allowed_source_ips: Sequence[str] = ()
+    signature_mode: str = "raw"
+    storage_account_name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class AzureWebhookEndpoint(pulumi.ComponentResource):
+    """Function App ``func-makini-<env>-webhooks`` -> Service Bus queue ``webhooks``."""
+
+    url: pulumi.Output[str]
+    principal_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AzureWebhookEndpointArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("makini:azure:WebhookEndpoint", name, None, opts)
+        if args.plan_sku not in PLAN_TIERS:
+            raise ValueError(f"plan_sku {args.plan_sku!r} is not one of {', '.join(PLAN_TIERS)}")
+        env, prod, rg, tags = args.environment, args.production, args.resource_group_name, dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self)
+        keep = pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod)
+        client = azure_native.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+
+        # Service Bus ---------------------------------------------------------------------------------
+        self.namespace = azure_native.servicebus.Namespace(
+            f"{name}-sb",
+            namespace_name=f"sb-makini-{env}-webhooks",
+            resource_group_name=rg,
+            location=args.location,
+            sku=azure_native.servicebus.SBSkuArgs(name="Standard", tier="Standard"),
+            disable_local_auth=True,  # Entra ID only: no connection strings
+            minimum_tls_version="1.2",
+            tags=tags,
+            opts=keep,
+        )
+        self.queue = azure_native.servicebus.Queue(
+            f"{name}-queue",
+            queue_name="webhooks",
+            namespace_name=self.namespace.name,
+            resource_group_name=rg,
+            requires_duplicate_detection=True,
+            duplicate_detection_history_time_window=args.duplicate_detection_window,
+            dead_lettering_on_message_expiration=True,
+            default_message_time_to_live="P14D",
+            max_delivery_count=10,
+            opts=keep,
+        )
+
+        # Function App ----------------------------------------------------------------------------------
+        self.storage = azure_native.storage.StorageAccount(
+            f"{name}-storage",
+            account_name=args.storage_account_name or f"stmk{env.replace('-', '')}hooks"[:24],
+            resource_group_name=rg,
+            location=args.location,
+            kind="StorageV2",
+            sku=azure_native.storage.SkuArgs(name="Standard_LRS"),
+            allow_blob_public_access=False,
+            allow_shared_key_access=False,
+            minimum_tls_version="TLS1_2",
+            enable_https_traffic_only=True,
+            tags=tags,
+            opts=child,
+        )
+        self.insights = azure_native.applicationinsights.Component(
+            f"{name}-insights",
+            resource_name_=f"appi-makini-{env}-webhooks",
+            resource_group_name=rg,
+            location=args.location,
+            kind="web",
+            application_type="web",
+            disable_local_auth=True,
+            tags=tags,
+            opts=child,
+        )
+        self.plan = azure_native.web.AppServicePlan(
+            f"{name}-plan",
+            name=f"asp-makini-{env}-webhooks",
+            resource_group_name=rg,
+            location=args.location,
+            kind="linux",
+            reserved=True,
+            sku=azure_native.web.SkuDescriptionArgs(name=args.plan_sku, tier=PLAN_TIERS[args.plan_sku]),
+            tags=tags,
+            opts=child,
+        )
+        settings: dict[str, pulumi.Input[str]] = {
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "FUNCTIONS_EXTENSION_VERSION": "~4",
+            "AzureWebJobsStorage__accountName": self.storage.name,
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": self.insights.connection_string,
+            "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Authorization=AAD",
+            "WEBHOOK_SECRET": pulumi.Output.from_input(args.secret_uri).apply(key_vault_reference),
+            "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE": self.namespace.name.apply(
+                lambda n: f"{n}.servicebus.windows.net"
+            ),
+            "SERVICEBUS_QUEUE_NAME": self.queue.name,
+            "ALLOWED_SOURCE_IPS": ",".join(args.allowed_source_ips),
+            "SIGNATURE_MODE": args.signature_mode,
+        }
+        if args.previous_secret_uri is not None:
+            settings["WEBHOOK_SECRET_PREVIOUS"] = pulumi.Output.from_input(args.previous_secret_uri).apply(
+                key_vault_reference
+            )
+        restrictions = ip_restrictions(args.allowed_source_ips)
+        self.app = azure_native.web.WebApp(
+            f"{name}-app",
+            name=f"func-makini-{env}-webhooks",
+            resource_group_name=rg,
+            location=args.location,
+            kind="functionapp,linux",
+            server_farm_id=self.plan.id,
+            https_only=True,
+            identity=azure_native.web.ManagedServiceIdentityArgs(type="SystemAssigned"),
+            site_config=azure_native.web.SiteConfigArgs(
+                linux_fx_version=f"Python|{PYTHON_VERSION}",
+                ftps_state="Disabled",
+                min_tls_version="1.2",
+                http20_enabled=True,
+                ip_security_restrictions=restrictions,
+                ip_security_restrictions_default_action="Deny" if restrictions else "Allow",
+                scm_ip_security_restrictions_use_main=True,
+                app_settings=[azure_native.web.NameValuePairArgs(name=k, value=v) for k, v in settings.items()],
+            ),
+            tags=tags,
+            opts=child,
+        )
+        self.principal_id = self.app.identity.apply(lambda i: i.principal_id if i else None)
+
+        # The identity's grants: exactly these ------------------------------------------------------
+        def grant(suffix: str, role: str, scope: pulumi.Input[str], what: str):
+            return azure_native.authorization.RoleAssignment(
+                f"{name}-{suffix}",
+                principal_id=self.principal_id,
+                principal_type="ServicePrincipal",
+                role_definition_id=client.subscription_id.apply(lambda s: role_definition_id(s, role)),
+                scope=scope,
+                description=f"makini-infra: the webhook receiver of {env} {what}",
+                opts=child,
+            )
+
+        self.secret_reader = grant("secret-reader", SECRETS_USER, args.secret_id, "reads the webhook secret")
+        self.queue_sender = grant("queue-sender", SERVICE_BUS_SENDER, self.queue.id, "sends to its queue")
+        self.host_storage = grant("host-storage", STORAGE_BLOB_OWNER, self.storage.id, "keeps its host state")
+
+        self.url = self.app.default_host_name.apply(lambda h: f"https://{h}/api/makini/webhooks")
+        self.register_outputs(
+            {"url": self.url, "queueName": self.queue.name, "namespace": self.namespace.name,
+             "principalId": self.principal_id}
+        )
