@@ -49,7 +49,7 @@ def test_subscription_filters_near_expiry_of_token_secrets_and_targets_the_funct
     dest = sub.plain_inputs["destination"]
     assert dest["endpointType"] == "AzureFunction"
     assert dest["resourceId"].endswith("/functions/makini_rotate_connection_token")
-    assert dest["resourceId"].startswith(f"{GROUP}/providers/web/")  # the mock's id of the Function App
+    assert dest["resourceId"].startswith(f"{GROUP}/providers/Microsoft.Web/sites/{app.name}/")  # that app's function
 
 
 def test_function_app_settings(program):

@@ -1,0 +1,120 @@
+"""Composition: one environment, built from its validated config on every backend it uses.
+
+The only place in ``stacks/`` that imports Pulumi and the components. The environment component
+materialises the pure catalog on each backend (one module per backend beside this one) and gathers the
+stack outputs, which name where secrets live and never hold a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import pulumi
+
+from components.netsuite.certificate import M2MCertificate, M2MCertificateArgs
+
+from ..access import matrix_dict
+from ..catalog import Catalog, build_catalog, netsuite_m2m_key_path
+from ..config.model import StackConfig
+from ..credits import CreditReport, credit_report
+from ..rotation import calendar_dict
+from .aws import AwsBackend
+from .azure import AzureBackend
+from .common import MANAGED_BY, Context, common_tags, secret_tags, secret_value
+from .vault import VaultBackend
+
+__all__ = [
+    "MANAGED_BY",
+    "Environment",
+    "EnvironmentArgs",
+    "build_environment",
+    "common_tags",
+    "export_outputs",
+    "secret_tags",
+    "secret_value",
+]
+
+
+@dataclass(frozen=True)
+class EnvironmentArgs:
+    config: StackConfig
+    #: "Today" for the rotation calendar and reminder dates (default: the current UTC date).
+    today: date | None = None
+
+
+class Environment(pulumi.ComponentResource):
+    """Everything makini-infra manages for one environment, grouped under one component."""
+
+    def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("makini:environment:Environment", name, None, opts)
+        cfg = self.config = args.config
+        self.today = args.today or datetime.now(timezone.utc).date()
+        self.catalog: Catalog = build_catalog(cfg)
+        self.credits: CreditReport = credit_report(cfg.connections, cfg.credits)
+        # NetSuite M2M key pairs first: every store keeps their private keys.
+        self.netsuite_certificates = self._netsuite_certificates(name)
+        generated = {netsuite_m2m_key_path(k): c.private_key_pem for k, c in self.netsuite_certificates.items()}
+        ctx = Context(name=name, config=cfg, catalog=self.catalog, generated=generated, today=self.today, parent=self)
+        self.aws = AwsBackend(ctx) if "aws" in cfg.backends else None
+        self.azure = AzureBackend(ctx) if "azure" in cfg.backends else None
+        self.vault = VaultBackend(ctx) if "vault" in cfg.backends else None
+        self.register_outputs({})
+
+    def _netsuite_certificates(self, name: str) -> dict[str, M2MCertificate]:
+        cfg = self.config
+        return {
+            conn.key: M2MCertificate(
+                f"{name}-netsuite-{conn.key}",
+                M2MCertificateArgs(
+                    environment=cfg.environment,
+                    connection=conn.key,
+                    validity_days=conn.netsuite.certificate_validity_days,
+                    renewal_reminder_days=conn.netsuite.renewal_reminder_days,
+                    key_algorithm=conn.netsuite.key_algorithm,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for conn in cfg.connections
+            if conn.netsuite is not None
+        }
+
+    def outputs(self) -> dict[str, object]:
+        """Stack outputs: where each secret lives, who may read it, when it rotates; never a value."""
+        out: dict[str, object] = {
+            "environment": self.config.environment,
+            "backends": list(self.config.backends),
+            "creditsUsed": self.credits.used,
+            "creditsFree": self.credits.free,
+            "accessMatrix": matrix_dict(self.config, self.catalog),
+            "rotation": calendar_dict(self.config, self.today, self.catalog),
+        }
+        if self.netsuite_certificates:
+            # Upload certPem to the integration record's M2M setup; renew before renewBy.
+            out["netsuiteCertificates"] = {
+                key: {"certPem": c.cert_pem, "notAfter": c.not_after, "renewBy": c.renew_by}
+                for key, c in self.netsuite_certificates.items()
+            }
+        webhooks: dict[str, object] = {}
+        if self.aws is not None:
+            out["aws"] = self.aws.outputs()
+            if (rotation := self.aws.rotation_outputs()) is not None:
+                out["rotation"]["aws"] = rotation  # type: ignore[index]
+            if (endpoint := self.aws.webhook_outputs()) is not None:
+                webhooks["aws"] = endpoint
+        if self.azure is not None:
+            out["azure"] = self.azure.outputs()
+        if self.vault is not None:
+            out["vault"] = self.vault.outputs()
+        if webhooks:
+            out["webhooks"] = webhooks
+        return out
+
+
+def build_environment(cfg: StackConfig) -> Environment:
+    return Environment(f"makini-{cfg.environment}", EnvironmentArgs(config=cfg))
+
+
+def export_outputs(env: Environment) -> None:
+    for key, value in env.outputs().items():
+        pulumi.export(key, value)

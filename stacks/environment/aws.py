@@ -1,0 +1,240 @@
+"""AWS composition: identities first, then the store that names them, then access, rotation, webhooks."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.aws.access import ConsumerAccess, ConsumerAccessArgs, ConsumerGrant
+from components.aws.identity import ConsumerRoles, ConsumerRolesArgs
+from components.aws.rotation import Reminder, TokenRotation, TokenRotationArgs, rotation_role
+from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
+from components.aws.webhook import WebhookEndpoint, WebhookEndpointArgs, receiver_role
+
+from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SystemIdentity
+from ..rotation import reminder_deadlines, reminder_moment
+from .common import Context, by_kind, secret_tags, secret_value
+
+
+class AwsBackend:
+    """Everything on AWS for one environment, as children of the environment component."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        cfg, catalog, name = ctx.config, ctx.catalog, ctx.name
+        # Identities the stack creates exist before the store: its secret policies and key policy name
+        # them, and KMS refuses a principal that does not exist yet.
+        self.system_arns: dict[SystemIdentity, pulumi.Output[str]] = {}
+        self.webhook_role = None
+        if cfg.webhooks.enabled:
+            self.webhook_role = receiver_role(f"{name}-webhook-receiver-role", cfg.environment, ctx.tags, opts=ctx.opts())
+            self.system_arns[SystemIdentity.WEBHOOK_RECEIVER] = self.webhook_role.arn
+        self.rotation_role = None
+        if any(SystemIdentity.ROTATION in s.writers for s in catalog.secrets):
+            self.rotation_role = rotation_role(f"{name}-rotation-role", cfg.environment, ctx.tags, opts=ctx.opts())
+            self.system_arns[SystemIdentity.ROTATION] = self.rotation_role.arn
+        self.roles = self._roles()
+        self.store = self._store()
+        self.access = self._access()
+        self.rotation = self._rotation() if self.rotation_role is not None else None
+        self.webhook = self._webhook() if self.webhook_role is not None else None
+
+    # -- identities ---------------------------------------------------------------------------------
+
+    def _roles(self) -> ConsumerRoles | None:
+        cfg = self.ctx.config
+        trust = {
+            n: c.aws.create_role.trust_policy
+            for n, c in cfg.consumers.items()
+            if c.aws is not None and c.aws.create_role is not None
+        }
+        if not trust:
+            return None
+        return ConsumerRoles(
+            f"{self.ctx.name}-aws-roles",
+            ConsumerRolesArgs(
+                environment=cfg.environment, production=cfg.production, trust_policies=trust, tags=self.ctx.tags
+            ),
+            opts=self.ctx.opts(),
+        )
+
+    def consumer_arns(self) -> dict[str, pulumi.Input[str]]:
+        """Consumer -> its AWS role ARN: the configured one, or the role this stack created."""
+        created = self.roles.arns if self.roles is not None else {}
+        return {
+            n: c.aws.role_arn if c.aws.role_arn is not None else created[n]
+            for n, c in self.ctx.config.consumers.items()
+            if c.aws is not None
+        }
+
+    # -- store and access ---------------------------------------------------------------------------
+
+    def _store(self) -> SecretStore:
+        ctx, cfg = self.ctx, self.ctx.config
+        aws_cfg = cfg.aws
+        consumer_arn = self.consumer_arns()
+        system = self.system_arns
+        secrets = [
+            StoreSecretArgs(
+                path=s.path,
+                slug=s.slug,
+                description=s.description,
+                reader_arns=[consumer_arn[r] for r in s.readers] + [system[i] for i in s.system_readers if i in system],
+                writer_arns=[system[i] for i in s.writers if i in system],
+                value=secret_value(cfg, s, ctx.generated),
+                tags=secret_tags(cfg, s),
+            )
+            for s in ctx.catalog.secrets
+        ]
+        return SecretStore(
+            f"{ctx.name}-aws",
+            SecretStoreArgs(
+                environment=cfg.environment,
+                production=cfg.production,
+                secrets=secrets,
+                recovery_window_days=cfg.recovery_window_days,
+                kms_deletion_window_days=aws_cfg.kms_deletion_window_days if aws_cfg else 30,
+                key_admin_arns=aws_cfg.key_admin_arns if aws_cfg else (),
+                operator_arns=aws_cfg.operator_arns if aws_cfg else (),
+                tags=ctx.tags,
+            ),
+            opts=ctx.opts(),
+        )
+
+    def _access(self) -> ConsumerAccess:
+        ctx = self.ctx
+        arns = self.consumer_arns()
+        grants = [
+            ConsumerGrant(consumer=n, role_arn=arns[n], paths=[s.path for s in ctx.catalog.readable_by(n)])
+            for n in sorted(arns)
+        ]
+        return ConsumerAccess(
+            f"{ctx.name}-aws-access",
+            ConsumerAccessArgs(
+                environment=ctx.config.environment,
+                consumers=grants,
+                secret_arns=self.store.secret_arns,
+                kms_key_arn=self.store.kms_key_arn,
+                tags=ctx.tags,
+            ),
+            opts=ctx.opts(),
+        )
+
+    # -- rotation -----------------------------------------------------------------------------------
+
+    def _reminders(self) -> list[Reminder]:
+        ctx, cfg = self.ctx, self.ctx.config
+        labels = {
+            WEBHOOK_SECRET_PATH: ("webhook secret", "webhookSecretRotatedOn", "Makini's Webhooks page"),
+            OAUTH_CLIENT_PATH: ("OAuth client secret", "oauthClientSecretRotatedOn", "Makini's API credentials page"),
+        }
+        reminders = []
+        for path, deadline in reminder_deadlines(cfg).items():
+            what, key, where = labels[path]
+            slug = path.replace("/", "-")
+            if deadline is None:
+                reminders.append(Reminder(path, slug, None, "", "", note=(
+                    f"{cfg.environment}: no reminder for the {what}: it needs the date the current one was issued "
+                    f"(pulumi config set --path 'makini:rotation.{key}' YYYY-MM-DD)")))
+                continue
+            moment = reminder_moment(deadline, ctx.today)
+            subject = f"makini-infra {cfg.environment}: rotate the {what} by {deadline.due.isoformat()}"
+            message = (
+                f"The Makini {what} of environment {cfg.environment} (makini/{cfg.environment}/{path}) was issued on "
+                f"{deadline.rotated_on.isoformat()} and reaches its {deadline.max_age_days}-day maximum age on "
+                f"{deadline.due.isoformat()}. Issue a new one on {where}, store it, then set "
+                f"makini:rotation.{key} to the new date."
+            )
+            note = "" if moment else (
+                f"{cfg.environment}: the {what} is past its maximum age ({deadline.due.isoformat()}): no reminder "
+                "is scheduled; rotate it now")
+            reminders.append(Reminder(path, slug, moment, subject, message, note=note))
+        return reminders
+
+    def _rotation(self) -> TokenRotation:
+        ctx, cfg, r = self.ctx, self.ctx.config, self.ctx.config.rotation
+        rotated = {
+            s.path: self.store.secret_arns[s.path]
+            for s in ctx.catalog.secrets
+            if SystemIdentity.ROTATION in s.writers
+        }
+        return TokenRotation(
+            f"{ctx.name}-aws-rotation",
+            TokenRotationArgs(
+                environment=cfg.environment,
+                production=cfg.production,
+                role=self.rotation_role,
+                token_secret_arns=rotated,
+                oauth_client_secret_arn=self.store.secret_arns[OAUTH_CLIENT_PATH],
+                kms_key_arn=self.store.kms_key_arn,
+                period_days=r.connection_token_days or 1,
+                rotation_window=r.rotation_window,
+                rotate_immediately=r.rotate_immediately,
+                log_retention_days=cfg.webhooks.log_retention_days(cfg.production),
+                reminders=self._reminders(),
+                notify_email=r.notify_email,
+                tags=ctx.tags,
+            ),
+            opts=ctx.opts(),
+        )
+
+    # -- webhooks -----------------------------------------------------------------------------------
+
+    def _webhook(self) -> WebhookEndpoint:
+        ctx, cfg, w = self.ctx, self.ctx.config, self.ctx.config.webhooks
+        domain = w.aws.custom_domain
+        return WebhookEndpoint(
+            f"{ctx.name}-aws-webhooks",
+            WebhookEndpointArgs(
+                environment=cfg.environment,
+                production=cfg.production,
+                role=self.webhook_role,
+                secret_arn=self.store.secret_arns[WEBHOOK_SECRET_PATH],
+                kms_key_arn=self.store.kms_key_arn,
+                route_path=w.route_path,
+                throttle_burst=w.aws.throttling.burst_limit,
+                throttle_rate=w.aws.throttling.rate_limit,
+                log_retention_days=w.log_retention_days(cfg.production),
+                memory_mb=w.aws.memory_mb,
+                timeout_seconds=w.aws.timeout_seconds,
+                reserved_concurrency=w.aws.reserved_concurrency,
+                custom_domain=(domain.domain_name, domain.certificate_arn) if domain else None,
+                allowed_source_ips=w.source_ips(),
+                signature_mode=w.signature_mode,
+                grace_seconds=w.grace_seconds,
+                dedupe_ttl_seconds=w.dedupe_ttl_seconds,
+                silence_hours=w.alarms.effective_silence_hours(cfg.production),
+                error_rate_percent=w.alarms.error_rate_percent,
+                alarm_email=w.alarms.email,
+                tags=ctx.tags,
+            ),
+            opts=ctx.opts(),
+        )
+
+    # -- outputs ------------------------------------------------------------------------------------
+
+    def outputs(self) -> dict[str, object]:
+        return {
+            "kmsKeyArn": self.store.kms_key_arn,
+            "secretArns": by_kind(self.ctx.catalog, self.store.secret_arns),
+        }
+
+    def rotation_outputs(self) -> dict[str, object] | None:
+        if self.rotation is None:
+            return None
+        return {
+            "functionArn": self.rotation.function_arn,
+            "reminderTopicArn": self.rotation.topic_arn,
+            "reminderSchedules": sorted(self.rotation.schedules),
+            "notes": list(self.rotation.notes),
+        }
+
+    def webhook_outputs(self) -> dict[str, object] | None:
+        if self.webhook is None:
+            return None
+        return {
+            "url": self.webhook.url,
+            "queueUrl": self.webhook.queue_url,
+            "queueArn": self.webhook.queue_arn,
+            "dlqArn": self.webhook.dlq_arn,
+            "alarmTopicArn": self.webhook.alarm_topic_arn,
+        }

@@ -1,0 +1,88 @@
+"""What every backend's composition shares: tags, initial secret values, catalog-shaped outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import pulumi
+
+from ..catalog import Catalog, CatalogSecret, SecretKind
+from ..config.model import StackConfig
+
+MANAGED_BY = "makini-infra"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a backend's builder needs to know about the environment it builds."""
+
+    name: str
+    config: StackConfig
+    catalog: Catalog
+    #: Values the stack generates itself (NetSuite M2M private keys), by catalog path; always secret.
+    generated: Mapping[str, pulumi.Output[str]]
+    today: date
+    parent: pulumi.Resource
+
+    def opts(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self.parent)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return common_tags(self.config)
+
+
+def common_tags(cfg: StackConfig) -> dict[str, str]:
+    """Tags for every resource: environment, ownership, and who manages it."""
+    return {
+        **cfg.tags.extra,
+        "environment": cfg.environment,
+        "owner": cfg.tags.owner,
+        "cost-center": cfg.tags.cost_center,
+        "managed-by": MANAGED_BY,
+    }
+
+
+def secret_value(
+    cfg: StackConfig, secret: CatalogSecret, generated: Mapping[str, pulumi.Input[str]] | None = None
+) -> pulumi.Output[str] | None:
+    """The initial value of a catalog secret, as a Pulumi secret (None: filled out of band).
+
+    Formats: OAuth client ``{"client_id", "client_secret"}``; connection token ``{"token",
+    "connection_id"}``; webhook secret: the secret itself; NetSuite M2M key: the PEM.
+    """
+    if generated is not None and secret.path in generated:
+        return pulumi.Output.secret(generated[secret.path])
+    if secret.kind is SecretKind.OAUTH_CLIENT and cfg.oauth_client_secret is not None:
+        client_id, value = cfg.oauth.client_id, cfg.oauth_client_secret.get_secret_value()
+        return pulumi.Output.secret(json.dumps({"client_id": client_id, "client_secret": value}))
+    if secret.kind is SecretKind.WEBHOOK_SECRET and cfg.webhook_secret is not None:
+        return pulumi.Output.secret(cfg.webhook_secret.get_secret_value())
+    if secret.kind is SecretKind.CONNECTION_TOKEN and secret.connection in cfg.connection_tokens:
+        conn = cfg.connection(secret.connection)
+        token = cfg.connection_tokens[secret.connection].get_secret_value()
+        return pulumi.Output.secret(json.dumps({"token": token, "connection_id": conn.makini_id}))
+    return None
+
+
+def secret_tags(cfg: StackConfig, secret: CatalogSecret) -> dict[str, str]:
+    tags = {"makini:kind": secret.kind.value}
+    if secret.connection is not None:
+        conn = cfg.connection(secret.connection)
+        tags["makini:connection"] = conn.key
+        if conn.makini_id and secret.kind is SecretKind.CONNECTION_TOKEN:
+            # Read by the rotation functions: only token secrets carry it, so nothing else is ever rotated.
+            tags["makini:connection-id"] = conn.makini_id
+    return tags
+
+
+def by_kind(catalog: Catalog, by_path: Mapping[str, object]) -> dict[str, object]:
+    """``{oauthClient, webhookSecret, connections: {key: ...}}`` from a catalog-path mapping."""
+    return {
+        "oauthClient": by_path["oauth/client"],
+        "webhookSecret": by_path["webhook/secret"],
+        "connections": {s.connection: by_path[s.path] for s in catalog.of_kind(SecretKind.CONNECTION_TOKEN)},
+    }
