@@ -142,6 +142,10 @@ def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = Non
 SECTIONS.append(rotation_section)
 
 
+#: Stack outputs that repeat a report: the text plan shows the report, not the output.
+OUTPUT_SECTIONS = {"accessMatrix": "access_matrix", "rotation": "rotation"}
+
+
 # --------------------------------------------------------------------------------------------------
 # Resource tree
 
@@ -314,7 +318,10 @@ class Plan:
         lines += ["  " + line for line in resource_tree(self.run)]
         for s in self.sections:
             lines += ["", s.title, *("  " + line for line in _table(s.headers, s.rows)), *("  " + n for n in s.notes)]
-        lines += ["", "Outputs", *("  " + line for line in json.dumps(redact(self.run.outputs), indent=2).splitlines())]
+        shown = {s.key for s in self.sections}
+        outputs = {k: v for k, v in redact(self.run.outputs).items() if OUTPUT_SECTIONS.get(k) not in shown}
+        lines += ["", "Outputs (reports shown above are left out)"]
+        lines += ["  " + line for line in json.dumps(outputs, indent=2).splitlines()]
         return "\n".join(lines) + "\n"
 
     def to_markdown(self) -> str:
