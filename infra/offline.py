@@ -310,6 +310,17 @@ class OfflineMocks(pulumi.runtime.Mocks):
         if typ == "azure-native:storage:StorageAccount":
             account = plain.get("accountName", name)
             return f"{group}/providers/Microsoft.Storage/storageAccounts/{account}", {"name": account}
+        if typ == "azure-native:storage:BlobContainer":
+            account, container = plain.get("accountName", "account"), plain.get("containerName", name)
+            return (f"{group}/providers/Microsoft.Storage/storageAccounts/{account}/blobServices/default/"
+                    f"containers/{container}"), {"name": container}
+        if typ == "azure-native:storage:Blob":
+            account, container = plain.get("accountName", "account"), plain.get("containerName", "container")
+            url = f"https://{account}.blob.core.windows.net/{container}/{plain.get('blobName', name)}"
+            return url, {"name": plain.get("blobName", name), "url": url}
+        if typ == "azure-native:eventgrid:SystemTopic":
+            topic = plain.get("systemTopicName", name)
+            return f"{group}/providers/Microsoft.EventGrid/systemTopics/{topic}", {"name": topic}
         if typ == "azure-native:applicationinsights:Component":
             component = plain.get("resourceName", name)
             key = str(uuid.UUID(_suffix(component, 32)))

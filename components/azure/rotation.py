@@ -9,8 +9,18 @@ version the same ``exp`` so the schedule starts right.
 
 The app's system-assigned identity gets Key Vault Secrets Officer on each rotated token secret and Key
 Vault Secrets User on the OAuth client secret, nothing on the vault itself. Secret ids come in as inputs,
-so this component does not depend on the store's internals. The code package is deployed separately
-(zip deploy of ``functions/rotation`` with a root ``function_app.py``).
+so this component does not depend on the store's internals. These are the only Key Vault grants of the
+rotation identity: the environment does not hand it to KeyVaultAccess as well.
+
+Code: the rotation package (components/azure/function_package.py: ``rotation/`` runtime modules, a root
+``function_app.py``, host.json, requirements.txt) runs from a blob of the app's storage account, read
+with the app's identity; host storage is identity-based. Event Grid validates an Azure Function
+destination when the subscription is created, so the subscription waits for the package and its read
+grant; the host indexes the function only after it has started with the package, so a first deployment
+may need a second ``pulumi up`` if the subscription is refused because the function is not found yet.
+
+Network: with ``subnet_id`` the app is VNet-integrated (all outbound traffic through the subnet), which
+lets its SDK calls reach a vault whose firewall denies by default (Y1 has no VNet integration).
 """
 
 from __future__ import annotations
@@ -18,9 +28,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pulumi
 import pulumi_azure_native as azure_native
+
+from .function_package import ROTATION_PACKAGE, host_storage_grants, package_settings, upload_package
+from .webhook import PLAN_TIERS, PYTHON_VERSION
 
 FUNCTION_NAME = "makini_rotate_connection_token"
 NEAR_EXPIRY_EVENT = "Microsoft.KeyVault.SecretNearExpiry"
@@ -54,6 +68,11 @@ class KeyVaultRotationArgs:
     subject_begins_with: str = "connections-"
     subject_ends_with: str = "-token"
     storage_account_name: str | None = None
+    plan_sku: str = "Y1"
+    #: Subnet (delegated to Microsoft.Web/serverFarms) for VNet integration; None: no integration.
+    subnet_id: str | None = None
+    #: pip --target folder of the package's requirements, shipped in the zip (see function_package).
+    dependencies_dir: Path | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -66,8 +85,12 @@ class KeyVaultRotation(pulumi.ComponentResource):
         super().__init__("makini:azure:KeyVaultRotation", name, None, opts)
         if not 1 <= args.period_days <= 365:
             raise ValueError("period_days must be 1..365")
+        if args.plan_sku not in PLAN_TIERS:
+            raise ValueError(f"plan_sku {args.plan_sku!r} is not one of {', '.join(PLAN_TIERS)}")
+        if args.subnet_id and args.plan_sku == "Y1":
+            raise ValueError("plan_sku Y1 (Linux Consumption) has no VNet integration; use EP1-EP3, B, S or P with subnet_id")
         child = pulumi.ResourceOptions(parent=self)
-        rg, tags = args.resource_group_name, dict(args.tags)
+        env, rg, tags = args.environment, args.resource_group_name, dict(args.tags)
         storage_name = args.storage_account_name or f"mkrot{args.environment}"[:24].replace("-", "")
         self.storage = azure_native.storage.StorageAccount(
             f"{name}-storage",
@@ -77,6 +100,8 @@ class KeyVaultRotation(pulumi.ComponentResource):
             kind="StorageV2",
             sku=azure_native.storage.SkuArgs(name="Standard_LRS"),
             allow_blob_public_access=False,
+            # azure-native's Blob upload needs the account key (pulumi-azure-native#2015); the app uses its identity.
+            allow_shared_key_access=True,
             minimum_tls_version="TLS1_2",
             enable_https_traffic_only=True,
             tags=tags,
@@ -84,15 +109,20 @@ class KeyVaultRotation(pulumi.ComponentResource):
         )
         self.plan = azure_native.web.AppServicePlan(
             f"{name}-plan",
+            name=f"asp-makini-{env}-rotation",
             resource_group_name=rg,
             location=args.location,
             kind="linux",
             reserved=True,
-            sku=azure_native.web.SkuDescriptionArgs(name="Y1", tier="Dynamic"),
+            sku=azure_native.web.SkuDescriptionArgs(name=args.plan_sku, tier=PLAN_TIERS[args.plan_sku]),
             tags=tags,
             opts=child,
         )
+        self.package = upload_package(
+            name, ROTATION_PACKAGE, self.storage, rg, parent=self, dependencies_dir=args.dependencies_dir
+        )
         settings = {
+            **package_settings(self.package.url),
             "FUNCTIONS_WORKER_RUNTIME": "python",
             "FUNCTIONS_EXTENSION_VERSION": "~4",
             "AzureWebJobsStorage__accountName": self.storage.name,
@@ -103,22 +133,32 @@ class KeyVaultRotation(pulumi.ComponentResource):
         }
         self.app = azure_native.web.WebApp(
             f"{name}-app",
+            name=f"func-makini-{env}-rotation",
             resource_group_name=rg,
             location=args.location,
             kind="functionapp,linux",
             server_farm_id=self.plan.id,
             https_only=True,
             identity=azure_native.web.ManagedServiceIdentityArgs(type="SystemAssigned"),
+            virtual_network_subnet_id=args.subnet_id,
             site_config=azure_native.web.SiteConfigArgs(
-                linux_fx_version="Python|3.11",
+                linux_fx_version=f"Python|{PYTHON_VERSION}",
                 ftps_state="Disabled",
                 min_tls_version="1.2",
+                vnet_route_all_enabled=True if args.subnet_id else None,
                 app_settings=[azure_native.web.NameValuePairArgs(name=k, value=v) for k, v in settings.items()],
             ),
             tags=tags,
             opts=child,
         )
         self.principal_id = self.app.identity.apply(lambda i: i.principal_id if i else None)
+        subscription_id = azure_native.authorization.get_client_config_output(
+            opts=pulumi.InvokeOutputOptions(parent=self)
+        ).subscription_id
+        self.storage_grants = host_storage_grants(
+            name, self.principal_id, self.storage, self.package, subscription_id,
+            f"the token rotation of {env}", parent=self,
+        )
         self.topic = azure_native.eventgrid.SystemTopic(
             f"{name}-topic",
             resource_group_name=rg,
@@ -144,9 +184,11 @@ class KeyVaultRotation(pulumi.ComponentResource):
                 subject_ends_with=args.subject_ends_with,
             ),
             retry_policy=azure_native.eventgrid.RetryPolicyArgs(max_delivery_attempts=30, event_time_to_live_in_minutes=1440),
-            opts=child,
+            # Event Grid validates the function when the subscription is created: code first.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.package.blob, self.storage_grants["package-reader"]]
+            ),
         )
-        subscription_id = azure_native.authorization.get_client_config_output().subscription_id
         self.role_assignments: dict[str, azure_native.authorization.RoleAssignment] = {}
         for secret_name, secret_id in sorted(args.token_secret_ids.items()):
             self.role_assignments[secret_name] = azure_native.authorization.RoleAssignment(
@@ -165,4 +207,7 @@ class KeyVaultRotation(pulumi.ComponentResource):
             scope=args.oauth_client_secret_id,
             opts=child,
         )
-        self.register_outputs({"functionAppId": self.app.id, "principalId": self.principal_id, "systemTopicId": self.topic.id})
+        self.function_app_name = self.app.name
+        self.system_topic_name = self.topic.name
+        self.register_outputs({"functionAppId": self.app.id, "functionAppName": self.app.name,
+                               "principalId": self.principal_id, "systemTopicId": self.topic.id})

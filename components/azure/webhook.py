@@ -3,7 +3,17 @@
 function identity's two role assignments (read the webhook secret, send to the queue), nothing more.
 
 The webhook secret comes from the Key Vault store as Inputs (its versionless URI and ARM id), so the
-component stands alone and is wired into the environment once the store exposes them.
+component stands alone; stacks/environment/azure.py wires it to the store.
+
+Code: the receiver's package (components/azure/function_package.py) is uploaded to a private container
+of the app's storage account and run from there (WEBSITE_RUN_FROM_PACKAGE with the app's managed
+identity). The host storage is identity-based too (AzureWebJobsStorage__accountName, no connection
+string). The account still allows shared-key access because azure-native's Blob resource uploads
+with the account key (pulumi/pulumi-azure-native#2015); the app itself is never given a key.
+
+Network: with ``subnet_id`` the app is VNet-integrated (all outbound traffic routed through the
+subnet), which is how it reaches a Key Vault whose firewall denies by default; Linux Consumption (Y1)
+has no VNet integration, so a subnet needs another plan SKU.
 """
 
 from __future__ import annotations
@@ -11,13 +21,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 import ipaddress
+from pathlib import Path
 
 import pulumi
 import pulumi_azure_native as azure_native
 
+from .function_package import RECEIVER_PACKAGE, host_storage_grants, package_settings, upload_package
+
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"  # Key Vault Secrets User
 SERVICE_BUS_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"  # Azure Service Bus Data Sender
-STORAGE_BLOB_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"  # Storage Blob Data Owner (the Functions host)
 PYTHON_VERSION = "3.11"
 
 #: App Service plan SKU -> tier.
@@ -64,6 +76,10 @@ class AzureWebhookEndpointArgs:
     allowed_source_ips: Sequence[str] = ()
     signature_mode: str = "raw"
     storage_account_name: str | None = None
+    #: Subnet (delegated to Microsoft.Web/serverFarms) for VNet integration; None: no integration.
+    subnet_id: str | None = None
+    #: pip --target folder of the package's requirements, shipped in the zip (see function_package).
+    dependencies_dir: Path | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -77,6 +93,8 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
         super().__init__("makini:azure:WebhookEndpoint", name, None, opts)
         if args.plan_sku not in PLAN_TIERS:
             raise ValueError(f"plan_sku {args.plan_sku!r} is not one of {', '.join(PLAN_TIERS)}")
+        if args.subnet_id and args.plan_sku == "Y1":
+            raise ValueError("plan_sku Y1 (Linux Consumption) has no VNet integration; use EP1-EP3, B, S or P with subnet_id")
         env, prod, rg, tags = args.environment, args.production, args.resource_group_name, dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
         keep = pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod)
@@ -116,7 +134,8 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             kind="StorageV2",
             sku=azure_native.storage.SkuArgs(name="Standard_LRS"),
             allow_blob_public_access=False,
-            allow_shared_key_access=False,
+            # azure-native's Blob upload needs the account key (pulumi-azure-native#2015); the app uses its identity.
+            allow_shared_key_access=True,
             minimum_tls_version="TLS1_2",
             enable_https_traffic_only=True,
             tags=tags,
@@ -144,7 +163,11 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        self.package = upload_package(
+            name, RECEIVER_PACKAGE, self.storage, rg, parent=self, dependencies_dir=args.dependencies_dir
+        )
         settings: dict[str, pulumi.Input[str]] = {
+            **package_settings(self.package.url),
             "FUNCTIONS_WORKER_RUNTIME": "python",
             "FUNCTIONS_EXTENSION_VERSION": "~4",
             "AzureWebJobsStorage__accountName": self.storage.name,
@@ -172,6 +195,7 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             server_farm_id=self.plan.id,
             https_only=True,
             identity=azure_native.web.ManagedServiceIdentityArgs(type="SystemAssigned"),
+            virtual_network_subnet_id=args.subnet_id,
             site_config=azure_native.web.SiteConfigArgs(
                 linux_fx_version=f"Python|{PYTHON_VERSION}",
                 ftps_state="Disabled",
@@ -180,6 +204,7 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
                 ip_security_restrictions=restrictions,
                 ip_security_restrictions_default_action="Deny" if restrictions else "Allow",
                 scm_ip_security_restrictions_use_main=True,
+                vnet_route_all_enabled=True if args.subnet_id else None,
                 app_settings=[azure_native.web.NameValuePairArgs(name=k, value=v) for k, v in settings.items()],
             ),
             tags=tags,
@@ -201,7 +226,10 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
 
         self.secret_reader = grant("secret-reader", SECRETS_USER, args.secret_id, "reads the webhook secret")
         self.queue_sender = grant("queue-sender", SERVICE_BUS_SENDER, self.queue.id, "sends to its queue")
-        self.host_storage = grant("host-storage", STORAGE_BLOB_OWNER, self.storage.id, "keeps its host state")
+        self.storage_grants = host_storage_grants(
+            name, self.principal_id, self.storage, self.package, client.subscription_id,
+            f"the webhook receiver of {env}", parent=self,
+        )
 
         self.url = self.app.default_host_name.apply(lambda h: f"https://{h}/api/makini/webhooks")
         self.register_outputs(

@@ -9,6 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from components.azure.function_package import (
+    STORAGE_BLOB_DATA_OWNER,
+    STORAGE_BLOB_DATA_READER,
+    STORAGE_TABLE_DATA_CONTRIBUTOR,
+)
 from components.azure.rotation import SECRETS_OFFICER, SECRETS_USER, first_expiry
 from infra.offline import OfflineMocks, run_program
 
@@ -49,7 +54,13 @@ def test_subscription_filters_near_expiry_of_token_secrets_and_targets_the_funct
     dest = sub.plain_inputs["destination"]
     assert dest["endpointType"] == "AzureFunction"
     assert dest["resourceId"].endswith("/functions/makini_rotate_connection_token")
-    assert dest["resourceId"].startswith(f"{GROUP}/providers/Microsoft.Web/sites/{app.name}/")  # that app's function
+    site = app.plain_inputs["name"]
+    assert site == "func-makini-dev-rotation"
+    assert dest["resourceId"] == f"{GROUP}/providers/Microsoft.Web/sites/{site}/functions/makini_rotate_connection_token"
+    # Event Grid validates the function on create: the subscription waits for the code and its read grant
+    deps = set(sub.dependencies)
+    assert program.named("makini-dev-azure-rotation-package").urn in deps
+    assert program.named("makini-dev-azure-rotation-package-reader").urn in deps
 
 
 def test_function_app_settings(program):
@@ -67,7 +78,10 @@ def test_function_app_settings(program):
 def test_roles_are_scoped_to_exactly_the_rotated_secrets(program):
     grants = {(r.plain_inputs["roleDefinitionId"].rsplit("/", 1)[1], r.plain_inputs["scope"])
               for r in program.of_type("azure-native:authorization:RoleAssignment")}
-    assert grants == {(SECRETS_OFFICER, t) for t in TOKENS} | {(SECRETS_USER, f"{VAULT}/secrets/oauth-client")}
+    account = f"{GROUP}/providers/Microsoft.Storage/storageAccounts/mkrotdev"
+    storage = {(STORAGE_BLOB_DATA_OWNER, account), (STORAGE_TABLE_DATA_CONTRIBUTOR, account),
+               (STORAGE_BLOB_DATA_READER, f"{account}/blobServices/default/containers/function-packages")}
+    assert grants == {(SECRETS_OFFICER, t) for t in TOKENS} | {(SECRETS_USER, f"{VAULT}/secrets/oauth-client")} | storage
     for r in program.of_type("azure-native:authorization:RoleAssignment"):
         assert r.plain_inputs["principalId"] == PRINCIPAL
         assert r.plain_inputs["principalType"] == "ServicePrincipal"

@@ -127,8 +127,11 @@ def test_role_assignments_are_exactly_secret_reader_and_queue_sender(dev):
               for r in of(records, "azure-native:authorization:RoleAssignment")}
     queue_id = f"{SUB}/resourceGroups/rg-makini-dev/providers/Microsoft.ServiceBus/namespaces/sb-makini-dev-webhooks/queues/webhooks"
     storage_id = f"{SUB}/resourceGroups/rg-makini-dev/providers/Microsoft.Storage/storageAccounts/stmkdevhooks"
+    container_id = f"{storage_id}/blobServices/default/containers/function-packages"
     assert grants == {(SECRETS_USER, SECRET_ID), (SERVICE_BUS_SENDER, queue_id),
-                      ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", storage_id)}
+                      ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", storage_id),  # Storage Blob Data Owner (host)
+                      ("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", storage_id),  # Storage Table Data Contributor (host)
+                      ("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", container_id)}  # Storage Blob Data Reader (package)
     for r in of(records, "azure-native:authorization:RoleAssignment"):
         assert r.plain_inputs["principalId"] == out["principal"]
         assert r.plain_inputs["principalType"] == "ServicePrincipal"

@@ -1,0 +1,228 @@
+"""Code packages for the Azure Function Apps (webhook receiver, Key Vault rotation), deployed run-from-package.
+
+A package is a zip of exactly the runtime files (:func:`package_files`):
+
+* the runtime modules of one folder of ``functions/`` under ``<package>/`` (never tests, READMEs, the
+  AWS or Vault runtimes, or anything else in the folder),
+* a root ``function_app.py`` that re-exports the package's v2-model app
+  (``from <package>.azure_function import app``), which is what the Functions host loads,
+* ``host.json`` (Functions v2 host schema with the extension bundle the Event Grid trigger needs),
+* ``requirements.txt`` (the Azure SDKs the code imports, with version ranges),
+* and, only when a dependencies folder is given, its contents under ``.python_packages/lib/site-packages/``.
+
+Dependencies. With ``WEBSITE_RUN_FROM_PACKAGE=<url>`` the platform mounts the zip read-only and runs
+no build (no Oryx, no ``SCM_DO_BUILD_DURING_DEPLOYMENT``): every third-party package must already be
+inside the zip. Wheels for the Functions' Linux image cannot be fetched reliably here, so the program
+does not download them: CI produces the folder before ``pulumi up`` (see docs/azure-functions.md)::
+
+    pip install --target build/azure-functions/<package> --platform manylinux2014_x86_64 \\
+        --python-version 3.11 --only-binary=:all: -r <requirements.txt of the package>
+
+and the stack names its parent with ``makini:azure.functionDependenciesDir``. Without it the zip holds
+the code and ``requirements.txt`` only, and the apps fail at their first Azure SDK import; the
+environment logs a warning in that case.
+
+:func:`upload_package` stores the zip as a block blob ``<package>-<sha256 prefix>.zip`` in a private
+container of the app's storage account (a new name per content, so a code change is a new URL and the
+app restarts on it) and returns the blob URL for ``WEBSITE_RUN_FROM_PACKAGE``; the app reads it with
+its managed identity (``WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID=SystemAssigned``) and a Storage
+Blob Data Reader assignment on the container, made by the caller once the identity exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_azure_native as azure_native
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+SITE_PACKAGES = ".python_packages/lib/site-packages"
+CONTAINER_NAME = "function-packages"
+STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+
+#: host.json: Functions host v2 schema; the extension bundle provides the Event Grid trigger binding.
+HOST_JSON = json.dumps(
+    {
+        "version": "2.0",
+        "extensionBundle": {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"},
+        "logging": {"applicationInsights": {"samplingSettings": {"isEnabled": True, "excludedTypes": "Request"}}},
+    },
+    indent=2,
+    sort_keys=True,
+) + "\n"
+
+
+@dataclass(frozen=True)
+class FunctionPackageSpec:
+    """Which files of ``functions/<package>/`` one Function App runs, and what they import."""
+
+    package: str
+    modules: tuple[str, ...]
+    requirements: tuple[str, ...]
+
+    @property
+    def function_app(self) -> str:
+        return f"from {self.package}.azure_function import app  # noqa: F401 - the Functions host loads `app`\n"
+
+
+RECEIVER_PACKAGE = FunctionPackageSpec(
+    package="webhook_receiver",
+    modules=("__init__.py", "core.py", "azure_function.py"),
+    requirements=("azure-functions>=1.18,<2", "azure-servicebus>=7.11,<8", "azure-identity>=1.15,<2"),
+)
+ROTATION_PACKAGE = FunctionPackageSpec(
+    package="rotation",
+    modules=("__init__.py", "azure_function.py", "makini_client.py", "backoff.py", "jsonlog.py"),
+    requirements=("azure-functions>=1.18,<2", "azure-identity>=1.15,<2", "azure-keyvault-secrets>=4.7,<5"),
+)
+
+
+def _dependency_files(root: Path) -> dict[str, Path]:
+    if not root.is_dir():
+        raise ValueError(
+            f"the Function dependencies folder {root} does not exist; build it with pip install --target "
+            f"(see docs/azure-functions.md) or remove makini:azure.functionDependenciesDir"
+        )
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_file() and "__pycache__" not in rel.parts and path.suffix != ".pyc":
+            out[f"{SITE_PACKAGES}/{rel.as_posix()}"] = path
+    return out
+
+
+def package_files(
+    spec: FunctionPackageSpec, dependencies_dir: Path | None = None, source_root: Path = FUNCTIONS_DIR
+) -> dict[str, Path | str]:
+    """Archive path -> the file to ship (a Path) or generated text (a str). Exactly the runtime files."""
+    folder = source_root / spec.package
+    files: dict[str, Path | str] = {}
+    for module in spec.modules:
+        path = folder / module
+        if not path.is_file():
+            raise ValueError(f"{spec.package}: runtime module {path} is missing")
+        files[f"{spec.package}/{module}"] = path
+    files["function_app.py"] = spec.function_app
+    files["host.json"] = HOST_JSON
+    files["requirements.txt"] = "\n".join(spec.requirements) + "\n"
+    if dependencies_dir is not None:
+        files.update(_dependency_files(dependencies_dir))
+    return files
+
+
+def package_digest(files: Mapping[str, Path | str]) -> str:
+    """SHA-256 over every archive path and its bytes: names the blob, so new content is a new URL."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        content = files[name]
+        data = content.read_bytes() if isinstance(content, Path) else content.encode()
+        h.update(name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+    return h.hexdigest()
+
+
+def archive(files: Mapping[str, Path | str]) -> pulumi.AssetArchive:
+    return pulumi.AssetArchive(
+        {
+            name: pulumi.FileAsset(str(c)) if isinstance(c, Path) else pulumi.StringAsset(c)
+            for name, c in sorted(files.items())
+        }
+    )
+
+
+def blob_url(account: str, container: str, blob: str) -> str:
+    return f"https://{account}.blob.core.windows.net/{container}/{blob}"
+
+
+@dataclass(frozen=True)
+class UploadedPackage:
+    container: azure_native.storage.BlobContainer
+    blob: azure_native.storage.Blob
+    #: The blob's URL, for WEBSITE_RUN_FROM_PACKAGE.
+    url: pulumi.Output[str]
+    files: Sequence[str]
+
+
+def upload_package(
+    name: str,
+    spec: FunctionPackageSpec,
+    storage: azure_native.storage.StorageAccount,
+    resource_group_name: pulumi.Input[str],
+    parent: pulumi.Resource,
+    dependencies_dir: Path | None = None,
+) -> UploadedPackage:
+    """A private container ``function-packages`` and the package blob in it (children of ``parent``)."""
+    files = package_files(spec, dependencies_dir)
+    blob_name = f"{spec.package}-{package_digest(files)[:16]}.zip"
+    child = pulumi.ResourceOptions(parent=parent)
+    container = azure_native.storage.BlobContainer(
+        f"{name}-packages",
+        account_name=storage.name,
+        resource_group_name=resource_group_name,
+        container_name=CONTAINER_NAME,
+        public_access=azure_native.storage.PublicAccess.NONE,
+        opts=child,
+    )
+    blob = azure_native.storage.Blob(
+        f"{name}-package",
+        account_name=storage.name,
+        resource_group_name=resource_group_name,
+        container_name=container.name,
+        blob_name=blob_name,
+        type=azure_native.storage.BlobType.BLOCK,
+        content_type="application/zip",
+        source=archive(files),
+        opts=child,
+    )
+    url = pulumi.Output.all(storage.name, container.name, blob.name).apply(lambda v: blob_url(v[0], v[1], v[2]))
+    return UploadedPackage(container=container, blob=blob, url=url, files=tuple(sorted(files)))
+
+
+def package_settings(url: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+    """App settings that run the app from the package blob, read with the app's system-assigned identity."""
+    return {"WEBSITE_RUN_FROM_PACKAGE": url, "WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID": "SystemAssigned"}
+
+
+#: Functions host storage with an identity ("Connecting to host storage with an identity"): Storage Blob
+#: Data Owner is the host's minimum (coordination, key store); Storage Table Data Contributor adds the
+#: diagnostic events the host persists in tables. No queue role: neither app has a blob or queue trigger.
+STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+
+
+def role_definition_id(subscription_id: str, role: str) -> str:
+    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+
+
+def host_storage_grants(
+    name: str,
+    principal_id: pulumi.Input[str],
+    storage: azure_native.storage.StorageAccount,
+    package: UploadedPackage,
+    subscription_id: pulumi.Input[str],
+    who: str,
+    parent: pulumi.Resource,
+) -> dict[str, azure_native.authorization.RoleAssignment]:
+    """The app identity's storage roles: host blobs and tables on its account, read on its package container."""
+    sub = pulumi.Output.from_input(subscription_id)
+
+    def grant(suffix: str, role: str, scope: pulumi.Input[str], what: str) -> azure_native.authorization.RoleAssignment:
+        return azure_native.authorization.RoleAssignment(
+            f"{name}-{suffix}",
+            principal_id=principal_id,
+            principal_type="ServicePrincipal",
+            role_definition_id=sub.apply(lambda s: role_definition_id(s, role)),
+            scope=scope,
+            description=f"makini-infra: {who} {what}",
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+
+    return {
+        "host-storage": grant("host-storage", STORAGE_BLOB_DATA_OWNER, storage.id, "keeps its host state (blobs)"),
+        "host-tables": grant("host-tables", STORAGE_TABLE_DATA_CONTRIBUTOR, storage.id, "writes host diagnostic events"),
+        "package-reader": grant("package-reader", STORAGE_BLOB_DATA_READER, package.container.id, "reads its code package"),
+    }
