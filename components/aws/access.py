@@ -25,6 +25,8 @@ class ConsumerGrant:
     role_arn: pulumi.Input[str]
     #: Catalog paths it may read, e.g. ``connections/acme-sap/token``.
     paths: Sequence[str]
+    #: Also consumes the webhook queue.
+    webhook_queue: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class ConsumerAccessArgs:
     #: Catalog path -> secret ARN (from the store).
     secret_arns: Mapping[str, pulumi.Input[str]]
     kms_key_arn: pulumi.Input[str]
+    #: The environment's webhook queue, for consumers that consume it.
+    queue_arn: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -51,16 +55,20 @@ class ConsumerAccess(pulumi.ComponentResource):
             missing = [p for p in grant.paths if p not in args.secret_arns]
             if missing:
                 raise ValueError(f"consumer {grant.consumer}: no secret for {', '.join(missing)}")
-            if not grant.paths:
+            if grant.webhook_queue and args.queue_arn is None:
+                raise ValueError(f"consumer {grant.consumer}: consumes the webhook queue, but there is none")
+            queue = args.queue_arn if grant.webhook_queue else None
+            if not grant.paths and queue is None:
                 continue
             arns = pulumi.Output.all(*(args.secret_arns[p] for p in sorted(grant.paths)))
-            document = pulumi.Output.all(arns, args.kms_key_arn, region.region).apply(
-                lambda v: json.dumps(consumer_read_policy(v[0], v[1], v[2]), sort_keys=True)
+            document = pulumi.Output.all(arns, args.kms_key_arn, region.region, queue).apply(
+                lambda v: json.dumps(consumer_read_policy(v[0], v[1], v[2], v[3]), sort_keys=True)
             )
             policy = aws.iam.Policy(
                 f"{name}-{grant.consumer}",
                 name=f"makini-{args.environment}-{grant.consumer}-read",
-                description=f"makini-infra: {grant.consumer} reads its Makini secrets of {args.environment}",
+                description=f"makini-infra: {grant.consumer} reads its Makini secrets of {args.environment}"
+                + (" and consumes its webhook queue" if queue is not None else ""),
                 policy=document,
                 tags={**args.tags, "makini:consumer": grant.consumer},
                 opts=pulumi.ResourceOptions(parent=self),

@@ -190,14 +190,43 @@ def _secret_identity_policy(
     }
 
 
-def consumer_read_policy(secret_arns: Sequence[str], kms_key_arn: str, region: str) -> dict:
+#: What a consumer of the webhook queue needs: receive, delete after processing, extend its lease.
+QUEUE_CONSUMER_ACTIONS = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+)
+
+
+def consumer_read_policy(
+    secret_arns: Sequence[str], kms_key_arn: str, region: str, queue_arn: str | None = None
+) -> dict:
     """Identity policy of one consumer: read exactly its secrets, decrypt only through Secrets Manager.
 
     No wildcard action, no ``Resource: "*"``: each secret ARN is listed (with its random suffix), and
     ``kms:Decrypt`` is limited to the environment key, to calls Secrets Manager makes in this region,
-    and to encryption contexts naming one of these secrets.
+    and to encryption contexts naming one of these secrets. A consumer of the webhook queue also
+    receives and deletes messages of exactly that queue, decrypting them only through SQS.
     """
-    return _secret_identity_policy("ReadOwnSecrets", CONSUMER_ACTIONS, ("kms:Decrypt",), secret_arns, kms_key_arn, region)
+    if secret_arns:
+        doc = _secret_identity_policy(
+            "ReadOwnSecrets", CONSUMER_ACTIONS, ("kms:Decrypt",), secret_arns, kms_key_arn, region
+        )
+    else:
+        doc = {"Version": "2012-10-17", "Statement": []}
+    if queue_arn is not None:
+        doc["Statement"] += [
+            {"Sid": "ConsumeWebhookQueue", "Effect": "Allow", "Action": list(QUEUE_CONSUMER_ACTIONS), "Resource": queue_arn},
+            {
+                "Sid": "DecryptWebhookQueueThroughSqs",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
+            },
+        ]
+    return doc
 
 
 def rotation_policy(secret_arns: Sequence[str], kms_key_arn: str, region: str) -> dict:

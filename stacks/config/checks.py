@@ -78,7 +78,7 @@ def _consumer_references(cfg: StackConfig) -> list[Problem]:
                 Problem(f"makini:connections[{i}].consumers", "lists a consumer more than once", "remove the repeat")
             )
     for name, consumer in sorted(cfg.consumers.items()):
-        if name not in referenced and not consumer.oauth_client:
+        if name not in referenced and not consumer.oauth_client and not consumer.webhook_queue:
             problems.append(
                 Problem(
                     f"makini:consumers.{name}" if name.isidentifier() else f'makini:consumers["{name}"]',
@@ -574,7 +574,22 @@ def _rotation(cfg: StackConfig) -> list[Problem]:
     return problems
 
 
+def _webhook_queue_consumers(cfg: StackConfig) -> list[Problem]:
+    if cfg.webhooks.enabled:
+        return []
+    return [
+        Problem(
+            f'makini:consumers["{name}"].webhookQueue',
+            f"consumer '{name}' consumes the webhook queue, but this environment has no webhook endpoint",
+            "pulumi config set --path 'makini:webhooks.enabled' true   # or remove webhookQueue",
+        )
+        for name, c in sorted(cfg.consumers.items())
+        if c.webhook_queue
+    ]
+
+
 RULES: list[Rule] = [
+    _webhook_queue_consumers,
     _production,
     _connection_keys,
     _consumer_references,

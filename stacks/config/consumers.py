@@ -112,6 +112,10 @@ class Consumer(Model):
         default=False,
         description="Also reads the OAuth client secret (only the service that runs Makini Link flows needs it).",
     )
+    webhook_queue: bool = Field(
+        default=False,
+        description="Consumes the environment's webhook queue (receive and delete; on AWS also decrypt through SQS).",
+    )
     aws: AwsIdentity | None = Field(default=None, description="Identity on AWS (required when backends has aws).")
     azure: AzureIdentity | None = Field(default=None, description="Identity on Azure (required when backends has azure).")
     vault: VaultIdentity | None = Field(default=None, description="Identity on Vault (required when backends has vault).")

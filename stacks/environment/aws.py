@@ -34,9 +34,10 @@ class AwsBackend:
             self.system_arns[SystemIdentity.ROTATION] = self.rotation_role.arn
         self.roles = self._roles()
         self.store = self._store()
-        self.access = self._access()
         self.rotation = self._rotation() if self.rotation_role is not None else None
         self.webhook = self._webhook() if self.webhook_role is not None else None
+        # Last: consumers of the webhook queue are granted on the queue the endpoint created.
+        self.access = self._access()
 
     # -- identities ---------------------------------------------------------------------------------
 
@@ -103,8 +104,14 @@ class AwsBackend:
     def _access(self) -> ConsumerAccess:
         ctx = self.ctx
         arns = self.consumer_arns()
+        consumers = ctx.config.consumers
         grants = [
-            ConsumerGrant(consumer=n, role_arn=arns[n], paths=[s.path for s in ctx.catalog.readable_by(n)])
+            ConsumerGrant(
+                consumer=n,
+                role_arn=arns[n],
+                paths=[s.path for s in ctx.catalog.readable_by(n)],
+                webhook_queue=consumers[n].webhook_queue,
+            )
             for n in sorted(arns)
         ]
         return ConsumerAccess(
@@ -114,6 +121,7 @@ class AwsBackend:
                 consumers=grants,
                 secret_arns=self.store.secret_arns,
                 kms_key_arn=self.store.kms_key_arn,
+                queue_arn=self.webhook.queue_arn if self.webhook is not None else None,
                 tags=ctx.tags,
             ),
             opts=ctx.opts(),
