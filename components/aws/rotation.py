@@ -19,6 +19,8 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from ..packaging import archive, module_files
+
 from .rotation_policies import (
     lambda_trust_policy,
     reminder_publish_policy,
@@ -41,17 +43,11 @@ TIMEOUT_SECONDS = 60
 
 def lambda_archive_files(source: Path = ROTATION_DIR) -> dict[str, Path]:
     """Archive path -> file: the handler's modules under ``rotation/`` and nothing else."""
-    files = {}
-    for module in LAMBDA_MODULES:
-        path = source / module
-        if not path.is_file():
-            raise FileNotFoundError(f"the rotation module {path} is missing; the Lambda cannot be packaged")
-        files[f"rotation/{module}"] = path
-    return files
+    return module_files(source, "rotation", LAMBDA_MODULES)
 
 
 def lambda_archive(source: Path = ROTATION_DIR) -> pulumi.AssetArchive:
-    return pulumi.AssetArchive({k: pulumi.FileAsset(str(v)) for k, v in lambda_archive_files(source).items()})
+    return archive(lambda_archive_files(source))
 
 
 def rotation_role(

@@ -16,6 +16,8 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from ..packaging import archive, module_files
+
 from .webhook_policies import (
     alarm_key_policy,
     lambda_log_group_name,
@@ -39,19 +41,12 @@ INTEGRATION_TIMEOUT_MS = 9_000
 
 
 def lambda_archive_files(source: Path = RECEIVER_DIR) -> dict[str, Path]:
-    """Archive path -> file for the Lambda package: the handler's modules under ``webhook_receiver/``
-    and nothing else (no tests, caches, Azure handler or README). Raises if one is missing."""
-    files = {}
-    for module in LAMBDA_MODULES:
-        path = source / module
-        if not path.is_file():
-            raise FileNotFoundError(f"the webhook receiver module {path} is missing; the Lambda cannot be packaged")
-        files[f"webhook_receiver/{module}"] = path
-    return files
+    """Archive path -> file: the handler's modules under ``webhook_receiver/`` and nothing else."""
+    return module_files(source, "webhook_receiver", LAMBDA_MODULES)
 
 
 def lambda_archive(source: Path = RECEIVER_DIR) -> pulumi.AssetArchive:
-    return pulumi.AssetArchive({k: pulumi.FileAsset(str(v)) for k, v in lambda_archive_files(source).items()})
+    return archive(lambda_archive_files(source))
 
 
 def receiver_environment(
