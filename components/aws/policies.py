@@ -147,13 +147,6 @@ def kms_key_policy(
 
 #: What a consumer may do with each of its secrets: read the value and its metadata, nothing else.
 CONSUMER_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
-#: What a rotation identity may do with each secret it rotates (AWS's documented rotation permissions).
-ROTATION_ACTIONS = (
-    "secretsmanager:DescribeSecret",
-    "secretsmanager:GetSecretValue",
-    "secretsmanager:PutSecretValue",
-    "secretsmanager:UpdateSecretVersionStage",
-)
 
 
 def _kms_through_secrets_manager(sid: str, actions: Sequence[str], kms_key_arn: str, region: str, secret_arns: list[str]) -> dict:
@@ -227,13 +220,6 @@ def consumer_read_policy(
             },
         ]
     return doc
-
-
-def rotation_policy(secret_arns: Sequence[str], kms_key_arn: str, region: str) -> dict:
-    """Identity policy of a rotation function: read and stage new versions of exactly the secrets it rotates."""
-    return _secret_identity_policy(
-        "RotateOwnSecrets", ROTATION_ACTIONS, ("kms:Decrypt", "kms:GenerateDataKey"), secret_arns, kms_key_arn, region
-    )
 
 
 def role_name_from_arn(arn: str) -> str:

@@ -43,7 +43,7 @@ from moto import mock_aws, settings
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.secretsmanager.responses import SecretsManagerResponse
 
-from components.aws.policies import rotation_policy
+from components.aws.rotation_policies import rotation_policy
 from infra.offline import PROJECT_ROOT, ProgramRun, load_stack_file, run_program
 
 with warnings.catch_warnings():
@@ -247,11 +247,15 @@ def test_the_harness_catches_a_policy_that_grants_too_much(runs, enforced):
 
 
 def test_rotation_policy_lets_the_writer_rotate_its_secrets_and_nothing_else(runs, enforced):
-    """The rotation identity's policy (builder; the rotation issue attaches it): stage new versions of
-    exactly the secrets it rotates, read them, and nothing else."""
+    """The rotation identity's policy, from the builder the rotation component attaches: stage new
+    versions of exactly the secrets it rotates, read them, and nothing else."""
     world = World(runs)
     rotated = sorted(n for n in world.secret_arn if n.startswith("makini/dev/connections/"))[:2]
-    doc = rotation_policy([world.secret_arn[n] for n in rotated], world.key_arn, REGION)
+    doc = rotation_policy(
+        partition="aws", region=REGION, account_id="123456789012", environment="dev",
+        token_secret_arns=[world.secret_arn[n] for n in rotated],
+        oauth_client_secret_arn=world.secret_arn["makini/dev/oauth/client"], kms_key_arn=world.key_arn,
+    )
     client = world.user_with("dev-rotation", doc)
     enforced["on"]()
     for name in rotated:
@@ -259,7 +263,11 @@ def test_rotation_policy_lets_the_writer_rotate_its_secrets_and_nothing_else(run
         assert _allowed(lambda n=name: client.put_secret_value(SecretId=n, SecretString="new", VersionStages=["AWSPENDING"]))
         assert not _allowed(lambda n=name: client.delete_secret(SecretId=n))
         assert not _allowed(lambda n=name: client.put_resource_policy(SecretId=n, ResourcePolicy="{}"))
-    for name in set(world.secret_arn) - set(rotated):
+    oauth = "makini/dev/oauth/client"
+    # it reads the OAuth client (to get a system token), and never writes it
+    assert _allowed(lambda: client.get_secret_value(SecretId=oauth))
+    assert not _allowed(lambda: client.put_secret_value(SecretId=oauth, SecretString="x"))
+    for name in set(world.secret_arn) - set(rotated) - {oauth}:
         assert not _allowed(lambda n=name: client.get_secret_value(SecretId=n)), name
         assert not _allowed(lambda n=name: client.put_secret_value(SecretId=n, SecretString="x")), name
 
@@ -278,7 +286,11 @@ def test_consumer_policies_have_no_wildcards_and_bind_kms_to_their_secrets(runs,
             assert st["Effect"] == "Allow"
             assert not any("*" in a for a in actions), (consumer, actions)
             assert not any("*" in r for r in resources), (consumer, resources)
-        read, decrypt = doc["Statement"]
+        by_sid = {st["Sid"]: st for st in doc["Statement"]}
+        queue_sids = {"ConsumeWebhookQueue", "DecryptWebhookQueueThroughSqs"}
+        consumes_queue = bool(_stack_yaml(env)["makini:consumers"][consumer].get("webhookQueue"))
+        assert set(by_sid) == {"ReadOwnSecrets", "DecryptThroughSecretsManager"} | (queue_sids if consumes_queue else set())
+        read, decrypt = by_sid["ReadOwnSecrets"], by_sid["DecryptThroughSecretsManager"]
         assert set(read["Action"]) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
         assert {_SECRET_ARN.fullmatch(a).group(1) for a in read["Resource"]} == expected_readable(env)[consumer]
         assert decrypt["Action"] == ["kms:Decrypt"] and decrypt["Resource"].startswith("arn:aws:kms:")
