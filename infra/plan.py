@@ -88,7 +88,9 @@ def webhooks_section(cfg: StackConfig, run: ProgramRun) -> Section | None:
     rows, data = [], {}
     for backend, out in sorted(endpoints.items()):
         alarms = alarm_names if backend == "aws" else list(out.get("alarms", []))
-        queue = out.get("queueUrl") or out.get("queueName") or ""
+        queue = out.get("queueUrl") or (
+            f"{out['serviceBusNamespace']}/{out['queueName']}" if out.get("serviceBusNamespace") else out.get("queueName", "")
+        )
         dlq = out.get("dlqArn") or ("the queue's $DeadLetterQueue" if backend == "azure" else "")
         rows.append((backend, str(out.get("url", "")), str(queue), str(dlq), ", ".join(a.rsplit("-webhooks-", 1)[-1] for a in alarms) or "-"))
         data[backend] = {**out, "alarms": alarms}
@@ -100,7 +102,7 @@ def webhooks_section(cfg: StackConfig, run: ProgramRun) -> Section | None:
         f"duplicates remembered {w.dedupe_ttl_seconds} s.",
         "No-webhook alarm: "
         + (f"after {h} h without a webhook" if (h := w.alarms.effective_silence_hours(cfg.production)) else "off"),
-    )
+    ) + _azure_function_notes(cfg, "azure" in endpoints)
     return Section(
         key="webhooks",
         title="Webhook endpoints",
@@ -108,6 +110,24 @@ def webhooks_section(cfg: StackConfig, run: ProgramRun) -> Section | None:
         rows=tuple(rows),
         data=data,
         notes=notes,
+    )
+
+
+def _azure_function_notes(cfg: StackConfig, azure: bool) -> tuple[str, ...]:
+    """How the Azure Function Apps run: package, network, and whether their dependencies are vendored."""
+    if not azure or cfg.azure is None:
+        return ()
+    az = cfg.azure
+    deps = (
+        f"Linux dependencies vendored from {az.function_dependencies_dir}"
+        if az.function_dependencies_dir
+        else "NO vendored dependencies (makini:azure.functionDependenciesDir unset): the apps would fail at their "
+        "first Azure SDK import; see docs/azure-functions.md"
+    )
+    subnet = az.functions_subnet_id.rsplit("/subnets/", 1)[-1] if az.functions_subnet_id else "none"
+    return (
+        f"Azure: run from a package blob (runtime files only) read with the app identity; plan "
+        f"{cfg.webhooks.azure.plan_sku}; VNet integration subnet {subnet}; {deps}.",
     )
 
 
@@ -123,6 +143,12 @@ def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = Non
     data = calendar_dict(cfg, today)
     aws_out = redact(run.outputs.get("rotation") or {}).get("aws")
     notes = [f"As of {today.isoformat()} (UTC)."]
+    if azure_out := redact(run.outputs.get("rotation") or {}).get("azure"):
+        data["azure"] = azure_out
+        notes.append(
+            f"Azure: Key Vault SecretNearExpiry events on system topic {azure_out.get('systemTopic')} trigger "
+            f"{azure_out.get('functionAppName')}."
+        )
     if aws_out:
         data["aws"] = aws_out
         notes += list(aws_out.get("notes", []))

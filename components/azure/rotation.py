@@ -161,6 +161,7 @@ class KeyVaultRotation(pulumi.ComponentResource):
         )
         self.topic = azure_native.eventgrid.SystemTopic(
             f"{name}-topic",
+            system_topic_name=f"evgt-makini-{env}-keyvault",
             resource_group_name=rg,
             location=args.location,
             source=args.vault_id,

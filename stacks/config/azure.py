@@ -127,6 +127,17 @@ class AzureSettings(Model):
     log_analytics_workspace_id: WorkspaceId | None = Field(
         default=None, description="Send the vault's audit logs to this Log Analytics workspace."
     )
+    functions_subnet_id: SubnetId | None = Field(
+        default=None,
+        description="Subnet (delegated to Microsoft.Web/serverFarms) the Azure Function Apps (webhook receiver, "
+        "rotation) integrate with to reach the vault; list it in allowedSubnetIds, or put it in the virtual "
+        "network of a private endpoint. Needs makini:webhooks.azure.planSku other than Y1.",
+    )
+    function_dependencies_dir: str | None = Field(
+        default=None,
+        description="Folder (relative to the project) holding one pip --target folder per Function package "
+        "(webhook_receiver/, rotation/), built by CI for Linux; shipped in the code packages.",
+    )
 
     @field_validator("allowed_ip_ranges", "allowed_subnet_ids", "private_endpoint_subnet_ids")
     @classmethod

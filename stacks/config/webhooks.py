@@ -161,13 +161,30 @@ class AzureWebhookSettings(Model):
     """The Azure endpoint: Function App plan and Service Bus queue."""
 
     plan_sku: Literal["Y1", "EP1", "EP2", "EP3", "B1", "B2", "B3", "S1", "S2", "S3", "P1v3", "P2v3", "P3v3"] = Field(
-        default="Y1", description="App Service plan SKU of the Function App (Y1 = Linux consumption)."
+        default="EP1",
+        description="App Service plan SKU of the Azure Function Apps (webhook receiver, rotation). Default EP1: "
+        "they need VNet integration to reach the vault, which Y1 (Linux Consumption) lacks.",
     )
     duplicate_detection_window: str = Field(
         default="P2D",
         description="Service Bus duplicate detection window, ISO 8601 (at least PT25H: Makini retries for 24 h; "
         "at most P7D).",
     )
+    previous_secret_version: str | None = Field(
+        default=None,
+        description="Key Vault version id (32 hex digits) of the previous webhook secret, accepted as "
+        "WEBHOOK_SECRET_PREVIOUS during a rotation's grace period; remove it when the grace period ends.",
+    )
+
+    @field_validator("previous_secret_version")
+    @classmethod
+    def _version(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{32}", value):
+            raise ValueError(
+                f"{value!r} is not a Key Vault secret version id (32 lowercase hex digits, the last part of the "
+                "version's id: az keyvault secret list-versions --vault-name V --name webhook-secret)"
+            )
+        return value
 
     @field_validator("duplicate_detection_window")
     @classmethod

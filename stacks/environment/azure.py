@@ -1,15 +1,29 @@
-"""Azure composition: the Key Vault store, then per-secret RBAC for the consumers."""
+"""Azure composition: the Key Vault store, per-secret RBAC for the consumers, token rotation, the webhook endpoint.
+
+Who grants what on the vault's secrets: KeyVaultAccess grants the consumers (Secrets User per secret they
+read); KeyVaultRotation grants its own identity (Secrets Officer on each rotated token, Secrets User on the
+OAuth client); AzureWebhookEndpoint grants its own (Secrets User on the webhook secret). Each identity's
+grants are made in exactly one place: the rotation identity is never handed to KeyVaultAccess.
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from pathlib import Path
 
 import pulumi
 
 from components.azure.access import AzureConsumerGrant, KeyVaultAccess, KeyVaultAccessArgs
+from components.azure.rotation import KeyVaultRotation, KeyVaultRotationArgs, first_expiry
 from components.azure.store import KeyVaultSecretArgs, KeyVaultStore, KeyVaultStoreArgs
+from components.azure.webhook import AzureWebhookEndpoint, AzureWebhookEndpointArgs
 
-from ..catalog import SecretKind
+from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SecretKind, SystemIdentity
 from ..naming import key_vault_name, key_vault_secret_name, resource_group_name
 from .common import Context, by_kind, secret_tags, secret_value
+
+#: Project root: makini:azure.functionDependenciesDir is relative to it.
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 CONTENT_TYPES = {
     SecretKind.OAUTH_CLIENT: "application/json",
@@ -24,13 +38,21 @@ class AzureBackend:
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
+        self.rotated_paths = [s.path for s in ctx.catalog.secrets if SystemIdentity.ROTATION in s.writers]
         self.store = self._store()
         self.access = self._access()
+        self.rotation = self._rotation() if self.rotated_paths else None
+        self.webhook = self._webhook() if ctx.config.webhooks.enabled else None
 
     def _store(self) -> KeyVaultStore:
         ctx, cfg = self.ctx, self.ctx.config
         az = cfg.azure
         assert az is not None  # checks._backend_sections refuses azure without its section
+        # Rotated tokens start with exp = creation + period + near-expiry lead (see components/azure/rotation.py).
+        expires = None
+        if self.rotated_paths:
+            created = datetime.combine(ctx.today, time(), tzinfo=UTC)
+            expires = first_expiry(created, cfg.rotation.connection_token_days or 1)
         secrets = []
         for s in ctx.catalog.secrets:
             tags = secret_tags(cfg, s)
@@ -44,6 +66,7 @@ class AzureBackend:
                     slug=s.slug,
                     content_type=CONTENT_TYPES[s.kind],
                     value=secret_value(cfg, s, ctx.generated),
+                    expires=expires if s.path in self.rotated_paths else None,
                     tags=tags,
                 )
             )
@@ -86,10 +109,107 @@ class AzureBackend:
             opts=ctx.opts(),
         )
 
+    # -- shared by the Function Apps ------------------------------------------------------------------
+
+    @property
+    def resource_group_name(self) -> pulumi.Input[str]:
+        az = self.ctx.config.azure
+        assert az is not None
+        rg = self.store.resource_group
+        return rg.name if rg is not None else az.resource_group_name  # type: ignore[return-value]
+
+    def _dependencies(self, package: str) -> Path | None:
+        az = self.ctx.config.azure
+        assert az is not None
+        if az.function_dependencies_dir is None:
+            pulumi.log.warn(
+                f"{self.ctx.config.environment}: the Azure {package} package carries no dependencies "
+                "(makini:azure.functionDependenciesDir is not set), so the Function App would fail at its first "
+                "Azure SDK import; see docs/azure-functions.md"
+            )
+            return None
+        return PROJECT_DIR / az.function_dependencies_dir / package
+
+    def secret_uri(self, path: str) -> pulumi.Output[str]:
+        """The versionless Key Vault URI of a catalog secret (a Key Vault reference follows its current version)."""
+        name = self.store.secret_names[path]
+        return self.store.vault_uri.apply(lambda u: f"{u.rstrip('/')}/secrets/{name}")
+
+    # -- rotation -------------------------------------------------------------------------------------
+
+    def _rotation(self) -> KeyVaultRotation:
+        ctx, cfg = self.ctx, self.ctx.config
+        az = cfg.azure
+        assert az is not None
+        return KeyVaultRotation(
+            f"{ctx.name}-azure-rotation",
+            KeyVaultRotationArgs(
+                environment=cfg.environment,
+                location=az.location,
+                resource_group_name=self.resource_group_name,
+                vault_id=self.store.vault.id,
+                vault_uri=self.store.vault_uri,
+                token_secret_ids={self.store.secret_names[p]: self.store.secret_ids[p] for p in self.rotated_paths},
+                oauth_client_secret_name=self.store.secret_names[OAUTH_CLIENT_PATH],
+                oauth_client_secret_id=self.store.secret_ids[OAUTH_CLIENT_PATH],
+                period_days=cfg.rotation.connection_token_days or 1,
+                plan_sku=cfg.webhooks.azure.plan_sku,
+                subnet_id=az.functions_subnet_id,
+                dependencies_dir=self._dependencies("rotation"),
+                tags=ctx.tags,
+            ),
+            opts=ctx.opts(),
+        )
+
+    # -- webhooks -------------------------------------------------------------------------------------
+
+    def _webhook(self) -> AzureWebhookEndpoint:
+        ctx, cfg, w = self.ctx, self.ctx.config, self.ctx.config.webhooks
+        az = cfg.azure
+        assert az is not None
+        uri = self.secret_uri(WEBHOOK_SECRET_PATH)
+        previous = w.azure.previous_secret_version
+        return AzureWebhookEndpoint(
+            f"{ctx.name}-azure-webhooks",
+            AzureWebhookEndpointArgs(
+                environment=cfg.environment,
+                production=cfg.production,
+                location=az.location,
+                resource_group_name=self.resource_group_name,
+                secret_uri=uri,
+                secret_id=self.store.secret_ids[WEBHOOK_SECRET_PATH],
+                previous_secret_uri=uri.apply(lambda u: f"{u}/{previous}") if previous else None,
+                plan_sku=w.azure.plan_sku,
+                duplicate_detection_window=w.azure.duplicate_detection_window,
+                allowed_source_ips=w.source_ips(),
+                signature_mode=w.signature_mode,
+                subnet_id=az.functions_subnet_id,
+                dependencies_dir=self._dependencies("webhook_receiver"),
+                tags=ctx.tags,
+            ),
+            opts=ctx.opts(),
+        )
+
+    # -- outputs --------------------------------------------------------------------------------------
+
     def outputs(self) -> dict[str, object]:
         return {
             "vaultName": self.store.vault_name,
             "vaultUri": self.store.vault_uri,
             "secretIds": by_kind(self.ctx.catalog, self.store.secret_ids),
             "secretNames": by_kind(self.ctx.catalog, self.store.secret_names),
+        }
+
+    def rotation_outputs(self) -> dict[str, object] | None:
+        if self.rotation is None:
+            return None
+        return {"functionAppName": self.rotation.function_app_name, "systemTopic": self.rotation.system_topic_name}
+
+    def webhook_outputs(self) -> dict[str, object] | None:
+        if self.webhook is None:
+            return None
+        return {
+            "url": self.webhook.url,
+            "serviceBusNamespace": self.webhook.namespace.name,
+            "queueName": self.webhook.queue.name,
         }

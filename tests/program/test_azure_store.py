@@ -8,7 +8,7 @@ import pytest
 
 from components.azure.store import PLACEHOLDER_VALUE
 from infra.offline import is_secret_marker
-from tests.support import base_config, run
+from tests.support import AZURE_FUNCTIONS_SUBNET, azure_section, base_config, run
 
 RG = "azure-native:resources:ResourceGroup"
 VAULT = "azure-native:keyvault:Vault"
@@ -26,7 +26,7 @@ CANARY = "CANARY-azure-5ee7-do-not-print"
 def azure_config(env: str, azure: dict) -> dict:
     cfg = base_config(env)
     cfg["makini:backends"] = ["azure"]
-    cfg["makini:azure"] = {"location": "westeurope", **azure}
+    cfg["makini:azure"] = azure_section(**azure)
     cfg["makini:consumers"] = {}  # consumer identities on Azure are the access issue's
     for c in cfg["makini:connections"]:
         c["consumers"] = []
@@ -65,7 +65,7 @@ def test_vault_is_rbac_only_with_a_closed_firewall(dev):
     acls = p["networkAcls"]
     assert acls["defaultAction"] == "Deny" and acls["bypass"] == "AzureServices"
     assert acls["ipRules"] == [{"value": "15.204.75.108"}, {"value": "148.113.140.0/24"}]
-    assert acls["virtualNetworkRules"] == [{"id": SUBNET_A}]
+    assert acls["virtualNetworkRules"] == [{"id": SUBNET_A}, {"id": AZURE_FUNCTIONS_SUBNET}]
     assert p["publicNetworkAccess"] == "Enabled"
     assert p["enabledForTemplateDeployment"] is False and p["enabledForDeployment"] is False
     assert vault.plain_inputs["vaultName"].startswith("kv-mk-dev-")
