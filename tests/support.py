@@ -17,6 +17,15 @@ from stacks.config import StackConfig, load_stack_config
 
 ACCOUNT = "111111111111"
 
+#: ``makini:vault.rotator`` for test stacks whose connection tokens rotate on Vault (required there).
+VAULT_ROTATOR = {
+    "auth": {"kubernetes": {"mountPath": "kubernetes"}},
+    "namespace": "makini",
+    "serviceAccountName": "makini-token-rotator",
+    "image": "ghcr.io/example/makini-rotator@sha256:" + "0" * 64,
+    "vaultAddress": "https://vault.example.internal:8200",
+}
+
 
 def base_config(env: str = "dev") -> dict[str, Any]:
     return copy.deepcopy(

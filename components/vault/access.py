@@ -16,17 +16,52 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_vault as vault
 
-from stacks.config.consumers import VaultIdentity
-
 from .policies import consumer_policy_hcl, policy_name
+
+
+@dataclass(frozen=True)
+class JwtRole:
+    """A role on a JWT/OIDC auth backend: the workload's token must carry these audiences and claims."""
+
+    bound_audiences: Sequence[str]
+    bound_subject: str | None = None
+    #: claim -> accepted value, or several accepted values.
+    bound_claims: Mapping[str, str | Sequence[str]] | None = None
+    user_claim: str = "sub"
+    mount_path: str = "jwt"
+
+
+@dataclass(frozen=True)
+class KubernetesRole:
+    """A role on a Kubernetes auth backend: these service accounts in these namespaces."""
+
+    service_account_names: Sequence[str]
+    namespaces: Sequence[str]
+    mount_path: str = "kubernetes"
+
+
+@dataclass(frozen=True)
+class AppRoleRole:
+    """An AppRole: short-lived secret ids, optionally bound to networks."""
+
+    secret_id_ttl: int = 3600
+    token_bound_cidrs: Sequence[str] = ()
+    secret_id_bound_cidrs: Sequence[str] = ()
+    mount_path: str = "approle"
+
+
+VaultAuthRole = JwtRole | KubernetesRole | AppRoleRole
 
 
 @dataclass(frozen=True)
 class VaultConsumerGrant:
     consumer: str
-    identity: VaultIdentity
+    #: The auth role binding the consumer's workload identity to its policy.
+    auth: VaultAuthRole
     #: Catalog paths it may read, e.g. ``connections/acme-sap/token``.
     paths: Sequence[str]
+    token_ttl: int = 900
+    token_max_ttl: int = 3600
 
 
 @dataclass(frozen=True)
@@ -70,18 +105,17 @@ class VaultAccess(pulumi.ComponentResource):
         self.register_outputs({"policyNames": self.policy_names})
 
     def _role(self, name: str, env: str, grant: VaultConsumerGrant, policy: vault.Policy) -> pulumi.CustomResource:
-        ident, consumer = grant.identity, grant.consumer
+        consumer, auth = grant.consumer, grant.auth
         common = dict(
             role_name=role_name(env, consumer),
             token_policies=[policy.name],
             token_no_default_policy=True,
-            token_ttl=ident.token_ttl,
-            token_max_ttl=ident.token_max_ttl,
+            token_ttl=grant.token_ttl,
+            token_max_ttl=grant.token_max_ttl,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        auth = ident.auth
-        if auth.jwt is not None:
-            jwt = auth.jwt
+        if isinstance(auth, JwtRole):
+            jwt = auth
             return vault.jwt.AuthBackendRole(
                 f"{name}-{consumer}-jwt",
                 backend=jwt.mount_path.strip("/"),
@@ -92,8 +126,8 @@ class VaultAccess(pulumi.ComponentResource):
                 user_claim=jwt.user_claim,
                 **common,
             )
-        if auth.kubernetes is not None:
-            k8s = auth.kubernetes
+        if isinstance(auth, KubernetesRole):
+            k8s = auth
             return vault.kubernetes.AuthBackendRole(
                 f"{name}-{consumer}-kubernetes",
                 backend=k8s.mount_path.strip("/"),
@@ -101,8 +135,8 @@ class VaultAccess(pulumi.ComponentResource):
                 bound_service_account_namespaces=list(k8s.namespaces),
                 **common,
             )
-        if auth.approle is not None:
-            approle = auth.approle
+        if isinstance(auth, AppRoleRole):
+            approle = auth
             return vault.approle.AuthBackendRole(
                 f"{name}-{consumer}-approle",
                 backend=approle.mount_path.strip("/"),
@@ -111,7 +145,7 @@ class VaultAccess(pulumi.ComponentResource):
                 secret_id_bound_cidrs=list(approle.secret_id_bound_cidrs) or None,
                 **common,
             )
-        raise ValueError(f"consumer {consumer} has no Vault auth method")
+        raise TypeError(f"consumer {consumer}: unknown Vault auth role {type(auth).__name__}")
 
 
 def _claims(claims: Mapping[str, str | Sequence[str]]) -> dict[str, str]:

@@ -5,13 +5,20 @@ Kubernetes CronJob: Vault has no expiry event, so something must poll, and Kuber
 Vault identity bound to its service account with no static token. Its policy grants exactly: list on the
 connections folders, read+update on each rotated token's metadata, create+update on each token's data
 (no read of token data), read on the OAuth client. The custom metadata it reads (makini_connection_id,
-rotation_period_days, environment) is set by the Vault store (stacks/environment.py).
-List paths end with "/" because Vault appends it to LIST requests before matching policies.
+rotation_period_days, environment) is set by the Vault store (stacks/environment/vault.py).
+
+List paths: KV v2 lists keys under ``<mount>/metadata/<folder>/`` (`vault kv list`: "Folders are suffixed
+with /", https://developer.hashicorp.com/vault/docs/commands/kv/list). Vault's HTTP layer appends "/" to
+every LIST request path before the ACL check (hashicorp/vault http/logical.go, buildLogicalRequestNoAuth),
+and for LIST the ACL also accepts an exact rule without the slash (vault/acl.go AllowOperation; both forms
+documented as equivalent for non-glob paths in hashicorp/vault#23874). So the "/"-terminated exact paths
+below match the rotator's LIST requests, grant list on that folder only (no glob: not its subfolders),
+and need no change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -37,6 +44,11 @@ def rotator_policy(mount: str, token_paths: Sequence[str], oauth_client_path: st
     )
 
 
+#: Where the JWT variant mounts its projected service-account token (read through VAULT_JWT_FILE).
+JWT_TOKEN_DIR = "/var/run/secrets/makini"
+JWT_TOKEN_FILE = f"{JWT_TOKEN_DIR}/vault-token"
+
+
 def cronjob_manifest(
     environment: str,
     vault_addr: str,
@@ -47,17 +59,41 @@ def cronjob_manifest(
     auth_mount: str = "kubernetes",
     oauth_client_path: str = "oauth/client",
     schedule: str = "17 3 * * *",
+    auth_method: str = "kubernetes",
+    jwt_audience: str | None = None,
 ) -> str:
-    """The rotator's Kubernetes CronJob (YAML): daily, never concurrent, Vault Kubernetes login."""
+    """The rotator's Kubernetes CronJob (YAML): on ``schedule`` (UTC), never concurrent, Vault login with the
+    pod's service-account token (``kubernetes``) or a projected token for ``jwt_audience`` (``jwt``)."""
+    if auth_method not in ("kubernetes", "jwt"):
+        raise ValueError(f"auth_method must be kubernetes or jwt, not {auth_method!r}")
+    if auth_method == "jwt" and not jwt_audience:
+        raise ValueError("the jwt auth method needs jwt_audience (the audience of the projected token)")
     env = {
         "VAULT_ADDR": vault_addr,
         "VAULT_MOUNT": f"makini-{environment}",
         "VAULT_OAUTH_CLIENT_PATH": oauth_client_path,
         "VAULT_CONNECTIONS_PATH": CONNECTIONS,
-        "VAULT_AUTH_METHOD": "kubernetes",
+        "VAULT_AUTH_METHOD": auth_method,
         "VAULT_AUTH_ROLE": auth_role,
         "VAULT_AUTH_MOUNT": auth_mount,
     }
+    container: dict = {
+        "name": "rotator",
+        "image": image,
+        "command": ["python", "-m", "rotation.vault_rotator"],
+        "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
+                            "allowPrivilegeEscalation": False},
+    }
+    pod: dict = {"serviceAccountName": service_account, "restartPolicy": "Never"}
+    if auth_method == "jwt":
+        env["VAULT_JWT_FILE"] = JWT_TOKEN_FILE
+        # Only the projected token with Vault's audience is mounted; not the default API token.
+        pod["automountServiceAccountToken"] = False
+        pod["volumes"] = [{"name": "vault-token", "projected": {"sources": [{"serviceAccountToken": {
+            "path": "vault-token", "audience": jwt_audience, "expirationSeconds": 600}}]}}]
+        container["volumeMounts"] = [{"name": "vault-token", "mountPath": JWT_TOKEN_DIR, "readOnly": True}]
+    container["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    pod["containers"] = [container]
     doc = {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -65,23 +101,26 @@ def cronjob_manifest(
                      "labels": {"app.kubernetes.io/managed-by": "makini-infra", "environment": environment}},
         "spec": {
             "schedule": schedule,
+            # Without it the schedule is in the controller manager's local time zone (Kubernetes >= 1.27).
+            "timeZone": "Etc/UTC",
             "concurrencyPolicy": "Forbid",
             "startingDeadlineSeconds": 3600,
-            "jobTemplate": {"spec": {"backoffLimit": 2, "template": {"spec": {
-                "serviceAccountName": service_account,
-                "restartPolicy": "Never",
-                "containers": [{
-                    "name": "rotator",
-                    "image": image,
-                    "command": ["python", "-m", "rotation.vault_rotator"],
-                    "env": [{"name": k, "value": v} for k, v in env.items()],
-                    "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
-                                        "allowPrivilegeEscalation": False},
-                }],
-            }}}},
+            "jobTemplate": {"spec": {"backoffLimit": 2, "template": {"spec": pod}}},
         },
     }
     return yaml.safe_dump(doc, sort_keys=False)
+
+
+@dataclass(frozen=True)
+class RotatorJwtRole:
+    """A JWT/OIDC role for the rotator (instead of Kubernetes auth)."""
+
+    bound_audiences: Sequence[str]
+    bound_subject: str | None = None
+    #: claim -> accepted value, or several accepted values.
+    bound_claims: Mapping[str, str | Sequence[str]] | None = None
+    user_claim: str = "sub"
+    mount_path: str = "jwt"
 
 
 @dataclass(frozen=True)
@@ -90,11 +129,13 @@ class VaultRotationArgs:
     mount: pulumi.Input[str]
     token_paths: Sequence[str]
     oauth_client_path: str = "oauth/client"
-    #: Kubernetes auth for the CronJob; None: no role (e.g. a CI job logs in with its own JWT role).
+    #: Kubernetes auth for the CronJob; None: no Kubernetes role (see ``jwt``).
     kubernetes_auth_mount: str | None = "kubernetes"
     namespace: str = "makini"
     service_account: str = "makini-token-rotator"
     token_ttl: int = 900
+    #: A JWT/OIDC role instead (set ``kubernetes_auth_mount`` to None); None with both: no role.
+    jwt: RotatorJwtRole | None = None
 
 
 class VaultRotation(pulumi.ComponentResource):
@@ -110,18 +151,38 @@ class VaultRotation(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.role = None
+        if args.kubernetes_auth_mount is not None and args.jwt is not None:
+            raise ValueError("the rotator logs in with one auth method: set kubernetes_auth_mount or jwt, not both")
+        common = dict(
+            role_name=policy_name,
+            token_policies=[self.policy.name],
+            token_no_default_policy=True,
+            token_ttl=args.token_ttl,
+            token_max_ttl=args.token_ttl,
+            opts=child,
+        )
+        self.role: pulumi.CustomResource | None = None
         if args.kubernetes_auth_mount is not None:
             self.role = vault.kubernetes.AuthBackendRole(
                 f"{name}-k8s-role",
-                backend=args.kubernetes_auth_mount,
-                role_name=policy_name,
+                backend=args.kubernetes_auth_mount.strip("/"),
                 bound_service_account_names=[args.service_account],
                 bound_service_account_namespaces=[args.namespace],
-                token_policies=[self.policy.name],
-                token_ttl=args.token_ttl,
-                token_max_ttl=args.token_ttl,
-                opts=child,
+                **common,
+            )
+        elif args.jwt is not None:
+            jwt = args.jwt
+            self.role = vault.jwt.AuthBackendRole(
+                f"{name}-jwt-role",
+                backend=jwt.mount_path.strip("/"),
+                role_type="jwt",
+                bound_audiences=list(jwt.bound_audiences),
+                bound_subject=jwt.bound_subject,
+                bound_claims={k: v if isinstance(v, str) else ",".join(v) for k, v in jwt.bound_claims.items()}
+                if jwt.bound_claims else None,
+                user_claim=jwt.user_claim,
+                **common,
             )
         self.policy_name = self.policy.name
-        self.register_outputs({"policyName": self.policy.name})
+        self.role_name: pulumi.Output[str] | None = self.role.role_name if self.role is not None else None  # type: ignore[attr-defined]
+        self.register_outputs({"policyName": self.policy.name, "roleName": self.role_name})

@@ -588,6 +588,57 @@ def _webhook_queue_consumers(cfg: StackConfig) -> list[Problem]:
     ]
 
 
+def _vault_rotator(cfg: StackConfig) -> list[Problem]:
+    """Connection tokens rotating on Vault need the rotator's identity (and it must bind one workload)."""
+    from ..catalog import SystemIdentity, build_catalog  # noqa: PLC0415 (the catalog imports the model)
+
+    if "vault" not in cfg.backends:
+        return []
+    rotator = cfg.vault.rotator if cfg.vault is not None else None
+    if rotator is None:
+        rotated = [s.path for s in build_catalog(cfg).secrets if SystemIdentity.ROTATION in s.writers]
+        if not rotated:
+            return []
+        return [
+            Problem(
+                "makini:vault.rotator",
+                f"connection tokens rotate on Vault ({len(rotated)} of them, e.g. {rotated[0]}), but no rotator "
+                "identity is configured: the rotator CronJob needs its own Vault role bound to its Kubernetes "
+                "service account (or to a JWT subject)",
+                "pulumi config set --path 'makini:vault.rotator.auth.kubernetes.mountPath' kubernetes; "
+                "pulumi config set --path 'makini:vault.rotator.namespace' <namespace>; "
+                "pulumi config set --path 'makini:vault.rotator.serviceAccountName' makini-token-rotator; "
+                "pulumi config set --path 'makini:vault.rotator.image' <image@sha256:digest>; "
+                "pulumi config set --path 'makini:vault.rotator.vaultAddress' https://<vault>:8200 "
+                "(or set makini:rotation.enabled false)",
+            )
+        ]
+    jwt = rotator.auth.jwt
+    if jwt is None:
+        return []
+    problems = []
+    if jwt.bound_subject is None and not jwt.bound_claims:
+        problems.append(
+            Problem(
+                "makini:vault.rotator.auth.jwt",
+                "the rotator's JWT role binds no subject or claims, so any token for the audience could log in "
+                "as the rotator (and write every connection token)",
+                f"pulumi config set --path 'makini:vault.rotator.auth.jwt.boundSubject' "
+                f"system:serviceaccount:{rotator.namespace}:{rotator.service_account_name}",
+            )
+        )
+    wild = [v for v in (jwt.bound_subject, *jwt.bound_audiences) if v and "*" in v]
+    if wild:
+        problems.append(
+            Problem(
+                "makini:vault.rotator.auth.jwt",
+                f"the rotator's JWT role uses a wildcard ({', '.join(wild)}); subjects and audiences are matched exactly",
+                "name the exact subject and audience of the rotator's token",
+            )
+        )
+    return problems
+
+
 RULES: list[Rule] = [
     _webhook_queue_consumers,
     _production,
@@ -608,6 +659,7 @@ RULES: list[Rule] = [
     _vault_versions,
     netsuite_problems,
     _rotation,
+    _vault_rotator,
 ]
 
 

@@ -7,10 +7,11 @@ bare number is seconds) and handed to the KV v2 engine as whole seconds.
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from .base import Model
+from .base import Model, _pattern
 
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _UNITS = (86400, 3600, 60, 1)
@@ -32,6 +33,77 @@ def duration_seconds(text: str) -> int:
     return sum(int(g) * unit for g, unit in zip(match.groups(), _UNITS, strict=True) if g)
 
 
+_CRON_FIELD = r"[0-9A-Za-z*/,-]+"
+K8sName = Annotated[
+    str,
+    _pattern(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?", "Kubernetes name",
+             "1-63 lowercase letters, digits and dashes, starting and ending with a letter or digit"),
+]
+Image = Annotated[str, _pattern(r"\S{1,512}", "image", "a container image reference without spaces, e.g. ghcr.io/acme/makini-rotator@sha256:<digest>")]
+HttpsUrl = Annotated[str, _pattern(r"https://[^\s/]+(?::\d+)?(?:/\S*)?", "address", "an https:// URL such as https://vault.example.com:8200")]
+CronSchedule = Annotated[
+    str, _pattern(rf"{_CRON_FIELD}(?: {_CRON_FIELD}){{4}}", "schedule", "five cron fields separated by single spaces, e.g. '17 3 * * *'")
+]
+
+
+class RotatorKubernetesAuth(Model):
+    """Vault Kubernetes auth for the rotator: its role binds exactly the CronJob's service account."""
+
+    mount_path: str = Field(default="kubernetes", min_length=1, description="Path of the enabled Kubernetes auth backend.")
+
+
+class RotatorJwtAuth(Model):
+    """Vault JWT/OIDC auth for the rotator (e.g. the cluster as OIDC issuer, a projected service-account token)."""
+
+    mount_path: str = Field(default="jwt", min_length=1, description="Path of the enabled JWT auth backend.")
+    bound_audiences: tuple[str, ...] = Field(
+        min_length=1, description="Accepted 'aud' values; the CronJob's projected token is issued for the first."
+    )
+    bound_subject: str | None = Field(default=None, min_length=1, description="Required 'sub' claim.")
+    bound_claims: dict[str, str | tuple[str, ...]] | None = Field(
+        default=None, description="Further required claims, claim -> value or list of values."
+    )
+    user_claim: str = Field(default="sub", min_length=1, description="Claim used as the identity's name.")
+
+
+class RotatorAuth(Model):
+    """Exactly one auth method for the rotator."""
+
+    kubernetes: RotatorKubernetesAuth | None = Field(default=None, description="Kubernetes auth role.")
+    jwt: RotatorJwtAuth | None = Field(default=None, description="JWT/OIDC auth role.")
+
+    @model_validator(mode="after")
+    def _one(self) -> "RotatorAuth":
+        if (self.kubernetes is None) == (self.jwt is None):
+            raise ValueError("set exactly one of kubernetes or jwt")
+        return self
+
+    @property
+    def method(self) -> str:
+        return "kubernetes" if self.kubernetes is not None else "jwt"
+
+    @property
+    def mount_path(self) -> str:
+        section = self.kubernetes or self.jwt
+        assert section is not None
+        return section.mount_path.strip("/")
+
+
+class VaultRotator(Model):
+    """The connection-token rotator on Vault: a Kubernetes CronJob and the Vault identity it logs in as."""
+
+    auth: RotatorAuth = Field(description="How the rotator logs in to Vault: kubernetes or jwt.")
+    namespace: K8sName = Field(description="Kubernetes namespace of the CronJob.")
+    service_account_name: K8sName = Field(description="Service account the CronJob's pods run as (its Vault identity).")
+    image: Image = Field(description="Rotator container image (pin it by digest: repo@sha256:...).")
+    vault_address: HttpsUrl = Field(description="Vault address the rotator calls (https://...).")
+    schedule: CronSchedule = Field(
+        default="17 3 * * *",
+        description="Cron schedule (five fields, UTC) of the rotator run; each run rotates the tokens that are due.",
+    )
+    token_ttl: int = Field(default=900, ge=60, le=3600, description="Lifetime of the rotator's Vault token in seconds.")
+
+
 class VaultSettings(Model):
     """Settings for the Vault KV v2 store of this environment."""
 
@@ -39,6 +111,9 @@ class VaultSettings(Model):
     cas_required: bool = Field(default=True, description="Writes must use check-and-set.")
     delete_version_after: str = Field(
         default="0s", description="Delete versions older than this duration (Vault syntax, e.g. 768h; 0s keeps them)."
+    )
+    rotator: VaultRotator | None = Field(
+        default=None, description="The connection-token rotator (required when connection tokens rotate on Vault)."
     )
 
     @field_validator("delete_version_after")

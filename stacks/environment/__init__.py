@@ -106,6 +106,8 @@ class Environment(pulumi.ComponentResource):
             out["azure"] = self.azure.outputs()
         if self.vault is not None:
             out["vault"] = self.vault.outputs()
+            if (rotation := self.vault.rotation_outputs()) is not None:
+                out["rotation"]["vault"] = rotation  # type: ignore[index]
         if webhooks:
             out["webhooks"] = webhooks
         return out

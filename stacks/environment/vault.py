@@ -1,13 +1,45 @@
-"""HashiCorp Vault composition: the KV v2 store, then a policy and auth role per consumer."""
+"""HashiCorp Vault composition: the KV v2 store, a policy and auth role per consumer, and the token rotator.
+
+The config model stops here: the components get plain frozen dataclasses built from it.
+"""
 
 from __future__ import annotations
 
-from components.vault.access import VaultAccess, VaultAccessArgs, VaultConsumerGrant
+from components.vault.access import (
+    AppRoleRole,
+    JwtRole,
+    KubernetesRole,
+    VaultAccess,
+    VaultAccessArgs,
+    VaultAuthRole,
+    VaultConsumerGrant,
+)
+from components.vault.rotation import RotatorJwtRole, VaultRotation, VaultRotationArgs, cronjob_manifest
 from components.vault.store import VaultSecretArgs, VaultStore, VaultStoreArgs
 
-from ..catalog import SecretKind
-from ..config.vault import VaultSettings
+from ..catalog import OAUTH_CLIENT_PATH, SecretKind, SystemIdentity
+from ..config.consumers import VaultIdentity
+from ..config.vault import VaultRotator, VaultSettings
 from .common import MANAGED_BY, Context, by_kind, secret_value
+
+
+def auth_role(identity: VaultIdentity) -> VaultAuthRole:
+    """The component's auth role from a consumer's (validated: exactly one method) Vault identity."""
+    auth = identity.auth
+    if auth.jwt is not None:
+        j = auth.jwt
+        return JwtRole(bound_audiences=tuple(j.bound_audiences), bound_subject=j.bound_subject,
+                       bound_claims=dict(j.bound_claims) if j.bound_claims else None, user_claim=j.user_claim,
+                       mount_path=j.mount_path)
+    if auth.kubernetes is not None:
+        k = auth.kubernetes
+        return KubernetesRole(service_account_names=tuple(k.service_account_names), namespaces=tuple(k.namespaces),
+                              mount_path=k.mount_path)
+    if auth.approle is not None:
+        a = auth.approle
+        return AppRoleRole(secret_id_ttl=a.secret_id_ttl, token_bound_cidrs=tuple(a.token_bound_cidrs),
+                           secret_id_bound_cidrs=tuple(a.secret_id_bound_cidrs), mount_path=a.mount_path)
+    raise ValueError("a Vault identity needs one auth method (the config checks refuse this before here)")
 
 
 class VaultBackend:
@@ -17,6 +49,7 @@ class VaultBackend:
         self.ctx = ctx
         self.store = self._store()
         self.access = self._access()
+        self.rotation = self._rotation()
 
     def _store(self) -> VaultStore:
         ctx, cfg = self.ctx, self.ctx.config
@@ -51,7 +84,13 @@ class VaultBackend:
     def _access(self) -> VaultAccess:
         ctx, cfg = self.ctx, self.ctx.config
         grants = [
-            VaultConsumerGrant(consumer=n, identity=c.vault, paths=[s.path for s in ctx.catalog.readable_by(n)])
+            VaultConsumerGrant(
+                consumer=n,
+                auth=auth_role(c.vault),
+                paths=[s.path for s in ctx.catalog.readable_by(n)],
+                token_ttl=c.vault.token_ttl,
+                token_max_ttl=c.vault.token_max_ttl,
+            )
             for n, c in sorted(cfg.consumers.items())
             if c.vault is not None
         ]
@@ -60,6 +99,77 @@ class VaultBackend:
             VaultAccessArgs(environment=cfg.environment, mount=self.store.mount_path, consumers=grants),
             opts=ctx.opts(),
         )
+
+    @property
+    def token_paths(self) -> list[str]:
+        """Catalog paths the rotator writes (connection tokens with a makiniId while rotation is on)."""
+        return sorted(s.path for s in self.ctx.catalog.secrets if SystemIdentity.ROTATION in s.writers)
+
+    @property
+    def rotator(self) -> VaultRotator | None:
+        return self.ctx.config.vault.rotator if self.ctx.config.vault is not None else None
+
+    def _rotation(self) -> VaultRotation | None:
+        ctx, cfg, rotator = self.ctx, self.ctx.config, self.rotator
+        if not self.token_paths:
+            return None
+        if rotator is None:  # refused by the config checks (makini:vault.rotator); never built half-way
+            raise ValueError("connection tokens rotate on Vault but makini:vault.rotator is not set")
+        jwt = rotator.auth.jwt
+        return VaultRotation(
+            f"{ctx.name}-vault-rotation",
+            VaultRotationArgs(
+                environment=cfg.environment,
+                mount=self.store.mount_path,
+                token_paths=self.token_paths,
+                oauth_client_path=OAUTH_CLIENT_PATH,
+                kubernetes_auth_mount=rotator.auth.mount_path if jwt is None else None,
+                namespace=rotator.namespace,
+                service_account=rotator.service_account_name,
+                token_ttl=rotator.token_ttl,
+                jwt=None if jwt is None else RotatorJwtRole(
+                    bound_audiences=tuple(jwt.bound_audiences),
+                    bound_subject=jwt.bound_subject,
+                    bound_claims=dict(jwt.bound_claims) if jwt.bound_claims else None,
+                    user_claim=jwt.user_claim,
+                    mount_path=jwt.mount_path,
+                ),
+            ),
+            opts=ctx.opts(),
+        )
+
+    def cronjob(self) -> str | None:
+        """The rotator's CronJob manifest (YAML; no secret in it), or None when nothing rotates on Vault."""
+        rotator = self.rotator
+        if self.rotation is None or rotator is None:
+            return None
+        jwt = rotator.auth.jwt
+        return cronjob_manifest(
+            environment=self.ctx.config.environment,
+            vault_addr=rotator.vault_address,
+            image=rotator.image,
+            namespace=rotator.namespace,
+            service_account=rotator.service_account_name,
+            auth_role=f"makini-{self.ctx.config.environment}-rotator",
+            auth_mount=rotator.auth.mount_path,
+            oauth_client_path=OAUTH_CLIENT_PATH,
+            schedule=rotator.schedule,
+            auth_method=rotator.auth.method,
+            jwt_audience=jwt.bound_audiences[0] if jwt is not None else None,
+        )
+
+    def rotation_outputs(self) -> dict[str, object] | None:
+        """``rotation.vault``: the rotator's policy and role names, its CronJob manifest and schedule."""
+        if self.rotation is None or self.rotator is None:
+            return None
+        return {
+            "policy": self.rotation.policy_name,
+            "role": self.rotation.role_name,
+            "cronJob": self.cronjob(),
+            "schedule": self.rotator.schedule,
+            "authMethod": self.rotator.auth.method,
+            "tokenPaths": self.token_paths,
+        }
 
     def outputs(self) -> dict[str, object]:
         return {"mount": self.store.mount_path, "paths": by_kind(self.ctx.catalog, self.store.paths)}

@@ -9,7 +9,7 @@ import hcl2
 
 from infra.offline import run_program
 from stacks.access import matrix_dict
-from tests.support import base_config, load, run
+from tests.support import VAULT_ROTATOR, base_config, load, run
 
 GUIDS = {"orders": "0b1f6c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b", "assets": "1b1f6c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b"}
 USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6"
@@ -25,6 +25,7 @@ def three_backends():
     c = base_config()
     c["makini:backends"] = ["aws", "azure", "vault"]
     c["makini:azure"] = {"location": "westeurope"}
+    c["makini:vault"] = {"rotator": VAULT_ROTATOR}
     c["makini:consumers"]["orders"]["azure"] = {"principalId": GUIDS["orders"]}
     c["makini:consumers"]["assets"]["azure"] = {"principalId": GUIDS["assets"], "principalType": "Group"}
     c["makini:consumers"]["orders"]["vault"] = {
@@ -57,13 +58,15 @@ def test_azure_assignments_are_per_secret_and_read_only():
 
 def test_vault_policies_and_roles_bind_each_consumer_to_exactly_its_policy():
     r = run(three_backends())
-    policies = {x.plain_inputs["name"]: x.plain_inputs["policy"] for x in r.of_type("vault:index/policy:Policy")}
+    rotator = "makini-dev-rotator"  # the token rotator's own policy and role (tests/program/test_rotation_vault.py)
+    policies = {x.plain_inputs["name"]: x.plain_inputs["policy"] for x in r.of_type("vault:index/policy:Policy")
+                if x.plain_inputs["name"] != rotator}
     assert set(policies) == {"makini-dev-orders-read", "makini-dev-assets-read"}
     for consumer in ("orders", "assets"):
         doc = hcl2.loads(policies[f"makini-dev-{consumer}-read"])
         paths = {k.strip('"') for block in doc["path"] for k in block}
         assert paths == {f"makini-dev/data/{p}" for c, p in EXPECTED if c == consumer}
-    k8s = r.of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
+    k8s = [x for x in r.of_type("vault:kubernetes/authBackendRole:AuthBackendRole") if x.plain_inputs["roleName"] != rotator]
     approle = r.of_type("vault:appRole/authBackendRole:AuthBackendRole")
     assert len(k8s) == 1 and len(approle) == 1 and not r.of_type("vault:jwt/authBackendRole:AuthBackendRole")
     k, a = k8s[0].plain_inputs, approle[0].plain_inputs

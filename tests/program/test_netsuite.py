@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from infra.offline import is_secret_marker, redact
-from tests.support import base_config, run
+from tests.support import VAULT_ROTATOR, base_config, run
 
 KEY = "tls:index/privateKey:PrivateKey"
 CERT = "tls:index/selfSignedCert:SelfSignedCert"
@@ -21,6 +21,8 @@ def netsuite_config(env="dev", backends=("aws", "azure", "vault"), **settings):
     cfg["makini:backends"] = list(backends)
     if "azure" in backends:
         cfg["makini:azure"] = {"location": "westeurope"}
+    if "vault" in backends:
+        cfg["makini:vault"] = {"rotator": VAULT_ROTATOR}
     cfg["makini:consumers"] = {}
     for c in cfg["makini:connections"]:
         c["consumers"] = []

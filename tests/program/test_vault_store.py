@@ -7,7 +7,7 @@ import json
 import pytest
 
 from infra.offline import is_secret_marker
-from tests.support import base_config, run
+from tests.support import VAULT_ROTATOR, base_config, run
 
 MOUNT = "vault:index/mount:Mount"
 CONFIG = "vault:kv/secretBackendV2:SecretBackendV2"
@@ -19,8 +19,7 @@ CANARY = "CANARY-vault-0b5e-do-not-print"
 def vault_config(env: str, vault: dict | None = None) -> dict:
     cfg = base_config(env)
     cfg["makini:backends"] = ["vault"]
-    if vault is not None:
-        cfg["makini:vault"] = vault
+    cfg["makini:vault"] = {"rotator": VAULT_ROTATOR, **(vault or {})}
     cfg["makini:consumers"] = {}  # consumer identities on Vault are the access issue's
     for c in cfg["makini:connections"]:
         c["consumers"] = []

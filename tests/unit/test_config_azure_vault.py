@@ -6,7 +6,7 @@ import pytest
 
 from stacks.config import ConfigError
 from stacks.config.vault import duration_seconds
-from tests.support import base_config, load
+from tests.support import VAULT_ROTATOR, base_config, load
 
 SUB = "00000000-0000-0000-0000-00000000abcd"
 SUBNET = f"/subscriptions/{SUB}/resourceGroups/net-rg/providers/Microsoft.Network/virtualNetworks/hub/subnets/apps"
@@ -24,6 +24,8 @@ def config(env: str = "dev", backends=("azure", "vault"), azure=None, vault=None
         cfg["makini:azure"] = {"location": "westeurope", **(azure or {})}
     if vault is not None:
         cfg["makini:vault"] = vault
+    if "vault" in backends:
+        cfg["makini:vault"] = {"rotator": VAULT_ROTATOR, **(vault or {})}
     return cfg
 
 
@@ -43,7 +45,8 @@ def test_defaults_dev_and_prod():
     dev = load(config("dev"))
     assert dev.azure.retention_days(dev.production) == 90
     assert dev.azure.purge_protection_enabled(dev.production) is True
-    assert dev.vault is None  # the vault section is optional: its defaults apply
+    # the vault section holds only the rotator (required while tokens rotate): its other defaults apply
+    assert dev.vault.max_versions == 10 and dev.vault.delete_version_after_seconds == 0
     prod = load(config("prod", azure={"softDeleteRetentionDays": 90, "purgeProtection": True}))
     assert prod.azure.retention_days(True) == 90 and prod.azure.purge_protection_enabled(True)
 

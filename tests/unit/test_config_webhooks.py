@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from stacks.config import ConfigError
 from stacks.config.webhooks import MAKINI_SOURCE_IPS, iso_duration, parse_iso_duration
-from tests.support import base_config, load
+from tests.support import VAULT_ROTATOR, base_config, load
 
 
 def cfg(env="dev", **webhooks):
@@ -101,7 +101,7 @@ def test_allow_any_source_is_refused_in_production_and_allowed_in_dev():
 def test_endpoint_needs_a_compute_backend():
     c = cfg()
     c["makini:backends"] = ["vault"]
-    c["makini:vault"] = {}
+    c["makini:vault"] = {"rotator": VAULT_ROTATOR}
     with pytest.raises(ConfigError) as err:
         load(c)
     assert "makini:webhooks.enabled" in {p.path for p in err.value.problems}

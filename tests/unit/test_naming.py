@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stacks import naming
 from stacks.catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, connection_token_path
 from stacks.config import ConfigError
-from tests.support import base_config, load
+from tests.support import VAULT_ROTATOR, base_config, load
 
 # Independent restatements of the rules (Azure docs / base.py), not the module's own regexes.
 KV_SECRET = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
@@ -117,6 +117,7 @@ def test_collisions_only_matter_when_azure_is_a_backend(monkeypatch):
     monkeypatch.setattr(naming, "stable_hash", lambda text, length=naming.HASH_LENGTH: "0" * length)
     cfg = azure_config(["Acme.SAP", "acme_sap"])
     cfg["makini:backends"] = ["vault"]
+    cfg["makini:vault"] = {"rotator": VAULT_ROTATOR}
     del cfg["makini:azure"]
     assert len(load(cfg).connections) == 2
 
