@@ -9,10 +9,14 @@ date arithmetic is testable. Three modes:
   disabled): someone issues a new token in Makini before the 30-day token lifetime runs out.
 - ``manual-with-reminder``: secrets Makini issues by hand (webhook secret, OAuth client secret): a maximum
   age, and a reminder ``reminderDaysBefore`` days before it, dated when the rotated-on date is configured.
+  NetSuite M2M keys too: the period is the certificate's validity, the next date its renew-by date
+  (``renewalReminderDays`` before expiry), dated when the certificate's notAfter is known (after deployment:
+  the ``netsuiteCertificates`` stack output), never guessed offline.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
@@ -21,6 +25,7 @@ from typing import Any
 from .catalog import Catalog, CatalogSecret, SecretKind, build_catalog
 from .config.model import StackConfig
 from .config.rotation import TOKEN_LIFETIME_DAYS
+from .netsuite import renew_by
 
 
 class Mode(StrEnum):
@@ -141,12 +146,56 @@ def _hand_issued(cfg: StackConfig, s: CatalogSecret, max_age: int, rotated_on: d
     return CalendarEntry(cfg.environment, s.path, s.kind, Mode.MANUAL_WITH_REMINDER, max_age, rotated_on, nxt, event, status, note)
 
 
-def calendar(cfg: StackConfig, today: date, catalog: Catalog | None = None) -> tuple[CalendarEntry, ...]:
+def _netsuite_key(cfg: StackConfig, s: CatalogSecret, today: date, not_after: str | None) -> CalendarEntry:
+    """A NetSuite M2M private key: renewed by hand (new key pair, certificate uploaded to the integration record)."""
+    conn = cfg.connection(s.connection)
+    ns = conn.netsuite
+    assert ns is not None  # the catalog lists an M2M key only for connections with NetSuite settings
+    validity, reminder = ns.certificate_validity_days, ns.renewal_reminder_days
+    renew = ("replace the key pair (pulumi up --replace on its tls:index/privateKey:PrivateKey) and upload the new "
+             "certificate to the integration record")
+    if not_after is None:
+        return CalendarEntry(
+            cfg.environment, s.path, s.kind, Mode.MANUAL_WITH_REMINDER, validity, None, None, "", Status.UNKNOWN,
+            f"certificate valid {validity} days from creation; renew by {reminder} days before expiry "
+            f"(stack output netsuiteCertificates.{conn.key}.renewBy): {renew}",
+            connection=conn.key,
+        )
+    end = datetime.fromisoformat(not_after.replace("Z", "+00:00"))
+    end = (end if end.tzinfo else end.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    renew_on = date.fromisoformat(renew_by(not_after, reminder)[:10])
+    d = Deadline(end.date() - timedelta(days=validity), validity, reminder)
+    status = d.status(today)
+    if today < renew_on:
+        nxt, event = renew_on, "reminder"
+    else:
+        nxt, event = end.date(), "due"
+    if status is Status.OVERDUE:
+        note = f"certificate expired on {end.date().isoformat()}: NetSuite refuses its tokens; {renew} now"
+    elif status is Status.REMINDER_DUE:
+        note = f"certificate expires on {end.date().isoformat()} ({d.days_left(today)} days left): {renew}"
+    else:
+        note = f"renew by {renew_on.isoformat()} ({reminder} days before the certificate expires)"
+    last = end.date() - timedelta(days=validity)
+    return CalendarEntry(cfg.environment, s.path, s.kind, Mode.MANUAL_WITH_REMINDER, validity, last, nxt, event, status,
+                         note, connection=conn.key)
+
+
+def calendar(
+    cfg: StackConfig,
+    today: date,
+    catalog: Catalog | None = None,
+    certificates_not_after: Mapping[str, str] | None = None,
+) -> tuple[CalendarEntry, ...]:
+    """The calendar; ``certificates_not_after`` (connection key -> the NetSuite certificate's notAfter,
+    RFC 3339) dates the NetSuite renewals when known."""
     catalog = catalog or build_catalog(cfg)
     r = cfg.rotation
     out = []
     for s in catalog.secrets:
-        if s.kind is SecretKind.WEBHOOK_SECRET:
+        if s.kind is SecretKind.NETSUITE_M2M_KEY:
+            out.append(_netsuite_key(cfg, s, today, (certificates_not_after or {}).get(s.connection or "")))
+        elif s.kind is SecretKind.WEBHOOK_SECRET:
             out.append(_hand_issued(cfg, s, r.webhook_secret_max_age_days, r.webhook_secret_rotated_on,
                                     "webhookSecretRotatedOn", today))
         elif s.kind is SecretKind.OAUTH_CLIENT:
