@@ -152,6 +152,10 @@ def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = Non
     if aws_out:
         data["aws"] = aws_out
         notes += list(aws_out.get("notes", []))
+    if vault_out := redact(run.outputs.get("rotation") or {}).get("vault"):
+        data["vault"] = vault_out
+        notes.append(f"Vault: the rotator CronJob runs at '{vault_out['schedule']}' (UTC) as role {vault_out['role']} "
+                     "and rotates each token whose period has passed; its manifest is rotation.vault.cronJob.")
     for e in entries:
         if e.status.value in ("overdue", "reminder-due"):
             notes.append(f"{e.path}: {e.note}")
