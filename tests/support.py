@@ -50,6 +50,28 @@ def base_config(env: str = "dev") -> dict[str, Any]:
     )
 
 
+#: The Function Apps' VNet integration subnet the Azure test stacks use (the vault's firewall denies by default).
+AZURE_FUNCTIONS_SUBNET = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-net/providers/Microsoft.Network/"
+    "virtualNetworks/vnet-test/subnets/snet-functions"
+)
+
+
+def azure_section(**settings: Any) -> dict[str, Any]:
+    """``makini:azure`` with the given settings, plus a functions subnet that can reach the vault: in the
+    private endpoints' virtual network when there are any, else allowed through the firewall."""
+    out: dict[str, Any] = {"location": "westeurope", **settings}
+    if "functionsSubnetId" in out:
+        return out
+    endpoints = out.get("privateEndpointSubnetIds") or []
+    if endpoints:
+        out["functionsSubnetId"] = endpoints[0].rsplit("/subnets/", 1)[0] + "/subnets/snet-functions"
+    else:
+        out["functionsSubnetId"] = AZURE_FUNCTIONS_SUBNET
+        out["allowedSubnetIds"] = [*out.get("allowedSubnetIds", []), AZURE_FUNCTIONS_SUBNET]
+    return out
+
+
 def flatten(config: Mapping[str, Any]) -> dict[str, str]:
     """Python values -> the flat strings Pulumi hands a program (structured values JSON-encoded)."""
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}

@@ -668,3 +668,81 @@ def cross_checks(cfg: StackConfig) -> list[Problem]:
     for rule in RULES:
         problems.extend(rule(cfg))
     return problems
+
+
+def _vnet_of(subnet_id: str) -> str:
+    return subnet_id.lower().rsplit("/subnets/", 1)[0]
+
+
+def _azure_functions_network(cfg: StackConfig) -> list[Problem]:
+    """Azure Function Apps (webhook receiver, rotation) must be able to reach the vault, whose firewall denies
+    by default: Key Vault references and the rotation SDK calls come from the app's VNet integration subnet,
+    which must be allowed through the firewall or sit in the virtual network of a private endpoint."""
+    az = cfg.azure
+    if az is None or "azure" not in cfg.backends:
+        return []
+    users = []
+    if cfg.webhooks.enabled:
+        users.append("the webhook receiver (makini:webhooks.enabled)")
+    if cfg.rotation.connection_token_days is not None and any(c.makini_id for c in cfg.connections):
+        users.append("connection-token rotation (makini:rotation)")
+    if not users:
+        return []
+    who = " and ".join(users)
+    example = (
+        "/subscriptions/<subscription-guid>/resourceGroups/<group>/providers/Microsoft.Network/"
+        "virtualNetworks/<vnet>/subnets/<functions-subnet>"
+    )
+    problems = []
+    subnet = az.functions_subnet_id
+    if subnet is None:
+        where = (
+            "a subnet in the virtual network of makini:azure.privateEndpointSubnetIds"
+            if az.private_endpoint_subnet_ids
+            else "a subnet that is also listed in makini:azure.allowedSubnetIds"
+        )
+        problems.append(
+            Problem(
+                "makini:azure.functionsSubnetId",
+                f"{who} runs as Azure Function Apps that read the Key Vault, but the vault's firewall denies by "
+                "default and the apps have no VNet integration subnet, so Key Vault references and SDK calls "
+                "would be refused",
+                f"pulumi config set --path 'makini:azure.functionsSubnetId' {example}  ({where}, delegated to "
+                "Microsoft.Web/serverFarms)",
+            )
+        )
+    elif az.private_endpoint_subnet_ids:
+        if not any(_vnet_of(pe) == _vnet_of(subnet) for pe in az.private_endpoint_subnet_ids):
+            problems.append(
+                Problem(
+                    "makini:azure.functionsSubnetId",
+                    f"the vault is reachable only through private endpoints (makini:azure.privateEndpointSubnetIds), "
+                    f"none of them in the virtual network of functionsSubnetId, so {who} cannot be shown to reach "
+                    "it (peered networks and their private DNS are not visible to this check)",
+                    "use a functions subnet in the virtual network of one of makini:azure.privateEndpointSubnetIds, "
+                    "or add a private endpoint subnet in the functions' virtual network to privateEndpointSubnetIds",
+                )
+            )
+    elif subnet.lower() not in {s.lower() for s in az.allowed_subnet_ids}:
+        problems.append(
+            Problem(
+                "makini:azure.allowedSubnetIds",
+                f"does not list makini:azure.functionsSubnetId ({subnet}), so the vault's firewall (default Deny) "
+                f"refuses {who}",
+                f"pulumi config set --path 'makini:azure.allowedSubnetIds[{len(az.allowed_subnet_ids)}]' {subnet}  "
+                "(the subnet also needs the Microsoft.KeyVault service endpoint)",
+            )
+        )
+    if cfg.webhooks.azure.plan_sku == "Y1":
+        problems.append(
+            Problem(
+                "makini:webhooks.azure.planSku",
+                f"is Y1 (Linux Consumption), which has no VNet integration, so {who} could not reach the vault "
+                "(the rotation app uses the same plan SKU)",
+                "pulumi config set --path 'makini:webhooks.azure.planSku' EP1   # or B1/S1/P1v3",
+            )
+        )
+    return problems
+
+
+RULES.append(_azure_functions_network)

@@ -104,6 +104,10 @@ class Environment(pulumi.ComponentResource):
                 webhooks["aws"] = endpoint
         if self.azure is not None:
             out["azure"] = self.azure.outputs()
+            if (rotation := self.azure.rotation_outputs()) is not None:
+                out["rotation"]["azure"] = rotation  # type: ignore[index]
+            if (endpoint := self.azure.webhook_outputs()) is not None:
+                webhooks["azure"] = endpoint
         if self.vault is not None:
             out["vault"] = self.vault.outputs()
             if (rotation := self.vault.rotation_outputs()) is not None:

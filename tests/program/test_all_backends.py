@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra.offline import is_secret_marker, load_stack_file, run_program
-from tests.support import VAULT_ROTATOR, base_config, run
+from tests.support import VAULT_ROTATOR, azure_section, base_config, run
 
 SECRET_KEYS = ["makini:oauthClientSecret", "makini:webhookSecret", "makini:connectionTokens"]
 CANARY = "CANARY-all-9a1f-do-not-print"
@@ -20,7 +20,7 @@ PATHS = ["connections/acme-sap/token", "connections/globex-mx/token", "oauth/cli
 def all_config(env: str) -> dict:
     cfg = base_config(env)
     cfg["makini:backends"] = ["aws", "azure", "vault"]
-    cfg["makini:azure"] = {"location": "westeurope"}
+    cfg["makini:azure"] = azure_section()
     cfg["makini:vault"] = {"deleteVersionAfter": "2160h", "rotator": VAULT_ROTATOR}
     cfg["makini:consumers"] = {}  # Azure/Vault consumer identities are the access issue's
     for c in cfg["makini:connections"]:

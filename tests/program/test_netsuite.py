@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from infra.offline import is_secret_marker, redact
-from tests.support import VAULT_ROTATOR, base_config, run
+from tests.support import VAULT_ROTATOR, azure_section, base_config, run
 
 KEY = "tls:index/privateKey:PrivateKey"
 CERT = "tls:index/selfSignedCert:SelfSignedCert"
@@ -20,7 +20,7 @@ def netsuite_config(env="dev", backends=("aws", "azure", "vault"), **settings):
     cfg = base_config(env)
     cfg["makini:backends"] = list(backends)
     if "azure" in backends:
-        cfg["makini:azure"] = {"location": "westeurope"}
+        cfg["makini:azure"] = azure_section()
     if "vault" in backends:
         cfg["makini:vault"] = {"rotator": VAULT_ROTATOR}
     cfg["makini:consumers"] = {}

@@ -15,7 +15,7 @@ from infra import access_check
 from infra.offline import PROJECT_ROOT
 from stacks.access import cross_environment_conflicts
 from stacks.config import ConfigError
-from tests.support import VAULT_ROTATOR, base_config, load, run
+from tests.support import VAULT_ROTATOR, azure_section, base_config, load, run
 
 GUID = "0b1f6c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b"
 
@@ -34,7 +34,7 @@ def only(err: ConfigError, needle: str):
 
 def with_all_backends(c):
     c["makini:backends"] = ["aws", "azure", "vault"]
-    c["makini:azure"] = {"location": "westeurope"}
+    c["makini:azure"] = azure_section()
     c["makini:vault"] = {"rotator": VAULT_ROTATOR}
     c["makini:consumers"]["orders"]["azure"] = {"principalId": GUID}
     c["makini:consumers"]["assets"]["azure"] = {"principalId": GUID.replace("0b", "1b", 1)}

@@ -6,7 +6,7 @@ import pytest
 
 from stacks.config import ConfigError
 from stacks.config.vault import duration_seconds
-from tests.support import VAULT_ROTATOR, base_config, load
+from tests.support import VAULT_ROTATOR, azure_section, base_config, load
 
 SUB = "00000000-0000-0000-0000-00000000abcd"
 SUBNET = f"/subscriptions/{SUB}/resourceGroups/net-rg/providers/Microsoft.Network/virtualNetworks/hub/subnets/apps"
@@ -21,7 +21,7 @@ def config(env: str = "dev", backends=("azure", "vault"), azure=None, vault=None
     for c in cfg["makini:connections"]:
         c["consumers"] = []
     if "azure" in backends:
-        cfg["makini:azure"] = {"location": "westeurope", **(azure or {})}
+        cfg["makini:azure"] = azure_section(**(azure or {}))
     if vault is not None:
         cfg["makini:vault"] = vault
     if "vault" in backends:

@@ -34,7 +34,7 @@ def test_defaults():
     assert (w.aws.timeout_seconds, w.aws.memory_mb, w.aws.reserved_concurrency) == (6, 256, None)
     assert (w.aws.throttling.burst_limit, w.aws.throttling.rate_limit) == (100, 50)
     assert w.signature_mode == "raw" and w.grace_seconds == 86_400 and w.dedupe_ttl_seconds == 172_800
-    assert w.azure.duplicate_detection_window == "P2D" and w.azure.plan_sku == "Y1"
+    assert w.azure.duplicate_detection_window == "P2D" and w.azure.plan_sku == "EP1"
     assert w.log_retention_days(False) == 30 and w.log_retention_days(True) == 365
     assert w.alarms.effective_silence_hours(False) is None
     assert w.alarms.effective_silence_hours(True) == 24

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stacks import naming
 from stacks.catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, connection_token_path
 from stacks.config import ConfigError
-from tests.support import VAULT_ROTATOR, base_config, load
+from tests.support import VAULT_ROTATOR, azure_section, base_config, load
 
 # Independent restatements of the rules (Azure docs / base.py), not the module's own regexes.
 KV_SECRET = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
@@ -36,7 +36,7 @@ def kv_vault_name_ok(name: str) -> bool:
 def azure_config(keys_: list[str]) -> dict:
     cfg = base_config("dev")
     cfg["makini:backends"] = ["azure"]
-    cfg["makini:azure"] = {"location": "westeurope"}
+    cfg["makini:azure"] = azure_section()
     cfg["makini:consumers"] = {}
     cfg["makini:connections"] = [
         {"key": k, "system": "MaintainX", "tier": 1, "deployment": "cloud"} for k in keys_
