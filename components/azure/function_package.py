@@ -40,7 +40,8 @@ from pathlib import Path
 import pulumi
 import pulumi_azure_native as azure_native
 
-FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+from ..packaging import FUNCTIONS_DIR, archive, module_files
+
 SITE_PACKAGES = ".python_packages/lib/site-packages"
 CONTAINER_NAME = "function-packages"
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
@@ -100,13 +101,7 @@ def package_files(
     spec: FunctionPackageSpec, dependencies_dir: Path | None = None, source_root: Path = FUNCTIONS_DIR
 ) -> dict[str, Path | str]:
     """Archive path -> the file to ship (a Path) or generated text (a str). Exactly the runtime files."""
-    folder = source_root / spec.package
-    files: dict[str, Path | str] = {}
-    for module in spec.modules:
-        path = folder / module
-        if not path.is_file():
-            raise ValueError(f"{spec.package}: runtime module {path} is missing")
-        files[f"{spec.package}/{module}"] = path
+    files: dict[str, Path | str] = dict(module_files(source_root / spec.package, spec.package, spec.modules))
     files["function_app.py"] = spec.function_app
     files["host.json"] = HOST_JSON
     files["requirements.txt"] = "\n".join(spec.requirements) + "\n"
@@ -123,15 +118,6 @@ def package_digest(files: Mapping[str, Path | str]) -> str:
         data = content.read_bytes() if isinstance(content, Path) else content.encode()
         h.update(name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
     return h.hexdigest()
-
-
-def archive(files: Mapping[str, Path | str]) -> pulumi.AssetArchive:
-    return pulumi.AssetArchive(
-        {
-            name: pulumi.FileAsset(str(c)) if isinstance(c, Path) else pulumi.StringAsset(c)
-            for name, c in sorted(files.items())
-        }
-    )
 
 
 def blob_url(account: str, container: str, blob: str) -> str:
