@@ -120,6 +120,11 @@ class VaultRotator:
                 keys = self.kv.list_secrets(path=folder, mount_point=self.mount)["data"]["keys"]
             except hvac.exceptions.InvalidPath:
                 continue  # nothing stored there yet
+            except hvac.exceptions.Forbidden:
+                # The rotator's policy lists only the folders of connections it rotates (those with a
+                # Makini id): any other folder is not its business.
+                jsonlog.log(logger, logging.INFO, "not_listable", path=folder or "/")
+                continue
             for key in sorted(keys, reverse=True):
                 full = f"{folder}/{key}".strip("/") if folder else key
                 if key.endswith("/"):
@@ -159,7 +164,15 @@ class VaultRotator:
         return report
 
     def _one(self, path: str, report: Report, *, force: bool, dry_run: bool) -> None:
-        meta = self.kv.read_secret_metadata(path=path, mount_point=self.mount)["data"]
+        import hvac.exceptions  # noqa: PLC0415
+
+        try:
+            meta = self.kv.read_secret_metadata(path=path, mount_point=self.mount)["data"]
+        except hvac.exceptions.Forbidden:
+            # Not a token this rotator may rotate (e.g. a NetSuite M2M key beside a token): skip it.
+            report.skipped.append(path)
+            jsonlog.log(logger, logging.INFO, "skipped", path=path, reason="the rotator's policy does not cover it")
+            return
         custom = dict(meta.get("custom_metadata") or {})
         connection_id = custom.get(META_CONNECTION)
         if not connection_id:

@@ -37,6 +37,8 @@ class InMemoryKV2(BaseAdapter):
         self.calls: list[tuple[str, str, object]] = []
         self.fail_data_write: int = 0  # next N data writes fail with 500 (fault injection)
         self.fail_metadata_write: int = 0
+        #: Path prefixes the token's policy does not cover (answered 403, as Vault does).
+        self.denied_prefixes: tuple[str, ...] = ()
 
     # -- helpers for tests ------------------------------------------------------------------
 
@@ -71,6 +73,8 @@ class InMemoryKV2(BaseAdapter):
         method = request.method.upper()
         if request.headers.get("X-Vault-Token") != "test-token":
             return self._respond(request, 403, {"errors": ["permission denied"]})
+        if any(path.strip("/").startswith(p) for p in self.denied_prefixes):
+            return self._respond(request, 403, {"errors": ["1 error occurred:\n\t* permission denied\n\n"]})
         if kind == "metadata" and (method == "LIST" or (method == "GET" and query.get("list") == ["true"])):
             return self._list(request, path)
         if kind == "metadata" and method == "GET":

@@ -57,6 +57,19 @@ def test_rotates_only_due_connection_tokens(kv, makini, client_factory):
     assert writes[0][2]["options"] == {"cas": 1}
 
 
+def test_paths_outside_the_rotators_policy_are_skipped_not_failures(kv, client_factory, makini):
+    """The deployed policy lists only rotated connections' folders and reads only their token metadata:
+    a connection without a Makini id, or a NetSuite M2M key beside a token, answers 403 and is skipped."""
+    kv.put("connections/manual-erp/token", {"token": "t", "connection_id": None, "issued_at": ""}, {})
+    kv.put("connections/acme-netsuite-m2m/m2m-key", {"pem": "k"}, {"kind": "netsuite-m2m-key"})
+    kv.denied_prefixes = ("connections/manual-erp", "connections/acme-netsuite-m2m/m2m-key")
+    report = rotator(kv, client_factory).run()
+    assert report.failed == {}
+    assert report.rotated == ["connections/acme-netsuite"]
+    assert "connections/acme-netsuite-m2m/m2m-key" in report.skipped
+    assert not any(p.startswith("connections/manual-erp") for p in report.rotated + report.not_due)
+
+
 def test_second_run_is_a_no_op(kv, client_factory):
     rotator(kv, client_factory).run()
     report = rotator(kv, client_factory).run()
