@@ -1,6 +1,7 @@
-"""Rotate one connection token now (e.g. after a suspected leak).
+"""Rotate one connection token now (e.g. after a suspected leak), or stage a new webhook secret.
 
     python -m infra.rotate <stack> --connection KEY --now [--config-file FILE]
+    python -m infra.rotate <stack> --webhook-secret --from-file PATH|- [--config-file FILE]
 
 Reads the stack's configuration the way the program does, then asks AWS Secrets Manager to run the
 rotation of ``makini/<env>/connections/<KEY>/token`` immediately (``RotateSecret`` with
@@ -9,8 +10,14 @@ what it did and the disconnect step: a new token does **not** invalidate the old
 valid while the connection exists), so for a suspected compromise the connection must also be
 disconnected. No token or secret value is ever read or printed.
 
-Exit codes: 0 rotation started; 2 bad arguments, unknown connection or invalid configuration;
-1 rotation not configured for that connection, or an AWS error (the message says which).
+``--webhook-secret`` stores the secret Makini shows on its Webhooks page (read from PATH, or stdin
+with ``-``, never from the command line) as the new ``AWSCURRENT`` version of
+``makini/<env>/webhook/secret``; the version it replaces becomes ``AWSPREVIOUS``, which the receiver
+keeps accepting for ``makini:webhooks.graceSeconds``, so deliveries signed with either secret pass
+while Makini switches over (and Makini retries any it sent in between for 24 hours).
+
+Exit codes: 0 done; 2 bad arguments, unknown connection or invalid configuration;
+1 not configured for that, or an AWS error (the message says which).
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from stacks.catalog import connection_token_path
+from stacks.catalog import WEBHOOK_SECRET_PATH, connection_token_path
 from stacks.config import ConfigError, load_stack_config
 
 from .offline import DEFAULT_REGION, StackFileError, load_stack_file
@@ -132,13 +140,79 @@ def rotate_now(
     return EXIT_OK
 
 
+def _read_secret(path: str, stdin) -> str:
+    raw = stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    return raw.strip()
+
+
+def stage_webhook_secret(
+    stack: str,
+    source_path: str,
+    config_file: Path | None = None,
+    client_factory: ClientFactory = _boto3_client,
+    out=sys.stdout,
+    err=sys.stderr,
+    stdin=sys.stdin,
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+) -> int:
+    try:
+        source = load_stack_file(stack, config_file)
+        cfg = load_stack_config(stack, source.config, source.secret_keys)
+    except ConfigError as e:
+        print(str(e), file=err)
+        return EXIT_INVALID
+    except StackFileError as e:
+        print(f"makini-infra: {e}", file=err)
+        return EXIT_INVALID
+    if "aws" not in cfg.backends:
+        print(
+            f"makini-infra: stack '{stack}' has no aws backend; on Azure use `az keyvault secret set` and "
+            "makini:webhooks.azure.previousSecretVersion (docs/operations.md, 'Rotating')",
+            file=err,
+        )
+        return EXIT_FAILED
+    try:
+        value = _read_secret(source_path, stdin)
+    except OSError as e:
+        print(f"makini-infra: cannot read the new webhook secret from {source_path}: {e.strerror or e}", file=err)
+        return EXIT_INVALID
+    if not value:
+        print(f"makini-infra: {source_path} holds no secret (empty); nothing was stored", file=err)
+        return EXIT_INVALID
+    name = f"makini/{cfg.environment}/{WEBHOOK_SECRET_PATH}"
+    region = source.config.get("aws:region") or DEFAULT_REGION
+    try:
+        response = client_factory(region).put_secret_value(SecretId=name, SecretString=value)
+    except Exception as e:  # noqa: BLE001 - one clear line, never the value
+        print(f"makini-infra: could not store the new webhook secret in {name} ({region}): {_aws_error(e)}", file=err)
+        return EXIT_FAILED
+    until = now() + timedelta(seconds=cfg.webhooks.grace_seconds)
+    version = response.get("VersionId", "?") if isinstance(response, dict) else "?"
+    print(
+        f"Stored the new webhook secret as AWSCURRENT of {name} in {region} (version {version}).\n"
+        f"The receiver accepts signatures made with the previous secret until about "
+        f"{until.strftime('%Y-%m-%d %H:%M UTC')} (makini:webhooks.graceSeconds = {cfg.webhooks.grace_seconds}).\n"
+        "Next: make sure Makini's webhook uses the new secret, then record the date for the reminder:\n"
+        f"  pulumi config set --path 'makini:rotation.webhookSecretRotatedOn' {now().date().isoformat()}",
+        file=out,
+    )
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None, client_factory: ClientFactory = _boto3_client) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.rotate", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", help="stack name, e.g. prod (reads Pulumi.<stack>.yaml)")
-    parser.add_argument("--connection", required=True, metavar="KEY", help="the connection key (makini:connections[].key)")
-    parser.add_argument("--now", action="store_true", help="rotate immediately (required: the schedule does the rest)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--connection", metavar="KEY", help="the connection key (makini:connections[].key)")
+    what.add_argument("--webhook-secret", action="store_true", help="store a new webhook secret (zero downtime)")
+    parser.add_argument("--now", action="store_true", help="with --connection: rotate immediately")
+    parser.add_argument("--from-file", metavar="PATH", help="with --webhook-secret: file holding the secret, or - for stdin")
     parser.add_argument("--config-file", type=Path, help="read this file instead of Pulumi.<stack>.yaml")
     args = parser.parse_args(argv)
+    if args.webhook_secret:
+        if not args.from_file:
+            parser.error("--webhook-secret needs --from-file PATH (or - for stdin): never pass a secret as an argument")
+        return stage_webhook_secret(args.stack, args.from_file, args.config_file, client_factory)
     if not args.now:
         parser.error("--now is required: this command only starts an immediate rotation (the schedule runs the others)")
     return rotate_now(args.stack, args.connection, args.config_file, client_factory)
