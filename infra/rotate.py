@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from stacks.catalog import WEBHOOK_SECRET_PATH, connection_token_path
-from stacks.config import ConfigError, load_stack_config
+from stacks.config import ConfigError, StackConfig, load_stack_config
 
-from .offline import DEFAULT_REGION, StackFileError, load_stack_file
+from .offline import DEFAULT_REGION, StackFileError, StackSource, load_stack_file
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 MAKINI_API = "https://api.makini.io"
@@ -71,6 +71,18 @@ def _aws_error(err: Exception) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+def _load(stack: str, config_file: Path | None, err) -> tuple[StackSource, StackConfig] | None:
+    """The stack's source and validated config, or None after printing why (exit 2)."""
+    try:
+        source = load_stack_file(stack, config_file)
+        return source, load_stack_config(stack, source.config, source.secret_keys)
+    except ConfigError as e:
+        print(str(e), file=err)
+    except StackFileError as e:
+        print(f"makini-infra: {e}", file=err)
+    return None
+
+
 def rotate_now(
     stack: str,
     connection: str,
@@ -79,15 +91,10 @@ def rotate_now(
     out=sys.stdout,
     err=sys.stderr,
 ) -> int:
-    try:
-        source = load_stack_file(stack, config_file)
-        cfg = load_stack_config(stack, source.config, source.secret_keys)
-    except ConfigError as e:
-        print(str(e), file=err)
+    loaded = _load(stack, config_file, err)
+    if loaded is None:
         return EXIT_INVALID
-    except StackFileError as e:
-        print(f"makini-infra: {e}", file=err)
-        return EXIT_INVALID
+    source, cfg = loaded
 
     keys = [c.key for c in cfg.connections]
     if connection not in keys:
@@ -155,15 +162,10 @@ def stage_webhook_secret(
     stdin=sys.stdin,
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
 ) -> int:
-    try:
-        source = load_stack_file(stack, config_file)
-        cfg = load_stack_config(stack, source.config, source.secret_keys)
-    except ConfigError as e:
-        print(str(e), file=err)
+    loaded = _load(stack, config_file, err)
+    if loaded is None:
         return EXIT_INVALID
-    except StackFileError as e:
-        print(f"makini-infra: {e}", file=err)
-        return EXIT_INVALID
+    source, cfg = loaded
     if "aws" not in cfg.backends:
         print(
             f"makini-infra: stack '{stack}' has no aws backend; on Azure use `az keyvault secret set` and "

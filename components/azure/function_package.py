@@ -212,3 +212,51 @@ def host_storage_grants(
         "host-tables": grant("host-tables", STORAGE_TABLE_DATA_CONTRIBUTOR, storage.id, "writes host diagnostic events"),
         "package-reader": grant("package-reader", STORAGE_BLOB_DATA_READER, package.container.id, "reads its code package"),
     }
+
+
+#: App Service plan SKU -> tier.
+PLAN_TIERS = {"Y1": "Dynamic", "EP1": "ElasticPremium", "EP2": "ElasticPremium", "EP3": "ElasticPremium",
+              "B1": "Basic", "B2": "Basic", "B3": "Basic", "S1": "Standard", "S2": "Standard", "S3": "Standard",
+              "P1v3": "PremiumV3", "P2v3": "PremiumV3", "P3v3": "PremiumV3"}
+
+
+def host_storage_account(
+    name: str, account_name: str, resource_group_name: pulumi.Input[str], location: str,
+    tags: Mapping[str, str], opts: pulumi.ResourceOptions,
+) -> azure_native.storage.StorageAccount:
+    """The Function App's own storage account (host state and its code package): private, TLS 1.2."""
+    return azure_native.storage.StorageAccount(
+        f"{name}-storage",
+        account_name=account_name,
+        resource_group_name=resource_group_name,
+        location=location,
+        kind="StorageV2",
+        sku=azure_native.storage.SkuArgs(name="Standard_LRS"),
+        allow_blob_public_access=False,
+        # azure-native's Blob upload needs the account key (pulumi-azure-native#2015); the app uses its identity.
+        allow_shared_key_access=True,
+        minimum_tls_version="TLS1_2",
+        enable_https_traffic_only=True,
+        tags=dict(tags),
+        opts=opts,
+    )
+
+
+def linux_plan(
+    name: str, plan_name: str, sku: str, resource_group_name: pulumi.Input[str], location: str,
+    tags: Mapping[str, str], opts: pulumi.ResourceOptions,
+) -> azure_native.web.AppServicePlan:
+    """A Linux App Service plan for one Function App."""
+    if sku not in PLAN_TIERS:
+        raise ValueError(f"plan_sku {sku!r} is not one of {', '.join(PLAN_TIERS)}")
+    return azure_native.web.AppServicePlan(
+        f"{name}-plan",
+        name=plan_name,
+        resource_group_name=resource_group_name,
+        location=location,
+        kind="linux",
+        reserved=True,
+        sku=azure_native.web.SkuDescriptionArgs(name=sku, tier=PLAN_TIERS[sku]),
+        tags=dict(tags),
+        opts=opts,
+    )

@@ -33,8 +33,15 @@ from pathlib import Path
 import pulumi
 import pulumi_azure_native as azure_native
 
-from .function_package import ROTATION_PACKAGE, host_storage_grants, package_settings, upload_package
-from .webhook import PLAN_TIERS, PYTHON_VERSION
+from .function_package import (
+    ROTATION_PACKAGE,
+    host_storage_account,
+    host_storage_grants,
+    linux_plan,
+    package_settings,
+    upload_package,
+)
+from .webhook import PYTHON_VERSION
 
 FUNCTION_NAME = "makini_rotate_connection_token"
 NEAR_EXPIRY_EVENT = "Microsoft.KeyVault.SecretNearExpiry"
@@ -85,39 +92,13 @@ class KeyVaultRotation(pulumi.ComponentResource):
         super().__init__("makini:azure:KeyVaultRotation", name, None, opts)
         if not 1 <= args.period_days <= 365:
             raise ValueError("period_days must be 1..365")
-        if args.plan_sku not in PLAN_TIERS:
-            raise ValueError(f"plan_sku {args.plan_sku!r} is not one of {', '.join(PLAN_TIERS)}")
         if args.subnet_id and args.plan_sku == "Y1":
             raise ValueError("plan_sku Y1 (Linux Consumption) has no VNet integration; use EP1-EP3, B, S or P with subnet_id")
         child = pulumi.ResourceOptions(parent=self)
         env, rg, tags = args.environment, args.resource_group_name, dict(args.tags)
         storage_name = args.storage_account_name or f"mkrot{args.environment}"[:24].replace("-", "")
-        self.storage = azure_native.storage.StorageAccount(
-            f"{name}-storage",
-            account_name=storage_name,
-            resource_group_name=rg,
-            location=args.location,
-            kind="StorageV2",
-            sku=azure_native.storage.SkuArgs(name="Standard_LRS"),
-            allow_blob_public_access=False,
-            # azure-native's Blob upload needs the account key (pulumi-azure-native#2015); the app uses its identity.
-            allow_shared_key_access=True,
-            minimum_tls_version="TLS1_2",
-            enable_https_traffic_only=True,
-            tags=tags,
-            opts=child,
-        )
-        self.plan = azure_native.web.AppServicePlan(
-            f"{name}-plan",
-            name=f"asp-makini-{env}-rotation",
-            resource_group_name=rg,
-            location=args.location,
-            kind="linux",
-            reserved=True,
-            sku=azure_native.web.SkuDescriptionArgs(name=args.plan_sku, tier=PLAN_TIERS[args.plan_sku]),
-            tags=tags,
-            opts=child,
-        )
+        self.storage = host_storage_account(name, storage_name, rg, args.location, tags, child)
+        self.plan = linux_plan(name, f"asp-makini-{env}-rotation", args.plan_sku, rg, args.location, tags, child)
         self.package = upload_package(
             name, ROTATION_PACKAGE, self.storage, rg, parent=self, dependencies_dir=args.dependencies_dir
         )

@@ -26,16 +26,19 @@ from pathlib import Path
 import pulumi
 import pulumi_azure_native as azure_native
 
-from .function_package import RECEIVER_PACKAGE, host_storage_grants, package_settings, upload_package
+from .function_package import (
+    RECEIVER_PACKAGE,
+    host_storage_account,
+    host_storage_grants,
+    linux_plan,
+    package_settings,
+    upload_package,
+)
 
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"  # Key Vault Secrets User
 SERVICE_BUS_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"  # Azure Service Bus Data Sender
 PYTHON_VERSION = "3.11"
 
-#: App Service plan SKU -> tier.
-PLAN_TIERS = {"Y1": "Dynamic", "EP1": "ElasticPremium", "EP2": "ElasticPremium", "EP3": "ElasticPremium",
-              "B1": "Basic", "B2": "Basic", "B3": "Basic", "S1": "Standard", "S2": "Standard", "S3": "Standard",
-              "P1v3": "PremiumV3", "P2v3": "PremiumV3", "P3v3": "PremiumV3"}
 
 
 def key_vault_reference(secret_uri: str) -> str:
@@ -91,8 +94,6 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AzureWebhookEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("makini:azure:WebhookEndpoint", name, None, opts)
-        if args.plan_sku not in PLAN_TIERS:
-            raise ValueError(f"plan_sku {args.plan_sku!r} is not one of {', '.join(PLAN_TIERS)}")
         if args.subnet_id and args.plan_sku == "Y1":
             raise ValueError("plan_sku Y1 (Linux Consumption) has no VNet integration; use EP1-EP3, B, S or P with subnet_id")
         env, prod, rg, tags = args.environment, args.production, args.resource_group_name, dict(args.tags)
@@ -126,20 +127,8 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
         )
 
         # Function App ----------------------------------------------------------------------------------
-        self.storage = azure_native.storage.StorageAccount(
-            f"{name}-storage",
-            account_name=args.storage_account_name or f"stmk{env.replace('-', '')}hooks"[:24],
-            resource_group_name=rg,
-            location=args.location,
-            kind="StorageV2",
-            sku=azure_native.storage.SkuArgs(name="Standard_LRS"),
-            allow_blob_public_access=False,
-            # azure-native's Blob upload needs the account key (pulumi-azure-native#2015); the app uses its identity.
-            allow_shared_key_access=True,
-            minimum_tls_version="TLS1_2",
-            enable_https_traffic_only=True,
-            tags=tags,
-            opts=child,
+        self.storage = host_storage_account(
+            name, args.storage_account_name or f"stmk{env.replace('-', '')}hooks"[:24], rg, args.location, tags, child
         )
         self.insights = azure_native.applicationinsights.Component(
             f"{name}-insights",
@@ -152,17 +141,7 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self.plan = azure_native.web.AppServicePlan(
-            f"{name}-plan",
-            name=f"asp-makini-{env}-webhooks",
-            resource_group_name=rg,
-            location=args.location,
-            kind="linux",
-            reserved=True,
-            sku=azure_native.web.SkuDescriptionArgs(name=args.plan_sku, tier=PLAN_TIERS[args.plan_sku]),
-            tags=tags,
-            opts=child,
-        )
+        self.plan = linux_plan(name, f"asp-makini-{env}-webhooks", args.plan_sku, rg, args.location, tags, child)
         self.package = upload_package(
             name, RECEIVER_PACKAGE, self.storage, rg, parent=self, dependencies_dir=args.dependencies_dir
         )

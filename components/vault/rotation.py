@@ -25,6 +25,8 @@ import pulumi
 import pulumi_vault as vault
 import yaml
 
+from .access import JwtRole
+
 CONNECTIONS = "connections"
 
 
@@ -112,18 +114,6 @@ def cronjob_manifest(
 
 
 @dataclass(frozen=True)
-class RotatorJwtRole:
-    """A JWT/OIDC role for the rotator (instead of Kubernetes auth)."""
-
-    bound_audiences: Sequence[str]
-    bound_subject: str | None = None
-    #: claim -> accepted value, or several accepted values.
-    bound_claims: Mapping[str, str | Sequence[str]] | None = None
-    user_claim: str = "sub"
-    mount_path: str = "jwt"
-
-
-@dataclass(frozen=True)
 class VaultRotationArgs:
     environment: str
     mount: pulumi.Input[str]
@@ -135,7 +125,7 @@ class VaultRotationArgs:
     service_account: str = "makini-token-rotator"
     token_ttl: int = 900
     #: A JWT/OIDC role instead (set ``kubernetes_auth_mount`` to None); None with both: no role.
-    jwt: RotatorJwtRole | None = None
+    jwt: JwtRole | None = None
 
 
 class VaultRotation(pulumi.ComponentResource):

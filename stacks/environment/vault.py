@@ -14,7 +14,7 @@ from components.vault.access import (
     VaultAuthRole,
     VaultConsumerGrant,
 )
-from components.vault.rotation import RotatorJwtRole, VaultRotation, VaultRotationArgs, cronjob_manifest
+from components.vault.rotation import VaultRotation, VaultRotationArgs, cronjob_manifest
 from components.vault.store import VaultSecretArgs, VaultStore, VaultStoreArgs
 
 from ..catalog import OAUTH_CLIENT_PATH, SecretKind, SystemIdentity
@@ -127,7 +127,7 @@ class VaultBackend:
                 namespace=rotator.namespace,
                 service_account=rotator.service_account_name,
                 token_ttl=rotator.token_ttl,
-                jwt=None if jwt is None else RotatorJwtRole(
+                jwt=None if jwt is None else JwtRole(
                     bound_audiences=tuple(jwt.bound_audiences),
                     bound_subject=jwt.bound_subject,
                     bound_claims=dict(jwt.bound_claims) if jwt.bound_claims else None,
