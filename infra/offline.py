@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import runpy
 import uuid
 from collections.abc import Iterable, Mapping
@@ -431,6 +432,8 @@ class ProgramRun:
     resources: list[RecordedResource]
     #: Stack outputs with secrets still marked (``redact`` them before printing).
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: Warnings and errors the program logged through ``pulumi.log`` (shown by the plan).
+    warnings: list[str] = field(default_factory=list)
 
     def of_type(self, typ: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == typ]
@@ -481,7 +484,10 @@ def run_program(
     asyncio.set_event_loop(loop)
     try:
         ROOT.set(None)
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        engine_log = _EngineLog()
+        pulumi.runtime.set_mocks(
+            mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=engine_log.logger
+        )
         pulumi.runtime.set_all_config(dict(config), list(secret_keys))
         root = pulumi.runtime.get_root_resource()
         collected: dict[str, Any] = {}
@@ -496,4 +502,21 @@ def run_program(
     finally:
         asyncio.set_event_loop(None)
         loop.close()
-    return ProgramRun(stack=stack, resources=list(monitor.records.values()), outputs=collected)
+    return ProgramRun(
+        stack=stack, resources=list(monitor.records.values()), outputs=collected, warnings=engine_log.messages
+    )
+
+
+class _EngineLog(logging.Handler):
+    """Collects what the program logs through the (mock) engine at WARNING and above, per run."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.getLogger(f"makini-infra.offline.{id(self)}")
+        self.logger.propagate = False
+        self.logger.setLevel(logging.WARNING)
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())

@@ -333,6 +333,7 @@ class Plan:
         }
         for s in self.sections:
             doc[s.key] = s.data
+        doc["warnings"] = list(self.run.warnings)
         return doc
 
     def header(self) -> str:
@@ -344,7 +345,10 @@ class Plan:
         )
 
     def to_text(self) -> str:
-        lines = [f"makini-infra offline plan (under mocks; nothing was deployed)", self.header(), "", "Resources"]
+        lines = [f"makini-infra offline plan (under mocks; nothing was deployed)", self.header()]
+        if self.run.warnings:
+            lines += ["", "Warnings", *(f"  ! {w}" for w in self.run.warnings)]
+        lines += ["", "Resources"]
         lines += ["  " + line for line in resource_tree(self.run)]
         for s in self.sections:
             lines += ["", s.title, *("  " + line for line in _table(s.headers, s.rows)), *("  " + n for n in s.notes)]
@@ -356,6 +360,8 @@ class Plan:
 
     def to_markdown(self) -> str:
         lines = [f"## makini-infra plan: `{self.stack}`", "", self.header() + " (offline, under mocks).", ""]
+        if self.run.warnings:
+            lines += ["> [!WARNING]", *(f"> {w}" for w in self.run.warnings), ""]
         for s in self.sections:
             lines += [f"### {s.title}", "", *_md_table(s.headers, s.rows), *("", *s.notes), ""]
         lines += ["<details><summary>Resources</summary>", "", "```", *resource_tree(self.run), "```", "", "</details>", ""]

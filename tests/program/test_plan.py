@@ -125,3 +125,16 @@ def test_markdown_has_credits_table_and_resources(capsys):
     assert out.startswith("## makini-infra plan: `staging`")
     assert "| connection | system | tier | deployment | credits |" in out
     assert "<summary>Resources</summary>" in out
+
+
+def test_program_warnings_are_a_section_of_the_plan_not_stray_stderr(capsys):
+    """staging's Azure apps have no vendored dependencies: the program warns, and the plan shows it."""
+    assert plan.main(["staging"]) == 0
+    out = capsys.readouterr()
+    assert "Warnings\n  ! staging: the Azure webhook_receiver package carries no dependencies" in out.out
+    assert out.err == ""
+    assert plan.main(["staging", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert any("functionDependenciesDir" in w for w in doc["warnings"])
+    assert plan.main(["dev", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == []
