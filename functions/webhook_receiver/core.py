@@ -375,6 +375,12 @@ class Verified:
     __slots__ = ("body", "text", "payload", "dedupe_id", "matched")
 
     def __init__(self, body: bytes, text: str, payload: Any, matched: str) -> None:
+        if matched == "js-stringify":
+            # The signature covers only the canonical form, not these bytes: every re-formatting
+            # of the signed value (whitespace, 1 vs 1.0, escapes) verifies too, so the event's
+            # identity and the queued text are the canonical ones. One signed webhook -> one id.
+            text = js_stringify(payload)
+            body = text.encode("utf-8")
         self.body = body
         self.text = text
         self.payload = payload
@@ -415,8 +421,26 @@ def _reject_constant(name: str) -> Any:
     raise ValueError("NaN and Infinity are not JSON")
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKey("duplicate object key")
+    return obj
+
+
 def _loads_strict(text: str) -> Any:
+    """Like JavaScript's ``JSON.parse`` (and Python's default): a duplicated key keeps its last
+    value. Used only to compute the ``JSON.stringify`` form a signature may cover."""
     return json.loads(text, parse_constant=_reject_constant)
+
+
+def _loads_unique(text: str) -> Any:
+    """The verified body as it is accepted: NaN/Infinity and duplicate object keys refused."""
+    return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 
 
 def parse_payload(body: bytes) -> tuple[str, Any]:
@@ -427,13 +451,18 @@ def parse_payload(body: bytes) -> tuple[str, Any]:
     except UnicodeDecodeError:
         raise MalformedRequest("verified body is not UTF-8") from None
     try:
-        return text, _loads_strict(text)
+        return text, _loads_unique(text)
+    except _DuplicateKey:
+        # Parsers disagree on which value of a duplicated key wins (Python and JS: the last; many
+        # others: the first), so such a body could smuggle a value past this receiver.
+        raise MalformedRequest("verified body has a duplicated key in a JSON object; keys must be unique") from None
     except (ValueError, RecursionError):
         raise MalformedRequest("verified body is not JSON") from None
 
 
 def dedupe_id(body: bytes) -> str:
-    """Makini signs only the body: the event's identity is the SHA-256 of the verified body."""
+    """Makini signs only the body: the event's identity is the SHA-256 of the verified body (the
+    raw bytes when they matched, the canonical ``JSON.stringify`` bytes when only those did)."""
     return hashlib.sha256(body).hexdigest()
 
 
@@ -469,7 +498,8 @@ def event_type(payload: Any) -> str | None:
 
 
 def build_message(verified: Verified, request_id: str, received_at: float) -> dict:
-    """The queued message (JSON): the raw verified text plus routing fields."""
+    """The queued message (JSON): the verified text (raw, or canonical for a js-stringify match)
+    plus routing fields."""
     return {
         "body": verified.text,
         "event": event_type(verified.payload),
