@@ -10,9 +10,13 @@ from collections.abc import Sequence
 
 #: Data-plane reads of a secret value.
 READ_ACTIONS = ("secretsmanager:GetSecretValue",)
-#: Writes of a new secret value or a move of its staging labels.
+#: Everything that can put a new value in place or start a rotation: a new version, a move of the
+#: staging labels, UpdateSecret (which also takes a SecretString), and starting or cancelling a rotation.
 WRITE_ACTIONS = (
+    "secretsmanager:CancelRotateSecret",
     "secretsmanager:PutSecretValue",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:UpdateSecret",
     "secretsmanager:UpdateSecretVersionStage",
 )
 KEY_ADMIN_ACTIONS = (
@@ -55,11 +59,31 @@ def _deny_unless_principal(sid: str, actions: Sequence[str], secret_arn: str, al
     return statement
 
 
+def caller_principal_arn(caller_arn: str) -> str | None:
+    """The ``aws:PrincipalArn`` of the identity running the deployment, from ``GetCallerIdentity``.
+
+    ``arn:aws:sts::123456789012:assumed-role/deploy/session`` -> ``arn:aws:iam::123456789012:role/deploy``;
+    users and the root are their own principal. A role with a path cannot be derived (STS drops the
+    path): such a deployer must be listed in ``makini:aws.deployerArns``. None when not derivable.
+    """
+    parts = caller_arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return None
+    partition, service, account, resource = parts[1], parts[2], parts[4], parts[5]
+    if service == "sts" and resource.startswith("assumed-role/"):
+        role = resource.split("/")[1]
+        return f"arn:{partition}:iam::{account}:role/{role}"
+    if service == "iam" and (resource.startswith("user/") or resource == "root"):
+        return caller_arn
+    return None
+
+
 def secret_resource_policy(
     secret_arn: str,
     reader_arns: Sequence[str],
     writer_arns: Sequence[str],
     operator_arns: Sequence[str] = (),
+    deployer_arns: Sequence[str] = (),
 ) -> dict:
     """Resource policy of one secret.
 
@@ -67,8 +91,10 @@ def secret_resource_policy(
     - reading the value is denied to every principal but this secret's readers and writers (the
       rotation function reads what it rotates), whatever their identity policies say, same account
       included;
-    - writing a value is denied to every principal but its writers and the operators who fill values
-      out of band (operators never read).
+    - writing a value (PutSecretValue, UpdateSecret with a value, moving labels, starting a rotation)
+      is denied to every principal but its writers, the operators who fill values out of band
+      (operators never read) and the deployers that run ``pulumi up`` (initial values, rotation
+      schedules, descriptions).
     Management actions (describe, tag, policy) stay with IAM, so an administrator cannot be locked out.
     """
     return {
@@ -83,7 +109,9 @@ def secret_resource_policy(
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             },
             _deny_unless_principal("DenyReadOutsideEnvironment", READ_ACTIONS, secret_arn, [*reader_arns, *writer_arns]),
-            _deny_unless_principal("DenyWriteOutsideWriters", WRITE_ACTIONS, secret_arn, [*writer_arns, *operator_arns]),
+            _deny_unless_principal(
+                "DenyWriteOutsideWriters", WRITE_ACTIONS, secret_arn, [*writer_arns, *operator_arns, *deployer_arns]
+            ),
         ],
     }
 

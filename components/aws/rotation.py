@@ -110,6 +110,8 @@ class TokenRotation(pulumi.ComponentResource):
         super().__init__("makini:aws:TokenRotation", name, None, opts)
         env, tags = args.environment, dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
+        # Audit trail and subscriptions outlive a rename or a destroy in production.
+        keep = pulumi.ResourceOptions(parent=self, protect=args.production, retain_on_delete=args.production)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         identity = aws.get_caller_identity_output(opts=invoke)
         region = aws.get_region_output(opts=invoke)
@@ -138,7 +140,7 @@ class TokenRotation(pulumi.ComponentResource):
             )
             self.log_group = aws.cloudwatch.LogGroup(
                 f"{name}-logs", name=rotation_log_group_name(env), retention_in_days=args.log_retention_days,
-                tags=tags, opts=child,
+                tags=tags, opts=keep,
             )
             self.function = aws.lambda_.Function(
                 f"{name}-function",
@@ -185,7 +187,7 @@ class TokenRotation(pulumi.ComponentResource):
         # Reminders for the hand-issued secrets -------------------------------------------------------
         self.topic = aws.sns.Topic(
             f"{name}-reminders", name=f"makini-{env}-rotation-reminders", kms_master_key_id=args.kms_key_arn,
-            tags=tags, opts=child,
+            tags=tags, opts=keep,
         )
         if args.notify_email:
             aws.sns.TopicSubscription(

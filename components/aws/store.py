@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from .policies import kms_key_policy, secret_resource_policy
+from .policies import caller_principal_arn, kms_key_policy, secret_resource_policy
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class SecretStoreArgs:
     kms_deletion_window_days: int = 30
     key_admin_arns: Sequence[str] = ()
     operator_arns: Sequence[str] = ()
+    #: Principals that run `pulumi up`; the caller's own principal is added when it can be derived.
+    deployer_arns: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -49,15 +51,19 @@ def _resource_policy(
     readers: Sequence[pulumi.Input[str]],
     writers: Sequence[pulumi.Input[str]],
     operators: Sequence[str],
+    deployers: pulumi.Output[list[str]],
 ) -> pulumi.Output[str]:
-    def render(arn: str, reader_arns: Sequence[str], writer_arns: Sequence[str]) -> str:
-        return json.dumps(secret_resource_policy(arn, reader_arns, writer_arns, list(operators)), sort_keys=True)
+    def render(arn: str, reader_arns: Sequence[str], writer_arns: Sequence[str], deployer_arns: Sequence[str]) -> str:
+        doc = secret_resource_policy(arn, reader_arns, writer_arns, list(operators), deployer_arns)
+        return json.dumps(doc, sort_keys=True)
 
     if all(isinstance(a, str) for a in (*readers, *writers)):
-        # The common case (configured role ARNs): one apply per secret instead of three joins.
-        return secret_arn.apply(lambda arn: render(arn, list(readers), list(writers)))  # type: ignore[arg-type]
-    return pulumi.Output.all(secret_arn, pulumi.Output.all(*readers), pulumi.Output.all(*writers)).apply(
-        lambda v: render(v[0], v[1], v[2])
+        # The common case (configured role ARNs): one join per secret instead of four.
+        return pulumi.Output.all(secret_arn, deployers).apply(
+            lambda v: render(v[0], list(readers), list(writers), v[1])  # type: ignore[arg-type]
+        )
+    return pulumi.Output.all(secret_arn, pulumi.Output.all(*readers), pulumi.Output.all(*writers), deployers).apply(
+        lambda v: render(v[0], v[1], v[2], v[3])
     )
 
 
@@ -80,6 +86,10 @@ class SecretStore(pulumi.ComponentResource):
         region = aws.get_region_output(opts=invoke)
         partition = aws.get_partition_output(opts=invoke)
 
+        # Whoever runs `pulumi up` writes initial values and configures rotation: keep it allowed.
+        deployers = identity.arn.apply(
+            lambda arn: sorted({*args.deployer_arns, *([p] if (p := caller_principal_arn(arn)) else [])})
+        )
         all_users: list[pulumi.Input[str]] = []
         for s in args.secrets:
             all_users.extend(s.reader_arns)
@@ -105,7 +115,7 @@ class SecretStore(pulumi.ComponentResource):
             f"{name}-key-alias",
             name=f"alias/makini/{args.environment}",
             target_key_id=self.key.key_id,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.production),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.production, retain_on_delete=args.production),
         )
 
         self.secrets: dict[str, aws.secretsmanager.Secret] = {}
@@ -140,9 +150,12 @@ class SecretStore(pulumi.ComponentResource):
                 f"{name}-{s.slug}-policy",
                 secret_arn=secret.arn,
                 block_public_policy=True,
-                policy=_resource_policy(secret.arn, s.reader_arns, s.writer_arns, args.operator_arns),
+                policy=_resource_policy(secret.arn, s.reader_arns, s.writer_arns, args.operator_arns, deployers),
                 # Written after the initial value, so the deployer's first PutSecretValue is not denied.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends, protect=args.production),
+                # Retained in prod: deleting it would reopen the secret to plain IAM access.
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=depends, protect=args.production, retain_on_delete=args.production
+                ),
             )
             self.secrets[s.path] = secret
             self.secret_arns[s.path] = secret.arn

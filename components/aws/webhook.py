@@ -22,6 +22,7 @@ from .webhook_policies import (
     alarm_key_policy,
     lambda_log_group_name,
     lambda_trust_policy,
+    queue_policy,
     receiver_function_name,
     receiver_policy,
     receiver_role_name,
@@ -115,6 +116,8 @@ class WebhookEndpointArgs:
     silence_hours: int | None = None
     error_rate_percent: float = 5.0
     alarm_email: str | None = None
+    #: Operators may send to the queue too (a dead-letter redrive sends as the caller).
+    operator_arns: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     #: The Lambda package; default: :func:`lambda_archive`.
     code: pulumi.Archive | None = None
@@ -172,6 +175,19 @@ class WebhookEndpoint(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # Consumers trust the queue as "already verified": only the receiver (and the operators who
+        # redrive the dead-letter queue) may send to it, and only over TLS.
+        for queue, senders, suffix in ((self.queue, True, "queue"), (self.dlq, False, "dlq")):
+            aws.sqs.QueuePolicy(
+                f"{name}-{suffix}-policy",
+                queue_url=queue.url,
+                policy=pulumi.Output.all(queue.arn, args.role.arn).apply(
+                    lambda v, senders=senders: json.dumps(
+                        queue_policy(v[0], [v[1], *args.operator_arns] if senders else None), sort_keys=True
+                    )
+                ),
+                opts=child,
+            )
         self.table = aws.dynamodb.Table(
             f"{name}-dedupe",
             name=f"makini-{env}-webhook-dedupe",
@@ -214,7 +230,7 @@ class WebhookEndpoint(pulumi.ComponentResource):
             name=lambda_log_group_name(env),
             retention_in_days=args.log_retention_days,
             tags=tags,
-            opts=child,
+            opts=keep,
         )
         allowed = list(args.allowed_source_ips)
         environment = pulumi.Output.all(args.secret_arn, self.queue.url, self.table.name).apply(
@@ -251,7 +267,7 @@ class WebhookEndpoint(pulumi.ComponentResource):
             name=f"/aws/apigateway/makini-{env}-webhooks",
             retention_in_days=args.log_retention_days,
             tags=tags,
-            opts=child,
+            opts=keep,
         )
         self.api = aws.apigatewayv2.Api(
             f"{name}-api",
@@ -334,14 +350,14 @@ class WebhookEndpoint(pulumi.ComponentResource):
                 lambda v: json.dumps(alarm_key_policy(v[0], v[1], v[2]), sort_keys=True)
             ),
             tags=tags,
-            opts=child,
+            opts=keep,
         )
         self.topic = aws.sns.Topic(
             f"{name}-alarms",
             name=f"makini-{env}-webhook-alarms",
             kms_master_key_id=self.alarm_key.arn,
             tags=tags,
-            opts=child,
+            opts=keep,
         )
         if args.alarm_email:
             aws.sns.TopicSubscription(

@@ -7,6 +7,8 @@ aws_lambda.py), not the other way round.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 #: Secrets Manager calls the receiver makes: GetSecretValue (VersionStage AWSCURRENT and AWSPREVIOUS).
 SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
 #: DynamoDB calls the receiver makes on its dedupe table (claim, lookup, mark done, release).
@@ -129,3 +131,34 @@ def alarm_key_policy(partition: str, account_id: str, region: str) -> dict:
             },
         ],
     }
+
+
+def queue_policy(queue_arn: str, sender_arns: Sequence[str] | None) -> dict:
+    """Resource policy of the webhook queue (senders given) or its dead-letter queue (None).
+
+    Deny every request without TLS; on the main queue, deny SendMessage to every principal but the
+    receiver and the operators, whatever their identity policies say (same account included). The
+    dead-letter queue receives from SQS's own redrive, which no principal condition may block.
+    """
+    statements: list[dict] = [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "sqs:*",
+            "Resource": queue_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    if sender_arns is not None:
+        statements.append(
+            {
+                "Sid": "DenySendOutsideReceiver",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"StringNotEquals": {"aws:PrincipalArn": sorted(set(sender_arns))}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -23,6 +23,13 @@ class AwsSettings(Model):
         default=(),
         description="Principals that administer the environment's KMS key (no decrypt); the account root always can.",
     )
+    deployer_arns: tuple[IamPrincipalArn, ...] = Field(
+        default=(),
+        description="Principals that run `pulumi up` for this environment (e.g. the CI deploy role from "
+        "bootstrap/): they may write secret values and configure rotation. The identity running the "
+        "deployment is added automatically when it is a user or a role without a path; list roles with a "
+        "path here.",
+    )
     operator_arns: tuple[IamPrincipalArn, ...] = Field(
         default=(),
         description="Principals allowed to write secret values out of band (never to read them).",

@@ -25,12 +25,15 @@ class AwsBackend:
         # them, and KMS refuses a principal that does not exist yet.
         self.system_arns: dict[SystemIdentity, pulumi.Output[str]] = {}
         self.webhook_role = None
+        # In production the system roles are kept too: recreating one would change its unique id, and
+        # the secret and key policies would have to be rewritten in the same deployment.
+        keep = pulumi.ResourceOptions(parent=ctx.parent, protect=cfg.production, retain_on_delete=cfg.production)
         if cfg.webhooks.enabled:
-            self.webhook_role = receiver_role(f"{name}-webhook-receiver-role", cfg.environment, ctx.tags, opts=ctx.opts())
+            self.webhook_role = receiver_role(f"{name}-webhook-receiver-role", cfg.environment, ctx.tags, opts=keep)
             self.system_arns[SystemIdentity.WEBHOOK_RECEIVER] = self.webhook_role.arn
         self.rotation_role = None
         if any(SystemIdentity.ROTATION in s.writers for s in catalog.secrets):
-            self.rotation_role = rotation_role(f"{name}-rotation-role", cfg.environment, ctx.tags, opts=ctx.opts())
+            self.rotation_role = rotation_role(f"{name}-rotation-role", cfg.environment, ctx.tags, opts=keep)
             self.system_arns[SystemIdentity.ROTATION] = self.rotation_role.arn
         self.roles = self._roles()
         self.store = self._store()
@@ -96,6 +99,7 @@ class AwsBackend:
                 kms_deletion_window_days=aws_cfg.kms_deletion_window_days if aws_cfg else 30,
                 key_admin_arns=aws_cfg.key_admin_arns if aws_cfg else (),
                 operator_arns=aws_cfg.operator_arns if aws_cfg else (),
+                deployer_arns=aws_cfg.deployer_arns if aws_cfg else (),
                 tags=ctx.tags,
             ),
             opts=ctx.opts(),
@@ -213,6 +217,7 @@ class AwsBackend:
                 silence_hours=w.alarms.effective_silence_hours(cfg.production),
                 error_rate_percent=w.alarms.error_rate_percent,
                 alarm_email=w.alarms.email,
+                operator_arns=cfg.aws.operator_arns if cfg.aws else (),
                 tags=ctx.tags,
             ),
             opts=ctx.opts(),

@@ -211,3 +211,43 @@ def test_bad_config_registers_no_resource():
         run_program("dev", flatten(c), (), mocks=mocks, monitor=monitor)
     assert "makini:connections[0].tier" in str(info.value)
     assert [r.type for r in monitor.records.values()] == ["pulumi:pulumi:Stack"]
+
+
+def test_writes_and_rotation_starts_are_denied_to_all_but_writers_operators_and_deployers():
+    """UpdateSecret also takes a value, and RotateSecret starts a rotation: both count as writes. The
+    identity running `pulumi up` (from GetCallerIdentity) and configured deployers stay allowed, so a value
+    added to config after the first deployment can still be written."""
+    c = base_config("prod")
+    c["makini:aws"] = {
+        "deployerArns": ["arn:aws:iam::111111111111:role/ci/makini-infra-deploy"],
+        "operatorArns": ["arn:aws:iam::111111111111:role/secrets-operator"],
+    }
+    r = run(c)
+    for p in r.of_type(POLICY):
+        write = {s["Sid"]: s for s in json.loads(p.plain_inputs["policy"])["Statement"]}["DenyWriteOutsideWriters"]
+        assert {"secretsmanager:UpdateSecret", "secretsmanager:PutSecretValue", "secretsmanager:RotateSecret",
+                "secretsmanager:CancelRotateSecret", "secretsmanager:UpdateSecretVersionStage"} == set(write["Action"])
+        allowed = set(write["Condition"]["StringNotEquals"]["aws:PrincipalArn"])
+        assert {
+            "arn:aws:iam::111111111111:role/ci/makini-infra-deploy",  # configured (a role with a path)
+            "arn:aws:iam::123456789012:role/makini-deployer",  # derived from the mock caller's session
+            "arn:aws:iam::111111111111:role/secrets-operator",
+        } <= allowed
+        assert not allowed & {"arn:aws:iam::111111111111:role/orders-prod", "arn:aws:iam::111111111111:role/assets-prod"}
+
+
+@pytest.mark.parametrize(
+    ("caller", "principal"),
+    [
+        ("arn:aws:sts::123456789012:assumed-role/deploy/gh-run-42", "arn:aws:iam::123456789012:role/deploy"),
+        ("arn:aws-us-gov:sts::123456789012:assumed-role/deploy/s", "arn:aws-us-gov:iam::123456789012:role/deploy"),
+        ("arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/alice"),
+        ("arn:aws:iam::123456789012:root", "arn:aws:iam::123456789012:root"),
+        ("arn:aws:sts::123456789012:federated-user/bob", None),
+        ("not-an-arn", None),
+    ],
+)
+def test_caller_principal_arn(caller, principal):
+    from components.aws.policies import caller_principal_arn
+
+    assert caller_principal_arn(caller) == principal
