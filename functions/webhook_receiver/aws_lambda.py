@@ -25,7 +25,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import core
 from .core import (
-    ConfigurationError,
     InProgress,
     PayloadTooLarge,
     Unavailable,
@@ -100,16 +99,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
-        def required(name: str, hint: str) -> str:
-            value = (env.get(name) or "").strip()
-            if not value:
-                raise ConfigurationError(f"{name} is not set; set it to {hint}")
-            return value
-
         return cls(
-            secret_arn=required("WEBHOOK_SECRET_ARN", "the ARN of the Secrets Manager secret holding the webhook secret"),
-            queue_url=required("QUEUE_URL", "the URL of the SQS queue that receives accepted webhooks"),
-            dedupe_table=required("DEDUPE_TABLE", "the name of the DynamoDB dedupe table (partition key id)"),
+            secret_arn=core.required_setting(env, "WEBHOOK_SECRET_ARN", "the ARN of the Secrets Manager secret holding the webhook secret"),
+            queue_url=core.required_setting(env, "QUEUE_URL", "the URL of the SQS queue that receives accepted webhooks"),
+            dedupe_table=core.required_setting(env, "DEDUPE_TABLE", "the name of the DynamoDB dedupe table (partition key id)"),
             dedupe_ttl_seconds=core.int_setting(env, "DEDUPE_TTL_SECONDS", DEFAULT_DEDUPE_TTL_SECONDS, 60),
             grace_seconds=core.int_setting(env, "GRACE_SECONDS", DEFAULT_GRACE_SECONDS, 0),
             signature_header=core.header_setting(env),

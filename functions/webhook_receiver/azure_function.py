@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping
 import azure.functions as func
 
 from . import core
-from .core import ConfigurationError, PayloadTooLarge, Unavailable, WebhookError, log_event
+from .core import PayloadTooLarge, Unavailable, WebhookError, log_event
 
 ROUTE = "makini/webhooks"
 #: An app setting whose Key Vault reference the platform could not resolve keeps this literal text.
@@ -42,15 +42,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
-        def required(name: str, hint: str) -> str:
-            value = (env.get(name) or "").strip()
-            if not value:
-                raise ConfigurationError(f"{name} is not set; set it to {hint}")
-            return value
-
         return cls(
-            namespace=required("SERVICEBUS_FULLY_QUALIFIED_NAMESPACE", "<namespace>.servicebus.windows.net"),
-            queue_name=required("SERVICEBUS_QUEUE_NAME", "the Service Bus queue that receives accepted webhooks"),
+            namespace=core.required_setting(env, "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE", "<namespace>.servicebus.windows.net"),
+            queue_name=core.required_setting(env, "SERVICEBUS_QUEUE_NAME", "the Service Bus queue that receives accepted webhooks"),
             signature_header=core.header_setting(env),
             max_body_bytes=core.int_setting(env, "MAX_BODY_BYTES", core.DEFAULT_MAX_BODY_BYTES, 1),
             networks=core.parse_networks(env.get("ALLOWED_SOURCE_IPS")),

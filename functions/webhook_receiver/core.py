@@ -55,6 +55,7 @@ __all__ = [
     "normalise_headers",
     "parse_networks",
     "parse_payload",
+    "required_setting",
     "response",
     "utc_iso",
     "verify",
@@ -593,6 +594,14 @@ def js_stringify(value: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # Settings shared by both platforms
 # --------------------------------------------------------------------------------------------
+
+
+def required_setting(env: Mapping[str, str], name: str, hint: str) -> str:
+    """A setting the handler cannot run without; missing or blank -> ConfigurationError (503)."""
+    value = (env.get(name) or "").strip()
+    if not value:
+        raise ConfigurationError(f"{name} is not set; set it to {hint}")
+    return value
 
 
 def int_setting(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
