@@ -32,6 +32,7 @@ from typing import Any
 from . import jsonlog
 from .backoff import RetryPolicy
 from .makini_client import MakiniClient
+from .token_lifetime import aws_rotation_period_seconds, check_token_lifetime
 
 CONNECTION_TAG = "makini:connection-id"
 ENV_OAUTH_SECRET = "OAUTH_CLIENT_SECRET_ARN"
@@ -142,6 +143,13 @@ def create_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> No
     makini = _makini_client(context)
     system_token = makini.system_token(client_id, client_secret)
     issued = makini.issue_connection_token(system_token, connection_id)
+    period, period_source = aws_rotation_period_seconds(meta.get("RotationRules"))
+    try:
+        check_token_lifetime(issued.expires_in, period, where=f"createSecret for {arn}", period_source=period_source)
+    except Exception:
+        jsonlog.log(logger, logging.ERROR, "rotation_refused", reason="token_expires_too_soon", secret=arn,
+                    client_request_token=token, expires_in=issued.expires_in, period_seconds=period)
+        raise
     value = json.dumps({
         "token": issued.token,
         "connection_id": connection_id,

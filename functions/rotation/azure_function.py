@@ -26,6 +26,7 @@ from typing import Any
 
 from . import jsonlog
 from .makini_client import MakiniClient
+from .token_lifetime import DAY, check_token_lifetime
 
 EVENT_TYPE = "Microsoft.KeyVault.SecretNearExpiry"
 CONNECTION_TAG = "makini-connection-id"
@@ -148,6 +149,17 @@ def rotate_near_expiry(
     makini = makini_client_factory()
     system_token = makini.system_token(client_id, client_secret)
     issued = makini.issue_connection_token(system_token, connection_id)
+    period_days = _int_setting(env, ENV_PERIOD, None, 1, 365) + _int_setting(
+        env, ENV_LEAD, KEY_VAULT_NEAR_EXPIRY_LEAD_DAYS, 0, 90)
+    try:
+        check_token_lifetime(issued.expires_in, period_days * DAY, where=f"secret {name}",
+                             period_source=f"{ENV_PERIOD} + {ENV_LEAD}, the new version's planned lifetime")
+    except Exception:
+        jsonlog.log(logger, logging.ERROR, "rotation_refused", reason="token_expires_too_soon", secret_name=name,
+                    expires_in=issued.expires_in, period_days=period_days)
+        raise
+    if issued.expires_in is not None:  # never let Key Vault's exp promise more than Makini does
+        expires_on = min(expires_on, now() + timedelta(seconds=issued.expires_in))
     status = makini.check_token(issued.token)
     if status in BAD_SYNC_STATUSES:
         raise RotationError(

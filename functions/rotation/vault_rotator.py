@@ -29,6 +29,7 @@ from typing import Any
 
 from . import jsonlog
 from .makini_client import MakiniClient, MakiniError
+from .token_lifetime import DAY, TokenLifetimeTooShort, check_token_lifetime
 
 META_CONNECTION = "makini_connection_id"
 META_PERIOD = "rotation_period_days"
@@ -73,8 +74,8 @@ def _parse_time(raw: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def due(custom: Mapping[str, str], now: datetime) -> tuple[bool, str]:
-    """Whether a secret with this custom metadata is due; raises RotationFailed on a bad period."""
+def period_days(custom: Mapping[str, str]) -> int:
+    """``rotation_period_days`` of a secret's custom metadata; raises RotationFailed if invalid."""
     raw = custom.get(META_PERIOD)
     try:
         period = int(raw) if raw is not None else None
@@ -82,6 +83,12 @@ def due(custom: Mapping[str, str], now: datetime) -> tuple[bool, str]:
         period = None
     if period is None or period < 1:
         raise RotationFailed(f"custom metadata {META_PERIOD}={raw!r} is not a whole number of days >= 1")
+    return period
+
+
+def due(custom: Mapping[str, str], now: datetime) -> tuple[bool, str]:
+    """Whether a secret with this custom metadata is due; raises RotationFailed on a bad period."""
+    period = period_days(custom)
     last = _parse_time(custom.get(META_LAST_ROTATED))
     if last is None:
         return True, "never rotated (no valid last_rotated)"
@@ -151,7 +158,7 @@ class VaultRotator:
         for path in paths:
             try:
                 self._one(path, report, force=bool(only), dry_run=dry_run)
-            except (RotationFailed, MakiniError) as err:
+            except (RotationFailed, MakiniError, TokenLifetimeTooShort) as err:
                 report.failed[path] = str(err)
                 jsonlog.log(logger, logging.ERROR, "rotation_failed", path=path, error=str(err),
                             error_type=type(err).__name__)
@@ -191,6 +198,8 @@ class VaultRotator:
             return
         current_version = int(meta.get("current_version") or 0)
         issued = self.makini.issue_connection_token(self._system(), connection_id)
+        check_token_lifetime(issued.expires_in, period_days(custom) * DAY, where=f"{self.mount}/{path}",
+                             period_source=f"custom metadata {META_PERIOD}")
         status = self.makini.check_token(issued.token)
         if status in BAD_SYNC_STATUSES:
             raise RotationFailed(

@@ -27,6 +27,10 @@ a new token revokes the old one. The default here is therefore that old tokens *
 connection is deleted* -- the property that makes zero-downtime rotation possible (readers holding
 AWSCURRENT keep working while AWSPENDING is tested). Set ``revoke_previous_on_issue=True`` to model
 a stricter server and test what the rotator does then.
+
+``connection_token_lifetime`` (seconds, default 30 days) is the ``expires_in`` answered with a new
+connection token and when that token stops working; ``None`` omits ``expires_in`` and the token
+never expires. It may be changed on a running fake (``fake.connection_token_lifetime = 300``).
 """
 
 from __future__ import annotations
@@ -121,7 +125,7 @@ class FakeMakini:
         client_id: str = "fake-client-id",
         client_secret: str = "fake-client-secret-0123456789",
         revoke_previous_on_issue: bool = False,
-        connection_token_lifetime: int = CONNECTION_TOKEN_LIFETIME,
+        connection_token_lifetime: int | None = CONNECTION_TOKEN_LIFETIME,
         per_page: int = 15,
         clock=time.time,
     ) -> None:
@@ -263,8 +267,9 @@ class FakeMakini:
                 if rec.connection_id == connection_id:
                     rec.revoked = True
         token = "mkc_" + secrets.token_urlsafe(32)
+        lifetime = self.connection_token_lifetime  # None: no expiry, and no expires_in in the answer
         self._connection_tokens[token] = ConnectionToken(
-            connection_id=connection_id, expires_at=self.clock() + self.connection_token_lifetime
+            connection_id=connection_id, expires_at=float("inf") if lifetime is None else self.clock() + lifetime
         )
         return token
 
@@ -335,7 +340,10 @@ class FakeMakini:
             return _error(404, f"Connection {conn_id} not found")
         if len(parts) == 5 and parts[4] == "token" and req.method == "POST":
             token = self._issue(conn_id)
-            return 200, {"data": {"token": token, "expires_in": self.connection_token_lifetime}}, {}
+            data = {"token": token}
+            if self.connection_token_lifetime is not None:
+                data["expires_in"] = self.connection_token_lifetime
+            return 200, {"data": data}, {}
         if len(parts) == 4 and req.method == "DELETE":
             del self.connections[conn_id]
             for rec in self._connection_tokens.values():

@@ -49,9 +49,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+#: Tokens issued by the fake in these tests last two years: longer than any rotation period the
+#: rotators accept (Azure: 365 + 90 days of lead), so the lifetime check passes unless a test
+#: shortens it (``makini.connection_token_lifetime = ...``) to exercise the refusal.
+LONG_TOKEN_LIFETIME = 730 * 86400
+
+
 @pytest.fixture
 def makini():
-    with FakeMakini() as fake:
+    with FakeMakini(connection_token_lifetime=LONG_TOKEN_LIFETIME) as fake:
         fake.add_connection(CONNECTION_ID)
         yield fake
 

@@ -177,3 +177,32 @@ def test_function_app_registers_the_event_grid_trigger():
     assert [f.get_function_name() for f in functions] == ["makini_rotate_connection_token"]
     bindings = functions[0].get_bindings_dict()["bindings"]
     assert [(b["type"], b["name"]) for b in bindings] == [("eventGridTrigger", "event")]
+
+
+# -- token lifetime: the new version must outlive ROTATION_PERIOD_DAYS + NEAR_EXPIRY_LEAD_DAYS + 1 day
+
+@pytest.mark.parametrize("expires_in", [300, 30 * 86400, (7 + 30 + 1) * 86400 - 1])
+def test_short_lived_token_is_refused_and_nothing_written(kv, makini, client_factory, expires_in):
+    from rotation.token_lifetime import TokenLifetimeTooShort
+
+    makini.connection_token_lifetime = expires_in
+    before = kv.get_secret("conn-acme-netsuite")
+    with pytest.raises(TokenLifetimeTooShort) as err:
+        run(kv, client_factory, event(kv))
+    message = str(err.value)
+    assert "conn-acme-netsuite" in message and f"expires in {expires_in} s" in message
+    assert "ROTATION_PERIOD_DAYS + NEAR_EXPIRY_LEAD_DAYS" in message and "at least 38 days" in message
+    assert makini.tokens_issued(CONNECTION_ID)[-1] not in message
+    assert kv.writes == []
+    assert kv.get_secret("conn-acme-netsuite").properties.version == before.properties.version
+    assert json.loads(kv.get_secret("conn-acme-netsuite").value)["token"] == kv.old_token
+
+
+@pytest.mark.parametrize("expires_in,expected_exp_days", [(None, 37), (38 * 86400, 37), (400 * 86400, 37)])
+def test_long_or_absent_lifetime_rotates(kv, makini, client_factory, expires_in, expected_exp_days):
+    makini.connection_token_lifetime = expires_in
+    assert run(kv, client_factory, event(kv)).rotated
+    new = kv.get_secret("conn-acme-netsuite")
+    assert json.loads(new.value)["token"] != kv.old_token
+    assert new.properties.expires_on == NOW + timedelta(days=expected_exp_days)
+    assert new.properties.expires_on <= NOW + timedelta(seconds=expires_in or 10**9)

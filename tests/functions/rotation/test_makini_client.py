@@ -12,14 +12,14 @@ from rotation.makini_client import (
     MakiniUnavailable,
 )
 
-from .conftest import CONNECTION_ID
+from .conftest import CONNECTION_ID, LONG_TOKEN_LIFETIME
 
 
 def test_happy_path(makini, client_factory):
     client = client_factory()
     system = client.system_token(makini.client_id, makini.client_secret)
     issued = client.issue_connection_token(system, CONNECTION_ID)
-    assert issued.expires_in == 30 * 86400
+    assert issued.expires_in == LONG_TOKEN_LIFETIME
     assert issued.token not in repr(issued)
     assert client.check_token(issued.token) == "done"
     assert [c["key"] for c in client.list_connections(system)] == [CONNECTION_ID]

@@ -178,3 +178,27 @@ def test_main_exit_codes_and_report(kv, client_factory, makini, capsys):
 def test_vault_client_config_errors(env, message):
     with pytest.raises(vr.ConfigError, match=message):
         vr.vault_client_from_env(env)
+
+
+# -- token lifetime: must outlive rotation_period_days + 1 day --------------------------------
+
+@pytest.mark.parametrize("expires_in", [300, 7 * 86400, 8 * 86400 - 1])
+def test_short_lived_token_is_refused_and_nothing_written(kv, makini, client_factory, expires_in):
+    makini.connection_token_lifetime = expires_in
+    entry = kv.entries["connections/acme-netsuite"]
+    versions_before, meta_before = list(entry.versions), dict(entry.custom_metadata)
+    report = rotator(kv, client_factory).run(only="connections/acme-netsuite")
+    assert report.rotated == []
+    message = report.failed["connections/acme-netsuite"]
+    assert f"expires in {expires_in} s" in message and "rotation_period_days" in message
+    assert "at least 8 days" in message and "Nothing was written" in message
+    assert makini.tokens_issued(CONNECTION_ID)[-1] not in message
+    assert entry.versions == versions_before and entry.custom_metadata == meta_before
+
+
+@pytest.mark.parametrize("expires_in", [8 * 86400, None])
+def test_long_or_absent_lifetime_rotates(kv, makini, client_factory, expires_in):
+    makini.connection_token_lifetime = expires_in
+    report = rotator(kv, client_factory).run(only="connections/acme-netsuite")
+    assert report.rotated == ["connections/acme-netsuite"] and report.failed == {}
+    assert len(kv.entries["connections/acme-netsuite"].versions) == 2
