@@ -33,8 +33,8 @@ from .rotation_policies import (
 )
 
 ROTATION_DIR = Path(__file__).resolve().parents[2] / "functions" / "rotation"
-#: The handler's import closure (aws_lambda -> makini_client, backoff, jsonlog; the package __init__).
-LAMBDA_MODULES = ("__init__.py", "aws_lambda.py", "backoff.py", "jsonlog.py", "makini_client.py")
+#: The handler's import closure (aws_lambda -> makini_client, backoff, jsonlog, token_lifetime; the package __init__).
+LAMBDA_MODULES = ("__init__.py", "aws_lambda.py", "backoff.py", "jsonlog.py", "makini_client.py", "token_lifetime.py")
 HANDLER = "rotation.aws_lambda.handler"
 RUNTIME = "python3.13"
 #: The client's budget: 20 s of waiting plus 5 s per request (functions/rotation/README.md).

@@ -78,7 +78,7 @@ RECEIVER_PACKAGE = FunctionPackageSpec(
 )
 ROTATION_PACKAGE = FunctionPackageSpec(
     package="rotation",
-    modules=("__init__.py", "azure_function.py", "makini_client.py", "backoff.py", "jsonlog.py"),
+    modules=("__init__.py", "azure_function.py", "makini_client.py", "backoff.py", "jsonlog.py", "token_lifetime.py"),
     requirements=("azure-functions>=1.18,<2", "azure-identity>=1.15,<2", "azure-keyvault-secrets>=4.7,<5"),
 )
 

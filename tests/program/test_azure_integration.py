@@ -131,7 +131,7 @@ def test_packages_hold_only_runtime_files(dev):
         "webhook_receiver": {"webhook_receiver/__init__.py", "webhook_receiver/core.py",
                              "webhook_receiver/azure_function.py"},
         "rotation": {f"rotation/{m}" for m in ("__init__.py", "azure_function.py", "makini_client.py", "backoff.py",
-                                                "jsonlog.py")},
+                                                "jsonlog.py", "token_lifetime.py")},
     }
     for pkg, blob in blobs.items():
         assets = blob.plain_inputs["source"].assets
