@@ -57,7 +57,7 @@ def run(fn, make_a, make_b, n: int, rng: random.Random) -> list[tuple[int, int]]
     inputs = [make_a() if c == 0 else make_b() for c in classes]
     ns = time.perf_counter_ns
     samples = []
-    for c, x in zip(classes, inputs):
+    for c, x in zip(classes, inputs, strict=True):
         t0 = ns()
         fn(x)
         samples.append((c, ns() - t0))
@@ -90,7 +90,7 @@ def main() -> None:
         hmac.compare_digest(expected, presented)
 
     def leaky_control(presented: bytes) -> None:  # early exit: must show a large |t|
-        for x, y in zip(expected, presented):
+        for x, y in zip(expected, presented, strict=True):
             if x != y:
                 return
 

@@ -345,7 +345,7 @@ class Plan:
         )
 
     def to_text(self) -> str:
-        lines = [f"makini-infra offline plan (under mocks; nothing was deployed)", self.header()]
+        lines = ["makini-infra offline plan (under mocks; nothing was deployed)", self.header()]
         if self.run.warnings:
             lines += ["", "Warnings", *(f"  ! {w}" for w in self.run.warnings)]
         lines += ["", "Resources"]

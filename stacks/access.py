@@ -103,7 +103,7 @@ def cross_environment_conflicts(configs: Mapping[str, StackConfig]) -> list[Prob
                     continue
                 seen.setdefault(ident.key, []).append((stack, name, ident.label, ident.path))
     problems = []
-    for key, uses in seen.items():
+    for uses in seen.values():
         stacks = sorted({u[0] for u in uses})
         if len(stacks) < 2:
             continue

@@ -163,7 +163,7 @@ class TokenRotation(pulumi.ComponentResource):
             rules = aws.secretsmanager.SecretRotationRotationRulesArgs(
                 automatically_after_days=args.period_days, duration=args.rotation_window
             )
-            for path, arn in zip(paths, token_arns):
+            for path, arn in zip(paths, token_arns, strict=True):
                 slug = path.replace("/", "-")
                 permission = aws.lambda_.Permission(
                     f"{name}-{slug}-invoke",

@@ -95,7 +95,7 @@ class VaultAccess(pulumi.ComponentResource):
                 f"{name}-{consumer}",
                 name=policy_name(env, consumer),
                 policy=pulumi.Output.from_input(args.mount).apply(
-                    lambda mount, c=consumer, p=tuple(grant.paths): consumer_policy_hcl(env, c, mount, p)
+                    lambda mount, e=env, c=consumer, p=tuple(grant.paths): consumer_policy_hcl(e, c, mount, p)
                 ),
                 opts=child,
             )

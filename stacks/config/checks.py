@@ -518,7 +518,7 @@ def _key_vault_secret_names(cfg: StackConfig) -> list[Problem]:
                 f"makini:connections[{j}].key",
                 f"connection keys '{a}' (makini:connections[{i}].key) and '{b}' map to the same Key Vault "
                 f"secret name '{name}' (Key Vault secret names hold only letters, digits and dashes, and ignore case)",
-                f"rename one of them, e.g. to a lowercase key of letters, digits and single dashes",
+                "rename one of them, e.g. to a lowercase key of letters, digits and single dashes",
             )
         )
     return problems

@@ -104,7 +104,6 @@ def _secret_loc(loc: tuple[Any, ...]) -> bool:
 def _problems_from_validation(err: ValidationError, raw: Mapping[str, Any]) -> list[Problem]:
     errors = err.errors(include_url=False)
     extras = [e for e in errors if e["type"] == "extra_forbidden"]
-    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
     problems: list[Problem] = []
     consumed_missing: set[tuple[Any, ...]] = set()
 

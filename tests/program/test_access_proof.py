@@ -219,18 +219,18 @@ def test_every_consumer_reads_exactly_its_own_environments_listed_secrets(runs, 
         expected = expected_readable(env)[consumer]
         assert expected, f"{env}/{consumer} should read something"
         assert _readable_by(world, client) == expected, f"{env}/{consumer}"
-        described = {n for n in world.secret_arn if _allowed(lambda n=n: client.describe_secret(SecretId=n))}
+        described = {n for n in world.secret_arn if _allowed(lambda n=n, c=client: c.describe_secret(SecretId=n))}
         assert described == expected, f"{env}/{consumer} DescribeSecret"
         # The other environment's same-named secrets are named explicitly, by name and by ARN.
         other = "prod" if env == "dev" else "dev"
         for name in expected:
             twin = name.replace(f"makini/{env}/", f"makini/{other}/", 1)
             if twin in world.secret_arn:
-                assert not _allowed(lambda t=twin: client.get_secret_value(SecretId=world.secret_arn[t])), twin
+                assert not _allowed(lambda t=twin, c=client: c.get_secret_value(SecretId=world.secret_arn[t])), twin
         # Read-only: no writes, no listing, even on its own secrets.
         own = sorted(expected)[0]
-        assert not _allowed(lambda: client.put_secret_value(SecretId=own, SecretString="x"))
-        assert not _allowed(lambda: client.list_secrets())
+        assert not _allowed(lambda c=client, o=own: c.put_secret_value(SecretId=o, SecretString="x"))
+        assert not _allowed(lambda c=client: c.list_secrets())
 
 
 def test_the_harness_catches_a_policy_that_grants_too_much(runs, enforced):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import warnings
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest

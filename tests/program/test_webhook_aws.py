@@ -221,7 +221,7 @@ def test_http_api_stage_route_integration_and_permission(dev):
     integration = one(dev, "aws:apigatewayv2/integration:Integration", "-integration").plain_inputs
     assert integration["integrationType"] == "AWS_PROXY" and integration["payloadFormatVersion"] == "2.0"
     assert integration["integrationUri"].endswith(
-        f"function:makini-dev-webhook-receiver/invocations"
+        "function:makini-dev-webhook-receiver/invocations"
     )
     assert integration["timeoutMilliseconds"] < 10_000
     route = one(dev, "aws:apigatewayv2/route:Route", "-route").plain_inputs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +41,7 @@ def test_prod_is_production_with_30_day_recovery():
 
 def test_model_is_immutable():
     cfg = load(base_config())
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.environment = "prod"  # type: ignore[misc]
 
 

@@ -167,7 +167,7 @@ def test_every_stack_file_of_the_project_keeps_identities_apart():
 
 
 def _write_stacks(tmp_path: Path, shared: bool = False, allow: tuple[bool, bool] = (False, False)) -> None:
-    for env, allowed in zip(("dev", "prod"), allow):
+    for env, allowed in zip(("dev", "prod"), allow, strict=True):
         c = base_config(env)
         if shared:
             c["makini:consumers"]["orders"]["aws"]["roleArn"] = "arn:aws:iam::111111111111:role/orders"

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stacks.config import ConfigError
-from stacks.netsuite import REQUIRED_SCOPES, is_netsuite, renew_by, scope_label
+from stacks.netsuite import is_netsuite, renew_by, scope_label
 from tests.support import base_config, load
 
 NS = "makini:connections[2].netsuite"

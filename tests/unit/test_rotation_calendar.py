@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st

@@ -153,7 +153,7 @@ class InMemoryKV2(BaseAdapter):
             return self._respond(request, 400, {"errors": ["check-and-set parameter required for this call"]})
         if cas is not None and cas != len(entry.versions):
             return self._respond(request, 400, {"errors": [
-                f"check-and-set parameter did not match the current version"]})
+                "check-and-set parameter did not match the current version"]})
         entry.versions.append(dict(body.get("data") or {}))
         entry.updated_time = datetime.now(timezone.utc).isoformat()
         self.entries[path] = entry

@@ -8,7 +8,7 @@ import logging
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rotation import aws_lambda
+from botocore.exceptions import ClientError
 from rotation.token_lifetime import (
     DAY,
     TokenLifetimeTooShort,
@@ -84,7 +84,7 @@ def test_aws_short_lived_token_is_refused_before_pending_is_written(aws, caplog,
     assert aws.secret_arn in message and "Nothing was written" in message
     assert aws.makini.tokens_issued(CONNECTION_ID)[-1] not in caplog.text
     # the later steps cannot promote anything either
-    with pytest.raises(Exception):
+    with pytest.raises(ClientError, match="AWSPENDING"):  # nothing was staged to test
         aws.step("testSecret", token)
     assert_current_unchanged(aws, before)
 

@@ -104,7 +104,7 @@ def test_duplicate_keys_are_400_and_never_queued(aws, mode):
 
 def test_raw_mode_queues_the_raw_bytes_verbatim(aws):
     r = aws.receiver()  # SIGNATURE_MODE=raw (default)
-    for i, body in enumerate(VARIANTS):
+    for body in VARIANTS:
         resp = r.handle(make_event(body, openssl_signature(SECRET, body)), CTX)
         assert resp["statusCode"] == 200 and body_of(resp) == {"status": "accepted", "dedupe_id": sha(body)}
     # a variant under the canonical form's signature does not verify in raw mode
