@@ -40,8 +40,18 @@ def steps(doc: dict):
             yield job_name, step
 
 
-def test_both_workflows_exist():
-    assert [f.name for f in FILES] == ["main.yml", "pr.yml"]
+def test_the_workflows_exist():
+    assert [f.name for f in FILES] == ["main.yml", "pr.yml", "reminders.yml"]
+
+
+def test_reminders_run_daily_without_cloud_access():
+    doc = load(WORKFLOWS / "reminders.yml")
+    triggers = doc.get("on") or doc.get(True)  # YAML 1.1 reads a bare `on` as True
+    assert [t["cron"] for t in triggers["schedule"]] == ["17 6 * * *"]
+    [job] = doc["jobs"].values()
+    assert job["permissions"] == {"contents": "read"}
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert runs == ["uv run --locked python -m infra.due"]
 
 
 def test_zizmor_offline_finds_nothing_at_medium_or_above():

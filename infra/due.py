@@ -1,0 +1,67 @@
+"""Which hand-issued secrets need attention: the reminder that works on every backend.
+
+    python -m infra.due [STACK ...] [--today YYYY-MM-DD]
+
+Reads each stack's ``Pulumi.<stack>.yaml`` (all of them when none is named), computes its rotation
+calendar for today (UTC) and lists every secret whose reminder date has come (``reminder-due``), that
+is past its maximum age (``overdue``), or whose issue date is not recorded (``unknown``: no reminder
+can fire). The scheduled workflow ``.github/workflows/reminders.yml`` runs it daily, so a stack on
+Azure or Vault alone (where no AWS reminder schedule exists) still gets its reminder: a failed run.
+
+Exit codes: 0 nothing due; 3 something is due or overdue; 2 an unreadable or invalid stack file.
+Secret values are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime, timezone
+
+from stacks.config import ConfigError, load_stack_config
+from stacks.rotation import Mode, Status, calendar
+
+from .offline import PROJECT_ROOT, StackFileError, load_stack_file
+
+EXIT_OK, EXIT_INVALID, EXIT_DUE = 0, 2, 3
+ATTENTION = (Status.REMINDER_DUE, Status.OVERDUE)
+
+
+def all_stacks() -> list[str]:
+    return sorted(p.name.split(".")[1] for p in PROJECT_ROOT.glob("Pulumi.*.yaml"))
+
+
+def main(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.due", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stacks", nargs="*", help="stack names (default: every Pulumi.<stack>.yaml)")
+    parser.add_argument("--today", type=date.fromisoformat, help="evaluate as of this date (default: today, UTC)")
+    args = parser.parse_args(argv)
+    today = args.today or datetime.now(timezone.utc).date()
+    due = invalid = 0
+    for stack in args.stacks or all_stacks():
+        try:
+            source = load_stack_file(stack)
+            cfg = load_stack_config(stack, source.config, source.secret_keys)
+        except (ConfigError, StackFileError) as e:
+            print(f"makini-infra: {stack}: {e}", file=err)
+            invalid += 1
+            continue
+        for entry in calendar(cfg, today):
+            if entry.mode is not Mode.MANUAL_WITH_REMINDER:
+                continue
+            if entry.status in ATTENTION:
+                due += 1
+                print(f"{entry.status.value.upper()}: {stack} {entry.path}: {entry.note}", file=out)
+            elif entry.status is Status.UNKNOWN:
+                print(f"no reminder possible: {stack} {entry.path}: {entry.note}", file=out)
+    if invalid:
+        return EXIT_INVALID
+    if due:
+        print(f"{due} secret(s) need rotating; see docs/operations.md, 'Rotating'.", file=out)
+        return EXIT_DUE
+    print(f"Nothing due as of {today.isoformat()}.", file=out)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
