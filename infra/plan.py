@@ -66,13 +66,20 @@ def credits_section(cfg: StackConfig, run: ProgramRun) -> Section:
 
 def access_matrix_section(cfg: StackConfig, run: ProgramRun) -> Section:
     """Who may read or write which secret of the environment (from the catalog every backend is built from)."""
+    notes = ["Every other (identity, secret) pair is denied."]
+    queue_consumers = sorted(n for n, c in cfg.consumers.items() if c.webhook_queue)
+    if queue_consumers:
+        notes.append(
+            "Webhook queue consumers (receive and delete, on this environment's queue only): "
+            f"{', '.join(queue_consumers)}."
+        )
     return Section(
         key="access_matrix",
         title="Access matrix",
         headers=("identity", "kind", "environment", "secret", "access"),
         rows=matrix_rows(cfg),
         data=matrix_dict(cfg),
-        notes=("Every other (identity, secret) pair is denied.",),
+        notes=tuple(notes),
     )
 
 
