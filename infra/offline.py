@@ -328,6 +328,12 @@ class OfflineMocks(pulumi.runtime.Mocks):
             return f"{group}/providers/Microsoft.Insights/components/{component}", {
                 "name": component, "instrumentationKey": key,
                 "connectionString": f"InstrumentationKey={key};IngestionEndpoint=https://{plain.get('location', 'westeurope')}.in.applicationinsights.azure.com/"}
+        if typ == "azure-native:monitor:ActionGroup":
+            ag = plain.get("actionGroupName", name)
+            return f"{group}/providers/Microsoft.Insights/actionGroups/{ag}", {"name": ag}
+        if typ == "azure-native:monitor:MetricAlert":
+            rule = plain.get("ruleName", name)
+            return f"{group}/providers/Microsoft.Insights/metricAlerts/{rule}", {"name": rule}
         leaf = plain.get("name") or name
         return f"{group}/providers/{typ.split(':')[1]}/{leaf}", {"name": leaf}
 

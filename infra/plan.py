@@ -109,7 +109,7 @@ def webhooks_section(cfg: StackConfig, run: ProgramRun) -> Section | None:
         f"duplicates remembered {w.dedupe_ttl_seconds} s.",
         "No-webhook alarm: "
         + (f"after {h} h without a webhook" if (h := w.alarms.effective_silence_hours(cfg.production)) else "off"),
-    ) + _azure_function_notes(cfg, "azure" in endpoints)
+    ) + _azure_function_notes(cfg, "azure" in endpoints) + _azure_alert_notes(cfg, endpoints.get("azure"))
     return Section(
         key="webhooks",
         title="Webhook endpoints",
@@ -117,6 +117,24 @@ def webhooks_section(cfg: StackConfig, run: ProgramRun) -> Section | None:
         rows=tuple(rows),
         data=data,
         notes=notes,
+    )
+
+
+def _azure_alert_notes(cfg: StackConfig, out: dict[str, Any] | None) -> tuple[str, ...]:
+    """Where the Azure alerts go, and how they differ from the AWS alarms (count, not rate; fixed windows)."""
+    if out is None:
+        return ()
+    from components.azure.webhook import silence_window  # the component's own rounding, not a copy
+
+    group = out.get("alarmActionGroup", "the action group")
+    email = cfg.webhooks.alarms.email
+    where = (f"e-mailed to {email}" if email else
+             "NOT SENT ANYWHERE: the group has no receivers (set webhooks.alarms.email)")
+    hours = cfg.webhooks.alarms.effective_silence_hours(cfg.production)
+    silence = f"; silence window {silence_window(hours)} ({hours} h rounded up to an Azure window)" if hours else ""
+    return (
+        f"Azure alerts go to action group {group}, {where}. 5xx alerts on any Http5xx in 5 minutes (a count: "
+        f"Azure metric alerts cannot divide, so errorRatePercent applies to AWS only){silence}.",
     )
 
 
@@ -225,6 +243,8 @@ KEY_PROPERTIES.update({
     "azure-native:servicebus:Queue": ("queueName", "requiresDuplicateDetection", "duplicateDetectionHistoryTimeWindow",
                                       "deadLetteringOnMessageExpiration"),
     "azure-native:authorization:RoleAssignment": ("roleDefinitionId", "scope", "principalType"),
+    "azure-native:monitor:ActionGroup": ("actionGroupName", "groupShortName", "emailReceivers"),
+    "azure-native:monitor:MetricAlert": ("ruleName", "severity", "windowSize", "evaluationFrequency", "criteria"),
 })
 _SKIP = {"tags", "tagsAll"}
 KEY_PROPERTIES.update({

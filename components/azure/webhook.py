@@ -14,6 +14,14 @@ with the account key (pulumi/pulumi-azure-native#2015); the app itself is never 
 Network: with ``subnet_id`` the app is VNet-integrated (all outbound traffic routed through the
 subnet), which is how it reaches a Key Vault whose firewall denies by default; Linux Consumption (Y1)
 has no VNet integration, so a subnet needs another plan SKU.
+
+Alerts (the AWS endpoint's alarms, as Azure Monitor metric alerts to one action group):
+``5xx`` (the app's ``Http5xx`` count > 0 in 5 minutes: an Azure metric alert has no metric arithmetic,
+so unlike AWS it cannot alert on a percentage), ``dead-letter`` (the queue's ``DeadletteredMessages``
+> 0) and, with ``silence_hours``, ``silence`` (the queue's ``IncomingMessages`` < 1 over the window).
+Metric alert windows are a fixed set (at most one day), so the silence window is the smallest
+allowed one that covers ``silence_hours`` (see :func:`silence_window`). Lambda-style errors and
+throttles have no separate Azure metric: a failing or overloaded function answers 5xx.
 """
 
 from __future__ import annotations
@@ -38,6 +46,32 @@ from .function_package import (
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"  # Key Vault Secrets User
 SERVICE_BUS_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"  # Azure Service Bus Data Sender
 PYTHON_VERSION = "3.11"
+
+#: Window sizes an Azure Monitor metric alert accepts, in hours (PT1H, PT6H, PT12H, P1D; the shorter
+#: PT1M-PT30M ones are below the silence alert's one-hour granularity).
+ALERT_WINDOW_HOURS: tuple[int, ...] = (1, 6, 12, 24)
+#: Action group short names (shown in e-mail and SMS) are at most 12 characters.
+SHORT_NAME_MAX = 12
+
+
+def silence_window(hours: int) -> str:
+    """The smallest metric alert window covering ``hours`` without a webhook (ISO 8601: PT1H, PT6H, PT12H, P1D).
+
+    Azure accepts only fixed windows, so 8 hours becomes PT12H: the alert fires after 12 quiet hours, never
+    earlier than asked. Raises ValueError outside 1-24 hours (Azure evaluates at most one day)."""
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= ALERT_WINDOW_HOURS[-1]:
+        raise ValueError(
+            f"silence_hours {hours!r} is not a whole number of hours from 1 to 24 "
+            "(an Azure metric alert looks back at most one day, P1D); use 1-24 or None for no silence alert"
+        )
+    window = next(h for h in ALERT_WINDOW_HOURS if h >= hours)
+    return "P1D" if window == 24 else f"PT{window}H"
+
+
+def action_group_short_name(env: str) -> str:
+    """``mk-<env>-wh`` when it fits Azure's 12 characters, else ``mk-<env>`` cut to 12."""
+    full = f"mk-{env}-wh"
+    return full if len(full) <= SHORT_NAME_MAX else f"mk-{env}"[:SHORT_NAME_MAX].rstrip("-")
 
 
 
@@ -83,6 +117,10 @@ class AzureWebhookEndpointArgs:
     subnet_id: str | None = None
     #: pip --target folder of the package's requirements, shipped in the zip (see function_package).
     dependencies_dir: Path | None = None
+    #: Alert when no webhook reached the queue for this many hours (1-24); None = no such alert.
+    silence_hours: int | None = None
+    #: The action group's e-mail receiver; None: an action group with no receivers (alerts go nowhere).
+    alarm_email: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -91,8 +129,12 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
 
     url: pulumi.Output[str]
     principal_id: pulumi.Output[str]
+    #: Metric alert rule names (makini-<env>-webhooks-<suffix>), in creation order.
+    alert_names: list[str]
 
     def __init__(self, name: str, args: AzureWebhookEndpointArgs, opts: pulumi.ResourceOptions | None = None):
+        # Refused before anything is registered: no half-built component.
+        silence = silence_window(args.silence_hours) if args.silence_hours is not None else None
         super().__init__("makini:azure:WebhookEndpoint", name, None, opts)
         if args.subnet_id and args.plan_sku == "Y1":
             raise ValueError("plan_sku Y1 (Linux Consumption) has no VNet integration; use EP1-EP3, B, S or P with subnet_id")
@@ -210,8 +252,88 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             f"the webhook receiver of {env}", parent=self,
         )
 
+        # Alerts -----------------------------------------------------------------------------------------
+        self.action_group = azure_native.monitor.ActionGroup(
+            f"{name}-alerts",
+            action_group_name=f"ag-makini-{env}-webhooks",
+            group_short_name=action_group_short_name(env),
+            resource_group_name=rg,
+            location="Global",
+            enabled=True,
+            email_receivers=[
+                azure_native.monitor.MicrosoftCommonEmailReceiverArgs(
+                    name="oncall-email", email_address=args.alarm_email, use_common_alert_schema=True
+                )
+            ] if args.alarm_email else [],
+            tags=tags,
+            opts=child,
+        )
+        self.alerts: dict[str, azure_native.monitor.MetricAlert] = {}
+
+        def alert(suffix: str, description: str, scope: pulumi.Input[str], severity: int, window: str,
+                  frequency: str, criterion: azure_native.monitor.MetricCriteriaArgs) -> None:
+            self.alerts[suffix] = azure_native.monitor.MetricAlert(
+                f"{name}-{suffix}",
+                rule_name=f"makini-{env}-webhooks-{suffix}",
+                resource_group_name=rg,
+                location="global",
+                description=description,
+                enabled=True,
+                severity=severity,
+                scopes=[scope],
+                evaluation_frequency=frequency,
+                window_size=window,
+                auto_mitigate=True,
+                criteria=azure_native.monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
+                    odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                    all_of=[criterion],
+                ),
+                actions=[azure_native.monitor.MetricAlertActionArgs(action_group_id=self.action_group.id)],
+                tags=tags,
+                opts=child,
+            )
+
+        queue_only = [azure_native.monitor.MetricDimensionArgs(name="EntityName", operator="Include",
+                                                               values=[self.queue.name])]
+        alert(
+            "5xx",
+            f"The webhook receiver func-makini-{env}-webhooks answered 5xx in the last 5 minutes: Makini retries, "
+            "but check the function's logs in Application Insights.",
+            self.app.id, 1, "PT5M", "PT1M",
+            azure_native.monitor.MetricCriteriaArgs(
+                criterion_type="StaticThresholdCriterion", name="http5xx", metric_namespace="Microsoft.Web/sites",
+                metric_name="Http5xx", time_aggregation="Total", operator="GreaterThan", threshold=0,
+            ),
+        )
+        alert(
+            "dead-letter",
+            f"Webhook messages reached the dead-letter queue of sb-makini-{env}-webhooks/webhooks: a consumer "
+            "failed them repeatedly, or they expired.",
+            self.namespace.id, 1, "PT5M", "PT1M",
+            azure_native.monitor.MetricCriteriaArgs(
+                criterion_type="StaticThresholdCriterion", name="deadlettered",
+                metric_namespace="Microsoft.ServiceBus/namespaces", metric_name="DeadletteredMessages",
+                time_aggregation="Maximum", operator="GreaterThan", threshold=0, dimensions=queue_only,
+            ),
+        )
+        if silence is not None:
+            alert(
+                "silence",
+                f"No webhook reached the queue for {silence} (silence_hours {args.silence_hours}, "
+                "rounded up to an Azure alert window): poll Makini for changes (its advised fallback) and check the "
+                "endpoint.",
+                self.namespace.id, 2, silence, "PT1H",
+                azure_native.monitor.MetricCriteriaArgs(
+                    criterion_type="StaticThresholdCriterion", name="incoming",
+                    metric_namespace="Microsoft.ServiceBus/namespaces", metric_name="IncomingMessages",
+                    time_aggregation="Total", operator="LessThan", threshold=1, dimensions=queue_only,
+                ),
+            )
+        self.alert_names = [f"makini-{env}-webhooks-{suffix}" for suffix in self.alerts]
+
         self.url = self.app.default_host_name.apply(lambda h: f"https://{h}/api/makini/webhooks")
         self.register_outputs(
             {"url": self.url, "queueName": self.queue.name, "namespace": self.namespace.name,
-             "principalId": self.principal_id}
+             "principalId": self.principal_id, "alerts": self.alert_names,
+             "actionGroupId": self.action_group.id}
         )

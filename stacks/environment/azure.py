@@ -185,6 +185,8 @@ class AzureBackend:
                 signature_mode=w.signature_mode,
                 subnet_id=az.functions_subnet_id,
                 dependencies_dir=self._dependencies("webhook_receiver"),
+                silence_hours=w.alarms.effective_silence_hours(cfg.production),
+                alarm_email=w.alarms.email,
                 tags=ctx.tags,
             ),
             opts=ctx.opts(),
@@ -212,4 +214,6 @@ class AzureBackend:
             "url": self.webhook.url,
             "serviceBusNamespace": self.webhook.namespace.name,
             "queueName": self.webhook.queue.name,
+            "alarms": self.webhook.alert_names,
+            "alarmActionGroup": self.webhook.action_group.name,
         }

@@ -185,7 +185,9 @@ def test_dependencies_folder_is_shipped_under_site_packages(tmp_path: Path):
 def test_outputs_never_hold_values(dev):
     w = dev.outputs["webhooks"]["azure"]
     assert w == {"url": "https://func-makini-dev-webhooks.azurewebsites.net/api/makini/webhooks",
-                 "serviceBusNamespace": "sb-makini-dev-webhooks", "queueName": "webhooks"}
+                 "serviceBusNamespace": "sb-makini-dev-webhooks", "queueName": "webhooks",
+                 "alarms": ["makini-dev-webhooks-5xx", "makini-dev-webhooks-dead-letter"],
+                 "alarmActionGroup": "ag-makini-dev-webhooks"}
     assert dev.outputs["rotation"]["azure"] == {"functionAppName": "func-makini-dev-rotation",
                                                 "systemTopic": "evgt-makini-dev-keyvault"}
 
