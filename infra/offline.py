@@ -467,6 +467,19 @@ async def _resolve(value: Any) -> Any:
     return value
 
 
+def stack_account_id(config: Mapping[str, str]) -> str:
+    """The AWS account the stack may deploy into (``aws:allowedAccountIds``, first entry), so the plan's
+    ARNs are the ones a real deployment would have; the mock account when the stack names none."""
+    raw = config.get("aws:allowedAccountIds")
+    try:
+        ids = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        ids = [raw]
+    if isinstance(ids, list) and ids and isinstance(ids[0], str | int) and str(ids[0]).isdigit():
+        return str(ids[0])
+    return MOCK_ACCOUNT_ID
+
+
 def run_program(
     stack: str,
     config: Mapping[str, str],
@@ -484,7 +497,7 @@ def run_program(
     own ``monitor`` to see what was registered before one.
     """
     region = region or config.get("aws:region") or DEFAULT_REGION
-    mocks = mocks or OfflineMocks(region=region)
+    mocks = mocks or OfflineMocks(region=region, account_id=stack_account_id(config))
     monitor = monitor or RecordingMonitor(mocks)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

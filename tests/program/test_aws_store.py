@@ -16,6 +16,8 @@ VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 KEY = "aws:kms/key:Key"
 ALIAS = "aws:kms/alias:Alias"
 STACKS = ("dev", "staging", "prod")
+#: Each stack file pins its account (aws:allowedAccountIds); the plan's ARNs are in that account.
+ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 CANARY = "CANARY-7d1c0ffee-do-not-print"
 
 
@@ -87,16 +89,16 @@ def test_every_secret_has_a_resource_policy_that_denies_all_but_its_readers(stac
         # rotates tokens of connections with a makiniId), and nobody else
         expected = {consumers[c]["aws"]["roleArn"] for c in connections[key]["consumers"]}
         if connections[key].get("makiniId"):
-            expected.add(f"arn:aws:iam::123456789012:role/makini-{name}-rotation")
+            expected.add(f"arn:aws:iam::{ACCOUNTS[name]}:role/makini-{name}-rotation")
         assert allowed == expected
         write = sids["DenyWriteOutsideWriters"]
         writers = set(write["Condition"]["StringNotEquals"]["aws:PrincipalArn"])
-        assert f"arn:aws:iam::123456789012:role/makini-{name}-rotation" in writers
+        assert f"arn:aws:iam::{ACCOUNTS[name]}:role/makini-{name}-rotation" in writers
         assert not writers & {consumers[c]["aws"]["roleArn"] for c in consumers}  # consumers never write
     # only the environment's own webhook receiver reads the webhook secret, when it has one
     webhook_read = {s["Sid"]: s for s in by_arn[arns["webhookSecret"]]["Statement"]}["DenyReadOutsideEnvironment"]
     receivers = set(webhook_read.get("Condition", {}).get("StringNotEquals", {}).get("aws:PrincipalArn", []))
-    assert receivers <= {f"arn:aws:iam::123456789012:role/makini-{name}-webhook-receiver"}
+    assert receivers <= {f"arn:aws:iam::{ACCOUNTS[name]}:role/makini-{name}-webhook-receiver"}
 
 
 def test_recovery_windows_per_environment(stack):
@@ -117,7 +119,7 @@ def test_key_policy_limits_use_to_root_admins_and_readers_via_secrets_manager():
     run = stack_run("prod")
     doc = json.loads(store_key(run, "prod").plain_inputs["policy"])
     sids = {s["Sid"]: s for s in doc["Statement"]}
-    assert sids["AccountRootControl"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert sids["AccountRootControl"]["Principal"] == {"AWS": "arn:aws:iam::333333333333:root"}
     assert sids["KeyAdministration"]["Principal"] == {"AWS": ["arn:aws:iam::333333333333:role/platform-admin"]}
     assert "kms:Decrypt" not in sids["KeyAdministration"]["Action"]
     use = sids["UseThroughSecretsManagerOnly"]
@@ -182,6 +184,14 @@ def test_canary_never_appears_outside_secret_markers():
     assert CANARY not in json.dumps(r.outputs)
 
 
+def test_each_stack_builds_in_its_own_pinned_account():
+    for name, account in ACCOUNTS.items():
+        r = stack_run(name)
+        assert r.outputs["aws"]["kmsKeyArn"].split(":")[4] == account
+        assert {s.plain_inputs["name"] for s in r.of_type(SECRET)}  # and every secret ARN is in it:
+        assert {a.split(":")[4] for a in r.outputs["aws"]["secretArns"]["connections"].values()} == {account}
+
+
 def test_environments_are_separated():
     dev, prod = stack_run("dev"), stack_run("prod")
     dev_text = json.dumps([r.plain_inputs for r in dev.resources], default=str)
@@ -197,7 +207,7 @@ def test_outputs_give_locations_and_credits_never_values():
     assert r.outputs["creditsUsed"] == 11 and r.outputs["creditsFree"] == 9
     assert r.outputs["environment"] == "dev" and r.outputs["backends"] == ["aws"]
     for arn in r.outputs["aws"]["secretArns"]["connections"].values():
-        assert arn.startswith("arn:aws:secretsmanager:eu-west-1:123456789012:secret:makini/dev/connections/")
+        assert arn.startswith("arn:aws:secretsmanager:eu-west-1:111111111111:secret:makini/dev/connections/")
 
 
 def test_bad_config_registers_no_resource():

@@ -147,3 +147,18 @@ def test_access_matrix_names_the_webhook_queue_consumers(capsys):
     assert "Webhook queue consumers (receive and delete, on this environment's queue only): asset-sync." in out
     assert plan.main(["staging"]) == 0
     assert "Webhook queue consumers" not in capsys.readouterr().out  # staging names none
+
+
+@pytest.mark.parametrize(
+    ("config", "account"),
+    [
+        ({"aws:allowedAccountIds": '["333333333333"]'}, "333333333333"),
+        ({"aws:allowedAccountIds": '["333333333333", "444444444444"]'}, "333333333333"),
+        ({}, "123456789012"),
+        ({"aws:allowedAccountIds": "not json"}, "123456789012"),
+    ],
+)
+def test_mock_account_follows_the_pinned_account(config, account):
+    from infra.offline import stack_account_id
+
+    assert stack_account_id(config) == account
