@@ -33,15 +33,15 @@ from pathlib import Path
 import pulumi
 import pulumi_azure_native as azure_native
 
+from .access import role_definition_id
 from .function_package import (
     ROTATION_PACKAGE,
     host_storage_account,
     host_storage_grants,
     linux_plan,
-    package_settings,
+    linux_function_app,
     upload_package,
 )
-from .webhook import PYTHON_VERSION
 
 FUNCTION_NAME = "makini_rotate_connection_token"
 NEAR_EXPIRY_EVENT = "Microsoft.KeyVault.SecretNearExpiry"
@@ -83,10 +83,6 @@ class KeyVaultRotationArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
-def role_definition_id(subscription_id: str, role: str) -> str:
-    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role}"
-
-
 class KeyVaultRotation(pulumi.ComponentResource):
     def __init__(self, name: str, args: KeyVaultRotationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("makini:azure:KeyVaultRotation", name, None, opts)
@@ -102,33 +98,21 @@ class KeyVaultRotation(pulumi.ComponentResource):
         self.package = upload_package(
             name, ROTATION_PACKAGE, self.storage, rg, parent=self, dependencies_dir=args.dependencies_dir
         )
-        settings = {
-            **package_settings(self.package.url),
-            "FUNCTIONS_WORKER_RUNTIME": "python",
-            "FUNCTIONS_EXTENSION_VERSION": "~4",
-            "AzureWebJobsStorage__accountName": self.storage.name,
-            "OAUTH_CLIENT_SECRET_NAME": args.oauth_client_secret_name,
-            "ROTATION_PERIOD_DAYS": str(args.period_days),
-            "NEAR_EXPIRY_LEAD_DAYS": str(args.lead_days),
-            "KEY_VAULT_URL": pulumi.Output.from_input(args.vault_uri).apply(lambda u: u.rstrip("/")),
-        }
-        self.app = azure_native.web.WebApp(
-            f"{name}-app",
-            name=f"func-makini-{env}-rotation",
+        self.app = linux_function_app(
+            name,
+            f"func-makini-{env}-rotation",
             resource_group_name=rg,
             location=args.location,
-            kind="functionapp,linux",
-            server_farm_id=self.plan.id,
-            https_only=True,
-            identity=azure_native.web.ManagedServiceIdentityArgs(type="SystemAssigned"),
-            virtual_network_subnet_id=args.subnet_id,
-            site_config=azure_native.web.SiteConfigArgs(
-                linux_fx_version=f"Python|{PYTHON_VERSION}",
-                ftps_state="Disabled",
-                min_tls_version="1.2",
-                vnet_route_all_enabled=True if args.subnet_id else None,
-                app_settings=[azure_native.web.NameValuePairArgs(name=k, value=v) for k, v in settings.items()],
-            ),
+            plan=self.plan,
+            storage=self.storage,
+            package_url=self.package.url,
+            subnet_id=args.subnet_id,
+            settings={
+                "OAUTH_CLIENT_SECRET_NAME": args.oauth_client_secret_name,
+                "ROTATION_PERIOD_DAYS": str(args.period_days),
+                "NEAR_EXPIRY_LEAD_DAYS": str(args.lead_days),
+                "KEY_VAULT_URL": pulumi.Output.from_input(args.vault_uri).apply(lambda u: u.rstrip("/")),
+            },
             tags=tags,
             opts=child,
         )

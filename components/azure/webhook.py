@@ -34,18 +34,18 @@ from pathlib import Path
 import pulumi
 import pulumi_azure_native as azure_native
 
+from .access import role_definition_id
 from .function_package import (
     RECEIVER_PACKAGE,
     host_storage_account,
     host_storage_grants,
     linux_plan,
-    package_settings,
+    linux_function_app,
     upload_package,
 )
 
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"  # Key Vault Secrets User
 SERVICE_BUS_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"  # Azure Service Bus Data Sender
-PYTHON_VERSION = "3.11"
 
 #: Window sizes an Azure Monitor metric alert accepts, in hours (PT1H, PT6H, PT12H, P1D; the shorter
 #: PT1M-PT30M ones are below the silence alert's one-hour granularity).
@@ -90,10 +90,6 @@ def ip_restrictions(cidrs: Sequence[str]) -> list[azure_native.web.IpSecurityRes
             description="Makini webhook source",
         ))
     return rules
-
-
-def role_definition_id(subscription_id: str, role: str) -> str:
-    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role}"
 
 
 @dataclass(frozen=True)
@@ -188,10 +184,6 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             name, RECEIVER_PACKAGE, self.storage, rg, parent=self, dependencies_dir=args.dependencies_dir
         )
         settings: dict[str, pulumi.Input[str]] = {
-            **package_settings(self.package.url),
-            "FUNCTIONS_WORKER_RUNTIME": "python",
-            "FUNCTIONS_EXTENSION_VERSION": "~4",
-            "AzureWebJobsStorage__accountName": self.storage.name,
             "APPLICATIONINSIGHTS_CONNECTION_STRING": self.insights.connection_string,
             "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Authorization=AAD",
             "WEBHOOK_SECRET": pulumi.Output.from_input(args.secret_uri).apply(key_vault_reference),
@@ -207,29 +199,22 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
                 key_vault_reference
             )
         restrictions = ip_restrictions(args.allowed_source_ips)
-        self.app = azure_native.web.WebApp(
-            f"{name}-app",
-            name=f"func-makini-{env}-webhooks",
+        self.app = linux_function_app(
+            name,
+            f"func-makini-{env}-webhooks",
             resource_group_name=rg,
             location=args.location,
-            kind="functionapp,linux",
-            server_farm_id=self.plan.id,
-            https_only=True,
-            identity=azure_native.web.ManagedServiceIdentityArgs(type="SystemAssigned"),
-            virtual_network_subnet_id=args.subnet_id,
-            site_config=azure_native.web.SiteConfigArgs(
-                linux_fx_version=f"Python|{PYTHON_VERSION}",
-                ftps_state="Disabled",
-                min_tls_version="1.2",
-                http20_enabled=True,
-                ip_security_restrictions=restrictions,
-                ip_security_restrictions_default_action="Deny" if restrictions else "Allow",
-                scm_ip_security_restrictions_use_main=True,
-                vnet_route_all_enabled=True if args.subnet_id else None,
-                app_settings=[azure_native.web.NameValuePairArgs(name=k, value=v) for k, v in settings.items()],
-            ),
+            plan=self.plan,
+            storage=self.storage,
+            package_url=self.package.url,
+            subnet_id=args.subnet_id,
+            settings=settings,
             tags=tags,
             opts=child,
+            http20_enabled=True,
+            ip_security_restrictions=restrictions,
+            ip_security_restrictions_default_action="Deny" if restrictions else "Allow",
+            scm_ip_security_restrictions_use_main=True,
         )
         self.principal_id = self.app.identity.apply(lambda i: i.principal_id if i else None)
 
