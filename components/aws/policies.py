@@ -59,6 +59,21 @@ def _deny_unless_principal(sid: str, actions: Sequence[str], secret_arn: str, al
     return statement
 
 
+def lambda_trust_policy(sid: str) -> dict:
+    """Trust policy of a function's role: only the Lambda service may assume it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
 def caller_principal_arn(caller_arn: str) -> str | None:
     """The ``aws:PrincipalArn`` of the identity running the deployment, from ``GetCallerIdentity``.
 

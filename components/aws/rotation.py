@@ -20,9 +20,9 @@ import pulumi
 import pulumi_aws as aws
 
 from ..packaging import archive, module_files
+from .policies import lambda_trust_policy
 
 from .rotation_policies import (
-    lambda_trust_policy,
     reminder_publish_policy,
     reminder_role_name,
     rotation_function_name,
@@ -58,7 +58,7 @@ def rotation_role(
         name,
         name=rotation_role_name(environment),
         description=f"makini-infra: rotates the Makini connection tokens of {environment}",
-        assume_role_policy=json.dumps(lambda_trust_policy(), sort_keys=True),
+        assume_role_policy=json.dumps(lambda_trust_policy("LambdaAssumesRotationRole"), sort_keys=True),
         max_session_duration=3600,
         tags={**tags, "makini:purpose": "rotation"},
         opts=opts,

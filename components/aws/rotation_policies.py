@@ -38,20 +38,6 @@ def reminder_role_name(environment: str) -> str:
     return f"makini-{environment}-rotation-reminders"
 
 
-def lambda_trust_policy() -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "LambdaAssumesRotationRole",
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-
-
 def scheduler_trust_policy(account_id: str) -> dict:
     """Only EventBridge Scheduler, for schedules of this account, may assume the reminder role."""
     return {

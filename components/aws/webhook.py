@@ -17,11 +17,11 @@ import pulumi
 import pulumi_aws as aws
 
 from ..packaging import archive, module_files
+from .policies import lambda_trust_policy
 
 from .webhook_policies import (
     alarm_key_policy,
     lambda_log_group_name,
-    lambda_trust_policy,
     queue_policy,
     receiver_function_name,
     receiver_policy,
@@ -82,7 +82,7 @@ def receiver_role(
         name,
         name=receiver_role_name(environment),
         description=f"makini-infra: the Makini webhook receiver of {environment}",
-        assume_role_policy=json.dumps(lambda_trust_policy(), sort_keys=True),
+        assume_role_policy=json.dumps(lambda_trust_policy("LambdaAssumesReceiverRole"), sort_keys=True),
         max_session_duration=3600,
         tags={**tags, "makini:purpose": "webhook-receiver"},
         opts=opts,

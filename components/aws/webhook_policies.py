@@ -31,21 +31,6 @@ def lambda_log_group_name(environment: str) -> str:
     return f"/aws/lambda/{receiver_function_name(environment)}"
 
 
-def lambda_trust_policy() -> dict:
-    """Only the Lambda service may assume the receiver's role."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "LambdaAssumesReceiverRole",
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-
-
 def receiver_policy(
     *,
     partition: str,
