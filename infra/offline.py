@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import runpy
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -414,9 +415,31 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
         self.records: dict[str, RecordedResource] = {}
+        #: Event loops MockMonitor creates in the SDK's executor threads (and never closes).
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
+
+    def _track_thread_loop(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            return
+        try:
+            self.thread_loops.add(asyncio.get_event_loop_policy().get_event_loop())
+        except RuntimeError:
+            pass  # this call made no loop in this thread (e.g. the root stack's registration)
+
+    def close_thread_loops(self) -> None:
+        """Close the executor threads' loops, so none is left to be torn down noisily at exit."""
+        for thread_loop in self.thread_loops:
+            if not thread_loop.is_closed() and not thread_loop.is_running():
+                thread_loop.close()
+
+    def Invoke(self, request):  # noqa: N802 (gRPC method name)
+        response = super().Invoke(request)
+        self._track_thread_loop()
+        return response
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
+        self._track_thread_loop()
         self.records[response.urn] = RecordedResource(
             urn=response.urn,
             type=request.type,
@@ -519,6 +542,9 @@ def run_program(
         SETTINGS.outputs.clear()
         _sync_await(run_pulumi_func(main))
     finally:
+        # The SDK calls the monitor from executor threads: join them, then close the loops they made.
+        loop.run_until_complete(loop.shutdown_default_executor())
+        monitor.close_thread_loops()
         asyncio.set_event_loop(None)
         loop.close()
     return ProgramRun(

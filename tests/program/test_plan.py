@@ -162,3 +162,15 @@ def test_mock_account_follows_the_pinned_account(config, account):
     from infra.offline import stack_account_id
 
     assert stack_account_id(config) == account
+
+
+def test_a_program_run_leaves_no_event_loop_open():
+    """The SDK calls the mock monitor from executor threads, where a loop is made per thread; left open,
+    they were torn down at interpreter exit with a stray 'Exception ignored' traceback on stderr."""
+    from infra.offline import OfflineMocks, RecordingMonitor, load_stack_file, run_program
+
+    monitor = RecordingMonitor(OfflineMocks())
+    src = load_stack_file("dev")
+    run_program("dev", src.config, src.secret_keys, monitor=monitor)
+    assert monitor.thread_loops, "the monitor was called from executor threads"
+    assert all(loop.is_closed() for loop in monitor.thread_loops)
