@@ -21,8 +21,9 @@ PROBE = "import time; t = time.perf_counter(); import {mod}; print(time.perf_cou
 
 
 def measure(mod: str) -> float:
-    out = subprocess.run([sys.executable, "-c", PROBE.format(mod=mod)], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(mod=mod)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     return float(out.stdout.strip()) * 1000
 
 
@@ -36,8 +37,10 @@ def main() -> None:
         for name, mod in mods.items():
             times[name].append(measure(mod))
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus, "
-          f"{reps} fresh interpreters each, median")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus, "
+        f"{reps} fresh interpreters each, median"
+    )
     print(f"{'import':<46}{'ms (median)':>12}{'min':>8}{'max':>8}")
     for name, mod in mods.items():
         print(f"{mod:<46}{med[name]:>12.1f}{min(times[name]):>8.1f}{max(times[name]):>8.1f}")

@@ -23,19 +23,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from infra.offline import run_program  # noqa: E402
 from tests.support import base_config, flatten  # noqa: E402
 
-BASELINE = '''
+BASELINE = """
 import pulumi, pulumi_aws as aws
 n = int(pulumi.Config("bench").require("resources"))
 for i in range(n):
     aws.secretsmanager.Secret(f"bare-{i}", name=f"bare/{i}", tags={"environment": "dev"})
-'''
+"""
 
 
 def config(n: int) -> dict[str, str]:
     c = base_config("dev")
     c["makini:connections"] = [
-        {"key": f"customer-{i}", "system": "MaintainX", "tier": 1, "deployment": "cloud",
-         "makiniId": str(900000 + i), "consumers": ["orders", "assets"] if i % 2 else ["orders"]}
+        {
+            "key": f"customer-{i}",
+            "system": "MaintainX",
+            "tier": 1,
+            "deployment": "cloud",
+            "makiniId": str(900000 + i),
+            "consumers": ["orders", "assets"] if i % 2 else ["orders"],
+        }
         for i in range(n)
     ]
     c["makini:credits"] = {"pool": 10 * n}

@@ -21,7 +21,7 @@ import statistics
 import sys
 import time
 import timeit
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -68,14 +68,20 @@ def main() -> None:
         core.verify(body, core.decode_signatures(header), keys)
 
     whsec = "whsec_" + base64.b64encode(secret).decode()
-    ts = datetime.now(timezone.utc)
+    ts = datetime.now(UTC)
     text = body.decode()
     std = StandardWebhook(whsec)
-    std_headers = {"webhook-id": "msg_1", "webhook-timestamp": str(int(ts.timestamp())),
-                   "webhook-signature": std.sign("msg_1", ts, text)}
+    std_headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(int(ts.timestamp())),
+        "webhook-signature": std.sign("msg_1", ts, text),
+    }
     sv = SvixWebhook(whsec)
-    sv_headers = {"svix-id": "msg_1", "svix-timestamp": str(int(ts.timestamp())),
-                  "svix-signature": sv.sign("msg_1", ts, text)}
+    sv_headers = {
+        "svix-id": "msg_1",
+        "svix-timestamp": str(int(ts.timestamp())),
+        "svix-signature": sv.sign("msg_1", ts, text),
+    }
 
     def standardwebhooks():
         std.verify(body, std_headers, json_parse=False)
@@ -94,16 +100,20 @@ def main() -> None:
             results[fn.__name__].append(bench(fn, number if fn in (floor, receiver) else number // 4, 1))
     med = {k: statistics.median(v) for k, v in results.items()}
 
-    print(f"python {platform.python_version()} on {platform.machine()} ({platform.processor() or 'cpu n/a'}),"
-          f" {os.cpu_count()} cpus, body {len(body)} bytes, median of {repeat}")
+    print(
+        f"python {platform.python_version()} on {platform.machine()} ({platform.processor() or 'cpu n/a'}),"
+        f" {os.cpu_count()} cpus, body {len(body)} bytes, median of {repeat}"
+    )
     print(f"{'verifier':<18}{'ns/call':>10}{'x floor':>10}{'x receiver':>12}")
     for name in ("floor", "receiver", "standardwebhooks", "svix"):
         print(f"{name:<18}{med[name]:>10.0f}{med[name] / med['floor']:>10.2f}{med[name] / med['receiver']:>12.2f}")
     ratio = med["receiver"] / med["floor"]
     ok = ratio <= 1.5 and med["receiver"] < med["standardwebhooks"] and med["receiver"] < med["svix"]
-    print(f"receiver/floor = {ratio:.2f} (target <= 1.5); "
-          f"standardwebhooks/receiver = {med['standardwebhooks'] / med['receiver']:.2f}; "
-          f"svix/receiver = {med['svix'] / med['receiver']:.2f} (targets > 1): {'OK' if ok else 'MISSED'}")
+    print(
+        f"receiver/floor = {ratio:.2f} (target <= 1.5); "
+        f"standardwebhooks/receiver = {med['standardwebhooks'] / med['receiver']:.2f}; "
+        f"svix/receiver = {med['svix'] / med['receiver']:.2f} (targets > 1): {'OK' if ok else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import json
 
 import pulumi
 import pulumi_aws as aws
-
 from ci_policy import (
     GITHUB_OIDC_HOST,
     PREVIEW_ROLE_NAME,
@@ -32,8 +31,10 @@ repository = config.require("repository")
 try:
     pull_request_subject(repository)  # validates owner/name before any resource is declared
 except ValueError as err:
-    raise pulumi.RunError(f"makini-infra-bootstrap:repository: {err}; set it with "
-                          "`pulumi config set makini-infra-bootstrap:repository <owner>/<name>`") from None
+    raise pulumi.RunError(
+        f"makini-infra-bootstrap:repository: {err}; set it with "
+        "`pulumi config set makini-infra-bootstrap:repository <owner>/<name>`"
+    ) from None
 identity = aws.get_caller_identity()
 region = aws.get_region()
 

@@ -57,12 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     problems = cross_environment_conflicts(configs)
     if problems:
         n = len(problems)
-        print(f"makini-infra: {n} identit{'y is' if n == 1 else 'ies are'} granted in more than one environment:", file=sys.stderr)
+        print(
+            f"makini-infra: {n} identit{'y is' if n == 1 else 'ies are'} granted in more than one environment:",
+            file=sys.stderr,
+        )
         for p in problems:
             print(f"  {p.path}:\n    {p.message}\n    fix: {p.fix}", file=sys.stderr)
     if errors or problems:
         return EXIT_INVALID
-    print(f"makini-infra: {len(configs)} stacks ({', '.join(sorted(configs))}): every identity belongs to one environment")
+    print(
+        f"makini-infra: {len(configs)} stacks ({', '.join(sorted(configs))}): every identity belongs to one environment"
+    )
     return EXIT_OK
 
 

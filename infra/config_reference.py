@@ -9,8 +9,8 @@ description), so a new field or section appears without changes here.
 from __future__ import annotations
 
 import argparse
-import re
 import enum
+import re
 import sys
 import types
 import typing
@@ -72,8 +72,16 @@ def type_name(annotation: Any) -> str:
     return str(annotation)
 
 
-_CONSTRAINT_NAMES = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<", "min_length": "min length",
-                     "max_length": "max length", "multiple_of": "multiple of", "pattern": "pattern"}
+_CONSTRAINT_NAMES = {
+    "ge": ">=",
+    "gt": ">",
+    "le": "<=",
+    "lt": "<",
+    "min_length": "min length",
+    "max_length": "max length",
+    "multiple_of": "multiple of",
+    "pattern": "pattern",
+}
 
 
 def constraints(field: FieldInfo) -> list[str]:
@@ -165,7 +173,8 @@ def render() -> str:
         "`<name>` a map key you choose.",
         "",
         "Secret keys (set them with `pulumi config set --secret`, never in plain text): "
-        + ", ".join(f"`{NAMESPACE}:{k}`" for k in sorted(SECRET_KEYS)) + ".",
+        + ", ".join(f"`{NAMESPACE}:{k}`" for k in sorted(SECRET_KEYS))
+        + ".",
         "",
     ]
     top = rows(StackConfig, f"{NAMESPACE}:")

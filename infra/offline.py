@@ -10,6 +10,7 @@ with its options (parent, protect, retain-on-delete, ignore-changes) and its inp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -186,7 +187,11 @@ class OfflineMocks(pulumi.runtime.Mocks):
             rid = state["arn"]
         elif typ == "aws:iam/role:Role":
             role = plain.get("name", name)
-            state.update(arn=f"arn:aws:iam::{self.account_id}:role/{role}", name=role, uniqueId=f"AROA{_suffix(role, 16).upper()}")
+            state.update(
+                arn=f"arn:aws:iam::{self.account_id}:role/{role}",
+                name=role,
+                uniqueId=f"AROA{_suffix(role, 16).upper()}",
+            )
             rid = role
         elif typ == "aws:iam/policy:Policy":
             policy = plain.get("name", name)
@@ -223,8 +228,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
         elif typ == "aws:apigatewayv2/domainName:DomainName":
             rid = plain.get("domainName", name)
             conf = dict(plain.get("domainNameConfiguration") or {})
-            conf.update(targetDomainName=f"d-{_suffix(rid, 10)}.execute-api.{self.region}.amazonaws.com",
-                        hostedZoneId="ZLY8HYME6SFDD")
+            conf.update(
+                targetDomainName=f"d-{_suffix(rid, 10)}.execute-api.{self.region}.amazonaws.com",
+                hostedZoneId="ZLY8HYME6SFDD",
+            )
             state.update(domainNameConfiguration=conf, arn=f"arn:aws:apigateway:{self.region}::/domainnames/{rid}")
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             group = plain.get("name", name)
@@ -299,13 +306,18 @@ class OfflineMocks(pulumi.runtime.Mocks):
             return f"{group}/providers/Microsoft.Web/sites/{site}", {
                 "name": site,
                 "defaultHostName": f"{site}.azurewebsites.net",
-                "identity": {**plain.get("identity", {}), "principalId": principal,
-                             "tenantId": "33333333-3333-3333-3333-333333333333"},
+                "identity": {
+                    **plain.get("identity", {}),
+                    "principalId": principal,
+                    "tenantId": "33333333-3333-3333-3333-333333333333",
+                },
             }
         if typ == "azure-native:servicebus:Namespace":
             ns = plain.get("namespaceName", name)
             return f"{group}/providers/Microsoft.ServiceBus/namespaces/{ns}", {
-                "name": ns, "serviceBusEndpoint": f"https://{ns}.servicebus.windows.net:443/"}
+                "name": ns,
+                "serviceBusEndpoint": f"https://{ns}.servicebus.windows.net:443/",
+            }
         if typ == "azure-native:servicebus:Queue":
             ns, queue = plain.get("namespaceName", "ns"), plain.get("queueName", name)
             return f"{group}/providers/Microsoft.ServiceBus/namespaces/{ns}/queues/{queue}", {"name": queue}
@@ -314,8 +326,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
             return f"{group}/providers/Microsoft.Storage/storageAccounts/{account}", {"name": account}
         if typ == "azure-native:storage:BlobContainer":
             account, container = plain.get("accountName", "account"), plain.get("containerName", name)
-            return (f"{group}/providers/Microsoft.Storage/storageAccounts/{account}/blobServices/default/"
-                    f"containers/{container}"), {"name": container}
+            return (
+                f"{group}/providers/Microsoft.Storage/storageAccounts/{account}/blobServices/default/"
+                f"containers/{container}"
+            ), {"name": container}
         if typ == "azure-native:storage:Blob":
             account, container = plain.get("accountName", "account"), plain.get("containerName", "container")
             url = f"https://{account}.blob.core.windows.net/{container}/{plain.get('blobName', name)}"
@@ -327,8 +341,10 @@ class OfflineMocks(pulumi.runtime.Mocks):
             component = plain.get("resourceName", name)
             key = str(uuid.UUID(_suffix(component, 32)))
             return f"{group}/providers/Microsoft.Insights/components/{component}", {
-                "name": component, "instrumentationKey": key,
-                "connectionString": f"InstrumentationKey={key};IngestionEndpoint=https://{plain.get('location', 'westeurope')}.in.applicationinsights.azure.com/"}
+                "name": component,
+                "instrumentationKey": key,
+                "connectionString": f"InstrumentationKey={key};IngestionEndpoint=https://{plain.get('location', 'westeurope')}.in.applicationinsights.azure.com/",
+            }
         if typ == "azure-native:monitor:ActionGroup":
             ag = plain.get("actionGroupName", name)
             return f"{group}/providers/Microsoft.Insights/actionGroups/{ag}", {"name": ag}
@@ -359,11 +375,20 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "id": self.account_id,
             }, []
         if token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region,
-                    "endpoint": f"ec2.{self.region}.amazonaws.com", "description": self.region}, []
+            return {
+                "name": self.region,
+                "region": self.region,
+                "id": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+                "description": self.region,
+            }, []
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws",
-                    "reverseDnsPrefix": "com.amazonaws"}, []
+            return {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "id": "aws",
+                "reverseDnsPrefix": "com.amazonaws",
+            }, []
         if token == "azure-native:authorization:getClientConfig":
             return {
                 "clientId": "11111111-1111-1111-1111-111111111111",
@@ -421,10 +446,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def _track_thread_loop(self) -> None:
         if threading.current_thread() is threading.main_thread():
             return
-        try:
+        # RuntimeError: this call made no loop in this thread (e.g. the root stack's registration).
+        with contextlib.suppress(RuntimeError):
             self.thread_loops.add(asyncio.get_event_loop_policy().get_event_loop())
-        except RuntimeError:
-            pass  # this call made no loop in this thread (e.g. the root stack's registration)
 
     def close_thread_loops(self) -> None:
         """Close the executor threads' loops, so none is left to be torn down noisily at exit."""

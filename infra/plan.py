@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +52,9 @@ SectionBuilder = Callable[[StackConfig, ProgramRun], "Section | None"]
 
 def credits_section(cfg: StackConfig, run: ProgramRun) -> Section:
     report = credit_report(cfg.connections, cfg.credits)
-    rows = tuple(
-        (r.key, r.system, str(r.tier), r.deployment, str(r.credits)) for r in report.rows
-    ) + (("total", "", "", "", f"{report.used} of {report.pool} ({report.free} free)"),)
+    rows = tuple((r.key, r.system, str(r.tier), r.deployment, str(r.credits)) for r in report.rows) + (
+        ("total", "", "", "", f"{report.used} of {report.pool} ({report.free} free)"),
+    )
     return Section(
         key="credits",
         title="Connection credits",
@@ -89,27 +89,42 @@ def webhooks_section(cfg: StackConfig, run: ProgramRun) -> Section | None:
         return None
     endpoints = redact(run.outputs.get("webhooks") or {})
     alarm_names = sorted(
-        r.plain_inputs.get("name", r.name) for r in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        r.plain_inputs.get("name", r.name)
+        for r in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
         if "webhooks" in str(r.plain_inputs.get("name", ""))
     )
     rows, data = [], {}
     for backend, out in sorted(endpoints.items()):
         alarms = alarm_names if backend == "aws" else list(out.get("alarms", []))
         queue = out.get("queueUrl") or (
-            f"{out['serviceBusNamespace']}/{out['queueName']}" if out.get("serviceBusNamespace") else out.get("queueName", "")
+            f"{out['serviceBusNamespace']}/{out['queueName']}"
+            if out.get("serviceBusNamespace")
+            else out.get("queueName", "")
         )
         dlq = out.get("dlqArn") or ("the queue's $DeadLetterQueue" if backend == "azure" else "")
-        rows.append((backend, str(out.get("url", "")), str(queue), str(dlq), ", ".join(a.rsplit("-webhooks-", 1)[-1] for a in alarms) or "-"))
+        rows.append(
+            (
+                backend,
+                str(out.get("url", "")),
+                str(queue),
+                str(dlq),
+                ", ".join(a.rsplit("-webhooks-", 1)[-1] for a in alarms) or "-",
+            )
+        )
         data[backend] = {**out, "alarms": alarms}
     w = cfg.webhooks
     ips = w.source_ips()
     notes = (
-        f"Source allow list: {', '.join(ips) if ips else 'any source (allowAnySource: true)'}",
-        f"Signature mode {w.signature_mode}; previous secret accepted {w.grace_seconds} s after a rotation; "
-        f"duplicates remembered {w.dedupe_ttl_seconds} s.",
-        "No-webhook alarm: "
-        + (f"after {h} h without a webhook" if (h := w.alarms.effective_silence_hours(cfg.production)) else "off"),
-    ) + _azure_function_notes(cfg, "azure" in endpoints) + _azure_alert_notes(cfg, endpoints.get("azure"))
+        (
+            f"Source allow list: {', '.join(ips) if ips else 'any source (allowAnySource: true)'}",
+            f"Signature mode {w.signature_mode}; previous secret accepted {w.grace_seconds} s after a rotation; "
+            f"duplicates remembered {w.dedupe_ttl_seconds} s.",
+            "No-webhook alarm: "
+            + (f"after {h} h without a webhook" if (h := w.alarms.effective_silence_hours(cfg.production)) else "off"),
+        )
+        + _azure_function_notes(cfg, "azure" in endpoints)
+        + _azure_alert_notes(cfg, endpoints.get("azure"))
+    )
     return Section(
         key="webhooks",
         title="Webhook endpoints",
@@ -128,8 +143,9 @@ def _azure_alert_notes(cfg: StackConfig, out: dict[str, Any] | None) -> tuple[st
 
     group = out.get("alarmActionGroup", "the action group")
     email = cfg.webhooks.alarms.email
-    where = (f"e-mailed to {email}" if email else
-             "NOT SENT ANYWHERE: the group has no receivers (set webhooks.alarms.email)")
+    where = (
+        f"e-mailed to {email}" if email else "NOT SENT ANYWHERE: the group has no receivers (set webhooks.alarms.email)"
+    )
     hours = cfg.webhooks.alarms.effective_silence_hours(cfg.production)
     silence = f"; silence window {silence_window(hours)} ({hours} h rounded up to an Azure window)" if hours else ""
     return (
@@ -163,7 +179,7 @@ SECTIONS: list[SectionBuilder] = [credits_section, access_matrix_section, webhoo
 
 def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = None) -> Section:
     """Per secret of the environment: how it rotates, the period or maximum age, and what is next."""
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     entries = rotation_calendar(cfg, today)
     data = calendar_dict(cfg, today)
     aws_out = redact(run.outputs.get("rotation") or {}).get("aws")
@@ -179,8 +195,10 @@ def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = Non
         notes += list(aws_out.get("notes", []))
     if vault_out := redact(run.outputs.get("rotation") or {}).get("vault"):
         data["vault"] = vault_out
-        notes.append(f"Vault: the rotator CronJob runs at '{vault_out['schedule']}' (UTC) as role {vault_out['role']} "
-                     "and rotates each token whose period has passed; its manifest is rotation.vault.cronJob.")
+        notes.append(
+            f"Vault: the rotator CronJob runs at '{vault_out['schedule']}' (UTC) as role {vault_out['role']} "
+            "and rotates each token whose period has passed; its manifest is rotation.vault.cronJob."
+        )
     for e in entries:
         if e.status.value in ("overdue", "reminder-due"):
             notes.append(f"{e.path}: {e.note}")
@@ -221,41 +239,62 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "vault:kv/secretV2:SecretV2": ("mount", "name", "cas", "dataJson"),
     "vault:generic/endpoint:Endpoint": ("path", "disableRead", "disableDelete"),
 }
-KEY_PROPERTIES.update({
-    "aws:lambda/function:Function": ("name", "runtime", "architectures", "handler", "memorySize", "timeout",
-                                      "reservedConcurrentExecutions"),
-    "aws:apigatewayv2/api:Api": ("name", "protocolType", "disableExecuteApiEndpoint"),
-    "aws:apigatewayv2/stage:Stage": ("name", "autoDeploy", "defaultRouteSettings"),
-    "aws:apigatewayv2/route:Route": ("routeKey",),
-    "aws:apigatewayv2/integration:Integration": ("integrationType", "payloadFormatVersion", "timeoutMilliseconds"),
-    "aws:apigatewayv2/domainName:DomainName": ("domainName",),
-    "aws:lambda/permission:Permission": ("principal", "sourceArn"),
-    "aws:sqs/queue:Queue": ("name", "kmsMasterKeyId", "messageRetentionSeconds", "redrivePolicy"),
-    "aws:dynamodb/table:Table": ("name", "billingMode", "hashKey", "ttl", "pointInTimeRecovery"),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": ("name", "metricName", "comparisonOperator", "threshold",
-                                                "evaluationPeriods"),
-    "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
-    "aws:sns/topic:Topic": ("name", "kmsMasterKeyId"),
-    "aws:iam/rolePolicy:RolePolicy": ("name", "policy"),
-    "azure-native:web:WebApp": ("name", "kind", "httpsOnly", "identity"),
-    "azure-native:web:AppServicePlan": ("name", "kind", "sku", "reserved"),
-    "azure-native:servicebus:Namespace": ("namespaceName", "sku", "disableLocalAuth"),
-    "azure-native:servicebus:Queue": ("queueName", "requiresDuplicateDetection", "duplicateDetectionHistoryTimeWindow",
-                                      "deadLetteringOnMessageExpiration"),
-    "azure-native:authorization:RoleAssignment": ("roleDefinitionId", "scope", "principalType"),
-    "azure-native:monitor:ActionGroup": ("actionGroupName", "groupShortName", "emailReceivers"),
-    "azure-native:monitor:MetricAlert": ("ruleName", "severity", "windowSize", "evaluationFrequency", "criteria"),
-})
+KEY_PROPERTIES.update(
+    {
+        "aws:lambda/function:Function": (
+            "name",
+            "runtime",
+            "architectures",
+            "handler",
+            "memorySize",
+            "timeout",
+            "reservedConcurrentExecutions",
+        ),
+        "aws:apigatewayv2/api:Api": ("name", "protocolType", "disableExecuteApiEndpoint"),
+        "aws:apigatewayv2/stage:Stage": ("name", "autoDeploy", "defaultRouteSettings"),
+        "aws:apigatewayv2/route:Route": ("routeKey",),
+        "aws:apigatewayv2/integration:Integration": ("integrationType", "payloadFormatVersion", "timeoutMilliseconds"),
+        "aws:apigatewayv2/domainName:DomainName": ("domainName",),
+        "aws:lambda/permission:Permission": ("principal", "sourceArn"),
+        "aws:sqs/queue:Queue": ("name", "kmsMasterKeyId", "messageRetentionSeconds", "redrivePolicy"),
+        "aws:dynamodb/table:Table": ("name", "billingMode", "hashKey", "ttl", "pointInTimeRecovery"),
+        "aws:cloudwatch/metricAlarm:MetricAlarm": (
+            "name",
+            "metricName",
+            "comparisonOperator",
+            "threshold",
+            "evaluationPeriods",
+        ),
+        "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
+        "aws:sns/topic:Topic": ("name", "kmsMasterKeyId"),
+        "aws:iam/rolePolicy:RolePolicy": ("name", "policy"),
+        "azure-native:web:WebApp": ("name", "kind", "httpsOnly", "identity"),
+        "azure-native:web:AppServicePlan": ("name", "kind", "sku", "reserved"),
+        "azure-native:servicebus:Namespace": ("namespaceName", "sku", "disableLocalAuth"),
+        "azure-native:servicebus:Queue": (
+            "queueName",
+            "requiresDuplicateDetection",
+            "duplicateDetectionHistoryTimeWindow",
+            "deadLetteringOnMessageExpiration",
+        ),
+        "azure-native:authorization:RoleAssignment": ("roleDefinitionId", "scope", "principalType"),
+        "azure-native:monitor:ActionGroup": ("actionGroupName", "groupShortName", "emailReceivers"),
+        "azure-native:monitor:MetricAlert": ("ruleName", "severity", "windowSize", "evaluationFrequency", "criteria"),
+    }
+)
 _SKIP = {"tags", "tagsAll"}
-KEY_PROPERTIES.update({
-    "aws:secretsmanager/secretRotation:SecretRotation": ("secretId", "rotationRules", "rotateImmediately"),
-    "aws:scheduler/schedule:Schedule": ("name", "scheduleExpression", "scheduleExpressionTimezone"),
-    "aws:lambda/function:Function": ("name", "runtime", "architectures", "handler", "memorySize", "timeout"),
-    "aws:lambda/permission:Permission": ("principal", "sourceArn"),
-    "aws:iam/rolePolicy:RolePolicy": ("name", "policy"),
-    "aws:sns/topic:Topic": ("name", "kmsMasterKeyId"),
-    "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
-} | KEY_PROPERTIES)
+KEY_PROPERTIES.update(
+    {
+        "aws:secretsmanager/secretRotation:SecretRotation": ("secretId", "rotationRules", "rotateImmediately"),
+        "aws:scheduler/schedule:Schedule": ("name", "scheduleExpression", "scheduleExpressionTimezone"),
+        "aws:lambda/function:Function": ("name", "runtime", "architectures", "handler", "memorySize", "timeout"),
+        "aws:lambda/permission:Permission": ("principal", "sourceArn"),
+        "aws:iam/rolePolicy:RolePolicy": ("name", "policy"),
+        "aws:sns/topic:Topic": ("name", "kmsMasterKeyId"),
+        "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
+    }
+    | KEY_PROPERTIES
+)
 
 
 def _short(value: Any, limit: int = 72) -> str:
@@ -276,9 +315,7 @@ def key_properties(resource: RecordedResource) -> list[tuple[str, str]]:
     inputs = redact(resource.inputs)
     wanted = KEY_PROPERTIES.get(resource.type)
     if wanted is None:
-        wanted = tuple(
-            k for k, v in inputs.items() if k not in _SKIP and isinstance(v, str | int | float | bool)
-        )[:5]
+        wanted = tuple(k for k, v in inputs.items() if k not in _SKIP and isinstance(v, str | int | float | bool))[:5]
     out = []
     for name in wanted:
         if name not in inputs:
@@ -391,7 +428,16 @@ class Plan:
             lines += ["> [!WARNING]", *(f"> {w}" for w in self.run.warnings), ""]
         for s in self.sections:
             lines += [f"### {s.title}", "", *_md_table(s.headers, s.rows), *("", *s.notes), ""]
-        lines += ["<details><summary>Resources</summary>", "", "```", *resource_tree(self.run), "```", "", "</details>", ""]
+        lines += [
+            "<details><summary>Resources</summary>",
+            "",
+            "```",
+            *resource_tree(self.run),
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
         return "\n".join(lines)
 
 
@@ -422,7 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - one clear line instead of a traceback
         if os.environ.get("MAKINI_PLAN_DEBUG"):
             raise
-        print(f"makini-infra: the plan failed: {type(err).__name__}: {err} (set MAKINI_PLAN_DEBUG=1 for details)", file=sys.stderr)
+        print(
+            f"makini-infra: the plan failed: {type(err).__name__}: {err} (set MAKINI_PLAN_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     if args.json:
         text = json.dumps(plan.to_json(), indent=2) + "\n"

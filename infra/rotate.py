@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def disconnect_step(makini_id: str | None) -> str:
         "If the old token may be compromised, rotation alone is not enough: Makini keeps the old token valid "
         "while the connection exists. Disconnect the connection:\n"
         f"  curl -X DELETE {MAKINI_API}/api/system/connections/{target} "
-        "-H \"Authorization: Bearer $MAKINI_SYSTEM_TOKEN\"\n"
+        '-H "Authorization: Bearer $MAKINI_SYSTEM_TOKEN"\n'
         "(a system token from POST /link/token with the OAuth client credentials). Makini invalidates the "
         "token at once and returns the connection's credits; the customer then reconnects through Makini "
         "Link, and the new connection's token goes into the store."
@@ -160,7 +160,7 @@ def stage_webhook_secret(
     out=sys.stdout,
     err=sys.stderr,
     stdin=sys.stdin,
-    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> int:
     loaded = _load(stack, config_file, err)
     if loaded is None:
@@ -208,7 +208,9 @@ def main(argv: list[str] | None = None, client_factory: ClientFactory = _boto3_c
     what.add_argument("--connection", metavar="KEY", help="the connection key (makini:connections[].key)")
     what.add_argument("--webhook-secret", action="store_true", help="store a new webhook secret (zero downtime)")
     parser.add_argument("--now", action="store_true", help="with --connection: rotate immediately")
-    parser.add_argument("--from-file", metavar="PATH", help="with --webhook-secret: file holding the secret, or - for stdin")
+    parser.add_argument(
+        "--from-file", metavar="PATH", help="with --webhook-secret: file holding the secret, or - for stdin"
+    )
     parser.add_argument("--config-file", type=Path, help="read this file instead of Pulumi.<stack>.yaml")
     args = parser.parse_args(argv)
     if args.webhook_secret:

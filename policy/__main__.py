@@ -4,8 +4,7 @@ Constructing ``PolicyPack`` starts the analyzer's gRPC server and blocks, so it 
 policies themselves live in ``policies.py`` (imported by the tests without side effects).
 """
 
-from pulumi_policy import PolicyPack
-
 from policies import ALL_POLICIES, ENFORCEMENT, PACK_NAME  # the pack's folder is on sys.path
+from pulumi_policy import PolicyPack
 
 PolicyPack(PACK_NAME, enforcement_level=ENFORCEMENT, policies=list(ALL_POLICIES))

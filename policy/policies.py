@@ -70,7 +70,7 @@ def stack_of(urn: str) -> str | None:
     """``urn:pulumi:<stack>::<project>::<type>::<name>`` -> ``<stack>`` (None when not a URN)."""
     if not isinstance(urn, str) or not urn.startswith("urn:pulumi:"):
         return None
-    return urn[len("urn:pulumi:"):].split("::", 1)[0] or None
+    return urn[len("urn:pulumi:") :].split("::", 1)[0] or None
 
 
 def environment_of(props: Mapping[str, Any], urn: str) -> str | None:
@@ -152,8 +152,11 @@ def iso_duration(text: Any) -> timedelta | None:
         return None
     parts = {k: int(v) for k, v in match.groupdict().items() if v}
     return timedelta(
-        weeks=parts.get("w", 0), days=parts.get("d", 0), hours=parts.get("h", 0),
-        minutes=parts.get("m", 0), seconds=parts.get("s", 0),
+        weeks=parts.get("w", 0),
+        days=parts.get("d", 0),
+        hours=parts.get("h", 0),
+        minutes=parts.get("m", 0),
+        seconds=parts.get("s", 0),
     )
 
 
@@ -417,8 +420,12 @@ rotation_within_environment_maximum = ResourceValidationPolicy(
     validate=_check_rotation,
     config_schema=PolicyConfigSchema(
         properties={
-            "maxDays": {"type": "integer", "minimum": 1, "maximum": DEFAULT_MAX_ROTATION_DAYS,
-                        "default": DEFAULT_MAX_ROTATION_DAYS},
+            "maxDays": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": DEFAULT_MAX_ROTATION_DAYS,
+                "default": DEFAULT_MAX_ROTATION_DAYS,
+            },
             "maxDaysByEnvironment": {
                 "type": "object",
                 "additionalProperties": {"type": "integer", "minimum": 1, "maximum": DEFAULT_MAX_ROTATION_DAYS},

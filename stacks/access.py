@@ -61,7 +61,9 @@ def access_cells(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[Acce
         for s in catalog.secrets:
             # A writer also reads what it rotates (it checks the current value before staging a new one).
             read = system in s.system_readers or system in s.writers
-            cells.append(AccessCell(cfg.environment, system.value, IdentityKind.SYSTEM, s.path, read, system in s.writers))
+            cells.append(
+                AccessCell(cfg.environment, system.value, IdentityKind.SYSTEM, s.path, read, system in s.writers)
+            )
     return tuple(cells)
 
 
@@ -119,7 +121,9 @@ def cross_environment_conflicts(configs: Mapping[str, StackConfig]) -> list[Prob
                 f"secrets of {' and '.join(stacks)}",
                 "give each environment's consumer its own identity (e.g. a role per environment), or, if "
                 "this is intended, set allowSharedIdentities in every one of them: "
-                + "; ".join(f"pulumi config set --stack {s} --path 'makini:access.allowSharedIdentities' true" for s in strict),
+                + "; ".join(
+                    f"pulumi config set --stack {s} --path 'makini:access.allowSharedIdentities' true" for s in strict
+                ),
             )
         )
     return problems

@@ -90,7 +90,9 @@ def build_catalog(cfg: StackConfig) -> Catalog:
             description=f"Makini OAuth client ({cfg.oauth.client_id}) of {cfg.environment}",
             readers=oauth_readers,
             # The rotator reads the OAuth client only if it rotates something (connections with makiniId).
-            system_readers=(SystemIdentity.ROTATION,) if rotation_on and any(c.makini_id for c in cfg.connections) else (),
+            system_readers=(SystemIdentity.ROTATION,)
+            if rotation_on and any(c.makini_id for c in cfg.connections)
+            else (),
             value_from_config=cfg.oauth_client_secret is not None,
         ),
         CatalogSecret(

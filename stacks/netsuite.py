@@ -113,7 +113,11 @@ def netsuite_problems(cfg: StackConfig) -> list[Problem]:
                 )
             elif label in labels:
                 problems.append(
-                    Problem(f"{path}.scopes[{j}]", f"scope '{label}' is listed twice", f"pulumi config rm --path '{path}.scopes[{j}]'")
+                    Problem(
+                        f"{path}.scopes[{j}]",
+                        f"scope '{label}' is listed twice",
+                        f"pulumi config rm --path '{path}.scopes[{j}]'",
+                    )
                 )
             else:
                 if label not in REQUIRED_SCOPES:

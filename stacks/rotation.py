@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -101,7 +101,8 @@ class CalendarEntry:
             self.mode.value,
             f"{self.period_days} d",
             self.last_rotated.isoformat() if self.last_rotated else "unknown",
-            f"{self.next_event} {self.next_date.isoformat()}" if self.next_date
+            f"{self.next_event} {self.next_date.isoformat()}"
+            if self.next_date
             else (f"every {self.period_days} d" if self.mode is Mode.AUTOMATIC else "-"),
             self.status.value,
         )
@@ -125,11 +126,21 @@ class CalendarEntry:
 HEADERS = ("environment", "secret", "mode", "period/max age", "last rotated", "next", "status")
 
 
-def _hand_issued(cfg: StackConfig, s: CatalogSecret, max_age: int, rotated_on: date | None, key: str, today: date) -> CalendarEntry:
+def _hand_issued(
+    cfg: StackConfig, s: CatalogSecret, max_age: int, rotated_on: date | None, key: str, today: date
+) -> CalendarEntry:
     r = cfg.rotation
     if rotated_on is None:
         return CalendarEntry(
-            cfg.environment, s.path, s.kind, Mode.MANUAL_WITH_REMINDER, max_age, None, None, "", Status.UNKNOWN,
+            cfg.environment,
+            s.path,
+            s.kind,
+            Mode.MANUAL_WITH_REMINDER,
+            max_age,
+            None,
+            None,
+            "",
+            Status.UNKNOWN,
             f"the reminder needs the date the current secret was issued: pulumi config set --path "
             f"'makini:rotation.{key}' YYYY-MM-DD",
         )
@@ -143,7 +154,9 @@ def _hand_issued(cfg: StackConfig, s: CatalogSecret, max_age: int, rotated_on: d
         note = f"{d.days_left(today)} days left: issue a new one in Makini"
     else:
         note = f"reminder {r.reminder_days_before} days before the maximum age"
-    return CalendarEntry(cfg.environment, s.path, s.kind, Mode.MANUAL_WITH_REMINDER, max_age, rotated_on, nxt, event, status, note)
+    return CalendarEntry(
+        cfg.environment, s.path, s.kind, Mode.MANUAL_WITH_REMINDER, max_age, rotated_on, nxt, event, status, note
+    )
 
 
 def _netsuite_key(cfg: StackConfig, s: CatalogSecret, today: date, not_after: str | None) -> CalendarEntry:
@@ -152,17 +165,27 @@ def _netsuite_key(cfg: StackConfig, s: CatalogSecret, today: date, not_after: st
     ns = conn.netsuite
     assert ns is not None  # the catalog lists an M2M key only for connections with NetSuite settings
     validity, reminder = ns.certificate_validity_days, ns.renewal_reminder_days
-    renew = ("replace the key pair (pulumi up --replace on its tls:index/privateKey:PrivateKey) and upload the new "
-             "certificate to the integration record")
+    renew = (
+        "replace the key pair (pulumi up --replace on its tls:index/privateKey:PrivateKey) and upload the new "
+        "certificate to the integration record"
+    )
     if not_after is None:
         return CalendarEntry(
-            cfg.environment, s.path, s.kind, Mode.MANUAL_WITH_REMINDER, validity, None, None, "", Status.UNKNOWN,
+            cfg.environment,
+            s.path,
+            s.kind,
+            Mode.MANUAL_WITH_REMINDER,
+            validity,
+            None,
+            None,
+            "",
+            Status.UNKNOWN,
             f"certificate valid {validity} days from creation; renew by {reminder} days before expiry "
             f"(stack output netsuiteCertificates.{conn.key}.renewBy): {renew}",
             connection=conn.key,
         )
     end = datetime.fromisoformat(not_after.replace("Z", "+00:00"))
-    end = (end if end.tzinfo else end.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    end = (end if end.tzinfo else end.replace(tzinfo=UTC)).astimezone(UTC)
     renew_on = date.fromisoformat(renew_by(not_after, reminder)[:10])
     d = Deadline(end.date() - timedelta(days=validity), validity, reminder)
     status = d.status(today)
@@ -177,8 +200,19 @@ def _netsuite_key(cfg: StackConfig, s: CatalogSecret, today: date, not_after: st
     else:
         note = f"renew by {renew_on.isoformat()} ({reminder} days before the certificate expires)"
     last = end.date() - timedelta(days=validity)
-    return CalendarEntry(cfg.environment, s.path, s.kind, Mode.MANUAL_WITH_REMINDER, validity, last, nxt, event, status,
-                         note, connection=conn.key)
+    return CalendarEntry(
+        cfg.environment,
+        s.path,
+        s.kind,
+        Mode.MANUAL_WITH_REMINDER,
+        validity,
+        last,
+        nxt,
+        event,
+        status,
+        note,
+        connection=conn.key,
+    )
 
 
 def calendar(
@@ -196,30 +230,60 @@ def calendar(
         if s.kind is SecretKind.NETSUITE_M2M_KEY:
             out.append(_netsuite_key(cfg, s, today, (certificates_not_after or {}).get(s.connection or "")))
         elif s.kind is SecretKind.WEBHOOK_SECRET:
-            out.append(_hand_issued(cfg, s, r.webhook_secret_max_age_days, r.webhook_secret_rotated_on,
-                                    "webhookSecretRotatedOn", today))
+            out.append(
+                _hand_issued(
+                    cfg, s, r.webhook_secret_max_age_days, r.webhook_secret_rotated_on, "webhookSecretRotatedOn", today
+                )
+            )
         elif s.kind is SecretKind.OAUTH_CLIENT:
-            out.append(_hand_issued(cfg, s, r.oauth_client_secret_max_age_days, r.oauth_client_secret_rotated_on,
-                                    "oauthClientSecretRotatedOn", today))
+            out.append(
+                _hand_issued(
+                    cfg,
+                    s,
+                    r.oauth_client_secret_max_age_days,
+                    r.oauth_client_secret_rotated_on,
+                    "oauthClientSecretRotatedOn",
+                    today,
+                )
+            )
         else:
             conn = cfg.connection(s.connection)
             if r.enabled and r.connection_token_days is not None and conn.makini_id:
                 window = f", window {r.rotation_window}" if r.rotation_window else ""
                 first = "at deployment" if r.rotate_immediately else f"{r.connection_token_days} days after deployment"
-                out.append(CalendarEntry(
-                    cfg.environment, s.path, s.kind, Mode.AUTOMATIC, r.connection_token_days, None, None, "",
-                    Status.SCHEDULED,
-                    f"rotated automatically every {r.connection_token_days} days{window}; first rotation {first}",
-                    connection=conn.key,
-                ))
+                out.append(
+                    CalendarEntry(
+                        cfg.environment,
+                        s.path,
+                        s.kind,
+                        Mode.AUTOMATIC,
+                        r.connection_token_days,
+                        None,
+                        None,
+                        "",
+                        Status.SCHEDULED,
+                        f"rotated automatically every {r.connection_token_days} days{window}; first rotation {first}",
+                        connection=conn.key,
+                    )
+                )
             else:
                 why = "rotation is disabled" if not r.enabled else "the connection has no makiniId"
-                out.append(CalendarEntry(
-                    cfg.environment, s.path, s.kind, Mode.MANUAL, TOKEN_LIFETIME_DAYS, None, None, "", Status.UNKNOWN,
-                    f"not rotated automatically ({why}): issue a new token in Makini within the "
-                    f"{TOKEN_LIFETIME_DAYS}-day token lifetime",
-                    connection=conn.key,
-                ))
+                out.append(
+                    CalendarEntry(
+                        cfg.environment,
+                        s.path,
+                        s.kind,
+                        Mode.MANUAL,
+                        TOKEN_LIFETIME_DAYS,
+                        None,
+                        None,
+                        "",
+                        Status.UNKNOWN,
+                        f"not rotated automatically ({why}): issue a new token in Makini within the "
+                        f"{TOKEN_LIFETIME_DAYS}-day token lifetime",
+                        connection=conn.key,
+                    )
+                )
     return tuple(out)
 
 
@@ -246,8 +310,10 @@ def calendar_dict(cfg: StackConfig, today: date, catalog: Catalog | None = None)
 def reminder_deadlines(cfg: StackConfig) -> dict[str, Deadline | None]:
     """Catalog path -> the deadline of each hand-issued secret (None when its rotated-on date is not set)."""
     r = cfg.rotation
+
     def mk(on: date | None, age: int) -> Deadline | None:
         return Deadline(on, age, r.reminder_days_before) if on is not None else None
+
     return {
         "webhook/secret": mk(r.webhook_secret_rotated_on, r.webhook_secret_max_age_days),
         "oauth/client": mk(r.oauth_client_secret_rotated_on, r.oauth_client_secret_max_age_days),
@@ -264,5 +330,5 @@ def reminder_moment(deadline: Deadline, today: date) -> datetime | None:
     the calendar says so; a schedule in the past would never fire)."""
     for day in (deadline.reminder, deadline.due):
         if day > today:
-            return datetime(day.year, day.month, day.day, REMINDER_HOUR_UTC, tzinfo=timezone.utc)
+            return datetime(day.year, day.month, day.day, REMINDER_HOUR_UTC, tzinfo=UTC)
     return None

@@ -36,10 +36,22 @@ def base_config(env: str = "dev") -> dict[str, Any]:
             "makini:backends": ["aws"],
             "makini:oauth": {"clientId": f"mk_{env}_client"},
             "makini:connections": [
-                {"key": "acme-sap", "system": "SAP S/4HANA", "tier": 3, "deployment": "cloud",
-                 "makiniId": "0900001", "consumers": ["orders"]},
-                {"key": "globex-mx", "system": "MaintainX", "tier": 1, "deployment": "cloud",
-                 "makiniId": "0900002", "consumers": ["orders", "assets"]},
+                {
+                    "key": "acme-sap",
+                    "system": "SAP S/4HANA",
+                    "tier": 3,
+                    "deployment": "cloud",
+                    "makiniId": "0900001",
+                    "consumers": ["orders"],
+                },
+                {
+                    "key": "globex-mx",
+                    "system": "MaintainX",
+                    "tier": 1,
+                    "deployment": "cloud",
+                    "makiniId": "0900002",
+                    "consumers": ["orders", "assets"],
+                },
             ],
             "makini:consumers": {
                 "orders": {"aws": {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/orders-{env}"}},

@@ -123,7 +123,9 @@ def secret_resource_policy(
                 "Resource": secret_arn,
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             },
-            _deny_unless_principal("DenyReadOutsideEnvironment", READ_ACTIONS, secret_arn, [*reader_arns, *writer_arns]),
+            _deny_unless_principal(
+                "DenyReadOutsideEnvironment", READ_ACTIONS, secret_arn, [*reader_arns, *writer_arns]
+            ),
             _deny_unless_principal(
                 "DenyWriteOutsideWriters", WRITE_ACTIONS, secret_arn, [*writer_arns, *operator_arns, *deployer_arns]
             ),
@@ -192,7 +194,9 @@ def kms_key_policy(
 CONSUMER_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
 
 
-def _kms_through_secrets_manager(sid: str, actions: Sequence[str], kms_key_arn: str, region: str, secret_arns: list[str]) -> dict:
+def _kms_through_secrets_manager(
+    sid: str, actions: Sequence[str], kms_key_arn: str, region: str, secret_arns: list[str]
+) -> dict:
     return {
         "Sid": sid,
         "Effect": "Allow",
@@ -210,11 +214,18 @@ def _kms_through_secrets_manager(sid: str, actions: Sequence[str], kms_key_arn: 
 
 
 def _secret_identity_policy(
-    sid: str, actions: Sequence[str], kms_actions: Sequence[str], secret_arns: Sequence[str], kms_key_arn: str, region: str
+    sid: str,
+    actions: Sequence[str],
+    kms_actions: Sequence[str],
+    secret_arns: Sequence[str],
+    kms_key_arn: str,
+    region: str,
 ) -> dict:
     arns = _unique(secret_arns)
     if not arns:
-        raise ValueError("an identity policy needs at least one secret ARN (an identity that reads nothing gets no policy)")
+        raise ValueError(
+            "an identity policy needs at least one secret ARN (an identity that reads nothing gets no policy)"
+        )
     if any("*" in a for a in [*arns, kms_key_arn]):
         raise ValueError("secret and key ARNs must be exact (no wildcards)")
     return {
@@ -253,7 +264,12 @@ def consumer_read_policy(
         doc = {"Version": "2012-10-17", "Statement": []}
     if queue_arn is not None:
         doc["Statement"] += [
-            {"Sid": "ConsumeWebhookQueue", "Effect": "Allow", "Action": list(QUEUE_CONSUMER_ACTIONS), "Resource": queue_arn},
+            {
+                "Sid": "ConsumeWebhookQueue",
+                "Effect": "Allow",
+                "Action": list(QUEUE_CONSUMER_ACTIONS),
+                "Resource": queue_arn,
+            },
             {
                 "Sid": "DecryptWebhookQueueThroughSqs",
                 "Effect": "Allow",

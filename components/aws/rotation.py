@@ -21,7 +21,6 @@ import pulumi_aws as aws
 
 from ..packaging import archive, module_files
 from .policies import lambda_trust_policy
-
 from .rotation_policies import (
     reminder_publish_policy,
     reminder_role_name,
@@ -124,13 +123,22 @@ class TokenRotation(pulumi.ComponentResource):
         if paths:
             token_arns = [args.token_secret_arns[p] for p in paths]
             policy_doc = pulumi.Output.all(
-                partition.partition, region.region, identity.account_id, args.oauth_client_secret_arn,
-                args.kms_key_arn, pulumi.Output.all(*token_arns),
+                partition.partition,
+                region.region,
+                identity.account_id,
+                args.oauth_client_secret_arn,
+                args.kms_key_arn,
+                pulumi.Output.all(*token_arns),
             ).apply(
                 lambda v: json.dumps(
                     rotation_policy(
-                        partition=v[0], region=v[1], account_id=v[2], environment=env, oauth_client_secret_arn=v[3],
-                        kms_key_arn=v[4], token_secret_arns=v[5],
+                        partition=v[0],
+                        region=v[1],
+                        account_id=v[2],
+                        environment=env,
+                        oauth_client_secret_arn=v[3],
+                        kms_key_arn=v[4],
+                        token_secret_arns=v[5],
                     ),
                     sort_keys=True,
                 )
@@ -139,8 +147,11 @@ class TokenRotation(pulumi.ComponentResource):
                 f"{name}-policy", name=rotation_role_name(env), role=args.role.id, policy=policy_doc, opts=child
             )
             self.log_group = aws.cloudwatch.LogGroup(
-                f"{name}-logs", name=rotation_log_group_name(env), retention_in_days=args.log_retention_days,
-                tags=tags, opts=keep,
+                f"{name}-logs",
+                name=rotation_log_group_name(env),
+                retention_in_days=args.log_retention_days,
+                tags=tags,
+                opts=keep,
             )
             self.function = aws.lambda_.Function(
                 f"{name}-function",
@@ -186,12 +197,19 @@ class TokenRotation(pulumi.ComponentResource):
 
         # Reminders for the hand-issued secrets -------------------------------------------------------
         self.topic = aws.sns.Topic(
-            f"{name}-reminders", name=f"makini-{env}-rotation-reminders", kms_master_key_id=args.kms_key_arn,
-            tags=tags, opts=keep,
+            f"{name}-reminders",
+            name=f"makini-{env}-rotation-reminders",
+            kms_master_key_id=args.kms_key_arn,
+            tags=tags,
+            opts=keep,
         )
         if args.notify_email:
             aws.sns.TopicSubscription(
-                f"{name}-reminders-email", topic=self.topic.arn, protocol="email", endpoint=args.notify_email, opts=child
+                f"{name}-reminders-email",
+                topic=self.topic.arn,
+                protocol="email",
+                endpoint=args.notify_email,
+                opts=child,
             )
         self.schedules: dict[str, aws.scheduler.Schedule] = {}
         self.notes: list[str] = [r.note for r in args.reminders if r.at is None and r.note]
@@ -212,7 +230,9 @@ class TokenRotation(pulumi.ComponentResource):
                 name=reminder_role_name(env),
                 role=self.reminder_role.id,
                 policy=pulumi.Output.all(region.region, self.topic.arn, args.kms_key_arn).apply(
-                    lambda v: json.dumps(reminder_publish_policy(region=v[0], topic_arn=v[1], kms_key_arn=v[2]), sort_keys=True)
+                    lambda v: json.dumps(
+                        reminder_publish_policy(region=v[0], topic_arn=v[1], kms_key_arn=v[2]), sort_keys=True
+                    )
                 ),
                 opts=child,
             )
@@ -234,8 +254,10 @@ class TokenRotation(pulumi.ComponentResource):
 
         self.function_arn = self.function.arn if self.function is not None else None
         self.topic_arn = self.topic.arn
-        self.register_outputs({
-            "functionArn": self.function_arn,
-            "reminderTopicArn": self.topic.arn,
-            "rotatedSecrets": paths,
-        })
+        self.register_outputs(
+            {
+                "functionArn": self.function_arn,
+                "reminderTopicArn": self.topic.arn,
+                "rotatedSecrets": paths,
+            }
+        )

@@ -18,7 +18,6 @@ import pulumi_aws as aws
 
 from ..packaging import archive, module_files
 from .policies import lambda_trust_policy
-
 from .webhook_policies import (
     alarm_key_policy,
     lambda_log_group_name,
@@ -205,13 +204,24 @@ class WebhookEndpoint(pulumi.ComponentResource):
 
         # The receiver's one policy -----------------------------------------------------------------------
         policy_doc = pulumi.Output.all(
-            partition.partition, region.region, identity.account_id, args.secret_arn, args.kms_key_arn,
-            self.queue.arn, self.table.arn,
+            partition.partition,
+            region.region,
+            identity.account_id,
+            args.secret_arn,
+            args.kms_key_arn,
+            self.queue.arn,
+            self.table.arn,
         ).apply(
             lambda v: json.dumps(
                 receiver_policy(
-                    partition=v[0], region=v[1], account_id=v[2], environment=env, secret_arn=v[3],
-                    kms_key_arn=v[4], queue_arn=v[5], table_arn=v[6],
+                    partition=v[0],
+                    region=v[1],
+                    account_id=v[2],
+                    environment=env,
+                    secret_arn=v[3],
+                    kms_key_arn=v[4],
+                    queue_arn=v[5],
+                    table_arn=v[6],
                 ),
                 sort_keys=True,
             )
@@ -235,8 +245,13 @@ class WebhookEndpoint(pulumi.ComponentResource):
         allowed = list(args.allowed_source_ips)
         environment = pulumi.Output.all(args.secret_arn, self.queue.url, self.table.name).apply(
             lambda v: receiver_environment(
-                secret_arn=v[0], queue_url=v[1], table_name=v[2], dedupe_ttl_seconds=args.dedupe_ttl_seconds,
-                grace_seconds=args.grace_seconds, allowed_source_ips=allowed, signature_mode=args.signature_mode,
+                secret_arn=v[0],
+                queue_url=v[1],
+                table_name=v[2],
+                dedupe_ttl_seconds=args.dedupe_ttl_seconds,
+                grace_seconds=args.grace_seconds,
+                allowed_source_ips=allowed,
+                signature_mode=args.signature_mode,
             )
         )
         self.function = aws.lambda_.Function(
@@ -250,9 +265,7 @@ class WebhookEndpoint(pulumi.ComponentResource):
             code=args.code if args.code is not None else lambda_archive(),
             memory_size=args.memory_mb,
             timeout=args.timeout_seconds,
-            reserved_concurrent_executions=args.reserved_concurrency
-            if args.reserved_concurrency is not None
-            else -1,
+            reserved_concurrent_executions=args.reserved_concurrency if args.reserved_concurrency is not None else -1,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="Text", log_group=self.function_log_group.name
@@ -388,8 +401,10 @@ class WebhookEndpoint(pulumi.ComponentResource):
             treat_missing_data="notBreaching",
             metric_queries=[
                 aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                    id="rate", expression="IF(requests > 0, 100 * errors / requests, 0)",
-                    label="5xx rate (%)", return_data=True,
+                    id="rate",
+                    expression="IF(requests > 0, 100 * errors / requests, 0)",
+                    label="5xx rate (%)",
+                    return_data=True,
                 ),
                 _api_metric("errors", "5xx", self.api.id),
                 _api_metric("requests", "Count", self.api.id),
@@ -397,31 +412,59 @@ class WebhookEndpoint(pulumi.ComponentResource):
         )
         fn_dims = {"FunctionName": self.function.name}
         alarm(
-            "lambda-errors", "The webhook receiver Lambda failed (an error or a timeout).",
-            namespace="AWS/Lambda", metric_name="Errors", dimensions=fn_dims, statistic="Sum", period=300,
-            evaluation_periods=1, threshold=0, comparison_operator="GreaterThanThreshold",
+            "lambda-errors",
+            "The webhook receiver Lambda failed (an error or a timeout).",
+            namespace="AWS/Lambda",
+            metric_name="Errors",
+            dimensions=fn_dims,
+            statistic="Sum",
+            period=300,
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
             treat_missing_data="notBreaching",
         )
         alarm(
-            "lambda-throttles", "The webhook receiver Lambda was throttled (reserved concurrency or account limit).",
-            namespace="AWS/Lambda", metric_name="Throttles", dimensions=fn_dims, statistic="Sum", period=300,
-            evaluation_periods=1, threshold=0, comparison_operator="GreaterThanThreshold",
+            "lambda-throttles",
+            "The webhook receiver Lambda was throttled (reserved concurrency or account limit).",
+            namespace="AWS/Lambda",
+            metric_name="Throttles",
+            dimensions=fn_dims,
+            statistic="Sum",
+            period=300,
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
             treat_missing_data="notBreaching",
         )
         alarm(
-            "dlq-depth", "Webhook messages reached the dead-letter queue: a consumer failed them repeatedly.",
-            namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": self.dlq.name}, statistic="Maximum", period=300, evaluation_periods=1,
-            threshold=0, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+            "dlq-depth",
+            "Webhook messages reached the dead-letter queue: a consumer failed them repeatedly.",
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": self.dlq.name},
+            statistic="Maximum",
+            period=300,
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
         )
         if args.silence_hours:
             alarm(
                 "silence",
                 f"No webhook reached the receiver for {args.silence_hours} hours: poll Makini for changes "
                 "(its advised fallback) and check the endpoint.",
-                namespace="AWS/Lambda", metric_name="Invocations", dimensions=fn_dims, statistic="Sum",
-                period=3600, evaluation_periods=args.silence_hours, datapoints_to_alarm=args.silence_hours,
-                threshold=1, comparison_operator="LessThanThreshold", treat_missing_data="breaching",
+                namespace="AWS/Lambda",
+                metric_name="Invocations",
+                dimensions=fn_dims,
+                statistic="Sum",
+                period=3600,
+                evaluation_periods=args.silence_hours,
+                datapoints_to_alarm=args.silence_hours,
+                threshold=1,
+                comparison_operator="LessThanThreshold",
+                treat_missing_data="breaching",
             )
 
         self.queue_url = self.queue.url
@@ -460,7 +503,10 @@ def _api_metric(query_id: str, metric: str, api_id: pulumi.Input[str]) -> aws.cl
         id=query_id,
         return_data=False,
         metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-            namespace="AWS/ApiGateway", metric_name=metric, period=300, stat="Sum",
+            namespace="AWS/ApiGateway",
+            metric_name=metric,
+            period=300,
+            stat="Sum",
             dimensions={"ApiId": api_id, "Stage": "$default"},
         ),
     )

@@ -70,7 +70,9 @@ class KeyVaultAccess(pulumi.ComponentResource):
             for path in sorted(set(grant.paths)):
                 self.assignments[(grant.consumer, path)] = azure_native.authorization.RoleAssignment(
                     f"{name}-{grant.consumer}-{path.replace('/', '-')}",
-                    role_assignment_name=assignment_name(env, grant.consumer, path, SECRETS_USER_ROLE_ID, grant.principal_id),
+                    role_assignment_name=assignment_name(
+                        env, grant.consumer, path, SECRETS_USER_ROLE_ID, grant.principal_id
+                    ),
                     scope=scope(grant.consumer, path),
                     principal_id=grant.principal_id,
                     principal_type=grant.principal_type,

@@ -48,15 +48,18 @@ CONTAINER_NAME = "function-packages"
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 
 #: host.json: Functions host v2 schema; the extension bundle provides the Event Grid trigger binding.
-HOST_JSON = json.dumps(
-    {
-        "version": "2.0",
-        "extensionBundle": {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"},
-        "logging": {"applicationInsights": {"samplingSettings": {"isEnabled": True, "excludedTypes": "Request"}}},
-    },
-    indent=2,
-    sort_keys=True,
-) + "\n"
+HOST_JSON = (
+    json.dumps(
+        {
+            "version": "2.0",
+            "extensionBundle": {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"},
+            "logging": {"applicationInsights": {"samplingSettings": {"isEnabled": True, "excludedTypes": "Request"}}},
+        },
+        indent=2,
+        sort_keys=True,
+    )
+    + "\n"
+)
 
 
 @dataclass(frozen=True)
@@ -206,20 +209,40 @@ def host_storage_grants(
 
     return {
         "host-storage": grant("host-storage", STORAGE_BLOB_DATA_OWNER, storage.id, "keeps its host state (blobs)"),
-        "host-tables": grant("host-tables", STORAGE_TABLE_DATA_CONTRIBUTOR, storage.id, "writes host diagnostic events"),
-        "package-reader": grant("package-reader", STORAGE_BLOB_DATA_READER, package.container.id, "reads its code package"),
+        "host-tables": grant(
+            "host-tables", STORAGE_TABLE_DATA_CONTRIBUTOR, storage.id, "writes host diagnostic events"
+        ),
+        "package-reader": grant(
+            "package-reader", STORAGE_BLOB_DATA_READER, package.container.id, "reads its code package"
+        ),
     }
 
 
 #: App Service plan SKU -> tier.
-PLAN_TIERS = {"Y1": "Dynamic", "EP1": "ElasticPremium", "EP2": "ElasticPremium", "EP3": "ElasticPremium",
-              "B1": "Basic", "B2": "Basic", "B3": "Basic", "S1": "Standard", "S2": "Standard", "S3": "Standard",
-              "P1v3": "PremiumV3", "P2v3": "PremiumV3", "P3v3": "PremiumV3"}
+PLAN_TIERS = {
+    "Y1": "Dynamic",
+    "EP1": "ElasticPremium",
+    "EP2": "ElasticPremium",
+    "EP3": "ElasticPremium",
+    "B1": "Basic",
+    "B2": "Basic",
+    "B3": "Basic",
+    "S1": "Standard",
+    "S2": "Standard",
+    "S3": "Standard",
+    "P1v3": "PremiumV3",
+    "P2v3": "PremiumV3",
+    "P3v3": "PremiumV3",
+}
 
 
 def host_storage_account(
-    name: str, account_name: str, resource_group_name: pulumi.Input[str], location: str,
-    tags: Mapping[str, str], opts: pulumi.ResourceOptions,
+    name: str,
+    account_name: str,
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
 ) -> azure_native.storage.StorageAccount:
     """The Function App's own storage account (host state and its code package): private, TLS 1.2."""
     return azure_native.storage.StorageAccount(
@@ -240,8 +263,13 @@ def host_storage_account(
 
 
 def linux_plan(
-    name: str, plan_name: str, sku: str, resource_group_name: pulumi.Input[str], location: str,
-    tags: Mapping[str, str], opts: pulumi.ResourceOptions,
+    name: str,
+    plan_name: str,
+    sku: str,
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
 ) -> azure_native.web.AppServicePlan:
     """A Linux App Service plan for one Function App."""
     if sku not in PLAN_TIERS:

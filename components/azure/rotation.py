@@ -38,8 +38,8 @@ from .function_package import (
     ROTATION_PACKAGE,
     host_storage_account,
     host_storage_grants,
-    linux_plan,
     linux_function_app,
+    linux_plan,
     upload_package,
 )
 
@@ -89,7 +89,9 @@ class KeyVaultRotation(pulumi.ComponentResource):
         if not 1 <= args.period_days <= 365:
             raise ValueError("period_days must be 1..365")
         if args.subnet_id and args.plan_sku == "Y1":
-            raise ValueError("plan_sku Y1 (Linux Consumption) has no VNet integration; use EP1-EP3, B, S or P with subnet_id")
+            raise ValueError(
+                "plan_sku Y1 (Linux Consumption) has no VNet integration; use EP1-EP3, B, S or P with subnet_id"
+            )
         child = pulumi.ResourceOptions(parent=self)
         env, rg, tags = args.environment, args.resource_group_name, dict(args.tags)
         storage_name = args.storage_account_name or f"mkrot{args.environment}"[:24].replace("-", "")
@@ -121,8 +123,13 @@ class KeyVaultRotation(pulumi.ComponentResource):
             opts=pulumi.InvokeOutputOptions(parent=self)
         ).subscription_id
         self.storage_grants = host_storage_grants(
-            name, self.principal_id, self.storage, self.package, subscription_id,
-            f"the token rotation of {env}", parent=self,
+            name,
+            self.principal_id,
+            self.storage,
+            self.package,
+            subscription_id,
+            f"the token rotation of {env}",
+            parent=self,
         )
         self.topic = azure_native.eventgrid.SystemTopic(
             f"{name}-topic",
@@ -149,7 +156,9 @@ class KeyVaultRotation(pulumi.ComponentResource):
                 subject_begins_with=args.subject_begins_with,
                 subject_ends_with=args.subject_ends_with,
             ),
-            retry_policy=azure_native.eventgrid.RetryPolicyArgs(max_delivery_attempts=30, event_time_to_live_in_minutes=1440),
+            retry_policy=azure_native.eventgrid.RetryPolicyArgs(
+                max_delivery_attempts=30, event_time_to_live_in_minutes=1440
+            ),
             # Event Grid validates the function when the subscription is created: code first.
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[self.package.blob, self.storage_grants["package-reader"]]
@@ -175,5 +184,11 @@ class KeyVaultRotation(pulumi.ComponentResource):
         )
         self.function_app_name = self.app.name
         self.system_topic_name = self.topic.name
-        self.register_outputs({"functionAppId": self.app.id, "functionAppName": self.app.name,
-                               "principalId": self.principal_id, "systemTopicId": self.topic.id})
+        self.register_outputs(
+            {
+                "functionAppId": self.app.id,
+                "functionAppName": self.app.name,
+                "principalId": self.principal_id,
+                "systemTopicId": self.topic.id,
+            }
+        )

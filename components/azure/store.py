@@ -193,6 +193,4 @@ class KeyVaultStore(pulumi.ComponentResource):
             self.secret_names[s.path] = s.secret_name
 
         self.vault_name = self.vault.name
-        self.register_outputs(
-            {"vaultName": self.vault.name, "vaultUri": self.vault_uri, "secretIds": self.secret_ids}
-        )
+        self.register_outputs({"vaultName": self.vault.name, "vaultUri": self.vault_uri, "secretIds": self.secret_ids})

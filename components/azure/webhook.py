@@ -26,9 +26,9 @@ throttles have no separate Azure metric: a failing or overloaded function answer
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-import ipaddress
 from pathlib import Path
 
 import pulumi
@@ -39,8 +39,8 @@ from .function_package import (
     RECEIVER_PACKAGE,
     host_storage_account,
     host_storage_grants,
-    linux_plan,
     linux_function_app,
+    linux_plan,
     upload_package,
 )
 
@@ -74,7 +74,6 @@ def action_group_short_name(env: str) -> str:
     return full if len(full) <= SHORT_NAME_MAX else f"mk-{env}"[:SHORT_NAME_MAX].rstrip("-")
 
 
-
 def key_vault_reference(secret_uri: str) -> str:
     """An app-setting Key Vault reference; a versionless URI follows the secret's current version."""
     return f"@Microsoft.KeyVault(SecretUri={secret_uri})"
@@ -85,10 +84,15 @@ def ip_restrictions(cidrs: Sequence[str]) -> list[azure_native.web.IpSecurityRes
     rules = []
     for i, cidr in enumerate(cidrs):
         net = ipaddress.ip_network(cidr)
-        rules.append(azure_native.web.IpSecurityRestrictionArgs(
-            ip_address=str(net), action="Allow", priority=100 + i, name=f"makini-{i + 1}",
-            description="Makini webhook source",
-        ))
+        rules.append(
+            azure_native.web.IpSecurityRestrictionArgs(
+                ip_address=str(net),
+                action="Allow",
+                priority=100 + i,
+                name=f"makini-{i + 1}",
+                description="Makini webhook source",
+            )
+        )
     return rules
 
 
@@ -133,7 +137,9 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
         silence = silence_window(args.silence_hours) if args.silence_hours is not None else None
         super().__init__("makini:azure:WebhookEndpoint", name, None, opts)
         if args.subnet_id and args.plan_sku == "Y1":
-            raise ValueError("plan_sku Y1 (Linux Consumption) has no VNet integration; use EP1-EP3, B, S or P with subnet_id")
+            raise ValueError(
+                "plan_sku Y1 (Linux Consumption) has no VNet integration; use EP1-EP3, B, S or P with subnet_id"
+            )
         env, prod, rg, tags = args.environment, args.production, args.resource_group_name, dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
         keep = pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod)
@@ -187,9 +193,7 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             "APPLICATIONINSIGHTS_CONNECTION_STRING": self.insights.connection_string,
             "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Authorization=AAD",
             "WEBHOOK_SECRET": pulumi.Output.from_input(args.secret_uri).apply(key_vault_reference),
-            "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE": self.namespace.name.apply(
-                lambda n: f"{n}.servicebus.windows.net"
-            ),
+            "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE": self.namespace.name.apply(lambda n: f"{n}.servicebus.windows.net"),
             "SERVICEBUS_QUEUE_NAME": self.queue.name,
             "ALLOWED_SOURCE_IPS": ",".join(args.allowed_source_ips),
             "SIGNATURE_MODE": args.signature_mode,
@@ -233,8 +237,13 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
         self.secret_reader = grant("secret-reader", SECRETS_USER, args.secret_id, "reads the webhook secret")
         self.queue_sender = grant("queue-sender", SERVICE_BUS_SENDER, self.queue.id, "sends to its queue")
         self.storage_grants = host_storage_grants(
-            name, self.principal_id, self.storage, self.package, client.subscription_id,
-            f"the webhook receiver of {env}", parent=self,
+            name,
+            self.principal_id,
+            self.storage,
+            self.package,
+            client.subscription_id,
+            f"the webhook receiver of {env}",
+            parent=self,
         )
 
         # Alerts -----------------------------------------------------------------------------------------
@@ -249,14 +258,23 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
                 azure_native.monitor.MicrosoftCommonEmailReceiverArgs(
                     name="oncall-email", email_address=args.alarm_email, use_common_alert_schema=True
                 )
-            ] if args.alarm_email else [],
+            ]
+            if args.alarm_email
+            else [],
             tags=tags,
             opts=child,
         )
         self.alerts: dict[str, azure_native.monitor.MetricAlert] = {}
 
-        def alert(suffix: str, description: str, scope: pulumi.Input[str], severity: int, window: str,
-                  frequency: str, criterion: azure_native.monitor.MetricCriteriaArgs) -> None:
+        def alert(
+            suffix: str,
+            description: str,
+            scope: pulumi.Input[str],
+            severity: int,
+            window: str,
+            frequency: str,
+            criterion: azure_native.monitor.MetricCriteriaArgs,
+        ) -> None:
             self.alerts[suffix] = azure_native.monitor.MetricAlert(
                 f"{name}-{suffix}",
                 rule_name=f"makini-{env}-webhooks-{suffix}",
@@ -278,27 +296,44 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
                 opts=child,
             )
 
-        queue_only = [azure_native.monitor.MetricDimensionArgs(name="EntityName", operator="Include",
-                                                               values=[self.queue.name])]
+        queue_only = [
+            azure_native.monitor.MetricDimensionArgs(name="EntityName", operator="Include", values=[self.queue.name])
+        ]
         alert(
             "5xx",
             f"The webhook receiver func-makini-{env}-webhooks answered 5xx in the last 5 minutes: Makini retries, "
             "but check the function's logs in Application Insights.",
-            self.app.id, 1, "PT5M", "PT1M",
+            self.app.id,
+            1,
+            "PT5M",
+            "PT1M",
             azure_native.monitor.MetricCriteriaArgs(
-                criterion_type="StaticThresholdCriterion", name="http5xx", metric_namespace="Microsoft.Web/sites",
-                metric_name="Http5xx", time_aggregation="Total", operator="GreaterThan", threshold=0,
+                criterion_type="StaticThresholdCriterion",
+                name="http5xx",
+                metric_namespace="Microsoft.Web/sites",
+                metric_name="Http5xx",
+                time_aggregation="Total",
+                operator="GreaterThan",
+                threshold=0,
             ),
         )
         alert(
             "dead-letter",
             f"Webhook messages reached the dead-letter queue of sb-makini-{env}-webhooks/webhooks: a consumer "
             "failed them repeatedly, or they expired.",
-            self.namespace.id, 1, "PT5M", "PT1M",
+            self.namespace.id,
+            1,
+            "PT5M",
+            "PT1M",
             azure_native.monitor.MetricCriteriaArgs(
-                criterion_type="StaticThresholdCriterion", name="deadlettered",
-                metric_namespace="Microsoft.ServiceBus/namespaces", metric_name="DeadletteredMessages",
-                time_aggregation="Maximum", operator="GreaterThan", threshold=0, dimensions=queue_only,
+                criterion_type="StaticThresholdCriterion",
+                name="deadlettered",
+                metric_namespace="Microsoft.ServiceBus/namespaces",
+                metric_name="DeadletteredMessages",
+                time_aggregation="Maximum",
+                operator="GreaterThan",
+                threshold=0,
+                dimensions=queue_only,
             ),
         )
         if silence is not None:
@@ -307,18 +342,31 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
                 f"No webhook reached the queue for {silence} (silence_hours {args.silence_hours}, "
                 "rounded up to an Azure alert window): poll Makini for changes (its advised fallback) and check the "
                 "endpoint.",
-                self.namespace.id, 2, silence, "PT1H",
+                self.namespace.id,
+                2,
+                silence,
+                "PT1H",
                 azure_native.monitor.MetricCriteriaArgs(
-                    criterion_type="StaticThresholdCriterion", name="incoming",
-                    metric_namespace="Microsoft.ServiceBus/namespaces", metric_name="IncomingMessages",
-                    time_aggregation="Total", operator="LessThan", threshold=1, dimensions=queue_only,
+                    criterion_type="StaticThresholdCriterion",
+                    name="incoming",
+                    metric_namespace="Microsoft.ServiceBus/namespaces",
+                    metric_name="IncomingMessages",
+                    time_aggregation="Total",
+                    operator="LessThan",
+                    threshold=1,
+                    dimensions=queue_only,
                 ),
             )
         self.alert_names = [f"makini-{env}-webhooks-{suffix}" for suffix in self.alerts]
 
         self.url = self.app.default_host_name.apply(lambda h: f"https://{h}/api/makini/webhooks")
         self.register_outputs(
-            {"url": self.url, "queueName": self.queue.name, "namespace": self.namespace.name,
-             "principalId": self.principal_id, "alerts": self.alert_names,
-             "actionGroupId": self.action_group.id}
+            {
+                "url": self.url,
+                "queueName": self.queue.name,
+                "namespace": self.namespace.name,
+                "principalId": self.principal_id,
+                "alerts": self.alert_names,
+                "actionGroupId": self.action_group.id,
+            }
         )

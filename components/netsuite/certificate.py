@@ -54,7 +54,9 @@ class M2MCertificate(pulumi.ComponentResource):
     def __init__(self, name: str, args: M2MCertificateArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("makini:netsuite:M2MCertificate", name, None, opts)
         if not 1 <= args.validity_days <= MAX_CERTIFICATE_DAYS:
-            raise ValueError(f"NetSuite M2M certificates are valid 1..{MAX_CERTIFICATE_DAYS} days, not {args.validity_days}")
+            raise ValueError(
+                f"NetSuite M2M certificates are valid 1..{MAX_CERTIFICATE_DAYS} days, not {args.validity_days}"
+            )
         if args.key_algorithm not in KEY_ALGORITHMS:
             raise ValueError(f"key_algorithm must be one of {', '.join(KEY_ALGORITHMS)}, not {args.key_algorithm!r}")
         if not 1 <= args.renewal_reminder_days < args.validity_days:
@@ -80,6 +82,4 @@ class M2MCertificate(pulumi.ComponentResource):
         self.not_after = self.certificate.validity_end_time
         days = args.renewal_reminder_days
         self.renew_by = self.not_after.apply(lambda end: renew_by(end, days) if end else end)
-        self.register_outputs(
-            {"certPem": self.cert_pem, "notAfter": self.not_after, "renewBy": self.renew_by}
-        )
+        self.register_outputs({"certPem": self.cert_pem, "notAfter": self.not_after, "renewBy": self.renew_by})

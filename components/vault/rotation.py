@@ -42,7 +42,8 @@ def rotator_policy(mount: str, token_paths: Sequence[str], oauth_client_path: st
         rules.append((f"{mount}/data/{p}", ["create", "update"]))
     rules.append((f"{mount}/data/{oauth_client_path}", ["read"]))
     return "\n".join(
-        f'path "{path}" {{\n  capabilities = [{", ".join(chr(34) + c + chr(34) for c in caps)}]\n}}\n' for path, caps in rules
+        f'path "{path}" {{\n  capabilities = [{", ".join(chr(34) + c + chr(34) for c in caps)}]\n}}\n'
+        for path, caps in rules
     )
 
 
@@ -83,24 +84,40 @@ def cronjob_manifest(
         "name": "rotator",
         "image": image,
         "command": ["python", "-m", "rotation.vault_rotator"],
-        "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
-                            "allowPrivilegeEscalation": False},
+        "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False},
     }
     pod: dict = {"serviceAccountName": service_account, "restartPolicy": "Never"}
     if auth_method == "jwt":
         env["VAULT_JWT_FILE"] = JWT_TOKEN_FILE
         # Only the projected token with Vault's audience is mounted; not the default API token.
         pod["automountServiceAccountToken"] = False
-        pod["volumes"] = [{"name": "vault-token", "projected": {"sources": [{"serviceAccountToken": {
-            "path": "vault-token", "audience": jwt_audience, "expirationSeconds": 600}}]}}]
+        pod["volumes"] = [
+            {
+                "name": "vault-token",
+                "projected": {
+                    "sources": [
+                        {
+                            "serviceAccountToken": {
+                                "path": "vault-token",
+                                "audience": jwt_audience,
+                                "expirationSeconds": 600,
+                            }
+                        }
+                    ]
+                },
+            }
+        ]
         container["volumeMounts"] = [{"name": "vault-token", "mountPath": JWT_TOKEN_DIR, "readOnly": True}]
     container["env"] = [{"name": k, "value": v} for k, v in env.items()]
     pod["containers"] = [container]
     doc = {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": {"name": f"makini-{environment}-token-rotator", "namespace": namespace,
-                     "labels": {"app.kubernetes.io/managed-by": "makini-infra", "environment": environment}},
+        "metadata": {
+            "name": f"makini-{environment}-token-rotator",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "makini-infra", "environment": environment},
+        },
         "spec": {
             "schedule": schedule,
             # Without it the schedule is in the controller manager's local time zone (Kubernetes >= 1.27).
@@ -169,7 +186,8 @@ class VaultRotation(pulumi.ComponentResource):
                 bound_audiences=list(jwt.bound_audiences),
                 bound_subject=jwt.bound_subject,
                 bound_claims={k: v if isinstance(v, str) else ",".join(v) for k, v in jwt.bound_claims.items()}
-                if jwt.bound_claims else None,
+                if jwt.bound_claims
+                else None,
                 user_claim=jwt.user_claim,
                 **common,
             )

@@ -26,7 +26,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from . import jsonlog
@@ -104,16 +104,29 @@ def handler(event: dict, context: Any) -> None:
         raise RotationError(f"secret {arn} does not have rotation enabled; enable rotation before invoking {step}")
     versions = meta.get("VersionIdsToStages", {})
     if token not in versions:
-        jsonlog.log(logger, logging.ERROR, "rotation_refused", reason="unknown_version", secret=arn, step=step,
-                    client_request_token=token)
+        jsonlog.log(
+            logger,
+            logging.ERROR,
+            "rotation_refused",
+            reason="unknown_version",
+            secret=arn,
+            step=step,
+            client_request_token=token,
+        )
         raise RotationError(f"secret version {token} has no stage for rotation of secret {arn}")
     if "AWSCURRENT" in versions[token]:
-        jsonlog.log(logger, logging.INFO, "rotation_already_current", secret=arn, step=step,
-                    client_request_token=token)
+        jsonlog.log(logger, logging.INFO, "rotation_already_current", secret=arn, step=step, client_request_token=token)
         return
     if "AWSPENDING" not in versions[token]:
-        jsonlog.log(logger, logging.ERROR, "rotation_refused", reason="not_pending", secret=arn, step=step,
-                    client_request_token=token)
+        jsonlog.log(
+            logger,
+            logging.ERROR,
+            "rotation_refused",
+            reason="not_pending",
+            secret=arn,
+            step=step,
+            client_request_token=token,
+        )
         raise RotationError(f"secret version {token} not set as AWSPENDING for rotation of secret {arn}")
 
     jsonlog.log(logger, logging.INFO, "rotation_step_start", secret=arn, step=step, client_request_token=token)
@@ -122,6 +135,7 @@ def handler(event: dict, context: Any) -> None:
 
 
 # -- steps ----------------------------------------------------------------------------------
+
 
 def create_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
     try:
@@ -147,17 +161,34 @@ def create_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> No
     try:
         check_token_lifetime(issued.expires_in, period, where=f"createSecret for {arn}", period_source=period_source)
     except Exception:
-        jsonlog.log(logger, logging.ERROR, "rotation_refused", reason="token_expires_too_soon", secret=arn,
-                    client_request_token=token, expires_in=issued.expires_in, period_seconds=period)
+        jsonlog.log(
+            logger,
+            logging.ERROR,
+            "rotation_refused",
+            reason="token_expires_too_soon",
+            secret=arn,
+            client_request_token=token,
+            expires_in=issued.expires_in,
+            period_seconds=period,
+        )
         raise
-    value = json.dumps({
-        "token": issued.token,
-        "connection_id": connection_id,
-        "issued_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-    })
+    value = json.dumps(
+        {
+            "token": issued.token,
+            "connection_id": connection_id,
+            "issued_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        }
+    )
     sm.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=value, VersionStages=["AWSPENDING"])
-    jsonlog.log(logger, logging.INFO, "pending_created", secret=arn, client_request_token=token,
-                connection_id=connection_id, expires_in=issued.expires_in)
+    jsonlog.log(
+        logger,
+        logging.INFO,
+        "pending_created",
+        secret=arn,
+        client_request_token=token,
+        connection_id=connection_id,
+        expires_in=issued.expires_in,
+    )
 
 
 def set_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
@@ -167,8 +198,14 @@ def set_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
     here, and the old token stays valid until the connection is deleted, so nothing can be set
     and nothing breaks between createSecret and finishSecret.)
     """
-    jsonlog.log(logger, logging.INFO, "set_secret_noop", secret=arn, client_request_token=token,
-                reason="Makini issued the token in createSecret")
+    jsonlog.log(
+        logger,
+        logging.INFO,
+        "set_secret_noop",
+        secret=arn,
+        client_request_token=token,
+        reason="Makini issued the token in createSecret",
+    )
 
 
 def test_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
@@ -177,8 +214,9 @@ def test_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None
     makini = _makini_client(context)
     status = makini.check_token(value["token"])
     if status in BAD_SYNC_STATUSES:
-        jsonlog.log(logger, logging.ERROR, "pending_test_failed", secret=arn, client_request_token=token,
-                    sync_status=status)
+        jsonlog.log(
+            logger, logging.ERROR, "pending_test_failed", secret=arn, client_request_token=token, sync_status=status
+        )
         raise RotationError(
             f"testSecret for {arn}: Makini reports sync_status={status!r} (authentication error: invalid "
             "platform credentials) for the pending token; the customer must reconnect. AWSCURRENT is unchanged."
@@ -198,19 +236,23 @@ def finish_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> No
     sm.update_secret_version_stage(
         SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=current_version
     )
-    jsonlog.log(logger, logging.INFO, "current_moved", secret=arn, client_request_token=token,
-                previous_version=current_version)
+    jsonlog.log(
+        logger, logging.INFO, "current_moved", secret=arn, client_request_token=token, previous_version=current_version
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------
+
 
 def _parse_value(raw: str | None, arn: str, stage: str) -> dict:
     try:
         value = json.loads(raw or "")
     except ValueError:
-        raise RotationError(f"{stage} value of {arn} is not JSON; expected {{\"token\", \"connection_id\", \"issued_at\"}}") from None
+        raise RotationError(
+            f'{stage} value of {arn} is not JSON; expected {{"token", "connection_id", "issued_at"}}'
+        ) from None
     if not isinstance(value, dict) or not isinstance(value.get("token"), str) or not value["token"]:
-        raise RotationError(f"{stage} value of {arn} has no \"token\" string")
+        raise RotationError(f'{stage} value of {arn} has no "token" string')
     return value
 
 
@@ -247,7 +289,7 @@ def _oauth_client(sm: Any) -> tuple[str, str]:
         value = None
     if not isinstance(value, dict) or not value.get("client_id") or not value.get("client_secret"):
         raise RotationError(
-            f"secret {source} (from {ENV_OAUTH_SECRET}) must hold JSON {{\"client_id\": ..., \"client_secret\": ...}}"
+            f'secret {source} (from {ENV_OAUTH_SECRET}) must hold JSON {{"client_id": ..., "client_secret": ...}}'
         )
     jsonlog.register_secret(value["client_secret"])
     return str(value["client_id"]), str(value["client_secret"])

@@ -21,7 +21,7 @@ import os
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import jsonlog
@@ -108,7 +108,7 @@ def rotate_near_expiry(
     secret_client_factory: Callable[[str], Any] = default_secret_client,
     makini_client_factory: Callable[[], MakiniClient] = MakiniClient,
     env: Mapping[str, str] | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Outcome:
     env = os.environ if env is None else env
     if event_type != EVENT_TYPE:
@@ -141,8 +141,14 @@ def rotate_near_expiry(
         return Outcome(False, f"secret {name} has no {CONNECTION_TAG} tag: not a connection token", name)
     event_version = data.get("Version")
     if event_version and props.version and event_version != props.version:
-        jsonlog.log(logger, logging.INFO, "already_rotated", secret_name=name, event_version=event_version,
-                    current_version=props.version)
+        jsonlog.log(
+            logger,
+            logging.INFO,
+            "already_rotated",
+            secret_name=name,
+            event_version=event_version,
+            current_version=props.version,
+        )
         return Outcome(False, f"secret {name} already has a newer version than the event's", name)
 
     client_id, client_secret = _oauth_client(client, oauth_name)
@@ -150,13 +156,25 @@ def rotate_near_expiry(
     system_token = makini.system_token(client_id, client_secret)
     issued = makini.issue_connection_token(system_token, connection_id)
     period_days = _int_setting(env, ENV_PERIOD, None, 1, 365) + _int_setting(
-        env, ENV_LEAD, KEY_VAULT_NEAR_EXPIRY_LEAD_DAYS, 0, 90)
+        env, ENV_LEAD, KEY_VAULT_NEAR_EXPIRY_LEAD_DAYS, 0, 90
+    )
     try:
-        check_token_lifetime(issued.expires_in, period_days * DAY, where=f"secret {name}",
-                             period_source=f"{ENV_PERIOD} + {ENV_LEAD}, the new version's planned lifetime")
+        check_token_lifetime(
+            issued.expires_in,
+            period_days * DAY,
+            where=f"secret {name}",
+            period_source=f"{ENV_PERIOD} + {ENV_LEAD}, the new version's planned lifetime",
+        )
     except Exception:
-        jsonlog.log(logger, logging.ERROR, "rotation_refused", reason="token_expires_too_soon", secret_name=name,
-                    expires_in=issued.expires_in, period_days=period_days)
+        jsonlog.log(
+            logger,
+            logging.ERROR,
+            "rotation_refused",
+            reason="token_expires_too_soon",
+            secret_name=name,
+            expires_in=issued.expires_in,
+            period_days=period_days,
+        )
         raise
     if issued.expires_in is not None:  # never let Key Vault's exp promise more than Makini does
         expires_on = min(expires_on, now() + timedelta(seconds=issued.expires_in))
@@ -171,8 +189,17 @@ def rotate_near_expiry(
     tags.update({CONNECTION_TAG: connection_id, LAST_ROTATED_TAG: stamp})
     written = client.set_secret(name, value, tags=tags, content_type="application/json", expires_on=expires_on)
     new_version = getattr(getattr(written, "properties", None), "version", None)
-    jsonlog.log(logger, logging.INFO, "rotated", secret_name=name, vault=vault_url, connection_id=connection_id,
-                new_version=new_version, expires_on=expires_on.isoformat(), sync_status=status)
+    jsonlog.log(
+        logger,
+        logging.INFO,
+        "rotated",
+        secret_name=name,
+        vault=vault_url,
+        connection_id=connection_id,
+        new_version=new_version,
+        expires_on=expires_on.isoformat(),
+        sync_status=status,
+    )
     return Outcome(True, "rotated", name, new_version)
 
 
@@ -193,7 +220,7 @@ def _oauth_client(client: Any, name: str) -> tuple[str, str]:
     except ValueError:
         value = None
     if not isinstance(value, dict) or not value.get("client_id") or not value.get("client_secret"):
-        raise RotationError(f"Key Vault secret {name} ({ENV_OAUTH}) must hold JSON {{\"client_id\", \"client_secret\"}}")
+        raise RotationError(f'Key Vault secret {name} ({ENV_OAUTH}) must hold JSON {{"client_id", "client_secret"}}')
     jsonlog.register_secret(value["client_secret"])
     return str(value["client_id"]), str(value["client_secret"])
 
@@ -203,8 +230,14 @@ def handle_event(event: Any, **kwargs: Any) -> Outcome:
     data = event.get_json() or {}
     if not isinstance(data, dict):
         raise RotationError("Event Grid event data is not a JSON object")
-    jsonlog.log(logger, logging.INFO, "event_received", event_type=event.event_type, subject=event.subject,
-                event_id=getattr(event, "id", None))
+    jsonlog.log(
+        logger,
+        logging.INFO,
+        "event_received",
+        event_type=event.event_type,
+        subject=event.subject,
+        event_id=getattr(event, "id", None),
+    )
     return rotate_near_expiry(event.event_type, data, **kwargs)
 
 

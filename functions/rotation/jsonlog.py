@@ -12,10 +12,22 @@ import logging
 import threading
 
 # Field names that must never carry a value into a log line (exact names, lower case).
-_SECRET_FIELDS = frozenset({
-    "token", "access_token", "system_token", "connection_token", "refresh_token", "client_secret",
-    "secret_string", "secret_value", "value", "password", "authorization", "credentials",
-})
+_SECRET_FIELDS = frozenset(
+    {
+        "token",
+        "access_token",
+        "system_token",
+        "connection_token",
+        "refresh_token",
+        "client_secret",
+        "secret_string",
+        "secret_value",
+        "value",
+        "password",
+        "authorization",
+        "credentials",
+    }
+)
 
 _lock = threading.Lock()
 _known_secrets: set[str] = set()

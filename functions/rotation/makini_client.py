@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import random
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -171,8 +170,7 @@ class MakiniClient:
             data = self._request(
                 "GET", f"/api/system/connections?page={page}", bearer=system_token, what="connection list"
             )
-            for item in data.get("data") or []:
-                yield item
+            yield from data.get("data") or []
             meta = data.get("meta") or {}
             if not (data.get("links") or {}).get("next") or page >= int(meta.get("last_page") or page):
                 return
@@ -206,7 +204,9 @@ class MakiniClient:
         while True:
             left = self._time_left()
             if left is not None and left <= 0:
-                raise MakiniUnavailable(f"Makini {what}: no time left before the deadline; not calling {method} {log_path}")
+                raise MakiniUnavailable(
+                    f"Makini {what}: no time left before the deadline; not calling {method} {log_path}"
+                )
             timeout = self.timeout if left is None else max(0.05, min(self.timeout, left))
             req = urllib.request.Request(url, data=payload, headers=headers, method=method)
             retry_after: float | None = None
@@ -227,26 +227,35 @@ class MakiniClient:
                     raise MakiniAuthError(
                         f"Makini {what}: {method} {log_path} was refused with {detail}. "
                         "Check the OAuth client credentials or reconnect the connection.",
-                        status=status, code=code, request_id=request_id,
+                        status=status,
+                        code=code,
+                        request_id=request_id,
                     ) from None
                 if status == 429:
                     retry_after = parse_retry_after(err.headers.get("Retry-After") if err.headers else None)
                     failure: MakiniError = MakiniRateLimited(
                         f"Makini {what}: {method} {log_path} still rate limited after {attempt + 1} attempt(s), "
                         f"{waited:.1f}s waited ({detail}); Retry-After={retry_after}",
-                        status=status, code=code, request_id=request_id, retry_after=retry_after,
+                        status=status,
+                        code=code,
+                        request_id=request_id,
+                        retry_after=retry_after,
                     )
                 elif status >= 500:
                     failure = MakiniUnavailable(
                         f"Makini {what}: {method} {log_path} failed after {attempt + 1} attempt(s) with {detail}",
-                        status=status, code=code, request_id=request_id,
+                        status=status,
+                        code=code,
+                        request_id=request_id,
                     )
                 else:
                     raise MakiniError(
                         f"Makini {what}: {method} {log_path} was rejected with {detail}",
-                        status=status, code=code, request_id=request_id,
+                        status=status,
+                        code=code,
+                        request_id=request_id,
                     ) from None
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as err:
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
                 reason = getattr(err, "reason", err)
                 failure = MakiniUnavailable(
                     f"Makini {what}: {method} {log_path} failed after {attempt + 1} attempt(s): "
@@ -263,9 +272,15 @@ class MakiniClient:
             if wait is None:
                 raise failure
             jsonlog.log(
-                logger, logging.WARNING, "makini_retry",
-                what=what, method=method, path=log_path, attempt=attempt + 1,
-                status=failure.status, wait_seconds=round(wait, 3),
+                logger,
+                logging.WARNING,
+                "makini_retry",
+                what=what,
+                method=method,
+                path=log_path,
+                attempt=attempt + 1,
+                status=failure.status,
+                wait_seconds=round(wait, 3),
             )
             self._sleep(wait)
             waited += wait

@@ -40,8 +40,9 @@ def required_seconds(period_seconds: float | None) -> float:
     return period_seconds + SAFETY_MARGIN_SECONDS
 
 
-def check_token_lifetime(expires_in: int | None, period_seconds: float | None, *, where: str,
-                         period_source: str) -> None:
+def check_token_lifetime(
+    expires_in: int | None, period_seconds: float | None, *, where: str, period_source: str
+) -> None:
     """Raise :class:`TokenLifetimeTooShort` if ``expires_in`` is known and shorter than the period
     plus the safety margin (or than 30 days when the period is unknown). ``expires_in=None``
     (Makini did not say) passes."""
@@ -53,8 +54,10 @@ def check_token_lifetime(expires_in: int | None, period_seconds: float | None, *
     if period_seconds is None:
         need = f"at least {_days(required)} because the rotation period is unknown ({period_source})"
     else:
-        need = (f"at least {_days(required)}: the rotation period of {_days(period_seconds)} ({period_source}) "
-                f"plus a {_days(SAFETY_MARGIN_SECONDS)} safety margin")
+        need = (
+            f"at least {_days(required)}: the rotation period of {_days(period_seconds)} ({period_source}) "
+            f"plus a {_days(SAFETY_MARGIN_SECONDS)} safety margin"
+        )
     raise TokenLifetimeTooShort(
         f"{where}: Makini issued a connection token that expires in {expires_in} s ({_days(max(expires_in, 0))}); "
         f"it must last {need}, or consumers would hold an expired token before the next rotation. "

@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import jsonlog
@@ -61,7 +61,7 @@ class Report:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return when.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _parse_time(raw: str | None) -> datetime | None:
@@ -71,7 +71,7 @@ def _parse_time(raw: str | None) -> datetime | None:
         when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def period_days(custom: Mapping[str, str]) -> int:
@@ -107,7 +107,7 @@ class VaultRotator:
         mount: str,
         connections_path: str = "connections",
         oauth_client_path: str = "oauth-client",
-        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.kv = vault.secrets.kv.v2
         self.makini = makini
@@ -141,8 +141,9 @@ class VaultRotator:
 
     def _system(self) -> str:
         if self._system_token is None:
-            secret = self.kv.read_secret_version(path=self.oauth_path, mount_point=self.mount,
-                                                 raise_on_deleted_version=True)
+            secret = self.kv.read_secret_version(
+                path=self.oauth_path, mount_point=self.mount, raise_on_deleted_version=True
+            )
             data = secret["data"]["data"]
             if not data.get("client_id") or not data.get("client_secret"):
                 raise RotationFailed(
@@ -160,14 +161,23 @@ class VaultRotator:
                 self._one(path, report, force=bool(only), dry_run=dry_run)
             except (RotationFailed, MakiniError, TokenLifetimeTooShort) as err:
                 report.failed[path] = str(err)
-                jsonlog.log(logger, logging.ERROR, "rotation_failed", path=path, error=str(err),
-                            error_type=type(err).__name__)
+                jsonlog.log(
+                    logger, logging.ERROR, "rotation_failed", path=path, error=str(err), error_type=type(err).__name__
+                )
             except Exception as err:  # hvac errors (CAS conflict, permission) and the like
                 message = f"{type(err).__name__}: {jsonlog.mask(str(err))[:300]}"
                 report.failed[path] = message
                 jsonlog.log(logger, logging.ERROR, "rotation_failed", path=path, error=message)
-        jsonlog.log(logger, logging.INFO, "run_done", mount=self.mount, rotated=len(report.rotated),
-                    not_due=len(report.not_due), skipped=len(report.skipped), failed=len(report.failed))
+        jsonlog.log(
+            logger,
+            logging.INFO,
+            "run_done",
+            mount=self.mount,
+            rotated=len(report.rotated),
+            not_due=len(report.not_due),
+            skipped=len(report.skipped),
+            failed=len(report.failed),
+        )
         return report
 
     def _one(self, path: str, report: Report, *, force: bool, dry_run: bool) -> None:
@@ -198,8 +208,12 @@ class VaultRotator:
             return
         current_version = int(meta.get("current_version") or 0)
         issued = self.makini.issue_connection_token(self._system(), connection_id)
-        check_token_lifetime(issued.expires_in, period_days(custom) * DAY, where=f"{self.mount}/{path}",
-                             period_source=f"custom metadata {META_PERIOD}")
+        check_token_lifetime(
+            issued.expires_in,
+            period_days(custom) * DAY,
+            where=f"{self.mount}/{path}",
+            period_source=f"custom metadata {META_PERIOD}",
+        )
         status = self.makini.check_token(issued.token)
         if status in BAD_SYNC_STATUSES:
             raise RotationFailed(
@@ -218,8 +232,16 @@ class VaultRotator:
             mount_point=self.mount,
         )
         report.rotated.append(path)
-        jsonlog.log(logger, logging.INFO, "rotated", path=path, connection_id=connection_id, reason=reason,
-                    previous_version=current_version, sync_status=status)
+        jsonlog.log(
+            logger,
+            logging.INFO,
+            "rotated",
+            path=path,
+            connection_id=connection_id,
+            reason=reason,
+            previous_version=current_version,
+            sync_status=status,
+        )
 
 
 def vault_client_from_env(env: Mapping[str, str]) -> Any:
@@ -254,9 +276,13 @@ def vault_client_from_env(env: Mapping[str, str]) -> Any:
     return client
 
 
-def main(argv: list[str] | None = None, *, env: Mapping[str, str] | None = None,
-         vault_factory: Callable[[Mapping[str, str]], Any] = vault_client_from_env,
-         makini_factory: Callable[[], MakiniClient] = MakiniClient) -> int:
+def main(
+    argv: list[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    vault_factory: Callable[[Mapping[str, str]], Any] = vault_client_from_env,
+    makini_factory: Callable[[], MakiniClient] = MakiniClient,
+) -> int:
     env = os.environ if env is None else env
     parser = argparse.ArgumentParser(prog="python -m rotation.vault_rotator", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="report what is due; change nothing")
@@ -269,7 +295,9 @@ def main(argv: list[str] | None = None, *, env: Mapping[str, str] | None = None,
         if not mount:
             raise ConfigError("VAULT_MOUNT is not set; name the environment's KV v2 mount (e.g. makini-prod)")
         rotator = VaultRotator(
-            vault_factory(env), makini_factory(), mount=mount,
+            vault_factory(env),
+            makini_factory(),
+            mount=mount,
             connections_path=env.get("VAULT_CONNECTIONS_PATH") or "connections",
             oauth_client_path=env.get("VAULT_OAUTH_CLIENT_PATH") or "oauth-client",
         )

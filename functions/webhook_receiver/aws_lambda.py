@@ -17,7 +17,8 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -98,11 +99,17 @@ class Settings:
             setattr(self, name, kw[name])
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
         return cls(
-            secret_arn=core.required_setting(env, "WEBHOOK_SECRET_ARN", "the ARN of the Secrets Manager secret holding the webhook secret"),
-            queue_url=core.required_setting(env, "QUEUE_URL", "the URL of the SQS queue that receives accepted webhooks"),
-            dedupe_table=core.required_setting(env, "DEDUPE_TABLE", "the name of the DynamoDB dedupe table (partition key id)"),
+            secret_arn=core.required_setting(
+                env, "WEBHOOK_SECRET_ARN", "the ARN of the Secrets Manager secret holding the webhook secret"
+            ),
+            queue_url=core.required_setting(
+                env, "QUEUE_URL", "the URL of the SQS queue that receives accepted webhooks"
+            ),
+            dedupe_table=core.required_setting(
+                env, "DEDUPE_TABLE", "the name of the DynamoDB dedupe table (partition key id)"
+            ),
             dedupe_ttl_seconds=core.int_setting(env, "DEDUPE_TTL_SECONDS", DEFAULT_DEDUPE_TTL_SECONDS, 60),
             grace_seconds=core.int_setting(env, "GRACE_SECONDS", DEFAULT_GRACE_SECONDS, 0),
             signature_header=core.header_setting(env),
@@ -235,9 +242,9 @@ class DedupeTable:
                 raise Unavailable("dedupe table unreachable") from None
             if old is None:
                 try:
-                    old = client.get_item(
-                        TableName=self._table, Key={"id": {"S": dedupe_id}}, ConsistentRead=True
-                    ).get("Item")
+                    old = client.get_item(TableName=self._table, Key={"id": {"S": dedupe_id}}, ConsistentRead=True).get(
+                        "Item"
+                    )
                 except _AWS_ERRORS as exc:
                     log_event(logging.ERROR, "dedupe table unreachable", error_type=_error_code(exc))
                     raise Unavailable("dedupe table unreachable") from None
@@ -275,8 +282,13 @@ class DedupeTable:
         except _AWS_ERRORS as exc:
             # The message is queued already: answer 200 and let the consumer's idempotency cover
             # the small window in which a retry could queue it again.
-            log_event(logging.ERROR, "dedupe record not marked done", request_id=request_id,
-                      dedupe_id=dedupe_id, error_type=_error_code(exc))
+            log_event(
+                logging.ERROR,
+                "dedupe record not marked done",
+                request_id=request_id,
+                dedupe_id=dedupe_id,
+                error_type=_error_code(exc),
+            )
             return False
 
     def release(self, dedupe_id: str, token: str, request_id: str) -> None:
@@ -290,8 +302,13 @@ class DedupeTable:
             )
         except _AWS_ERRORS as exc:
             # The pending claim expires after PENDING_LEASE_SECONDS; Makini's retry then succeeds.
-            log_event(logging.ERROR, "dedupe claim not released", request_id=request_id,
-                      dedupe_id=dedupe_id, error_type=_error_code(exc))
+            log_event(
+                logging.ERROR,
+                "dedupe claim not released",
+                request_id=request_id,
+                dedupe_id=dedupe_id,
+                error_type=_error_code(exc),
+            )
 
 
 class Receiver:
@@ -313,13 +330,16 @@ class Receiver:
         self._clients_lock = threading.Lock()
         self._clock = clock
         self.keys = SecretsManagerKeys(
-            lambda: self._client("secretsmanager"), settings.secret_arn, settings.grace_seconds, clock,
+            lambda: self._client("secretsmanager"),
+            settings.secret_arn,
+            settings.grace_seconds,
+            clock,
             ttl=secret_cache_seconds,
         )
         self.dedupe = DedupeTable(lambda: self._client("dynamodb"), settings.dedupe_table, settings.dedupe_ttl_seconds)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **kw: Any) -> "Receiver":
+    def from_env(cls, env: Mapping[str, str] | None = None, **kw: Any) -> Receiver:
         return cls(Settings.from_env(os.environ if env is None else env), **kw)
 
     def _client(self, service: str) -> Any:
@@ -366,23 +386,41 @@ class Receiver:
 
         token = uuid.uuid4().hex
         if self.dedupe.claim(verified.dedupe_id, token, now) == DedupeTable.DUPLICATE:
-            log_event(logging.INFO, "duplicate webhook", request_id=request_id, status=200,
-                      dedupe_id=verified.dedupe_id, event=message["event"])
+            log_event(
+                logging.INFO,
+                "duplicate webhook",
+                request_id=request_id,
+                status=200,
+                dedupe_id=verified.dedupe_id,
+                event=message["event"],
+            )
             return core.response(200, {"status": "duplicate", "dedupe_id": verified.dedupe_id})
         try:
             self._send(text, message)
         except _AWS_ERRORS as exc:
-            log_event(logging.ERROR, "queue unreachable", request_id=request_id,
-                      dedupe_id=verified.dedupe_id, error_type=_error_code(exc))
+            log_event(
+                logging.ERROR,
+                "queue unreachable",
+                request_id=request_id,
+                dedupe_id=verified.dedupe_id,
+                error_type=_error_code(exc),
+            )
             self.dedupe.release(verified.dedupe_id, token, request_id)
             raise Unavailable("queue unreachable") from None
         except BaseException:
             self.dedupe.release(verified.dedupe_id, token, request_id)
             raise
         self.dedupe.mark_done(verified.dedupe_id, token, self._clock(), request_id)
-        log_event(logging.INFO, "webhook accepted", request_id=request_id, status=200,
-                  dedupe_id=verified.dedupe_id, event=message["event"],
-                  connection_id=message["connection_id"], matched=verified.matched)
+        log_event(
+            logging.INFO,
+            "webhook accepted",
+            request_id=request_id,
+            status=200,
+            dedupe_id=verified.dedupe_id,
+            event=message["event"],
+            connection_id=message["connection_id"],
+            matched=verified.matched,
+        )
         return core.response(200, {"status": "accepted", "dedupe_id": verified.dedupe_id})
 
     def _send(self, text: str, message: Mapping[str, Any]) -> None:

@@ -15,12 +15,14 @@ SDKs are imported lazily, on the first send.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 import uuid
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import azure.functions as func
 
@@ -41,10 +43,14 @@ class Settings:
             setattr(self, name, kw[name])
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
         return cls(
-            namespace=core.required_setting(env, "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE", "<namespace>.servicebus.windows.net"),
-            queue_name=core.required_setting(env, "SERVICEBUS_QUEUE_NAME", "the Service Bus queue that receives accepted webhooks"),
+            namespace=core.required_setting(
+                env, "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE", "<namespace>.servicebus.windows.net"
+            ),
+            queue_name=core.required_setting(
+                env, "SERVICEBUS_QUEUE_NAME", "the Service Bus queue that receives accepted webhooks"
+            ),
             signature_header=core.header_setting(env),
             max_body_bytes=core.int_setting(env, "MAX_BODY_BYTES", core.DEFAULT_MAX_BODY_BYTES, 1),
             networks=core.parse_networks(env.get("ALLOWED_SOURCE_IPS")),
@@ -63,8 +69,11 @@ class AppSettingKeys:
     def load(self, refresh: bool = False) -> tuple[bytes, ...]:
         current = self._env.get("WEBHOOK_SECRET") or ""
         if not current or current.strip().lower().startswith(_UNRESOLVED_REFERENCE):
-            log_event(logging.ERROR, "webhook secret unavailable",
-                      reason="WEBHOOK_SECRET is empty or its Key Vault reference is unresolved")
+            log_event(
+                logging.ERROR,
+                "webhook secret unavailable",
+                reason="WEBHOOK_SECRET is empty or its Key Vault reference is unresolved",
+            )
             raise Unavailable("webhook secret is not configured")
         values = [current]
         previous = self._env.get("WEBHOOK_SECRET_PREVIOUS") or ""
@@ -122,10 +131,8 @@ class ServiceBusQueue:
             except BaseException:
                 sender, self._sender = self._sender, None
                 if sender is not None:
-                    try:
+                    with contextlib.suppress(Exception):
                         sender.close()
-                    except Exception:
-                        pass
                 raise
 
 
@@ -157,12 +164,21 @@ class Receiver:
         self._clock = clock
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, servicebus_client: Any = None,
-                 clock: Callable[[], float] = time.time) -> "Receiver":
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        servicebus_client: Any = None,
+        clock: Callable[[], float] = time.time,
+    ) -> Receiver:
         env = os.environ if env is None else env
         settings = Settings.from_env(env)
-        return cls(settings, AppSettingKeys(env).load,
-                   ServiceBusQueue(settings.namespace, settings.queue_name, servicebus_client), clock)
+        return cls(
+            settings,
+            AppSettingKeys(env).load,
+            ServiceBusQueue(settings.namespace, settings.queue_name, servicebus_client),
+            clock,
+        )
 
     def handle(self, req: func.HttpRequest, request_id: str) -> func.HttpResponse:
         try:
@@ -188,23 +204,40 @@ class Receiver:
             self.queue.send(text, message)
         except Exception as exc:
             if type(exc).__name__ == "MessageSizeExceededError":
-                log_event(logging.ERROR, "message larger than the queue accepts", request_id=request_id,
-                          dedupe_id=verified.dedupe_id)
+                log_event(
+                    logging.ERROR,
+                    "message larger than the queue accepts",
+                    request_id=request_id,
+                    dedupe_id=verified.dedupe_id,
+                )
                 raise PayloadTooLarge("message larger than the queue accepts") from None
-            log_event(logging.ERROR, "queue unreachable", request_id=request_id,
-                      dedupe_id=verified.dedupe_id, error_type=type(exc).__name__)
+            log_event(
+                logging.ERROR,
+                "queue unreachable",
+                request_id=request_id,
+                dedupe_id=verified.dedupe_id,
+                error_type=type(exc).__name__,
+            )
             raise Unavailable("queue unreachable") from None
-        log_event(logging.INFO, "webhook accepted", request_id=request_id, status=200,
-                  dedupe_id=verified.dedupe_id, event=message["event"],
-                  connection_id=message["connection_id"], matched=verified.matched)
+        log_event(
+            logging.INFO,
+            "webhook accepted",
+            request_id=request_id,
+            status=200,
+            dedupe_id=verified.dedupe_id,
+            event=message["event"],
+            connection_id=message["connection_id"],
+            matched=verified.matched,
+        )
         # Service Bus duplicate detection (message_id = dedupe id) drops a repeat silently, so a
         # duplicate is answered like the first delivery.
         return _http(core.response(200, {"status": "accepted", "dedupe_id": verified.dedupe_id}))
 
 
 def _http(resp: dict) -> func.HttpResponse:
-    return func.HttpResponse(body=resp["body"], status_code=resp["statusCode"], headers=resp["headers"],
-                             mimetype="application/json")
+    return func.HttpResponse(
+        body=resp["body"], status_code=resp["statusCode"], headers=resp["headers"], mimetype="application/json"
+    )
 
 
 def _rejected(err: WebhookError, request_id: str) -> func.HttpResponse:
@@ -235,8 +268,9 @@ def handle(req: func.HttpRequest, context: Any = None) -> func.HttpResponse:
     except WebhookError as err:
         return _rejected(err, request_id)
     except Exception:
-        return func.HttpResponse(body='{"status":"retry","error":"unavailable"}', status_code=503,
-                                 mimetype="application/json")
+        return func.HttpResponse(
+            body='{"status":"retry","error":"unavailable"}', status_code=503, mimetype="application/json"
+        )
 
 
 def reset(receiver: Receiver | None = None) -> None:

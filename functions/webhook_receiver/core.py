@@ -20,9 +20,10 @@ import logging
 import math
 import re
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -173,7 +174,11 @@ def response(status: int, body: Mapping[str, Any], extra_headers: Mapping[str, s
 
 
 def error_body(err: WebhookError) -> dict:
-    return {"status": "rejected" if err.status < 500 and err.status != 409 else "retry", "error": err.code, "message": err.reason}
+    return {
+        "status": "rejected" if err.status < 500 and err.status != 409 else "retry",
+        "error": err.code,
+        "message": err.reason,
+    }
 
 
 def error_headers(err: WebhookError) -> dict[str, str]:
@@ -195,7 +200,7 @@ def log_event(level: int, message: str, **fields: Any) -> None:
 
 
 def utc_iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,13 +40,17 @@ def _pattern(regex: str, what: str, allowed: str):
     return AfterValidator(check)
 
 
-ENV_NAME_RULE = "2-12 characters: lowercase letters, digits and single dashes, starting with a letter, not ending with a dash"
+ENV_NAME_RULE = (
+    "2-12 characters: lowercase letters, digits and single dashes, starting with a letter, not ending with a dash"
+)
 EnvName = Annotated[
     str,
     _pattern(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,11}", "environment name", ENV_NAME_RULE),
 ]
 
-CONSUMER_NAME_RULE = "2-32 characters: lowercase letters, digits and single dashes, starting with a letter, not ending with a dash"
+CONSUMER_NAME_RULE = (
+    "2-32 characters: lowercase letters, digits and single dashes, starting with a letter, not ending with a dash"
+)
 ConsumerName = Annotated[
     str,
     _pattern(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,31}", "consumer name", CONSUMER_NAME_RULE),

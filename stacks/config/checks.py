@@ -155,9 +155,13 @@ def trust_policy_problems(document: Any) -> list[str]:
         principal = st.get("Principal")
         if st.get("Effect") == "Allow" and principal is None and "NotPrincipal" not in st:
             found.append(f"Statement[{i}] has no Principal")
-        values = [principal] if isinstance(principal, str) else [
-            v for vs in (principal or {}).values() for v in _as_list(vs)
-        ] if isinstance(principal, Mapping) else []
+        values = (
+            [principal]
+            if isinstance(principal, str)
+            else [v for vs in (principal or {}).values() for v in _as_list(vs)]
+            if isinstance(principal, Mapping)
+            else []
+        )
         if principal is not None and not isinstance(principal, str | Mapping):
             found.append(f"Statement[{i}].Principal must be a mapping such as {{AWS: <role ARN>}}")
         if st.get("Effect") == "Allow" and any("*" in str(v) for v in values):
@@ -191,7 +195,8 @@ def _aws_identity_shape(cfg: StackConfig) -> list[Problem]:
                 problems.append(
                     Problem(
                         f"{path}.createRole.trustPolicy",
-                        f"the trust policy of consumer '{name}' {what}" if what.startswith(("is", "has"))
+                        f"the trust policy of consumer '{name}' {what}"
+                        if what.startswith(("is", "has"))
                         else f"the trust policy of consumer '{name}': {what}",
                         "name the exact principals that run the consumer (e.g. Principal: {AWS: "
                         "arn:aws:iam::<account>:role/<ci-role>} or {Federated: <OIDC provider ARN>} with "
@@ -332,7 +337,11 @@ def consumer_identities(name: str, consumer: Consumer) -> list[Identity]:
         out.append(Identity("aws", ("aws", arn.lower()), f"AWS role {arn}", _consumer_path(name, "aws", "roleArn")))
     if consumer.azure is not None:
         pid = consumer.azure.principal_id
-        out.append(Identity("azure", ("azure", pid.lower()), f"Azure principal {pid}", _consumer_path(name, "azure", "principalId")))
+        out.append(
+            Identity(
+                "azure", ("azure", pid.lower()), f"Azure principal {pid}", _consumer_path(name, "azure", "principalId")
+            )
+        )
     if consumer.vault is not None:
         jwt, k8s = consumer.vault.auth.jwt, consumer.vault.auth.kubernetes
         if jwt is not None:
@@ -341,7 +350,8 @@ def consumer_identities(name: str, consumer: Consumer) -> list[Identity]:
                 Identity(
                     "vault",
                     ("vault-jwt", jwt.mount_path.strip("/"), jwt.bound_subject or "", repr(claims)),
-                    f"Vault JWT subject '{jwt.bound_subject or '*'}'" + (f" with claims {dict(claims)}" if claims else "")
+                    f"Vault JWT subject '{jwt.bound_subject or '*'}'"
+                    + (f" with claims {dict(claims)}" if claims else "")
                     + f" on auth/{jwt.mount_path.strip('/')}",
                     _consumer_path(name, "vault", "auth", "jwt"),
                 )

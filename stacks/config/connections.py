@@ -43,7 +43,9 @@ class Connection(Model):
     key: ConnectionKey = Field(description="Stable name of the connection in this project; part of every secret path.")
     system: str = Field(min_length=1, max_length=100, description="The connected system, e.g. 'SAP S/4HANA'.")
     tier: Literal[1, 2, 3] = Field(description="Makini pricing tier: 1 simple, 2 mid-complexity ERP, 3 complex (SAP).")
-    deployment: Literal["cloud", "on_prem"] = Field(description="Where the customer's system runs; on_prem costs more credits.")
+    deployment: Literal["cloud", "on_prem"] = Field(
+        description="Where the customer's system runs; on_prem costs more credits."
+    )
     consumers: tuple[ConsumerName, ...] = Field(
         default=(), description="Services allowed to read this connection's token (names under makini:consumers)."
     )

@@ -43,7 +43,9 @@ class AwsIdentity(Model):
 class AzureIdentity(Model):
     """How a consumer authenticates to Azure (Entra ID)."""
 
-    principal_id: str = Field(min_length=1, description="Object id (GUID) of the consumer's service principal, user or group.")
+    principal_id: str = Field(
+        min_length=1, description="Object id (GUID) of the consumer's service principal, user or group."
+    )
     principal_type: Literal["ServicePrincipal", "User", "Group"] = Field(
         default="ServicePrincipal", description="Kind of principal the object id names."
     )
@@ -64,7 +66,9 @@ class JwtAuth(Model):
 class KubernetesAuth(Model):
     """Vault Kubernetes auth: a pod's service account token."""
 
-    mount_path: str = Field(default="kubernetes", min_length=1, description="Path of the enabled Kubernetes auth backend.")
+    mount_path: str = Field(
+        default="kubernetes", min_length=1, description="Path of the enabled Kubernetes auth backend."
+    )
     service_account_names: tuple[str, ...] = Field(min_length=1, description="Service accounts allowed to log in.")
     namespaces: tuple[str, ...] = Field(min_length=1, description="Namespaces of those service accounts.")
 
@@ -92,9 +96,14 @@ class VaultAuth(Model):
 class VaultIdentity(Model):
     """How a consumer authenticates to Vault, and how long its tokens live."""
 
-    auth: VaultAuth = Field(description="The auth method binding the workload to its policy: jwt, kubernetes or approle.")
+    auth: VaultAuth = Field(
+        description="The auth method binding the workload to its policy: jwt, kubernetes or approle."
+    )
     token_ttl: int = Field(
-        default=VAULT_TOKEN_TTL_DEFAULT, ge=60, le=VAULT_TOKEN_TTL_CAP, description="Token lifetime in seconds (60-3600)."
+        default=VAULT_TOKEN_TTL_DEFAULT,
+        ge=60,
+        le=VAULT_TOKEN_TTL_CAP,
+        description="Token lifetime in seconds (60-3600).",
     )
     token_max_ttl: int = Field(
         default=VAULT_TOKEN_MAX_TTL_DEFAULT,
@@ -117,5 +126,9 @@ class Consumer(Model):
         description="Consumes the environment's webhook queue (receive and delete; on AWS also decrypt through SQS).",
     )
     aws: AwsIdentity | None = Field(default=None, description="Identity on AWS (required when backends has aws).")
-    azure: AzureIdentity | None = Field(default=None, description="Identity on Azure (required when backends has azure).")
-    vault: VaultIdentity | None = Field(default=None, description="Identity on Vault (required when backends has vault).")
+    azure: AzureIdentity | None = Field(
+        default=None, description="Identity on Azure (required when backends has azure)."
+    )
+    vault: VaultIdentity | None = Field(
+        default=None, description="Identity on Vault (required when backends has vault)."
+    )

@@ -48,10 +48,14 @@ class StackConfig(Model):
         "Default: true for the names prod, production and prd (which cannot be switched off).",
     )
     tags: Tags = Field(description="Ownership tags.")
-    backends: tuple[Backend, ...] = Field(description="Secret-store backends of this stack: any non-empty subset of aws, azure, vault.")
+    backends: tuple[Backend, ...] = Field(
+        description="Secret-store backends of this stack: any non-empty subset of aws, azure, vault."
+    )
     oauth: OAuthClient = Field(description="The Makini OAuth client.")
     connections: tuple[Connection, ...] = Field(default=(), description="Customer connections of this environment.")
-    consumers: dict[ConsumerName, Consumer] = Field(default_factory=dict, description="Services allowed to read, by name.")
+    consumers: dict[ConsumerName, Consumer] = Field(
+        default_factory=dict, description="Services allowed to read, by name."
+    )
     credits: Credits = Field(description="Connection-credit budget.")
     aws: AwsSettings | None = Field(default=None, description="AWS store settings.")
     azure: AzureSettings | None = Field(default=None, description="Azure Key Vault store settings.")

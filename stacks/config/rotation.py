@@ -47,7 +47,9 @@ class RotationSettings(Model):
     rotate_immediately: bool = Field(
         default=False, description="Rotate as soon as the schedule is created (else at the first scheduled time)."
     )
-    webhook_secret_max_age_days: int = Field(default=90, ge=1, le=3650, description="Maximum age of the webhook secret.")
+    webhook_secret_max_age_days: int = Field(
+        default=90, ge=1, le=3650, description="Maximum age of the webhook secret."
+    )
     webhook_secret_rotated_on: date | None = Field(
         default=None, description="Date (YYYY-MM-DD) the current webhook secret was issued; enables its reminder."
     )
@@ -90,7 +92,7 @@ class RotationSettings(Model):
         return value
 
     @model_validator(mode="after")
-    def _enabled(self) -> "RotationSettings":
+    def _enabled(self) -> RotationSettings:
         if not self.enabled and self.connection_token_days is not None:
             raise ValueError(
                 "connectionTokenDays is set but enabled is false, so no token would rotate; remove one of them"

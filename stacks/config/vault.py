@@ -36,20 +36,40 @@ def duration_seconds(text: str) -> int:
 _CRON_FIELD = r"[0-9A-Za-z*/,-]+"
 K8sName = Annotated[
     str,
-    _pattern(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?", "Kubernetes name",
-             "1-63 lowercase letters, digits and dashes, starting and ending with a letter or digit"),
+    _pattern(
+        r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?",
+        "Kubernetes name",
+        "1-63 lowercase letters, digits and dashes, starting and ending with a letter or digit",
+    ),
 ]
-Image = Annotated[str, _pattern(r"\S{1,512}", "image", "a container image reference without spaces, e.g. ghcr.io/acme/makini-rotator@sha256:<digest>")]
-HttpsUrl = Annotated[str, _pattern(r"https://[^\s/]+(?::\d+)?(?:/\S*)?", "address", "an https:// URL such as https://vault.example.com:8200")]
+Image = Annotated[
+    str,
+    _pattern(
+        r"\S{1,512}",
+        "image",
+        "a container image reference without spaces, e.g. ghcr.io/acme/makini-rotator@sha256:<digest>",
+    ),
+]
+HttpsUrl = Annotated[
+    str,
+    _pattern(r"https://[^\s/]+(?::\d+)?(?:/\S*)?", "address", "an https:// URL such as https://vault.example.com:8200"),
+]
 CronSchedule = Annotated[
-    str, _pattern(rf"{_CRON_FIELD}(?: {_CRON_FIELD}){{4}}", "schedule", "five cron fields separated by single spaces, e.g. '17 3 * * *'")
+    str,
+    _pattern(
+        rf"{_CRON_FIELD}(?: {_CRON_FIELD}){{4}}",
+        "schedule",
+        "five cron fields separated by single spaces, e.g. '17 3 * * *'",
+    ),
 ]
 
 
 class RotatorKubernetesAuth(Model):
     """Vault Kubernetes auth for the rotator: its role binds exactly the CronJob's service account."""
 
-    mount_path: str = Field(default="kubernetes", min_length=1, description="Path of the enabled Kubernetes auth backend.")
+    mount_path: str = Field(
+        default="kubernetes", min_length=1, description="Path of the enabled Kubernetes auth backend."
+    )
 
 
 class RotatorJwtAuth(Model):
@@ -73,7 +93,7 @@ class RotatorAuth(Model):
     jwt: RotatorJwtAuth | None = Field(default=None, description="JWT/OIDC auth role.")
 
     @model_validator(mode="after")
-    def _one(self) -> "RotatorAuth":
+    def _one(self) -> RotatorAuth:
         if (self.kubernetes is None) == (self.jwt is None):
             raise ValueError("set exactly one of kubernetes or jwt")
         return self

@@ -27,7 +27,28 @@ MAKINI_SOURCE_IPS: tuple[str, ...] = (
 
 #: Retention values CloudWatch Logs accepts (PutRetentionPolicy).
 LOG_RETENTION_DAYS: tuple[int, ...] = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
 )
 #: Makini retries a failed delivery for up to 24 hours; dedupe memory must outlast that, with margin.
 MAKINI_RETRY_WINDOW = timedelta(hours=24)
@@ -56,8 +77,11 @@ def parse_iso_duration(text: str) -> timedelta:
         )
     parts = {k: int(v) for k, v in match.groupdict().items() if v}
     return timedelta(
-        weeks=parts.get("w", 0), days=parts.get("d", 0), hours=parts.get("h", 0),
-        minutes=parts.get("m", 0), seconds=parts.get("s", 0),
+        weeks=parts.get("w", 0),
+        days=parts.get("d", 0),
+        hours=parts.get("h", 0),
+        minutes=parts.get("m", 0),
+        seconds=parts.get("s", 0),
     )
 
 
@@ -131,7 +155,9 @@ class AwsWebhookSettings(Model):
         default=None, description="Retention of the access and function logs. Default: 365 in production, 30 elsewhere."
     )
     throttling: Throttling = Field(default_factory=Throttling, description="Stage throttling.")
-    custom_domain: CustomDomain | None = Field(default=None, description="Optional custom domain with an ACM certificate.")
+    custom_domain: CustomDomain | None = Field(
+        default=None, description="Optional custom domain with an ACM certificate."
+    )
 
     @field_validator("timeout_seconds")
     @classmethod
@@ -210,7 +236,10 @@ class AlarmSettings(Model):
         "At most 24 (CloudWatch evaluates at most one day). Default: 24 in production, off elsewhere.",
     )
     error_rate_percent: float = Field(
-        default=5.0, gt=0, le=100, description="Alarm when more than this percentage of requests get a 5xx in 5 minutes."
+        default=5.0,
+        gt=0,
+        le=100,
+        description="Alarm when more than this percentage of requests get a 5xx in 5 minutes.",
     )
     email: str | None = Field(default=None, description="Subscribe this address to the alarm topic (optional).")
 
@@ -234,9 +263,7 @@ class WebhookSettings(Model):
         default=None,
         description="CIDRs allowed to call the endpoint. Default: Makini's documented production addresses.",
     )
-    allow_any_source: bool = Field(
-        default=False, description="Switch the source allow list off (development only)."
-    )
+    allow_any_source: bool = Field(default=False, description="Switch the source allow list off (development only).")
     route_path: str = Field(
         default="/makini/webhooks",
         description="Path of the AWS HTTP API route (POST). The Azure function's route is fixed at /api/makini/webhooks.",
@@ -245,7 +272,10 @@ class WebhookSettings(Model):
         default="raw", description="raw: HMAC over the body bytes; raw+js-stringify also accepts Makini's sample form."
     )
     grace_seconds: int = Field(
-        default=86_400, ge=0, le=604_800, description="How long the previous webhook secret stays valid after a rotation."
+        default=86_400,
+        ge=0,
+        le=604_800,
+        description="How long the previous webhook secret stays valid after a rotation.",
     )
     dedupe_ttl_seconds: int = Field(
         default=172_800,
@@ -271,15 +301,15 @@ class WebhookSettings(Model):
     @classmethod
     def _ips(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value is not None and not value:
-            raise ValueError("is empty, which would refuse every delivery; list CIDRs, or remove the key for Makini's addresses")
+            raise ValueError(
+                "is empty, which would refuse every delivery; list CIDRs, or remove the key for Makini's addresses"
+            )
         return value
 
     @model_validator(mode="after")
-    def _any_source(self) -> "WebhookSettings":
+    def _any_source(self) -> WebhookSettings:
         if self.allow_any_source and self.allowed_source_ips is not None:
-            raise ValueError(
-                "allowAnySource: true and allowedSourceIps contradict each other; remove one of them"
-            )
+            raise ValueError("allowAnySource: true and allowedSourceIps contradict each other; remove one of them")
         return self
 
     def source_ips(self) -> tuple[str, ...]:

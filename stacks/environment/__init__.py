@@ -8,7 +8,7 @@ stack outputs, which name where secrets live and never hold a value.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pulumi
 
@@ -49,7 +49,7 @@ class Environment(pulumi.ComponentResource):
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("makini:environment:Environment", name, None, opts)
         cfg = self.config = args.config
-        self.today = args.today or datetime.now(timezone.utc).date()
+        self.today = args.today or datetime.now(UTC).date()
         self.catalog: Catalog = build_catalog(cfg)
         self.credits: CreditReport = credit_report(cfg.connections, cfg.credits)
         # NetSuite M2M key pairs first: every store keeps their private keys.

@@ -144,9 +144,19 @@ class AwsBackend:
             what, key, where = labels[path]
             slug = path.replace("/", "-")
             if deadline is None:
-                reminders.append(Reminder(path, slug, None, "", "", note=(
-                    f"{cfg.environment}: no reminder for the {what}: it needs the date the current one was issued "
-                    f"(pulumi config set --path 'makini:rotation.{key}' YYYY-MM-DD)")))
+                reminders.append(
+                    Reminder(
+                        path,
+                        slug,
+                        None,
+                        "",
+                        "",
+                        note=(
+                            f"{cfg.environment}: no reminder for the {what}: it needs the date the current one was issued "
+                            f"(pulumi config set --path 'makini:rotation.{key}' YYYY-MM-DD)"
+                        ),
+                    )
+                )
                 continue
             moment = reminder_moment(deadline, ctx.today)
             subject = f"makini-infra {cfg.environment}: rotate the {what} by {deadline.due.isoformat()}"
@@ -156,18 +166,21 @@ class AwsBackend:
                 f"{deadline.due.isoformat()}. Issue a new one on {where}, store it, then set "
                 f"makini:rotation.{key} to the new date."
             )
-            note = "" if moment else (
-                f"{cfg.environment}: the {what} is past its maximum age ({deadline.due.isoformat()}): no reminder "
-                "is scheduled; rotate it now")
+            note = (
+                ""
+                if moment
+                else (
+                    f"{cfg.environment}: the {what} is past its maximum age ({deadline.due.isoformat()}): no reminder "
+                    "is scheduled; rotate it now"
+                )
+            )
             reminders.append(Reminder(path, slug, moment, subject, message, note=note))
         return reminders
 
     def _rotation(self) -> TokenRotation:
         ctx, cfg, r = self.ctx, self.ctx.config, self.ctx.config.rotation
         rotated = {
-            s.path: self.store.secret_arns[s.path]
-            for s in ctx.catalog.secrets
-            if SystemIdentity.ROTATION in s.writers
+            s.path: self.store.secret_arns[s.path] for s in ctx.catalog.secrets if SystemIdentity.ROTATION in s.writers
         }
         return TokenRotation(
             f"{ctx.name}-aws-rotation",

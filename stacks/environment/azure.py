@@ -76,7 +76,9 @@ class AzureBackend:
                 environment=cfg.environment,
                 production=cfg.production,
                 location=az.location,
-                vault_name=key_vault_name(cfg.environment, pulumi.get_project(), pulumi.get_organization(), az.vault_name),
+                vault_name=key_vault_name(
+                    cfg.environment, pulumi.get_project(), pulumi.get_organization(), az.vault_name
+                ),
                 secrets=secrets,
                 soft_delete_retention_days=az.retention_days(cfg.production),
                 purge_protection=az.purge_protection_enabled(cfg.production),

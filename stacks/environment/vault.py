@@ -28,17 +28,28 @@ def auth_role(identity: VaultIdentity) -> VaultAuthRole:
     auth = identity.auth
     if auth.jwt is not None:
         j = auth.jwt
-        return JwtRole(bound_audiences=tuple(j.bound_audiences), bound_subject=j.bound_subject,
-                       bound_claims=dict(j.bound_claims) if j.bound_claims else None, user_claim=j.user_claim,
-                       mount_path=j.mount_path)
+        return JwtRole(
+            bound_audiences=tuple(j.bound_audiences),
+            bound_subject=j.bound_subject,
+            bound_claims=dict(j.bound_claims) if j.bound_claims else None,
+            user_claim=j.user_claim,
+            mount_path=j.mount_path,
+        )
     if auth.kubernetes is not None:
         k = auth.kubernetes
-        return KubernetesRole(service_account_names=tuple(k.service_account_names), namespaces=tuple(k.namespaces),
-                              mount_path=k.mount_path)
+        return KubernetesRole(
+            service_account_names=tuple(k.service_account_names),
+            namespaces=tuple(k.namespaces),
+            mount_path=k.mount_path,
+        )
     if auth.approle is not None:
         a = auth.approle
-        return AppRoleRole(secret_id_ttl=a.secret_id_ttl, token_bound_cidrs=tuple(a.token_bound_cidrs),
-                           secret_id_bound_cidrs=tuple(a.secret_id_bound_cidrs), mount_path=a.mount_path)
+        return AppRoleRole(
+            secret_id_ttl=a.secret_id_ttl,
+            token_bound_cidrs=tuple(a.token_bound_cidrs),
+            secret_id_bound_cidrs=tuple(a.secret_id_bound_cidrs),
+            mount_path=a.mount_path,
+        )
     raise ValueError("a Vault identity needs one auth method (the config checks refuse this before here)")
 
 
@@ -57,7 +68,12 @@ class VaultBackend:
         days = cfg.rotation.connection_token_days
         secrets = []
         for s in ctx.catalog.secrets:
-            meta = {"environment": cfg.environment, "owner": cfg.tags.owner, "kind": s.kind.value, "managed_by": MANAGED_BY}
+            meta = {
+                "environment": cfg.environment,
+                "owner": cfg.tags.owner,
+                "kind": s.kind.value,
+                "managed_by": MANAGED_BY,
+            }
             if s.connection is not None:
                 meta["connection"] = s.connection
                 conn = cfg.connection(s.connection)
@@ -66,7 +82,9 @@ class VaultBackend:
                     if days is not None:
                         meta["rotation_period_days"] = str(days)
             secrets.append(
-                VaultSecretArgs(path=s.path, slug=s.slug, custom_metadata=meta, value=secret_value(cfg, s, ctx.generated))
+                VaultSecretArgs(
+                    path=s.path, slug=s.slug, custom_metadata=meta, value=secret_value(cfg, s, ctx.generated)
+                )
             )
         return VaultStore(
             f"{ctx.name}-vault",
@@ -127,7 +145,9 @@ class VaultBackend:
                 namespace=rotator.namespace,
                 service_account=rotator.service_account_name,
                 token_ttl=rotator.token_ttl,
-                jwt=None if jwt is None else JwtRole(
+                jwt=None
+                if jwt is None
+                else JwtRole(
                     bound_audiences=tuple(jwt.bound_audiences),
                     bound_subject=jwt.bound_subject,
                     bound_claims=dict(jwt.bound_claims) if jwt.bound_claims else None,

@@ -41,8 +41,11 @@ def moto_endpoint(monkeypatch):
         endpoint = f"http://{host}:{port}"
         _reset(endpoint)  # moto's backends are process-global: start from nothing
         for k, v in {
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": endpoint,
         }.items():
             monkeypatch.setenv(k, v)
         monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -67,18 +70,25 @@ def aws_resources(moto_endpoint):
     ddb = boto3.client("dynamodb")
     key = kms.create_key(Description=f"makini-infra: encrypts the Makini secrets of {ENV}")["KeyMetadata"]["Arn"]
     secret = sm.create_secret(Name=f"makini/{ENV}/webhook/secret", KmsKeyId=key, SecretString=SECRET)["ARN"]
-    common = {"KmsMasterKeyId": key, "KmsDataKeyReusePeriodSeconds": "300",
-              "MessageRetentionPeriod": str(RETENTION_SECONDS), "MaximumMessageSize": str(MAX_MESSAGE_BYTES)}
+    common = {
+        "KmsMasterKeyId": key,
+        "KmsDataKeyReusePeriodSeconds": "300",
+        "MessageRetentionPeriod": str(RETENTION_SECONDS),
+        "MaximumMessageSize": str(MAX_MESSAGE_BYTES),
+    }
     dlq_url = sqs.create_queue(QueueName=f"makini-{ENV}-webhooks-dlq", Attributes=common)["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue_url = sqs.create_queue(
         QueueName=f"makini-{ENV}-webhooks",
-        Attributes={**common, "RedrivePolicy": json.dumps(
-            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})},
+        Attributes={
+            **common,
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
+        },
     )["QueueUrl"]
     table = f"makini-{ENV}-webhook-dedupe"
     ddb.create_table(
-        TableName=table, BillingMode="PAY_PER_REQUEST",
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         SSESpecification={"Enabled": True},
@@ -112,8 +122,13 @@ class _ApiGateway(BaseHTTPRequestHandler):
             "headers": headers,
             "requestContext": {
                 "requestId": rid,
-                "http": {"method": self.command, "path": self.path, "protocol": "HTTP/1.1",
-                         "sourceIp": self.client_address[0], "userAgent": headers.get("user-agent", "")},
+                "http": {
+                    "method": self.command,
+                    "path": self.path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": self.client_address[0],
+                    "userAgent": headers.get("user-agent", ""),
+                },
             },
             "body": body if raw else None,
             "isBase64Encoded": b64,
@@ -136,8 +151,13 @@ class _ApiGateway(BaseHTTPRequestHandler):
 @pytest.fixture
 def endpoint(aws_resources, monkeypatch):
     env = receiver_environment(
-        secret_arn=aws_resources["secret"], queue_url=aws_resources["queue_url"], table_name=aws_resources["table"],
-        dedupe_ttl_seconds=172_800, grace_seconds=86_400, allowed_source_ips=["127.0.0.1/32"], signature_mode="raw",
+        secret_arn=aws_resources["secret"],
+        queue_url=aws_resources["queue_url"],
+        table_name=aws_resources["table"],
+        dedupe_ttl_seconds=172_800,
+        grace_seconds=86_400,
+        allowed_source_ips=["127.0.0.1/32"],
+        signature_mode="raw",
     )
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -178,8 +198,9 @@ def drain(queue_url: str) -> list[dict]:
     sqs = boto3.client("sqs")
     messages: list[dict] = []
     for _ in range(10):  # bounded
-        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                  VisibilityTimeout=60).get("Messages", [])
+        got = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=60
+        ).get("Messages", [])
         if not got:
             break
         messages.extend(got)
@@ -187,8 +208,7 @@ def drain(queue_url: str) -> list[dict]:
 
 
 def webhook(event: str, *ids: str, connection: str = "0900001") -> bytes:
-    return json.dumps({"event": event, "body": list(ids), "connection_id": connection},
-                      separators=(",", ":")).encode()
+    return json.dumps({"event": event, "body": list(ids), "connection_id": connection}, separators=(",", ":")).encode()
 
 
 def test_signed_webhooks_are_queued_exactly_once(endpoint, aws_resources):

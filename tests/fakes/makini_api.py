@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -115,7 +115,7 @@ _ERROR_TYPES = {
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 class FakeMakini:
@@ -236,16 +236,24 @@ class FakeMakini:
         a 3xx with ``headers={"Location": ...}``)."""
         with self._lock:
             self._faults.append(
-                Fault(status=status, remaining=count, method=method, path_prefix=path_prefix,
-                      retry_after=None if retry_after is None else str(retry_after), headers=headers)
+                Fault(
+                    status=status,
+                    remaining=count,
+                    method=method,
+                    path_prefix=path_prefix,
+                    retry_after=None if retry_after is None else str(retry_after),
+                    headers=headers,
+                )
             )
 
-    def slow_next(self, delay: float, *, count: int = 1, method: str | None = None,
-                  path_prefix: str | None = None) -> None:
+    def slow_next(
+        self, delay: float, *, count: int = 1, method: str | None = None, path_prefix: str | None = None
+    ) -> None:
         """The next ``count`` matching responses are delayed by ``delay`` seconds."""
         with self._lock:
-            self._faults.append(Fault(status=None, remaining=count, delay=delay, method=method,
-                                      path_prefix=path_prefix))
+            self._faults.append(
+                Fault(status=None, remaining=count, delay=delay, method=method, path_prefix=path_prefix)
+            )
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -300,11 +308,21 @@ class FakeMakini:
                 if rec is None:
                     return _error(401, "Token invalid or expired: reauthorisation needed")
                 conn = self.connections[rec.connection_id]
-                return 200, {"data": {
-                    "id": conn.key, "company_name": conn.name, "email": conn.email,
-                    "provider": conn.integration_name, "updated_at": conn.created_at,
-                    "sync_status": conn.sync_status, "sync_updated_at": _now_iso(),
-                }}, {}
+                return (
+                    200,
+                    {
+                        "data": {
+                            "id": conn.key,
+                            "company_name": conn.name,
+                            "email": conn.email,
+                            "provider": conn.integration_name,
+                            "updated_at": conn.created_at,
+                            "sync_status": conn.sync_status,
+                            "sync_updated_at": _now_iso(),
+                        }
+                    },
+                    {},
+                )
             if path.startswith("/api/system/"):
                 if not self._system_token_ok(req.bearer):
                     return _error(401, "System token missing, invalid or expired")
@@ -320,8 +338,10 @@ class FakeMakini:
             return _error(400, "unsupported grant_type (the fake implements client_credentials)")
         if not body.get("client_id") or not body.get("client_secret"):
             return _error(400, "client_id and client_secret are required")
-        if not (secrets.compare_digest(str(body["client_id"]), self.client_id)
-                and secrets.compare_digest(str(body["client_secret"]), self.client_secret)):
+        if not (
+            secrets.compare_digest(str(body["client_id"]), self.client_id)
+            and secrets.compare_digest(str(body["client_secret"]), self.client_secret)
+        ):
             return _error(401, "Client authentication failed")
         token = "mks_" + secrets.token_urlsafe(32)
         self._system_tokens[token] = self.clock() + SYSTEM_TOKEN_LIFETIME
@@ -360,35 +380,58 @@ class FakeMakini:
         items = sorted(self.connections.values(), key=lambda c: c.key)
         total = len(items)
         last = max(1, -(-total // self.per_page))
-        chunk = items[(page - 1) * self.per_page: page * self.per_page]
+        chunk = items[(page - 1) * self.per_page : page * self.per_page]
         path = self.base_url + "/api/system/connections"
-        data = [{
-            "key": c.key, "name": c.name, "email": c.email, "status": c.status,
-            "integration_name": c.integration_name, "redirect": "", "scopes": "", "tags": [],
-            "user_metadata": "", "client_id": self.client_id, "updated_at": c.created_at,
-            "created_at": c.created_at, "connected_at": c.created_at,
-        } for c in chunk]
+        data = [
+            {
+                "key": c.key,
+                "name": c.name,
+                "email": c.email,
+                "status": c.status,
+                "integration_name": c.integration_name,
+                "redirect": "",
+                "scopes": "",
+                "tags": [],
+                "user_metadata": "",
+                "client_id": self.client_id,
+                "updated_at": c.created_at,
+                "created_at": c.created_at,
+                "connected_at": c.created_at,
+            }
+            for c in chunk
+        ]
         first_index = (page - 1) * self.per_page + 1
-        return 200, {
-            "data": data,
-            "links": {
-                "first": f"{path}?page=1",
-                "last": f"{path}?page={last}",
-                "prev": f"{path}?page={page - 1}" if page > 1 else None,
-                "next": f"{path}?page={page + 1}" if page < last else None,
+        return (
+            200,
+            {
+                "data": data,
+                "links": {
+                    "first": f"{path}?page=1",
+                    "last": f"{path}?page={last}",
+                    "prev": f"{path}?page={page - 1}" if page > 1 else None,
+                    "next": f"{path}?page={page + 1}" if page < last else None,
+                },
+                "meta": {
+                    "current_page": page,
+                    "from": first_index if chunk else None,
+                    "last_page": last,
+                    "path": path,
+                    "per_page": self.per_page,
+                    "to": first_index + len(chunk) - 1 if chunk else None,
+                    "total": total,
+                },
             },
-            "meta": {
-                "current_page": page, "from": first_index if chunk else None, "last_page": last,
-                "path": path, "per_page": self.per_page,
-                "to": first_index + len(chunk) - 1 if chunk else None, "total": total,
-            },
-        }, {}
+            {},
+        )
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> tuple[int, dict, dict[str, str]]:
     code, etype = _ERROR_TYPES.get(status, ("ERROR", "api_error"))
-    return status, {"error": {"code": code, "type": etype, "message": message,
-                              "request_id": "req_" + uuid.uuid4().hex[:16]}}, dict(headers or {})
+    return (
+        status,
+        {"error": {"code": code, "type": etype, "message": message, "request_id": "req_" + uuid.uuid4().hex[:16]}},
+        dict(headers or {}),
+    )
 
 
 def _make_handler(fake: FakeMakini) -> type[BaseHTTPRequestHandler]:
@@ -408,8 +451,12 @@ def _make_handler(fake: FakeMakini) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 parsed = "<invalid json>"
             req = RecordedRequest(
-                method=self.command, path=split.path, query=parse_qs(split.query),
-                headers={k.lower(): v for k, v in self.headers.items()}, json=parsed, raw_body=raw,
+                method=self.command,
+                path=split.path,
+                query=parse_qs(split.query),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                json=parsed,
+                raw_body=raw,
             )
             with fake._lock:
                 fake._requests.append(req)

@@ -45,9 +45,7 @@ def oas_available() -> bool:
 
 def _template_regex(template: str) -> re.Pattern[str]:
     parts = re.split(r"(\{[^}/]+\})", template)
-    pattern = "".join(
-        f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") and p.endswith("}") else re.escape(p) for p in parts
-    )
+    pattern = "".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") and p.endswith("}") else re.escape(p) for p in parts)
     return re.compile(f"^{pattern}$")
 
 
@@ -65,8 +63,9 @@ def match_path(path: str, oas: dict | None = None) -> tuple[str, dict[str, str]]
     return candidates[0][1], candidates[0][2]
 
 
-def check_request(method: str, path: str, body: object = None, headers: dict[str, str] | None = None,
-                  oas: dict | None = None) -> list[str]:
+def check_request(
+    method: str, path: str, body: object = None, headers: dict[str, str] | None = None, oas: dict | None = None
+) -> list[str]:
     method = method.upper()
     path = path.split("?", 1)[0]
     headers = {k.lower(): v for k, v in (headers or {}).items()}
@@ -119,7 +118,9 @@ def check_request(method: str, path: str, body: object = None, headers: dict[str
                 listed = set(props) if isinstance(props, dict) else set()
                 extra = sorted(set(body) - listed)
                 if extra:
-                    problems.append(f"{method} {template}: body keys {extra} are not among the OAS properties {sorted(listed)}")
+                    problems.append(
+                        f"{method} {template}: body keys {extra} are not among the OAS properties {sorted(listed)}"
+                    )
         elif schema.get("type") == "array" and not isinstance(body, list):
             problems.append(f"{method} {template}: body must be a JSON array")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from pulumi_policy import (
@@ -68,8 +68,13 @@ def synthetic(typ: str, name: str, props: Mapping[str, Any], stack: str = "dev",
 
 def _opts(res: Res) -> PolicyResourceOptions:
     return PolicyResourceOptions(
-        protect=res.protect, ignore_changes=[], delete_before_replace=None, aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[], parent=res.parent,
+        protect=res.protect,
+        ignore_changes=[],
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+        parent=res.parent,
     )
 
 
@@ -83,9 +88,7 @@ def validate_resource(policy: ResourceValidationPolicy, res: Res, config: Mappin
 
 def validate_stack(policy: StackValidationPolicy, resources: Iterable[Res]) -> Report:
     report = Report()
-    policy_resources = [
-        PolicyResource(r.type, r.props, r.urn, r.name, _opts(r), None, None, [], {}) for r in resources
-    ]
+    policy_resources = [PolicyResource(r.type, r.props, r.urn, r.name, _opts(r), None, None, [], {}) for r in resources]
     result = policy.validate(StackValidationArgs(policy_resources), report)
     assert result is None
     return report
@@ -95,14 +98,14 @@ def custom_resources(program: ProgramRun) -> list[Res]:
     return [from_recorded(r) for r in program.resources if r.custom]
 
 
-@lru_cache(maxsize=None)
+@cache
 def stack_run(stack: str) -> ProgramRun:
     """The program for a committed Pulumi.<stack>.yaml (cached: the result is plain data)."""
     source = load_stack_file(stack)
     return run_program(stack, source.config, source.secret_keys)
 
 
-@lru_cache(maxsize=None)
+@cache
 def webhook_run(env: str) -> ProgramRun:
     """tests/support's minimal config with AWS webhooks on (no committed stack enables them yet)."""
     cfg = base_config(env)

@@ -10,6 +10,7 @@ like the providers' inputs; the whole-program passing test covers them as soon a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -51,8 +52,15 @@ def test_real_program_passes_every_policy(label):
 def test_the_policies_have_real_resources_to_check():
     """The passing test above is not vacuous: the guarded types are in the program's output."""
     types = {r.type for run in all_runs().values() for r in run.resources}
-    for typ in (P.SECRET, P.KMS_KEY, "aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy",
-                P.LAMBDA_FUNCTION, P.SQS_QUEUE, P.KEY_VAULT):
+    for typ in (
+        P.SECRET,
+        P.KMS_KEY,
+        "aws:iam/policy:Policy",
+        "aws:iam/rolePolicy:RolePolicy",
+        P.LAMBDA_FUNCTION,
+        P.SQS_QUEUE,
+        P.KEY_VAULT,
+    ):
         assert typ in types, typ
     prod = custom_resources(stack_run("prod"))
     assert any(r.type == P.SECRET and r.protect for r in prod)
@@ -63,7 +71,7 @@ def test_pack_lists_every_policy_once_with_mandatory_enforcement():
     names = [p.name for p in P.ALL_POLICIES]
     assert len(names) == len(set(names)) == 8
     assert P.PACK_NAME == "makini-baseline" and P.ENFORCEMENT.value == "mandatory"
-    source = open("policy/__main__.py", encoding="utf-8").read()
+    source = Path("policy/__main__.py").read_text(encoding="utf-8")
     assert "PolicyPack(PACK_NAME, enforcement_level=ENFORCEMENT, policies=list(ALL_POLICIES))" in source
 
 
@@ -153,9 +161,18 @@ def test_wildcard_in_the_webhook_role_policy_is_reported():
 
 
 def test_deny_statements_and_unreadable_documents():
-    deny = synthetic("aws:iam/policy:Policy", "p", {"policy": json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "secretsmanager:*", "Resource": "*"}]}
-    )})
+    deny = synthetic(
+        "aws:iam/policy:Policy",
+        "p",
+        {
+            "policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Deny", "Action": "secretsmanager:*", "Resource": "*"}],
+                }
+            )
+        },
+    )
     assert validate_resource(P.no_wildcard_iam_on_secrets_or_keys, deny).messages == []
     broken = synthetic("aws:iam/policy:Policy", "p", {"policy": "{not json"})
     (message,) = validate_resource(P.no_wildcard_iam_on_secrets_or_keys, broken).messages
@@ -234,17 +251,28 @@ def rotation(rules, stack="prod"):
     return synthetic(P.SECRET_ROTATION, "rot", {"secretId": "arn", "rotationRules": rules}, stack=stack)
 
 
-@pytest.mark.parametrize("rules", [{"automaticallyAfterDays": 7}, {"automaticallyAfterDays": 29.0},
-                                   {"scheduleExpression": "rate(10 days)"}, {"scheduleExpression": "rate(4 hours)"}])
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"automaticallyAfterDays": 7},
+        {"automaticallyAfterDays": 29.0},
+        {"scheduleExpression": "rate(10 days)"},
+        {"scheduleExpression": "rate(4 hours)"},
+    ],
+)
 def test_rotation_within_maximum_passes(rules):
     assert validate_resource(P.rotation_within_environment_maximum, rotation(rules)).messages == []
 
 
 @pytest.mark.parametrize(
     ("rules", "expected"),
-    [({"automaticallyAfterDays": 30}, "every 30 days"), ({"automaticallyAfterDays": 0}, "every 0 days"),
-     ({"scheduleExpression": "rate(45 days)"}, "every 45 days"),
-     ({"scheduleExpression": "cron(0 16 1 * ? *)"}, "no period that can be checked"), ({}, "no period")],
+    [
+        ({"automaticallyAfterDays": 30}, "every 30 days"),
+        ({"automaticallyAfterDays": 0}, "every 0 days"),
+        ({"scheduleExpression": "rate(45 days)"}, "every 45 days"),
+        ({"scheduleExpression": "cron(0 16 1 * ? *)"}, "no period that can be checked"),
+        ({}, "no period"),
+    ],
 )
 def test_rotation_beyond_maximum_is_reported(rules, expected):
     (message,) = validate_resource(P.rotation_within_environment_maximum, rotation(rules)).messages
@@ -284,12 +312,14 @@ def test_service_bus_duplicate_detection_passes(window):
 
 @pytest.mark.parametrize(
     ("props", "expected"),
-    [({}, "does not detect duplicates"),
-     ({"requiresDuplicateDetection": False, "duplicateDetectionHistoryTimeWindow": "P7D"}, "does not detect"),
-     ({"requiresDuplicateDetection": True}, "not an ISO 8601"),
-     ({"requiresDuplicateDetection": True, "duplicateDetectionHistoryTimeWindow": "PT10M"}, "PT10M only"),
-     ({"requiresDuplicateDetection": True, "duplicateDetectionHistoryTimeWindow": "PT23H59M"}, "only"),
-     ({"requiresDuplicateDetection": True, "duplicateDetectionHistoryTimeWindow": "1.00:00:00"}, "not an ISO")],
+    [
+        ({}, "does not detect duplicates"),
+        ({"requiresDuplicateDetection": False, "duplicateDetectionHistoryTimeWindow": "P7D"}, "does not detect"),
+        ({"requiresDuplicateDetection": True}, "not an ISO 8601"),
+        ({"requiresDuplicateDetection": True, "duplicateDetectionHistoryTimeWindow": "PT10M"}, "PT10M only"),
+        ({"requiresDuplicateDetection": True, "duplicateDetectionHistoryTimeWindow": "PT23H59M"}, "only"),
+        ({"requiresDuplicateDetection": True, "duplicateDetectionHistoryTimeWindow": "1.00:00:00"}, "not an ISO"),
+    ],
 )
 def test_service_bus_without_24h_duplicate_detection_is_reported(props, expected):
     (message,) = validate_resource(P.service_bus_duplicate_detection, sb_queue(**props)).messages
@@ -319,14 +349,24 @@ def _webhook_stack():
     ("break_it", "expected"),
     [
         (lambda fn, q, rs: fn.props["environment"]["variables"].pop("WEBHOOK_SECRET_ARN"), "no WEBHOOK_SECRET_ARN"),
-        (lambda fn, q, rs: fn.props["environment"]["variables"].update(
-            WEBHOOK_SECRET_ARN="arn:aws:secretsmanager:eu-west-1:1:secret:other-abc123"), "not a secret of this stack"),
+        (
+            lambda fn, q, rs: fn.props["environment"]["variables"].update(
+                WEBHOOK_SECRET_ARN="arn:aws:secretsmanager:eu-west-1:1:secret:other-abc123"
+            ),
+            "not a secret of this stack",
+        ),
         (lambda fn, q, rs: fn.props["environment"]["variables"].pop("QUEUE_URL"), "no QUEUE_URL"),
-        (lambda fn, q, rs: fn.props["environment"]["variables"].update(
-            QUEUE_URL="https://sqs.eu-west-1.amazonaws.com/1/elsewhere"), "not a queue of this stack"),
+        (
+            lambda fn, q, rs: fn.props["environment"]["variables"].update(
+                QUEUE_URL="https://sqs.eu-west-1.amazonaws.com/1/elsewhere"
+            ),
+            "not a queue of this stack",
+        ),
         (lambda fn, q, rs: q.props.pop("redrivePolicy"), "no redrivePolicy"),
-        (lambda fn, q, rs: rs.remove(next(r for r in rs if r.name.endswith("-dlq") and r.type == P.SQS_QUEUE)),
-         "dead-letters to"),
+        (
+            lambda fn, q, rs: rs.remove(next(r for r in rs if r.name.endswith("-dlq") and r.type == P.SQS_QUEUE)),
+            "dead-letters to",
+        ),
     ],
     ids=["no-secret", "foreign-secret", "no-queue", "foreign-queue", "no-redrive", "dlq-missing"],
 )

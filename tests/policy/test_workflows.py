@@ -59,7 +59,9 @@ def test_zizmor_offline_finds_nothing_at_medium_or_above():
     assert zizmor, "zizmor is a dev dependency: uv sync"
     result = subprocess.run(
         [zizmor, "--offline", "--format", "json", "--min-severity", "medium", str(WORKFLOWS)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     findings = json.loads(result.stdout or "[]")
     assert findings == [], json.dumps(findings, indent=1)[:3000]
@@ -73,16 +75,21 @@ def test_zizmor_would_catch_an_unpinned_action(tmp_path):
     text = (WORKFLOWS / "pr.yml").read_text(encoding="utf-8")
     (bad / "pr.yml").write_text(re.sub(r"pulumi/actions@[0-9a-f]{40}", "pulumi/actions@v6", text), encoding="utf-8")
     zizmor = shutil.which("zizmor", path=str(BIN)) or shutil.which("zizmor")
-    result = subprocess.run([zizmor, "--offline", "--format", "json", "--persona", "pedantic", str(bad)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [zizmor, "--offline", "--format", "json", "--persona", "pedantic", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert any(f["ident"] == "unpinned-uses" for f in json.loads(result.stdout))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_valid_against_the_github_workflow_schema(path):
     checker = shutil.which("check-jsonschema", path=str(BIN)) or shutil.which("check-jsonschema")
-    result = subprocess.run([checker, "--builtin-schema", "vendor.github-workflows", str(path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [checker, "--builtin-schema", "vendor.github-workflows", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -122,8 +129,13 @@ def test_permissions_are_minimal(path):
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_no_stored_cloud_keys_and_no_expressions_in_run_blocks(path):
     text = path.read_text(encoding="utf-8")
-    for forbidden in ("aws-access-key-id", "aws-secret-access-key", "PULUMI_ACCESS_TOKEN", "ARM_CLIENT_SECRET",
-                      "secrets."):
+    for forbidden in (
+        "aws-access-key-id",
+        "aws-secret-access-key",
+        "PULUMI_ACCESS_TOKEN",
+        "ARM_CLIENT_SECRET",
+        "secrets.",
+    ):
         assert forbidden not in text, forbidden
     doc = load(path)
     assert doc.get("concurrency", {}).get("group")

@@ -29,9 +29,12 @@ def three_backends():
     c["makini:consumers"]["orders"]["azure"] = {"principalId": GUIDS["orders"]}
     c["makini:consumers"]["assets"]["azure"] = {"principalId": GUIDS["assets"], "principalType": "Group"}
     c["makini:consumers"]["orders"]["vault"] = {
-        "auth": {"kubernetes": {"serviceAccountNames": ["orders"], "namespaces": ["apps"]}}, "tokenTtl": 300}
+        "auth": {"kubernetes": {"serviceAccountNames": ["orders"], "namespaces": ["apps"]}},
+        "tokenTtl": 300,
+    }
     c["makini:consumers"]["assets"]["vault"] = {
-        "auth": {"approle": {"secretIdTtl": 600, "secretIdBoundCidrs": ["10.1.0.0/16"]}}}
+        "auth": {"approle": {"secretIdTtl": 600, "secretIdBoundCidrs": ["10.1.0.0/16"]}}
+    }
     return c
 
 
@@ -40,8 +43,11 @@ def test_azure_assignments_are_per_secret_and_read_only():
     secrets = {x.plain_inputs["secretName"]: x for x in r.of_type("azure-native:keyvault:Secret")}
     # The consumers' grants (the Function Apps' own identities are granted by their components: see
     # tests/program/test_azure_integration.py)
-    assignments = [a for a in r.of_type("azure-native:authorization:RoleAssignment")
-                   if (a.parent or "").endswith("::makini-dev-azure-access")]
+    assignments = [
+        a
+        for a in r.of_type("azure-native:authorization:RoleAssignment")
+        if (a.parent or "").endswith("::makini-dev-azure-access")
+    ]
     assert assignments
     got = set()
     for a in assignments:
@@ -63,14 +69,21 @@ def test_azure_assignments_are_per_secret_and_read_only():
 def test_vault_policies_and_roles_bind_each_consumer_to_exactly_its_policy():
     r = run(three_backends())
     rotator = "makini-dev-rotator"  # the token rotator's own policy and role (tests/program/test_rotation_vault.py)
-    policies = {x.plain_inputs["name"]: x.plain_inputs["policy"] for x in r.of_type("vault:index/policy:Policy")
-                if x.plain_inputs["name"] != rotator}
+    policies = {
+        x.plain_inputs["name"]: x.plain_inputs["policy"]
+        for x in r.of_type("vault:index/policy:Policy")
+        if x.plain_inputs["name"] != rotator
+    }
     assert set(policies) == {"makini-dev-orders-read", "makini-dev-assets-read"}
     for consumer in ("orders", "assets"):
         doc = hcl2.loads(policies[f"makini-dev-{consumer}-read"])
         paths = {k.strip('"') for block in doc["path"] for k in block}
         assert paths == {f"makini-dev/data/{p}" for c, p in EXPECTED if c == consumer}
-    k8s = [x for x in r.of_type("vault:kubernetes/authBackendRole:AuthBackendRole") if x.plain_inputs["roleName"] != rotator]
+    k8s = [
+        x
+        for x in r.of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
+        if x.plain_inputs["roleName"] != rotator
+    ]
     approle = r.of_type("vault:appRole/authBackendRole:AuthBackendRole")
     assert len(k8s) == 1 and len(approle) == 1 and not r.of_type("vault:jwt/authBackendRole:AuthBackendRole")
     k, a = k8s[0].plain_inputs, approle[0].plain_inputs
@@ -83,8 +96,18 @@ def test_vault_policies_and_roles_bind_each_consumer_to_exactly_its_policy():
 
 def test_a_created_role_gets_the_trust_policy_and_the_read_policy():
     c = base_config()
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
-             "Principal": {"Federated": "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Principal": {
+                    "Federated": "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
+                },
+            }
+        ],
+    }
     c["makini:consumers"]["orders"]["aws"] = {"createRole": {"trustPolicy": trust}}
     r = run(c)
     role = r.named("makini-dev-aws-roles-orders").plain_inputs
@@ -106,7 +129,7 @@ def test_the_access_matrix_is_a_stack_output():
     assert r.outputs["accessMatrix"] == matrix_dict(load(c))
 
 
-PROGRAM = '''
+PROGRAM = """
 import sys
 sys.path.insert(0, {root!r})
 from components.azure.access import AzureConsumerGrant, KeyVaultAccess, KeyVaultAccessArgs
@@ -118,7 +141,7 @@ KeyVaultAccess("kva", KeyVaultAccessArgs(
     rotation_principal_id="99999999-9999-4999-8999-999999999999",
     rotated_paths=["connections/a/token", "connections/b/token"],
 ))
-'''
+"""
 
 
 def test_only_the_rotation_identity_gets_secrets_officer_and_only_on_what_it_rotates(tmp_path):
@@ -133,6 +156,8 @@ def test_only_the_rotation_identity_gets_secrets_officer_and_only_on_what_it_rot
         by_role.setdefault(i["roleDefinitionId"].rsplit("/", 1)[1], set()).add((i["principalId"], i["scope"]))
     assert by_role == {
         USER_ROLE: {(GUIDS["orders"], "/sub/x/secrets/a")},
-        OFFICER_ROLE: {("99999999-9999-4999-8999-999999999999", "/sub/x/secrets/a"),
-                       ("99999999-9999-4999-8999-999999999999", "/sub/x/secrets/b")},
+        OFFICER_ROLE: {
+            ("99999999-9999-4999-8999-999999999999", "/sub/x/secrets/a"),
+            ("99999999-9999-4999-8999-999999999999", "/sub/x/secrets/b"),
+        },
     }

@@ -175,7 +175,9 @@ def _allowed(call) -> bool:
         call()
     except ClientError as err:
         # moto answers IAM denials with IAM's XML error, which botocore surfaces as code "403".
-        if err.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException", "403") and "AccessDenied" in str(err):
+        if err.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException", "403") and "AccessDenied" in str(
+            err
+        ):
             return False
         raise
     return True
@@ -252,15 +254,21 @@ def test_rotation_policy_lets_the_writer_rotate_its_secrets_and_nothing_else(run
     world = World(runs)
     rotated = sorted(n for n in world.secret_arn if n.startswith("makini/dev/connections/"))[:2]
     doc = rotation_policy(
-        partition="aws", region=REGION, account_id="123456789012", environment="dev",
+        partition="aws",
+        region=REGION,
+        account_id="123456789012",
+        environment="dev",
         token_secret_arns=[world.secret_arn[n] for n in rotated],
-        oauth_client_secret_arn=world.secret_arn["makini/dev/oauth/client"], kms_key_arn=world.key_arn,
+        oauth_client_secret_arn=world.secret_arn["makini/dev/oauth/client"],
+        kms_key_arn=world.key_arn,
     )
     client = world.user_with("dev-rotation", doc)
     enforced["on"]()
     for name in rotated:
         assert _allowed(lambda n=name: client.get_secret_value(SecretId=n))
-        assert _allowed(lambda n=name: client.put_secret_value(SecretId=n, SecretString="new", VersionStages=["AWSPENDING"]))
+        assert _allowed(
+            lambda n=name: client.put_secret_value(SecretId=n, SecretString="new", VersionStages=["AWSPENDING"])
+        )
         assert not _allowed(lambda n=name: client.delete_secret(SecretId=n))
         assert not _allowed(lambda n=name: client.put_resource_policy(SecretId=n, ResourcePolicy="{}"))
     oauth = "makini/dev/oauth/client"
@@ -289,7 +297,9 @@ def test_consumer_policies_have_no_wildcards_and_bind_kms_to_their_secrets(runs,
         by_sid = {st["Sid"]: st for st in doc["Statement"]}
         queue_sids = {"ConsumeWebhookQueue", "DecryptWebhookQueueThroughSqs"}
         consumes_queue = bool(_stack_yaml(env)["makini:consumers"][consumer].get("webhookQueue"))
-        assert set(by_sid) == {"ReadOwnSecrets", "DecryptThroughSecretsManager"} | (queue_sids if consumes_queue else set())
+        assert set(by_sid) == {"ReadOwnSecrets", "DecryptThroughSecretsManager"} | (
+            queue_sids if consumes_queue else set()
+        )
         read, decrypt = by_sid["ReadOwnSecrets"], by_sid["DecryptThroughSecretsManager"]
         assert set(read["Action"]) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
         assert {_SECRET_ARN.fullmatch(a).group(1) for a in read["Resource"]} == expected_readable(env)[consumer]
@@ -342,5 +352,8 @@ def test_parliament_finds_nothing_in_any_generated_document(runs, env):
 
 def test_parliament_would_flag_a_wildcard_consumer_policy():
     """The lint can fail: a read policy with Resource "*" and a wildcard action is flagged."""
-    bad = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secretsmanager:Get*", "Resource": "*"}]}
+    bad = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:Get*", "Resource": "*"}],
+    }
     assert {f.issue for f in analyze_policy_string(json.dumps(bad), include_community_auditors=True).findings}

@@ -83,6 +83,7 @@ def test_every_configured_value_is_secret_everywhere_and_never_in_outputs(runs):
 
 def _locations(r) -> set[str]:
     """The environment-specific names and ids a run exports (vault name, mount, ARNs, ids, paths)."""
+
     def values(v: Any) -> Iterator[str]:
         if isinstance(v, dict):
             for k, x in v.items():
@@ -110,8 +111,14 @@ def test_no_dev_resource_references_a_prod_one_and_vice_versa(runs):
 
 
 def test_prod_protects_every_store_on_every_backend(runs):
-    stores = ("aws:secretsmanager/secret:Secret", "azure-native:keyvault:Vault", "azure-native:keyvault:Secret",
-              "vault:index/mount:Mount", "vault:kv/secretV2:SecretV2", "vault:generic/endpoint:Endpoint")
+    stores = (
+        "aws:secretsmanager/secret:Secret",
+        "azure-native:keyvault:Vault",
+        "azure-native:keyvault:Secret",
+        "vault:index/mount:Mount",
+        "vault:kv/secretV2:SecretV2",
+        "vault:generic/endpoint:Endpoint",
+    )
     for typ in stores:
         assert runs["prod"].of_type(typ), typ
         assert all(r.protect and r.retain_on_delete for r in runs["prod"].of_type(typ)), typ

@@ -7,7 +7,7 @@ import json
 import pulumi
 import pytest
 
-from infra.offline import RecordingMonitor, OfflineMocks, is_secret_marker, load_stack_file, run_program
+from infra.offline import OfflineMocks, RecordingMonitor, is_secret_marker, load_stack_file, run_program
 from tests.support import base_config, run
 
 SECRET = "aws:secretsmanager/secret:Secret"
@@ -235,15 +235,23 @@ def test_writes_and_rotation_starts_are_denied_to_all_but_writers_operators_and_
     r = run(c)
     for p in r.of_type(POLICY):
         write = {s["Sid"]: s for s in json.loads(p.plain_inputs["policy"])["Statement"]}["DenyWriteOutsideWriters"]
-        assert {"secretsmanager:UpdateSecret", "secretsmanager:PutSecretValue", "secretsmanager:RotateSecret",
-                "secretsmanager:CancelRotateSecret", "secretsmanager:UpdateSecretVersionStage"} == set(write["Action"])
+        assert {
+            "secretsmanager:UpdateSecret",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:RotateSecret",
+            "secretsmanager:CancelRotateSecret",
+            "secretsmanager:UpdateSecretVersionStage",
+        } == set(write["Action"])
         allowed = set(write["Condition"]["StringNotEquals"]["aws:PrincipalArn"])
         assert {
             "arn:aws:iam::111111111111:role/ci/makini-infra-deploy",  # configured (a role with a path)
             "arn:aws:iam::123456789012:role/makini-deployer",  # derived from the mock caller's session
             "arn:aws:iam::111111111111:role/secrets-operator",
         } <= allowed
-        assert not allowed & {"arn:aws:iam::111111111111:role/orders-prod", "arn:aws:iam::111111111111:role/assets-prod"}
+        assert not allowed & {
+            "arn:aws:iam::111111111111:role/orders-prod",
+            "arn:aws:iam::111111111111:role/assets-prod",
+        }
 
 
 @pytest.mark.parametrize(

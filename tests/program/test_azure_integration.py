@@ -49,8 +49,10 @@ def role(a) -> str:
 
 def test_endpoint_and_rotation_are_children_of_the_environment(dev):
     env = dev.named("makini-dev")
-    for name, typ in (("makini-dev-azure-webhooks", "makini:azure:WebhookEndpoint"),
-                      ("makini-dev-azure-rotation", "makini:azure:KeyVaultRotation")):
+    for name, typ in (
+        ("makini-dev-azure-webhooks", "makini:azure:WebhookEndpoint"),
+        ("makini-dev-azure-rotation", "makini:azure:KeyVaultRotation"),
+    ):
         comp = dev.named(name)
         assert comp.type == typ and comp.parent == env.urn
     sites = {a.plain_inputs["name"] for a in dev.of_type("azure-native:web:WebApp")}
@@ -74,8 +76,10 @@ def test_no_exp_and_no_rotation_when_rotation_is_off():
     c["makini:rotation"] = {"enabled": False}
     r = run(c)
     assert not r.of_type("makini:azure:KeyVaultRotation")
-    assert all(s.plain_inputs["properties"]["attributes"].get("expires") is None
-               for s in r.of_type("azure-native:keyvault:Secret"))
+    assert all(
+        s.plain_inputs["properties"]["attributes"].get("expires") is None
+        for s in r.of_type("azure-native:keyvault:Secret")
+    )
     assert "azure" not in r.outputs["rotation"]
 
 
@@ -83,7 +87,10 @@ def test_webhook_settings_reference_the_versionless_secret_uri(dev):
     [app] = [a for a in dev.of_type("azure-native:web:WebApp") if a.plain_inputs["name"].endswith("-webhooks")]
     settings = {s["name"]: s["value"] for s in app.plain_inputs["siteConfig"]["appSettings"]}
     vault = dev.outputs["azure"]["vaultName"]
-    assert settings["WEBHOOK_SECRET"] == f"@Microsoft.KeyVault(SecretUri=https://{vault}.vault.azure.net/secrets/webhook-secret)"
+    assert (
+        settings["WEBHOOK_SECRET"]
+        == f"@Microsoft.KeyVault(SecretUri=https://{vault}.vault.azure.net/secrets/webhook-secret)"
+    )
     assert "WEBHOOK_SECRET_PREVIOUS" not in settings
     assert app.plain_inputs["virtualNetworkSubnetId"] == AZURE_FUNCTIONS_SUBNET
     assert app.plain_inputs["siteConfig"]["vnetRouteAllEnabled"] is True
@@ -111,7 +118,10 @@ def test_roles_are_scoped_exactly(dev):
     assert {g for g in receiver if g[0] == SECRETS_USER} == {(SECRETS_USER, "webhook-secret")}
     assert {g for g in receiver if g[0] == SB_SENDER} == {(SB_SENDER, "webhooks")}
     [sender] = [a for a in dev.of_type("azure-native:authorization:RoleAssignment") if role(a) == SB_SENDER]
-    assert "/providers/Microsoft.ServiceBus/namespaces/sb-makini-dev-webhooks/queues/webhooks" in sender.plain_inputs["scope"]
+    assert (
+        "/providers/Microsoft.ServiceBus/namespaces/sb-makini-dev-webhooks/queues/webhooks"
+        in sender.plain_inputs["scope"]
+    )
     # Officer on the rotated token secrets only, granted once, by the rotation component.
     officers = [a for a in dev.of_type("azure-native:authorization:RoleAssignment") if role(a) == SECRETS_OFFICER]
     assert sorted(a.plain_inputs["scope"].rsplit("/", 1)[1] for a in officers) == sorted(TOKENS)
@@ -119,8 +129,11 @@ def test_roles_are_scoped_exactly(dev):
     assert {g for g in rotation if g[0] == SECRETS_USER} == {(SECRETS_USER, "oauth-client")}
     # The consumers' grants hold only Secrets User, never for a system identity
     assert {g[0] for g in access} == {SECRETS_USER}
-    principals = {a.plain_inputs["principalId"] for a in dev.of_type("azure-native:authorization:RoleAssignment")
-                  if a.parent.endswith("::makini-dev-azure-access")}
+    principals = {
+        a.plain_inputs["principalId"]
+        for a in dev.of_type("azure-native:authorization:RoleAssignment")
+        if a.parent.endswith("::makini-dev-azure-access")
+    }
     assert principals == set(PRINCIPALS.values())
 
 
@@ -128,10 +141,22 @@ def test_packages_hold_only_runtime_files(dev):
     blobs = {b.plain_inputs["blobName"].split("-")[0]: b for b in dev.of_type("azure-native:storage:Blob")}
     assert set(blobs) == {"webhook_receiver", "rotation"}
     expect = {
-        "webhook_receiver": {"webhook_receiver/__init__.py", "webhook_receiver/core.py",
-                             "webhook_receiver/azure_function.py"},
-        "rotation": {f"rotation/{m}" for m in ("__init__.py", "azure_function.py", "makini_client.py", "backoff.py",
-                                                "jsonlog.py", "token_lifetime.py")},
+        "webhook_receiver": {
+            "webhook_receiver/__init__.py",
+            "webhook_receiver/core.py",
+            "webhook_receiver/azure_function.py",
+        },
+        "rotation": {
+            f"rotation/{m}"
+            for m in (
+                "__init__.py",
+                "azure_function.py",
+                "makini_client.py",
+                "backoff.py",
+                "jsonlog.py",
+                "token_lifetime.py",
+            )
+        },
     }
     for pkg, blob in blobs.items():
         assets = blob.plain_inputs["source"].assets
@@ -141,7 +166,9 @@ def test_packages_hold_only_runtime_files(dev):
         assert all(any(op in r for op in (">=", "<")) for r in reqs)  # version ranges
         assert blob.plain_inputs["blobName"].endswith(".zip") and blob.plain_inputs["type"] == "Block"
     assert "azure-keyvault-secrets>=4.7,<5" in blobs["rotation"].plain_inputs["source"].assets["requirements.txt"].text
-    assert "azure-servicebus>=7.11,<8" in blobs["webhook_receiver"].plain_inputs["source"].assets["requirements.txt"].text
+    assert (
+        "azure-servicebus>=7.11,<8" in blobs["webhook_receiver"].plain_inputs["source"].assets["requirements.txt"].text
+    )
     for c in dev.of_type("azure-native:storage:BlobContainer"):
         assert c.plain_inputs["publicAccess"] == "None"
 
@@ -149,7 +176,9 @@ def test_packages_hold_only_runtime_files(dev):
 def test_apps_run_from_the_package_with_identity_based_storage(dev):
     for app in dev.of_type("azure-native:web:WebApp"):
         settings = {s["name"]: s["value"] for s in app.plain_inputs["siteConfig"]["appSettings"]}
-        assert settings["WEBSITE_RUN_FROM_PACKAGE"].startswith("https://") and settings["WEBSITE_RUN_FROM_PACKAGE"].endswith(".zip")
+        assert settings["WEBSITE_RUN_FROM_PACKAGE"].startswith("https://") and settings[
+            "WEBSITE_RUN_FROM_PACKAGE"
+        ].endswith(".zip")
         assert "/function-packages/" in settings["WEBSITE_RUN_FROM_PACKAGE"]
         assert settings["WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID"] == "SystemAssigned"
         assert "AzureWebJobsStorage__accountName" in settings and "AzureWebJobsStorage" not in settings
@@ -184,12 +213,17 @@ def test_dependencies_folder_is_shipped_under_site_packages(tmp_path: Path):
 
 def test_outputs_never_hold_values(dev):
     w = dev.outputs["webhooks"]["azure"]
-    assert w == {"url": "https://func-makini-dev-webhooks.azurewebsites.net/api/makini/webhooks",
-                 "serviceBusNamespace": "sb-makini-dev-webhooks", "queueName": "webhooks",
-                 "alarms": ["makini-dev-webhooks-5xx", "makini-dev-webhooks-dead-letter"],
-                 "alarmActionGroup": "ag-makini-dev-webhooks"}
-    assert dev.outputs["rotation"]["azure"] == {"functionAppName": "func-makini-dev-rotation",
-                                                "systemTopic": "evgt-makini-dev-keyvault"}
+    assert w == {
+        "url": "https://func-makini-dev-webhooks.azurewebsites.net/api/makini/webhooks",
+        "serviceBusNamespace": "sb-makini-dev-webhooks",
+        "queueName": "webhooks",
+        "alarms": ["makini-dev-webhooks-5xx", "makini-dev-webhooks-dead-letter"],
+        "alarmActionGroup": "ag-makini-dev-webhooks",
+    }
+    assert dev.outputs["rotation"]["azure"] == {
+        "functionAppName": "func-makini-dev-rotation",
+        "systemTopic": "evgt-makini-dev-keyvault",
+    }
 
     def walk(v):
         assert not is_secret_marker(v)
@@ -206,8 +240,12 @@ def test_outputs_never_hold_values(dev):
 def test_prod_protects_what_the_store_protects():
     c = azure_config("prod")
     r = run(c)
-    for typ in ("azure-native:keyvault:Vault", "azure-native:keyvault:Secret",
-                "azure-native:servicebus:Namespace", "azure-native:servicebus:Queue"):
+    for typ in (
+        "azure-native:keyvault:Vault",
+        "azure-native:keyvault:Secret",
+        "azure-native:servicebus:Namespace",
+        "azure-native:servicebus:Queue",
+    ):
         assert r.of_type(typ) and all(x.protect for x in r.of_type(typ)), typ
     dev_run = run(azure_config())
     assert not any(x.protect for x in dev_run.of_type("azure-native:servicebus:Queue"))
@@ -219,9 +257,15 @@ def test_prod_protects_what_the_store_protects():
         ({"location": "westeurope"}, {}, "makini:azure.functionsSubnetId"),
         ({"location": "westeurope", "functionsSubnetId": AZURE_FUNCTIONS_SUBNET}, {}, "makini:azure.allowedSubnetIds"),
         (None, {"azure": {"planSku": "Y1"}}, "makini:webhooks.azure.planSku"),
-        ({"location": "westeurope", "functionsSubnetId": AZURE_FUNCTIONS_SUBNET,
-          "privateEndpointSubnetIds": [AZURE_FUNCTIONS_SUBNET.replace("vnet-test", "vnet-other")]}, {},
-         "makini:azure.functionsSubnetId"),
+        (
+            {
+                "location": "westeurope",
+                "functionsSubnetId": AZURE_FUNCTIONS_SUBNET,
+                "privateEndpointSubnetIds": [AZURE_FUNCTIONS_SUBNET.replace("vnet-test", "vnet-other")],
+            },
+            {},
+            "makini:azure.functionsSubnetId",
+        ),
     ],
 )
 def test_unreachable_vault_is_refused_naming_the_key(azure, webhooks, key):
@@ -238,7 +282,9 @@ def test_unreachable_vault_is_refused_naming_the_key(azure, webhooks, key):
 def test_reachable_configurations_are_accepted():
     load(azure_config())  # allowed subnet
     c = azure_config()
-    c["makini:azure"] = azure_section(privateEndpointSubnetIds=[AZURE_FUNCTIONS_SUBNET.replace("snet-functions", "snet-pe")])
+    c["makini:azure"] = azure_section(
+        privateEndpointSubnetIds=[AZURE_FUNCTIONS_SUBNET.replace("snet-functions", "snet-pe")]
+    )
     load(c)
     c = azure_config(enabled=False)
     c["makini:rotation"] = {"enabled": False}

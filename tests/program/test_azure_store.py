@@ -111,7 +111,12 @@ def test_diagnostic_settings_only_with_a_workspace(dev, prod):
 
 def test_one_secret_per_catalog_entry_with_mapped_names_content_type_and_tags(dev):
     secrets = {s.plain_inputs["secretName"]: s for s in dev.of_type(SECRET)}
-    assert sorted(secrets) == ["connections-acme-sap-token", "connections-globex-mx-token", "oauth-client", "webhook-secret"]
+    assert sorted(secrets) == [
+        "connections-acme-sap-token",
+        "connections-globex-mx-token",
+        "oauth-client",
+        "webhook-secret",
+    ]
     token = secrets["connections-acme-sap-token"].plain_inputs
     assert token["properties"]["contentType"] == "application/json"
     assert token["tags"]["makini:connection"] == "acme-sap" and token["tags"]["environment"] == "dev"
@@ -169,6 +174,8 @@ def test_outputs_name_locations_never_values(dev):
     assert out["vaultUri"] == f"https://{out['vaultName']}.vault.azure.net/"
     ids = out["secretIds"]
     assert ids["connections"]["acme-sap"].endswith(f"/vaults/{out['vaultName']}/secrets/connections-acme-sap-token")
-    assert ids["webhookSecret"].startswith("/subscriptions/") and "/resourceGroups/rg-makini-dev/" in ids["webhookSecret"]
+    assert (
+        ids["webhookSecret"].startswith("/subscriptions/") and "/resourceGroups/rg-makini-dev/" in ids["webhookSecret"]
+    )
     text = json.dumps(dev.outputs)
     assert CANARY not in text and PLACEHOLDER_VALUE not in text

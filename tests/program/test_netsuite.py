@@ -27,8 +27,14 @@ def netsuite_config(env="dev", backends=("aws", "azure", "vault"), **settings):
     for c in cfg["makini:connections"]:
         c["consumers"] = []
     cfg["makini:connections"].append(
-        {"key": "initech-ns", "system": "Oracle NetSuite", "tier": 2, "deployment": "cloud",
-         "makiniId": "0900003", "netsuite": settings}
+        {
+            "key": "initech-ns",
+            "system": "Oracle NetSuite",
+            "tier": 2,
+            "deployment": "cloud",
+            "makiniId": "0900003",
+            "netsuite": settings,
+        }
     )
     cfg["makini:credits"]["pool"] = 20
     return cfg
@@ -64,15 +70,22 @@ def test_private_key_is_secret_wherever_it_appears(program):
     pem_holders = [r for r in program.resources if "BEGIN PRIVATE KEY" in json.dumps(r.plain_inputs, default=str)]
     assert pem_holders, "the private key reaches no store"
     for r in pem_holders:
-        assert "BEGIN PRIVATE KEY" not in json.dumps(redact(r.inputs), default=str), f"{r.name} holds the key in plaintext"
+        assert "BEGIN PRIVATE KEY" not in json.dumps(redact(r.inputs), default=str), (
+            f"{r.name} holds the key in plaintext"
+        )
     assert "PRIVATE KEY" not in json.dumps(redact(program.outputs))
 
 
 def test_private_key_is_the_value_of_the_catalog_secret_on_every_backend(program):
     [key] = program.of_type(KEY)
-    aws = [v for v in program.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-           if "BEGIN PRIVATE KEY" in json.dumps(v.plain_inputs, default=str)]
-    [aws_secret] = [s for s in program.of_type("aws:secretsmanager/secret:Secret") if s.plain_inputs["name"] == f"makini/dev/{PATH}"]
+    aws = [
+        v
+        for v in program.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+        if "BEGIN PRIVATE KEY" in json.dumps(v.plain_inputs, default=str)
+    ]
+    [aws_secret] = [
+        s for s in program.of_type("aws:secretsmanager/secret:Secret") if s.plain_inputs["name"] == f"makini/dev/{PATH}"
+    ]
     assert len(aws) == 1 and is_secret_marker(aws[0].inputs["secretString"])
     assert aws[0].plain_inputs["secretString"].startswith("-----BEGIN PRIVATE KEY-----\nMOCK-ECDSA-")
     [kv] = [s for s in program.of_type("azure-native:keyvault:Secret") if "m2m-key" in s.plain_inputs["secretName"]]

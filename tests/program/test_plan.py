@@ -65,7 +65,10 @@ def test_secure_values_are_placeholders_and_shown_as_secret(tmp_path, capsys):
     assert CANARY not in out
     doc = json.loads(out)
     versions = [r for r in doc["resources"] if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion"]
-    assert {v["name"] for v in versions} == {"makini-dev-aws-oauth-client-initial", "makini-dev-aws-connections-acme-maintainx-token-initial"}
+    assert {v["name"] for v in versions} == {
+        "makini-dev-aws-oauth-client-initial",
+        "makini-dev-aws-connections-acme-maintainx-token-initial",
+    }
     assert all(v["inputs"]["secretString"] == "[secret]" for v in versions)
 
 

@@ -40,8 +40,11 @@ def test_stubbed_call_is_rotate_secret_immediately_on_the_env_secret(tmp_path):
     with Stubber(client) as stub:
         stub.add_response(
             "rotate_secret",
-            {"ARN": f"arn:aws:secretsmanager:{REGION}:111111111111:secret:makini/dev/connections/acme-sap/token-AbCdEf",
-             "Name": "makini/dev/connections/acme-sap/token", "VersionId": "6f1c5c1e-0000-4000-8000-00000000a123"},
+            {
+                "ARN": f"arn:aws:secretsmanager:{REGION}:111111111111:secret:makini/dev/connections/acme-sap/token-AbCdEf",
+                "Name": "makini/dev/connections/acme-sap/token",
+                "VersionId": "6f1c5c1e-0000-4000-8000-00000000a123",
+            },
             {"SecretId": "makini/dev/connections/acme-sap/token", "RotateImmediately": True},
         )
         code, out, err = _run(_stack_file(tmp_path), "acme-sap", lambda r: regions.append(r) or client)
@@ -108,14 +111,18 @@ def test_moto_rotation_configured_call_sends_only_secret_and_rotate_immediately(
 
     steps: list[str] = []
     monkeypatch.setattr(LambdaBackend, "get_function", lambda self, arn, qualifier=None: object())
-    monkeypatch.setattr(LambdaBackend, "invoke", lambda self, arn, qualifier, body, headers, response_headers:
-                        steps.append(json.loads(body)["Step"]) or b"")
+    monkeypatch.setattr(
+        LambdaBackend,
+        "invoke",
+        lambda self, arn, qualifier, body, headers, response_headers: steps.append(json.loads(body)["Step"]) or b"",
+    )
     sm = boto3.client("secretsmanager", region_name=REGION)
     name = "makini/dev/connections/acme-sap/token"
     sm.create_secret(Name=name, SecretString=json.dumps({"token": TOKEN, "connection_id": "0900001"}))
     fn = f"arn:aws:lambda:{REGION}:123456789012:function:makini-dev-rotation"
-    sm.rotate_secret(SecretId=name, RotationLambdaARN=fn, RotationRules={"AutomaticallyAfterDays": 21},
-                     RotateImmediately=False)
+    sm.rotate_secret(
+        SecretId=name, RotationLambdaARN=fn, RotationRules={"AutomaticallyAfterDays": 21}, RotateImmediately=False
+    )
     assert steps == ["testSecret"]  # what configuring rotation does (AWS tests the configuration)
     before = sm.describe_secret(SecretId=name)
 
@@ -123,8 +130,9 @@ def test_moto_rotation_configured_call_sends_only_secret_and_rotate_immediately(
 
     def factory(region):
         client = boto3.client("secretsmanager", region_name=region)
-        client.meta.events.register("provide-client-params.secrets-manager.RotateSecret",
-                                    lambda params, **kw: sent.append(dict(params)))
+        client.meta.events.register(
+            "provide-client-params.secrets-manager.RotateSecret", lambda params, **kw: sent.append(dict(params))
+        )
         return client
 
     code, out, err = _run(_stack_file(tmp_path), "acme-sap", factory)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -19,7 +19,7 @@ from tests.support import base_config, run
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # the mocks' account
-TODAY = datetime.now(timezone.utc).date()
+TODAY = datetime.now(UTC).date()
 
 
 def _config(env: str):
@@ -47,9 +47,14 @@ def _token_arns(r) -> dict[str, str]:
 
 
 def _rotation_doc(r) -> dict:
-    return json.loads(r.of_type("aws:iam/rolePolicy:RolePolicy") and
-                      next(p for p in r.of_type("aws:iam/rolePolicy:RolePolicy")
-                           if p.plain_inputs["name"] == f"makini-{r.stack}-rotation").plain_inputs["policy"])
+    return json.loads(
+        r.of_type("aws:iam/rolePolicy:RolePolicy")
+        and next(
+            p
+            for p in r.of_type("aws:iam/rolePolicy:RolePolicy")
+            if p.plain_inputs["name"] == f"makini-{r.stack}-rotation"
+        ).plain_inputs["policy"]
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -77,13 +82,18 @@ def test_invoke_permission_per_secret_with_its_source_arn(dev):
     assert sorted(p["sourceArn"] for p in rot) == sorted(_token_arns(dev).values())
     for p in rot:
         assert (p["principal"], p["action"], p["sourceAccount"]) == (
-            "secretsmanager.amazonaws.com", "lambda:InvokeFunction", ACCOUNT)
+            "secretsmanager.amazonaws.com",
+            "lambda:InvokeFunction",
+            ACCOUNT,
+        )
     # each schedule waits for its permission
     by_urn = {x.urn: x for x in dev.resources}
     for x in dev.of_type("aws:secretsmanager/secretRotation:SecretRotation"):
         deps = [by_urn[d] for d in x.dependencies if d in by_urn]
-        assert any(d.type == "aws:lambda/permission:Permission"
-                   and d.plain_inputs["sourceArn"] == x.plain_inputs["secretId"] for d in deps)
+        assert any(
+            d.type == "aws:lambda/permission:Permission" and d.plain_inputs["sourceArn"] == x.plain_inputs["secretId"]
+            for d in deps
+        )
 
 
 def test_connection_without_makini_id_gets_no_schedule():
@@ -135,7 +145,7 @@ def test_archive_holds_only_the_rotation_runtime_code(dev):
                 for n in names:
                     assert f"{n}.py" in LAMBDA_MODULES, (module, n)
             if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.level == 0):
-                for top in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]):
+                for top in [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]:
                     assert top.split(".")[0] not in ("pulumi", "pulumi_aws", "azure", "hvac"), (module, top)
     assert "azure_function.py" not in str(sorted(assets)) and "README.md" not in str(sorted(assets))
     assert set(lambda_archive_files()) == set(assets)
@@ -150,18 +160,25 @@ def test_rotation_policy_is_exactly_the_documented_grants(dev):
     by_sid = {s["Sid"]: s for s in doc["Statement"]}
     assert set(by_sid) == {"RotateConnectionTokens", "ReadOAuthClient", "UseKeyThroughSecretsManager", "WriteOwnLogs"}
     assert sorted(by_sid["RotateConnectionTokens"]["Action"]) == [
-        "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
-        "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"]
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    ]
     assert by_sid["RotateConnectionTokens"]["Resource"] == sorted(_token_arns(dev).values())
-    assert by_sid["ReadOAuthClient"] == {"Sid": "ReadOAuthClient", "Effect": "Allow",
-                                         "Action": ["secretsmanager:GetSecretValue"],
-                                         "Resource": dev.outputs["aws"]["secretArns"]["oauthClient"]}
+    assert by_sid["ReadOAuthClient"] == {
+        "Sid": "ReadOAuthClient",
+        "Effect": "Allow",
+        "Action": ["secretsmanager:GetSecretValue"],
+        "Resource": dev.outputs["aws"]["secretArns"]["oauthClient"],
+    }
     kms = by_sid["UseKeyThroughSecretsManager"]
     assert kms["Resource"] == dev.outputs["aws"]["kmsKeyArn"]
     assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
     assert by_sid["WriteOwnLogs"]["Resource"] == (
-        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/makini-dev-rotation:*")
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/makini-dev-rotation:*"
+    )
     assert all(s["Effect"] == "Allow" and s["Resource"] != "*" for s in doc["Statement"])
 
 
@@ -171,8 +188,11 @@ def test_parliament_finds_nothing(dev):
         from parliament import analyze_policy_string
     doc = _rotation_doc(dev)
     assert analyze_policy_string(json.dumps(doc)).findings == []
-    publish = next(p for p in dev.of_type("aws:iam/rolePolicy:RolePolicy")
-                   if p.plain_inputs["name"] == "makini-dev-rotation-reminders").plain_inputs["policy"]
+    publish = next(
+        p
+        for p in dev.of_type("aws:iam/rolePolicy:RolePolicy")
+        if p.plain_inputs["name"] == "makini-dev-rotation-reminders"
+    ).plain_inputs["policy"]
     assert analyze_policy_string(publish).findings == []
     sloppy = json.loads(json.dumps(doc))
     sloppy["Statement"].append({"Effect": "Allow", "Action": "secretsmanager:RotateSecrets", "Resource": "*"})
@@ -198,9 +218,15 @@ def test_moto_policy_engine_dev_rotator_cannot_touch_prod():
     @mock_aws
     def scenario():
         dev, prod = _moto_env("dev"), _moto_env("prod")
-        doc = rotation_policy(partition="aws", region=REGION, account_id=ACCOUNT, environment="dev",
-                              token_secret_arns=[dev["token"]], oauth_client_secret_arn=dev["oauth"],
-                              kms_key_arn=dev["key"])
+        doc = rotation_policy(
+            partition="aws",
+            region=REGION,
+            account_id=ACCOUNT,
+            environment="dev",
+            token_secret_arns=[dev["token"]],
+            oauth_client_secret_arn=dev["oauth"],
+            kms_key_arn=dev["key"],
+        )
         policy = IAMPolicy(json.dumps(doc))
         ok = lambda action, arn: policy.is_action_permitted(action, arn) == PermissionResult.PERMITTED  # noqa: E731
         for action in ("DescribeSecret", "GetSecretValue", "PutSecretValue", "UpdateSecretVersionStage"):
@@ -229,14 +255,18 @@ def test_the_store_names_the_rotator_as_writer_of_rotated_tokens_and_reader_of_t
         doc = json.loads(p.plain_inputs["policy"])
         arn = p.plain_inputs["secretArn"]
         if arn in _token_arns(dev).values():
-            assert role in principals(doc, "DenyWriteOutsideWriters") and role in principals(doc, "DenyReadOutsideEnvironment")
+            assert role in principals(doc, "DenyWriteOutsideWriters") and role in principals(
+                doc, "DenyReadOutsideEnvironment"
+            )
             seen.add(arn)
         elif arn == dev.outputs["aws"]["secretArns"]["oauthClient"]:
             assert role in principals(doc, "DenyReadOutsideEnvironment")
             assert role not in principals(doc, "DenyWriteOutsideWriters")
             seen.add(arn)
         else:
-            assert role not in principals(doc, "DenyReadOutsideEnvironment") + principals(doc, "DenyWriteOutsideWriters")
+            assert role not in principals(doc, "DenyReadOutsideEnvironment") + principals(
+                doc, "DenyWriteOutsideWriters"
+            )
     assert len(seen) == len(_token_arns(dev)) + 1
     key_policy = json.loads(dev.named("makini-dev-aws-key").plain_inputs["policy"])
     users = next(s for s in key_policy["Statement"] if s["Sid"] == "UseThroughSecretsManagerOnly")
@@ -244,7 +274,8 @@ def test_the_store_names_the_rotator_as_writer_of_rotated_tokens_and_reader_of_t
     # the role exists before the store's policies are registered
     order = [x.name for x in dev.resources]
     assert order.index("makini-dev-rotation-role") < min(
-        order.index(p.name) for p in dev.of_type("aws:secretsmanager/secretPolicy:SecretPolicy"))
+        order.index(p.name) for p in dev.of_type("aws:secretsmanager/secretPolicy:SecretPolicy")
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -266,10 +297,16 @@ def test_reminder_schedule_for_the_dated_webhook_secret_and_a_note_for_the_oauth
     assert s["target"]["arn"] == topic_arn
     assert s["target"]["roleArn"] == f"arn:aws:iam::{ACCOUNT}:role/makini-dev-rotation-reminders"
     assert "webhook secret" in s["target"]["input"] and "x" not in dev.outputs["rotation"]["aws"]["reminderSchedules"]
-    publish = json.loads(next(p for p in dev.of_type("aws:iam/rolePolicy:RolePolicy")
-                              if p.plain_inputs["name"] == "makini-dev-rotation-reminders").plain_inputs["policy"])
-    assert publish == reminder_publish_policy(region=REGION, topic_arn=topic_arn,
-                                              kms_key_arn=dev.outputs["aws"]["kmsKeyArn"])
+    publish = json.loads(
+        next(
+            p
+            for p in dev.of_type("aws:iam/rolePolicy:RolePolicy")
+            if p.plain_inputs["name"] == "makini-dev-rotation-reminders"
+        ).plain_inputs["policy"]
+    )
+    assert publish == reminder_publish_policy(
+        region=REGION, topic_arn=topic_arn, kms_key_arn=dev.outputs["aws"]["kmsKeyArn"]
+    )
     trust = json.loads(dev.named("makini-dev-aws-rotation-reminder-role").plain_inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
     notes = dev.outputs["rotation"]["aws"]["notes"]
@@ -289,6 +326,10 @@ def test_overdue_secret_gets_no_schedule_but_a_note():
 def test_rotation_output_and_no_secret_values(dev):
     out = dev.outputs["rotation"]
     assert out["connectionTokenDays"] == 21 and out["asOf"] == TODAY.isoformat()
-    assert {s["path"] for s in out["secrets"]} == {"oauth/client", "webhook/secret",
-                                                   "connections/acme-sap/token", "connections/globex-mx/token"}
+    assert {s["path"] for s in out["secrets"]} == {
+        "oauth/client",
+        "webhook/secret",
+        "connections/acme-sap/token",
+        "connections/globex-mx/token",
+    }
     assert out["aws"]["functionArn"].endswith(":function:makini-dev-rotation")

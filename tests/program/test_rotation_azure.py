@@ -56,7 +56,9 @@ def test_subscription_filters_near_expiry_of_token_secrets_and_targets_the_funct
     assert dest["resourceId"].endswith("/functions/makini_rotate_connection_token")
     site = app.plain_inputs["name"]
     assert site == "func-makini-dev-rotation"
-    assert dest["resourceId"] == f"{GROUP}/providers/Microsoft.Web/sites/{site}/functions/makini_rotate_connection_token"
+    assert (
+        dest["resourceId"] == f"{GROUP}/providers/Microsoft.Web/sites/{site}/functions/makini_rotate_connection_token"
+    )
     # Event Grid validates the function on create: the subscription waits for the code and its read grant
     deps = set(sub.dependencies)
     assert program.named("makini-dev-azure-rotation-package").urn in deps
@@ -76,12 +78,19 @@ def test_function_app_settings(program):
 
 
 def test_roles_are_scoped_to_exactly_the_rotated_secrets(program):
-    grants = {(r.plain_inputs["roleDefinitionId"].rsplit("/", 1)[1], r.plain_inputs["scope"])
-              for r in program.of_type("azure-native:authorization:RoleAssignment")}
+    grants = {
+        (r.plain_inputs["roleDefinitionId"].rsplit("/", 1)[1], r.plain_inputs["scope"])
+        for r in program.of_type("azure-native:authorization:RoleAssignment")
+    }
     account = f"{GROUP}/providers/Microsoft.Storage/storageAccounts/mkrotdev"
-    storage = {(STORAGE_BLOB_DATA_OWNER, account), (STORAGE_TABLE_DATA_CONTRIBUTOR, account),
-               (STORAGE_BLOB_DATA_READER, f"{account}/blobServices/default/containers/function-packages")}
-    assert grants == {(SECRETS_OFFICER, t) for t in TOKENS} | {(SECRETS_USER, f"{VAULT}/secrets/oauth-client")} | storage
+    storage = {
+        (STORAGE_BLOB_DATA_OWNER, account),
+        (STORAGE_TABLE_DATA_CONTRIBUTOR, account),
+        (STORAGE_BLOB_DATA_READER, f"{account}/blobServices/default/containers/function-packages"),
+    }
+    assert (
+        grants == {(SECRETS_OFFICER, t) for t in TOKENS} | {(SECRETS_USER, f"{VAULT}/secrets/oauth-client")} | storage
+    )
     for r in program.of_type("azure-native:authorization:RoleAssignment"):
         assert r.plain_inputs["principalId"] == PRINCIPAL
         assert r.plain_inputs["principalType"] == "ServicePrincipal"
@@ -93,7 +102,11 @@ def test_first_expiry_known_value():
     assert first_expiry(datetime(2026, 1, 1, tzinfo=UTC), 7) == 1770422400
 
 
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)), st.integers(1, 365), st.integers(0, 30))
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.integers(1, 365),
+    st.integers(0, 30),
+)
 def test_first_expiry_near_expiry_event_fires_one_period_after_creation(created, period, lead):
     exp = first_expiry(created, period, lead)
     created_ts = created.replace(tzinfo=UTC).timestamp()

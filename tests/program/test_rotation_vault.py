@@ -51,8 +51,16 @@ def test_path_outside_connections_refused():
 
 
 def test_cronjob_sets_mount_and_catalog_oauth_path():
-    doc = yaml.safe_load(cronjob_manifest("prod", "https://vault.example:8200", "ghcr.io/acme/rotator:1",
-                                          "makini", "makini-token-rotator", "makini-prod-rotator"))
+    doc = yaml.safe_load(
+        cronjob_manifest(
+            "prod",
+            "https://vault.example:8200",
+            "ghcr.io/acme/rotator:1",
+            "makini",
+            "makini-token-rotator",
+            "makini-prod-rotator",
+        )
+    )
     assert doc["kind"] == "CronJob" and doc["spec"]["concurrencyPolicy"] == "Forbid"
     pod = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}

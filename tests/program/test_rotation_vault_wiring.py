@@ -49,8 +49,11 @@ def program():
 
 
 def test_kubernetes_role_binds_the_configured_service_account(program):
-    [role] = [r for r in program.of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
-              if r.plain_inputs["roleName"] == "makini-dev-rotator"]
+    [role] = [
+        r
+        for r in program.of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
+        if r.plain_inputs["roleName"] == "makini-dev-rotator"
+    ]
     i = role.plain_inputs
     assert i["boundServiceAccountNames"] == [VAULT_ROTATOR["serviceAccountName"]]
     assert i["boundServiceAccountNamespaces"] == [VAULT_ROTATOR["namespace"]]
@@ -72,13 +75,20 @@ def test_output_rotation_vault_has_policy_role_and_cronjob(program):
 
 
 def test_jwt_rotator_gets_a_jwt_role_and_a_projected_token():
-    rot = {**VAULT_ROTATOR, "auth": {"jwt": {"boundAudiences": ["vault"],
-                                              "boundSubject": "system:serviceaccount:makini:makini-token-rotator"}}}
+    rot = {
+        **VAULT_ROTATOR,
+        "auth": {
+            "jwt": {"boundAudiences": ["vault"], "boundSubject": "system:serviceaccount:makini:makini-token-rotator"}
+        },
+    }
     r = run(vault_cfg(rot))
     [role] = r.of_type("vault:jwt/authBackendRole:AuthBackendRole")
     assert role.plain_inputs["boundSubject"] == "system:serviceaccount:makini:makini-token-rotator"
-    assert not [x for x in r.of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
-                if x.plain_inputs["roleName"] == "makini-dev-rotator"]
+    assert not [
+        x
+        for x in r.of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
+        if x.plain_inputs["roleName"] == "makini-dev-rotator"
+    ]
     pod = yaml.safe_load(r.outputs["rotation"]["vault"]["cronJob"])["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert pod["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "vault"

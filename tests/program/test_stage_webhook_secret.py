@@ -7,7 +7,7 @@ during its grace period), and no secret value is ever printed.
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -20,7 +20,7 @@ from tests.support import base_config
 
 REGION = "eu-west-1"
 OLD, NEW = "whsec_old_DO-NOT-PRINT-1111", "whsec_new_DO-NOT-PRINT-2222"
-NOW = datetime(2026, 11, 29, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 
 
 def stack_file(tmp_path: Path, **changes) -> Path:
@@ -35,8 +35,14 @@ def stack_file(tmp_path: Path, **changes) -> Path:
 def stage(path, source, stdin=None):
     out, err = io.StringIO(), io.StringIO()
     code = stage_webhook_secret(
-        "dev", source, path, client_factory=lambda region: boto3.client("secretsmanager", region_name=region),
-        out=out, err=err, stdin=stdin or io.StringIO(""), now=lambda: NOW,
+        "dev",
+        source,
+        path,
+        client_factory=lambda region: boto3.client("secretsmanager", region_name=region),
+        out=out,
+        err=err,
+        stdin=stdin or io.StringIO(""),
+        now=lambda: NOW,
     )
     return code, out.getvalue(), err.getvalue()
 

@@ -93,10 +93,20 @@ def test_every_endpoint_resource_is_a_child_of_the_component(dev):
     component = one(dev, COMPONENT, "makini-dev-aws-webhooks")
     children = {r.type for r in dev.resources if r.parent == component.urn}
     assert children >= {
-        "aws:apigatewayv2/api:Api", "aws:apigatewayv2/stage:Stage", "aws:apigatewayv2/integration:Integration",
-        "aws:apigatewayv2/route:Route", "aws:lambda/permission:Permission", FUNCTION, QUEUE, TABLE,
-        "aws:cloudwatch/logGroup:LogGroup", "aws:iam/rolePolicy:RolePolicy", "aws:sns/topic:Topic", ALARM,
-        "aws:kms/key:Key", "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy",
+        "aws:apigatewayv2/api:Api",
+        "aws:apigatewayv2/stage:Stage",
+        "aws:apigatewayv2/integration:Integration",
+        "aws:apigatewayv2/route:Route",
+        "aws:lambda/permission:Permission",
+        FUNCTION,
+        QUEUE,
+        TABLE,
+        "aws:cloudwatch/logGroup:LogGroup",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:sns/topic:Topic",
+        ALARM,
+        "aws:kms/key:Key",
+        "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy",
     }
     assert not dev.of_type("aws:apigatewayv2/domainName:DomainName")
 
@@ -220,9 +230,7 @@ def test_http_api_stage_route_integration_and_permission(dev):
 
     integration = one(dev, "aws:apigatewayv2/integration:Integration", "-integration").plain_inputs
     assert integration["integrationType"] == "AWS_PROXY" and integration["payloadFormatVersion"] == "2.0"
-    assert integration["integrationUri"].endswith(
-        "function:makini-dev-webhook-receiver/invocations"
-    )
+    assert integration["integrationUri"].endswith("function:makini-dev-webhook-receiver/invocations")
     assert integration["timeoutMilliseconds"] < 10_000
     route = one(dev, "aws:apigatewayv2/route:Route", "-route").plain_inputs
     assert route["routeKey"] == "POST /makini/webhooks"
@@ -253,8 +261,10 @@ def test_custom_domain_route_and_throttling(custom):
     assert stage["defaultRouteSettings"]["throttlingBurstLimit"] == 40
     assert stage["defaultRouteSettings"]["throttlingRateLimit"] == 12.5
     assert one(custom, "aws:cloudwatch/logGroup:LogGroup", "-access-logs").plain_inputs["retentionInDays"] == 90
-    assert one(custom, "aws:lambda/permission:Permission", "-invoke").plain_inputs["sourceArn"].endswith(
-        "/*/POST/hooks/makini"
+    assert (
+        one(custom, "aws:lambda/permission:Permission", "-invoke")
+        .plain_inputs["sourceArn"]
+        .endswith("/*/POST/hooks/makini")
     )
 
 
@@ -272,12 +282,19 @@ def test_queue_and_dlq_are_encrypted_with_the_environment_key_and_redrive(dev):
         assert q["maxMessageSize"] == 1_048_576
     assert (queue["name"], dlq["name"]) == ("makini-dev-webhooks", "makini-dev-webhooks-dlq")
     redrive = json.loads(queue["redrivePolicy"])
-    assert redrive == {"deadLetterTargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:makini-dev-webhooks-dlq",
-                       "maxReceiveCount": 5}
-    allow = json.loads(one(dev, "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy", "-dlq-redrive-allow")
-                       .plain_inputs["redriveAllowPolicy"])
-    assert allow == {"redrivePermission": "byQueue",
-                     "sourceQueueArns": [f"arn:aws:sqs:{REGION}:{ACCOUNT}:makini-dev-webhooks"]}
+    assert redrive == {
+        "deadLetterTargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:makini-dev-webhooks-dlq",
+        "maxReceiveCount": 5,
+    }
+    allow = json.loads(
+        one(dev, "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy", "-dlq-redrive-allow").plain_inputs[
+            "redriveAllowPolicy"
+        ]
+    )
+    assert allow == {
+        "redrivePermission": "byQueue",
+        "sourceQueueArns": [f"arn:aws:sqs:{REGION}:{ACCOUNT}:makini-dev-webhooks"],
+    }
 
 
 def test_dedupe_table(dev, prod):
@@ -370,8 +387,13 @@ def receiver_doc(r):
 def test_the_receiver_policy_is_exactly_the_builders_document(dev):
     webhook_arn = dev.outputs["aws"]["secretArns"]["webhookSecret"]
     expected = receiver_policy(
-        partition="aws", region=REGION, account_id=ACCOUNT, environment="dev", secret_arn=webhook_arn,
-        kms_key_arn=dev.outputs["aws"]["kmsKeyArn"], queue_arn=dev.outputs["webhooks"]["aws"]["queueArn"],
+        partition="aws",
+        region=REGION,
+        account_id=ACCOUNT,
+        environment="dev",
+        secret_arn=webhook_arn,
+        kms_key_arn=dev.outputs["aws"]["kmsKeyArn"],
+        queue_arn=dev.outputs["webhooks"]["aws"]["queueArn"],
         table_arn=f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/makini-dev-webhook-dedupe",
     )
     assert receiver_doc(dev) == expected
@@ -384,13 +406,21 @@ def test_the_receiver_policy_is_exactly_the_builders_document(dev):
         actions.update(acts)
         assert "*" not in s["Resource"] or s["Resource"].endswith(":*") and ":log-group:" in s["Resource"]
     assert actions == {
-        "secretsmanager:GetSecretValue", "kms:Decrypt", "kms:GenerateDataKey", "sqs:SendMessage",
-        "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-        "logs:CreateLogStream", "logs:PutLogEvents",
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "sqs:SendMessage",
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
     }
     kms = [s for s in expected["Statement"] if s["Resource"] == dev.outputs["aws"]["kmsKeyArn"]]
     assert {s["Condition"]["StringEquals"]["kms:ViaService"] for s in kms} == {
-        f"secretsmanager.{REGION}.amazonaws.com", f"sqs.{REGION}.amazonaws.com",
+        f"secretsmanager.{REGION}.amazonaws.com",
+        f"sqs.{REGION}.amazonaws.com",
     }
 
 
@@ -438,12 +468,18 @@ def _setup_env(env):
     url = sqs.create_queue(QueueName=f"makini-{env}-webhooks")["QueueUrl"]
     qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     table = ddb.create_table(
-        TableName=f"makini-{env}-webhook-dedupe", BillingMode="PAY_PER_REQUEST",
+        TableName=f"makini-{env}-webhook-dedupe",
+        BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
     )["TableDescription"]["TableArn"]
-    return {"secret": secret, "url": url, "queue": qarn, "table": table,
-            "key": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{env}-key"}
+    return {
+        "secret": secret,
+        "url": url,
+        "queue": qarn,
+        "table": table,
+        "key": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{env}-key",
+    }
 
 
 def _denied(call):
@@ -467,14 +503,21 @@ def test_moto_enforces_environment_separation_on_the_generated_policy():
         dev, prod = _setup_env("dev"), _setup_env("prod")  # 8 calls
         iam = boto3.client("iam", region_name=REGION)
         doc = receiver_policy(
-            partition="aws", region=REGION, account_id=ACCOUNT, environment="dev", secret_arn=dev["secret"],
-            kms_key_arn=dev["key"], queue_arn=dev["queue"], table_arn=dev["table"],
+            partition="aws",
+            region=REGION,
+            account_id=ACCOUNT,
+            environment="dev",
+            secret_arn=dev["secret"],
+            kms_key_arn=dev["key"],
+            queue_arn=dev["queue"],
+            table_arn=dev["table"],
         )
         iam.create_user(UserName="dev-receiver")
         iam.put_user_policy(UserName="dev-receiver", PolicyName="receiver", PolicyDocument=json.dumps(doc))
         key = iam.create_access_key(UserName="dev-receiver")["AccessKey"]  # 11 calls
-        creds = dict(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
-                     region_name=REGION)
+        creds = dict(
+            aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name=REGION
+        )
         sqs = boto3.client("sqs", **creds)
         boto3.client("sts", region_name=REGION).get_caller_identity()  # 12th: the last free call
 
@@ -497,8 +540,14 @@ def test_moto_policy_engine_on_real_arns_dev_yes_prod_no():
     def scenario():
         dev, prod = _setup_env("dev"), _setup_env("prod")
         doc = receiver_policy(
-            partition="aws", region=REGION, account_id=ACCOUNT, environment="dev", secret_arn=dev["secret"],
-            kms_key_arn=dev["key"], queue_arn=dev["queue"], table_arn=dev["table"],
+            partition="aws",
+            region=REGION,
+            account_id=ACCOUNT,
+            environment="dev",
+            secret_arn=dev["secret"],
+            kms_key_arn=dev["key"],
+            queue_arn=dev["queue"],
+            table_arn=dev["table"],
         )
         policy = IAMPolicy(json.dumps(doc))
         allowed = lambda action, arn: policy.is_action_permitted(action, arn) == PermissionResult.PERMITTED  # noqa: E731
@@ -552,8 +601,9 @@ def test_offline_plan_lists_endpoint_queue_dlq_and_alarms(tmp_path):
     json.dumps(doc)  # the Lambda's code archive renders as JSON (file paths, no content)
     code = next(r["inputs"]["code"] for r in doc["resources"] if r["name"].endswith("-aws-webhooks-function"))
     assert code == {"archive": {f"webhook_receiver/{m}": {"file": str(RECEIVER_DIR / m)} for m in LAMBDA_MODULES}}
-    assert doc["webhooks"]["aws"]["alarms"] == sorted(f"makini-prod-webhooks-{a}" for a in (
-        "5xx-rate", "dlq-depth", "lambda-errors", "lambda-throttles", "silence"))
+    assert doc["webhooks"]["aws"]["alarms"] == sorted(
+        f"makini-prod-webhooks-{a}" for a in ("5xx-rate", "dlq-depth", "lambda-errors", "lambda-throttles", "silence")
+    )
     text = plan.to_text()
     assert "Webhook endpoints" in text and "runtime: python3.13" in text
 

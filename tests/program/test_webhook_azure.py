@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -18,14 +19,21 @@ from infra.offline import OfflineMocks, RecordingMonitor
 from stacks.config.webhooks import MAKINI_SOURCE_IPS
 
 SUB = "/subscriptions/00000000-0000-0000-0000-000000000000"
-SECRET_ID = f"{SUB}/resourceGroups/rg-makini-dev/providers/Microsoft.KeyVault/vaults/kv-makini-dev/secrets/webhook-secret"
+SECRET_ID = (
+    f"{SUB}/resourceGroups/rg-makini-dev/providers/Microsoft.KeyVault/vaults/kv-makini-dev/secrets/webhook-secret"
+)
 SECRET_URI = "https://kv-makini-dev.vault.azure.net/secrets/webhook-secret"
 
 
 def build(**overrides):
     args = dict(
-        environment="dev", production=False, location="westeurope", resource_group_name="rg-makini-dev",
-        secret_uri=SECRET_URI, secret_id=SECRET_ID, allowed_source_ips=MAKINI_SOURCE_IPS,
+        environment="dev",
+        production=False,
+        location="westeurope",
+        resource_group_name="rg-makini-dev",
+        secret_uri=SECRET_URI,
+        secret_id=SECRET_ID,
+        allowed_source_ips=MAKINI_SOURCE_IPS,
     )
     args.update(overrides)
     mocks = OfflineMocks()
@@ -35,8 +43,9 @@ def build(**overrides):
     outputs = {}
     try:
         ROOT.set(None)
-        pulumi.runtime.set_mocks(mocks, project="makini-infra", stack=args["environment"], preview=False,
-                                 monitor=monitor)
+        pulumi.runtime.set_mocks(
+            mocks, project="makini-infra", stack=args["environment"], preview=False, monitor=monitor
+        )
 
         @pulumi.runtime.test
         def program():
@@ -100,13 +109,17 @@ def test_function_app_linux_python_identity_and_settings(dev):
 
 
 def test_setting_names_match_the_receivers_contract():
-    from functions.webhook_receiver import azure_function
+    from functions.webhook_receiver import azure_function, core
 
-    from functions.webhook_receiver import core
-
-    source = open(azure_function.__file__).read() + open(core.__file__).read()
-    for name in ("WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS", "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE",
-                 "SERVICEBUS_QUEUE_NAME", "ALLOWED_SOURCE_IPS", "SIGNATURE_MODE"):
+    source = Path(azure_function.__file__).read_text() + Path(core.__file__).read_text()
+    for name in (
+        "WEBHOOK_SECRET",
+        "WEBHOOK_SECRET_PREVIOUS",
+        "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE",
+        "SERVICEBUS_QUEUE_NAME",
+        "ALLOWED_SOURCE_IPS",
+        "SIGNATURE_MODE",
+    ):
         assert f'"{name}"' in source, name
     assert azure_function.ROUTE == "makini/webhooks"
 
@@ -123,23 +136,32 @@ def test_access_restrictions_from_the_allow_list_default_deny(dev):
 
 def test_role_assignments_are_exactly_secret_reader_and_queue_sender(dev):
     records, out = dev
-    grants = {(r.plain_inputs["roleDefinitionId"].rsplit("/", 1)[1], r.plain_inputs["scope"])
-              for r in of(records, "azure-native:authorization:RoleAssignment")}
+    grants = {
+        (r.plain_inputs["roleDefinitionId"].rsplit("/", 1)[1], r.plain_inputs["scope"])
+        for r in of(records, "azure-native:authorization:RoleAssignment")
+    }
     queue_id = f"{SUB}/resourceGroups/rg-makini-dev/providers/Microsoft.ServiceBus/namespaces/sb-makini-dev-webhooks/queues/webhooks"
     storage_id = f"{SUB}/resourceGroups/rg-makini-dev/providers/Microsoft.Storage/storageAccounts/stmkdevhooks"
     container_id = f"{storage_id}/blobServices/default/containers/function-packages"
-    assert grants == {(SECRETS_USER, SECRET_ID), (SERVICE_BUS_SENDER, queue_id),
-                      ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", storage_id),  # Storage Blob Data Owner (host)
-                      ("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", storage_id),  # Storage Table Data Contributor (host)
-                      ("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", container_id)}  # Storage Blob Data Reader (package)
+    assert grants == {
+        (SECRETS_USER, SECRET_ID),
+        (SERVICE_BUS_SENDER, queue_id),
+        ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", storage_id),  # Storage Blob Data Owner (host)
+        ("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", storage_id),  # Storage Table Data Contributor (host)
+        ("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", container_id),
+    }  # Storage Blob Data Reader (package)
     for r in of(records, "azure-native:authorization:RoleAssignment"):
         assert r.plain_inputs["principalId"] == out["principal"]
         assert r.plain_inputs["principalType"] == "ServicePrincipal"
 
 
 def test_previous_secret_window_and_plan_settings():
-    records, _ = build(previous_secret_uri=SECRET_URI + "/0123abcd", duplicate_detection_window="PT36H",
-                       plan_sku="EP1", allowed_source_ips=())
+    records, _ = build(
+        previous_secret_uri=SECRET_URI + "/0123abcd",
+        duplicate_detection_window="PT36H",
+        plan_sku="EP1",
+        allowed_source_ips=(),
+    )
     app = one(records, "azure-native:web:WebApp").plain_inputs
     settings = {s["name"]: s["value"] for s in app["siteConfig"]["appSettings"]}
     assert settings["WEBHOOK_SECRET_PREVIOUS"] == f"@Microsoft.KeyVault(SecretUri={SECRET_URI}/0123abcd)"

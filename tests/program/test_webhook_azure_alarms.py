@@ -27,7 +27,10 @@ GROUP = "azure-native:monitor:ActionGroup"
 def endpoint_args(env: str, **overrides) -> AzureWebhookEndpointArgs:
     rg = f"rg-makini-{env}"
     args = dict(
-        environment=env, production=env == "prod", location="westeurope", resource_group_name=rg,
+        environment=env,
+        production=env == "prod",
+        location="westeurope",
+        resource_group_name=rg,
         secret_uri=f"https://kv-makini-{env}.vault.azure.net/secrets/webhook-secret",
         secret_id=f"{SUB}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/kv-makini-{env}/secrets/webhook-secret",
     )
@@ -102,17 +105,29 @@ def test_each_alert_watches_exactly_this_environments_app_or_namespace(both):
         assert alerts["dead-letter"]["scopes"] == [namespace_id(env)]
         c = criterion(alerts["5xx"])
         assert (c["metricNamespace"], c["metricName"], c["operator"], c["threshold"], c["timeAggregation"]) == (
-            "Microsoft.Web/sites", "Http5xx", "GreaterThan", 0, "Total")
+            "Microsoft.Web/sites",
+            "Http5xx",
+            "GreaterThan",
+            0,
+            "Total",
+        )
         assert "dimensions" not in c
         c = criterion(alerts["dead-letter"])
         assert (c["metricNamespace"], c["metricName"], c["operator"], c["threshold"]) == (
-            "Microsoft.ServiceBus/namespaces", "DeadletteredMessages", "GreaterThan", 0)
+            "Microsoft.ServiceBus/namespaces",
+            "DeadletteredMessages",
+            "GreaterThan",
+            0,
+        )
         assert c["dimensions"] == [{"name": "EntityName", "operator": "Include", "values": ["webhooks"]}]
 
 
 def test_the_queue_dimension_is_the_components_own_queue(both):
-    queues = {r.plain_inputs["namespaceName"]: r.plain_inputs["queueName"]
-              for r in both if r.type == "azure-native:servicebus:Queue"}
+    queues = {
+        r.plain_inputs["namespaceName"]: r.plain_inputs["queueName"]
+        for r in both
+        if r.type == "azure-native:servicebus:Queue"
+    }
     for env in ("dev", "prod"):
         for suffix, alert in alerts_of(both, env).items():
             if alert["scopes"] == [namespace_id(env)]:
@@ -138,8 +153,10 @@ def test_every_alert_is_wired_to_its_own_action_group_and_auto_mitigates(both):
 
 
 def test_dev_and_prod_alerts_never_mention_the_other_environment(both):
-    names = {"dev": ("makini-dev-", "-dev-webhooks", "rg-makini-dev"),
-             "prod": ("makini-prod-", "-prod-webhooks", "rg-makini-prod")}
+    names = {
+        "dev": ("makini-dev-", "-dev-webhooks", "rg-makini-dev"),
+        "prod": ("makini-prod-", "-prod-webhooks", "rg-makini-prod"),
+    }
     for env, other in (("dev", "prod"), ("prod", "dev")):
         owned = [r for r in both if r.type in (ALERT, GROUP) and r.name.startswith(f"{env}-wh-")]
         assert len(owned) == len(alerts_of(both, env)) + 1
@@ -155,7 +172,11 @@ def test_silence_alert_only_when_configured_with_an_allowed_window(both):
     assert (silence["windowSize"], silence["evaluationFrequency"]) == ("P1D", "PT1H")
     c = criterion(silence)
     assert (c["metricName"], c["operator"], c["threshold"], c["timeAggregation"]) == (
-        "IncomingMessages", "LessThan", 1, "Total")
+        "IncomingMessages",
+        "LessThan",
+        1,
+        "Total",
+    )
     assert c["dimensions"] == [{"name": "EntityName", "operator": "Include", "values": ["webhooks"]}]
     # The short alerts look back five minutes, evaluated every minute.
     for suffix in ("5xx", "dead-letter"):
@@ -163,8 +184,9 @@ def test_silence_alert_only_when_configured_with_an_allowed_window(both):
         assert (a["windowSize"], a["evaluationFrequency"]) == ("PT5M", "PT1M")
 
 
-@pytest.mark.parametrize(("hours", "window"), [(1, "PT1H"), (2, "PT6H"), (6, "PT6H"), (8, "PT12H"), (12, "PT12H"),
-                                               (13, "P1D"), (24, "P1D")])
+@pytest.mark.parametrize(
+    ("hours", "window"), [(1, "PT1H"), (2, "PT6H"), (6, "PT6H"), (8, "PT12H"), (12, "PT12H"), (13, "P1D"), (24, "P1D")]
+)
 def test_silence_hours_round_up_to_an_azure_window(hours, window):
     assert silence_window(hours) == window
 
@@ -198,8 +220,11 @@ def test_offline_plan_lists_the_azure_alerts_and_where_they_go(tmp_path, capsys)
     assert plan.main(["staging", "--config-file", path, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     azure = doc["webhooks"]["azure"]
-    assert azure["alarms"] == ["makini-staging-webhooks-5xx", "makini-staging-webhooks-dead-letter",
-                               "makini-staging-webhooks-silence"]
+    assert azure["alarms"] == [
+        "makini-staging-webhooks-5xx",
+        "makini-staging-webhooks-dead-letter",
+        "makini-staging-webhooks-silence",
+    ]
     assert azure["alarmActionGroup"] == "ag-makini-staging-webhooks"
     rules = {r["inputs"]["ruleName"]: r["inputs"] for r in doc["resources"] if r["type"] == ALERT}
     assert rules["makini-staging-webhooks-silence"]["windowSize"] == "PT12H"

@@ -48,7 +48,10 @@ def test_only_the_queue_consumer_gets_queue_statements(documents):
     sids = {s["Sid"]: s for s in assets["Statement"]}
     assert sids["ConsumeWebhookQueue"]["Resource"] == f"arn:aws:sqs:{REGION}:123456789012:makini-dev-webhooks"
     assert set(sids["ConsumeWebhookQueue"]["Action"]) == {
-        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
     }
     decrypt = sids["DecryptWebhookQueueThroughSqs"]
     assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}}
@@ -70,7 +73,10 @@ def _denied(call):
 
 def test_moto_enforces_the_generated_document(documents):
     doc = consumer_doc(documents, "dev", "assets")
-    queue_only = {"Version": "2012-10-17", "Statement": [s for s in doc["Statement"] if s["Sid"] == "ConsumeWebhookQueue"]}
+    queue_only = {
+        "Version": "2012-10-17",
+        "Statement": [s for s in doc["Statement"] if s["Sid"] == "ConsumeWebhookQueue"],
+    }
 
     @mock_aws
     @set_initial_no_auth_action_count(6)
@@ -83,7 +89,10 @@ def test_moto_enforces_the_generated_document(documents):
         iam.put_user_policy(UserName="assets-dev", PolicyName="p", PolicyDocument=json.dumps(queue_only))
         key = iam.create_access_key(UserName="assets-dev")["AccessKey"]
         sqs = boto3.client(
-            "sqs", region_name=REGION, aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
+            "sqs",
+            region_name=REGION,
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
         )
         boto3.client("sts", region_name=REGION).get_caller_identity()  # the last unauthenticated call
         sqs.receive_message(QueueUrl=dev)
@@ -106,7 +115,8 @@ def test_queue_consumer_without_webhooks_is_refused():
 def test_a_consumer_that_only_consumes_the_queue_is_accepted():
     c = config("dev")
     c["makini:consumers"]["events"] = {
-        "webhookQueue": True, "aws": {"roleArn": "arn:aws:iam::111111111111:role/events-dev"}
+        "webhookQueue": True,
+        "aws": {"roleArn": "arn:aws:iam::111111111111:role/events-dev"},
     }
     r = run(c)
     doc = json.loads(r.named("makini-dev-aws-access-events").plain_inputs["policy"])

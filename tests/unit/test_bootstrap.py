@@ -40,8 +40,11 @@ def test_trust_only_this_repository_main_and_environments():
     cond = statement["Condition"]
     assert cond["StringEquals"] == {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}
     subs = cond["StringLike"]["token.actions.githubusercontent.com:sub"]
-    assert subs == ["repo:acme/makini-infra:ref:refs/heads/main", "repo:acme/makini-infra:environment:dev",
-                    "repo:acme/makini-infra:environment:production"]
+    assert subs == [
+        "repo:acme/makini-infra:ref:refs/heads/main",
+        "repo:acme/makini-infra:environment:dev",
+        "repo:acme/makini-infra:environment:production",
+    ]
     assert not any("*" in s or "pull_request" in s for s in subs)
 
 
@@ -53,8 +56,11 @@ def test_repository_must_be_owner_slash_name(bad):
 
 def test_deploy_policy_lints_clean_and_is_scoped_to_makini_names():
     doc = ci_policy.deploy_policy("123456789012", "eu-west-1")
-    findings = [f for f in parliament.analyze_policy_string(json.dumps(doc)).findings
-                if f.severity in ("MEDIUM", "HIGH", "CRITICAL")]
+    findings = [
+        f
+        for f in parliament.analyze_policy_string(json.dumps(doc)).findings
+        if f.severity in ("MEDIUM", "HIGH", "CRITICAL")
+    ]
     assert findings == [], [(f.issue, f.detail) for f in findings]
     for statement in doc["Statement"]:
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -65,21 +71,29 @@ def test_deploy_policy_lints_clean_and_is_scoped_to_makini_names():
         if statement["Sid"] == "KmsOfMakini":  # key ids are random: scoped by the makini-infra tag instead
             assert statement["Condition"] == {"StringEquals": {"aws:ResourceTag/managed-by": "makini-infra"}}
             continue
-        assert statement["Sid"] == "HttpApis" or all("makini" in r or r.endswith(":key/*") for r in resources), statement
+        assert statement["Sid"] == "HttpApis" or all("makini" in r or r.endswith(":key/*") for r in resources), (
+            statement
+        )
     assert not any(a in ("*", "secretsmanager:*", "kms:*", "iam:*") for s in doc["Statement"] for a in s["Action"])
 
 
 def test_program_under_mocks():
-    run = run_program("bootstrap", {"makini-infra-bootstrap:repository": REPO, "aws:region": REGION},
-                      program=ROOT / "bootstrap" / "__main__.py")
+    run = run_program(
+        "bootstrap",
+        {"makini-infra-bootstrap:repository": REPO, "aws:region": REGION},
+        program=ROOT / "bootstrap" / "__main__.py",
+    )
     provider = next(r for r in run.resources if r.type == "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     assert provider.protect and provider.plain_inputs["url"] == "https://token.actions.githubusercontent.com"
     roles = {r.plain_inputs["name"]: r for r in run.resources if r.type == "aws:iam/role:Role"}
     assert set(roles) == {"makini-infra-deploy", "makini-infra-preview"}
     trust = json.loads(roles["makini-infra-deploy"].plain_inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"]["Federated"].endswith("github-actions")
-    policies = {r.plain_inputs["role"]: json.loads(r.plain_inputs["policy"])
-                for r in run.resources if r.type == "aws:iam/rolePolicy:RolePolicy"}
+    policies = {
+        r.plain_inputs["role"]: json.loads(r.plain_inputs["policy"])
+        for r in run.resources
+        if r.type == "aws:iam/rolePolicy:RolePolicy"
+    }
     assert set(policies) == {"makini-infra-deploy", "makini-infra-preview"}
     assert "arn:aws:iam::123456789012:role/makini-*" in json.dumps(policies["makini-infra-deploy"])
 
@@ -101,8 +115,12 @@ def test_program_refuses_a_bad_repository_before_declaring_anything():
 
     monitor = RecordingMonitor(OfflineMocks())
     with pytest.raises(pulumi.RunError, match=r"makini-infra-bootstrap:repository: .*owner/name.*pulumi config set"):
-        run_program("bootstrap", {"makini-infra-bootstrap:repository": "acme/*"},
-                    program=ROOT / "bootstrap" / "__main__.py", monitor=monitor)
+        run_program(
+            "bootstrap",
+            {"makini-infra-bootstrap:repository": "acme/*"},
+            program=ROOT / "bootstrap" / "__main__.py",
+            monitor=monitor,
+        )
     assert not [r for r in monitor.records.values() if r.type.startswith("aws:")]
 
 
@@ -121,13 +139,17 @@ def _secret_arn(env: str, path: str = "webhook-secret", account: str = ACCOUNT) 
 def _decide(doc: dict, action: str, resource: str) -> str:
     """moto's evaluator, mapped to IAM's words: explicit deny, allow, or implicit deny (nothing matched)."""
     result = IAMPolicy(json.dumps(doc)).is_action_permitted(action, resource)
-    return {PermissionResult.DENIED: "denied", PermissionResult.PERMITTED: "allowed",
-            PermissionResult.NEUTRAL: "implicitly denied"}[result]
+    return {
+        PermissionResult.DENIED: "denied",
+        PermissionResult.PERMITTED: "allowed",
+        PermissionResult.NEUTRAL: "implicitly denied",
+    }[result]
 
 
 def _may_assume(trust: dict, sub: str, aud: str = "sts.amazonaws.com") -> bool:
     result = IAMPolicy(json.dumps(trust)).is_action_permitted(
-        "sts:AssumeRoleWithWebIdentity", incoming_condition_values={AUD: aud, SUB: sub})
+        "sts:AssumeRoleWithWebIdentity", incoming_condition_values={AUD: aud, SUB: sub}
+    )
     return result == PermissionResult.PERMITTED
 
 
@@ -137,14 +159,22 @@ def test_preview_trust_accepts_only_pull_requests_of_this_repository():
     assert statement["Principal"] == {"Federated": PROVIDER}
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
     # Exact matches only: one operator, two keys, no wildcard anywhere.
-    assert statement["Condition"] == {"StringEquals": {AUD: "sts.amazonaws.com", SUB: "repo:acme/makini-infra:pull_request"}}
+    assert statement["Condition"] == {
+        "StringEquals": {AUD: "sts.amazonaws.com", SUB: "repo:acme/makini-infra:pull_request"}
+    }
     assert "*" not in json.dumps(statement["Condition"]) and "?" not in json.dumps(statement["Condition"])
 
     assert _may_assume(trust, "repo:acme/makini-infra:pull_request")
-    for sub in ["repo:acme/makini-infra:ref:refs/heads/main", "repo:acme/makini-infra:environment:production",
-                "repo:acme/makini-infra:environment:dev", "repo:acme/makini-infra:ref:refs/heads/feature",
-                "repo:acme/makini-infra-fork:pull_request", "repo:evil/makini-infra:pull_request",
-                "repo:acme/makini-infra:pull_request_target", "repo:acme/makini-infra:pull_request:x"]:
+    for sub in [
+        "repo:acme/makini-infra:ref:refs/heads/main",
+        "repo:acme/makini-infra:environment:production",
+        "repo:acme/makini-infra:environment:dev",
+        "repo:acme/makini-infra:ref:refs/heads/feature",
+        "repo:acme/makini-infra-fork:pull_request",
+        "repo:evil/makini-infra:pull_request",
+        "repo:acme/makini-infra:pull_request_target",
+        "repo:acme/makini-infra:pull_request:x",
+    ]:
         assert not _may_assume(trust, sub), sub
     assert not _may_assume(trust, "repo:acme/makini-infra:pull_request", aud="https://github.com/acme")
 
@@ -177,18 +207,41 @@ def test_pr_workflow_previews_with_the_preview_role_as_a_pull_request_subject():
     assert [s["with"]["role-to-assume"] for s in steps] == ["${{ vars.AWS_PREVIEW_ROLE_ARN }}"]
 
 
-PRIVILEGES = {(service["prefix"], p["privilege"]): p for service in parliament.iam_definition
-              for p in service["privileges"]}
+PRIVILEGES = {
+    (service["prefix"], p["privilege"]): p for service in parliament.iam_definition for p in service["privileges"]
+}
 EXPECTED_PREVIEW_READS = {
-    "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds",
-    "kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags", "kms:ListAliases",
-    "lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:GetFunctionConcurrency",
-    "lambda:GetFunctionCodeSigningConfig", "lambda:GetPolicy", "lambda:ListVersionsByFunction", "lambda:ListTags",
-    "apigateway:GET", "sqs:GetQueueAttributes", "sqs:ListQueueTags",
-    "dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:DescribeContinuousBackups",
-    "dynamodb:ListTagsOfResource", "sns:GetTopicAttributes", "sns:ListTagsForResource",
-    "sns:GetSubscriptionAttributes", "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource",
-    "logs:DescribeLogGroups", "logs:ListTagsForResource", "scheduler:GetSchedule", "scheduler:ListTagsForResource",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:ListSecretVersionIds",
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "kms:ListAliases",
+    "lambda:GetFunction",
+    "lambda:GetFunctionConfiguration",
+    "lambda:GetFunctionConcurrency",
+    "lambda:GetFunctionCodeSigningConfig",
+    "lambda:GetPolicy",
+    "lambda:ListVersionsByFunction",
+    "lambda:ListTags",
+    "apigateway:GET",
+    "sqs:GetQueueAttributes",
+    "sqs:ListQueueTags",
+    "dynamodb:DescribeTable",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:ListTagsOfResource",
+    "sns:GetTopicAttributes",
+    "sns:ListTagsForResource",
+    "sns:GetSubscriptionAttributes",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:ListTagsForResource",
+    "logs:DescribeLogGroups",
+    "logs:ListTagsForResource",
+    "scheduler:GetSchedule",
+    "scheduler:ListTagsForResource",
     "sts:GetCallerIdentity",
 }
 
@@ -261,14 +314,22 @@ def test_moto_denies_secret_values_and_allows_metadata_even_next_to_a_broader_po
     assert _decide(doc, "kms:Decrypt", key) == "denied"
     assert _decide(doc, "kms:DescribeKey", key) == "allowed"
     # Not makini's: not even metadata.
-    assert _decide(doc, "secretsmanager:DescribeSecret",
-                   f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:payroll/db-AbC123") == "implicitly denied"
-    assert _decide(doc, "secretsmanager:DescribeSecret", _secret_arn("prod", account="210987654321")) \
+    assert (
+        _decide(
+            doc, "secretsmanager:DescribeSecret", f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:payroll/db-AbC123"
+        )
         == "implicitly denied"
+    )
+    assert (
+        _decide(doc, "secretsmanager:DescribeSecret", _secret_arn("prod", account="210987654321"))
+        == "implicitly denied"
+    )
 
     # Someone later attaches a broad policy: alone it would read every secret (the check can fail)...
-    broad = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["secretsmanager:*", "kms:*"], "Resource": "*"}]}
+    broad = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["secretsmanager:*", "kms:*"], "Resource": "*"}],
+    }
     assert _decide(broad, "secretsmanager:GetSecretValue", _secret_arn("prod")) == "allowed"
     # ...but next to the preview policy the explicit Deny still wins (both documents apply to the role).
     both = {"Version": "2012-10-17", "Statement": broad["Statement"] + doc["Statement"]}

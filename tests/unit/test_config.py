@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from pydantic import ValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from stacks.config import ConfigError, load_stack_config
 from tests.support import base_config, flatten, load
@@ -94,13 +94,21 @@ def test_unknown_nested_key_suggests_nearest_and_lists_valid_keys():
     ("mutate", "path", "fragment"),
     [
         (lambda c: c["makini:connections"][0].update(tier="three"), "makini:connections[0].tier", "1, 2 or 3"),
-        (lambda c: c["makini:connections"][0].update(deployment="onprem"), "makini:connections[0].deployment", "'cloud' or 'on_prem'"),
+        (
+            lambda c: c["makini:connections"][0].update(deployment="onprem"),
+            "makini:connections[0].deployment",
+            "'cloud' or 'on_prem'",
+        ),
         (lambda c: c["makini:credits"].update(pool="lots"), "makini:credits.pool", "integer"),
         (lambda c: c["makini:credits"].update(pool=-1), "makini:credits.pool", "greater than or equal to 0"),
         (lambda c: c["makini:credits"].update(tier3=0), "makini:credits.tier3", "greater than or equal to 1"),
         (lambda c: c.update({"makini:backends": ["aws", "gcp"]}), "makini:backends[1]", "'aws', 'azure' or 'vault'"),
         (lambda c: c.update({"makini:connections": {"key": "x"}}), "makini:connections", "list"),
-        (lambda c: c["makini:consumers"]["orders"].update(aws="arn"), 'makini:consumers.orders.aws', "a mapping of key: value (got 'arn')"),
+        (
+            lambda c: c["makini:consumers"]["orders"].update(aws="arn"),
+            "makini:consumers.orders.aws",
+            "a mapping of key: value (got 'arn')",
+        ),
     ],
 )
 def test_wrong_types_name_the_key_path(mutate, path, fragment):
@@ -224,7 +232,9 @@ def test_consumer_names_that_break_cloud_naming(name):
     assert any(name in p.path or name in p.message for p in err.problems)
 
 
-@pytest.mark.parametrize("arn", ["arn:aws:iam::*:role/x", "arn:aws:iam::111111111111:role/*", "role/orders", "arn:aws:iam::1111:role/x"])
+@pytest.mark.parametrize(
+    "arn", ["arn:aws:iam::*:role/x", "arn:aws:iam::111111111111:role/*", "role/orders", "arn:aws:iam::1111:role/x"]
+)
 def test_malformed_or_wildcard_role_arns_are_refused(arn):
     c = base_config()
     c["makini:consumers"]["orders"]["aws"]["roleArn"] = arn
@@ -338,8 +348,24 @@ json_values = st.recursive(
     max_leaves=12,
 )
 top_keys = st.sampled_from(
-    ["environment", "tags", "backends", "oauth", "connections", "consumers", "credits", "aws", "azure", "vault",
-     "webhooks", "rotation", "production", "connectionTokens", "oauthClientSecret", "bogus"]
+    [
+        "environment",
+        "tags",
+        "backends",
+        "oauth",
+        "connections",
+        "consumers",
+        "credits",
+        "aws",
+        "azure",
+        "vault",
+        "webhooks",
+        "rotation",
+        "production",
+        "connectionTokens",
+        "oauthClientSecret",
+        "bogus",
+    ]
 )
 
 

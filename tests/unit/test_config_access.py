@@ -38,8 +38,12 @@ def with_all_backends(c):
     c["makini:vault"] = {"rotator": VAULT_ROTATOR}
     c["makini:consumers"]["orders"]["azure"] = {"principalId": GUID}
     c["makini:consumers"]["assets"]["azure"] = {"principalId": GUID.replace("0b", "1b", 1)}
-    c["makini:consumers"]["orders"]["vault"] = {"auth": {"kubernetes": {"serviceAccountNames": ["orders"], "namespaces": ["apps"]}}}
-    c["makini:consumers"]["assets"]["vault"] = {"auth": {"jwt": {"boundAudiences": ["vault"], "boundSubject": "repo:a/b:ref:main"}}}
+    c["makini:consumers"]["orders"]["vault"] = {
+        "auth": {"kubernetes": {"serviceAccountNames": ["orders"], "namespaces": ["apps"]}}
+    }
+    c["makini:consumers"]["assets"]["vault"] = {
+        "auth": {"jwt": {"boundAudiences": ["vault"], "boundSubject": "repo:a/b:ref:main"}}
+    }
     return c
 
 
@@ -77,8 +81,12 @@ def test_a_malformed_role_arn():
 def test_a_trust_policy_trusting_a_wildcard(principal):
     c = base_config()
     c["makini:consumers"]["orders"]["aws"] = {
-        "createRole": {"trustPolicy": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]}}
+        "createRole": {
+            "trustPolicy": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}],
+            }
+        }
     }
     p = only(refused(c), '["orders"].aws.createRole.trustPolicy')
     assert "'orders'" in p.message and "wildcard" in p.message and "Principal" in p.fix
@@ -87,16 +95,30 @@ def test_a_trust_policy_trusting_a_wildcard(principal):
 def test_a_trust_policy_allowing_more_than_assume_role():
     c = base_config()
     c["makini:consumers"]["orders"]["aws"] = {
-        "createRole": {"trustPolicy": {"Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:role/ci"}, "Action": "*"}]}}
+        "createRole": {
+            "trustPolicy": {
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:role/ci"}, "Action": "*"}
+                ]
+            }
+        }
     }
     assert "sts:AssumeRole" in only(refused(c), "trustPolicy").message
 
 
 def test_both_or_neither_aws_role_source():
     c = base_config()
-    c["makini:consumers"]["orders"]["aws"]["createRole"] = {"trustPolicy": {"Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:role/ci"}, "Action": "sts:AssumeRole"}]}}
+    c["makini:consumers"]["orders"]["aws"]["createRole"] = {
+        "trustPolicy": {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::111111111111:role/ci"},
+                    "Action": "sts:AssumeRole",
+                }
+            ]
+        }
+    }
     p = only(refused(c), '["orders"].aws')
     assert "exactly one" in p.message and "'orders'" in p.message
     c["makini:consumers"]["orders"]["aws"] = {}
@@ -127,7 +149,13 @@ def test_the_same_identity_for_two_consumers(backend):
         ({"approle": {}}, "not bound to any network"),
         ({"approle": {"secretIdBoundCidrs": ["10.0.0.300/24"]}}, "not an IP address"),
         ({}, "exactly one Vault auth method"),
-        ({"approle": {"secretIdBoundCidrs": ["10.0.0.0/24"]}, "kubernetes": {"serviceAccountNames": ["o"], "namespaces": ["a"]}}, "exactly one"),
+        (
+            {
+                "approle": {"secretIdBoundCidrs": ["10.0.0.0/24"]},
+                "kubernetes": {"serviceAccountNames": ["o"], "namespaces": ["a"]},
+            },
+            "exactly one",
+        ),
     ],
 )
 def test_bad_vault_auth(auth, needle):
@@ -182,7 +210,10 @@ def _cli(tmp_path: Path, subprocess_run: bool = False) -> subprocess.CompletedPr
     if subprocess_run:
         return subprocess.run(
             [sys.executable, "-m", "infra.access_check", *argv],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -126,7 +126,9 @@ def test_public_ips_are_accepted_and_a_slash_32_becomes_the_address():
 
 
 def test_repeated_entries_are_refused():
-    err = refused(config(azure={"allowedSubnetIds": [SUBNET, SUBNET.upper().replace("/SUBSCRIPTIONS", "/subscriptions")]}))
+    err = refused(
+        config(azure={"allowedSubnetIds": [SUBNET, SUBNET.upper().replace("/SUBSCRIPTIONS", "/subscriptions")]})
+    )
     assert "more than once" in only_problem(err, "makini:azure.allowedSubnetIds").message
 
 
@@ -158,7 +160,13 @@ def test_location_and_resource_group_name():
 
 def test_firewall_lists_are_refused_behind_private_endpoints():
     err = refused(
-        config(azure={"privateEndpointSubnetIds": [SUBNET], "allowedIpRanges": ["15.204.75.108"], "allowedSubnetIds": [SUBNET]})
+        config(
+            azure={
+                "privateEndpointSubnetIds": [SUBNET],
+                "allowedIpRanges": ["15.204.75.108"],
+                "allowedSubnetIds": [SUBNET],
+            }
+        )
     )
     for key in ("allowedIpRanges", "allowedSubnetIds"):
         p = only_problem(err, f"makini:azure.{key}")
@@ -187,7 +195,15 @@ def test_unknown_azure_key_suggests_the_nearest():
 
 @pytest.mark.parametrize(
     "text, seconds",
-    [("0s", 0), ("0", 0), ("3600", 3600), ("768h", 768 * 3600), ("30d", 30 * 86400), ("1h30m", 5400), ("1d2h3m4s", 93784)],
+    [
+        ("0s", 0),
+        ("0", 0),
+        ("3600", 3600),
+        ("768h", 768 * 3600),
+        ("30d", 30 * 86400),
+        ("1h30m", 5400),
+        ("1d2h3m4s", 93784),
+    ],
 )
 def test_vault_durations(text, seconds):
     assert duration_seconds(text) == seconds

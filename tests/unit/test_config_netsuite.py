@@ -18,8 +18,15 @@ NS = "makini:connections[2].netsuite"
 def netsuite_config(**settings):
     cfg = base_config("dev")
     cfg["makini:connections"].append(
-        {"key": "initech-ns", "system": "Oracle NetSuite", "tier": 2, "deployment": "cloud",
-         "makiniId": "0900003", "consumers": ["orders"], "netsuite": settings}
+        {
+            "key": "initech-ns",
+            "system": "Oracle NetSuite",
+            "tier": 2,
+            "deployment": "cloud",
+            "makiniId": "0900003",
+            "consumers": ["orders"],
+            "netsuite": settings,
+        }
     )
     cfg["makini:credits"]["pool"] = 20
     return cfg
@@ -39,8 +46,15 @@ def test_defaults_are_the_m2m_setup():
 
 
 def test_explicit_m2m_setup_with_oauth_scope_values_is_accepted():
-    load(netsuite_config(clientCredentialsGrant=True, authorizationCodeGrant=False, authorizationFlow=False,
-                         scopes=["rest_webservices", "RESTLETS"], certificateValidityDays=365))
+    load(
+        netsuite_config(
+            clientCredentialsGrant=True,
+            authorizationCodeGrant=False,
+            authorizationFlow=False,
+            scopes=["rest_webservices", "RESTLETS"],
+            certificateValidityDays=365,
+        )
+    )
 
 
 def test_authorization_code_grant_refused_in_netsuite_words():
@@ -103,8 +117,16 @@ def test_unknown_key_algorithm_refused():
     assert any("keyAlgorithm" in p.path for p in info.value.problems)
 
 
-@pytest.mark.parametrize("system,expected", [("Oracle NetSuite", True), ("netsuite", True), ("Net Suite ERP", True),
-                                             ("SAP S/4HANA", False), ("Dynamics 365", False)])
+@pytest.mark.parametrize(
+    "system,expected",
+    [
+        ("Oracle NetSuite", True),
+        ("netsuite", True),
+        ("Net Suite ERP", True),
+        ("SAP S/4HANA", False),
+        ("Dynamics 365", False),
+    ],
+)
 def test_is_netsuite(system, expected):
     assert is_netsuite(system) is expected
 
@@ -117,8 +139,12 @@ def test_scope_labels():
     assert scope_label("SOAP Web Services") is None
 
 
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1)).map(lambda d: d.replace(microsecond=0)),
-       st.integers(min_value=1, max_value=729))
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1)).map(
+        lambda d: d.replace(microsecond=0)
+    ),
+    st.integers(min_value=1, max_value=729),
+)
 def test_renew_by_is_expiry_minus_reminder(end, days):
     text = end.strftime("%Y-%m-%dT%H:%M:%SZ")
     got = datetime.strptime(renew_by(text, days), "%Y-%m-%dT%H:%M:%SZ")

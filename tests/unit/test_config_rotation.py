@@ -55,7 +55,10 @@ def test_good_windows(window):
 
 
 def test_window_must_fit_the_period():
-    assert "does not fit" in _problems(_with(connectionTokenDays=1, rotationWindow="24h"))["makini:rotation.rotationWindow"]
+    assert (
+        "does not fit"
+        in _problems(_with(connectionTokenDays=1, rotationWindow="24h"))["makini:rotation.rotationWindow"]
+    )
     assert load(_with(connectionTokenDays=2, rotationWindow="24h"))
 
 
@@ -86,8 +89,13 @@ def test_reminder_must_be_shorter_than_max_ages():
 
 
 def test_dates_email_and_unknown_keys():
-    r = load(_with(webhookSecretRotatedOn="2026-01-15", oauthClientSecretRotatedOn="2025-12-01",
-                   notifyEmail="oncall@example.com")).rotation
+    r = load(
+        _with(
+            webhookSecretRotatedOn="2026-01-15",
+            oauthClientSecretRotatedOn="2025-12-01",
+            notifyEmail="oncall@example.com",
+        )
+    ).rotation
     assert str(r.webhook_secret_rotated_on) == "2026-01-15" and str(r.oauth_client_secret_rotated_on) == "2025-12-01"
     assert "makini:rotation.webhookSecretRotatedOn" in _problems(_with(webhookSecretRotatedOn="15/01/2026"))
     assert "e-mail" in _problems(_with(notifyEmail="oncall"))["makini:rotation.notifyEmail"]

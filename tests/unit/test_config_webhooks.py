@@ -29,8 +29,13 @@ def test_defaults():
     w = load(cfg()).webhooks
     assert w.route_path == "/makini/webhooks"
     assert w.source_ips() == MAKINI_SOURCE_IPS
-    assert MAKINI_SOURCE_IPS == ("15.204.75.108/32", "15.204.73.75/32", "15.204.77.147/32",
-                                 "148.113.140.236/32", "51.79.101.4/32")  # FACTS.md
+    assert MAKINI_SOURCE_IPS == (
+        "15.204.75.108/32",
+        "15.204.73.75/32",
+        "15.204.77.147/32",
+        "148.113.140.236/32",
+        "51.79.101.4/32",
+    )  # FACTS.md
     assert (w.aws.timeout_seconds, w.aws.memory_mb, w.aws.reserved_concurrency) == (6, 256, None)
     assert (w.aws.throttling.burst_limit, w.aws.throttling.rate_limit) == (100, 50)
     assert w.signature_mode == "raw" and w.grace_seconds == 86_400 and w.dedupe_ttl_seconds == 172_800
@@ -57,10 +62,23 @@ def test_silence_hours_explicit_values():
         ({"aws": {"reservedConcurrency": 0}}, "makini:webhooks.aws.reservedConcurrency", "1"),
         ({"aws": {"logRetentionDays": 31}}, "makini:webhooks.aws.logRetentionDays", "nearest: 30"),
         ({"aws": {"throttling": {"burstLimit": 0}}}, "makini:webhooks.aws.throttling.burstLimit", "1"),
-        ({"aws": {"customDomain": {"domainName": "Web Hooks", "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/c1"}}},
-         "makini:webhooks.aws.customDomain.domainName", "DNS name"),
-        ({"aws": {"customDomain": {"domainName": "hooks.example.com", "certificateArn": "arn:aws:iam::1:x"}}},
-         "makini:webhooks.aws.customDomain.certificateArn", "ACM certificate ARN"),
+        (
+            {
+                "aws": {
+                    "customDomain": {
+                        "domainName": "Web Hooks",
+                        "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/c1",
+                    }
+                }
+            },
+            "makini:webhooks.aws.customDomain.domainName",
+            "DNS name",
+        ),
+        (
+            {"aws": {"customDomain": {"domainName": "hooks.example.com", "certificateArn": "arn:aws:iam::1:x"}}},
+            "makini:webhooks.aws.customDomain.certificateArn",
+            "ACM certificate ARN",
+        ),
         ({"routePath": "makini/webhooks"}, "makini:webhooks.routePath", "start with '/'"),
         ({"routePath": "/makini/{id}"}, "makini:webhooks.routePath", "no {parameters}"),
         ({"routePath": "/makini/"}, "makini:webhooks.routePath", "no trailing slash"),
@@ -75,7 +93,11 @@ def test_silence_hours_explicit_values():
         ({"azure": {"duplicateDetectionWindow": "PT24H"}}, "makini:webhooks.azure.duplicateDetectionWindow", "PT25H"),
         ({"azure": {"duplicateDetectionWindow": "P1D"}}, "makini:webhooks.azure.duplicateDetectionWindow", "PT25H"),
         ({"azure": {"duplicateDetectionWindow": "P8D"}}, "makini:webhooks.azure.duplicateDetectionWindow", "P7D"),
-        ({"azure": {"duplicateDetectionWindow": "2 days"}}, "makini:webhooks.azure.duplicateDetectionWindow", "ISO 8601"),
+        (
+            {"azure": {"duplicateDetectionWindow": "2 days"}},
+            "makini:webhooks.azure.duplicateDetectionWindow",
+            "ISO 8601",
+        ),
         ({"azure": {"planSku": "F1"}}, "makini:webhooks.azure.planSku", "Y1"),
         ({"alarms": {"silenceHours": 25}}, "makini:webhooks.alarms.silenceHours", "24"),
         ({"alarms": {"errorRatePercent": 0}}, "makini:webhooks.alarms.errorRatePercent", "0"),
@@ -108,17 +130,29 @@ def test_endpoint_needs_a_compute_backend():
 
 
 def test_custom_allow_list_and_settings_are_kept():
-    w = load(cfg(allowedSourceIps=["203.0.113.0/24", "2001:db8::/48"], signatureMode="raw+js-stringify",
-                 azure={"duplicateDetectionWindow": "PT36H"})).webhooks
+    w = load(
+        cfg(
+            allowedSourceIps=["203.0.113.0/24", "2001:db8::/48"],
+            signatureMode="raw+js-stringify",
+            azure={"duplicateDetectionWindow": "PT36H"},
+        )
+    ).webhooks
     assert w.source_ips() == ("203.0.113.0/24", "2001:db8::/48")
     assert w.signature_mode == "raw+js-stringify"
     assert w.azure.duplicate_detection_window == "P1DT12H"  # canonical ISO 8601
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("P2D", timedelta(days=2)), ("PT25H", timedelta(hours=25)), ("P1DT12H", timedelta(days=1, hours=12)),
-    ("P1W", timedelta(days=7)), ("PT90M", timedelta(minutes=90)), ("PT20S", timedelta(seconds=20)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("P2D", timedelta(days=2)),
+        ("PT25H", timedelta(hours=25)),
+        ("P1DT12H", timedelta(days=1, hours=12)),
+        ("P1W", timedelta(days=7)),
+        ("PT90M", timedelta(minutes=90)),
+        ("PT20S", timedelta(seconds=20)),
+    ],
+)
 def test_iso_durations_known_answers(text, expected):
     assert parse_iso_duration(text) == expected
 

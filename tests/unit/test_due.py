@@ -46,7 +46,9 @@ def test_unknown_issue_dates_are_reported_but_not_due(tmp_path, monkeypatch):
     doc = yaml.safe_load((offline.PROJECT_ROOT / "Pulumi.dev.yaml").read_text())
     del doc["config"]["makini:rotation"]
     (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(doc))
-    monkeypatch.setattr(due_module, "load_stack_file", lambda stack: offline.load_stack_file(stack, tmp_path / f"Pulumi.{stack}.yaml"))
+    monkeypatch.setattr(
+        due_module, "load_stack_file", lambda stack: offline.load_stack_file(stack, tmp_path / f"Pulumi.{stack}.yaml")
+    )
     code, out, _ = due("dev", "--today", "2026-11-29")
     assert code == EXIT_OK
     assert "no reminder possible: dev webhook/secret" in out and "webhookSecretRotatedOn" in out

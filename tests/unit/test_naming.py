@@ -26,8 +26,10 @@ tricky = st.from_regex(r"[aA0][aA0._-]{0,6}", fullmatch=True)
 def kv_vault_name_ok(name: str) -> bool:
     return (
         3 <= len(name) <= 24
-        and name[0].isascii() and name[0].isalpha()
-        and name[-1].isascii() and name[-1].isalnum()
+        and name[0].isascii()
+        and name[0].isalpha()
+        and name[-1].isascii()
+        and name[-1].isalnum()
         and all(c.isascii() and (c.isalnum() or c == "-") for c in name)
         and "--" not in name
     )
@@ -38,9 +40,7 @@ def azure_config(keys_: list[str]) -> dict:
     cfg["makini:backends"] = ["azure"]
     cfg["makini:azure"] = azure_section()
     cfg["makini:consumers"] = {}
-    cfg["makini:connections"] = [
-        {"key": k, "system": "MaintainX", "tier": 1, "deployment": "cloud"} for k in keys_
-    ]
+    cfg["makini:connections"] = [{"key": k, "system": "MaintainX", "tier": 1, "deployment": "cloud"} for k in keys_]
     cfg["makini:credits"] = {"pool": len(keys_)}
     return cfg
 
@@ -56,9 +56,10 @@ def test_forbidden_characters_and_uppercase_get_a_sanitised_form_and_a_stable_ha
     name = naming.key_vault_secret_name(connection_token_path("Acme_SAP.prod"))
     assert name == f"connections-acme-sap-prod--{expected_hash}-token"
     # Case variants that Key Vault would fold together get different names.
-    assert naming.key_vault_secret_name(connection_token_path("acme")) != naming.key_vault_secret_name(
-        connection_token_path("Acme")
-    ).lower()
+    assert (
+        naming.key_vault_secret_name(connection_token_path("acme"))
+        != naming.key_vault_secret_name(connection_token_path("Acme")).lower()
+    )
     # A readable key that merely doubles a dash is not readable (readable names never hold '--').
     assert "--" in naming.key_vault_secret_name(connection_token_path("a--b"))
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timezone
+from datetime import UTC, date
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -33,9 +33,7 @@ def test_status_partitions_time(d, today):
     s = d.status(today)
     t = today.toordinal()
     expected = (
-        Status.OVERDUE if t >= d.due.toordinal()
-        else Status.REMINDER_DUE if t >= d.reminder.toordinal()
-        else Status.OK
+        Status.OVERDUE if t >= d.due.toordinal() else Status.REMINDER_DUE if t >= d.reminder.toordinal() else Status.OK
     )
     assert s is expected
     assert d.days_left(today) == d.due.toordinal() - t
@@ -61,7 +59,7 @@ def test_reminder_moment_is_in_the_future_at_nine_utc_or_none_when_overdue(d, to
     if today >= d.due:
         assert m is None
     else:
-        assert m is not None and m.tzinfo == timezone.utc and (m.hour, m.minute) == (9, 0)
+        assert m is not None and m.tzinfo == UTC and (m.hour, m.minute) == (9, 0)
         assert m.date() > today and m.date() in (d.reminder, d.due)
         assert m.date() == (d.reminder if d.reminder > today else d.due)
 
@@ -76,8 +74,11 @@ def test_deadline_refuses_reminder_not_before_due():
 def test_calendar_modes_per_secret():
     cfg = base_config("prod")
     del cfg["makini:connections"][1]["makiniId"]
-    cfg["makini:rotation"] = {"webhookSecretRotatedOn": "2026-09-01", "oauthClientSecretRotatedOn": "2026-01-01",
-                              "rotationWindow": "3h"}
+    cfg["makini:rotation"] = {
+        "webhookSecretRotatedOn": "2026-09-01",
+        "oauthClientSecretRotatedOn": "2026-01-01",
+        "rotationWindow": "3h",
+    }
     entries = {e.path: e for e in calendar(load(cfg), date(2026, 11, 1))}
     auto = entries["connections/acme-sap/token"]
     assert (auto.mode, auto.period_days, auto.status) == (Mode.AUTOMATIC, 7, Status.SCHEDULED)
@@ -86,7 +87,11 @@ def test_calendar_modes_per_secret():
     assert manual.mode is Mode.MANUAL and "makiniId" in manual.note
     hook = entries["webhook/secret"]  # 2026-09-01 + 90 = 2026-11-30; reminder 2026-11-16
     assert (hook.mode, hook.next_date, hook.next_event, hook.status) == (
-        Mode.MANUAL_WITH_REMINDER, date(2026, 11, 16), "reminder", Status.OK)
+        Mode.MANUAL_WITH_REMINDER,
+        date(2026, 11, 16),
+        "reminder",
+        Status.OK,
+    )
     oauth = entries["oauth/client"]  # 2026-01-01 + 180 = 2026-06-30: overdue
     assert (oauth.next_date, oauth.status) == (date(2026, 6, 30), Status.OVERDUE)
 

@@ -17,8 +17,14 @@ KEY = "connections/initech-ns/m2m-key"
 def netsuite_cfg(validity: int = 730, reminder: int = 30):
     c = base_config()
     c["makini:connections"].append(
-        {"key": "initech-ns", "system": "Oracle NetSuite", "tier": 2, "deployment": "cloud", "makiniId": "0900003",
-         "netsuite": {"certificateValidityDays": validity, "renewalReminderDays": reminder}}
+        {
+            "key": "initech-ns",
+            "system": "Oracle NetSuite",
+            "tier": 2,
+            "deployment": "cloud",
+            "makiniId": "0900003",
+            "netsuite": {"certificateValidityDays": validity, "renewalReminderDays": reminder},
+        }
     )
     c["makini:credits"]["pool"] = 20
     return load(c)

@@ -26,7 +26,11 @@ def grants(text: str) -> dict[str, list[str]]:
 
 
 @settings(max_examples=100, deadline=None)
-@given(env=st.sampled_from(["dev", "prod", "stg-2"]), keys=st.lists(KEY, min_size=1, max_size=6, unique=True), oauth=st.booleans())
+@given(
+    env=st.sampled_from(["dev", "prod", "stg-2"]),
+    keys=st.lists(KEY, min_size=1, max_size=6, unique=True),
+    oauth=st.booleans(),
+)
 def test_policy_grants_read_on_exactly_the_declared_paths(env, keys, oauth):
     paths = [f"connections/{k}/token" for k in keys] + (["oauth/client"] if oauth else [])
     text = consumer_policy_hcl(env, "orders", f"makini-{env}", paths)

@@ -114,9 +114,7 @@ class AwsRig:
         return token
 
     def step(self, step: str, token: str, context=None) -> None:
-        aws_lambda.handler(
-            {"Step": step, "SecretId": self.secret_arn, "ClientRequestToken": token}, context
-        )
+        aws_lambda.handler({"Step": step, "SecretId": self.secret_arn, "ClientRequestToken": token}, context)
 
     def rotate(self, token: str) -> None:
         for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
@@ -127,8 +125,8 @@ class AwsRig:
 def _moto_sm():
     """One in-process moto per test module (starting moto per test dominated the runtime);
     each test gets its own secrets, named uniquely, below."""
-    from moto import mock_aws
     import boto3
+    from moto import mock_aws
 
     with pytest.MonkeyPatch.context() as mp:
         for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
@@ -157,5 +155,4 @@ def aws(monkeypatch, makini, client_factory, _moto_sm):
     monkeypatch.setenv(aws_lambda.ENV_OAUTH_SECRET, oauth["ARN"])
     monkeypatch.setattr(aws_lambda, "_secrets_client_factory", lambda: sm)
     monkeypatch.setattr(aws_lambda, "_makini_client_factory", lambda deadline=None: client_factory(deadline))
-    yield AwsRig(sm=sm, secret_arn=secret["ARN"], oauth_arn=oauth["ARN"], current_token=current_token,
-                 makini=makini)
+    yield AwsRig(sm=sm, secret_arn=secret["ARN"], oauth_arn=oauth["ARN"], current_token=current_token, makini=makini)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import hvac
@@ -68,7 +68,7 @@ class InMemoryKV2(BaseAdapter):
         prefix = f"/v1/{self.mount}/"
         if not split.path.startswith(prefix):
             return self._respond(request, 404, {"errors": [f"no handler for route {split.path}"]})
-        kind, _, path = split.path[len(prefix):].partition("/")
+        kind, _, path = split.path[len(prefix) :].partition("/")
         query = parse_qs(split.query)
         method = request.method.upper()
         if request.headers.get("X-Vault-Token") != "test-token":
@@ -93,7 +93,7 @@ class InMemoryKV2(BaseAdapter):
         keys = set()
         for path in self.entries:
             if path.startswith(base):
-                rest = path[len(base):]
+                rest = path[len(base) :]
                 keys.add(rest.split("/", 1)[0] + "/" if "/" in rest else rest)
         if not keys:
             return self._respond(request, 404, {"errors": []})
@@ -103,13 +103,24 @@ class InMemoryKV2(BaseAdapter):
         entry = self.entries.get(path)
         if entry is None:
             return self._respond(request, 404, {"errors": []})
-        return self._respond(request, 200, {"data": {
-            "current_version": len(entry.versions), "oldest_version": 1,
-            "custom_metadata": dict(entry.custom_metadata) or None,
-            "delete_version_after": entry.delete_version_after, "max_versions": entry.max_versions,
-            "cas_required": entry.cas_required, "updated_time": entry.updated_time,
-            "versions": {str(i + 1): {"destroyed": False, "deletion_time": ""} for i in range(len(entry.versions))},
-        }})
+        return self._respond(
+            request,
+            200,
+            {
+                "data": {
+                    "current_version": len(entry.versions),
+                    "oldest_version": 1,
+                    "custom_metadata": dict(entry.custom_metadata) or None,
+                    "delete_version_after": entry.delete_version_after,
+                    "max_versions": entry.max_versions,
+                    "cas_required": entry.cas_required,
+                    "updated_time": entry.updated_time,
+                    "versions": {
+                        str(i + 1): {"destroyed": False, "deletion_time": ""} for i in range(len(entry.versions))
+                    },
+                }
+            },
+        )
 
     def _write_metadata(self, request, path, body):
         if self.fail_metadata_write:
@@ -137,11 +148,22 @@ class InMemoryKV2(BaseAdapter):
         version = int(query.get("version", ["0"])[0]) or len(entry.versions)
         if not 1 <= version <= len(entry.versions):
             return self._respond(request, 404, {"errors": []})
-        return self._respond(request, 200, {"data": {
-            "data": dict(entry.versions[version - 1]),
-            "metadata": {"version": version, "custom_metadata": dict(entry.custom_metadata) or None,
-                         "created_time": "", "deletion_time": "", "destroyed": False},
-        }})
+        return self._respond(
+            request,
+            200,
+            {
+                "data": {
+                    "data": dict(entry.versions[version - 1]),
+                    "metadata": {
+                        "version": version,
+                        "custom_metadata": dict(entry.custom_metadata) or None,
+                        "created_time": "",
+                        "deletion_time": "",
+                        "destroyed": False,
+                    },
+                }
+            },
+        )
 
     def _write_data(self, request, path, body):
         if self.fail_data_write:
@@ -152,10 +174,11 @@ class InMemoryKV2(BaseAdapter):
         if cas is None and entry.cas_required:
             return self._respond(request, 400, {"errors": ["check-and-set parameter required for this call"]})
         if cas is not None and cas != len(entry.versions):
-            return self._respond(request, 400, {"errors": [
-                "check-and-set parameter did not match the current version"]})
+            return self._respond(
+                request, 400, {"errors": ["check-and-set parameter did not match the current version"]}
+            )
         entry.versions.append(dict(body.get("data") or {}))
-        entry.updated_time = datetime.now(timezone.utc).isoformat()
+        entry.updated_time = datetime.now(UTC).isoformat()
         self.entries[path] = entry
         return self._respond(request, 200, {"data": {"version": len(entry.versions)}})
 

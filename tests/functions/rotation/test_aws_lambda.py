@@ -170,8 +170,10 @@ def test_finish_failure_leaves_current_valid(aws, monkeypatch):
     class Failing:
         def __getattr__(self, name):
             if name == "update_secret_version_stage":
+
                 def boom(**kw):
                     raise RuntimeError("InternalServiceError (injected)")
+
                 return boom
             return getattr(real, name)
 
@@ -219,6 +221,7 @@ def test_retry_after_longer_than_the_lambda_has_left_fails_fast(aws, clock):
 
 
 # -- refusals ---------------------------------------------------------------------------------
+
 
 def test_rotation_disabled_is_refused(aws):
     token = aws.start_rotation(enabled=False)
@@ -289,6 +292,7 @@ def test_no_connection_id_anywhere_is_refused(aws):
 
 # -- logs --------------------------------------------------------------------------------------
 
+
 def test_logs_are_json_and_never_contain_a_token_or_secret(aws, caplog):
     caplog.set_level(logging.DEBUG, logger="rotation")
     token = aws.start_rotation()
@@ -300,8 +304,12 @@ def test_logs_are_json_and_never_contain_a_token_or_secret(aws, caplog):
     with pytest.raises(aws_lambda.RotationError):
         aws.step("testSecret", token2)
 
-    secrets = {aws.current_token, aws.value("AWSCURRENT")["token"], aws.value("AWSPENDING")["token"],
-               aws.makini.client_secret}
+    secrets = {
+        aws.current_token,
+        aws.value("AWSCURRENT")["token"],
+        aws.value("AWSPENDING")["token"],
+        aws.makini.client_secret,
+    }
     secrets |= {r.bearer for r in aws.makini.requests if r.bearer}
     ours = [r for r in caplog.records if r.name.startswith("rotation")]
     assert any(json.loads(r.getMessage())["event"] == "current_moved" for r in ours)

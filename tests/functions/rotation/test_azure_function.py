@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
 import pytest
@@ -16,7 +16,7 @@ from rotation.makini_client import MakiniAuthError, MakiniUnavailable
 from .conftest import CONNECTION_ID
 
 VAULT = "https://kv-makini-prod.vault.azure.net"
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -51,8 +51,9 @@ class FakeSecretClient:
             return history[-1]
         return next(s for s in history if s.properties.version == version)
 
-    def set_secret(self, name, value, *, enabled=None, tags=None, content_type=None, not_before=None,
-                   expires_on=None, **kwargs):
+    def set_secret(
+        self, name, value, *, enabled=None, tags=None, content_type=None, not_before=None, expires_on=None, **kwargs
+    ):
         assert isinstance(value, str)
         secret = Secret(value, Props(name, uuid.uuid4().hex, dict(tags or {}), expires_on, content_type))
         self.versions.setdefault(name, []).append(secret)
@@ -63,36 +64,60 @@ class FakeSecretClient:
 @pytest.fixture
 def kv(makini):
     client = FakeSecretClient(VAULT)
-    client.set_secret("makini-oauth-client", json.dumps(
-        {"client_id": makini.client_id, "client_secret": makini.client_secret}))
+    client.set_secret(
+        "makini-oauth-client", json.dumps({"client_id": makini.client_id, "client_secret": makini.client_secret})
+    )
     old = makini.mint_connection_token(CONNECTION_ID)
-    client.set_secret("conn-acme-netsuite", json.dumps(
-        {"token": old, "connection_id": CONNECTION_ID, "issued_at": "2025-01-01T00:00:00Z"}),
-        tags={af.CONNECTION_TAG: CONNECTION_ID, "environment": "prod"}, expires_on=NOW + timedelta(days=30))
+    client.set_secret(
+        "conn-acme-netsuite",
+        json.dumps({"token": old, "connection_id": CONNECTION_ID, "issued_at": "2025-01-01T00:00:00Z"}),
+        tags={af.CONNECTION_TAG: CONNECTION_ID, "environment": "prod"},
+        expires_on=NOW + timedelta(days=30),
+    )
     client.writes.clear()
     client.old_token = old
     return client
 
 
 def settings(**extra):
-    return {"OAUTH_CLIENT_SECRET_NAME": "makini-oauth-client", "ROTATION_PERIOD_DAYS": "7",
-            "KEY_VAULT_URL": VAULT, **extra}
+    return {
+        "OAUTH_CLIENT_SECRET_NAME": "makini-oauth-client",
+        "ROTATION_PERIOD_DAYS": "7",
+        "KEY_VAULT_URL": VAULT,
+        **extra,
+    }
 
 
 def event(kv, name="conn-acme-netsuite", event_type=af.EVENT_TYPE, version=None):
     current = kv.get_secret(name)
     data = {
         "Id": f"{VAULT}/secrets/{name}/{current.properties.version}",
-        "VaultName": "kv-makini-prod", "ObjectType": "Secret", "ObjectName": name,
-        "Version": version or current.properties.version, "NBF": None, "EXP": 1740830400,
+        "VaultName": "kv-makini-prod",
+        "ObjectType": "Secret",
+        "ObjectName": name,
+        "Version": version or current.properties.version,
+        "NBF": None,
+        "EXP": 1740830400,
     }
-    return func.EventGridEvent(id=str(uuid.uuid4()), data=data, topic="/subscriptions/x/vaults/kv-makini-prod",
-                               subject=name, event_type=event_type, event_time=NOW, data_version="1")
+    return func.EventGridEvent(
+        id=str(uuid.uuid4()),
+        data=data,
+        topic="/subscriptions/x/vaults/kv-makini-prod",
+        subject=name,
+        event_type=event_type,
+        event_time=NOW,
+        data_version="1",
+    )
 
 
 def run(kv, client_factory, ev, env=None):
-    return af.handle_event(ev, secret_client_factory=lambda url: kv if url == kv.vault_url else None,
-                           makini_client_factory=client_factory, env=env or settings(), now=lambda: NOW)
+    return af.handle_event(
+        ev,
+        secret_client_factory=lambda url: kv if url == kv.vault_url else None,
+        makini_client_factory=client_factory,
+        env=env or settings(),
+        now=lambda: NOW,
+    )
 
 
 def test_rotates_with_new_version_expiry_and_tags(kv, makini, client_factory):
@@ -104,12 +129,17 @@ def test_rotates_with_new_version_expiry_and_tags(kv, makini, client_factory):
     assert value["connection_id"] == CONNECTION_ID and value["token"] != kv.old_token
     assert makini.token_is_valid(value["token"]) and makini.token_is_valid(kv.old_token)
     assert new.properties.expires_on == NOW + timedelta(days=7 + 30)
-    assert new.properties.tags == {af.CONNECTION_TAG: CONNECTION_ID, "environment": "prod",
-                                   af.LAST_ROTATED_TAG: "2025-03-01T12:00:00Z"}
+    assert new.properties.tags == {
+        af.CONNECTION_TAG: CONNECTION_ID,
+        "environment": "prod",
+        af.LAST_ROTATED_TAG: "2025-03-01T12:00:00Z",
+    }
     assert new.properties.content_type == "application/json"
     assert [(r.method, r.path) for r in makini.requests] == [
-        ("POST", "/link/token"), ("POST", f"/api/system/connections/{CONNECTION_ID}/token"),
-        ("GET", "/api/integrations/current")]
+        ("POST", "/link/token"),
+        ("POST", f"/api/system/connections/{CONNECTION_ID}/token"),
+        ("GET", "/api/integrations/current"),
+    ]
 
 
 def test_lead_zero_gives_exp_equal_to_period(kv, client_factory):
@@ -139,9 +169,11 @@ def test_secret_without_connection_tag_is_skipped(kv, client_factory, makini):
 
 @pytest.mark.parametrize(
     ("fault", "error"),
-    [(dict(status=401, path_prefix="/link/token"), MakiniAuthError),
-     (dict(status=503, count=50), MakiniUnavailable),
-     (dict(status=401, path_prefix="/api/integrations/current"), MakiniAuthError)],
+    [
+        (dict(status=401, path_prefix="/link/token"), MakiniAuthError),
+        (dict(status=503, count=50), MakiniUnavailable),
+        (dict(status=401, path_prefix="/api/integrations/current"), MakiniAuthError),
+    ],
 )
 def test_makini_failure_writes_nothing(kv, client_factory, makini, fault, error):
     makini.fail_next(**fault)
@@ -160,11 +192,13 @@ def test_sync_status_fail_writes_nothing(kv, client_factory, makini):
 
 @pytest.mark.parametrize(
     ("env", "message"),
-    [({"ROTATION_PERIOD_DAYS": ""}, "ROTATION_PERIOD_DAYS is not set"),
-     ({"ROTATION_PERIOD_DAYS": "weekly"}, "not a whole number"),
-     ({"ROTATION_PERIOD_DAYS": "0"}, "out of range"),
-     ({"OAUTH_CLIENT_SECRET_NAME": ""}, "OAUTH_CLIENT_SECRET_NAME is not set"),
-     ({"KEY_VAULT_URL": "https://kv-other.vault.azure.net"}, "rotates only")],
+    [
+        ({"ROTATION_PERIOD_DAYS": ""}, "ROTATION_PERIOD_DAYS is not set"),
+        ({"ROTATION_PERIOD_DAYS": "weekly"}, "not a whole number"),
+        ({"ROTATION_PERIOD_DAYS": "0"}, "out of range"),
+        ({"OAUTH_CLIENT_SECRET_NAME": ""}, "OAUTH_CLIENT_SECRET_NAME is not set"),
+        ({"KEY_VAULT_URL": "https://kv-other.vault.azure.net"}, "rotates only"),
+    ],
 )
 def test_bad_settings_are_clear_errors(kv, client_factory, env, message):
     with pytest.raises(af.RotationError, match=message):
@@ -180,6 +214,7 @@ def test_function_app_registers_the_event_grid_trigger():
 
 
 # -- token lifetime: the new version must outlive ROTATION_PERIOD_DAYS + NEAR_EXPIRY_LEAD_DAYS + 1 day
+
 
 @pytest.mark.parametrize("expires_in", [300, 30 * 86400, (7 + 30 + 1) * 86400 - 1])
 def test_short_lived_token_is_refused_and_nothing_written(kv, makini, client_factory, expires_in):

@@ -43,8 +43,13 @@ def test_vault_and_azure_paths_use_the_same_calls(makini, client_factory):
         ("GET", "/api/integrations/current", {"a": 1}, {"Authorization": "Bearer t"}, "no request body"),
         ("POST", "/link/token", {"grant_type": "client_credentials", "client_id": "a"}, {}, "missing body keys"),
         ("POST", "/link/token", {"grant_type": "password", "username": "u"}, {}, "not one FACTS.md documents"),
-        ("POST", "/link/token", {"grant_type": "client_credentials", "client_id": "a", "client_secret": "b",
-                                 "scope": "x"}, {}, "undocumented body keys"),
+        (
+            "POST",
+            "/link/token",
+            {"grant_type": "client_credentials", "client_id": "a", "client_secret": "b", "scope": "x"},
+            {},
+            "undocumented body keys",
+        ),
     ],
 )
 def test_checker_catches_violations(method, path, body, headers, expected):

@@ -26,8 +26,12 @@ def call(base, method, path, body=None, bearer=None):
 
 
 def system_token(fake):
-    status, body, _ = call(fake.base_url, "POST", "/link/token", {
-        "grant_type": "client_credentials", "client_id": fake.client_id, "client_secret": fake.client_secret})
+    status, body, _ = call(
+        fake.base_url,
+        "POST",
+        "/link/token",
+        {"grant_type": "client_credentials", "client_id": fake.client_id, "client_secret": fake.client_secret},
+    )
     assert status == 200 and body["token_type"] == "Bearer" and body["expires_in"] > 0
     return body["access_token"]
 
@@ -44,8 +48,12 @@ def test_binds_loopback_ephemeral_port_and_stops_itself():
 
 def test_wrong_secret_gets_401_with_makini_error_shape():
     with FakeMakini() as fake:
-        status, body, headers = call(fake.base_url, "POST", "/link/token", {
-            "grant_type": "client_credentials", "client_id": fake.client_id, "client_secret": "wrong"})
+        status, body, headers = call(
+            fake.base_url,
+            "POST",
+            "/link/token",
+            {"grant_type": "client_credentials", "client_id": fake.client_id, "client_secret": "wrong"},
+        )
         assert status == 401
         assert set(body["error"]) == {"code", "type", "message", "request_id"}
         assert headers["X-Request-Id"]
@@ -88,8 +96,15 @@ def test_connections_are_paginated_per_oas():
         status, body, _ = call(fake.base_url, "GET", "/api/system/connections?page=2", bearer=sys_token)
         assert status == 200
         assert [c["key"] for c in body["data"]] == ["c2", "c3"]
-        assert body["meta"] | {} == {**body["meta"], "current_page": 2, "last_page": 3, "per_page": 2, "total": 5,
-                                     "from": 3, "to": 4}
+        assert body["meta"] | {} == {
+            **body["meta"],
+            "current_page": 2,
+            "last_page": 3,
+            "per_page": 2,
+            "total": 5,
+            "from": 3,
+            "to": 4,
+        }
         assert body["links"]["prev"].endswith("page=1") and body["links"]["next"].endswith("page=3")
 
 

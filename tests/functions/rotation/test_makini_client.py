@@ -98,8 +98,9 @@ def test_slow_response_times_out_and_is_retried(makini, client_factory):
 
 
 def test_unreachable_is_unavailable(clock):
-    client = MakiniClient("http://127.0.0.1:9", timeout=0.2, sleep=clock.sleep, clock=clock,
-                          policy=RetryPolicy(max_attempts=2))
+    client = MakiniClient(
+        "http://127.0.0.1:9", timeout=0.2, sleep=clock.sleep, clock=clock, policy=RetryPolicy(max_attempts=2)
+    )
     with pytest.raises(MakiniUnavailable):
         client.check_token("token-value-abcdef")
 

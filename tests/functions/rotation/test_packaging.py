@@ -22,7 +22,8 @@ def test_no_pulumi_or_stacks_imports_and_only_relative_intra_package_imports():
             for name in names:
                 top = name.split(".")[0]
                 assert top not in {"pulumi", "pulumi_aws", "stacks", "components", "infra", "functions", "rotation"}, (
-                    f"{source.name} imports {name}: the runtime package must stay self-contained")
+                    f"{source.name} imports {name}: the runtime package must stay self-contained"
+                )
 
 
 def test_handler_string_imports_without_azure_or_hvac():

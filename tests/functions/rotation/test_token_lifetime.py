@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
-from botocore.exceptions import ClientError
 from rotation.token_lifetime import (
     DAY,
     TokenLifetimeTooShort,
@@ -19,11 +19,13 @@ from rotation.token_lifetime import (
 from .conftest import CONNECTION_ID
 from .test_aws_lambda import _current_version, assert_current_unchanged
 
-
 # -- pure ---------------------------------------------------------------------------------------
 
-@given(expires_in=st.integers(min_value=-10 * DAY, max_value=1000 * DAY),
-       period_days=st.one_of(st.none(), st.integers(min_value=1, max_value=500)))
+
+@given(
+    expires_in=st.integers(min_value=-10 * DAY, max_value=1000 * DAY),
+    period_days=st.one_of(st.none(), st.integers(min_value=1, max_value=500)),
+)
 def test_refused_exactly_when_shorter_than_period_plus_one_day(expires_in, period_days):
     period = None if period_days is None else period_days * DAY
     required = 30 * DAY if period is None else period + DAY
@@ -59,6 +61,7 @@ def test_aws_period_from_rotation_rules(rules, expected):
 
 
 # -- AWS Secrets Manager (rig: RotationRules.AutomaticallyAfterDays = 7 -> needs >= 8 days) ------
+
 
 def _refused_create(aws, expires_in):
     aws.makini.connection_token_lifetime = expires_in

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from rotation import vault_rotator as vr
@@ -12,7 +12,7 @@ from rotation import vault_rotator as vr
 from .conftest import CONNECTION_ID
 from .fake_vault import InMemoryKV2
 
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 MOUNT = "makini-prod"
 
 
@@ -22,14 +22,22 @@ def kv(makini):
     store.put("oauth-client", {"client_id": makini.client_id, "client_secret": makini.client_secret})
     store.old_token = makini.mint_connection_token(CONNECTION_ID)
     makini.add_connection("c-dev")
-    store.put("connections/acme-netsuite",
-              {"token": store.old_token, "connection_id": CONNECTION_ID, "issued_at": "2025-02-01T00:00:00Z"},
-              {"makini_connection_id": CONNECTION_ID, "rotation_period_days": "7",
-               "last_rotated": "2025-02-20T00:00:00Z", "owner": "team-a"},
-              delete_version_after="720h")
-    store.put("connections/eu/fresh",
-              {"token": makini.mint_connection_token("c-dev"), "connection_id": "c-dev", "issued_at": ""},
-              {"makini_connection_id": "c-dev", "rotation_period_days": "30", "last_rotated": "2025-02-20T00:00:00Z"})
+    store.put(
+        "connections/acme-netsuite",
+        {"token": store.old_token, "connection_id": CONNECTION_ID, "issued_at": "2025-02-01T00:00:00Z"},
+        {
+            "makini_connection_id": CONNECTION_ID,
+            "rotation_period_days": "7",
+            "last_rotated": "2025-02-20T00:00:00Z",
+            "owner": "team-a",
+        },
+        delete_version_after="720h",
+    )
+    store.put(
+        "connections/eu/fresh",
+        {"token": makini.mint_connection_token("c-dev"), "connection_id": "c-dev", "issued_at": ""},
+        {"makini_connection_id": "c-dev", "rotation_period_days": "30", "last_rotated": "2025-02-20T00:00:00Z"},
+    )
     store.put("connections/notes", {"text": "not a token"}, {})
     return store
 
@@ -50,8 +58,12 @@ def test_rotates_only_due_connection_tokens(kv, makini, client_factory):
     new = entry.versions[-1]
     assert set(new) == {"token", "connection_id", "issued_at"} and new["connection_id"] == CONNECTION_ID
     assert makini.token_is_valid(new["token"]) and makini.token_is_valid(kv.old_token)
-    assert entry.custom_metadata == {"makini_connection_id": CONNECTION_ID, "rotation_period_days": "7",
-                                     "last_rotated": "2025-03-01T12:00:00Z", "owner": "team-a"}
+    assert entry.custom_metadata == {
+        "makini_connection_id": CONNECTION_ID,
+        "rotation_period_days": "7",
+        "last_rotated": "2025-03-01T12:00:00Z",
+        "owner": "team-a",
+    }
     assert entry.delete_version_after == "720h"  # not clobbered by hvac's "0s" default
     writes = [(m, p, b) for m, p, b in kv.calls if m == "POST" and "/data/" in p]
     assert writes[0][2]["options"] == {"cas": 1}
@@ -101,8 +113,12 @@ def test_cas_conflict_is_reported_and_concurrent_write_wins(kv, client_factory, 
 
     def issue_while_someone_writes(system, conn):
         issued = real_issue(system, conn)
-        kv.put("connections/acme-netsuite", {"token": "written-by-someone-else", "connection_id": CONNECTION_ID},
-               kv.entries["connections/acme-netsuite"].custom_metadata, "720h")
+        kv.put(
+            "connections/acme-netsuite",
+            {"token": "written-by-someone-else", "connection_id": CONNECTION_ID},
+            kv.entries["connections/acme-netsuite"].custom_metadata,
+            "720h",
+        )
         return issued
 
     r.makini.issue_connection_token = issue_while_someone_writes
@@ -158,8 +174,9 @@ def test_main_exit_codes_and_report(kv, client_factory, makini, capsys):
     # main() uses the real clock, long past both secrets' due dates (2025-02-27 and 2025-03-22)
     assert code == 0 and sorted(out["rotated"]) == ["connections/acme-netsuite", "connections/eu/fresh"]
     makini.fail_next(401)
-    code = vr.main(["--path", "connections/eu/fresh"], env=env, vault_factory=lambda e: kv.client(),
-                   makini_factory=client_factory)
+    code = vr.main(
+        ["--path", "connections/eu/fresh"], env=env, vault_factory=lambda e: kv.client(), makini_factory=client_factory
+    )
     assert code == 1
     assert vr.main([], env={}, vault_factory=lambda e: kv.client(), makini_factory=client_factory) == 2
     assert "VAULT_MOUNT is not set" in capsys.readouterr().err
@@ -167,13 +184,29 @@ def test_main_exit_codes_and_report(kv, client_factory, makini, capsys):
 
 @pytest.mark.parametrize(
     ("env", "message"),
-    [({}, "VAULT_ADDR is not set"),
-     ({"VAULT_ADDR": "https://v"}, "VAULT_TOKEN is not set"),
-     ({"VAULT_ADDR": "https://v", "VAULT_AUTH_METHOD": "kubernetes"}, "VAULT_AUTH_ROLE is not set"),
-     ({"VAULT_ADDR": "https://v", "VAULT_AUTH_METHOD": "kubernetes", "VAULT_AUTH_ROLE": "r",
-       "VAULT_JWT_FILE": "/nonexistent/jwt"}, "cannot read the workload JWT"),
-     ({"VAULT_ADDR": "https://v", "VAULT_AUTH_METHOD": "ldap", "VAULT_AUTH_ROLE": "r",
-       "VAULT_JWT_FILE": __file__}, "not one of token, kubernetes, jwt")],
+    [
+        ({}, "VAULT_ADDR is not set"),
+        ({"VAULT_ADDR": "https://v"}, "VAULT_TOKEN is not set"),
+        ({"VAULT_ADDR": "https://v", "VAULT_AUTH_METHOD": "kubernetes"}, "VAULT_AUTH_ROLE is not set"),
+        (
+            {
+                "VAULT_ADDR": "https://v",
+                "VAULT_AUTH_METHOD": "kubernetes",
+                "VAULT_AUTH_ROLE": "r",
+                "VAULT_JWT_FILE": "/nonexistent/jwt",
+            },
+            "cannot read the workload JWT",
+        ),
+        (
+            {
+                "VAULT_ADDR": "https://v",
+                "VAULT_AUTH_METHOD": "ldap",
+                "VAULT_AUTH_ROLE": "r",
+                "VAULT_JWT_FILE": __file__,
+            },
+            "not one of token, kubernetes, jwt",
+        ),
+    ],
 )
 def test_vault_client_config_errors(env, message):
     with pytest.raises(vr.ConfigError, match=message):
@@ -181,6 +214,7 @@ def test_vault_client_config_errors(env, message):
 
 
 # -- token lifetime: must outlive rotation_period_days + 1 day --------------------------------
+
 
 @pytest.mark.parametrize("expires_in", [300, 7 * 86400, 8 * 86400 - 1])
 def test_short_lived_token_is_refused_and_nothing_written(kv, makini, client_factory, expires_in):

@@ -26,7 +26,7 @@ MAKINI_IP = "15.204.75.108"
 OPENSSL = "/usr/bin/openssl"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def openssl_signature(key: str, body: bytes) -> str:
     """base64(HMAC-SHA256(key, body)) by `openssl dgst -sha256 -hmac KEY -binary | base64`."""
     out = subprocess.run(
@@ -57,10 +57,9 @@ def make_event(
     if signature is not None:
         h[header_name] = signature
     h.update(headers or {})
+    body_field = body
     if isinstance(body, bytes):
         body_field = base64.b64encode(body).decode() if b64 else body.decode("utf-8")
-    else:
-        body_field = body
     return {
         "version": "2.0",
         "routeKey": "POST /makini/webhooks",
@@ -71,8 +70,13 @@ def make_event(
             "accountId": "123456789012",
             "apiId": "abc123",
             "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "http": {"method": method, "path": "/makini/webhooks", "protocol": "HTTP/1.1",
-                     "sourceIp": source_ip, "userAgent": "Makini-Webhooks"},
+            "http": {
+                "method": method,
+                "path": "/makini/webhooks",
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": "Makini-Webhooks",
+            },
             "requestId": request_id,
             "routeKey": "POST /makini/webhooks",
             "stage": "$default",
@@ -146,7 +150,9 @@ class AwsEnv:
         out = []
         while True:
             got = self.sqs.receive_message(
-                QueueUrl=queue_url or self.queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                QueueUrl=queue_url or self.queue_url,
+                MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"],
                 VisibilityTimeout=3600,
             ).get("Messages", [])
             if not got:
@@ -232,4 +238,3 @@ def logs():
 def body_of(resp: dict) -> dict:
     assert resp["headers"]["content-type"] == "application/json"
     return json.loads(resp["body"])
-

@@ -90,17 +90,25 @@ def test_known_answer_vector_from_openssl(aws):
     assert aws.receiver().handle(make_event(payload(ids=[5]), other), CTX)["statusCode"] == 401
 
 
-@pytest.mark.parametrize("name", ["X-Webhook-Signature", "x-webhook-signature", "X-WEBHOOK-SIGNATURE", "x-WebHook-signature"])
+@pytest.mark.parametrize(
+    "name", ["X-Webhook-Signature", "x-webhook-signature", "X-WEBHOOK-SIGNATURE", "x-WebHook-signature"]
+)
 def test_header_names_are_case_insensitive(aws, name):
     body = payload()
-    assert aws.receiver().handle(make_event(body, openssl_signature(SECRET, body), header_name=name), CTX)["statusCode"] == 200
+    assert (
+        aws.receiver().handle(make_event(body, openssl_signature(SECRET, body), header_name=name), CTX)["statusCode"]
+        == 200
+    )
 
 
 def test_custom_signature_header(aws):
     body = payload()
     r = aws.receiver(SIGNATURE_HEADER="X-Makini-Sig")
     assert r.handle(make_event(body, openssl_signature(SECRET, body)), CTX)["statusCode"] == 401
-    assert r.handle(make_event(body, openssl_signature(SECRET, body), header_name="x-makini-sig"), CTX)["statusCode"] == 200
+    assert (
+        r.handle(make_event(body, openssl_signature(SECRET, body), header_name="x-makini-sig"), CTX)["statusCode"]
+        == 200
+    )
 
 
 def test_base64_encoded_body(aws):
@@ -306,7 +314,10 @@ def test_source_ip_allow_list(aws):
 
 
 def test_empty_allow_list_means_any(aws):
-    assert aws.receiver(ALLOWED_SOURCE_IPS=" ").handle(signed_event(payload(), source_ip="9.9.9.9"), CTX)["statusCode"] == 200
+    assert (
+        aws.receiver(ALLOWED_SOURCE_IPS=" ").handle(signed_event(payload(), source_ip="9.9.9.9"), CTX)["statusCode"]
+        == 200
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -376,9 +387,15 @@ def test_concurrent_identical_deliveries_queue_once(aws):
 def test_in_flight_claim_answers_409_and_abandoned_claim_is_taken_over(aws):
     body = payload()
     now = int(aws.clock.now)
-    aws.ddb.put_item(TableName=aws.table, Item={
-        "id": {"S": sha(body)}, "status": {"S": "pending"}, "claim": {"S": "other"},
-        "expires_at": {"N": str(now + 60)}})
+    aws.ddb.put_item(
+        TableName=aws.table,
+        Item={
+            "id": {"S": sha(body)},
+            "status": {"S": "pending"},
+            "claim": {"S": "other"},
+            "expires_at": {"N": str(now + 60)},
+        },
+    )
     r = aws.receiver()
     resp = r.handle(signed_event(body), CTX)
     assert resp["statusCode"] == 409
@@ -441,7 +458,10 @@ def test_secret_cached_with_short_ttl(aws):
     assert calls.count("AWSCURRENT") == 2
     # forged signatures cannot make it hammer Secrets Manager: refresh is rate-limited
     for i in range(20):
-        assert r.handle(make_event(payload(ids=[i]), openssl_signature("forged", payload(ids=[i]))), CTX)["statusCode"] == 401
+        assert (
+            r.handle(make_event(payload(ids=[i]), openssl_signature("forged", payload(ids=[i]))), CTX)["statusCode"]
+            == 401
+        )
     assert calls.count("AWSCURRENT") <= 3
 
 
@@ -478,9 +498,11 @@ class Failing:
 
     def __getattr__(self, name):
         if name in self._ops:
+
             def fail(**kw):
                 self.calls += 1
                 raise self._exc(name)
+
             return fail
         return getattr(self._real, name)
 
@@ -493,7 +515,9 @@ def endpoint_down(op):
     return EndpointConnectionError(endpoint_url="https://sqs.eu-west-1.amazonaws.com/")
 
 
-@pytest.mark.parametrize("exc", [client_error("ServiceUnavailable"), client_error("ThrottlingException"), endpoint_down])
+@pytest.mark.parametrize(
+    "exc", [client_error("ServiceUnavailable"), client_error("ThrottlingException"), endpoint_down]
+)
 def test_queue_down_is_503_and_leaves_no_dedupe_record(aws, exc):
     sqs = Failing(aws.sqs, exc, "send_message")
     r = aws.receiver(sqs=sqs)
@@ -514,8 +538,10 @@ def test_queue_deleted_is_503(aws):
 
 
 def test_queue_down_and_release_fails_leaves_only_a_pending_claim(aws):
-    r = aws.receiver(sqs=Failing(aws.sqs, endpoint_down, "send_message"),
-                     ddb=Failing(aws.ddb, client_error("ServiceUnavailable"), "delete_item"))
+    r = aws.receiver(
+        sqs=Failing(aws.sqs, endpoint_down, "send_message"),
+        ddb=Failing(aws.ddb, client_error("ServiceUnavailable"), "delete_item"),
+    )
     ev = signed_event(payload())
     assert r.handle(ev, CTX)["statusCode"] == 503
     (item,) = aws.items()
@@ -545,7 +571,9 @@ def test_mark_done_failure_still_200_because_message_is_queued(aws, logs):
     assert any(rec["message"] == "dedupe record not marked done" for rec in logs.records)
 
 
-@pytest.mark.parametrize("exc", [client_error("AccessDeniedException"), client_error("InternalServiceError"), endpoint_down])
+@pytest.mark.parametrize(
+    "exc", [client_error("AccessDeniedException"), client_error("InternalServiceError"), endpoint_down]
+)
 def test_secret_unreachable_is_503(aws, exc):
     r = aws.receiver(sm=Failing(aws.sm, exc, "get_secret_value"))
     resp = r.handle(signed_event(payload()), CTX)

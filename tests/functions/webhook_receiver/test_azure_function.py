@@ -73,8 +73,14 @@ def request(body: bytes, signature: str | None = None, *, method="POST", headers
     if signature is not None:
         h["X-Webhook-Signature"] = signature
     h.update(headers or {})
-    return func.HttpRequest(method=method, url="https://makini-dev.azurewebsites.net/api/makini/webhooks",
-                            headers=h, params={}, route_params={}, body=body)
+    return func.HttpRequest(
+        method=method,
+        url="https://makini-dev.azurewebsites.net/api/makini/webhooks",
+        headers=h,
+        params={},
+        route_params={},
+        body=body,
+    )
 
 
 def signed(body: bytes, key: str = SECRET, **kw) -> func.HttpRequest:
@@ -152,8 +158,15 @@ def test_forged_missing_and_junk_signatures_are_401(sb):
     r = receiver(sb)
     body = payload()
     good = openssl_signature(SECRET, body)
-    for sig in (openssl_signature("forged", body), None, "", good.rstrip("="), "sha256=" + good,
-                base64.b64decode(good).hex(), ",".join([good] * 10_000)):
+    for sig in (
+        openssl_signature("forged", body),
+        None,
+        "",
+        good.rstrip("="),
+        "sha256=" + good,
+        base64.b64decode(good).hex(),
+        ",".join([good] * 10_000),
+    ):
         assert status(r.handle(request(body, sig), "x")) == 401, sig
     assert sb.sent == []
 
@@ -186,7 +199,9 @@ def test_previous_secret_accepted_while_configured(sb):
     assert status(r2.handle(signed(payload(ids=[3]), key=SECRET), "x")) == 401
 
 
-@pytest.mark.parametrize("value", ["", "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/webhook/)", None])
+@pytest.mark.parametrize(
+    "value", ["", "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/webhook/)", None]
+)
 def test_unavailable_secret_is_503_never_accepting(sb, value):
     import hmac
 

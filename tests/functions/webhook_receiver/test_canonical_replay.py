@@ -26,9 +26,14 @@ JS = "raw+js-stringify"
 
 def node_stringify(text: bytes) -> bytes:
     out = subprocess.run(
-        ["/usr/bin/node", "-e",
-         "process.stdout.write(JSON.stringify(JSON.parse(require('fs').readFileSync(0,'utf8'))))"],
-        input=text, capture_output=True, check=True,
+        [
+            "/usr/bin/node",
+            "-e",
+            "process.stdout.write(JSON.stringify(JSON.parse(require('fs').readFileSync(0,'utf8'))))",
+        ],
+        input=text,
+        capture_output=True,
+        check=True,
     )
     return out.stdout
 

@@ -44,7 +44,9 @@ def _oracle_ok(text: str) -> bool:
     return len(raw) == 32 and base64.b64encode(raw).decode() == text
 
 
-_B64ISH = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ é\n", min_size=40, max_size=48)
+_B64ISH = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ é\n", min_size=40, max_size=48
+)
 
 
 @settings(max_examples=400)
@@ -142,8 +144,9 @@ def _node_stringify(texts: list[str]) -> list[str]:
         "const xs=JSON.parse(require('fs').readFileSync(0,'utf8'));"
         "process.stdout.write(JSON.stringify(xs.map(t=>JSON.stringify(JSON.parse(t)))));"
     )
-    out = subprocess.run(["/usr/bin/node", "-e", script], input=json.dumps(texts).encode(),
-                         capture_output=True, check=True)
+    out = subprocess.run(
+        ["/usr/bin/node", "-e", script], input=json.dumps(texts).encode(), capture_output=True, check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -154,7 +157,9 @@ def _random_json(rng: random.Random, depth: int = 0):
     if kind == 1:
         return rng.choice([0, -0.0, 1, -1, 2**53 + 1, 10**21, 10**22, 123456789012345678901234567890, 10**400])
     if kind == 2:
-        return rng.choice([0.1, 1.5, -2.5e-7, 1e-6, 1e-7, 1e21, 1.7976931348623157e308, 5e-324, 100.0, 0.000001234, 123e-20])
+        return rng.choice(
+            [0.1, 1.5, -2.5e-7, 1e-6, 1e-7, 1e21, 1.7976931348623157e308, 5e-324, 100.0, 0.000001234, 123e-20]
+        )
     if kind == 3:
         return rng.uniform(-1e6, 1e6) * 10 ** rng.randrange(-30, 30)
     if kind in (4, 5):
@@ -174,7 +179,7 @@ def test_js_stringify_matches_node():
         '{"x":1.0,"y":1e2,"z":-0,"w":1E-7}',
         '{"s":"\\u00e9\\u2028\\ud83d\\ude00\\ud800\\/"}',
         '{"a":1,"a":2}',
-        '[12345678901234567890, 0.1, 100, 1e400]'.replace("1e400", "1"),
+        "[12345678901234567890, 0.1, 100, 1e400]".replace("1e400", "1"),
     ]
     for _ in range(400):
         value = _random_json(rng)
@@ -222,9 +227,15 @@ def test_utc_iso():
 
 def test_error_statuses():
     expected = {
-        core.MalformedRequest: 400, core.SignatureMissing: 401, core.SignatureInvalid: 401,
-        core.SourceNotAllowed: 403, core.MethodNotAllowed: 405, core.InProgress: 409,
-        core.PayloadTooLarge: 413, core.Unavailable: 503, core.ConfigurationError: 503,
+        core.MalformedRequest: 400,
+        core.SignatureMissing: 401,
+        core.SignatureInvalid: 401,
+        core.SourceNotAllowed: 403,
+        core.MethodNotAllowed: 405,
+        core.InProgress: 409,
+        core.PayloadTooLarge: 413,
+        core.Unavailable: 503,
+        core.ConfigurationError: 503,
     }
     for cls, status in expected.items():
         assert cls("x").status == status

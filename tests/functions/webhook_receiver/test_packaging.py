@@ -15,7 +15,10 @@ PKG = ROOT / "functions" / "webhook_receiver"
 def _modules_after(code: str, cwd: pathlib.Path = ROOT) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
-        cwd=cwd, capture_output=True, text=True, check=True,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -24,8 +27,12 @@ def test_lambda_import_chain_is_stdlib_plus_boto3():
     boto = _modules_after("import boto3")
     handler = _modules_after("import functions.webhook_receiver.aws_lambda")
     extra = {m for m in handler - boto if m.split(".")[0] not in sys.stdlib_module_names}
-    assert extra <= {"functions", "functions.webhook_receiver", "functions.webhook_receiver.aws_lambda",
-                     "functions.webhook_receiver.core"}, extra
+    assert extra <= {
+        "functions",
+        "functions.webhook_receiver",
+        "functions.webhook_receiver.aws_lambda",
+        "functions.webhook_receiver.core",
+    }, extra
 
 
 def test_lambda_handler_string_works_from_the_archive_layout():

@@ -37,12 +37,21 @@ def near_valid_events(draw):
         ev["headers"]["x-webhook-signature"] = _sign(ev["body"].encode("utf-8"))
     # then damage any part of it
     for _ in range(draw(st.integers(0, 3))):
-        path = draw(st.sampled_from([
-            ("body",), ("isBase64Encoded",), ("headers",), ("requestContext",),
-            ("requestContext", "http"), ("requestContext", "http", "method"),
-            ("requestContext", "http", "sourceIp"), ("requestContext", "requestId"),
-            ("headers", "x-webhook-signature"),
-        ]))
+        path = draw(
+            st.sampled_from(
+                [
+                    ("body",),
+                    ("isBase64Encoded",),
+                    ("headers",),
+                    ("requestContext",),
+                    ("requestContext", "http"),
+                    ("requestContext", "http", "method"),
+                    ("requestContext", "http", "sourceIp"),
+                    ("requestContext", "requestId"),
+                    ("headers", "x-webhook-signature"),
+                ]
+            )
+        )
         target = ev
         for key in path[:-1]:
             target = target.get(key) if isinstance(target, dict) else None
@@ -51,7 +60,9 @@ def near_valid_events(draw):
     return ev
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(st.one_of(_json, near_valid_events()))
 def test_never_500_and_always_a_well_formed_response(aws, ev):
     r = aws.receiver(ALLOWED_SOURCE_IPS="15.204.75.108/32", SIGNATURE_MODE="raw+js-stringify")

@@ -4,6 +4,7 @@ from components.vault.rotation import VaultRotation, VaultRotationArgs
 
 VaultRotation(
     "makini-dev-vault-rotation",
-    VaultRotationArgs(environment="dev", mount="makini-dev",
-                      token_paths=["connections/acme-sap/token", "connections/globex-mx/token"]),
+    VaultRotationArgs(
+        environment="dev", mount="makini-dev", token_paths=["connections/acme-sap/token", "connections/globex-mx/token"]
+    ),
 )
