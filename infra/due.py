@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, date, datetime
+from datetime import date
 
+from stacks import clock
 from stacks.config import ConfigError, load_stack_config
 from stacks.rotation import Mode, Status, calendar
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
     parser.add_argument("stacks", nargs="*", help="stack names (default: every Pulumi.<stack>.yaml)")
     parser.add_argument("--today", type=date.fromisoformat, help="evaluate as of this date (default: today, UTC)")
     args = parser.parse_args(argv)
-    today = args.today or datetime.now(UTC).date()
+    today = args.today or clock.utc_today()
     due = invalid = 0
     for stack in args.stacks or all_stacks():
         try:

@@ -19,7 +19,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime.settings import ROOT, SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from stacks import clock
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_ROOT / "infra" / "__main__.py"
@@ -262,7 +264,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "publicKeyPem": f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n",
             }
         if typ == "tls:index/selfSignedCert:SelfSignedCert":
-            start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            start = clock.utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
             end = start + timedelta(hours=int(plain.get("validityPeriodHours", 0)))
             return str(int(rid[:16], 16)), {
                 "certPem": f"-----BEGIN CERTIFICATE-----\nMOCK-{rid}\n-----END CERTIFICATE-----\n",

@@ -19,10 +19,11 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from stacks import clock
 from stacks.access import matrix_dict, matrix_rows
 from stacks.config import ConfigError, StackConfig, load_stack_config
 from stacks.credits import credit_report
@@ -179,7 +180,7 @@ SECTIONS: list[SectionBuilder] = [credits_section, access_matrix_section, webhoo
 
 def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = None) -> Section:
     """Per secret of the environment: how it rotates, the period or maximum age, and what is next."""
-    today = today or datetime.now(UTC).date()
+    today = today or clock.utc_today()
     entries = rotation_calendar(cfg, today)
     data = calendar_dict(cfg, today)
     aws_out = redact(run.outputs.get("rotation") or {}).get("aws")
@@ -392,7 +393,7 @@ class Plan:
             "environment": self.config.environment,
             "production": self.config.production,
             "backends": list(self.config.backends),
-            "resources": [r.to_json() for r in self.run.resources],
+            "resources": [r.to_json() for r in sorted(self.run.resources, key=lambda r: r.urn)],
             "outputs": redact(self.run.outputs),
         }
         for s in self.sections:

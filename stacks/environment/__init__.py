@@ -8,12 +8,13 @@ stack outputs, which name where secrets live and never hold a value.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pulumi
 
 from components.netsuite.certificate import M2MCertificate, M2MCertificateArgs
 
+from .. import clock
 from ..access import matrix_dict
 from ..catalog import Catalog, build_catalog, netsuite_m2m_key_path
 from ..config.model import StackConfig
@@ -49,7 +50,7 @@ class Environment(pulumi.ComponentResource):
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("makini:environment:Environment", name, None, opts)
         cfg = self.config = args.config
-        self.today = args.today or datetime.now(UTC).date()
+        self.today = args.today or clock.utc_today()
         self.catalog: Catalog = build_catalog(cfg)
         self.credits: CreditReport = credit_report(cfg.connections, cfg.credits)
         # NetSuite M2M key pairs first: every store keeps their private keys.
