@@ -71,10 +71,16 @@ def describe_asset(value: pulumi.Archive | pulumi.Asset) -> dict[str, Any]:
     if isinstance(value, pulumi.AssetArchive):
         return {"archive": {name: describe_asset(a) for name, a in sorted(value.assets.items())}}
     if isinstance(value, pulumi.FileArchive | pulumi.FileAsset):
-        return {"file": str(value.path)}
+        return {"file": _project_relative(value.path)}
     if isinstance(value, pulumi.StringAsset):
         return {"string": f"{len(value.text)} characters"}
     return {"asset": type(value).__name__}
+
+
+def _project_relative(path: str) -> str:
+    """A path inside the project as ``functions/...`` (the same on every checkout), others as given."""
+    resolved = Path(path).resolve()
+    return resolved.relative_to(PROJECT_ROOT).as_posix() if resolved.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 def unwrap_secrets(value: Any) -> Any:

@@ -600,7 +600,9 @@ def test_offline_plan_lists_endpoint_queue_dlq_and_alarms(tmp_path):
     doc = plan.to_json()
     json.dumps(doc)  # the Lambda's code archive renders as JSON (file paths, no content)
     code = next(r["inputs"]["code"] for r in doc["resources"] if r["name"].endswith("-aws-webhooks-function"))
-    assert code == {"archive": {f"webhook_receiver/{m}": {"file": str(RECEIVER_DIR / m)} for m in LAMBDA_MODULES}}
+    assert code == {
+        "archive": {f"webhook_receiver/{m}": {"file": f"functions/webhook_receiver/{m}"} for m in LAMBDA_MODULES}
+    }
     assert doc["webhooks"]["aws"]["alarms"] == sorted(
         f"makini-prod-webhooks-{a}" for a in ("5xx-rate", "dlq-depth", "lambda-errors", "lambda-throttles", "silence")
     )
