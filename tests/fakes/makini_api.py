@@ -1,4 +1,4 @@
-"""A local fake of Makini's API, following /work/shared/makini/FACTS.md and oas3_system.json.
+"""A local fake of Makini's API, following docs/makini/FACTS.md and oas3_system.json.
 
     with FakeMakini() as makini:
         makini.add_connection("conn-1")

@@ -139,7 +139,7 @@ def test_fifo_queue_gets_group_and_dedup_ids(aws):
 
 
 # ------------------------------------------------------------------------------------------
-# Bad inputs (../shared/docs/webhook-receiver.md)
+# Bad inputs (functions/webhook_receiver/README.md, "Status codes")
 # ------------------------------------------------------------------------------------------
 
 
