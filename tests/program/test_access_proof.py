@@ -24,8 +24,9 @@ What moto enforces, and what it does not (moto 5, ``moto/iam/access_control.py``
 * Not enforced: resource-based policies (the secrets' deny-everyone-else policies), Condition keys
   other than StringEquals on trust policies, and KMS (moto does not call KMS on GetSecretValue, so
   the ``kms:Decrypt`` statement with ``kms:ViaService`` / encryption-context conditions is not
-  exercised). Those documents are linted with parliament below and their shape is unit-tested; a
-  real-account check remains the only full proof for them.
+  exercised). Those documents are linted with parliament below and their shape is unit-tested, and
+  ``test_effective_access.py`` evaluates them together with the identity policies (an evaluator written
+  from AWS's documentation, ``tests/iam``); a real account remains the only check of AWS itself.
 """
 
 from __future__ import annotations
