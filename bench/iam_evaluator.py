@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -36,7 +37,9 @@ MOTO_SAMPLE = 1500
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-0000-4000-8000-000000000001"
 
 
-def environment(n: int) -> tuple[dict[str, Policy], dict[str, Policy], Policy, dict[str, list[str]], dict[str, dict]]:
+def environment(
+    n: int,
+) -> tuple[dict[str, Policy], dict[str, Policy], Policy, dict[str, list[str]], dict[str, dict[str, Any]]]:
     secrets = [
         f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:makini/dev/connections/c{i:05d}/token-a1b2c3"
         for i in range(n)
@@ -70,7 +73,7 @@ def full_matrix(identity: dict[str, Policy], resource: dict[str, Policy], key: P
     return decisions
 
 
-def moto_identity_only(raw: dict[str, dict], secrets: list[str], count: int) -> None:
+def moto_identity_only(raw: dict[str, dict[str, Any]], secrets: list[str], count: int) -> None:
     """``count`` decisions spread evenly over the consumers and secrets (a fair sample of the matrix)."""
     policies = [IAMPolicy(json.dumps(doc)) for doc in raw.values()]
     for i in range(count):

@@ -804,6 +804,8 @@ class Request:
     ``session_name``), an assumed-role session ARN, an IAM user ARN, an account root ARN, a service
     principal (``lambda.amazonaws.com``) or a federated provider (an ``oidc-provider``/``saml-provider``
     ARN, or a web identity domain). ``context`` holds any other context key, exactly as AWS names it.
+    A session ARN carries no role path, so its ``aws:PrincipalArn`` is the path-less role ARN: give the
+    role ARN itself when the role has a path.
     """
 
     principal: str

@@ -22,6 +22,11 @@ def outcome(request: Request, **policies: Any) -> Outcome:
     return evaluate(request, **policies).outcome
 
 
+def allow_everywhere(action: str) -> dict[str, Any]:
+    """An identity policy allowing ``action`` on every resource (the "another policy allows it" of the pages)."""
+    return {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": action, "Resource": "*"}}
+
+
 # --------------------------------------------------------------------------------------------------
 # IAM/reference_policies_evaluation-logic.html, "Example identity-based and resource-based policy evaluation"
 
@@ -112,7 +117,7 @@ def test_implicit_and_explicit_denies(action, expected):
 def test_another_policy_cannot_lift_an_explicit_deny():
     """ "If someone adds another policy ... such as iam:GenerateCredentialReport, report-related requests
     are still denied because of this explicit deny." """
-    more = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "iam:*", "Resource": "*"}}
+    more = allow_everywhere("iam:*")
     request = Request("arn:aws:iam::123456789012:user/alice", "iam:GenerateCredentialReport", "*")
     assert outcome(request, identity_policies=[GET_LIST_DENY_REPORTS, more]) is EXPLICIT
 
@@ -564,7 +569,7 @@ def test_bool_secure_transport_deny():
             }
         ],
     }
-    allow = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}
+    allow = allow_everywhere("s3:*")
     obj = "arn:aws:s3:::DOC-EXAMPLE-BUCKET/k"
     assert outcome(Request(USER, "s3:GetObject", obj), identity_policies=[deny, allow]) is ALLOW
     plain = Request(USER, "s3:GetObject", obj, secure_transport=False)
@@ -776,7 +781,7 @@ def test_for_all_values(attributes, expected):
 )
 def test_for_any_value_deny(attributes, expected):
     """Same page, ForAnyValue:StringEquals with Deny (an Allow for PutItem added so "not denied" shows)."""
-    allow = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}}
+    allow = allow_everywhere("dynamodb:*")
     context = {} if attributes is None else {"dynamodb:Attributes": attributes}
     request = Request(USER, "dynamodb:PutItem", THREAD, context=context)
     assert outcome(request, identity_policies=[FOR_ANY_VALUE_DENY, allow]) is expected
@@ -826,7 +831,7 @@ def test_for_all_values_with_a_negated_operator(tag_keys, expected):
     """IAM/reference_policies_condition_examples-multi-valued-context-keys.html, "Example: Deny policy with
     condition set operator ForAllValues", first example and its table (For a Deny statement, Match
     means denied)."""
-    allow = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "iam:*", "Resource": "*"}}
+    allow = allow_everywhere("iam:*")
     context = {} if tag_keys is None else {"aws:TagKeys": tag_keys}
     request = Request(USER, "iam:TagUser", "arn:aws:iam::123456789012:user/Bob", context=context)
     assert outcome(request, identity_policies=[DENY_UNLESS_KEY1, allow]) is expected
@@ -851,7 +856,7 @@ def test_null_false_keeps_for_all_values_from_matching_an_empty_request():
             }
         ],
     }
-    allow = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "iam:*", "Resource": "*"}}
+    allow = allow_everywhere("iam:*")
     target = "arn:aws:iam::123456789012:user/Bob"
     assert outcome(Request(USER, "iam:TagUser", target), identity_policies=[policy, allow]) is ALLOW
     tagged = Request(USER, "iam:TagUser", target, request_tags={"key1-a": "x", "key3-b": "y"})
@@ -1046,7 +1051,7 @@ def test_not_action_allow_and_deny():
             }
         ],
     }
-    admin = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}
+    admin = allow_everywhere("*")
     no_mfa = Request(USER, "s3:GetObject", "arn:aws:s3:::b/k", context={"aws:MultiFactorAuthPresent": False})
     with_mfa = Request(USER, "s3:GetObject", "arn:aws:s3:::b/k", context={"aws:MultiFactorAuthPresent": True})
     assert outcome(no_mfa, identity_policies=[mfa, admin]) is EXPLICIT
@@ -1074,7 +1079,7 @@ def test_not_resource_deny():
             "NotResource": ["arn:aws:s3:::HRBucket/Payroll", "arn:aws:s3:::HRBucket/Payroll/*"],
         },
     }
-    admin = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}
+    admin = allow_everywhere("*")
 
     def get(resource: str, action: str = "s3:GetObject") -> Outcome:
         return outcome(
@@ -1112,7 +1117,7 @@ def test_account_id_and_root_arn_are_the_same_principal():
         "arn:aws:s3:::BUCKETNAME/k",
         resource_account="123456789012",
     )
-    allow_all = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}
+    allow_all = allow_everywhere("s3:*")
     for principal in (
         {"AWS": "555555555555"},
         {"AWS": "arn:aws:iam::555555555555:root"},
@@ -1143,7 +1148,7 @@ def test_everyone_principal_same_account_and_cross_account():
         "arn:aws:s3:::BUCKETNAME/k",
         resource_account="123456789012",
     )
-    allow_all = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}
+    allow_all = allow_everywhere("s3:*")
     assert outcome(same, resource_policy=policy) is ALLOW
     assert outcome(same, resource_policy=_bucket_policy({"AWS": "*"})) is ALLOW
     assert outcome(other, resource_policy=policy) is IMPLICIT
@@ -1185,7 +1190,7 @@ def test_principal_arn_deny_instead_of_not_principal():
             }
         ],
     }
-    allow_all = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}
+    allow_all = allow_everywhere("s3:*")
     spared = Request(
         "arn:aws:iam::444455556666:user/user-name",
         "s3:GetObject",
@@ -1228,7 +1233,7 @@ def test_not_principal_with_deny_user_and_role_examples():
         {"AWS": ["arn:aws:iam::444455556666:user/Bob", "arn:aws:iam::444455556666:root"]}, effect="Deny"
     )
     bob_policy["Statement"]["NotPrincipal"] = bob_policy["Statement"].pop("Principal")
-    allow_all = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}
+    allow_all = allow_everywhere("s3:*")
     obj = "arn:aws:s3:::BUCKETNAME/k"
     bob = Request("arn:aws:iam::444455556666:user/Bob", "s3:GetObject", obj, resource_account="444455556666")
     alice = Request("arn:aws:iam::444455556666:user/Alice", "s3:GetObject", obj, resource_account="444455556666")
@@ -1455,7 +1460,7 @@ def test_kms_example_2_cross_account_role():
     decrypt = Request(engineering, "kms:Decrypt", KEY_ACCT_2)
     assert outcome(decrypt, key_policy=KEY_POLICY_ACCT_2, identity_policies=[ENGINEERING_POLICY]) is ALLOW
     assert outcome(decrypt, key_policy=KEY_POLICY_ACCT_2) is IMPLICIT
-    admin_everything = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}
+    admin_everything = allow_everywhere("kms:*")
     schedule = Request(engineering, "kms:ScheduleKeyDeletion", KEY_ACCT_2)
     assert outcome(schedule, key_policy=KEY_POLICY_ACCT_2, identity_policies=[admin_everything]) is IMPLICIT
 
@@ -1536,7 +1541,7 @@ def test_secrets_manager_aws_managed_key_policy():
     assert outcome(Request(app, "kms:Decrypt", KEY_111, context=via_sm), key_policy=policy) is ALLOW
     assert outcome(Request(app, "kms:Decrypt", KEY_111), key_policy=policy) is IMPLICIT
     assert outcome(Request(app, "kms:GetKeyPolicy", KEY_111), key_policy=policy) is IMPLICIT  # needs an IAM policy
-    get = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "kms:Get*", "Resource": "*"}}
+    get = allow_everywhere("kms:Get*")
     assert outcome(Request(app, "kms:GetKeyPolicy", KEY_111), key_policy=policy, identity_policies=[get]) is ALLOW
     stranger = Request(
         "arn:aws:iam::444455556666:role/app",
@@ -1736,7 +1741,7 @@ def test_policy_types_are_checked_at_evaluation():
         "Version": "2012-10-17",
         "Statement": {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"},
     }
-    without = {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}
+    without = allow_everywhere("s3:*")
     request = Request(USER, "s3:GetObject", "arn:aws:s3:::b/k")
     with pytest.raises(PolicyError, match="cannot name a Principal"):
         evaluate(request, identity_policies=[with_principal])

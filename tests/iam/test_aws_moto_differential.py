@@ -106,8 +106,8 @@ class _AccessKey:
 
 def moto_allows(docs: list[dict[str, Any]], action: str, resource: str) -> bool:
     request = object.__new__(IAMRequest)
-    request._action = action  # type: ignore[attr-defined]
-    request._access_key = _AccessKey(docs)  # type: ignore[attr-defined]
+    request._action = action
+    request._access_key = _AccessKey(docs)  # type: ignore[assignment]
     try:
         request.check_action_permitted(resource)
     except AccessDeniedError:
