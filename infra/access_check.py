@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from stacks.access import cross_environment_conflicts
-from stacks.config import ConfigError, StackConfig, load_stack_config
+from stacks.config import ConfigError, StackConfig
+from stacks.load import load_stack_config
 
 from .offline import PROJECT_ROOT, StackFileError, load_stack_file
 

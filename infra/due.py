@@ -19,7 +19,8 @@ import sys
 from datetime import date
 
 from stacks import clock
-from stacks.config import ConfigError, load_stack_config
+from stacks.config import ConfigError
+from stacks.load import load_stack_config
 from stacks.rotation import Mode, Status, calendar
 
 from .offline import PROJECT_ROOT, StackFileError, load_stack_file

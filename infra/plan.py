@@ -25,8 +25,9 @@ from typing import Any
 
 from stacks import clock
 from stacks.access import matrix_dict, matrix_rows
-from stacks.config import ConfigError, StackConfig, load_stack_config
+from stacks.config import ConfigError, StackConfig
 from stacks.credits import credit_report
+from stacks.load import load_stack_config
 from stacks.rotation import HEADERS as ROTATION_HEADERS
 from stacks.rotation import calendar as rotation_calendar
 from stacks.rotation import calendar_dict, calendar_rows

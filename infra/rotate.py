@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from stacks.catalog import WEBHOOK_SECRET_PATH, connection_token_path
-from stacks.config import ConfigError, StackConfig, load_stack_config
+from stacks.config import ConfigError, StackConfig
+from stacks.load import load_stack_config
 
 from .offline import DEFAULT_REGION, StackFileError, StackSource, load_stack_file
 

@@ -6,8 +6,10 @@ read; the stack's own system identities (webhook receiver, rotation) read and wr
 job needs. The backends' policies are generated from the catalog too; the tests prove those policies
 grant what this matrix says and nothing else.
 
-A stack only sees its own configuration, so "the same identity is granted in two environments" is
-checked over several stacks at once by :func:`cross_environment_conflicts` (run by
+Who is who: :func:`consumer_identities` names the workload identities a consumer is granted as, so
+that two consumers of one stack never share one (:func:`shared_identity_problems`, a config rule) and
+one identity is not granted in two environments. A stack only sees its own configuration, so the
+latter is checked over several stacks at once by :func:`cross_environment_conflicts` (run by
 ``python -m infra.access_check`` over every ``Pulumi.*.yaml``).
 """
 
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .catalog import Catalog, SystemIdentity, build_catalog
-from .config.checks import consumer_identities
+from .config.consumers import Consumer, consumer_path
 from .config.model import StackConfig
 from .errors import Problem
 
@@ -85,6 +87,86 @@ def matrix_dict(cfg: StackConfig, catalog: Catalog | None = None) -> dict:
         entry = identities.setdefault(c.identity, {"kind": c.kind.value, "secrets": {}})
         entry["secrets"][c.path] = {"read": c.read, "write": c.write}
     return {"environment": cfg.environment, "identities": identities}
+
+
+# --------------------------------------------------------------------------------------------------
+# Workload identities, and the same identity held by two consumers of one stack
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One workload identity a consumer is granted as, comparable across consumers and stacks."""
+
+    backend: str
+    key: tuple[str, ...]
+    label: str
+    path: str
+
+
+def _claim_value(value: str | tuple[str, ...]) -> str:
+    return ",".join([value] if isinstance(value, str) else value)
+
+
+def consumer_identities(name: str, consumer: Consumer) -> list[Identity]:
+    """The external identities of a consumer (roles the stack creates and AppRoles are its own: not listed)."""
+    out: list[Identity] = []
+    if consumer.aws is not None and consumer.aws.role_arn is not None:
+        arn = consumer.aws.role_arn
+        # IAM role names are unique case-insensitively.
+        out.append(Identity("aws", ("aws", arn.lower()), f"AWS role {arn}", consumer_path(name, "aws", "roleArn")))
+    if consumer.azure is not None:
+        pid = consumer.azure.principal_id
+        out.append(
+            Identity(
+                "azure", ("azure", pid.lower()), f"Azure principal {pid}", consumer_path(name, "azure", "principalId")
+            )
+        )
+    if consumer.vault is not None:
+        jwt, k8s = consumer.vault.auth.jwt, consumer.vault.auth.kubernetes
+        if jwt is not None:
+            claims = tuple(sorted((k, _claim_value(v)) for k, v in (jwt.bound_claims or {}).items()))
+            out.append(
+                Identity(
+                    "vault",
+                    ("vault-jwt", jwt.mount_path.strip("/"), jwt.bound_subject or "", repr(claims)),
+                    f"Vault JWT subject '{jwt.bound_subject or '*'}'"
+                    + (f" with claims {dict(claims)}" if claims else "")
+                    + f" on auth/{jwt.mount_path.strip('/')}",
+                    consumer_path(name, "vault", "auth", "jwt"),
+                )
+            )
+        if k8s is not None:
+            for ns in k8s.namespaces:
+                for sa in k8s.service_account_names:
+                    out.append(
+                        Identity(
+                            "vault",
+                            ("vault-k8s", k8s.mount_path.strip("/"), ns, sa),
+                            f"Kubernetes service account {ns}/{sa} on auth/{k8s.mount_path.strip('/')}",
+                            consumer_path(name, "vault", "auth", "kubernetes"),
+                        )
+                    )
+    return out
+
+
+def shared_identity_problems(consumers: Mapping[str, Consumer]) -> list[Problem]:
+    """No two consumers of a stack are the same workload (their grants would merge). A config rule."""
+    problems = []
+    owner: dict[tuple[str, ...], str] = {}
+    for name, consumer in sorted(consumers.items()):
+        for ident in consumer_identities(name, consumer):
+            first = owner.setdefault(ident.key, name)
+            if first != name:
+                problems.append(
+                    Problem(
+                        ident.path,
+                        f"consumers '{first}' and '{name}' use the same identity ({ident.label}); each consumer "
+                        "needs its own, or each would hold the other's grants",
+                        f"give '{name}' its own identity, or merge it into '{first}' and list '{first}' on "
+                        f"the connections '{name}' reads",
+                    )
+                )
+    return problems
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,13 +10,11 @@ compare them one by one.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
+from .config.connections import Connection
 from .errors import Problem
-
-if TYPE_CHECKING:  # stacks.config imports this module through checks.py
-    from .config.model import StackConfig
 
 #: NetSuite accepts M2M certificates valid for at most two years.
 MAX_CERTIFICATE_DAYS = 730
@@ -54,9 +52,10 @@ def renew_by(not_after: str, reminder_days: int) -> str:
     return (end.astimezone(UTC) - timedelta(days=reminder_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def netsuite_problems(cfg: StackConfig) -> list[Problem]:
+def netsuite_problems(connections: Sequence[Connection]) -> list[Problem]:
+    """Each connection's NetSuite integration record against NetSuite's M2M setup (see the module doc)."""
     problems: list[Problem] = []
-    for i, conn in enumerate(cfg.connections):
+    for i, conn in enumerate(connections):
         ns = conn.netsuite
         if ns is None:
             continue

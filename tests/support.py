@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from infra.offline import ProgramRun, run_program
-from stacks.config import StackConfig, load_stack_config
+from stacks.config import StackConfig
+from stacks.load import load_stack_config
 
 ACCOUNT = "111111111111"
 

@@ -1,7 +1,8 @@
-"""The stack configuration model, read once at the edge (see loader.load_from_pulumi)."""
+"""The stack configuration model: one module per section, each with its own rules (the whole-stack
+rules and the loading entry are one level up: stacks.checks, stacks.load)."""
 
 from ..errors import ConfigError, Problem
-from .loader import key_path, load_from_pulumi, load_stack_config
+from .loader import key_path, read_stack_config
 from .model import BACKENDS, SECRET_KEYS, StackConfig
 
 __all__ = [
@@ -11,6 +12,5 @@ __all__ = [
     "Problem",
     "StackConfig",
     "key_path",
-    "load_from_pulumi",
-    "load_stack_config",
+    "read_stack_config",
 ]

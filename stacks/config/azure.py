@@ -2,9 +2,10 @@
 
 Checked here, key by key: the region and resource-group name, the vault name override (Key Vault's
 own rules), soft-delete retention 7..90, IPv4 addresses/CIDRs (public only: Key Vault refuses private
-ranges in IP rules), and subnet / workspace ids shaped like Azure resource ids. Rules that need the
-rest of the stack (production: retention 90 and purge protection on; firewall rules that would be
-ignored behind private endpoints) live in ``checks.py``.
+ranges in IP rules), and subnet / workspace ids shaped like Azure resource ids. The rules over the whole
+section are at the end of this module (production: retention 90 and purge protection on; firewall rules
+that would be ignored behind private endpoints); the Function Apps' network, which also depends on the
+webhooks, rotation and connections, is checked in :mod:`stacks.checks`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
+from ..errors import Problem
 from ..naming import KV_VAULT_NAME, KV_VAULT_NAME_RULE
 from .base import Model
 
@@ -153,3 +155,52 @@ class AzureSettings(Model):
     def purge_protection_enabled(self, production: bool) -> bool:
         """Effective purge protection: always on in production, on by default elsewhere."""
         return True if production else self.purge_protection is not False
+
+
+# --------------------------------------------------------------------------------------------------
+# Rules about the azure section (stacks.checks runs them in the order of the error list)
+
+
+def azure_production_problems(azure: AzureSettings | None, production: bool) -> list[Problem]:
+    """Production Key Vaults keep deleted secrets 90 days and can never be purged early."""
+    az = azure
+    if az is None or not production:
+        return []
+    problems = []
+    if az.soft_delete_retention_days is not None and az.soft_delete_retention_days != PRODUCTION_RETENTION:
+        problems.append(
+            Problem(
+                "makini:azure.softDeleteRetentionDays",
+                f"is {az.soft_delete_retention_days}, but production keeps soft-deleted secrets "
+                f"{PRODUCTION_RETENTION} days (other environments may use 7-90)",
+                "pulumi config rm --path 'makini:azure.softDeleteRetentionDays'",
+            )
+        )
+    if az.purge_protection is False:
+        problems.append(
+            Problem(
+                "makini:azure.purgeProtection",
+                "purge protection cannot be switched off in production (a purged vault or secret is gone for good)",
+                "pulumi config rm --path 'makini:azure.purgeProtection'",
+            )
+        )
+    return problems
+
+
+def azure_network_problems(azure: AzureSettings | None) -> list[Problem]:
+    """Firewall allow lists are ignored when public access is off: refuse them rather than mislead."""
+    az = azure
+    if az is None or not az.private_endpoint_subnet_ids:
+        return []
+    problems = []
+    for key, values in (("allowedIpRanges", az.allowed_ip_ranges), ("allowedSubnetIds", az.allowed_subnet_ids)):
+        if values:
+            problems.append(
+                Problem(
+                    f"makini:azure.{key}",
+                    f"has no effect: makini:azure.privateEndpointSubnetIds is set, so the vault's public network "
+                    f"access is off and {key} would never be consulted",
+                    f"pulumi config rm --path 'makini:azure.{key}'   # or remove privateEndpointSubnetIds",
+                )
+            )
+    return problems

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
 
+from ..errors import Problem
 from .base import ConnectionKey, ConsumerName, Model, PositiveInt
 
 
@@ -68,3 +70,26 @@ class Credits(Model):
     tier2: PositiveInt = Field(default=2, description="Credits per Tier 2 cloud connection.")
     tier3: PositiveInt = Field(default=4, description="Credits per Tier 3 cloud connection.")
     on_prem_multiplier: PositiveInt = Field(default=2, description="Multiplier for on-premises deployments.")
+
+
+# --------------------------------------------------------------------------------------------------
+# Rules about the connections section (stacks.checks runs them in the order of the error list)
+
+
+def connection_key_problems(connections: Sequence[Connection]) -> list[Problem]:
+    """Every connection has its own key."""
+    problems = []
+    seen: dict[str, int] = {}
+    for i, conn in enumerate(connections):
+        if conn.key in seen:
+            problems.append(
+                Problem(
+                    f"makini:connections[{i}].key",
+                    f"duplicate connection key '{conn.key}' (also makini:connections[{seen[conn.key]}].key); "
+                    "every connection needs its own key",
+                    "rename one of them, or remove the duplicate entry",
+                )
+            )
+        else:
+            seen[conn.key] = i
+    return problems

@@ -1,17 +1,22 @@
 """Consumers: the company's services that read Makini secrets, with their identity per backend.
 
-Each consumer names one workload identity per backend the stack uses. Cross-key rules (an identity
-for every backend in use, exactly one AWS role source, GUID principal ids, no identity shared by two
-consumers, no wildcard trust) live in :mod:`stacks.config.checks`, so their messages name the consumer
-and the fix.
+Each consumer names one workload identity per backend the stack uses. The rules about this section
+live at the end of this module (an identity for every backend in use, exactly one AWS role source, no
+wildcard trust, GUID principal ids, one Vault auth method bound to one workload, a webhook queue to
+consume), so their messages name the consumer and the fix. Rules that also need the connections or
+the access model (references, identities shared by two consumers) live in :mod:`stacks.checks`.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import Field
 
+from ..errors import Problem
 from .base import IamRoleArn, Model
 
 #: Short token lifetimes for Vault logins: the default and the hard caps (seconds).
@@ -132,3 +137,254 @@ class Consumer(Model):
     vault: VaultIdentity | None = Field(
         default=None, description="Identity on Vault (required when backends has vault)."
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Rules about the consumers section (stacks.checks runs them in the order of the error list)
+
+
+def consumer_path(name: str, *rest: str) -> str:
+    """``makini:consumers["asset-sync"].aws.roleArn`` (Pulumi's --path syntax)."""
+    head = f'makini:consumers["{name}"]'
+    return head + "".join(f".{r}" for r in rest)
+
+
+def webhook_queue_problems(consumers: Mapping[str, Consumer], webhooks_enabled: bool) -> list[Problem]:
+    """A consumer of the webhook queue needs an environment with a webhook endpoint."""
+    if webhooks_enabled:
+        return []
+    return [
+        Problem(
+            f'makini:consumers["{name}"].webhookQueue',
+            f"consumer '{name}' consumes the webhook queue, but this environment has no webhook endpoint",
+            "pulumi config set --path 'makini:webhooks.enabled' true   # or remove webhookQueue",
+        )
+        for name, c in sorted(consumers.items())
+        if c.webhook_queue
+    ]
+
+
+_IDENTITY_FIX = {
+    "aws": "pulumi config set --path '{p}.aws.roleArn' arn:aws:iam::<account>:role/<role>\n"
+    "(or let the stack create the role: set '{p}.aws.createRole.trustPolicy' to a trust policy document)",
+    "azure": "pulumi config set --path '{p}.azure.principalId' <object-id-of-its-service-principal>",
+    "vault": "give it one auth method, e.g. pulumi config set --path '{p}.vault.auth.kubernetes.serviceAccountNames[0]' "
+    "<service-account> and pulumi config set --path '{p}.vault.auth.kubernetes.namespaces[0]' <namespace> "
+    "(or vault.auth.jwt / vault.auth.approle)",
+}
+
+
+def identity_per_backend_problems(consumers: Mapping[str, Consumer], backends: Sequence[str]) -> list[Problem]:
+    """Every consumer has an identity on every backend the stack uses."""
+    problems = []
+    for backend in backends:
+        for name, consumer in sorted(consumers.items()):
+            if getattr(consumer, backend) is None:
+                path = consumer_path(name)
+                problems.append(
+                    Problem(
+                        f"{path}.{backend}",
+                        f"backends includes {backend} but consumer '{name}' has no {backend.upper() if backend == 'aws' else backend.capitalize()} identity",
+                        _IDENTITY_FIX[backend].format(p=path),
+                    )
+                )
+    return problems
+
+
+_ASSUME_ACTIONS = frozenset(
+    {
+        "sts:assumerole",
+        "sts:assumerolewithwebidentity",
+        "sts:assumerolewithsaml",
+        "sts:tagsession",
+        "sts:setsourceidentity",
+        "sts:setcontext",
+    }
+)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def trust_policy_problems(document: Any) -> list[str]:
+    """What is wrong with a role trust policy: shape, wildcard principals, non-assume actions."""
+    if not isinstance(document, Mapping) or "Statement" not in document:
+        return ["is not an IAM policy document (a mapping with Version and Statement)"]
+    found: list[str] = []
+    statements = _as_list(document["Statement"])
+    if not statements:
+        return ["has no statements, so nobody could assume the role"]
+    for i, st in enumerate(statements):
+        if not isinstance(st, Mapping):
+            found.append(f"Statement[{i}] is not a mapping")
+            continue
+        if "NotPrincipal" in st:
+            found.append(f"Statement[{i}] uses NotPrincipal, which trusts every principal but the ones named")
+        principal = st.get("Principal")
+        if st.get("Effect") == "Allow" and principal is None and "NotPrincipal" not in st:
+            found.append(f"Statement[{i}] has no Principal")
+        values = (
+            [principal]
+            if isinstance(principal, str)
+            else [v for vs in (principal or {}).values() for v in _as_list(vs)]
+            if isinstance(principal, Mapping)
+            else []
+        )
+        if principal is not None and not isinstance(principal, str | Mapping):
+            found.append(f"Statement[{i}].Principal must be a mapping such as {{AWS: <role ARN>}}")
+        if st.get("Effect") == "Allow" and any("*" in str(v) for v in values):
+            found.append(f"Statement[{i}] trusts a wildcard principal ('*'), so anyone could assume the role")
+        for action in _as_list(st.get("Action", [])):
+            if str(action).lower() not in _ASSUME_ACTIONS:
+                found.append(f"Statement[{i}] allows '{action}'; a trust policy may only allow sts:AssumeRole* actions")
+    return found
+
+
+def aws_identity_problems(consumers: Mapping[str, Consumer]) -> list[Problem]:
+    """Exactly one role source per consumer (roleArn or createRole), and a trust policy that trusts someone."""
+    problems = []
+    for name, consumer in sorted(consumers.items()):
+        aws = consumer.aws
+        if aws is None:
+            continue
+        path = consumer_path(name, "aws")
+        if (aws.role_arn is None) == (aws.create_role is None):
+            problems.append(
+                Problem(
+                    path,
+                    f"consumer '{name}' must set exactly one of roleArn (an existing role) or createRole "
+                    f"(the stack creates the role); it sets {'both' if aws.role_arn else 'neither'}",
+                    f"keep one: pulumi config rm --path '{path}.createRole'  or  pulumi config rm --path '{path}.roleArn'"
+                    if aws.role_arn
+                    else f"pulumi config set --path '{path}.roleArn' arn:aws:iam::<account>:role/<role>",
+                )
+            )
+        if aws.create_role is not None:
+            for what in trust_policy_problems(aws.create_role.trust_policy):
+                problems.append(
+                    Problem(
+                        f"{path}.createRole.trustPolicy",
+                        f"the trust policy of consumer '{name}' {what}"
+                        if what.startswith(("is", "has"))
+                        else f"the trust policy of consumer '{name}': {what}",
+                        "name the exact principals that run the consumer (e.g. Principal: {AWS: "
+                        "arn:aws:iam::<account>:role/<ci-role>} or {Federated: <OIDC provider ARN>} with "
+                        "conditions) and allow only sts:AssumeRole / sts:AssumeRoleWithWebIdentity",
+                    )
+                )
+    return problems
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def azure_principal_problems(consumers: Mapping[str, Consumer]) -> list[Problem]:
+    """Azure principal ids are object ids (GUIDs)."""
+    problems = []
+    for name, consumer in sorted(consumers.items()):
+        if consumer.azure is not None and not _GUID.fullmatch(consumer.azure.principal_id):
+            path = consumer_path(name, "azure", "principalId")
+            problems.append(
+                Problem(
+                    path,
+                    f"Azure principal id of consumer '{name}' must be an object id (a GUID such as "
+                    "0b1f6c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b), not a name or an application (client) id URI",
+                    f"az ad sp show --id <app-id> --query id -o tsv, then pulumi config set --path '{path}' <object-id>",
+                )
+            )
+    return problems
+
+
+def _valid_cidr(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def vault_auth_problems(consumers: Mapping[str, Consumer]) -> list[Problem]:
+    """One Vault auth method per consumer, short token lifetimes, each role bound to one workload."""
+    problems = []
+    for name, consumer in sorted(consumers.items()):
+        vault = consumer.vault
+        if vault is None:
+            continue
+        path = consumer_path(name, "vault")
+        methods = vault.auth.methods()
+        if len(methods) != 1:
+            problems.append(
+                Problem(
+                    f"{path}.auth",
+                    f"consumer '{name}' must use exactly one Vault auth method (jwt, kubernetes or approle); "
+                    f"it sets {', '.join(methods) if methods else 'none'}",
+                    f"keep one of them under {path}.auth",
+                )
+            )
+        if vault.token_ttl > vault.token_max_ttl:
+            problems.append(
+                Problem(
+                    f"{path}.tokenTtl",
+                    f"consumer '{name}': tokenTtl ({vault.token_ttl}s) is longer than tokenMaxTtl ({vault.token_max_ttl}s)",
+                    f"pulumi config set --path '{path}.tokenTtl' {min(900, vault.token_max_ttl)}",
+                )
+            )
+        jwt = vault.auth.jwt
+        if jwt is not None:
+            if jwt.bound_subject is None and not jwt.bound_claims:
+                problems.append(
+                    Problem(
+                        f"{path}.auth.jwt",
+                        f"the JWT role of consumer '{name}' binds no subject or claims, so any token for the "
+                        "audience (any job or pod of the issuer) could log in as it",
+                        f"pulumi config set --path '{path}.auth.jwt.boundSubject' <sub-claim-of-the-workload>",
+                    )
+                )
+            wild = [v for v in (jwt.bound_subject, *jwt.bound_audiences) if v and "*" in v]
+            if wild:
+                problems.append(
+                    Problem(
+                        f"{path}.auth.jwt",
+                        f"the JWT role of consumer '{name}' uses a wildcard ({', '.join(wild)}); subjects and "
+                        "audiences are matched exactly",
+                        "name the exact subject and audience of the workload",
+                    )
+                )
+        k8s = vault.auth.kubernetes
+        if k8s is not None:
+            for field, values in (("serviceAccountNames", k8s.service_account_names), ("namespaces", k8s.namespaces)):
+                if any("*" in v for v in values):
+                    problems.append(
+                        Problem(
+                            f"{path}.auth.kubernetes.{field}",
+                            f"the Kubernetes role of consumer '{name}' allows a wildcard in {field}, so other "
+                            "workloads could log in as it",
+                            f"list the exact {field} of the consumer's pods",
+                        )
+                    )
+        approle = vault.auth.approle
+        if approle is not None:
+            if not approle.token_bound_cidrs and not approle.secret_id_bound_cidrs:
+                problems.append(
+                    Problem(
+                        f"{path}.auth.approle",
+                        f"the AppRole of consumer '{name}' is not bound to any network, so a leaked secret id "
+                        "works from anywhere",
+                        f"pulumi config set --path '{path}.auth.approle.secretIdBoundCidrs[0]' <cidr-of-the-consumer>",
+                    )
+                )
+            for field, values in (
+                ("tokenBoundCidrs", approle.token_bound_cidrs),
+                ("secretIdBoundCidrs", approle.secret_id_bound_cidrs),
+            ):
+                for j, cidr in enumerate(values):
+                    if not _valid_cidr(cidr):
+                        problems.append(
+                            Problem(
+                                f"{path}.auth.approle.{field}[{j}]",
+                                f"consumer '{name}': '{cidr}' is not an IP address or CIDR",
+                                f"pulumi config set --path '{path}.auth.approle.{field}[{j}]' 10.0.0.0/24",
+                            )
+                        )
+    return problems

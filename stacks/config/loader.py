@@ -1,9 +1,10 @@
-"""Read a stack's ``makini:`` configuration once, at the edge, into a validated :class:`StackConfig`.
+"""Read a stack's ``makini:`` configuration into the validated model :class:`StackConfig`.
 
 Pulumi hands a program its configuration as a flat mapping of ``namespace:key`` to strings (structured
-values JSON-encoded) plus the set of keys that are secrets. :func:`load_stack_config` turns that into a
+values JSON-encoded) plus the set of keys that are secrets. :func:`read_stack_config` turns that into a
 :class:`StackConfig` or raises one :class:`ConfigError` listing every problem, each with its key path,
-what is allowed and the fix. Nothing here ever echoes a secret value.
+what is allowed and the fix. Nothing here ever echoes a secret value. The rules over the whole validated
+model run after it: :func:`stacks.load.load_stack_config` is the entry every caller uses.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, Problem
 from .base import NAMESPACE
-from .checks import cross_checks
 from .model import SECRET_KEYS, StackConfig
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -200,12 +200,17 @@ def decode_raw(stack: str, raw: Mapping[str, str]) -> tuple[dict[str, Any], list
     return data, problems
 
 
-def load_stack_config(
+def read_stack_config(
     stack: str,
     raw: Mapping[str, str],
     secret_keys: Collection[str] = (),
-) -> StackConfig:
-    """Validate a stack's flat Pulumi configuration. Raises :class:`ConfigError` listing every problem."""
+) -> tuple[StackConfig, list[Problem]]:
+    """Validate a stack's flat Pulumi configuration against the model.
+
+    Raises :class:`ConfigError` listing every problem when the model cannot be built; else returns the
+    model and the problems found on the way (secrets set in plain text), for the whole-stack rules to
+    add to (see :func:`stacks.load.load_stack_config`).
+    """
     data, problems = decode_raw(stack, raw)
     secret_keys = set(secret_keys)
 
@@ -231,19 +236,4 @@ def load_stack_config(
         cfg = StackConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(stack, problems + _problems_from_validation(err, data)) from None
-    problems += cross_checks(cfg)
-    if problems:
-        raise ConfigError(stack, problems)
-    return cfg
-
-
-def load_from_pulumi() -> StackConfig:
-    """Read the running program's configuration (the only place that touches Pulumi's config)."""
-    import pulumi
-    from pulumi.runtime import config as runtime_config
-
-    raw: dict[str, Any] = dict(runtime_config.get_config_env())
-    raw.update(runtime_config.CONFIG.get())
-    secret = set(runtime_config.get_config_secret_keys_env())
-    secret.update(k for k in raw if runtime_config.is_config_secret(k))
-    return load_stack_config(pulumi.get_stack(), raw, secret)
+    return cfg, problems

@@ -1,11 +1,18 @@
-"""The stack configuration model: everything under the ``makini:`` namespace of a Pulumi stack file."""
+"""The stack configuration model: everything under the ``makini:`` namespace of a Pulumi stack file.
+
+The rules about the top-level keys (production, the backend sections, connection tokens) are at the end
+of this module; each section's own rules are in its module; rules across sections are in
+:mod:`stacks.checks`.
+"""
 
 from __future__ import annotations
 
+import difflib
 from typing import Literal
 
 from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
 
+from ..errors import Problem
 from .access import AccessSettings
 from .aws import AwsSettings
 from .azure import AzureSettings
@@ -130,3 +137,61 @@ SECRET_KEYS: dict[str, str] = {
     "webhookSecret": "pulumi config set --secret makini:webhookSecret <webhook-secret>",
     "connectionTokens": "pulumi config set --secret --path 'makini:connectionTokens.<connection-key>' <token>",
 }
+
+
+# --------------------------------------------------------------------------------------------------
+# Rules about the top-level keys (stacks.checks runs them in the order of the error list)
+
+
+def production_problems(cfg: StackConfig) -> list[Problem]:
+    """The production environment names cannot be unprotected."""
+    if cfg.environment in PRODUCTION_NAMES and not cfg.production:
+        return [
+            Problem(
+                "makini:production",
+                f"environment '{cfg.environment}' is a production environment and cannot be unprotected",
+                "pulumi config rm makini:production",
+            )
+        ]
+    return []
+
+
+def backend_section_problems(cfg: StackConfig) -> list[Problem]:
+    """A backend's section is there when the backend is used (azure needs it), and only then."""
+    problems = []
+    if "azure" in cfg.backends and cfg.azure is None:
+        problems.append(
+            Problem(
+                "makini:azure",
+                "backends includes azure, but the azure section is missing (it needs at least location)",
+                "pulumi config set --path 'makini:azure.location' westeurope",
+            )
+        )
+    for section in ("aws", "azure", "vault"):
+        if getattr(cfg, section) is not None and section not in cfg.backends:
+            problems.append(
+                Problem(
+                    f"makini:{section}",
+                    f"settings for {section} are given, but '{section}' is not in makini:backends",
+                    f"add {section} to makini:backends, or remove the makini:{section} section",
+                )
+            )
+    return problems
+
+
+def connection_token_problems(cfg: StackConfig) -> list[Problem]:
+    """Every token in makini:connectionTokens belongs to a declared connection."""
+    keys = [c.key for c in cfg.connections]
+    problems = []
+    for key in sorted(cfg.connection_tokens):
+        if key not in keys:
+            near = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            problems.append(
+                Problem(
+                    f"makini:connectionTokens.{key}",
+                    f"token for unknown connection '{key}'{hint}",
+                    f"pulumi config rm --path 'makini:connectionTokens.{key}'",
+                )
+            )
+    return problems

@@ -2,9 +2,9 @@
 
 Connection tokens are rotated automatically (Secrets Manager, Key Vault near-expiry events, the Vault
 rotator); the secrets Makini issues by hand (webhook secret, OAuth client secret) have a maximum age
-and a reminder before it. Rules that depend on other keys (production, connections) live in
-``checks.py``; the default period depends on ``production`` and is filled in by :func:`fill_defaults`
-(called from the top-level model before validation).
+and a reminder before it. The rules across the section's keys are at the end of this module; the
+default period depends on ``production`` and is filled in by :func:`fill_defaults` (called from the
+top-level model before validation).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from ..errors import Problem
 from .base import Model
 
 #: A Makini access token expires 30 days after it is issued (FACTS.md, "Authentication").
@@ -110,3 +111,38 @@ def fill_defaults(data: Any, production: bool) -> Any:
     if data.get("enabled", True) is False or "connectionTokenDays" in data:
         return data
     return {**data, "connectionTokenDays": default_token_days(production)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Rules about the rotation section (stacks.checks runs them in the order of the error list)
+
+
+def rotation_problems(rotation: RotationSettings) -> list[Problem]:
+    """Rotation rules that span keys: reminders before the maximum ages, a window inside the period."""
+    r = rotation
+    problems: list[Problem] = []
+    for key, max_age in (
+        ("webhookSecretMaxAgeDays", r.webhook_secret_max_age_days),
+        ("oauthClientSecretMaxAgeDays", r.oauth_client_secret_max_age_days),
+    ):
+        if r.reminder_days_before >= max_age:
+            problems.append(
+                Problem(
+                    "makini:rotation.reminderDaysBefore",
+                    f"is {r.reminder_days_before} days, not shorter than makini:rotation.{key} ({max_age}); "
+                    "the reminder would fire before the secret is issued",
+                    f"pulumi config set --path 'makini:rotation.reminderDaysBefore' {max(1, min(14, max_age - 1))}",
+                )
+            )
+    if r.rotation_window is not None and r.connection_token_days is not None:
+        hours = int(r.rotation_window[:-1])
+        if hours >= r.connection_token_days * 24:
+            problems.append(
+                Problem(
+                    "makini:rotation.rotationWindow",
+                    f"a {r.rotation_window} window does not fit in a {r.connection_token_days}-day schedule "
+                    "(Secrets Manager refuses a window that reaches the next rotation)",
+                    "pulumi config set --path 'makini:rotation.rotationWindow' 3h",
+                )
+            )
+    return problems

@@ -1,7 +1,9 @@
 """HashiCorp Vault settings (KV v2). Address and auth come from the vault provider configuration.
 
 ``deleteVersionAfter`` is written in Vault's duration syntax (``768h``, ``30d``, ``1h30m``, ``0s``; a
-bare number is seconds) and handed to the KV v2 engine as whole seconds.
+bare number is seconds) and handed to the KV v2 engine as whole seconds. The rule that also reads the
+rotation period is at the end of this module; the rotator's rules, which need the catalog, are in
+:mod:`stacks.checks`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
+from ..errors import Problem
 from .base import Model, _pattern
 
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
@@ -152,3 +155,25 @@ class VaultSettings(Model):
     @property
     def delete_version_after_seconds(self) -> int:
         return duration_seconds(self.delete_version_after)
+
+
+# --------------------------------------------------------------------------------------------------
+# Rules about the vault section (stacks.checks runs them in the order of the error list)
+
+
+def delete_version_problems(vault: VaultSettings | None, connection_token_days: int | None) -> list[Problem]:
+    """KV v2 deletes even the current version after deleteVersionAfter: it must outlive a rotation period."""
+    days = connection_token_days
+    if vault is None or days is None:
+        return []
+    seconds = vault.delete_version_after_seconds
+    if 0 < seconds <= days * 86400:
+        return [
+            Problem(
+                "makini:vault.deleteVersionAfter",
+                f"is {vault.delete_version_after}, not longer than the {days}-day rotation period "
+                "(makini:rotation.connectionTokenDays): the current token would be deleted before it is rotated",
+                f"pulumi config set --path 'makini:vault.deleteVersionAfter' {days * 2 * 24}h   # or 0s",
+            )
+        ]
+    return []

@@ -1,19 +1,21 @@
 """Webhook endpoint settings: where and how Makini's webhooks for one environment are received.
 
 Everything the endpoint components (``components/aws/webhook.py``, ``components/azure/webhook.py``)
-need, validated at the edge. Rules that depend on other keys (production, backends) live in
-``checks.py``.
+need, validated at the edge. The rules that also read the stack's production flag and backends are at
+the end of this module.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from ..errors import Problem
 from .base import Model
 
 # Makini's documented production source addresses (FACTS.md, "Source addresses").
@@ -321,3 +323,30 @@ class WebhookSettings(Model):
     def log_retention_days(self, production: bool) -> int:
         explicit = self.aws.log_retention_days
         return explicit if explicit is not None else (365 if production else 30)
+
+
+# --------------------------------------------------------------------------------------------------
+# Rules about the webhooks section (stacks.checks runs them in the order of the error list)
+
+
+def webhook_problems(webhooks: WebhookSettings, *, production: bool, backends: Sequence[str]) -> list[Problem]:
+    """Webhook endpoint rules that depend on the stack's production flag and backends."""
+    w = webhooks
+    problems: list[Problem] = []
+    if w.allow_any_source and production:
+        problems.append(
+            Problem(
+                "makini:webhooks.allowAnySource",
+                "production endpoints accept Makini's source addresses only; the allow list cannot be switched off",
+                "pulumi config rm --path 'makini:webhooks.allowAnySource'",
+            )
+        )
+    if w.enabled and not {"aws", "azure"} & set(backends):
+        problems.append(
+            Problem(
+                "makini:webhooks.enabled",
+                "webhook endpoints run on aws or azure, but makini:backends lists neither",
+                "add aws or azure to makini:backends, or pulumi config set --path 'makini:webhooks.enabled' false",
+            )
+        )
+    return problems

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from stacks.config import ConfigError, load_stack_config
+from stacks.config import ConfigError
+from stacks.load import load_stack_config
 from tests.support import base_config, flatten, load
 
 

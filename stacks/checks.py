@@ -1,0 +1,257 @@
+"""Rules over a whole stack's configuration, and the one ordered list that runs every rule.
+
+A rule about one section lives beside that section (``stacks/config/<section>.py``; the top-level keys'
+rules in ``stacks/config/model.py``) and takes that section and the plain facts it needs. The rules here
+span sections, or need what is built from the config: the catalog (Key Vault secret names, the Vault
+rotator), the credits, NetSuite's rules, the access model (identities shared by two consumers).
+
+:func:`cross_checks` runs them all in one fixed order, the order of the error list; each rule returns
+:class:`Problem` s with the exact key path and a fix, and :func:`stacks.load.load_stack_config` raises
+them together as one :class:`ConfigError` before any resource is registered.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from .access import shared_identity_problems
+from .catalog import SystemIdentity, build_catalog, connection_token_path
+from .config.azure import azure_network_problems, azure_production_problems
+from .config.connections import connection_key_problems
+from .config.consumers import (
+    aws_identity_problems,
+    azure_principal_problems,
+    identity_per_backend_problems,
+    vault_auth_problems,
+    webhook_queue_problems,
+)
+from .config.model import StackConfig, backend_section_problems, connection_token_problems, production_problems
+from .config.rotation import rotation_problems
+from .config.vault import delete_version_problems
+from .config.webhooks import webhook_problems
+from .credits import credit_report
+from .errors import Problem
+from .naming import key_vault_name_collisions
+from .netsuite import netsuite_problems
+
+
+def cross_checks(cfg: StackConfig) -> list[Problem]:
+    """Every rule over a validated config, in the order their problems are reported."""
+    return [
+        *webhook_queue_problems(cfg.consumers, cfg.webhooks.enabled),
+        *production_problems(cfg),
+        *connection_key_problems(cfg.connections),
+        *_consumer_references(cfg),
+        *identity_per_backend_problems(cfg.consumers, cfg.backends),
+        *aws_identity_problems(cfg.consumers),
+        *azure_principal_problems(cfg.consumers),
+        *vault_auth_problems(cfg.consumers),
+        *shared_identity_problems(cfg.consumers),
+        *backend_section_problems(cfg),
+        *connection_token_problems(cfg),
+        *_credit_budget(cfg),
+        *webhook_problems(cfg.webhooks, production=cfg.production, backends=cfg.backends),
+        *azure_production_problems(cfg.azure, cfg.production),
+        *azure_network_problems(cfg.azure),
+        *_key_vault_secret_names(cfg),
+        *delete_version_problems(cfg.vault, cfg.rotation.connection_token_days),
+        *netsuite_problems(cfg.connections),
+        *rotation_problems(cfg.rotation),
+        *_vault_rotator(cfg),
+        *_azure_functions_network(cfg),
+    ]
+
+
+def _consumer_references(cfg: StackConfig) -> list[Problem]:
+    """Connections name declared consumers, once each; every consumer reads something."""
+    problems = []
+    declared = sorted(cfg.consumers)
+    referenced: set[str] = set()
+    for i, conn in enumerate(cfg.connections):
+        for j, name in enumerate(conn.consumers):
+            referenced.add(name)
+            if name not in cfg.consumers:
+                near = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
+                hint = f"; did you mean '{near[0]}'?" if near else ""
+                problems.append(
+                    Problem(
+                        f"makini:connections[{i}].consumers[{j}]",
+                        f"unknown consumer '{name}'{hint} Declared consumers: {', '.join(declared) or '(none)'}",
+                        f"declare it under makini:consumers, e.g. pulumi config set --path "
+                        f"'makini:consumers.{name}.aws.roleArn' arn:aws:iam::<account>:role/<role>",
+                    )
+                )
+        if len(set(conn.consumers)) != len(conn.consumers):
+            problems.append(
+                Problem(f"makini:connections[{i}].consumers", "lists a consumer more than once", "remove the repeat")
+            )
+    for name, consumer in sorted(cfg.consumers.items()):
+        if name not in referenced and not consumer.oauth_client and not consumer.webhook_queue:
+            problems.append(
+                Problem(
+                    f"makini:consumers.{name}" if name.isidentifier() else f'makini:consumers["{name}"]',
+                    f"consumer '{name}' is declared but no connection lists it, so it could read nothing",
+                    "add it to the consumers of the connections it calls, or remove it",
+                )
+            )
+    return problems
+
+
+def _credit_budget(cfg: StackConfig) -> list[Problem]:
+    """The connections fit in the credit pool."""
+    report = credit_report(cfg.connections, cfg.credits)
+    if not report.over_budget:
+        return []
+    biggest = ", ".join(f"{r.key} ({r.credits})" for r in report.biggest(3))
+    return [
+        Problem(
+            "makini:credits.pool",
+            f"connections need {report.used} credits but the pool has {report.pool} "
+            f"({report.used - report.pool} over). Biggest consumers of credits: {biggest}",
+            "raise makini:credits.pool to match your Makini plan, or remove or downgrade connections",
+        )
+    ]
+
+
+def _key_vault_secret_names(cfg: StackConfig) -> list[Problem]:
+    """Connection keys whose Key Vault secret names would be the same (Key Vault ignores case)."""
+    if "azure" not in cfg.backends:
+        return []
+    index = {connection_token_path(c.key): i for i, c in reversed(list(enumerate(cfg.connections)))}
+    problems = []
+    for first, second, name in key_vault_name_collisions(connection_token_path(c.key) for c in cfg.connections):
+        i, j = index[first], index[second]
+        a, b = cfg.connections[i].key, cfg.connections[j].key
+        problems.append(
+            Problem(
+                f"makini:connections[{j}].key",
+                f"connection keys '{a}' (makini:connections[{i}].key) and '{b}' map to the same Key Vault "
+                f"secret name '{name}' (Key Vault secret names hold only letters, digits and dashes, and ignore case)",
+                "rename one of them, e.g. to a lowercase key of letters, digits and single dashes",
+            )
+        )
+    return problems
+
+
+def _vault_rotator(cfg: StackConfig) -> list[Problem]:
+    """Connection tokens rotating on Vault need the rotator's identity (and it must bind one workload)."""
+    if "vault" not in cfg.backends:
+        return []
+    rotator = cfg.vault.rotator if cfg.vault is not None else None
+    if rotator is None:
+        rotated = [s.path for s in build_catalog(cfg).secrets if SystemIdentity.ROTATION in s.writers]
+        if not rotated:
+            return []
+        return [
+            Problem(
+                "makini:vault.rotator",
+                f"connection tokens rotate on Vault ({len(rotated)} of them, e.g. {rotated[0]}), but no rotator "
+                "identity is configured: the rotator CronJob needs its own Vault role bound to its Kubernetes "
+                "service account (or to a JWT subject)",
+                "pulumi config set --path 'makini:vault.rotator.auth.kubernetes.mountPath' kubernetes; "
+                "pulumi config set --path 'makini:vault.rotator.namespace' <namespace>; "
+                "pulumi config set --path 'makini:vault.rotator.serviceAccountName' makini-token-rotator; "
+                "pulumi config set --path 'makini:vault.rotator.image' <image@sha256:digest>; "
+                "pulumi config set --path 'makini:vault.rotator.vaultAddress' https://<vault>:8200 "
+                "(or set makini:rotation.enabled false)",
+            )
+        ]
+    jwt = rotator.auth.jwt
+    if jwt is None:
+        return []
+    problems = []
+    if jwt.bound_subject is None and not jwt.bound_claims:
+        problems.append(
+            Problem(
+                "makini:vault.rotator.auth.jwt",
+                "the rotator's JWT role binds no subject or claims, so any token for the audience could log in "
+                "as the rotator (and write every connection token)",
+                f"pulumi config set --path 'makini:vault.rotator.auth.jwt.boundSubject' "
+                f"system:serviceaccount:{rotator.namespace}:{rotator.service_account_name}",
+            )
+        )
+    wild = [v for v in (jwt.bound_subject, *jwt.bound_audiences) if v and "*" in v]
+    if wild:
+        problems.append(
+            Problem(
+                "makini:vault.rotator.auth.jwt",
+                f"the rotator's JWT role uses a wildcard ({', '.join(wild)}); subjects and audiences are matched exactly",
+                "name the exact subject and audience of the rotator's token",
+            )
+        )
+    return problems
+
+
+def _vnet_of(subnet_id: str) -> str:
+    return subnet_id.lower().rsplit("/subnets/", 1)[0]
+
+
+def _azure_functions_network(cfg: StackConfig) -> list[Problem]:
+    """Azure Function Apps (webhook receiver, rotation) must be able to reach the vault, whose firewall denies
+    by default: Key Vault references and the rotation SDK calls come from the app's VNet integration subnet,
+    which must be allowed through the firewall or sit in the virtual network of a private endpoint."""
+    az = cfg.azure
+    if az is None or "azure" not in cfg.backends:
+        return []
+    users = []
+    if cfg.webhooks.enabled:
+        users.append("the webhook receiver (makini:webhooks.enabled)")
+    if cfg.rotation.connection_token_days is not None and any(c.makini_id for c in cfg.connections):
+        users.append("connection-token rotation (makini:rotation)")
+    if not users:
+        return []
+    who = " and ".join(users)
+    example = (
+        "/subscriptions/<subscription-guid>/resourceGroups/<group>/providers/Microsoft.Network/"
+        "virtualNetworks/<vnet>/subnets/<functions-subnet>"
+    )
+    problems = []
+    subnet = az.functions_subnet_id
+    if subnet is None:
+        where = (
+            "a subnet in the virtual network of makini:azure.privateEndpointSubnetIds"
+            if az.private_endpoint_subnet_ids
+            else "a subnet that is also listed in makini:azure.allowedSubnetIds"
+        )
+        problems.append(
+            Problem(
+                "makini:azure.functionsSubnetId",
+                f"{who} runs as Azure Function Apps that read the Key Vault, but the vault's firewall denies by "
+                "default and the apps have no VNet integration subnet, so Key Vault references and SDK calls "
+                "would be refused",
+                f"pulumi config set --path 'makini:azure.functionsSubnetId' {example}  ({where}, delegated to "
+                "Microsoft.Web/serverFarms)",
+            )
+        )
+    elif az.private_endpoint_subnet_ids:
+        if not any(_vnet_of(pe) == _vnet_of(subnet) for pe in az.private_endpoint_subnet_ids):
+            problems.append(
+                Problem(
+                    "makini:azure.functionsSubnetId",
+                    f"the vault is reachable only through private endpoints (makini:azure.privateEndpointSubnetIds), "
+                    f"none of them in the virtual network of functionsSubnetId, so {who} cannot be shown to reach "
+                    "it (peered networks and their private DNS are not visible to this check)",
+                    "use a functions subnet in the virtual network of one of makini:azure.privateEndpointSubnetIds, "
+                    "or add a private endpoint subnet in the functions' virtual network to privateEndpointSubnetIds",
+                )
+            )
+    elif subnet.lower() not in {s.lower() for s in az.allowed_subnet_ids}:
+        problems.append(
+            Problem(
+                "makini:azure.allowedSubnetIds",
+                f"does not list makini:azure.functionsSubnetId ({subnet}), so the vault's firewall (default Deny) "
+                f"refuses {who}",
+                f"pulumi config set --path 'makini:azure.allowedSubnetIds[{len(az.allowed_subnet_ids)}]' {subnet}  "
+                "(the subnet also needs the Microsoft.KeyVault service endpoint)",
+            )
+        )
+    if cfg.webhooks.azure.plan_sku == "Y1":
+        problems.append(
+            Problem(
+                "makini:webhooks.azure.planSku",
+                f"is Y1 (Linux Consumption), which has no VNet integration, so {who} could not reach the vault "
+                "(the rotation app uses the same plan SKU)",
+                "pulumi config set --path 'makini:webhooks.azure.planSku' EP1   # or B1/S1/P1v3",
+            )
+        )
+    return problems

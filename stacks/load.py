@@ -1,0 +1,29 @@
+"""Load a stack's configuration and check it whole: the entry the program and every tool use.
+
+:func:`stacks.config.loader.read_stack_config` validates the keys and sections against the model;
+:func:`stacks.checks.cross_checks` then runs every rule over the validated model. Either way one
+:class:`ConfigError` lists every problem, each with its key path and fix, before any resource is
+registered. Pure: the Pulumi program hands in the configuration Pulumi gave it (``infra/__main__.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from .checks import cross_checks
+from .config.loader import read_stack_config
+from .config.model import StackConfig
+from .errors import ConfigError
+
+
+def load_stack_config(
+    stack: str,
+    raw: Mapping[str, str],
+    secret_keys: Collection[str] = (),
+) -> StackConfig:
+    """Validate a stack's flat Pulumi configuration. Raises :class:`ConfigError` listing every problem."""
+    cfg, problems = read_stack_config(stack, raw, secret_keys)
+    problems += cross_checks(cfg)
+    if problems:
+        raise ConfigError(stack, problems)
+    return cfg
