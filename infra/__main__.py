@@ -10,17 +10,28 @@ import pulumi  # noqa: E402
 from pulumi.runtime import config as runtime_config  # noqa: E402
 
 from stacks.config import ConfigError, StackConfig  # noqa: E402
+from stacks.config.stack_file import stack_file_leaves  # noqa: E402
 from stacks.environment import build_environment, export_outputs  # noqa: E402
 from stacks.load import load_stack_config  # noqa: E402
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "makini-infra"
+
 
 def load_from_pulumi() -> StackConfig:
-    """Read the running program's configuration (the only place that touches Pulumi's config)."""
+    """Read the running program's configuration (the only place that touches Pulumi's config).
+
+    The engine hands over every key of the stack, in every namespace (so keys nothing reads are found),
+    as strings, structured values as JSON.
+    """
     raw: dict[str, Any] = dict(runtime_config.get_config_env())
     raw.update(runtime_config.CONFIG.get())
     secret = set(runtime_config.get_config_secret_keys_env())
     secret.update(k for k in raw if runtime_config.is_config_secret(k))
-    return load_stack_config(pulumi.get_stack(), raw, secret)
+    stack = pulumi.get_stack()
+    return load_stack_config(
+        stack, raw, secret, plaintext_leaves=stack_file_leaves(PROJECT_ROOT / f"Pulumi.{stack}.yaml", raw, PROJECT)
+    )
 
 
 try:

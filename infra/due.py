@@ -8,24 +8,24 @@ is past its maximum age (``overdue``), or whose issue date is not recorded (``un
 can fire). The scheduled workflow ``.github/workflows/reminders.yml`` runs it daily, so a stack on
 Azure or Vault alone (where no AWS reminder schedule exists) still gets its reminder: a failed run.
 
-Exit codes: 0 nothing due; 3 something is due or overdue; 2 an unreadable or invalid stack file.
-Secret values are never read.
+Exit codes: 0 nothing due; 3 something is due or overdue (and every stack valid); 2 a stack file is
+unreadable or invalid (named on stderr; the other stacks are still checked and listed); 1 a stack could
+not be checked for another reason. Secret values are never read.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from datetime import date
 
 from stacks import clock
 from stacks.config import ConfigError
-from stacks.load import load_stack_config
 from stacks.rotation import Mode, Status, calendar
 
+from .cli import make_parser, unexpected
 from .offline import PROJECT_ROOT, StackFileError, load_stack_file
 
-EXIT_OK, EXIT_INVALID, EXIT_DUE = 0, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_DUE = 0, 1, 2, 3
 ATTENTION = (Status.REMINDER_DUE, Status.OVERDUE)
 
 
@@ -34,21 +34,29 @@ def all_stacks() -> list[str]:
 
 
 def main(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.due", description=__doc__.split("\n\n")[0])
+    parser = make_parser("python -m infra.due", __doc__ or "")
     parser.add_argument("stacks", nargs="*", help="stack names (default: every Pulumi.<stack>.yaml)")
     parser.add_argument("--today", type=date.fromisoformat, help="evaluate as of this date (default: today, UTC)")
     args = parser.parse_args(argv)
     today = args.today or clock.utc_today()
-    due = invalid = 0
+    due = invalid = failed = 0
     for stack in args.stacks or all_stacks():
         try:
-            source = load_stack_file(stack)
-            cfg = load_stack_config(stack, source.config, source.secret_keys)
-        except (ConfigError, StackFileError) as e:
+            cfg = load_stack_file(stack).load()
+            entries = calendar(cfg, today)
+        except ConfigError as e:
+            print(str(e), file=err)
+            invalid += 1
+            continue
+        except StackFileError as e:
             print(f"makini-infra: {stack}: {e}", file=err)
             invalid += 1
             continue
-        for entry in calendar(cfg, today):
+        except Exception as e:  # noqa: BLE001 - one line per stack, and go on to the others
+            print(f"makini-infra: {stack}: could not check: {unexpected(e)}", file=err)
+            failed += 1
+            continue
+        for entry in entries:
             if entry.mode is not Mode.MANUAL_WITH_REMINDER:
                 continue
             if entry.status in ATTENTION:
@@ -58,6 +66,8 @@ def main(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
                 print(f"no reminder possible: {stack} {entry.path}: {entry.note}", file=out)
     if invalid:
         return EXIT_INVALID
+    if failed:
+        return EXIT_FAILED
     if due:
         print(f"{due} secret(s) need rotating; see docs/operations.md, 'Rotating'.", file=out)
         return EXIT_DUE

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import ROOT, SETTINGS
@@ -32,6 +31,10 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from stacks import clock
+from stacks.config.model import StackConfig
+from stacks.config.stack_file import StackYamlError, is_secure, parse_stack_yaml, plaintext_leaves
+from stacks.errors import Problem
+from stacks.load import load_stack_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_ROOT / "infra" / "__main__.py"
@@ -107,12 +110,26 @@ class StackSource:
     secret_keys: frozenset[str]
     #: Keys whose values were ``secure:`` ciphertext in the file and so are placeholders here.
     undecryptable_keys: frozenset[str] = frozenset()
+    #: Key paths of plain values beside ``secure:`` ones in one structured value (see stacks.config.stack_file).
+    plaintext_leaves: frozenset[str] = frozenset()
+    #: What is wrong with the file itself (keys written twice), reported with the config's problems.
+    problems: tuple[Problem, ...] = ()
+
+    def load(self) -> StackConfig:
+        """The validated model (raises ConfigError listing the file's and the config's problems)."""
+        return load_stack_config(
+            self.stack,
+            self.config,
+            self.secret_keys,
+            plaintext_leaves=self.plaintext_leaves,
+            file_problems=self.problems,
+        )
 
 
 def _has_secure(value: Any) -> bool:
+    if is_secure(value):
+        return True
     if isinstance(value, dict):
-        if set(value) == {"secure"}:
-            return True
         return any(_has_secure(v) for v in value.values())
     if isinstance(value, list):
         return any(_has_secure(v) for v in value)
@@ -120,9 +137,9 @@ def _has_secure(value: Any) -> bool:
 
 
 def _replace_secure(value: Any) -> Any:
+    if is_secure(value):
+        return UNDECRYPTABLE
     if isinstance(value, dict):
-        if set(value) == {"secure"}:
-            return UNDECRYPTABLE
         return {k: _replace_secure(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_replace_secure(v) for v in value]
@@ -133,31 +150,48 @@ class StackFileError(Exception):
     """The stack file cannot be read (missing, not YAML, not shaped like Pulumi.<stack>.yaml)."""
 
 
-def load_stack_file(stack: str, path: Path | None = None, project: str = PROJECT) -> StackSource:
-    path = path or PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+def read_stack_document(path: Path) -> tuple[dict[str, Any], list[Problem]]:
+    """The ``config:`` mapping of a stack file, and the keys written twice in it."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        document, problems = parse_stack_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StackFileError(f"stack file {path} does not exist") from None
-    except yaml.YAMLError as err:
+    except (OSError, UnicodeDecodeError) as err:
+        raise StackFileError(f"cannot read {path}: {err}") from None
+    except StackYamlError as err:
         raise StackFileError(f"{path} is not valid YAML: {err}") from None
+    document = document or {}
     if not isinstance(document, dict):
         raise StackFileError(f"{path} must be a mapping with a 'config:' key, like Pulumi.<stack>.yaml")
     raw = document.get("config") or {}
     if not isinstance(raw, dict):
         raise StackFileError(f"{path}: 'config:' must be a mapping of keys to values")
+    return raw, problems
+
+
+def load_stack_file(stack: str, path: Path | None = None, project: str = PROJECT) -> StackSource:
+    path = path or PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    raw, problems = read_stack_document(path)
     config: dict[str, str] = {}
     secret: set[str] = set()
     undecryptable: set[str] = set()
+    leaves: set[str] = set()
     for key, value in raw.items():
         key = str(key)
         full = key if ":" in key else f"{project}:{key}"
+        leaves.update(plaintext_leaves(full, value))
         if _has_secure(value):
             secret.add(full)
             undecryptable.add(full)
             value = _replace_secure(value)
-        config[full] = value if isinstance(value, str) else json.dumps(value)
-    return StackSource(stack, config, frozenset(secret), frozenset(undecryptable))
+        # As the CLI does: a scalar is handed over as its text, anything else as JSON.
+        if isinstance(value, bool):
+            config[full] = "true" if value else "false"
+        elif value is None:
+            config[full] = ""
+        else:
+            config[full] = value if isinstance(value, str) else json.dumps(value)
+    return StackSource(stack, config, frozenset(secret), frozenset(undecryptable), frozenset(leaves), tuple(problems))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ traceback); 1 anything else.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -27,11 +26,11 @@ from stacks import clock
 from stacks.access import matrix_dict, matrix_rows
 from stacks.config import ConfigError, StackConfig
 from stacks.credits import credit_report
-from stacks.load import load_stack_config
 from stacks.rotation import HEADERS as ROTATION_HEADERS
 from stacks.rotation import calendar as rotation_calendar
 from stacks.rotation import calendar_dict, calendar_rows
 
+from .cli import make_parser, unexpected
 from .offline import ProgramRun, RecordedResource, StackFileError, load_stack_file, redact, run_program
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -445,14 +444,14 @@ class Plan:
 
 def build_plan(stack: str, config_file: Path | None = None) -> Plan:
     source = load_stack_file(stack, config_file)
-    cfg = load_stack_config(stack, source.config, source.secret_keys)
+    cfg = source.load()
     run = run_program(stack, source.config, source.secret_keys)
     sections = [s for s in (builder(cfg, run) for builder in SECTIONS) if s is not None]
     return Plan(stack=stack, config=cfg, run=run, sections=sections)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.plan", description=__doc__.split("\n\n")[0])
+    parser = make_parser("python -m infra.plan", __doc__ or "")
     parser.add_argument("stack", help="stack name, e.g. dev (reads Pulumi.<stack>.yaml)")
     parser.add_argument("--config-file", type=Path, help="read this file instead of Pulumi.<stack>.yaml")
     fmt = parser.add_mutually_exclusive_group()
@@ -468,12 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"makini-infra: {err}", file=sys.stderr)
         return EXIT_INVALID
     except Exception as err:  # noqa: BLE001 - one clear line instead of a traceback
-        if os.environ.get("MAKINI_PLAN_DEBUG"):
-            raise
-        print(
-            f"makini-infra: the plan failed: {type(err).__name__}: {err} (set MAKINI_PLAN_DEBUG=1 for details)",
-            file=sys.stderr,
-        )
+        print(f"makini-infra: the plan of stack '{args.stack}' failed: {unexpected(err)}", file=sys.stderr)
         return EXIT_FAILED
     if args.json:
         text = json.dumps(plan.to_json(), indent=2) + "\n"

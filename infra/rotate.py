@@ -22,7 +22,6 @@ Exit codes: 0 done; 2 bad arguments, unknown connection or invalid configuration
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -31,8 +30,8 @@ from typing import Any
 
 from stacks.catalog import WEBHOOK_SECRET_PATH, connection_token_path
 from stacks.config import ConfigError, StackConfig
-from stacks.load import load_stack_config
 
+from .cli import make_parser, unexpected
 from .offline import DEFAULT_REGION, StackFileError, StackSource, load_stack_file
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -76,11 +75,13 @@ def _load(stack: str, config_file: Path | None, err) -> tuple[StackSource, Stack
     """The stack's source and validated config, or None after printing why (exit 2)."""
     try:
         source = load_stack_file(stack, config_file)
-        return source, load_stack_config(stack, source.config, source.secret_keys)
+        return source, source.load()
     except ConfigError as e:
         print(str(e), file=err)
     except StackFileError as e:
         print(f"makini-infra: {e}", file=err)
+    except Exception as e:  # noqa: BLE001 - one clear line, never a traceback
+        print(f"makini-infra: stack '{stack}' could not be read: {unexpected(e)}", file=err)
     return None
 
 
@@ -203,7 +204,7 @@ def stage_webhook_secret(
 
 
 def main(argv: list[str] | None = None, client_factory: ClientFactory = _boto3_client) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.rotate", description=__doc__.split("\n\n")[0])
+    parser = make_parser("python -m infra.rotate", __doc__ or "")
     parser.add_argument("stack", help="stack name, e.g. prod (reads Pulumi.<stack>.yaml)")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--connection", metavar="KEY", help="the connection key (makini:connections[].key)")

@@ -31,6 +31,23 @@ class SystemIdentity(StrEnum):
     ROTATION = "rotation"
 
 
+#: What follows ``makini-<env>-`` in the names of the stack's own identities and resources (IAM roles,
+#: Vault roles and policies, queues, tables): no consumer may be named so (its names would collide).
+RESERVED_CONSUMER_NAMES = frozenset(
+    {
+        *(i.value for i in SystemIdentity),
+        "rotator",
+        "token-rotator",
+        "rotation-reminders",
+        "webhooks",
+        "webhooks-dlq",
+        "webhook-alarms",
+        "webhook-dedupe",
+        "keyvault",
+    }
+)
+
+
 @dataclass(frozen=True)
 class CatalogSecret:
     kind: SecretKind

@@ -13,20 +13,27 @@ them together as one :class:`ConfigError` before any resource is registered.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
+from datetime import date
+from pathlib import Path
 
+from . import clock
 from .access import shared_identity_problems
-from .catalog import SystemIdentity, build_catalog, connection_token_path
-from .config.azure import azure_network_problems, azure_production_problems
+from .catalog import RESERVED_CONSUMER_NAMES, SystemIdentity, build_catalog, connection_token_path
+from .config.aws import account_problems
+from .config.azure import azure_network_problems, azure_production_problems, function_dependencies_problems
 from .config.connections import connection_key_problems
 from .config.consumers import (
     aws_identity_problems,
     azure_principal_problems,
+    consumer_path,
     identity_per_backend_problems,
+    reserved_name_problems,
     vault_auth_problems,
     webhook_queue_problems,
 )
 from .config.model import StackConfig, backend_section_problems, connection_token_problems, production_problems
-from .config.rotation import rotation_problems
+from .config.rotation import rotation_date_problems, rotation_problems
 from .config.vault import delete_version_problems
 from .config.webhooks import webhook_problems
 from .credits import credit_report
@@ -34,16 +41,26 @@ from .errors import Problem
 from .naming import key_vault_name_collisions
 from .netsuite import netsuite_problems
 
+#: The project root: makini:azure.functionDependenciesDir is relative to it.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-def cross_checks(cfg: StackConfig) -> list[Problem]:
-    """Every rule over a validated config, in the order their problems are reported."""
+
+def cross_checks(cfg: StackConfig, accounts: Collection[str] = (), today: date | None = None) -> list[Problem]:
+    """Every rule over a validated config, in the order their problems are reported.
+
+    ``accounts`` are the AWS accounts the stack pins (``aws:allowedAccountIds``; ARNs elsewhere are
+    refused unless listed as cross-account); ``today`` (UTC) bounds the rotation dates.
+    """
+    today = today or clock.utc_today()
     return [
         *webhook_queue_problems(cfg.consumers, cfg.webhooks.enabled),
         *production_problems(cfg),
         *connection_key_problems(cfg.connections),
         *_consumer_references(cfg),
+        *reserved_name_problems(cfg.consumers, RESERVED_CONSUMER_NAMES),
         *identity_per_backend_problems(cfg.consumers, cfg.backends),
-        *aws_identity_problems(cfg.consumers),
+        *aws_identity_problems(cfg.consumers, accounts),
+        *(_arn_accounts(cfg, accounts) if "aws" in cfg.backends else []),
         *azure_principal_problems(cfg.consumers),
         *vault_auth_problems(cfg.consumers),
         *shared_identity_problems(cfg.consumers),
@@ -57,9 +74,47 @@ def cross_checks(cfg: StackConfig) -> list[Problem]:
         *delete_version_problems(cfg.vault, cfg.rotation.connection_token_days),
         *netsuite_problems(cfg.connections),
         *rotation_problems(cfg.rotation),
+        *rotation_date_problems(cfg.rotation, today),
         *_vault_rotator(cfg),
         *_azure_functions_network(cfg),
+        *function_dependencies_problems(cfg.azure, PROJECT_ROOT, _function_packages(cfg)),
     ]
+
+
+def _rotates_on_azure(cfg: StackConfig) -> bool:
+    return cfg.rotation.connection_token_days is not None and any(c.makini_id for c in cfg.connections)
+
+
+def _function_packages(cfg: StackConfig) -> list[str]:
+    """The Azure Function packages the stack builds (each needs its vendored dependencies)."""
+    if "azure" not in cfg.backends:
+        return []
+    return [
+        p for p, built in (("webhook_receiver", cfg.webhooks.enabled), ("rotation", _rotates_on_azure(cfg))) if built
+    ]
+
+
+def _arn_accounts(cfg: StackConfig, accounts: Collection[str]) -> list[Problem]:
+    """Every ARN of the stack in its pinned accounts (consumer roles always; others unless cross-account)."""
+    arns: list[tuple[str, str]] = []
+    attached: list[str] = []
+    aws = cfg.aws
+    if aws is not None:
+        for key, values in (
+            ("keyAdminArns", aws.key_admin_arns),
+            ("deployerArns", aws.deployer_arns),
+            ("operatorArns", aws.operator_arns),
+        ):
+            arns += [(f"makini:aws.{key}[{i}]", arn) for i, arn in enumerate(values)]
+    for name, consumer in sorted(cfg.consumers.items()):
+        if consumer.aws is not None and consumer.aws.role_arn is not None:
+            path = consumer_path(name, "aws", "roleArn")
+            arns.append((path, consumer.aws.role_arn))
+            attached.append(path)
+    domain = cfg.webhooks.aws.custom_domain
+    if domain is not None:
+        arns.append(("makini:webhooks.aws.customDomain.certificateArn", domain.certificate_arn))
+    return account_problems(arns, accounts, aws, attached)
 
 
 def _consumer_references(cfg: StackConfig) -> list[Problem]:
@@ -84,6 +139,32 @@ def _consumer_references(cfg: StackConfig) -> list[Problem]:
         if len(set(conn.consumers)) != len(conn.consumers):
             problems.append(
                 Problem(f"makini:connections[{i}].consumers", "lists a consumer more than once", "remove the repeat")
+            )
+    idle = [
+        n
+        for n, c in sorted(cfg.consumers.items())
+        if n not in referenced and not c.oauth_client and not c.webhook_queue
+    ]
+    if not cfg.connections and idle:
+        return [
+            *problems,
+            Problem(
+                "makini:connections",
+                f"{'is empty' if 'connections' in cfg.model_fields_set else 'is not set'}: this environment has no "
+                f"customer connection, so consumer{'s' if len(idle) > 1 else ''} {', '.join(idle)} could read nothing",
+                "declare the connections under makini:connections (key, system, tier, deployment, consumers), or "
+                "remove the consumers until there are connections for them",
+            ),
+        ]
+    for i, conn in enumerate(cfg.connections):
+        if not conn.consumers and "consumers" in conn.model_fields_set:
+            problems.append(
+                Problem(
+                    f"makini:connections[{i}].consumers",
+                    f"is an empty list, so no service could read the token of connection '{conn.key}'",
+                    "list the consumers that call this connection, e.g. consumers: [orders]  (or remove the key "
+                    "if no service reads it yet: only the stack's own rotation identity then touches the token)",
+                )
             )
     for name, consumer in sorted(cfg.consumers.items()):
         if name not in referenced and not consumer.oauth_client and not consumer.webhook_queue:
@@ -196,7 +277,7 @@ def _azure_functions_network(cfg: StackConfig) -> list[Problem]:
     users = []
     if cfg.webhooks.enabled:
         users.append("the webhook receiver (makini:webhooks.enabled)")
-    if cfg.rotation.connection_token_days is not None and any(c.makini_id for c in cfg.connections):
+    if _rotates_on_azure(cfg):
         users.append("connection-token rotation (makini:rotation)")
     if not users:
         return []

@@ -36,7 +36,12 @@ _SCOPE_LABELS = {
 
 
 def scope_label(scope: str) -> str | None:
-    """The integration record's label for a configured scope, or None when NetSuite has no such scope."""
+    """The integration record's label for a configured scope (exactly as the record spells it), or None."""
+    return scope if scope in _SCOPE_LABELS.values() else None
+
+
+def scope_suggestion(scope: str) -> str | None:
+    """The label a mis-cased or OAuth-style spelling means (``restlets`` -> ``RESTlets``), or None."""
     return _SCOPE_LABELS.get(re.sub(r"\s+", " ", scope.strip()).lower())
 
 
@@ -101,7 +106,15 @@ def netsuite_problems(connections: Sequence[Connection]) -> list[Problem]:
         labels: list[str] = []
         for j, scope in enumerate(ns.scopes):
             label = scope_label(scope)
-            if label is None:
+            if label is None and (meant := scope_suggestion(scope)) is not None:
+                problems.append(
+                    Problem(
+                        f"{path}.scopes[{j}]",
+                        f"'{scope}' is not spelled as on the integration record; did you mean '{meant}'?",
+                        f"pulumi config set --path '{path}.scopes[{j}]' '{meant}'",
+                    )
+                )
+            elif label is None:
                 problems.append(
                     Problem(
                         f"{path}.scopes[{j}]",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection, Iterable
+
 from pydantic import Field
 
+from ..errors import Problem
 from .base import IamPrincipalArn, Model
 
 
@@ -34,3 +38,79 @@ class AwsSettings(Model):
         default=(),
         description="Principals allowed to write secret values out of band (never to read them).",
     )
+    cross_account_arns: tuple[IamPrincipalArn, ...] = Field(
+        default=(),
+        description="Principals outside aws:allowedAccountIds that keyAdminArns, deployerArns or operatorArns "
+        "name on purpose (e.g. a security account's admin role). Any other ARN outside the stack's accounts "
+        "is refused; consumers' roles are always in the stack's account (their read policy is attached there).",
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Rules about ARNs and accounts (stacks.checks runs them with the stack's aws:allowedAccountIds)
+
+_ARN_ACCOUNT = re.compile(r"arn:aws[\w-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
+
+
+def arn_account(arn: str) -> str | None:
+    match = _ARN_ACCOUNT.match(arn)
+    return match.group(1) if match else None
+
+
+def account_problems(
+    arns: Iterable[tuple[str, str]], accounts: Collection[str], aws: AwsSettings | None, attached: Collection[str] = ()
+) -> list[Problem]:
+    """ARNs (key path, ARN) outside the stack's pinned accounts, unless listed in crossAccountArns (never for
+    the ``attached`` paths: roles the stack attaches policies to must be in its own account)."""
+    if not accounts:
+        return []
+    allowed = set(aws.cross_account_arns) if aws else set()
+    problems = []
+    used: set[str] = set()
+    for path, arn in arns:
+        account = arn_account(arn)
+        if account is None or account in accounts:
+            continue
+        if arn in allowed and path not in attached:
+            used.add(arn)
+            continue
+        where = f"outside this stack's account{'s' if len(accounts) > 1 else ''} ({', '.join(sorted(accounts))}, aws:allowedAccountIds)"
+        if path in attached:
+            problems.append(
+                Problem(
+                    path,
+                    f"{arn} is in account {account}, {where}: the stack attaches the consumer's read policy to this "
+                    "role, which it can only do in the account it deploys to (the attachment would name a role "
+                    "that is not there, while the secrets' resource policies name the other account)",
+                    "use the consumer's role in the stack's account (or let the stack create it with createRole)",
+                )
+            )
+        else:
+            problems.append(
+                Problem(
+                    path,
+                    f"{arn} is in account {account}, {where}; a typo in an account id grants nothing where it should "
+                    "and something where it should not",
+                    f"fix the account id, or if the other account is meant: pulumi config set --path "
+                    f"'makini:aws.crossAccountArns[{len(allowed)}]' {arn}",
+                )
+            )
+    for i, arn in enumerate(aws.cross_account_arns if aws else ()):
+        account = arn_account(arn)
+        if account in accounts:
+            problems.append(
+                Problem(
+                    f"makini:aws.crossAccountArns[{i}]",
+                    f"{arn} is in the stack's own account {account}; only principals in other accounts are listed here",
+                    f"pulumi config rm --path 'makini:aws.crossAccountArns[{i}]'",
+                )
+            )
+        elif arn not in used:
+            problems.append(
+                Problem(
+                    f"makini:aws.crossAccountArns[{i}]",
+                    f"{arn} is listed as cross-account, but no key names it (keyAdminArns, deployerArns, operatorArns)",
+                    f"pulumi config rm --path 'makini:aws.crossAccountArns[{i}]'",
+                )
+            )
+    return problems

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
@@ -204,3 +206,34 @@ def azure_network_problems(azure: AzureSettings | None) -> list[Problem]:
                 )
             )
     return problems
+
+
+def function_dependencies_problems(
+    azure: AzureSettings | None, project_root: Path, packages: Iterable[str]
+) -> list[Problem]:
+    """makini:azure.functionDependenciesDir names a folder inside the project holding one folder per
+    Function package the stack builds (else packaging fails half-way through the program)."""
+    if azure is None or azure.function_dependencies_dir is None:
+        return []
+    path = "makini:azure.functionDependenciesDir"
+    given = azure.function_dependencies_dir
+    folder = (project_root / given).resolve()
+    fix = (
+        "build it first (pip install --target <dir>/<package> -r requirements.txt for each Function package, "
+        "see docs/azure-functions.md), or pulumi config rm --path 'makini:azure.functionDependenciesDir'"
+    )
+    if Path(given).is_absolute() or not folder.is_relative_to(project_root.resolve()):
+        return [Problem(path, f"'{given}' is not a folder inside the project (it is read relative to it)", fix)]
+    if not folder.is_dir():
+        return [Problem(path, f"the folder '{given}' does not exist (relative to the project)", fix)]
+    missing = [p for p in packages if not (folder / p).is_dir()]
+    if missing:
+        return [
+            Problem(
+                path,
+                f"the folder '{given}' has no {', '.join(f'{m}/' for m in missing)} (one pip --target folder per "
+                "Function package the stack builds)",
+                fix,
+            )
+        ]
+    return []

@@ -26,6 +26,9 @@ class Model(BaseModel):
         populate_by_name=False,
         str_strip_whitespace=False,
         validate_default=True,
+        # No NaN or infinity, and no string longer than any cloud takes (an IAM ARN is at most 2,048).
+        allow_inf_nan=False,
+        str_max_length=4096,
     )
 
 
@@ -88,4 +91,4 @@ IamPrincipalArn = Annotated[
     ),
 ]
 
-PositiveInt = Annotated[int, Field(ge=1)]
+PositiveInt = Annotated[int, Field(ge=1, le=1000)]

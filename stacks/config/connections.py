@@ -28,10 +28,10 @@ class NetSuiteM2M(Model):
         default=("RESTlets", "REST Web Services"), description="Scopes checked on the integration record."
     )
     certificate_validity_days: int = Field(
-        default=730, ge=1, description="Validity of the generated M2M certificate (at most two years)."
+        default=730, ge=1, le=3650, description="Validity of the generated M2M certificate (at most two years)."
     )
     renewal_reminder_days: int = Field(
-        default=30, ge=1, description="Days before the certificate expires that the renewal reminder fires."
+        default=30, ge=1, le=730, description="Days before the certificate expires that the renewal reminder fires."
     )
     key_algorithm: Literal["RSA-3072", "RSA-4096", "EC-P256", "EC-P384", "EC-P521"] = Field(
         default="RSA-3072",
@@ -65,7 +65,7 @@ class Connection(Model):
 class Credits(Model):
     """Makini connection credits: the pool this environment may use and the price table."""
 
-    pool: int = Field(ge=0, description="Credits available to this environment.")
+    pool: int = Field(ge=0, le=10_000_000, description="Credits available to this environment.")
     tier1: PositiveInt = Field(default=1, description="Credits per Tier 1 cloud connection.")
     tier2: PositiveInt = Field(default=2, description="Credits per Tier 2 cloud connection.")
     tier3: PositiveInt = Field(default=4, description="Credits per Tier 3 cloud connection.")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import Field
 
 from ..errors import Problem
 from .base import IamRoleArn, Model
+from .trust_policy import trust_policy_problems
 
 #: Short token lifetimes for Vault logins: the default and the hard caps (seconds).
 VAULT_TOKEN_TTL_DEFAULT = 900
@@ -191,58 +192,9 @@ def identity_per_backend_problems(consumers: Mapping[str, Consumer], backends: S
     return problems
 
 
-_ASSUME_ACTIONS = frozenset(
-    {
-        "sts:assumerole",
-        "sts:assumerolewithwebidentity",
-        "sts:assumerolewithsaml",
-        "sts:tagsession",
-        "sts:setsourceidentity",
-        "sts:setcontext",
-    }
-)
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def trust_policy_problems(document: Any) -> list[str]:
-    """What is wrong with a role trust policy: shape, wildcard principals, non-assume actions."""
-    if not isinstance(document, Mapping) or "Statement" not in document:
-        return ["is not an IAM policy document (a mapping with Version and Statement)"]
-    found: list[str] = []
-    statements = _as_list(document["Statement"])
-    if not statements:
-        return ["has no statements, so nobody could assume the role"]
-    for i, st in enumerate(statements):
-        if not isinstance(st, Mapping):
-            found.append(f"Statement[{i}] is not a mapping")
-            continue
-        if "NotPrincipal" in st:
-            found.append(f"Statement[{i}] uses NotPrincipal, which trusts every principal but the ones named")
-        principal = st.get("Principal")
-        if st.get("Effect") == "Allow" and principal is None and "NotPrincipal" not in st:
-            found.append(f"Statement[{i}] has no Principal")
-        values = (
-            [principal]
-            if isinstance(principal, str)
-            else [v for vs in (principal or {}).values() for v in _as_list(vs)]
-            if isinstance(principal, Mapping)
-            else []
-        )
-        if principal is not None and not isinstance(principal, str | Mapping):
-            found.append(f"Statement[{i}].Principal must be a mapping such as {{AWS: <role ARN>}}")
-        if st.get("Effect") == "Allow" and any("*" in str(v) for v in values):
-            found.append(f"Statement[{i}] trusts a wildcard principal ('*'), so anyone could assume the role")
-        for action in _as_list(st.get("Action", [])):
-            if str(action).lower() not in _ASSUME_ACTIONS:
-                found.append(f"Statement[{i}] allows '{action}'; a trust policy may only allow sts:AssumeRole* actions")
-    return found
-
-
-def aws_identity_problems(consumers: Mapping[str, Consumer]) -> list[Problem]:
-    """Exactly one role source per consumer (roleArn or createRole), and a trust policy that trusts someone."""
+def aws_identity_problems(consumers: Mapping[str, Consumer], accounts: Collection[str] = ()) -> list[Problem]:
+    """Exactly one role source per consumer (roleArn or createRole), and a trust policy that trusts a bounded
+    subject (:mod:`stacks.config.trust_policy`; ``accounts`` are the stack's pinned AWS accounts)."""
     problems = []
     for name, consumer in sorted(consumers.items()):
         aws = consumer.aws
@@ -261,7 +213,7 @@ def aws_identity_problems(consumers: Mapping[str, Consumer]) -> list[Problem]:
                 )
             )
         if aws.create_role is not None:
-            for what in trust_policy_problems(aws.create_role.trust_policy):
+            for what in trust_policy_problems(aws.create_role.trust_policy, accounts):
                 problems.append(
                     Problem(
                         f"{path}.createRole.trustPolicy",
@@ -269,8 +221,10 @@ def aws_identity_problems(consumers: Mapping[str, Consumer]) -> list[Problem]:
                         if what.startswith(("is", "has"))
                         else f"the trust policy of consumer '{name}': {what}",
                         "name the exact principals that run the consumer (e.g. Principal: {AWS: "
-                        "arn:aws:iam::<account>:role/<ci-role>} or {Federated: <OIDC provider ARN>} with "
-                        "conditions) and allow only sts:AssumeRole / sts:AssumeRoleWithWebIdentity",
+                        "arn:aws:iam::<account>:role/<ci-role>}, with Condition StringEquals sts:ExternalId for "
+                        "another account; or {Federated: <OIDC provider ARN>} with Condition StringEquals "
+                        "<provider>:sub: repo:<owner>/<repo>:environment:<env> and <provider>:aud) and allow only "
+                        "sts:AssumeRole / sts:AssumeRoleWithWebIdentity",
                     )
                 )
     return problems
@@ -388,3 +342,18 @@ def vault_auth_problems(consumers: Mapping[str, Consumer]) -> list[Problem]:
                             )
                         )
     return problems
+
+
+def reserved_name_problems(consumers: Mapping[str, Consumer], reserved: Collection[str]) -> list[Problem]:
+    """A consumer's resources are named makini-<env>-<consumer>, like the stack's own identities
+    (makini-<env>-rotation, -webhook-receiver, -rotator, ...): the names must not meet."""
+    return [
+        Problem(
+            consumer_path(name),
+            f"consumer name '{name}' is taken by the stack's own identities (makini-<env>-{name}); its role "
+            "or Vault role would collide with theirs (one would overwrite the other)",
+            f"rename the consumer, e.g. '{name}-svc' (reserved names: {', '.join(sorted(reserved))})",
+        )
+        for name in sorted(consumers)
+        if name in reserved
+    ]

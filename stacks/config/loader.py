@@ -16,13 +16,15 @@ import re
 import types
 import typing
 from collections.abc import Collection, Mapping
+from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from ..errors import ConfigError, Problem
 from .base import NAMESPACE
-from .model import SECRET_KEYS, StackConfig
+from .model import PRODUCTION_NAMES, SECRET_KEYS, StackConfig
+from .namespaces import namespace_problems
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -33,9 +35,10 @@ _MISPLACED_SECRETS = {
 }
 
 
-def key_path(loc: tuple[Any, ...]) -> str:
+def key_path(loc: tuple[Any, ...], namespace: str | None = NAMESPACE) -> str:
     """``('connections', 2, 'tier')`` -> ``makini:connections[2].tier`` (Pulumi's --path syntax)."""
-    out = f"{NAMESPACE}:{loc[0]}" if loc else f"{NAMESPACE}:"
+    prefix = f"{namespace}:" if namespace else ""
+    out = f"{prefix}{loc[0]}" if loc else prefix
     for part in loc[1:]:
         if isinstance(part, int):
             out += f"[{part}]"
@@ -172,6 +175,17 @@ def _secret_fix(target: str, loc: tuple[Any, ...] = ()) -> str:
     return SECRET_KEYS.get(key, f"pulumi config set --secret {target} <value>")
 
 
+def _top_scalar(annotation: Any, value: str) -> Any:
+    """A top-level scalar as Pulumi hands it (always a string) -> the value it spells, for booleans and
+    integers (``"true"`` -> True, ``"30"`` -> 30); anything else is left for the type check to refuse."""
+    ann = _unwrap(annotation)
+    if ann is bool and value.lower() in ("true", "false") and value in (value.lower(), value.upper(), value.title()):
+        return value.lower() == "true"  # YAML 1.2's spellings, as the CLI's YAML reader takes them
+    if ann is int and re.fullmatch(r"-?[0-9]{1,18}", value):
+        return int(value)
+    return value
+
+
 def decode_raw(stack: str, raw: Mapping[str, str]) -> tuple[dict[str, Any], list[Problem]]:
     """Pick the ``makini:`` keys out of Pulumi's flat config and decode structured values."""
     fields = _alias_fields(StackConfig)
@@ -196,22 +210,228 @@ def decode_raw(stack: str, raw: Mapping[str, str]) -> tuple[dict[str, Any], list
                     )
                 )
                 continue
+        elif field is not None and isinstance(value, str):
+            value = _top_scalar(field.annotation, value)
         data[key] = value
     return data, problems
+
+
+# --------------------------------------------------------------------------------------------------
+# Strict types: YAML as people write it. Pydantic's lax mode would read `true` as 1, 2.0 as 2, "30" as
+# 30 and 20261001 as a date; these checks refuse each with the YAML fix. Driven by the model's types.
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "empty (null)" if value is None else type(value).__name__
+
+
+def _yaml_key(loc: tuple[Any, ...]) -> str:
+    return str(next((p for p in reversed(loc) if not isinstance(p, int)), "value"))
+
+
+def _type_problem(
+    loc: tuple[Any, ...], value: Any, want: str, secret: bool, allowed: str | None = None
+) -> Problem | None:
+    """One strict-type problem (or None when ``value`` is of the kind ``want``; ``allowed`` names the
+    values a Literal takes)."""
+    path = key_path(loc)
+    name = _yaml_key(loc)
+    shown = "" if secret else f" ({_describe_input(value)})"
+    if want == "integer":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return None
+        if isinstance(value, float) and value.is_integer() and abs(value) < 1e18:
+            return Problem(
+                path,
+                f"is {_kind(value)}{shown}, but must be a whole number",
+                f"write it without the decimal point: {name}: {int(value)}",
+            )
+        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
+            return Problem(
+                path, f"is a string{shown}, but must be a number", f"remove the quotes: {name}: {value.strip()}"
+            )
+        return Problem(
+            path, f"is {_kind(value)}{shown}, but must be {allowed or 'a whole number'}", f"write e.g. {name}: 30"
+        )
+    if want == "number":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return None
+        if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+(\.[0-9]+)?\s*", value):
+            return Problem(
+                path, f"is a string{shown}, but must be a number", f"remove the quotes: {name}: {value.strip()}"
+            )
+        return Problem(path, f"is {_kind(value)}{shown}, but must be a number", f"write e.g. {name}: 50")
+    if want == "boolean":
+        if isinstance(value, bool):
+            return None
+        hint = (
+            f"remove the quotes: {name}: {value}"
+            if value in ("true", "false")
+            else f"write {name}: true or {name}: false"
+        )
+        return Problem(path, f"is {_kind(value)}{shown}, but must be true or false", hint)
+    if want == "string":
+        if isinstance(value, str):
+            return None
+        if isinstance(value, bool | int | float):
+            text = json.dumps(value)
+            return Problem(
+                path,
+                f"is {_kind(value)}{shown}, but must be a string (YAML reads unquoted digits as a number, dropping "
+                "leading zeros, and true/false as a boolean)",
+                "quote it in the stack file: " + (f'{name}: "<value>"' if secret else f'{name}: "{text}"'),
+            )
+        return Problem(path, f"is {_kind(value)}, but must be {allowed or 'a string'}", f'write it as {name}: "<text>"')
+    if want == "date":
+        if isinstance(value, date) or (isinstance(value, str) and _DATE.fullmatch(value)):
+            return None
+        return Problem(
+            path,
+            f"is {_kind(value)}{shown}, but must be a date written YYYY-MM-DD",
+            f"write e.g. {name}: 2026-10-01 (quoted or not: both are read the same)",
+        )
+    return None
+
+
+def type_problems(value: Any, annotation: Any, loc: tuple[Any, ...]) -> list[Problem]:
+    """Strict-type problems of ``value`` against a model annotation (recursing into sections and lists)."""
+    secret = _secret_loc(loc)
+    ann = annotation
+    while typing.get_origin(ann) is typing.Annotated:
+        ann = typing.get_args(ann)[0]
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin in (typing.Union, types.UnionType):
+        arms = [a for a in args if a is not type(None)]
+        if value is None and len(arms) != len(args):
+            return []
+        found = [type_problems(value, a, loc) for a in arms]
+        return [] if any(not f for f in found) else found[0]
+    if ann is Any or value is None:
+        return []
+    if origin is typing.Literal:
+        if all(isinstance(a, bool) for a in args):
+            want = "boolean"
+        elif all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+            want = "integer"
+        else:
+            want = "string"
+        names = [json.dumps(a) if isinstance(a, str) else str(a) for a in args]
+        allowed = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+        p = _type_problem(loc, value, want, secret, allowed)
+        return [p] if p else []
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        if not isinstance(value, dict):
+            return []  # the model's own validation names the expected shape
+        fields = _alias_fields(ann)
+        out: list[Problem] = []
+        for key, item in value.items():
+            field = fields.get(key)
+            if field is not None:
+                out += type_problems(item, field.annotation, (*loc, key))
+        return out
+    if origin in (tuple, list, set, frozenset):
+        if not isinstance(value, list | tuple):
+            return []
+        item_ann = args[0] if args else Any
+        return [p for i, item in enumerate(value) for p in type_problems(item, item_ann, (*loc, i))]
+    if origin in (dict, collections.abc.Mapping):
+        if not isinstance(value, dict):
+            return []
+        item_ann = args[1] if len(args) == 2 else Any
+        return [p for k, item in value.items() for p in type_problems(item, item_ann, (*loc, k))]
+    want = None
+    if ann is bool:
+        want = "boolean"
+    elif ann is int:
+        want = "integer"
+    elif ann is float:
+        want = "number"
+    elif ann is date:
+        want = "date"
+    elif isinstance(ann, type) and issubclass(ann, str | SecretStr):
+        want = "string"
+    p = _type_problem(loc, value, want, secret) if want else None
+    return [p] if p else []
+
+
+# --------------------------------------------------------------------------------------------------
+# Production is never implicit by accident
+
+#: Words that mark a production stack when they are a whole part of its name (``acme-prod``, ``live-eu``).
+PRODUCTION_WORDS = ("prod", "production", "prd", "live")
+
+
+def production_word(name: str) -> str | None:
+    """The production word in a stack or environment name, as a part between '-', '_' or '.' (a trailing
+    number allowed: ``prod2``), or None."""
+    for part in re.split(r"[-_.]", name.lower()):
+        word = re.sub(r"\d+$", "", part)
+        if word in PRODUCTION_WORDS:
+            return word
+    return None
+
+
+def implicit_production_problems(stack: str, data: Mapping[str, Any]) -> list[Problem]:
+    """A stack or environment named like production states ``makini:production`` itself (unless its
+    environment is one of the names that are always production)."""
+    env = data.get("environment")
+    if "production" in data or (isinstance(env, str) and env in PRODUCTION_NAMES):
+        return []
+    names = [("stack", stack)] + ([("environment", env)] if isinstance(env, str) and env != stack else [])
+    for what, name in names:
+        word = production_word(name)
+        if word:
+            return [
+                Problem(
+                    "makini:production",
+                    f"is not set, but the {what} name '{name}' contains '{word}': a production environment left "
+                    "unmarked would get no deletion protection and 7-day recovery windows. State it either way",
+                    "pulumi config set makini:production true    # or false, if this is not production",
+                )
+            ]
+    return []
 
 
 def read_stack_config(
     stack: str,
     raw: Mapping[str, str],
     secret_keys: Collection[str] = (),
+    plaintext_leaves: Collection[str] = (),
 ) -> tuple[StackConfig, list[Problem]]:
     """Validate a stack's flat Pulumi configuration against the model.
 
+    ``plaintext_leaves`` are key paths of plain values inside a structured value that also holds secure
+    values (only the stack file shows them: see :mod:`stacks.config.stack_file`).
+
     Raises :class:`ConfigError` listing every problem when the model cannot be built; else returns the
-    model and the problems found on the way (secrets set in plain text), for the whole-stack rules to
-    add to (see :func:`stacks.load.load_stack_config`).
+    model and the problems found on the way (keys nothing reads, secrets set in plain text, strict
+    types), for the whole-stack rules to add to (see :func:`stacks.load.load_stack_config`).
     """
-    data, problems = decode_raw(stack, raw)
+    fields = _alias_fields(StackConfig)
+    problems = namespace_problems(
+        raw,
+        secret_keys,
+        model_keys=fields,
+        structured_keys={k for k, f in fields.items() if _is_structured(f.annotation)},
+        secret_model_keys=SECRET_KEYS,
+    )
+    decoded, decode_problems = decode_raw(stack, raw)
+    problems += decode_problems
+    data: dict[str, Any] = dict(decoded)
     secret_keys = set(secret_keys)
 
     # Secrets in plain text: refuse, and print the exact command that fixes it. Never echo the value.
@@ -230,10 +450,46 @@ def read_stack_config(
                     "then rotate the value: the plain-text copy may already be in version control",
                 )
             )
+        elif key in data:
+            for leaf in sorted(p for p in plaintext_leaves if p == full or p.startswith((full + ".", full + "["))):
+                problems.append(
+                    Problem(
+                        leaf,
+                        "is set in plain text beside encrypted values; every value here must be a Pulumi secret",
+                        f"pulumi config rm --path '{leaf}'\npulumi config set --secret --path '{leaf}' <value>\n"
+                        "then rotate the value: the plain-text copy may already be in version control",
+                    )
+                )
 
+    strict = [
+        p for key, value in data.items() if key in fields for p in type_problems(value, fields[key].annotation, (key,))
+    ]
+    problems += strict
+    problems += implicit_production_problems(stack, data)
+
+    env_defaulted = "environment" not in data
     data.setdefault("environment", stack)
     try:
         cfg = StackConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(stack, problems + _problems_from_validation(err, data)) from None
+        reported = {p.path for p in strict}
+        found = [
+            p
+            for p in _problems_from_validation(err, data)
+            if not any(p.path == r or p.path.startswith((r + ".", r + "[")) for r in reported)
+        ]
+        if env_defaulted:
+            found = [_defaulted_environment(p, stack) if p.path == "makini:environment" else p for p in found]
+        raise ConfigError(stack, problems + found) from None
+    if strict:
+        raise ConfigError(stack, problems)
     return cfg, problems
+
+
+def _defaulted_environment(problem: Problem, stack: str) -> Problem:
+    return Problem(
+        "makini:environment",
+        f"is not set, so it defaults to the stack name '{stack}', which is not a valid environment name: "
+        + problem.message,
+        "pulumi config set makini:environment <name>   # 2-12 lowercase letters, digits and dashes, e.g. prod-eu",
+    )

@@ -48,11 +48,16 @@ class OAuthClient(Model):
 class StackConfig(Model):
     """The whole validated configuration of one stack (one environment)."""
 
-    environment: EnvName = Field(description="Environment name; part of every resource and secret name.")
+    environment: EnvName = Field(
+        description="Environment name; part of every resource and secret name.",
+        json_schema_extra={"default": "the stack name"},
+    )
     production: bool = Field(
         default=False,
         description="Production environments are protected against deletion and get the strict defaults. "
-        "Default: true for the names prod, production and prd (which cannot be switched off).",
+        "Default: true for the environment names prod, production and prd (which cannot be switched off); "
+        "false otherwise, except that a stack or environment whose name has prod, production, prd or live as "
+        "a part (acme-prod, live-eu) must state it, true or false.",
     )
     tags: Tags = Field(description="Ownership tags.")
     backends: tuple[Backend, ...] = Field(

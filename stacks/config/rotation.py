@@ -10,7 +10,7 @@ top-level model before validation).
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -38,6 +38,7 @@ class RotationSettings(Model):
     connection_token_days: int | None = Field(
         default=None,
         ge=1,
+        le=3650,
         description="Rotate connection tokens every N days (shorter than Makini's 30-day token lifetime). "
         "Default: 7 in production, 21 elsewhere.",
     )
@@ -143,6 +144,26 @@ def rotation_problems(rotation: RotationSettings) -> list[Problem]:
                     f"a {r.rotation_window} window does not fit in a {r.connection_token_days}-day schedule "
                     "(Secrets Manager refuses a window that reaches the next rotation)",
                     "pulumi config set --path 'makini:rotation.rotationWindow' 3h",
+                )
+            )
+    return problems
+
+
+def rotation_date_problems(rotation: RotationSettings, today: date) -> list[Problem]:
+    """Issue dates of hand-issued secrets are in the past (a future date would silence the reminder until
+    long after the secret is due). One day of slack for time zones ahead of UTC."""
+    problems = []
+    for key, value in (
+        ("webhookSecretRotatedOn", rotation.webhook_secret_rotated_on),
+        ("oauthClientSecretRotatedOn", rotation.oauth_client_secret_rotated_on),
+    ):
+        if value is not None and value > today + timedelta(days=1):
+            problems.append(
+                Problem(
+                    f"makini:rotation.{key}",
+                    f"is {value.isoformat()}, in the future (today is {today.isoformat()}, UTC); it is the date the "
+                    "current secret was issued, and a future date would hold its reminder back",
+                    f"pulumi config set --path 'makini:rotation.{key}' <YYYY-MM-DD the secret was issued>",
                 )
             )
     return problems

@@ -148,13 +148,18 @@ class AwsWebhookSettings(Model):
 
     memory_mb: int = Field(default=256, ge=128, le=10240, description="Lambda memory in MB (128-10240).")
     timeout_seconds: int = Field(
-        default=6, description="Lambda timeout in seconds; below Makini's 10 s answer budget (1-9)."
+        default=6, le=900, description="Lambda timeout in seconds; below Makini's 10 s answer budget (1-9)."
     )
     reserved_concurrency: int | None = Field(
-        default=None, ge=1, description="Reserved concurrent executions of the receiver. Default: unreserved."
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Reserved concurrent executions of the receiver. Default: unreserved.",
     )
     log_retention_days: int | None = Field(
-        default=None, description="Retention of the access and function logs. Default: 365 in production, 30 elsewhere."
+        default=None,
+        le=3653,
+        description="Retention of the access and function logs. Default: 365 in production, 30 elsewhere.",
     )
     throttling: Throttling = Field(default_factory=Throttling, description="Stage throttling.")
     custom_domain: CustomDomain | None = Field(

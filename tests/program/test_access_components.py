@@ -105,6 +105,12 @@ def test_a_created_role_gets_the_trust_policy_and_the_read_policy():
                 "Principal": {
                     "Federated": "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
                 },
+                "Condition": {
+                    "StringEquals": {
+                        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                        "token.actions.githubusercontent.com:sub": "repo:acme/orders:environment:dev",
+                    }
+                },
             }
         ],
     }

@@ -24,7 +24,7 @@ def all_config(env: str) -> dict:
     cfg["makini:vault"] = {"deleteVersionAfter": "2160h", "rotator": VAULT_ROTATOR}
     cfg["makini:consumers"] = {}  # Azure/Vault consumer identities are the access issue's
     for c in cfg["makini:connections"]:
-        c["consumers"] = []
+        c.pop("consumers", None)
     cfg["makini:oauthClientSecret"] = f"{CANARY}-{env}-oauth"
     cfg["makini:webhookSecret"] = f"{CANARY}-{env}-webhook"
     cfg["makini:connectionTokens"] = {"acme-sap": f"{CANARY}-{env}-token"}

@@ -29,7 +29,7 @@ def azure_config(env: str, azure: dict) -> dict:
     cfg["makini:azure"] = azure_section(**azure)
     cfg["makini:consumers"] = {}  # consumer identities on Azure are the access issue's
     for c in cfg["makini:connections"]:
-        c["consumers"] = []
+        c.pop("consumers", None)
     return cfg
 
 

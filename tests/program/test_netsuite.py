@@ -25,7 +25,7 @@ def netsuite_config(env="dev", backends=("aws", "azure", "vault"), **settings):
         cfg["makini:vault"] = {"rotator": VAULT_ROTATOR}
     cfg["makini:consumers"] = {}
     for c in cfg["makini:connections"]:
-        c["consumers"] = []
+        c.pop("consumers", None)
     cfg["makini:connections"].append(
         {
             "key": "initech-ns",

@@ -11,6 +11,7 @@ import yaml
 
 from infra import plan
 from infra.offline import PROJECT_ROOT
+from stacks.config.stack_file import dump_stack_yaml
 
 CANARY = "CANARY-plan-4b1d-never-print"
 
@@ -50,7 +51,7 @@ def write_stack(tmp_path, mutate):
     document = yaml.safe_load((PROJECT_ROOT / "Pulumi.dev.yaml").read_text())
     mutate(document["config"])
     path = tmp_path / "Pulumi.custom.yaml"
-    path.write_text(yaml.safe_dump(document))
+    path.write_text(dump_stack_yaml(document))
     return path
 
 

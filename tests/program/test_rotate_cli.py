@@ -9,11 +9,11 @@ from pathlib import Path
 
 import boto3
 import pytest
-import yaml
 from botocore.stub import Stubber
 from moto import mock_aws
 
 from infra.rotate import EXIT_FAILED, EXIT_INVALID, EXIT_OK, main, rotate_now
+from stacks.config.stack_file import dump_stack_yaml
 from tests.support import base_config
 
 REGION = "eu-west-1"
@@ -24,7 +24,7 @@ def _stack_file(tmp_path: Path, env: str = "dev", **changes) -> Path:
     cfg = base_config(env)
     cfg.update(changes)
     path = tmp_path / f"Pulumi.{env}.yaml"
-    path.write_text(yaml.safe_dump({"config": cfg}))
+    path.write_text(dump_stack_yaml({"config": cfg}))
     return path
 
 

@@ -16,7 +16,7 @@ def vault_cfg(rotator=VAULT_ROTATOR, **rotation):
     c["makini:backends"] = ["vault"]
     c["makini:consumers"] = {}
     for conn in c["makini:connections"]:
-        conn["consumers"] = []
+        conn.pop("consumers", None)
     if rotator is not None:
         c["makini:vault"] = {"rotator": copy.deepcopy(rotator)}
     if rotation:

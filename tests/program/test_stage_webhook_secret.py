@@ -12,10 +12,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-import yaml
 from moto import mock_aws
 
 from infra.rotate import EXIT_FAILED, EXIT_INVALID, EXIT_OK, main, stage_webhook_secret
+from stacks.config.stack_file import dump_stack_yaml
 from tests.support import base_config
 
 REGION = "eu-west-1"
@@ -28,7 +28,7 @@ def stack_file(tmp_path: Path, **changes) -> Path:
     cfg["makini:webhooks"] = {"enabled": True, "allowAnySource": True, "graceSeconds": 7200}
     cfg.update(changes)
     path = tmp_path / "Pulumi.dev.yaml"
-    path.write_text(yaml.safe_dump({"config": cfg}))
+    path.write_text(dump_stack_yaml({"config": cfg}))
     return path
 
 

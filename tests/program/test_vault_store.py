@@ -22,7 +22,7 @@ def vault_config(env: str, vault: dict | None = None) -> dict:
     cfg["makini:vault"] = {"rotator": VAULT_ROTATOR, **(vault or {})}
     cfg["makini:consumers"] = {}  # consumer identities on Vault are the access issue's
     for c in cfg["makini:connections"]:
-        c["consumers"] = []
+        c.pop("consumers", None)
     return cfg
 
 

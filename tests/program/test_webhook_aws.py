@@ -16,6 +16,7 @@ from moto.core import set_initial_no_auth_action_count
 
 from components.aws.webhook import LAMBDA_MODULES, RECEIVER_DIR, lambda_archive_files
 from components.aws.webhook_policies import receiver_policy
+from stacks.config.stack_file import dump_stack_yaml
 from stacks.config.webhooks import MAKINI_SOURCE_IPS
 from tests.support import base_config, run
 
@@ -583,12 +584,11 @@ def test_outputs_name_the_endpoint_queue_dlq_and_topic(prod):
 
 
 def test_offline_plan_lists_endpoint_queue_dlq_and_alarms(tmp_path):
-    import yaml
 
     from infra.plan import build_plan
 
     path = tmp_path / "Pulumi.prod.yaml"
-    path.write_text(yaml.safe_dump({"config": config("prod")}))
+    path.write_text(dump_stack_yaml({"config": config("prod")}))
     plan = build_plan("prod", path)
     section = next(s for s in plan.sections if s.key == "webhooks")
     assert section.title == "Webhook endpoints"
@@ -611,10 +611,9 @@ def test_offline_plan_lists_endpoint_queue_dlq_and_alarms(tmp_path):
 
 
 def test_offline_plan_has_no_webhook_section_when_disabled(tmp_path):
-    import yaml
 
     from infra.plan import build_plan
 
     path = tmp_path / "Pulumi.dev.yaml"
-    path.write_text(yaml.safe_dump({"config": base_config("dev")}))
+    path.write_text(dump_stack_yaml({"config": base_config("dev")}))
     assert "webhooks" not in {s.key for s in build_plan("dev", path).sections}

@@ -18,6 +18,7 @@ from components.azure.webhook import (
 )
 from infra import plan
 from infra.offline import PROJECT_ROOT, OfflineMocks, RecordingMonitor
+from stacks.config.stack_file import dump_stack_yaml
 
 SUB = "/subscriptions/00000000-0000-0000-0000-000000000000"
 ALERT = "azure-native:monitor:MetricAlert"
@@ -211,7 +212,7 @@ def staging_file(tmp_path, alarms: dict | None) -> str:
     if alarms is not None:
         document["config"]["makini:webhooks"]["alarms"] = alarms
     path = tmp_path / "Pulumi.staging-alarms.yaml"
-    path.write_text(yaml.safe_dump(document))
+    path.write_text(dump_stack_yaml(document))
     return str(path)
 
 

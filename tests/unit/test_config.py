@@ -100,7 +100,7 @@ def test_unknown_nested_key_suggests_nearest_and_lists_valid_keys():
             "makini:connections[0].deployment",
             "'cloud' or 'on_prem'",
         ),
-        (lambda c: c["makini:credits"].update(pool="lots"), "makini:credits.pool", "integer"),
+        (lambda c: c["makini:credits"].update(pool="lots"), "makini:credits.pool", "must be a whole number"),
         (lambda c: c["makini:credits"].update(pool=-1), "makini:credits.pool", "greater than or equal to 0"),
         (lambda c: c["makini:credits"].update(tier3=0), "makini:credits.tier3", "greater than or equal to 1"),
         (lambda c: c.update({"makini:backends": ["aws", "gcp"]}), "makini:backends[1]", "'aws', 'azure' or 'vault'"),

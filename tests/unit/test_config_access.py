@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from infra import access_check
 from infra.offline import PROJECT_ROOT
 from stacks.access import cross_environment_conflicts
 from stacks.config import ConfigError
+from stacks.config.stack_file import dump_stack_yaml
 from tests.support import VAULT_ROTATOR, azure_section, base_config, load, run
 
 GUID = "0b1f6c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -201,7 +201,7 @@ def _write_stacks(tmp_path: Path, shared: bool = False, allow: tuple[bool, bool]
             c["makini:consumers"]["orders"]["aws"]["roleArn"] = "arn:aws:iam::111111111111:role/orders"
         if allowed:
             c["makini:access"] = {"allowSharedIdentities": True}
-        (tmp_path / f"Pulumi.{env}.yaml").write_text(yaml.safe_dump({"config": c}))
+        (tmp_path / f"Pulumi.{env}.yaml").write_text(dump_stack_yaml({"config": c}))
 
 
 def _cli(tmp_path: Path, subprocess_run: bool = False) -> subprocess.CompletedProcess:

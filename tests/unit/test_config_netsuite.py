@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stacks.config import ConfigError
-from stacks.netsuite import is_netsuite, renew_by, scope_label
+from stacks.netsuite import is_netsuite, renew_by, scope_label, scope_suggestion
 from tests.support import base_config, load
 
 NS = "makini:connections[2].netsuite"
@@ -45,16 +45,25 @@ def test_defaults_are_the_m2m_setup():
     assert conn.netsuite.certificate_validity_days == 730
 
 
-def test_explicit_m2m_setup_with_oauth_scope_values_is_accepted():
+def test_explicit_m2m_setup_in_the_records_words_is_accepted():
     load(
         netsuite_config(
             clientCredentialsGrant=True,
             authorizationCodeGrant=False,
             authorizationFlow=False,
-            scopes=["rest_webservices", "RESTLETS"],
+            scopes=["REST Web Services", "RESTlets"],
             certificateValidityDays=365,
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("restlets", "RESTlets"), ("RESTLETS", "RESTlets"), ("rest_webservices", "REST Web Services")],
+)
+def test_a_scope_not_spelled_as_on_the_record_is_refused_with_the_label(written, meant):
+    found = problems(netsuite_config(scopes=["REST Web Services" if meant == "RESTlets" else "RESTlets", written]))
+    assert f"did you mean '{meant}'?" in found[f"{NS}.scopes[1]"]
 
 
 def test_authorization_code_grant_refused_in_netsuite_words():
@@ -133,10 +142,12 @@ def test_is_netsuite(system, expected):
 
 def test_scope_labels():
 
-    assert scope_label("restlets") == "RESTlets"
-    assert scope_label("REST  web services") == "REST Web Services"
-    assert scope_label("rest_webservices") == "REST Web Services"
-    assert scope_label("SOAP Web Services") is None
+    assert scope_label("RESTlets") == "RESTlets"
+    assert scope_label("restlets") is None
+    assert scope_suggestion("restlets") == "RESTlets"
+    assert scope_suggestion("REST  web services") == "REST Web Services"
+    assert scope_suggestion("rest_webservices") == "REST Web Services"
+    assert scope_label("SOAP Web Services") is None and scope_suggestion("SOAP Web Services") is None
 
 
 @given(

@@ -50,3 +50,25 @@ def test_check_mode_fails_on_a_stale_file(tmp_path, monkeypatch, capsys):
     assert ref.main(["--check"]) == 1
     assert "stale" in capsys.readouterr().err
     assert ref.main(["--write"]) == 0 and ref.main(["--check"]) == 0
+
+
+def test_pulumi_yaml_lists_the_keys_and_is_current():
+    text = ref.PULUMI_YAML.read_text(encoding="utf-8")
+    assert ref.with_pulumi_yaml_block(text) == text, "run python -m infra.config_reference --write"
+    for key in StackConfig.model_fields.values():
+        assert f"#   makini:{key.alias}:" in text
+
+
+def test_pulumi_yaml_config_obeys_pulumis_rule_for_other_namespaces():
+    """Pulumi refuses a project whose config declares a type or default for a key outside the project's
+    namespace, and wants a value for it (pkg/workspace Project.Validate): so makini: keys are not declared."""
+    import yaml
+
+    project = yaml.safe_load(ref.PULUMI_YAML.read_text(encoding="utf-8"))
+    for key, decl in (project.get("config") or {}).items():
+        if ":" in key and not key.startswith(project["name"] + ":"):
+            assert isinstance(decl, dict) and "value" in decl and not {"type", "default"} & set(decl), key
+
+
+def test_the_environment_default_is_documented():
+    assert "| `makini:environment` | string | the stack name |" in ref.render()

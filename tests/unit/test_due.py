@@ -7,6 +7,7 @@ import io
 import pytest
 
 from infra.due import EXIT_DUE, EXIT_INVALID, EXIT_OK, main
+from stacks.config.stack_file import dump_stack_yaml
 
 
 def due(*argv):
@@ -45,7 +46,7 @@ def test_unknown_issue_dates_are_reported_but_not_due(tmp_path, monkeypatch):
 
     doc = yaml.safe_load((offline.PROJECT_ROOT / "Pulumi.dev.yaml").read_text())
     del doc["config"]["makini:rotation"]
-    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(doc))
+    (tmp_path / "Pulumi.dev.yaml").write_text(dump_stack_yaml(doc))
     monkeypatch.setattr(
         due_module, "load_stack_file", lambda stack: offline.load_stack_file(stack, tmp_path / f"Pulumi.{stack}.yaml")
     )
