@@ -30,6 +30,7 @@ from typing import Any
 
 from stacks.catalog import WEBHOOK_SECRET_PATH, connection_token_path
 from stacks.config import ConfigError, StackConfig
+from stacks.naming import aws_secret_name
 
 from .cli import make_parser, unexpected
 from .offline import DEFAULT_REGION, StackFileError, StackSource, load_stack_file
@@ -47,7 +48,7 @@ def _boto3_client(region: str) -> Any:
 
 
 def secret_name(environment: str, key: str) -> str:
-    return f"makini/{environment}/{connection_token_path(key)}"
+    return aws_secret_name(environment, connection_token_path(key))
 
 
 def disconnect_step(makini_id: str | None) -> str:
@@ -183,7 +184,7 @@ def stage_webhook_secret(
     if not value:
         print(f"makini-infra: {source_path} holds no secret (empty); nothing was stored", file=err)
         return EXIT_INVALID
-    name = f"makini/{cfg.environment}/{WEBHOOK_SECRET_PATH}"
+    name = aws_secret_name(cfg.environment, WEBHOOK_SECRET_PATH)
     region = source.config.get("aws:region") or DEFAULT_REGION
     try:
         response = client_factory(region).put_secret_value(SecretId=name, SecretString=value)

@@ -1,4 +1,10 @@
-"""Backend names for the catalog: Key Vault vault and secret names, Vault mount and paths. Pure.
+"""Names on every backend, in one place: what a component, a policy document, an operator command, the
+plan and the tests must all agree on. Pure, and imported by every layer above it (a child resource name
+that only its own component uses stays in that component).
+
+AWS: secret names ``makini/<env>/<path>``, the roles, functions and log groups of the webhook receiver
+and the rotation, consumer roles and read policies. HashiCorp Vault: the KV v2 mount ``makini-<env>``
+and its paths, consumer and rotator policies and roles. Azure Key Vault: vault and secret names.
 
 Key Vault secret names allow only ASCII letters, digits and dashes (1-127 characters) and are
 case-insensitive; the catalog's paths (``connections/<key>/token``, ``oauth/client``,
@@ -97,6 +103,53 @@ def resource_group_name(environment: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
+# AWS
+
+
+def aws_secret_name(environment: str, path: str) -> str:
+    """The Secrets Manager name of a catalog secret: ``makini/<env>/<path>``."""
+    return f"makini/{environment}/{path}"
+
+
+def consumer_role_name(environment: str, consumer: str) -> str:
+    """A consumer's role when the stack creates it (AWS IAM), and its Vault auth role."""
+    return f"makini-{environment}-{consumer}"
+
+
+def consumer_read_policy_name(environment: str, consumer: str) -> str:
+    """A consumer's read policy: the IAM policy on AWS, the ACL policy on Vault."""
+    return f"makini-{environment}-{consumer}-read"
+
+
+def receiver_role_name(environment: str) -> str:
+    return f"makini-{environment}-webhook-receiver"
+
+
+def receiver_function_name(environment: str) -> str:
+    return f"makini-{environment}-webhook-receiver"
+
+
+def receiver_log_group_name(environment: str) -> str:
+    return f"/aws/lambda/{receiver_function_name(environment)}"
+
+
+def rotation_role_name(environment: str) -> str:
+    return f"makini-{environment}-rotation"
+
+
+def rotation_function_name(environment: str) -> str:
+    return f"makini-{environment}-rotation"
+
+
+def rotation_log_group_name(environment: str) -> str:
+    return f"/aws/lambda/{rotation_function_name(environment)}"
+
+
+def reminder_role_name(environment: str) -> str:
+    return f"makini-{environment}-rotation-reminders"
+
+
+# --------------------------------------------------------------------------------------------------
 # HashiCorp Vault
 
 
@@ -113,6 +166,11 @@ def vault_data_path(environment: str, path: str) -> str:
 def vault_metadata_path(environment: str, path: str) -> str:
     """The full API path of a secret's metadata: ``makini-<env>/metadata/<path>``."""
     return f"{vault_mount(environment)}/metadata/{path}"
+
+
+def vault_rotator_role_name(environment: str) -> str:
+    """The connection-token rotator's Vault policy and auth role."""
+    return f"makini-{environment}-rotator"
 
 
 def valid_vault_path(path: str) -> bool:

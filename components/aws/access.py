@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from stacks.naming import consumer_read_policy_name
+
 from .policies import consumer_read_policy, role_name_from_arn
 
 
@@ -66,7 +68,7 @@ class ConsumerAccess(pulumi.ComponentResource):
             )
             policy = aws.iam.Policy(
                 f"{name}-{grant.consumer}",
-                name=f"makini-{args.environment}-{grant.consumer}-read",
+                name=consumer_read_policy_name(args.environment, grant.consumer),
                 description=f"makini-infra: {grant.consumer} reads its Makini secrets of {args.environment}"
                 + (" and consumes its webhook queue" if queue is not None else ""),
                 policy=document,

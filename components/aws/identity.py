@@ -15,6 +15,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from stacks.naming import consumer_role_name
+
 
 @dataclass(frozen=True)
 class ConsumerRolesArgs:
@@ -23,10 +25,6 @@ class ConsumerRolesArgs:
     #: Consumer name -> trust policy document of the role to create.
     trust_policies: Mapping[str, Mapping[str, Any]]
     tags: Mapping[str, str] = field(default_factory=dict)
-
-
-def created_role_name(environment: str, consumer: str) -> str:
-    return f"makini-{environment}-{consumer}"
 
 
 class ConsumerRoles(pulumi.ComponentResource):
@@ -41,7 +39,7 @@ class ConsumerRoles(pulumi.ComponentResource):
         for consumer, trust in sorted(args.trust_policies.items()):
             role = aws.iam.Role(
                 f"{name}-{consumer}",
-                name=created_role_name(args.environment, consumer),
+                name=consumer_role_name(args.environment, consumer),
                 description=f"makini-infra: consumer {consumer} of the Makini secrets of {args.environment}",
                 assume_role_policy=json.dumps(trust, sort_keys=True),
                 max_session_duration=3600,

@@ -19,17 +19,11 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from stacks.naming import reminder_role_name, rotation_function_name, rotation_log_group_name, rotation_role_name
+
 from ..packaging import archive, module_files
 from .policies import lambda_trust_policy
-from .rotation_policies import (
-    reminder_publish_policy,
-    reminder_role_name,
-    rotation_function_name,
-    rotation_log_group_name,
-    rotation_policy,
-    rotation_role_name,
-    scheduler_trust_policy,
-)
+from .rotation_policies import reminder_publish_policy, rotation_policy, scheduler_trust_policy
 
 ROTATION_DIR = Path(__file__).resolve().parents[2] / "functions" / "rotation"
 #: The handler's import closure (aws_lambda -> makini_client, backoff, jsonlog, token_lifetime; the package __init__).

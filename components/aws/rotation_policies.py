@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from stacks.naming import rotation_log_group_name
+
 #: What the function does with each token secret it rotates (AWS's documented rotation permissions).
 TOKEN_ACTIONS = (
     "secretsmanager:DescribeSecret",
@@ -20,22 +22,6 @@ TOKEN_ACTIONS = (
 OAUTH_ACTIONS = ("secretsmanager:GetSecretValue",)
 KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
-
-
-def rotation_role_name(environment: str) -> str:
-    return f"makini-{environment}-rotation"
-
-
-def rotation_function_name(environment: str) -> str:
-    return f"makini-{environment}-rotation"
-
-
-def rotation_log_group_name(environment: str) -> str:
-    return f"/aws/lambda/{rotation_function_name(environment)}"
-
-
-def reminder_role_name(environment: str) -> str:
-    return f"makini-{environment}-rotation-reminders"
 
 
 def scheduler_trust_policy(account_id: str) -> dict:

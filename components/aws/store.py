@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from stacks.naming import aws_secret_name
+
 from .policies import caller_principal_arn, kms_key_policy, secret_resource_policy
 
 
@@ -123,7 +125,7 @@ class SecretStore(pulumi.ComponentResource):
         for s in args.secrets:
             secret = aws.secretsmanager.Secret(
                 f"{name}-{s.slug}",
-                name=f"makini/{args.environment}/{s.path}",
+                name=aws_secret_name(args.environment, s.path),
                 description=s.description,
                 kms_key_id=self.key.arn,
                 recovery_window_in_days=args.recovery_window_days,

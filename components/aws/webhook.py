@@ -16,16 +16,11 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from stacks.naming import receiver_function_name, receiver_log_group_name, receiver_role_name
+
 from ..packaging import archive, module_files
 from .policies import lambda_trust_policy
-from .webhook_policies import (
-    alarm_key_policy,
-    lambda_log_group_name,
-    queue_policy,
-    receiver_function_name,
-    receiver_policy,
-    receiver_role_name,
-)
+from .webhook_policies import alarm_key_policy, queue_policy, receiver_policy
 
 RECEIVER_DIR = Path(__file__).resolve().parents[2] / "functions" / "webhook_receiver"
 #: The modules the Lambda handler imports (aws_lambda -> core; the package __init__ is import-free).
@@ -237,7 +232,7 @@ class WebhookEndpoint(pulumi.ComponentResource):
         # The Lambda -----------------------------------------------------------------------------------
         self.function_log_group = aws.cloudwatch.LogGroup(
             f"{name}-function-logs",
-            name=lambda_log_group_name(env),
+            name=receiver_log_group_name(env),
             retention_in_days=args.log_retention_days,
             tags=tags,
             opts=keep,

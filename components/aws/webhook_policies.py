@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from stacks.naming import receiver_log_group_name
+
 #: Secrets Manager calls the receiver makes: GetSecretValue (VersionStage AWSCURRENT and AWSPREVIOUS).
 SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
 #: DynamoDB calls the receiver makes on its dedupe table (claim, lookup, mark done, release).
@@ -17,18 +19,6 @@ QUEUE_ACTIONS = ("sqs:SendMessage",)
 #: A producer on an SSE-KMS queue needs a data key (GenerateDataKey) and Decrypt for a cached one.
 QUEUE_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
-
-
-def receiver_role_name(environment: str) -> str:
-    return f"makini-{environment}-webhook-receiver"
-
-
-def receiver_function_name(environment: str) -> str:
-    return f"makini-{environment}-webhook-receiver"
-
-
-def lambda_log_group_name(environment: str) -> str:
-    return f"/aws/lambda/{receiver_function_name(environment)}"
 
 
 def receiver_policy(
@@ -43,7 +33,7 @@ def receiver_policy(
     table_arn: str,
 ) -> dict:
     """The receiver role's only policy: its environment's secret, key, queue, table and log group."""
-    log_group = f"arn:{partition}:logs:{region}:{account_id}:log-group:{lambda_log_group_name(environment)}"
+    log_group = f"arn:{partition}:logs:{region}:{account_id}:log-group:{receiver_log_group_name(environment)}"
     return {
         "Version": "2012-10-17",
         "Statement": [

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_azure_native as azure_native
 
-from stacks.naming import stable_hash
+from stacks.naming import resource_group_name, stable_hash
 
 #: What a catalog entry without a configured value holds, in a disabled version nobody can read.
 PLACEHOLDER_VALUE = "unset: written out of band or by rotation (makini-infra)"
@@ -92,7 +92,7 @@ class KeyVaultStore(pulumi.ComponentResource):
         else:
             self.resource_group = azure_native.resources.ResourceGroup(
                 f"{name}-rg",
-                resource_group_name=args.resource_group_name or f"rg-makini-{args.environment}",
+                resource_group_name=args.resource_group_name or resource_group_name(args.environment),
                 location=args.location,
                 tags=dict(args.tags),
                 opts=guard,

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_vault as vault
 
-from .policies import consumer_policy_hcl, policy_name
+from stacks.naming import consumer_read_policy_name, consumer_role_name
+
+from .policies import consumer_policy_hcl
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,6 @@ class VaultAccessArgs:
     consumers: Sequence[VaultConsumerGrant]
 
 
-def role_name(environment: str, consumer: str) -> str:
-    return f"makini-{environment}-{consumer}"
-
-
 class VaultAccess(pulumi.ComponentResource):
     """Policies and auth roles of the consumers of one environment's Vault secrets."""
 
@@ -93,7 +91,7 @@ class VaultAccess(pulumi.ComponentResource):
             env, consumer = args.environment, grant.consumer
             policy = vault.Policy(
                 f"{name}-{consumer}",
-                name=policy_name(env, consumer),
+                name=consumer_read_policy_name(env, consumer),
                 policy=pulumi.Output.from_input(args.mount).apply(
                     lambda mount, e=env, c=consumer, p=tuple(grant.paths): consumer_policy_hcl(e, c, mount, p)
                 ),
@@ -107,7 +105,7 @@ class VaultAccess(pulumi.ComponentResource):
     def _role(self, name: str, env: str, grant: VaultConsumerGrant, policy: vault.Policy) -> pulumi.CustomResource:
         consumer, auth = grant.consumer, grant.auth
         common = dict(
-            role_name=role_name(env, consumer),
+            role_name=consumer_role_name(env, consumer),
             token_policies=[policy.name],
             token_no_default_policy=True,
             token_ttl=grant.token_ttl,

@@ -42,7 +42,3 @@ def consumer_policy_hcl(environment: str, consumer: str, mount: str, paths: Iter
     for p in granted:
         lines += ["", f'path "{p}" {{', '  capabilities = ["read"]', "}"]
     return "\n".join(lines) + "\n"
-
-
-def policy_name(environment: str, consumer: str) -> str:
-    return f"makini-{environment}-{consumer}-read"

@@ -25,6 +25,8 @@ import pulumi
 import pulumi_vault as vault
 import yaml
 
+from stacks.naming import vault_mount, vault_rotator_role_name
+
 from .access import JwtRole
 
 CONNECTIONS = "connections"
@@ -73,7 +75,7 @@ def cronjob_manifest(
         raise ValueError("the jwt auth method needs jwt_audience (the audience of the projected token)")
     env = {
         "VAULT_ADDR": vault_addr,
-        "VAULT_MOUNT": f"makini-{environment}",
+        "VAULT_MOUNT": vault_mount(environment),
         "VAULT_OAUTH_CLIENT_PATH": oauth_client_path,
         "VAULT_CONNECTIONS_PATH": CONNECTIONS,
         "VAULT_AUTH_METHOD": auth_method,
@@ -149,7 +151,7 @@ class VaultRotation(pulumi.ComponentResource):
     def __init__(self, name: str, args: VaultRotationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("makini:vault:VaultRotation", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        policy_name = f"makini-{args.environment}-rotator"
+        policy_name = vault_rotator_role_name(args.environment)
         self.policy = vault.Policy(
             f"{name}-policy",
             name=policy_name,

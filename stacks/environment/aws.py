@@ -11,6 +11,7 @@ from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
 from components.aws.webhook import WebhookEndpoint, WebhookEndpointArgs, receiver_role
 
 from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SystemIdentity
+from ..naming import aws_secret_name
 from ..rotation import reminder_deadlines, reminder_moment
 from .common import Context, by_kind, secret_tags, secret_value
 
@@ -161,7 +162,7 @@ class AwsBackend:
             moment = reminder_moment(deadline, ctx.today)
             subject = f"makini-infra {cfg.environment}: rotate the {what} by {deadline.due.isoformat()}"
             message = (
-                f"The Makini {what} of environment {cfg.environment} (makini/{cfg.environment}/{path}) was issued on "
+                f"The Makini {what} of environment {cfg.environment} ({aws_secret_name(cfg.environment, path)}) was issued on "
                 f"{deadline.rotated_on.isoformat()} and reaches its {deadline.max_age_days}-day maximum age on "
                 f"{deadline.due.isoformat()}. Issue a new one on {where}, store it, then set "
                 f"makini:rotation.{key} to the new date."

@@ -20,6 +20,7 @@ from components.vault.store import VaultSecretArgs, VaultStore, VaultStoreArgs
 from ..catalog import OAUTH_CLIENT_PATH, SecretKind, SystemIdentity
 from ..config.consumers import VaultIdentity
 from ..config.vault import VaultRotator, VaultSettings
+from ..naming import vault_rotator_role_name
 from .common import MANAGED_BY, Context, by_kind, secret_value
 
 
@@ -170,7 +171,7 @@ class VaultBackend:
             image=rotator.image,
             namespace=rotator.namespace,
             service_account=rotator.service_account_name,
-            auth_role=f"makini-{self.ctx.config.environment}-rotator",
+            auth_role=vault_rotator_role_name(self.ctx.config.environment),
             auth_mount=rotator.auth.mount_path,
             oauth_client_path=OAUTH_CLIENT_PATH,
             schedule=rotator.schedule,
