@@ -9,17 +9,17 @@ Default RSA 3072: it is the key type of NetSuite's own setup example (``openssl 
 with PSS), so every client that signs NetSuite M2M assertions supports it; EC keys are offered for
 clients known to sign ES256. The certificate (public) is an output to upload to NetSuite; the private key
 is only ever a Pulumi secret, stored by the environment's store (catalog kind ``netsuite-m2m-key``).
-Backend-neutral: uses only the tls provider.
+Backend-neutral: uses only the tls provider. NetSuite's rules (the longest validity, the renewal date)
+come in through the arguments, from :mod:`stacks.netsuite`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_tls as tls
-
-from stacks.netsuite import MAX_CERTIFICATE_DAYS, renew_by
 
 #: key_algorithm -> tls.PrivateKey arguments.
 KEY_ALGORITHMS: dict[str, dict[str, object]] = {
@@ -35,8 +35,12 @@ KEY_ALGORITHMS: dict[str, dict[str, object]] = {
 class M2MCertificateArgs:
     environment: str
     connection: str
-    #: Days the certificate is valid (1..730).
-    validity_days: int = MAX_CERTIFICATE_DAYS
+    #: Days the certificate is valid (1..max_validity_days).
+    validity_days: int
+    #: The longest validity NetSuite accepts (stacks.netsuite.MAX_CERTIFICATE_DAYS).
+    max_validity_days: int
+    #: The renewal date (RFC 3339) from the certificate's notAfter and the reminder days (stacks.netsuite.renew_by).
+    renew_by: Callable[[str, int], str]
     #: Days before expiry that the renewal reminder is due.
     renewal_reminder_days: int = 30
     key_algorithm: str = "RSA-3072"
@@ -53,9 +57,9 @@ class M2MCertificate(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: M2MCertificateArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("makini:netsuite:M2MCertificate", name, None, opts)
-        if not 1 <= args.validity_days <= MAX_CERTIFICATE_DAYS:
+        if not 1 <= args.validity_days <= args.max_validity_days:
             raise ValueError(
-                f"NetSuite M2M certificates are valid 1..{MAX_CERTIFICATE_DAYS} days, not {args.validity_days}"
+                f"NetSuite M2M certificates are valid 1..{args.max_validity_days} days, not {args.validity_days}"
             )
         if args.key_algorithm not in KEY_ALGORITHMS:
             raise ValueError(f"key_algorithm must be one of {', '.join(KEY_ALGORITHMS)}, not {args.key_algorithm!r}")
@@ -80,6 +84,6 @@ class M2MCertificate(pulumi.ComponentResource):
         self.cert_pem = self.certificate.cert_pem
         self.private_key_pem = pulumi.Output.secret(self.key.private_key_pem)
         self.not_after = self.certificate.validity_end_time
-        days = args.renewal_reminder_days
+        days, renew_by = args.renewal_reminder_days, args.renew_by
         self.renew_by = self.not_after.apply(lambda end: renew_by(end, days) if end else end)
         self.register_outputs({"certPem": self.cert_pem, "notAfter": self.not_after, "renewBy": self.renew_by})

@@ -19,6 +19,7 @@ from ..access import matrix_dict
 from ..catalog import Catalog, build_catalog, netsuite_m2m_key_path
 from ..config.model import StackConfig
 from ..credits import CreditReport, credit_report
+from ..netsuite import MAX_CERTIFICATE_DAYS, renew_by
 from ..rotation import calendar_dict
 from .aws import AwsBackend
 from .azure import AzureBackend
@@ -71,6 +72,8 @@ class Environment(pulumi.ComponentResource):
                     environment=cfg.environment,
                     connection=conn.key,
                     validity_days=conn.netsuite.certificate_validity_days,
+                    max_validity_days=MAX_CERTIFICATE_DAYS,
+                    renew_by=renew_by,
                     renewal_reminder_days=conn.netsuite.renewal_reminder_days,
                     key_algorithm=conn.netsuite.key_algorithm,
                 ),
