@@ -7,8 +7,10 @@ stack outputs, which name where secrets live and never hold a value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pulumi
 
@@ -23,11 +25,13 @@ from ..netsuite import MAX_CERTIFICATE_DAYS, renew_by
 from ..rotation import calendar_dict
 from .aws import AwsBackend
 from .azure import AzureBackend
-from .common import MANAGED_BY, Context, common_tags, secret_tags, secret_value
+from .common import MANAGED_BY, BackendComposition, Context, common_tags, secret_tags, secret_value
 from .vault import VaultBackend
 
 __all__ = [
+    "BACKENDS",
     "MANAGED_BY",
+    "BackendComposition",
     "Environment",
     "EnvironmentArgs",
     "build_environment",
@@ -36,6 +40,14 @@ __all__ = [
     "secret_tags",
     "secret_value",
 ]
+
+
+#: Each backend's composition, in the order they are built and their outputs appear.
+BACKENDS: dict[str, Callable[[Context], BackendComposition]] = {
+    "aws": AwsBackend,
+    "azure": AzureBackend,
+    "vault": VaultBackend,
+}
 
 
 @dataclass(frozen=True)
@@ -58,9 +70,9 @@ class Environment(pulumi.ComponentResource):
         self.netsuite_certificates = self._netsuite_certificates(name)
         generated = {netsuite_m2m_key_path(k): c.private_key_pem for k, c in self.netsuite_certificates.items()}
         ctx = Context(name=name, config=cfg, catalog=self.catalog, generated=generated, today=self.today, parent=self)
-        self.aws = AwsBackend(ctx) if "aws" in cfg.backends else None
-        self.azure = AzureBackend(ctx) if "azure" in cfg.backends else None
-        self.vault = VaultBackend(ctx) if "vault" in cfg.backends else None
+        self.backends: dict[str, BackendComposition] = {
+            backend: build(ctx) for backend, build in BACKENDS.items() if backend in cfg.backends
+        }
         self.register_outputs({})
 
     def _netsuite_certificates(self, name: str) -> dict[str, M2MCertificate]:
@@ -85,13 +97,14 @@ class Environment(pulumi.ComponentResource):
 
     def outputs(self) -> dict[str, object]:
         """Stack outputs: where each secret lives, who may read it, when it rotates; never a value."""
+        rotation: dict[str, Any] = calendar_dict(self.config, self.today, self.catalog)
         out: dict[str, object] = {
             "environment": self.config.environment,
             "backends": list(self.config.backends),
             "creditsUsed": self.credits.used,
             "creditsFree": self.credits.free,
             "accessMatrix": matrix_dict(self.config, self.catalog),
-            "rotation": calendar_dict(self.config, self.today, self.catalog),
+            "rotation": rotation,
         }
         if self.netsuite_certificates:
             # Upload certPem to the integration record's M2M setup; renew before renewBy.
@@ -100,22 +113,12 @@ class Environment(pulumi.ComponentResource):
                 for key, c in self.netsuite_certificates.items()
             }
         webhooks: dict[str, object] = {}
-        if self.aws is not None:
-            out["aws"] = self.aws.outputs()
-            if (rotation := self.aws.rotation_outputs()) is not None:
-                out["rotation"]["aws"] = rotation  # type: ignore[index]
-            if (endpoint := self.aws.webhook_outputs()) is not None:
-                webhooks["aws"] = endpoint
-        if self.azure is not None:
-            out["azure"] = self.azure.outputs()
-            if (rotation := self.azure.rotation_outputs()) is not None:
-                out["rotation"]["azure"] = rotation  # type: ignore[index]
-            if (endpoint := self.azure.webhook_outputs()) is not None:
-                webhooks["azure"] = endpoint
-        if self.vault is not None:
-            out["vault"] = self.vault.outputs()
-            if (rotation := self.vault.rotation_outputs()) is not None:
-                out["rotation"]["vault"] = rotation  # type: ignore[index]
+        for backend, composition in self.backends.items():
+            out[backend] = composition.outputs()
+            if (rotates := composition.rotation_outputs()) is not None:
+                rotation[backend] = rotates
+            if (endpoint := composition.webhook_outputs()) is not None:
+                webhooks[backend] = endpoint
         if webhooks:
             out["webhooks"] = webhooks
         return out

@@ -1,4 +1,4 @@
-"""What every backend's composition shares: tags, initial secret values, catalog-shaped outputs."""
+"""What every backend's composition shares: its interface, tags, initial secret values, catalog-shaped outputs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 import pulumi
 
@@ -33,6 +34,23 @@ class Context:
     @property
     def tags(self) -> dict[str, str]:
         return common_tags(self.config)
+
+
+class BackendComposition(Protocol):
+    """One backend's composition (aws.py, azure.py, vault.py): built from a :class:`Context`, its
+    components children of the environment; the environment loops over the backends for its outputs."""
+
+    def outputs(self) -> dict[str, object]:
+        """The stack output named after the backend: where each secret lives there."""
+        ...
+
+    def rotation_outputs(self) -> dict[str, object] | None:
+        """``rotation.<backend>``: what rotates connection tokens there, or None."""
+        ...
+
+    def webhook_outputs(self) -> dict[str, object] | None:
+        """``webhooks.<backend>``: the webhook endpoint there, or None."""
+        ...
 
 
 def common_tags(cfg: StackConfig) -> dict[str, str]:

@@ -192,5 +192,9 @@ class VaultBackend:
             "tokenPaths": self.token_paths,
         }
 
+    def webhook_outputs(self) -> None:
+        """Vault has no webhook endpoint (the receivers run on AWS or Azure)."""
+        return None
+
     def outputs(self) -> dict[str, object]:
         return {"mount": self.store.mount_path, "paths": by_kind(self.ctx.catalog, self.store.paths)}
