@@ -14,33 +14,18 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
 from stacks.naming import reminder_role_name, rotation_function_name, rotation_log_group_name, rotation_role_name
 
-from ..packaging import archive, module_files
+from .lambda_package import ROTATION_LAMBDA
 from .policies import lambda_trust_policy
 from .rotation_policies import reminder_publish_policy, rotation_policy, scheduler_trust_policy
 
-ROTATION_DIR = Path(__file__).resolve().parents[2] / "functions" / "rotation"
-#: The handler's import closure (aws_lambda -> makini_client, backoff, jsonlog, token_lifetime; the package __init__).
-LAMBDA_MODULES = ("__init__.py", "aws_lambda.py", "backoff.py", "jsonlog.py", "makini_client.py", "token_lifetime.py")
-HANDLER = "rotation.aws_lambda.handler"
-RUNTIME = "python3.13"
 #: The client's budget: 20 s of waiting plus 5 s per request (functions/rotation/README.md).
 TIMEOUT_SECONDS = 60
-
-
-def lambda_archive_files(source: Path = ROTATION_DIR) -> dict[str, Path]:
-    """Archive path -> file: the handler's modules under ``rotation/`` and nothing else."""
-    return module_files(source, "rotation", LAMBDA_MODULES)
-
-
-def lambda_archive(source: Path = ROTATION_DIR) -> pulumi.AssetArchive:
-    return archive(lambda_archive_files(source))
 
 
 def rotation_role(
@@ -152,10 +137,10 @@ class TokenRotation(pulumi.ComponentResource):
                 name=rotation_function_name(env),
                 description=f"makini-infra: rotates the Makini connection tokens of {env} (Secrets Manager rotation)",
                 role=args.role.arn,
-                runtime=RUNTIME,
+                runtime=ROTATION_LAMBDA.runtime,
                 architectures=["arm64"],
-                handler=HANDLER,
-                code=args.code if args.code is not None else lambda_archive(),
+                handler=ROTATION_LAMBDA.handler,
+                code=args.code if args.code is not None else ROTATION_LAMBDA.archive(),
                 memory_size=256,
                 timeout=TIMEOUT_SECONDS,
                 environment=aws.lambda_.FunctionEnvironmentArgs(

@@ -11,37 +11,22 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
 from stacks.naming import receiver_function_name, receiver_log_group_name, receiver_role_name
 
-from ..packaging import archive, module_files
+from .lambda_package import RECEIVER_LAMBDA
 from .policies import lambda_trust_policy
 from .webhook_policies import alarm_key_policy, queue_policy, receiver_policy
 
-RECEIVER_DIR = Path(__file__).resolve().parents[2] / "functions" / "webhook_receiver"
-#: The modules the Lambda handler imports (aws_lambda -> core; the package __init__ is import-free).
-LAMBDA_MODULES = ("__init__.py", "aws_lambda.py", "core.py")
-HANDLER = "webhook_receiver.aws_lambda.handler"
-RUNTIME = "python3.13"
 #: SQS's largest message; the receiver refuses (413) anything larger.
 MAX_MESSAGE_BYTES = 1_048_576
 RETENTION_SECONDS = 1_209_600  # 14 days, SQS's maximum
 MAX_RECEIVE_COUNT = 5
 #: HTTP API integration timeout: the gateway answers 503 before Makini's 10 s budget runs out.
 INTEGRATION_TIMEOUT_MS = 9_000
-
-
-def lambda_archive_files(source: Path = RECEIVER_DIR) -> dict[str, Path]:
-    """Archive path -> file: the handler's modules under ``webhook_receiver/`` and nothing else."""
-    return module_files(source, "webhook_receiver", LAMBDA_MODULES)
-
-
-def lambda_archive(source: Path = RECEIVER_DIR) -> pulumi.AssetArchive:
-    return archive(lambda_archive_files(source))
 
 
 def receiver_environment(
@@ -113,7 +98,7 @@ class WebhookEndpointArgs:
     #: Operators may send to the queue too (a dead-letter redrive sends as the caller).
     operator_arns: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
-    #: The Lambda package; default: :func:`lambda_archive`.
+    #: The Lambda package; default: :data:`RECEIVER_LAMBDA`'s archive.
     code: pulumi.Archive | None = None
 
 
@@ -254,10 +239,10 @@ class WebhookEndpoint(pulumi.ComponentResource):
             name=receiver_function_name(env),
             description=f"makini-infra: verifies, deduplicates and queues Makini's webhooks for {env}",
             role=args.role.arn,
-            runtime=RUNTIME,
+            runtime=RECEIVER_LAMBDA.runtime,
             architectures=["arm64"],
-            handler=HANDLER,
-            code=args.code if args.code is not None else lambda_archive(),
+            handler=RECEIVER_LAMBDA.handler,
+            code=args.code if args.code is not None else RECEIVER_LAMBDA.archive(),
             memory_size=args.memory_mb,
             timeout=args.timeout_seconds,
             reserved_concurrent_executions=args.reserved_concurrency if args.reserved_concurrency is not None else -1,

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from components.aws.rotation import HANDLER, LAMBDA_MODULES, ROTATION_DIR, lambda_archive_files
+from components.aws.lambda_package import ROTATION_LAMBDA
 from components.aws.rotation_policies import reminder_publish_policy, rotation_policy
 from tests.support import base_config, run
 
@@ -122,7 +122,7 @@ def test_rotation_disabled_builds_no_function_and_no_rotator_identity():
 def test_function_settings(dev):
     f = dev.named("makini-dev-aws-rotation-function").plain_inputs
     assert f["runtime"] == "python3.13" and f["architectures"] == ["arm64"] and f["timeout"] == 60
-    assert f["handler"] == HANDLER == "rotation.aws_lambda.handler"
+    assert f["handler"] == ROTATION_LAMBDA.handler == "rotation.aws_lambda.handler"
     assert f["role"] == f"arn:aws:iam::{ACCOUNT}:role/makini-dev-rotation"
     assert f["environment"]["variables"] == {"OAUTH_CLIENT_SECRET_ARN": dev.outputs["aws"]["secretArns"]["oauthClient"]}
     assert f["loggingConfig"]["logGroup"] == "/aws/lambda/makini-dev-rotation"
@@ -133,22 +133,23 @@ def test_function_settings(dev):
 def test_archive_holds_only_the_rotation_runtime_code(dev):
     archive = dev.named("makini-dev-aws-rotation-function").plain_inputs["code"]
     assets = archive.assets
-    assert sorted(assets) == sorted(f"rotation/{m}" for m in LAMBDA_MODULES)
+    modules = ROTATION_LAMBDA.modules
+    assert sorted(assets) == sorted(f"rotation/{m}" for m in modules)
     assert all(k.startswith("rotation/") and k.endswith(".py") for k in assets)
-    assert {a.path for a in assets.values()} == {str(ROTATION_DIR / m) for m in LAMBDA_MODULES}
+    assert {a.path for a in assets.values()} == {str(ROTATION_LAMBDA.source / m) for m in modules}
     # the closure is complete: every relative import of the packaged modules is packaged
-    for module in LAMBDA_MODULES:
-        tree = ast.parse((ROTATION_DIR / module).read_text())
+    for module in modules:
+        tree = ast.parse((ROTATION_LAMBDA.source / module).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 names = [node.module] if node.module else [a.name for a in node.names]
                 for n in names:
-                    assert f"{n}.py" in LAMBDA_MODULES, (module, n)
+                    assert f"{n}.py" in modules, (module, n)
             if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.level == 0):
                 for top in [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]:
                     assert top.split(".")[0] not in ("pulumi", "pulumi_aws", "azure", "hvac"), (module, top)
     assert "azure_function.py" not in str(sorted(assets)) and "README.md" not in str(sorted(assets))
-    assert set(lambda_archive_files()) == set(assets)
+    assert set(ROTATION_LAMBDA.files()) == set(assets)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
-from components.aws.webhook import LAMBDA_MODULES, RECEIVER_DIR, lambda_archive_files
+from components.aws.lambda_package import RECEIVER_LAMBDA
 from components.aws.webhook_policies import receiver_policy
 from stacks.config.stack_file import dump_stack_yaml
 from stacks.config.webhooks import MAKINI_SOURCE_IPS
@@ -173,7 +173,7 @@ def test_the_archive_holds_the_handler_modules_and_nothing_else(dev):
     assert set(assets) == {f"webhook_receiver/{m}" for m in ("__init__.py", "aws_lambda.py", "core.py")}
     for name, asset in assets.items():
         path = Path(asset.path)
-        assert path.parent == RECEIVER_DIR and path.name == name.split("/", 1)[1]
+        assert path.parent == RECEIVER_LAMBDA.source and path.name == name.split("/", 1)[1]
         assert path.is_file()
 
 
@@ -190,14 +190,14 @@ def _relative_imports(path: Path) -> set[str]:
 
 
 def test_the_archive_covers_the_handlers_import_closure():
-    # Independent of LAMBDA_MODULES: walk the handler's relative imports from the source.
+    # Independent of RECEIVER_LAMBDA.modules: walk the handler's relative imports from the source.
     closure, todo = {"aws_lambda"}, ["aws_lambda"]
     while todo:
-        for dep in _relative_imports(RECEIVER_DIR / f"{todo.pop()}.py"):
+        for dep in _relative_imports(RECEIVER_LAMBDA.source / f"{todo.pop()}.py"):
             if dep not in closure:
                 closure.add(dep)
                 todo.append(dep)
-    packaged = {Path(p).stem for p in lambda_archive_files()}
+    packaged = {Path(p).stem for p in RECEIVER_LAMBDA.files()}
     assert closure | {"__init__"} == packaged
     assert "azure_function" not in packaged and "README" not in packaged
 
@@ -205,7 +205,7 @@ def test_the_archive_covers_the_handlers_import_closure():
 def test_a_missing_module_fails_packaging_clearly(tmp_path):
     (tmp_path / "__init__.py").write_text("")
     with pytest.raises(FileNotFoundError, match="aws_lambda.py is missing"):
-        lambda_archive_files(tmp_path)
+        RECEIVER_LAMBDA.files(tmp_path)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -426,7 +426,7 @@ def test_the_receiver_policy_is_exactly_the_builders_document(dev):
 
 
 def test_the_receiver_policy_grants_only_what_the_receiver_code_calls():
-    source = (RECEIVER_DIR / "aws_lambda.py").read_text()
+    source = (RECEIVER_LAMBDA.source / "aws_lambda.py").read_text()
     called = {"get_secret_value", "put_item", "get_item", "update_item", "delete_item", "send_message"}
     for call in called:
         assert f".{call}(" in source, call
@@ -601,7 +601,9 @@ def test_offline_plan_lists_endpoint_queue_dlq_and_alarms(tmp_path):
     json.dumps(doc)  # the Lambda's code archive renders as JSON (file paths, no content)
     code = next(r["inputs"]["code"] for r in doc["resources"] if r["name"].endswith("-aws-webhooks-function"))
     assert code == {
-        "archive": {f"webhook_receiver/{m}": {"file": f"functions/webhook_receiver/{m}"} for m in LAMBDA_MODULES}
+        "archive": {
+            f"webhook_receiver/{m}": {"file": f"functions/webhook_receiver/{m}"} for m in RECEIVER_LAMBDA.modules
+        }
     }
     assert doc["webhooks"]["aws"]["alarms"] == sorted(
         f"makini-prod-webhooks-{a}" for a in ("5xx-rate", "dlq-depth", "lambda-errors", "lambda-throttles", "silence")
