@@ -2,6 +2,10 @@
 
 Shared by every component that ships code, so "the archive holds the handler and nothing else" is
 one rule in one place: tests, READMEs, caches and the other cloud's handlers never ride along.
+
+An archive holds the function's package at its root (``<package>/``, so the handler string is
+``<package>.<module>.<function>``) and, under ``functions/shared/``, the shared modules it imports
+(``from functions.shared import jsonlog``), laid out as in the source tree.
 """
 
 from __future__ import annotations
@@ -27,6 +31,19 @@ def module_files(source: Path, prefix: str, modules: Sequence[str]) -> dict[str,
         if not path.is_file():
             raise FileNotFoundError(f"{prefix}: runtime module {path} is missing; the function cannot be packaged")
         files[f"{prefix}/{module}"] = path
+    return files
+
+
+def runtime_files(
+    package: str, modules: Sequence[str], shared: Sequence[str] = (), source_root: Path = FUNCTIONS_DIR
+) -> dict[str, Path]:
+    """Archive path -> file: ``<package>/<module>`` for exactly ``modules``, and, when the package imports
+    shared modules, ``functions/shared/<module>`` for exactly ``shared`` with the two package ``__init__``
+    files that make ``functions.shared`` importable."""
+    files = module_files(source_root / package, package, modules)
+    if shared:
+        files.update(module_files(source_root, "functions", ("__init__.py",)))
+        files.update(module_files(source_root / "shared", "functions/shared", ("__init__.py", *shared)))
     return files
 
 

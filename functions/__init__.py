@@ -1,0 +1,1 @@
+"""Runtime code deployed to Lambda, Azure Functions and the Vault rotator job; never imports Pulumi or the infrastructure code."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pulumi
 
-from ..packaging import FUNCTIONS_DIR, archive, module_files
+from ..packaging import FUNCTIONS_DIR, archive, runtime_files
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,10 @@ class LambdaPackage:
     """Which files of ``functions/<package>/`` one Lambda runs, and how the runtime calls it."""
 
     package: str
-    #: The handler's import closure (the package ``__init__`` included); nothing else is shipped.
+    #: The handler's import closure in its package (the package ``__init__`` included).
     modules: tuple[str, ...]
+    #: The modules of ``functions/shared/`` it imports; nothing else is shipped.
+    shared: tuple[str, ...] = ()
     runtime: str = "python3.13"
 
     @property
@@ -33,18 +35,22 @@ class LambdaPackage:
         """The package's folder in the source tree."""
         return FUNCTIONS_DIR / self.package
 
-    def files(self, source: Path | None = None) -> dict[str, Path]:
-        """Archive path -> file: the handler's modules under ``<package>/`` and nothing else."""
-        return module_files(source or self.source, self.package, self.modules)
+    def files(self, source_root: Path = FUNCTIONS_DIR) -> dict[str, Path]:
+        """Archive path -> file: the handler's modules under ``<package>/``, the shared ones under
+        ``functions/shared/``, and nothing else."""
+        return runtime_files(self.package, self.modules, self.shared, source_root)
 
     def archive(self) -> pulumi.AssetArchive:
         return archive(self.files())
 
 
-#: The webhook receiver: aws_lambda -> core (the package ``__init__`` is import-free).
-RECEIVER_LAMBDA = LambdaPackage(package="webhook_receiver", modules=("__init__.py", "aws_lambda.py", "core.py"))
-#: Token rotation: aws_lambda -> makini_client, backoff, jsonlog, token_lifetime.
+#: The webhook receiver: aws_lambda -> core (the package ``__init__`` is import-free), and the shared JSON logger.
+RECEIVER_LAMBDA = LambdaPackage(
+    package="webhook_receiver", modules=("__init__.py", "aws_lambda.py", "core.py"), shared=("jsonlog.py",)
+)
+#: Token rotation: aws_lambda -> makini_client, backoff, token_lifetime, and the shared JSON logger.
 ROTATION_LAMBDA = LambdaPackage(
     package="rotation",
-    modules=("__init__.py", "aws_lambda.py", "backoff.py", "jsonlog.py", "makini_client.py", "token_lifetime.py"),
+    modules=("__init__.py", "aws_lambda.py", "backoff.py", "makini_client.py", "token_lifetime.py"),
+    shared=("jsonlog.py",),
 )

@@ -3,7 +3,8 @@
 A package is a zip of exactly the runtime files (:func:`package_files`):
 
 * the runtime modules of one folder of ``functions/`` under ``<package>/`` (never tests, READMEs, the
-  AWS or Vault runtimes, or anything else in the folder),
+  AWS or Vault runtimes, or anything else in the folder), and the shared modules it imports under
+  ``functions/shared/``,
 * a root ``function_app.py`` that re-exports the package's v2-model app
   (``from <package>.azure_function import app``), which is what the Functions host loads,
 * ``host.json`` (Functions v2 host schema with the extension bundle the Event Grid trigger needs),
@@ -40,7 +41,7 @@ from pathlib import Path
 import pulumi
 import pulumi_azure_native as azure_native
 
-from ..packaging import FUNCTIONS_DIR, archive, module_files
+from ..packaging import FUNCTIONS_DIR, archive, runtime_files
 from .access import role_definition_id
 
 SITE_PACKAGES = ".python_packages/lib/site-packages"
@@ -69,6 +70,8 @@ class FunctionPackageSpec:
     package: str
     modules: tuple[str, ...]
     requirements: tuple[str, ...]
+    #: The modules of ``functions/shared/`` it imports.
+    shared: tuple[str, ...] = ()
 
     @property
     def function_app(self) -> str:
@@ -79,11 +82,13 @@ RECEIVER_PACKAGE = FunctionPackageSpec(
     package="webhook_receiver",
     modules=("__init__.py", "core.py", "azure_function.py"),
     requirements=("azure-functions>=1.18,<2", "azure-servicebus>=7.11,<8", "azure-identity>=1.15,<2"),
+    shared=("jsonlog.py",),
 )
 ROTATION_PACKAGE = FunctionPackageSpec(
     package="rotation",
-    modules=("__init__.py", "azure_function.py", "makini_client.py", "backoff.py", "jsonlog.py", "token_lifetime.py"),
+    modules=("__init__.py", "azure_function.py", "makini_client.py", "backoff.py", "token_lifetime.py"),
     requirements=("azure-functions>=1.18,<2", "azure-identity>=1.15,<2", "azure-keyvault-secrets>=4.7,<5"),
+    shared=("jsonlog.py",),
 )
 
 
@@ -105,7 +110,7 @@ def package_files(
     spec: FunctionPackageSpec, dependencies_dir: Path | None = None, source_root: Path = FUNCTIONS_DIR
 ) -> dict[str, Path | str]:
     """Archive path -> the file to ship (a Path) or generated text (a str). Exactly the runtime files."""
-    files: dict[str, Path | str] = dict(module_files(source_root / spec.package, spec.package, spec.modules))
+    files: dict[str, Path | str] = dict(runtime_files(spec.package, spec.modules, spec.shared, source_root))
     files["function_app.py"] = spec.function_app
     files["host.json"] = HOST_JSON
     files["requirements.txt"] = "\n".join(spec.requirements) + "\n"

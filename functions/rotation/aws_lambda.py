@@ -29,7 +29,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from . import jsonlog
+from functions.shared import jsonlog
+
 from .backoff import RetryPolicy
 from .makini_client import MakiniClient
 from .token_lifetime import aws_rotation_period_seconds, check_token_lifetime

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import jsonlog
+from functions.shared import jsonlog
+
 from .makini_client import MakiniClient
 from .token_lifetime import DAY, check_token_lifetime
 

@@ -25,7 +25,8 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from . import jsonlog
+from functions.shared import jsonlog
+
 from .backoff import RetryPolicy, next_wait, parse_retry_after
 
 DEFAULT_BASE_URL = "https://api.makini.io"

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import jsonlog
+from functions.shared import jsonlog
+
 from .makini_client import MakiniClient, MakiniError
 from .token_lifetime import DAY, TokenLifetimeTooShort, check_token_lifetime
 

@@ -19,11 +19,12 @@ import json
 import logging
 import math
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from functions.shared import jsonlog
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -190,13 +191,9 @@ def error_headers(err: WebhookError) -> dict[str, str]:
 
 
 def log_event(level: int, message: str, **fields: Any) -> None:
-    """One JSON object per log record. Callers pass only safe fields: never a secret, a
-    signature (presented or computed) or the body of a rejected request."""
-    if not log.isEnabledFor(level):
-        return
-    record = {"level": logging.getLevelName(level), "time": utc_iso(time.time()), "message": message}
-    record.update({k: v for k, v in fields.items() if v is not None})
-    log.log(level, json.dumps(record, separators=(",", ":"), default=str))
+    """One JSON object per log record (the logger every function shares). Callers pass only safe
+    fields: never a secret, a signature (presented or computed) or the body of a rejected request."""
+    jsonlog.log_record(log, level, message, **fields)
 
 
 def utc_iso(epoch: float) -> str:

@@ -141,26 +141,16 @@ def test_packages_hold_only_runtime_files(dev):
     blobs = {b.plain_inputs["blobName"].split("-")[0]: b for b in dev.of_type("azure-native:storage:Blob")}
     assert set(blobs) == {"webhook_receiver", "rotation"}
     expect = {
-        "webhook_receiver": {
-            "webhook_receiver/__init__.py",
-            "webhook_receiver/core.py",
-            "webhook_receiver/azure_function.py",
-        },
+        "webhook_receiver": {f"webhook_receiver/{m}" for m in ("__init__.py", "core.py", "azure_function.py")},
         "rotation": {
             f"rotation/{m}"
-            for m in (
-                "__init__.py",
-                "azure_function.py",
-                "makini_client.py",
-                "backoff.py",
-                "jsonlog.py",
-                "token_lifetime.py",
-            )
+            for m in ("__init__.py", "azure_function.py", "makini_client.py", "backoff.py", "token_lifetime.py")
         },
     }
+    shared = {"functions/__init__.py", "functions/shared/__init__.py", "functions/shared/jsonlog.py"}
     for pkg, blob in blobs.items():
         assets = blob.plain_inputs["source"].assets
-        assert set(assets) == expect[pkg] | {"function_app.py", "host.json", "requirements.txt"}
+        assert set(assets) == expect[pkg] | shared | {"function_app.py", "host.json", "requirements.txt"}
         assert assets["function_app.py"].text.startswith(f"from {pkg}.azure_function import app")
         reqs = assets["requirements.txt"].text.split()
         assert all(any(op in r for op in (">=", "<")) for r in reqs)  # version ranges

@@ -133,11 +133,14 @@ def test_function_settings(dev):
 def test_archive_holds_only_the_rotation_runtime_code(dev):
     archive = dev.named("makini-dev-aws-rotation-function").plain_inputs["code"]
     assets = archive.assets
-    modules = ROTATION_LAMBDA.modules
-    assert sorted(assets) == sorted(f"rotation/{m}" for m in modules)
-    assert all(k.startswith("rotation/") and k.endswith(".py") for k in assets)
-    assert {a.path for a in assets.values()} == {str(ROTATION_LAMBDA.source / m) for m in modules}
-    # the closure is complete: every relative import of the packaged modules is packaged
+    modules = ("__init__.py", "aws_lambda.py", "backoff.py", "makini_client.py", "token_lifetime.py")
+    shared = ("functions/__init__.py", "functions/shared/__init__.py", "functions/shared/jsonlog.py")
+    assert sorted(assets) == sorted([*(f"rotation/{m}" for m in modules), *shared])
+    assert all(k.endswith(".py") for k in assets)
+    functions_dir = ROTATION_LAMBDA.source.parent
+    assert {a.path for a in assets.values()} == {str(functions_dir / k.removeprefix("functions/")) for k in assets}
+    # the closure is complete: every relative import of the packaged modules, and every shared module
+    # they import, is packaged
     for module in modules:
         tree = ast.parse((ROTATION_LAMBDA.source / module).read_text())
         for node in ast.walk(tree):
@@ -145,6 +148,9 @@ def test_archive_holds_only_the_rotation_runtime_code(dev):
                 names = [node.module] if node.module else [a.name for a in node.names]
                 for n in names:
                     assert f"{n}.py" in modules, (module, n)
+            if isinstance(node, ast.ImportFrom) and node.module == "functions.shared":
+                for a in node.names:
+                    assert f"functions/shared/{a.name}.py" in assets, (module, a.name)
             if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.level == 0):
                 for top in [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]:
                     assert top.split(".")[0] not in ("pulumi", "pulumi_aws", "azure", "hvac"), (module, top)

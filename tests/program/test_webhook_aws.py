@@ -167,43 +167,52 @@ def test_configured_lambda_settings_reach_the_function(custom):
     assert (env["GRACE_SECONDS"], env["DEDUPE_TTL_SECONDS"]) == ("3600", "100000")
 
 
+RECEIVER_MODULES = ("__init__.py", "aws_lambda.py", "core.py")
+SHARED_FILES = ("functions/__init__.py", "functions/shared/__init__.py", "functions/shared/jsonlog.py")
+FUNCTIONS_DIR = RECEIVER_LAMBDA.source.parent
+
+
 def test_the_archive_holds_the_handler_modules_and_nothing_else(dev):
     code = one(dev, FUNCTION, "-function").inputs["code"]
     assets = code.assets
-    assert set(assets) == {f"webhook_receiver/{m}" for m in ("__init__.py", "aws_lambda.py", "core.py")}
+    assert set(assets) == {f"webhook_receiver/{m}" for m in RECEIVER_MODULES} | set(SHARED_FILES)
     for name, asset in assets.items():
         path = Path(asset.path)
-        assert path.parent == RECEIVER_LAMBDA.source and path.name == name.split("/", 1)[1]
-        assert path.is_file()
+        # Laid out as in the source tree: webhook_receiver/ is functions/webhook_receiver/.
+        assert path == FUNCTIONS_DIR / name.removeprefix("functions/") and path.is_file()
 
 
-def _relative_imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
+def _imported_files(archive_path: str) -> set[str]:
+    """Archive paths a module imports: its package's modules (relative imports) and functions.shared's."""
+    package = archive_path.rsplit("/", 1)[0]
+    tree = ast.parse((FUNCTIONS_DIR / archive_path.removeprefix("functions/")).read_text())
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                found.add(node.module.split(".")[0])
-            else:
-                found.update(a.name for a in node.names)
+            names = [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+            found.update(f"{package}/{n}.py" for n in names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "functions.shared":
+            found.update(f"functions/shared/{a.name}.py" for a in node.names)
     return found
 
 
 def test_the_archive_covers_the_handlers_import_closure():
-    # Independent of RECEIVER_LAMBDA.modules: walk the handler's relative imports from the source.
-    closure, todo = {"aws_lambda"}, ["aws_lambda"]
+    # Independent of RECEIVER_LAMBDA: walk the handler's imports from the source.
+    closure, todo = {"webhook_receiver/aws_lambda.py"}, ["webhook_receiver/aws_lambda.py"]
     while todo:
-        for dep in _relative_imports(RECEIVER_LAMBDA.source / f"{todo.pop()}.py"):
+        for dep in _imported_files(todo.pop()):
             if dep not in closure:
                 closure.add(dep)
                 todo.append(dep)
-    packaged = {Path(p).stem for p in RECEIVER_LAMBDA.files()}
-    assert closure | {"__init__"} == packaged
-    assert "azure_function" not in packaged and "README" not in packaged
+    packaged = set(RECEIVER_LAMBDA.files())
+    inits = {"webhook_receiver/__init__.py", "functions/__init__.py", "functions/shared/__init__.py"}
+    assert closure | inits == packaged
+    assert not any("azure_function" in p or "README" in p for p in packaged)
 
 
 def test_a_missing_module_fails_packaging_clearly(tmp_path):
-    (tmp_path / "__init__.py").write_text("")
+    (tmp_path / "webhook_receiver").mkdir()
+    (tmp_path / "webhook_receiver" / "__init__.py").write_text("")
     with pytest.raises(FileNotFoundError, match="aws_lambda.py is missing"):
         RECEIVER_LAMBDA.files(tmp_path)
 
@@ -602,7 +611,8 @@ def test_offline_plan_lists_endpoint_queue_dlq_and_alarms(tmp_path):
     code = next(r["inputs"]["code"] for r in doc["resources"] if r["name"].endswith("-aws-webhooks-function"))
     assert code == {
         "archive": {
-            f"webhook_receiver/{m}": {"file": f"functions/webhook_receiver/{m}"} for m in RECEIVER_LAMBDA.modules
+            **{f"webhook_receiver/{m}": {"file": f"functions/webhook_receiver/{m}"} for m in RECEIVER_MODULES},
+            **{f: {"file": f} for f in SHARED_FILES},
         }
     }
     assert doc["webhooks"]["aws"]["alarms"] == sorted(
