@@ -4,7 +4,7 @@
 
 Rows (median of several repeats, each the mean of many calls):
   floor           one hmac.digest + one compare_digest (the irreducible work)
-  receiver        functions.webhook_receiver.core: strict header decode + HMAC + compare_digest
+  receiver        functions.webhook_receiver.signature: strict header decode + HMAC + compare_digest
   standardwebhooks / svix   their Webhook.verify on the same 1 KiB payload, with their own
                   headers (json_parse off for standardwebhooks so no JSON parsing is counted)
 Targets: receiver/floor <= 1.5; receiver faster than both libraries.
@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from standardwebhooks.webhooks import Webhook as StandardWebhook  # noqa: E402
 from svix.webhooks import Webhook as SvixWebhook  # noqa: E402
 
-from functions.webhook_receiver import core  # noqa: E402
+from functions.webhook_receiver import signature  # noqa: E402
 
 
 def make_body(size: int = 1024) -> bytes:
@@ -65,7 +65,7 @@ def main() -> None:
         hmac.compare_digest(hmac.digest(key_bytes, body, "sha256"), sig)
 
     def receiver():
-        core.verify(body, core.decode_signatures(header), keys)
+        signature.verify(body, signature.decode_signatures(header), keys)
 
     whsec = "whsec_" + base64.b64encode(secret).decode()
     ts = datetime.now(UTC)

@@ -44,9 +44,23 @@ class LambdaPackage:
         return archive(self.files())
 
 
-#: The webhook receiver: aws_lambda -> core (the package ``__init__`` is import-free), and the shared JSON logger.
+#: The webhook receiver: aws_lambda and the verification modules it imports (the package ``__init__`` is
+#: import-free), and the shared JSON logger.
 RECEIVER_LAMBDA = LambdaPackage(
-    package="webhook_receiver", modules=("__init__.py", "aws_lambda.py", "core.py"), shared=("jsonlog.py",)
+    package="webhook_receiver",
+    modules=(
+        "__init__.py",
+        "aws_lambda.py",
+        "errors.py",
+        "js_stringify.py",
+        "logs.py",
+        "payload.py",
+        "request.py",
+        "responses.py",
+        "settings.py",
+        "signature.py",
+    ),
+    shared=("jsonlog.py",),
 )
 #: Token rotation: aws_lambda -> makini_client, backoff, token_lifetime, and the shared JSON logger.
 ROTATION_LAMBDA = LambdaPackage(

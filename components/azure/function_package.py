@@ -80,7 +80,18 @@ class FunctionPackageSpec:
 
 RECEIVER_PACKAGE = FunctionPackageSpec(
     package="webhook_receiver",
-    modules=("__init__.py", "core.py", "azure_function.py"),
+    modules=(
+        "__init__.py",
+        "azure_function.py",
+        "errors.py",
+        "js_stringify.py",
+        "logs.py",
+        "payload.py",
+        "request.py",
+        "responses.py",
+        "settings.py",
+        "signature.py",
+    ),
     requirements=("azure-functions>=1.18,<2", "azure-servicebus>=7.11,<8", "azure-identity>=1.15,<2"),
     shared=("jsonlog.py",),
 )

@@ -18,20 +18,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import core
-from .core import (
-    InProgress,
-    PayloadTooLarge,
-    Unavailable,
-    WebhookError,
-    log_event,
-)
+from .errors import InProgress, MalformedRequest, PayloadTooLarge, Unavailable, WebhookError
+from .logs import log, log_event
+from .payload import build_message, encode_message
+from .request import check_method, check_source, event_body_bytes, header, normalise_headers
+from .responses import error_body, error_headers, response
+from .settings import Settings, int_setting, required_setting
+from .signature import authenticate, usable_keys
 
 DEFAULT_GRACE_SECONDS = 86_400
 DEFAULT_DEDUPE_TTL_SECONDS = 172_800
@@ -79,43 +79,29 @@ def _guard_botocore_logs() -> None:
         parsers.addFilter(_NoResponseBodies())
 
 
-class Settings:
-    """The environment-variable contract, validated once per container."""
+@dataclass(frozen=True, kw_only=True)
+class LambdaSettings(Settings):
+    """The environment-variable contract on Lambda, validated once per container."""
 
-    __slots__ = (
-        "secret_arn",
-        "queue_url",
-        "dedupe_table",
-        "dedupe_ttl_seconds",
-        "grace_seconds",
-        "signature_header",
-        "max_body_bytes",
-        "networks",
-        "mode",
-    )
-
-    def __init__(self, **kw: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, kw[name])
+    secret_arn: str
+    queue_url: str
+    dedupe_table: str
+    dedupe_ttl_seconds: int
+    grace_seconds: int
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
+    def from_env(cls, env: Mapping[str, str]) -> LambdaSettings:
         return cls(
-            secret_arn=core.required_setting(
+            secret_arn=required_setting(
                 env, "WEBHOOK_SECRET_ARN", "the ARN of the Secrets Manager secret holding the webhook secret"
             ),
-            queue_url=core.required_setting(
-                env, "QUEUE_URL", "the URL of the SQS queue that receives accepted webhooks"
-            ),
-            dedupe_table=core.required_setting(
+            queue_url=required_setting(env, "QUEUE_URL", "the URL of the SQS queue that receives accepted webhooks"),
+            dedupe_table=required_setting(
                 env, "DEDUPE_TABLE", "the name of the DynamoDB dedupe table (partition key id)"
             ),
-            dedupe_ttl_seconds=core.int_setting(env, "DEDUPE_TTL_SECONDS", DEFAULT_DEDUPE_TTL_SECONDS, 60),
-            grace_seconds=core.int_setting(env, "GRACE_SECONDS", DEFAULT_GRACE_SECONDS, 0),
-            signature_header=core.header_setting(env),
-            max_body_bytes=core.int_setting(env, "MAX_BODY_BYTES", core.DEFAULT_MAX_BODY_BYTES, 1),
-            networks=core.parse_networks(env.get("ALLOWED_SOURCE_IPS")),
-            mode=core.mode_setting(env),
+            dedupe_ttl_seconds=int_setting(env, "DEDUPE_TTL_SECONDS", DEFAULT_DEDUPE_TTL_SECONDS, 60),
+            grace_seconds=int_setting(env, "GRACE_SECONDS", DEFAULT_GRACE_SECONDS, 0),
+            **Settings.shared_from_env(env),
         )
 
 
@@ -124,7 +110,7 @@ def _secret_value(resp: Mapping[str, Any]) -> bytes:
     value = resp.get("SecretString")
     if value is None:
         value = resp.get("SecretBinary")
-    keys = core.usable_keys([value])
+    keys = usable_keys([value])
     return keys[0] if keys else b""
 
 
@@ -316,7 +302,7 @@ class Receiver:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: LambdaSettings,
         *,
         secretsmanager: Any = None,
         sqs: Any = None,
@@ -340,7 +326,7 @@ class Receiver:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **kw: Any) -> Receiver:
-        return cls(Settings.from_env(os.environ if env is None else env), **kw)
+        return cls(LambdaSettings.from_env(os.environ if env is None else env), **kw)
 
     def _client(self, service: str) -> Any:
         client = self._clients[service]
@@ -362,25 +348,25 @@ class Receiver:
             return _rejected(err, request_id)
         except Exception as exc:  # never a 500: anything unexpected is a retryable 503
             log_event(logging.ERROR, "unexpected error", request_id=request_id, error_type=type(exc).__name__)
-            return core.response(503, {"status": "retry", "error": "unavailable"}, {"retry-after": "30"})
+            return response(503, {"status": "retry", "error": "unavailable"}, {"retry-after": "30"})
 
     def _handle(self, event: Any, request_id: str) -> dict:
         s = self.settings
         if not isinstance(event, dict):
-            raise core.MalformedRequest("event is not an object")
+            raise MalformedRequest("event is not an object")
         rc = event.get("requestContext")
         rc = rc if isinstance(rc, dict) else {}
         http = rc.get("http")
         http = http if isinstance(http, dict) else {}
-        core.check_method(http.get("method", event.get("httpMethod")))
-        core.check_source(http.get("sourceIp"), s.networks)
-        headers = core.normalise_headers(event.get("headers"))
-        body = core.event_body_bytes(event.get("body"), event.get("isBase64Encoded"), s.max_body_bytes)
-        verified = core.authenticate(body, core.header(headers, s.signature_header), self.keys.load, s.mode)
+        check_method(http.get("method", event.get("httpMethod")))
+        check_source(http.get("sourceIp"), s.networks)
+        headers = normalise_headers(event.get("headers"))
+        body = event_body_bytes(event.get("body"), event.get("isBase64Encoded"), s.max_body_bytes)
+        verified = authenticate(body, header(headers, s.signature_header), self.keys.load, s.mode)
 
         now = self._clock()
-        message = core.build_message(verified, request_id, now)
-        text = core.encode_message(message)
+        message = build_message(verified, request_id, now)
+        text = encode_message(message)
         if len(text.encode("utf-8")) > SQS_MAX_MESSAGE_BYTES:
             raise PayloadTooLarge("message larger than the queue accepts")
 
@@ -394,7 +380,7 @@ class Receiver:
                 dedupe_id=verified.dedupe_id,
                 event=message["event"],
             )
-            return core.response(200, {"status": "duplicate", "dedupe_id": verified.dedupe_id})
+            return response(200, {"status": "duplicate", "dedupe_id": verified.dedupe_id})
         try:
             self._send(text, message)
         except _AWS_ERRORS as exc:
@@ -421,7 +407,7 @@ class Receiver:
             connection_id=message["connection_id"],
             matched=verified.matched,
         )
-        return core.response(200, {"status": "accepted", "dedupe_id": verified.dedupe_id})
+        return response(200, {"status": "accepted", "dedupe_id": verified.dedupe_id})
 
     def _send(self, text: str, message: Mapping[str, Any]) -> None:
         attrs = {"dedupe_id": {"DataType": "String", "StringValue": message["dedupe_id"]}}
@@ -452,12 +438,12 @@ def _request_id(event: Any, context: Any) -> str:
 def _rejected(err: WebhookError, request_id: str) -> dict:
     level = logging.WARNING if err.status >= 500 or err.status == 409 else logging.INFO
     log_event(level, "webhook rejected", request_id=request_id, status=err.status, error=err.code, reason=err.reason)
-    return core.response(err.status, core.error_body(err), core.error_headers(err))
+    return response(err.status, error_body(err), error_headers(err))
 
 
 def configure_logging(stream: Any = None) -> None:
     """One JSON object per line on stdout (CloudWatch keeps each line as one event)."""
-    logger = core.log
+    logger = log
     if logger.handlers:
         return
     handler = logging.StreamHandler(stream or sys.stdout)

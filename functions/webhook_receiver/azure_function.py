@@ -22,12 +22,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import azure.functions as func
 
-from . import core
-from .core import PayloadTooLarge, Unavailable, WebhookError, log_event
+from .errors import PayloadTooLarge, Unavailable, WebhookError
+from .logs import log, log_event
+from .payload import build_message, encode_message
+from .request import check_method, check_source, header, normalise_headers
+from .responses import error_body, error_headers, response
+from .settings import Settings, required_setting
+from .signature import authenticate, usable_keys
 
 ROUTE = "makini/webhooks"
 #: An app setting whose Key Vault reference the platform could not resolve keeps this literal text.
@@ -35,26 +41,23 @@ _UNRESOLVED_REFERENCE = "@microsoft.keyvault("
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-class Settings:
-    __slots__ = ("namespace", "queue_name", "signature_header", "max_body_bytes", "networks", "mode")
+@dataclass(frozen=True, kw_only=True)
+class FunctionSettings(Settings):
+    """The app-settings contract on Azure Functions, validated once per process."""
 
-    def __init__(self, **kw: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, kw[name])
+    namespace: str
+    queue_name: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
+    def from_env(cls, env: Mapping[str, str]) -> FunctionSettings:
         return cls(
-            namespace=core.required_setting(
+            namespace=required_setting(
                 env, "SERVICEBUS_FULLY_QUALIFIED_NAMESPACE", "<namespace>.servicebus.windows.net"
             ),
-            queue_name=core.required_setting(
+            queue_name=required_setting(
                 env, "SERVICEBUS_QUEUE_NAME", "the Service Bus queue that receives accepted webhooks"
             ),
-            signature_header=core.header_setting(env),
-            max_body_bytes=core.int_setting(env, "MAX_BODY_BYTES", core.DEFAULT_MAX_BODY_BYTES, 1),
-            networks=core.parse_networks(env.get("ALLOWED_SOURCE_IPS")),
-            mode=core.mode_setting(env),
+            **Settings.shared_from_env(env),
         )
 
 
@@ -81,7 +84,7 @@ class AppSettingKeys:
             log_event(logging.WARNING, "previous webhook secret unresolved")
         elif previous:
             values.append(previous)
-        return core.usable_keys(values)
+        return usable_keys(values)
 
 
 class ServiceBusQueue:
@@ -153,7 +156,7 @@ def _source_ip(headers: Mapping[str, str]) -> str | None:
 class Receiver:
     def __init__(
         self,
-        settings: Settings,
+        settings: FunctionSettings,
         keys: Callable[[bool], tuple[bytes, ...]],
         queue: Any,
         clock: Callable[[], float] = time.time,
@@ -172,7 +175,7 @@ class Receiver:
         clock: Callable[[], float] = time.time,
     ) -> Receiver:
         env = os.environ if env is None else env
-        settings = Settings.from_env(env)
+        settings = FunctionSettings.from_env(env)
         return cls(
             settings,
             AppSettingKeys(env).load,
@@ -187,19 +190,19 @@ class Receiver:
             return _rejected(err, request_id)
         except Exception as exc:  # never a 500
             log_event(logging.ERROR, "unexpected error", request_id=request_id, error_type=type(exc).__name__)
-            return _http(core.response(503, {"status": "retry", "error": "unavailable"}, {"retry-after": "30"}))
+            return _http(response(503, {"status": "retry", "error": "unavailable"}, {"retry-after": "30"}))
 
     def _handle(self, req: func.HttpRequest, request_id: str) -> func.HttpResponse:
         s = self.settings
-        core.check_method(req.method)
-        headers = core.normalise_headers(dict(req.headers))
-        core.check_source(_source_ip(headers), s.networks)
+        check_method(req.method)
+        headers = normalise_headers(dict(req.headers))
+        check_source(_source_ip(headers), s.networks)
         body = req.get_body() or b""
         if len(body) > s.max_body_bytes:
             raise PayloadTooLarge(f"body larger than {s.max_body_bytes} bytes")
-        verified = core.authenticate(body, core.header(headers, s.signature_header), self._keys, s.mode)
-        message = core.build_message(verified, request_id, self._clock())
-        text = core.encode_message(message)
+        verified = authenticate(body, header(headers, s.signature_header), self._keys, s.mode)
+        message = build_message(verified, request_id, self._clock())
+        text = encode_message(message)
         try:
             self.queue.send(text, message)
         except Exception as exc:
@@ -231,7 +234,7 @@ class Receiver:
         )
         # Service Bus duplicate detection (message_id = dedupe id) drops a repeat silently, so a
         # duplicate is answered like the first delivery.
-        return _http(core.response(200, {"status": "accepted", "dedupe_id": verified.dedupe_id}))
+        return _http(response(200, {"status": "accepted", "dedupe_id": verified.dedupe_id}))
 
 
 def _http(resp: dict) -> func.HttpResponse:
@@ -243,7 +246,7 @@ def _http(resp: dict) -> func.HttpResponse:
 def _rejected(err: WebhookError, request_id: str) -> func.HttpResponse:
     level = logging.WARNING if err.status >= 500 or err.status == 409 else logging.INFO
     log_event(level, "webhook rejected", request_id=request_id, status=err.status, error=err.code, reason=err.reason)
-    return _http(core.response(err.status, core.error_body(err), core.error_headers(err)))
+    return _http(response(err.status, error_body(err), error_headers(err)))
 
 
 _receiver: Receiver | None = None
@@ -258,8 +261,8 @@ def handle(req: func.HttpRequest, context: Any = None) -> func.HttpResponse:
     try:
         receiver = _receiver
         if receiver is None:
-            if core.log.level == logging.NOTSET:
-                core.log.setLevel(logging.INFO)
+            if log.level == logging.NOTSET:
+                log.setLevel(logging.INFO)
             with _receiver_lock:
                 if _receiver is None:
                     _receiver = Receiver.from_env()

@@ -141,7 +141,21 @@ def test_packages_hold_only_runtime_files(dev):
     blobs = {b.plain_inputs["blobName"].split("-")[0]: b for b in dev.of_type("azure-native:storage:Blob")}
     assert set(blobs) == {"webhook_receiver", "rotation"}
     expect = {
-        "webhook_receiver": {f"webhook_receiver/{m}" for m in ("__init__.py", "core.py", "azure_function.py")},
+        "webhook_receiver": {
+            f"webhook_receiver/{m}"
+            for m in (
+                "__init__.py",
+                "azure_function.py",
+                "errors.py",
+                "js_stringify.py",
+                "logs.py",
+                "payload.py",
+                "request.py",
+                "responses.py",
+                "settings.py",
+                "signature.py",
+            )
+        },
         "rotation": {
             f"rotation/{m}"
             for m in ("__init__.py", "azure_function.py", "makini_client.py", "backoff.py", "token_lifetime.py")

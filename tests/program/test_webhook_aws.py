@@ -167,7 +167,18 @@ def test_configured_lambda_settings_reach_the_function(custom):
     assert (env["GRACE_SECONDS"], env["DEDUPE_TTL_SECONDS"]) == ("3600", "100000")
 
 
-RECEIVER_MODULES = ("__init__.py", "aws_lambda.py", "core.py")
+RECEIVER_MODULES = (
+    "__init__.py",
+    "aws_lambda.py",
+    "errors.py",
+    "js_stringify.py",
+    "logs.py",
+    "payload.py",
+    "request.py",
+    "responses.py",
+    "settings.py",
+    "signature.py",
+)
 SHARED_FILES = ("functions/__init__.py", "functions/shared/__init__.py", "functions/shared/jsonlog.py")
 FUNCTIONS_DIR = RECEIVER_LAMBDA.source.parent
 

@@ -109,9 +109,9 @@ def test_function_app_linux_python_identity_and_settings(dev):
 
 
 def test_setting_names_match_the_receivers_contract():
-    from functions.webhook_receiver import azure_function, core
+    from functions.webhook_receiver import azure_function, settings
 
-    source = Path(azure_function.__file__).read_text() + Path(core.__file__).read_text()
+    source = Path(azure_function.__file__).read_text() + Path(settings.__file__).read_text()
     for name in (
         "WEBHOOK_SECRET",
         "WEBHOOK_SECRET_PREVIOUS",

@@ -17,7 +17,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.webhook_receiver import aws_lambda, core
+from functions.webhook_receiver import aws_lambda
+from functions.webhook_receiver.logs import log as receiver_log
 
 REGION = "eu-west-1"
 SECRET = "whsec-makini-dev-3f9a1c0e5b7d"
@@ -220,7 +221,7 @@ class LogCapture(logging.Handler):
 @pytest.fixture(autouse=True)
 def logs():
     """Everything the receiver logs, as the formatted lines (one JSON object each)."""
-    logger = core.log
+    logger = receiver_log
     cap = LogCapture()
     old_level, old_handlers, old_propagate = logger.level, list(logger.handlers), logger.propagate
     logger.handlers = [cap]

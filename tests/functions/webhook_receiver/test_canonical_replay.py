@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from functions.webhook_receiver import azure_function as az
-from functions.webhook_receiver import core
+from functions.webhook_receiver import signature
 
 from .conftest import SECRET, body_of, make_event, openssl_signature
 from .test_azure_function import FakeServiceBusClient, env, request, status
@@ -156,8 +156,10 @@ def test_authenticate_reports_canonical_identity_for_js_matches():
     key = SECRET.encode()
     sig = openssl_signature(SECRET, SIGNED_DATA)
     for v in VARIANTS:
-        got = core.authenticate(v, sig, lambda refresh: (key,), core.MODE_RAW_JS)
+        got = signature.authenticate(v, sig, lambda refresh: (key,), signature.MODE_RAW_JS)
         assert got.matched == "js-stringify"
         assert (got.text, got.dedupe_id) == (SIGNED_DATA.decode(), sha(SIGNED_DATA))
-    raw = core.authenticate(VARIANTS[0], openssl_signature(SECRET, VARIANTS[0]), lambda refresh: (key,), core.MODE_RAW)
+    raw = signature.authenticate(
+        VARIANTS[0], openssl_signature(SECRET, VARIANTS[0]), lambda refresh: (key,), signature.MODE_RAW
+    )
     assert (raw.matched, raw.text, raw.dedupe_id) == ("raw", VARIANTS[0].decode(), sha(VARIANTS[0]))

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions.webhook_receiver import core
+from functions.webhook_receiver import errors, js_stringify, payload, request, signature
 
 from .conftest import SECRET, openssl_signature
 
@@ -31,8 +31,8 @@ def _keys(refresh: bool = False):
 @given(st.binary(min_size=32, max_size=32))
 def test_any_canonical_32_byte_signature_decodes(raw):
     sig = base64.b64encode(raw).decode()
-    assert core.decode_signatures(sig) == [raw]
-    assert core.decode_signatures(f" \t{sig} ") == [raw]  # HTTP optional whitespace
+    assert signature.decode_signatures(sig) == [raw]
+    assert signature.decode_signatures(f" \t{sig} ") == [raw]  # HTTP optional whitespace
 
 
 def _oracle_ok(text: str) -> bool:
@@ -55,13 +55,13 @@ def test_decoder_agrees_with_oracle_and_only_raises_typed_errors(text):
     if "," in text or text != text.strip(" \t") or not text.strip(" \t"):
         # separators and OWS have their own rules (below); still only typed errors
         try:
-            core.decode_signatures(text)
-        except core.WebhookError as err:
+            signature.decode_signatures(text)
+        except errors.WebhookError as err:
             assert err.status == 401
         return
     try:
-        got = core.decode_signatures(text)
-    except core.WebhookError as err:
+        got = signature.decode_signatures(text)
+    except errors.WebhookError as err:
         assert err.status == 401
         assert not _oracle_ok(text)
     else:
@@ -72,7 +72,7 @@ def test_decoder_agrees_with_oracle_and_only_raises_typed_errors(text):
 @pytest.mark.parametrize("n", [1, 2, 4])
 def test_up_to_four_joined_signatures(n):
     sig = base64.b64encode(bytes(range(32))).decode()
-    assert core.decode_signatures(",".join([sig] * n)) == [bytes(range(32))] * n
+    assert signature.decode_signatures(",".join([sig] * n)) == [bytes(range(32))] * n
 
 
 def test_absurd_headers_are_refused_before_decoding(monkeypatch):
@@ -80,11 +80,11 @@ def test_absurd_headers_are_refused_before_decoding(monkeypatch):
         def fullmatch(self, *_):
             raise AssertionError("decoder ran on an oversized header")
 
-    monkeypatch.setattr(core, "_SIGNATURE_RE", Boom())
+    monkeypatch.setattr(signature, "_SIGNATURE_RE", Boom())
     sig = base64.b64encode(bytes(32)).decode()
     for value in (",".join([sig] * 10_000), "A" * 1_000_000, ",".join([sig] * 5)):
-        with pytest.raises(core.SignatureInvalid):
-            core.decode_signatures(value)
+        with pytest.raises(errors.SignatureInvalid):
+            signature.decode_signatures(value)
 
 
 # ------------------------------------------------------------------------------------------
@@ -96,27 +96,27 @@ def test_absurd_headers_are_refused_before_decoding(monkeypatch):
 @given(st.binary(max_size=2048))
 def test_openssl_signatures_verify_and_bit_flips_do_not(body):
     sig = base64.b64decode(openssl_signature(SECRET, body))
-    assert core.verify(body, [sig], (KEY,)) == "raw"
+    assert signature.verify(body, [sig], (KEY,)) == "raw"
     flipped = bytes([sig[0] ^ 0x80]) + sig[1:]
-    with pytest.raises(core.SignatureInvalid):
-        core.verify(body, [flipped], (KEY,))
+    with pytest.raises(errors.SignatureInvalid):
+        signature.verify(body, [flipped], (KEY,))
     if body:
-        with pytest.raises(core.SignatureInvalid):
-            core.verify(body[:-1], [sig], (KEY,))
+        with pytest.raises(errors.SignatureInvalid):
+            signature.verify(body[:-1], [sig], (KEY,))
 
 
 def test_any_of_several_keys_matches():
     body = b'{"event":"sites.inserted","body":[1]}'
     sig = base64.b64decode(openssl_signature("previous-secret", body))
-    assert core.verify(body, [sig], (KEY, b"previous-secret")) == "raw"
-    with pytest.raises(core.SignatureInvalid):
-        core.verify(body, [sig], (KEY,))
+    assert signature.verify(body, [sig], (KEY, b"previous-secret")) == "raw"
+    with pytest.raises(errors.SignatureInvalid):
+        signature.verify(body, [sig], (KEY,))
 
 
 def test_no_keys_is_unavailable_never_a_match():
-    with pytest.raises(core.Unavailable):
-        core.verify(b"{}", [bytes(32)], ())
-    assert core.usable_keys(["", b"", None, "k"]) == (b"k",)
+    with pytest.raises(errors.Unavailable):
+        signature.verify(b"{}", [bytes(32)], ())
+    assert signature.usable_keys(["", b"", None, "k"]) == (b"k",)
 
 
 def test_authenticate_refreshes_once_on_mismatch():
@@ -128,7 +128,7 @@ def test_authenticate_refreshes_once_on_mismatch():
         calls.append(refresh)
         return (b"rotated",) if refresh else (KEY,)
 
-    v = core.authenticate(body, sig, load)
+    v = signature.authenticate(body, sig, load)
     assert calls == [False, True]
     assert v.dedupe_id == __import__("hashlib").sha256(body).hexdigest()
     assert v.payload == {"event": "assets.updated", "body": []}
@@ -186,20 +186,20 @@ def test_js_stringify_matches_node():
         texts.append(json.dumps(value, ensure_ascii=rng.random() < 0.5, indent=rng.choice([None, 1])))
     expected = _node_stringify(texts)
     for text, want in zip(texts, expected, strict=True):  # node answered every text
-        assert core.js_stringify(json.loads(text)) == want, text
+        assert js_stringify.js_stringify(json.loads(text)) == want, text
 
 
 def test_js_mode_accepts_stringify_signature_only_when_enabled():
     pretty = b'{\n  "body": [1, 2],\n  "event": "assets.updated",\n  "1": "x"\n}'
     compact = _node_stringify([pretty.decode()])[0].encode()
     sig = base64.b64decode(openssl_signature(SECRET, compact))
-    with pytest.raises(core.SignatureInvalid):
-        core.verify(pretty, [sig], (KEY,), core.MODE_RAW)
-    assert core.verify(pretty, [sig], (KEY,), core.MODE_RAW_JS) == "js-stringify"
-    assert core.verify(compact, [sig], (KEY,), core.MODE_RAW_JS) == "raw"
+    with pytest.raises(errors.SignatureInvalid):
+        signature.verify(pretty, [sig], (KEY,), signature.MODE_RAW)
+    assert signature.verify(pretty, [sig], (KEY,), signature.MODE_RAW_JS) == "js-stringify"
+    assert signature.verify(compact, [sig], (KEY,), signature.MODE_RAW_JS) == "raw"
     for junk in (b"not json", b"\xff", b"[" * 100_000, b'{"a":NaN}'):
-        with pytest.raises(core.SignatureInvalid):
-            core.verify(junk, [sig], (KEY,), core.MODE_RAW_JS)
+        with pytest.raises(errors.SignatureInvalid):
+            signature.verify(junk, [sig], (KEY,), signature.MODE_RAW_JS)
 
 
 # ------------------------------------------------------------------------------------------
@@ -208,34 +208,34 @@ def test_js_mode_accepts_stringify_signature_only_when_enabled():
 
 
 def test_event_body_size_is_checked_before_and_after_decoding():
-    assert core.event_body_bytes(base64.b64encode(b"x" * 10).decode(), True, 10) == b"x" * 10
-    with pytest.raises(core.PayloadTooLarge):
-        core.event_body_bytes(base64.b64encode(b"x" * 11).decode(), True, 10)
-    with pytest.raises(core.PayloadTooLarge):
-        core.event_body_bytes("é" * 6, False, 10)
-    with pytest.raises(core.MalformedRequest):
-        core.event_body_bytes("x", "true", 10)
-    with pytest.raises(core.MalformedRequest):
-        core.event_body_bytes("\ud800", False, 10)
-    with pytest.raises(core.MalformedRequest):
-        core.event_body_bytes({"a": 1}, False, 10)
+    assert request.event_body_bytes(base64.b64encode(b"x" * 10).decode(), True, 10) == b"x" * 10
+    with pytest.raises(errors.PayloadTooLarge):
+        request.event_body_bytes(base64.b64encode(b"x" * 11).decode(), True, 10)
+    with pytest.raises(errors.PayloadTooLarge):
+        request.event_body_bytes("é" * 6, False, 10)
+    with pytest.raises(errors.MalformedRequest):
+        request.event_body_bytes("x", "true", 10)
+    with pytest.raises(errors.MalformedRequest):
+        request.event_body_bytes("\ud800", False, 10)
+    with pytest.raises(errors.MalformedRequest):
+        request.event_body_bytes({"a": 1}, False, 10)
 
 
 def test_utc_iso():
-    assert core.utc_iso(0) == "1970-01-01T00:00:00.000Z"
+    assert payload.utc_iso(0) == "1970-01-01T00:00:00.000Z"
 
 
 def test_error_statuses():
     expected = {
-        core.MalformedRequest: 400,
-        core.SignatureMissing: 401,
-        core.SignatureInvalid: 401,
-        core.SourceNotAllowed: 403,
-        core.MethodNotAllowed: 405,
-        core.InProgress: 409,
-        core.PayloadTooLarge: 413,
-        core.Unavailable: 503,
-        core.ConfigurationError: 503,
+        errors.MalformedRequest: 400,
+        errors.SignatureMissing: 401,
+        errors.SignatureInvalid: 401,
+        errors.SourceNotAllowed: 403,
+        errors.MethodNotAllowed: 405,
+        errors.InProgress: 409,
+        errors.PayloadTooLarge: 413,
+        errors.Unavailable: 503,
+        errors.ConfigurationError: 503,
     }
     for cls, status in expected.items():
         assert cls("x").status == status

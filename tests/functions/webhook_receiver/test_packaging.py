@@ -39,7 +39,7 @@ def test_lambda_import_chain_is_stdlib_plus_boto3():
     handler = _modules_after("import functions.webhook_receiver.aws_lambda")
     extra = {m for m in set(handler) - set(boto) if m.split(".")[0] not in sys.stdlib_module_names}
     assert {m for m in extra if m != "functions" and not m.startswith("functions.")} == set(), extra
-    assert "functions.shared.jsonlog" in extra and "functions.webhook_receiver.core" in extra
+    assert "functions.shared.jsonlog" in extra and "functions.webhook_receiver.signature" in extra
 
 
 def test_lambda_handler_string_works_from_the_archive(tmp_path):
@@ -53,7 +53,7 @@ def test_lambda_handler_string_works_from_the_archive(tmp_path):
         isolated=True,
     )
     ours = {name: path for name, path in mods.items() if name.split(".")[0] in ("webhook_receiver", "functions")}
-    assert {"webhook_receiver.core", "functions.shared.jsonlog"} <= set(ours)
+    assert {"webhook_receiver.signature", "functions.shared.jsonlog"} <= set(ours)
     assert all(path and pathlib.Path(path).is_relative_to(root) for path in ours.values()), ours
 
 
