@@ -5,6 +5,10 @@ Used by the offline plan (``python -m infra.plan``), the program tests and the b
 structured values as JSON, the keys holding ``secure:`` values marked secret and given a placeholder,
 since they cannot be decrypted here), runs ``infra/__main__.py`` and records every registered resource
 with its options (parent, protect, retain-on-delete, ignore-changes) and its inputs, secrets still marked.
+
+To run without the CLI it uses names the Pulumi SDK does not document (``rpc._special_sig_key``,
+``_sync_await``, ``SETTINGS.rpc_manager``, ...): tests/program/test_offline_canary.py lists every SDK name
+used here and fails, naming it, when an SDK upgrade moves one.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import logging
 import runpy
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -202,8 +206,17 @@ def _suffix(name: str, n: int = 6) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:n]
 
 
+def _secret(value: Any) -> dict[str, Any]:
+    """A value marked secret the way the engine marks it."""
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+
+
 class OfflineMocks(pulumi.runtime.Mocks):
-    """Deterministic, realistic outputs for the resource types and invokes makini-infra uses."""
+    """Deterministic, realistic outputs for the resource types and invokes makini-infra uses.
+
+    One table entry per resource type (:data:`RESOURCE_MOCKS`) and per invoke (:data:`INVOKE_MOCKS`);
+    a type without an entry gets its provider's fallback (:data:`PROVIDER_FALLBACKS`), or an id alone.
+    """
 
     def __init__(self, region: str = DEFAULT_REGION, account_id: str = MOCK_ACCOUNT_ID):
         self.region = region
@@ -214,231 +227,352 @@ class OfflineMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
-        plain = unwrap_secrets(inputs)
-        state = dict(inputs)
-        rid = f"{name}-id"
-        if typ == "aws:kms/key:Key":
-            rid = f"{_suffix(name, 8)}-0000-4000-8000-{_suffix(name + 'k', 12)}"
-            state.update(arn=self._arn("kms", f"key/{rid}"), keyId=rid)
-        elif typ == "aws:kms/alias:Alias":
-            rid = plain.get("name", name)
-            state.update(arn=self._arn("kms", rid))
-        elif typ == "aws:secretsmanager/secret:Secret":
-            secret_name = plain.get("name", name)
-            state.update(arn=self._arn("secretsmanager", f"secret:{secret_name}-{_suffix(secret_name)}"))
-            rid = state["arn"]
-        elif typ == "aws:iam/role:Role":
-            role = plain.get("name", name)
-            state.update(
-                arn=f"arn:aws:iam::{self.account_id}:role/{role}",
-                name=role,
-                uniqueId=f"AROA{_suffix(role, 16).upper()}",
-            )
-            rid = role
-        elif typ == "aws:iam/policy:Policy":
-            policy = plain.get("name", name)
-            state.update(arn=f"arn:aws:iam::{self.account_id}:policy/{policy}")
-            rid = state["arn"]
-        elif typ == "aws:sqs/queue:Queue":
-            queue = plain.get("name", name)
-            rid = f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{queue}"
-            state.update(arn=self._arn("sqs", queue), url=rid, name=queue)
-        elif typ == "aws:dynamodb/table:Table":
-            table = plain.get("name", name)
-            state.update(arn=self._arn("dynamodb", f"table/{table}"), name=table)
-            rid = table
-        elif typ == "aws:lambda/function:Function":
-            fn = plain.get("name", name)
-            state.update(
-                arn=self._arn("lambda", f"function:{fn}"),
-                invokeArn=f"arn:aws:apigateway:{self.region}:lambda:path/2015-03-31/functions/"
-                f"{self._arn('lambda', f'function:{fn}')}/invocations",
-                name=fn,
-            )
-            rid = fn
-        elif typ == "aws:sns/topic:Topic":
-            topic = plain.get("name", name)
-            state.update(arn=self._arn("sns", topic))
-            rid = state["arn"]
-        elif typ == "aws:apigatewayv2/api:Api":
-            rid = _suffix(name, 10)
-            state.update(
-                apiEndpoint=f"https://{rid}.execute-api.{self.region}.amazonaws.com",
-                executionArn=self._arn("execute-api", rid),
-                arn=f"arn:aws:apigateway:{self.region}::/apis/{rid}",
-            )
-        elif typ == "aws:apigatewayv2/domainName:DomainName":
-            rid = plain.get("domainName", name)
-            conf = dict(plain.get("domainNameConfiguration") or {})
-            conf.update(
-                targetDomainName=f"d-{_suffix(rid, 10)}.execute-api.{self.region}.amazonaws.com",
-                hostedZoneId="ZLY8HYME6SFDD",
-            )
-            state.update(domainNameConfiguration=conf, arn=f"arn:aws:apigateway:{self.region}::/domainnames/{rid}")
-        elif typ == "aws:cloudwatch/logGroup:LogGroup":
-            group = plain.get("name", name)
-            state.update(arn=self._arn("logs", f"log-group:{group}"))
-            rid = group
-        elif typ.startswith("aws:"):
-            service = typ.split(":")[1].split("/")[0]
-            state.setdefault("arn", self._arn(service, name))
-        elif typ.startswith("tls:"):
-            rid, extra = self._tls(typ, name, plain)
-            state.update(extra)
-        elif typ.startswith("azure-native:"):
-            rid, extra = self._azure(typ, name, plain)
-            state.update(extra)
-        elif typ.startswith("vault:"):
-            rid, extra = self._vault(typ, name, plain)
-            state.update(extra)
-        return rid, state
-
-    def _tls(self, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """tls keys and certificates: placeholder PEMs (the private key secret-wrapped) and real dates."""
-        rid = _suffix(name, 40)
-        if typ == "tls:index/privateKey:PrivateKey":
-            body = f"MOCK-{plain.get('algorithm', 'RSA')}-{rid}"
-            private = f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"
-            return rid, {
-                "privateKeyPem": {rpc._special_sig_key: rpc._special_secret_sig, "value": private},
-                "publicKeyPem": f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n",
-            }
-        if typ == "tls:index/selfSignedCert:SelfSignedCert":
-            start = clock.utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
-            end = start + timedelta(hours=int(plain.get("validityPeriodHours", 0)))
-            return str(int(rid[:16], 16)), {
-                "certPem": f"-----BEGIN CERTIFICATE-----\nMOCK-{rid}\n-----END CERTIFICATE-----\n",
-                "validityStartTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "validityEndTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }
-        return rid, {}
-
-    def _azure(self, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Azure resource ids shaped like ARM's, and the computed properties the program reads."""
-        rg_name = plain.get("resourceGroupName", "rg")
-        group = f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/{rg_name}"
-        if typ == "azure-native:resources:ResourceGroup":
-            rg = plain.get("resourceGroupName", name)
-            return f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/{rg}", {"name": rg}
-        if typ == "azure-native:keyvault:Vault":
-            vault = plain.get("vaultName", name)
-            props = {**plain.get("properties", {}), "vaultUri": f"https://{vault}.vault.azure.net/"}
-            return f"{group}/providers/Microsoft.KeyVault/vaults/{vault}", {"name": vault, "properties": props}
-        if typ == "azure-native:keyvault:Secret":
-            vault, secret = plain.get("vaultName", "vault"), plain.get("secretName", name)
-            uri = f"https://{vault}.vault.azure.net/secrets/{secret}"
-            return f"{group}/providers/Microsoft.KeyVault/vaults/{vault}/secrets/{secret}", {
-                "name": secret,
-                "properties": {
-                    **{k: v for k, v in plain.get("properties", {}).items() if k != "value"},
-                    "secretUri": uri,
-                    "secretUriWithVersion": f"{uri}/{_suffix(uri, 32)}",
-                },
-            }
-        if typ == "azure-native:network:PrivateEndpoint":
-            endpoint = plain.get("privateEndpointName", name)
-            return f"{group}/providers/Microsoft.Network/privateEndpoints/{endpoint}", {"name": endpoint}
-        if typ == "azure-native:monitor:DiagnosticSetting":
-            setting = plain.get("name", name)
-            rid = f"{plain.get('resourceUri', group)}/providers/Microsoft.Insights/diagnosticSettings/{setting}"
-            return rid, {"name": setting}
-        if typ == "azure-native:web:WebApp":
-            site = plain.get("name", name)
-            principal = str(uuid.UUID(_suffix(site, 32)))
-            return f"{group}/providers/Microsoft.Web/sites/{site}", {
-                "name": site,
-                "defaultHostName": f"{site}.azurewebsites.net",
-                "identity": {
-                    **plain.get("identity", {}),
-                    "principalId": principal,
-                    "tenantId": "33333333-3333-3333-3333-333333333333",
-                },
-            }
-        if typ == "azure-native:servicebus:Namespace":
-            ns = plain.get("namespaceName", name)
-            return f"{group}/providers/Microsoft.ServiceBus/namespaces/{ns}", {
-                "name": ns,
-                "serviceBusEndpoint": f"https://{ns}.servicebus.windows.net:443/",
-            }
-        if typ == "azure-native:servicebus:Queue":
-            ns, queue = plain.get("namespaceName", "ns"), plain.get("queueName", name)
-            return f"{group}/providers/Microsoft.ServiceBus/namespaces/{ns}/queues/{queue}", {"name": queue}
-        if typ == "azure-native:storage:StorageAccount":
-            account = plain.get("accountName", name)
-            return f"{group}/providers/Microsoft.Storage/storageAccounts/{account}", {"name": account}
-        if typ == "azure-native:storage:BlobContainer":
-            account, container = plain.get("accountName", "account"), plain.get("containerName", name)
-            return (
-                f"{group}/providers/Microsoft.Storage/storageAccounts/{account}/blobServices/default/"
-                f"containers/{container}"
-            ), {"name": container}
-        if typ == "azure-native:storage:Blob":
-            account, container = plain.get("accountName", "account"), plain.get("containerName", "container")
-            url = f"https://{account}.blob.core.windows.net/{container}/{plain.get('blobName', name)}"
-            return url, {"name": plain.get("blobName", name), "url": url}
-        if typ == "azure-native:eventgrid:SystemTopic":
-            topic = plain.get("systemTopicName", name)
-            return f"{group}/providers/Microsoft.EventGrid/systemTopics/{topic}", {"name": topic}
-        if typ == "azure-native:applicationinsights:Component":
-            component = plain.get("resourceName", name)
-            key = str(uuid.UUID(_suffix(component, 32)))
-            return f"{group}/providers/Microsoft.Insights/components/{component}", {
-                "name": component,
-                "instrumentationKey": key,
-                "connectionString": f"InstrumentationKey={key};IngestionEndpoint=https://{plain.get('location', 'westeurope')}.in.applicationinsights.azure.com/",
-            }
-        if typ == "azure-native:monitor:ActionGroup":
-            ag = plain.get("actionGroupName", name)
-            return f"{group}/providers/Microsoft.Insights/actionGroups/{ag}", {"name": ag}
-        if typ == "azure-native:monitor:MetricAlert":
-            rule = plain.get("ruleName", name)
-            return f"{group}/providers/Microsoft.Insights/metricAlerts/{rule}", {"name": rule}
-        leaf = plain.get("name") or name
-        return f"{group}/providers/{typ.split(':')[1]}/{leaf}", {"name": leaf}
-
-    def _vault(self, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Vault resource ids as the Terraform provider sets them (paths)."""
-        if typ == "vault:index/mount:Mount":
-            return plain["path"], {"accessor": f"kv_{_suffix(plain['path'], 8)}"}
-        if typ == "vault:kv/secretBackendV2:SecretBackendV2":
-            return f"{plain['mount']}/config", {}
-        if typ == "vault:kv/secretV2:SecretV2":
-            path = f"{plain['mount']}/data/{plain['name']}"
-            return path, {"path": path, "metadata": {"version": "1"}}
-        return plain.get("path") or plain.get("name") or name, {}
+        mock = RESOURCE_MOCKS.get(typ) or next(
+            (fallback for prefix, fallback in PROVIDER_FALLBACKS if typ.startswith(prefix)), _id_only
+        )
+        rid, outputs = mock(self, typ, name, unwrap_secrets(inputs))
+        return rid, {**inputs, **outputs}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
-        token = args.token
-        if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {
-                "accountId": self.account_id,
-                "arn": f"arn:aws:sts::{self.account_id}:assumed-role/makini-deployer/offline-plan",
-                "userId": "AROAOFFLINEPLAN:offline-plan",
-                "id": self.account_id,
-            }, []
-        if token == "aws:index/getRegion:getRegion":
-            return {
-                "name": self.region,
-                "region": self.region,
-                "id": self.region,
-                "endpoint": f"ec2.{self.region}.amazonaws.com",
-                "description": self.region,
-            }, []
-        if token == "aws:index/getPartition:getPartition":
-            return {
-                "partition": "aws",
-                "dnsSuffix": "amazonaws.com",
-                "id": "aws",
-                "reverseDnsPrefix": "com.amazonaws",
-            }, []
-        if token == "azure-native:authorization:getClientConfig":
-            return {
-                "clientId": "11111111-1111-1111-1111-111111111111",
-                "objectId": "22222222-2222-2222-2222-222222222222",
-                "subscriptionId": MOCK_SUBSCRIPTION_ID,
-                "tenantId": "33333333-3333-3333-3333-333333333333",
-            }, []
-        return {}, []
+        invoke = INVOKE_MOCKS.get(args.token)
+        return (invoke(self) if invoke is not None else {}), []
+
+
+#: A resource mock: (mocks, type, name, plain inputs) -> (id, outputs added to the inputs).
+ResourceMock = Callable[[OfflineMocks, str, str, dict[str, Any]], tuple[str, dict[str, Any]]]
+
+
+def _id_only(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return f"{name}-id", {}
+
+
+# -- AWS: ARNs in the stack's account and region, ids as the provider sets them ----------------------
+
+
+def _kms_key(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rid = f"{_suffix(name, 8)}-0000-4000-8000-{_suffix(name + 'k', 12)}"
+    return rid, {"arn": m._arn("kms", f"key/{rid}"), "keyId": rid}
+
+
+def _kms_alias(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rid = plain.get("name", name)
+    return rid, {"arn": m._arn("kms", rid)}
+
+
+def _secret_manager_secret(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    secret_name = plain.get("name", name)
+    arn = m._arn("secretsmanager", f"secret:{secret_name}-{_suffix(secret_name)}")
+    return arn, {"arn": arn}
+
+
+def _iam_role(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    role = plain.get("name", name)
+    return role, {
+        "arn": f"arn:aws:iam::{m.account_id}:role/{role}",
+        "name": role,
+        "uniqueId": f"AROA{_suffix(role, 16).upper()}",
+    }
+
+
+def _iam_policy(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    arn = f"arn:aws:iam::{m.account_id}:policy/{plain.get('name', name)}"
+    return arn, {"arn": arn}
+
+
+def _sqs_queue(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    queue = plain.get("name", name)
+    url = f"https://sqs.{m.region}.amazonaws.com/{m.account_id}/{queue}"
+    return url, {"arn": m._arn("sqs", queue), "url": url, "name": queue}
+
+
+def _dynamodb_table(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    table = plain.get("name", name)
+    return table, {"arn": m._arn("dynamodb", f"table/{table}"), "name": table}
+
+
+def _lambda_function(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    fn = plain.get("name", name)
+    return fn, {
+        "arn": m._arn("lambda", f"function:{fn}"),
+        "invokeArn": f"arn:aws:apigateway:{m.region}:lambda:path/2015-03-31/functions/"
+        f"{m._arn('lambda', f'function:{fn}')}/invocations",
+        "name": fn,
+    }
+
+
+def _sns_topic(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    arn = m._arn("sns", plain.get("name", name))
+    return arn, {"arn": arn}
+
+
+def _http_api(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rid = _suffix(name, 10)
+    return rid, {
+        "apiEndpoint": f"https://{rid}.execute-api.{m.region}.amazonaws.com",
+        "executionArn": m._arn("execute-api", rid),
+        "arn": f"arn:aws:apigateway:{m.region}::/apis/{rid}",
+    }
+
+
+def _api_domain_name(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rid = plain.get("domainName", name)
+    conf = dict(plain.get("domainNameConfiguration") or {})
+    conf.update(
+        targetDomainName=f"d-{_suffix(rid, 10)}.execute-api.{m.region}.amazonaws.com",
+        hostedZoneId="ZLY8HYME6SFDD",
+    )
+    return rid, {"domainNameConfiguration": conf, "arn": f"arn:aws:apigateway:{m.region}::/domainnames/{rid}"}
+
+
+def _log_group(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    group = plain.get("name", name)
+    return group, {"arn": m._arn("logs", f"log-group:{group}")}
+
+
+def _aws_other(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Any other AWS type: an ARN under its service, unless its inputs carry one."""
+    service = typ.split(":")[1].split("/")[0]
+    return f"{name}-id", {} if "arn" in plain else {"arn": m._arn(service, name)}
+
+
+# -- tls: placeholder PEMs (the private key secret-wrapped) and real dates ----------------------------
+
+
+def _tls_private_key(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rid = _suffix(name, 40)
+    body = f"MOCK-{plain.get('algorithm', 'RSA')}-{rid}"
+    private = f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"
+    return rid, {
+        "privateKeyPem": _secret(private),
+        "publicKeyPem": f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n",
+    }
+
+
+def _tls_self_signed_cert(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rid = _suffix(name, 40)
+    start = clock.utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
+    end = start + timedelta(hours=int(plain.get("validityPeriodHours", 0)))
+    return str(int(rid[:16], 16)), {
+        "certPem": f"-----BEGIN CERTIFICATE-----\nMOCK-{rid}\n-----END CERTIFICATE-----\n",
+        "validityStartTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "validityEndTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _tls_other(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return _suffix(name, 40), {}
+
+
+# -- Azure: resource ids shaped like ARM's, and the computed properties the program reads --------------
+
+
+def _group(plain: dict[str, Any]) -> str:
+    return f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/{plain.get('resourceGroupName', 'rg')}"
+
+
+def _resource_group(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rg = plain.get("resourceGroupName", name)
+    return f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/{rg}", {"name": rg}
+
+
+def _key_vault(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    vault = plain.get("vaultName", name)
+    props = {**plain.get("properties", {}), "vaultUri": f"https://{vault}.vault.azure.net/"}
+    return f"{_group(plain)}/providers/Microsoft.KeyVault/vaults/{vault}", {"name": vault, "properties": props}
+
+
+def _key_vault_secret(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    vault, secret = plain.get("vaultName", "vault"), plain.get("secretName", name)
+    uri = f"https://{vault}.vault.azure.net/secrets/{secret}"
+    return f"{_group(plain)}/providers/Microsoft.KeyVault/vaults/{vault}/secrets/{secret}", {
+        "name": secret,
+        "properties": {
+            **{k: v for k, v in plain.get("properties", {}).items() if k != "value"},
+            "secretUri": uri,
+            "secretUriWithVersion": f"{uri}/{_suffix(uri, 32)}",
+        },
+    }
+
+
+def _private_endpoint(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    endpoint = plain.get("privateEndpointName", name)
+    return f"{_group(plain)}/providers/Microsoft.Network/privateEndpoints/{endpoint}", {"name": endpoint}
+
+
+def _diagnostic_setting(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    setting = plain.get("name", name)
+    rid = f"{plain.get('resourceUri', _group(plain))}/providers/Microsoft.Insights/diagnosticSettings/{setting}"
+    return rid, {"name": setting}
+
+
+def _web_app(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    site = plain.get("name", name)
+    principal = str(uuid.UUID(_suffix(site, 32)))
+    return f"{_group(plain)}/providers/Microsoft.Web/sites/{site}", {
+        "name": site,
+        "defaultHostName": f"{site}.azurewebsites.net",
+        "identity": {
+            **plain.get("identity", {}),
+            "principalId": principal,
+            "tenantId": "33333333-3333-3333-3333-333333333333",
+        },
+    }
+
+
+def _servicebus_namespace(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    ns = plain.get("namespaceName", name)
+    return f"{_group(plain)}/providers/Microsoft.ServiceBus/namespaces/{ns}", {
+        "name": ns,
+        "serviceBusEndpoint": f"https://{ns}.servicebus.windows.net:443/",
+    }
+
+
+def _servicebus_queue(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    ns, queue = plain.get("namespaceName", "ns"), plain.get("queueName", name)
+    return f"{_group(plain)}/providers/Microsoft.ServiceBus/namespaces/{ns}/queues/{queue}", {"name": queue}
+
+
+def _storage_account(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    account = plain.get("accountName", name)
+    return f"{_group(plain)}/providers/Microsoft.Storage/storageAccounts/{account}", {"name": account}
+
+
+def _blob_container(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    account, container = plain.get("accountName", "account"), plain.get("containerName", name)
+    return (
+        f"{_group(plain)}/providers/Microsoft.Storage/storageAccounts/{account}/blobServices/default/"
+        f"containers/{container}"
+    ), {"name": container}
+
+
+def _blob(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    account, container = plain.get("accountName", "account"), plain.get("containerName", "container")
+    url = f"https://{account}.blob.core.windows.net/{container}/{plain.get('blobName', name)}"
+    return url, {"name": plain.get("blobName", name), "url": url}
+
+
+def _system_topic(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    topic = plain.get("systemTopicName", name)
+    return f"{_group(plain)}/providers/Microsoft.EventGrid/systemTopics/{topic}", {"name": topic}
+
+
+def _app_insights(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    component = plain.get("resourceName", name)
+    key = str(uuid.UUID(_suffix(component, 32)))
+    return f"{_group(plain)}/providers/Microsoft.Insights/components/{component}", {
+        "name": component,
+        "instrumentationKey": key,
+        "connectionString": f"InstrumentationKey={key};IngestionEndpoint=https://{plain.get('location', 'westeurope')}.in.applicationinsights.azure.com/",
+    }
+
+
+def _action_group(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    ag = plain.get("actionGroupName", name)
+    return f"{_group(plain)}/providers/Microsoft.Insights/actionGroups/{ag}", {"name": ag}
+
+
+def _metric_alert(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    rule = plain.get("ruleName", name)
+    return f"{_group(plain)}/providers/Microsoft.Insights/metricAlerts/{rule}", {"name": rule}
+
+
+def _azure_other(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    leaf = plain.get("name") or name
+    return f"{_group(plain)}/providers/{typ.split(':')[1]}/{leaf}", {"name": leaf}
+
+
+# -- Vault: ids as the Terraform provider sets them (paths) --------------------------------------------
+
+
+def _vault_mount(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return plain["path"], {"accessor": f"kv_{_suffix(plain['path'], 8)}"}
+
+
+def _kv_backend(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return f"{plain['mount']}/config", {}
+
+
+def _kv_secret(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    path = f"{plain['mount']}/data/{plain['name']}"
+    return path, {"path": path, "metadata": {"version": "1"}}
+
+
+def _vault_other(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return plain.get("path") or plain.get("name") or name, {}
+
+
+#: Resource type -> its mock.
+RESOURCE_MOCKS: dict[str, ResourceMock] = {
+    "aws:kms/key:Key": _kms_key,
+    "aws:kms/alias:Alias": _kms_alias,
+    "aws:secretsmanager/secret:Secret": _secret_manager_secret,
+    "aws:iam/role:Role": _iam_role,
+    "aws:iam/policy:Policy": _iam_policy,
+    "aws:sqs/queue:Queue": _sqs_queue,
+    "aws:dynamodb/table:Table": _dynamodb_table,
+    "aws:lambda/function:Function": _lambda_function,
+    "aws:sns/topic:Topic": _sns_topic,
+    "aws:apigatewayv2/api:Api": _http_api,
+    "aws:apigatewayv2/domainName:DomainName": _api_domain_name,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "tls:index/privateKey:PrivateKey": _tls_private_key,
+    "tls:index/selfSignedCert:SelfSignedCert": _tls_self_signed_cert,
+    "azure-native:resources:ResourceGroup": _resource_group,
+    "azure-native:keyvault:Vault": _key_vault,
+    "azure-native:keyvault:Secret": _key_vault_secret,
+    "azure-native:network:PrivateEndpoint": _private_endpoint,
+    "azure-native:monitor:DiagnosticSetting": _diagnostic_setting,
+    "azure-native:web:WebApp": _web_app,
+    "azure-native:servicebus:Namespace": _servicebus_namespace,
+    "azure-native:servicebus:Queue": _servicebus_queue,
+    "azure-native:storage:StorageAccount": _storage_account,
+    "azure-native:storage:BlobContainer": _blob_container,
+    "azure-native:storage:Blob": _blob,
+    "azure-native:eventgrid:SystemTopic": _system_topic,
+    "azure-native:applicationinsights:Component": _app_insights,
+    "azure-native:monitor:ActionGroup": _action_group,
+    "azure-native:monitor:MetricAlert": _metric_alert,
+    "vault:index/mount:Mount": _vault_mount,
+    "vault:kv/secretBackendV2:SecretBackendV2": _kv_backend,
+    "vault:kv/secretV2:SecretV2": _kv_secret,
+}
+
+#: Type prefix -> the mock of a type without its own entry (others get an id alone).
+PROVIDER_FALLBACKS: tuple[tuple[str, ResourceMock], ...] = (
+    ("aws:", _aws_other),
+    ("tls:", _tls_other),
+    ("azure-native:", _azure_other),
+    ("vault:", _vault_other),
+)
+
+#: Invoke token -> what it returns (any other invoke returns nothing).
+INVOKE_MOCKS: dict[str, Callable[[OfflineMocks], dict[str, Any]]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda m: {
+        "accountId": m.account_id,
+        "arn": f"arn:aws:sts::{m.account_id}:assumed-role/makini-deployer/offline-plan",
+        "userId": "AROAOFFLINEPLAN:offline-plan",
+        "id": m.account_id,
+    },
+    "aws:index/getRegion:getRegion": lambda m: {
+        "name": m.region,
+        "region": m.region,
+        "id": m.region,
+        "endpoint": f"ec2.{m.region}.amazonaws.com",
+        "description": m.region,
+    },
+    "aws:index/getPartition:getPartition": lambda m: {
+        "partition": "aws",
+        "dnsSuffix": "amazonaws.com",
+        "id": "aws",
+        "reverseDnsPrefix": "com.amazonaws",
+    },
+    "azure-native:authorization:getClientConfig": lambda m: {
+        "clientId": "11111111-1111-1111-1111-111111111111",
+        "objectId": "22222222-2222-2222-2222-222222222222",
+        "subscriptionId": MOCK_SUBSCRIPTION_ID,
+        "tenantId": "33333333-3333-3333-3333-333333333333",
+    },
+}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -546,7 +680,7 @@ async def _resolve(value: Any) -> Any:
         resolved = await value.future()
         secret = await value.is_secret()
         inner = await _resolve(resolved)
-        return {rpc._special_sig_key: rpc._special_secret_sig, "value": inner} if secret else inner
+        return _secret(inner) if secret else inner
     if isinstance(value, dict):
         return {k: await _resolve(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
