@@ -75,11 +75,12 @@ def _makini_client(context: Any) -> MakiniClient:
 def _error_code(err: Exception) -> str | None:
     response = getattr(err, "response", None)
     if isinstance(response, dict):
-        return response.get("Error", {}).get("Code")
+        code = response.get("Error", {}).get("Code")
+        return code if isinstance(code, str) else None
     return None
 
 
-def handler(event: dict, context: Any) -> None:
+def handler(event: dict[str, Any], context: Any) -> None:
     try:
         arn = event["SecretId"]
         token = event["ClientRequestToken"]
@@ -138,7 +139,7 @@ def handler(event: dict, context: Any) -> None:
 # -- steps ----------------------------------------------------------------------------------
 
 
-def create_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
+def create_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any) -> None:
     try:
         current_raw = sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT").get("SecretString")
     except Exception as err:  # a secret created without a value yet: the tag must name the connection
@@ -192,7 +193,7 @@ def create_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> No
     )
 
 
-def set_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
+def set_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any) -> None:
     """No-op: Makini issued the token in createSecret, so there is no downstream system to update.
 
     (For a database, setSecret would set the new password in the database. Makini is the issuer
@@ -209,7 +210,7 @@ def set_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
     )
 
 
-def test_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
+def test_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any) -> None:
     pending = sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
     value = _parse_value(pending.get("SecretString"), arn, "AWSPENDING")
     makini = _makini_client(context)
@@ -225,7 +226,7 @@ def test_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None
     jsonlog.log(logger, logging.INFO, "pending_test_ok", secret=arn, client_request_token=token, sync_status=status)
 
 
-def finish_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> None:
+def finish_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any) -> None:
     current_version = None
     for version, stages in meta.get("VersionIdsToStages", {}).items():
         if "AWSCURRENT" in stages:
@@ -245,7 +246,7 @@ def finish_secret(sm: Any, arn: str, token: str, meta: dict, context: Any) -> No
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _parse_value(raw: str | None, arn: str, stage: str) -> dict:
+def _parse_value(raw: str | None, arn: str, stage: str) -> dict[str, Any]:
     try:
         value = json.loads(raw or "")
     except ValueError:
@@ -257,9 +258,11 @@ def _parse_value(raw: str | None, arn: str, stage: str) -> dict:
     return value
 
 
-def _connection_id(arn: str, meta: dict, current_raw: str | None) -> str:
-    tag_value = next((t.get("Value") for t in meta.get("Tags", []) or [] if t.get("Key") == CONNECTION_TAG), None)
-    value_id = None
+def _connection_id(arn: str, meta: dict[str, Any], current_raw: str | None) -> str:
+    tag_value: str | None = next(
+        (t.get("Value") for t in meta.get("Tags", []) or [] if t.get("Key") == CONNECTION_TAG), None
+    )
+    value_id: str | None = None
     try:
         current = json.loads(current_raw or "")
         if isinstance(current, dict) and isinstance(current.get("connection_id"), str):

@@ -242,10 +242,10 @@ def handle_event(event: Any, **kwargs: Any) -> Outcome:
     return rotate_near_expiry(event.event_type, data, **kwargs)
 
 
+app: func.FunctionApp | None
 try:  # the Functions host provides azure.functions; elsewhere the module still imports
-    import azure.functions as func  # noqa: PLC0415
+    import azure.functions as func
 except ImportError:  # pragma: no cover - exercised only outside the Functions runtime
-    func = None
     app = None
 else:
     app = func.FunctionApp()

@@ -14,6 +14,7 @@ Makini's error code/type/message and request id, never a token or secret.
 
 from __future__ import annotations
 
+import email.message
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import IO, Any, cast
 
 from functions.shared import jsonlog
 
@@ -58,8 +60,16 @@ class MakiniAuthError(MakiniError):
 class MakiniRateLimited(MakiniError):
     """429 beyond the retry budget (or a Retry-After longer than the time left)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, request_id=request_id)
         self.retry_after = retry_after
 
 
@@ -79,7 +89,15 @@ class IssuedToken:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """Never follow redirects: urllib would resend the Authorization header to the new location."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: email.message.Message,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         return None
 
 
@@ -165,7 +183,7 @@ class MakiniClient:
             raise MakiniError("Makini /api/integrations/current answered without data.sync_status")
         return status
 
-    def list_connections(self, system_token: str, *, max_pages: int = 1000) -> Iterator[dict]:
+    def list_connections(self, system_token: str, *, max_pages: int = 1000) -> Iterator[dict[str, Any]]:
         page = 1
         while page <= max_pages:
             data = self._request(
@@ -188,9 +206,9 @@ class MakiniClient:
         path: str,
         *,
         bearer: str | None = None,
-        json_body: dict | None = None,
+        json_body: dict[str, Any] | None = None,
         what: str,
-    ) -> dict:
+    ) -> dict[str, Any]:
         url = self.base_url + path
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         payload = None
@@ -215,7 +233,8 @@ class MakiniClient:
                 with _OPENER.open(req, timeout=timeout) as resp:
                     raw = resp.read()
                 try:
-                    return json.loads(raw or b"{}")
+                    # Makini answers with JSON objects (docs/makini/oas3_system.json).
+                    return cast(dict[str, Any], json.loads(raw or b"{}"))
                 except ValueError:
                     raise MakiniError(f"Makini {what}: {method} {log_path} answered with invalid JSON") from None
             except urllib.error.HTTPError as err:
@@ -309,7 +328,8 @@ def _read_error(err: urllib.error.HTTPError) -> object:
 def _error_fields(body: object, err: urllib.error.HTTPError) -> tuple[str | None, str | None, str | None, str | None]:
     code = etype = message = request_id = None
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        error = body.get("error")
+        inner = error if isinstance(error, dict) else body
         code = inner.get("code") if isinstance(inner.get("code"), str) else None
         etype = inner.get("type") if isinstance(inner.get("type"), str) else None
         message = inner.get("message") if isinstance(inner.get("message"), str) else None

@@ -57,7 +57,7 @@ class Report:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"rotated": self.rotated, "not_due": self.not_due, "skipped": self.skipped, "failed": self.failed}
 
 

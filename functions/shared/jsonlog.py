@@ -71,7 +71,7 @@ def _clean(key: str, value: object) -> object:
 
 def log(logger: logging.Logger, level: int, event: str, **fields: object) -> None:
     """``{"event": event, <fields>}``, keys sorted (the rotation functions' records)."""
-    record = {"event": event}
+    record: dict[str, object] = {"event": event}
     record.update({k: _clean(k, v) for k, v in fields.items()})
     logger.log(level, json.dumps(record, sort_keys=True, default=str))
 

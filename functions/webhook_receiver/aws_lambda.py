@@ -149,7 +149,9 @@ class SecretsManagerKeys:
                     if stale:
                         raise
                     # refresh failed but the cached entry is still valid: keep using it
-            current, previous, current_created = self._entry  # type: ignore[misc]
+            entry = self._entry
+            assert entry is not None  # fetched above, or the fetch raised
+            current, previous, current_created = entry
         if previous and now < current_created + self._grace:
             return (current, previous)
         return (current,)
@@ -340,7 +342,7 @@ class Receiver:
 
     # -- request handling ---------------------------------------------------------------------
 
-    def handle(self, event: Any, context: Any = None) -> dict:
+    def handle(self, event: Any, context: Any = None) -> dict[str, Any]:
         request_id = _request_id(event, context)
         try:
             return self._handle(event, request_id)
@@ -350,7 +352,7 @@ class Receiver:
             log_event(logging.ERROR, "unexpected error", request_id=request_id, error_type=type(exc).__name__)
             return response(503, {"status": "retry", "error": "unavailable"}, {"retry-after": "30"})
 
-    def _handle(self, event: Any, request_id: str) -> dict:
+    def _handle(self, event: Any, request_id: str) -> dict[str, Any]:
         s = self.settings
         if not isinstance(event, dict):
             raise MalformedRequest("event is not an object")
@@ -435,7 +437,7 @@ def _request_id(event: Any, context: Any) -> str:
     return uuid.uuid4().hex
 
 
-def _rejected(err: WebhookError, request_id: str) -> dict:
+def _rejected(err: WebhookError, request_id: str) -> dict[str, Any]:
     level = logging.WARNING if err.status >= 500 or err.status == 409 else logging.INFO
     log_event(level, "webhook rejected", request_id=request_id, status=err.status, error=err.code, reason=err.reason)
     return response(err.status, error_body(err), error_headers(err))
@@ -464,7 +466,7 @@ _FALLBACK_503 = {
 }
 
 
-def handler(event: Any, context: Any) -> dict:
+def handler(event: Any, context: Any) -> dict[str, Any]:
     """Lambda entry point (``webhook_receiver.aws_lambda.handler``)."""
     global _receiver
     try:

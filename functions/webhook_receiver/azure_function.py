@@ -118,7 +118,7 @@ class ServiceBusQueue:
     def send(self, text: str, message: Mapping[str, Any]) -> None:
         from azure.servicebus import ServiceBusMessage
 
-        props = {"dedupe_id": message["dedupe_id"]}
+        props: dict[str | bytes, int | float | bytes | bool | str | uuid.UUID] = {"dedupe_id": message["dedupe_id"]}
         if message.get("event"):
             props["event"] = message["event"]
         msg = ServiceBusMessage(
@@ -237,7 +237,7 @@ class Receiver:
         return _http(response(200, {"status": "accepted", "dedupe_id": verified.dedupe_id}))
 
 
-def _http(resp: dict) -> func.HttpResponse:
+def _http(resp: dict[str, Any]) -> func.HttpResponse:
     return func.HttpResponse(
         body=resp["body"], status_code=resp["statusCode"], headers=resp["headers"], mimetype="application/json"
     )

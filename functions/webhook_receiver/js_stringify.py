@@ -17,7 +17,7 @@ _JS_SHORT = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\
 _ARRAY_INDEX_RE = re.compile(r"0|[1-9][0-9]*")
 
 
-def _js_escape(match: re.Match) -> str:
+def _js_escape(match: re.Match[str]) -> str:
     ch = match.group()
     return _JS_SHORT.get(ch) or f"\\u{ord(ch):04x}"
 
@@ -37,7 +37,8 @@ def _js_number(value: int | float) -> str:
     if x == 0:
         return "0"
     sign = "-" if x < 0 else ""
-    digits_t, exp = Decimal(repr(abs(x))).normalize().as_tuple()[1:]
+    _, digits_t, exp = Decimal(repr(abs(x))).normalize().as_tuple()
+    assert isinstance(exp, int)  # x is finite: no 'n', 'N' or 'F' exponent
     s = "".join(map(str, digits_t))
     k = len(s)
     n = exp + k  # value = 0.s * 10**n

@@ -111,7 +111,7 @@ class Verified:
         self.matched = matched
 
 
-def build_message(verified: Verified, request_id: str, received_at: float) -> dict:
+def build_message(verified: Verified, request_id: str, received_at: float) -> dict[str, Any]:
     """The queued message (JSON): the verified text (raw, or canonical for a js-stringify match)
     plus routing fields."""
     return {

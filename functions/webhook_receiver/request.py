@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -20,12 +21,13 @@ def check_method(method: Any) -> None:
         raise MethodNotAllowed("only POST is accepted")
 
 
-def parse_networks(value: str | None) -> tuple:
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: str | None) -> tuple[Network, ...]:
     """``ALLOWED_SOURCE_IPS``: comma-separated CIDRs (or bare addresses); empty means any."""
     if not value or not value.strip():
         return ()
-    import ipaddress
-
     networks = []
     for i, part in enumerate(value.split(",")):
         part = part.strip()
@@ -41,18 +43,16 @@ def parse_networks(value: str | None) -> tuple:
     return tuple(networks)
 
 
-def check_source(source_ip: Any, networks: Sequence) -> None:
+def check_source(source_ip: Any, networks: Sequence[Network]) -> None:
     if not networks:
         return
-    import ipaddress
-
     if not isinstance(source_ip, str):
         raise SourceNotAllowed("source address unknown")
     try:
         addr = ipaddress.ip_address(source_ip.strip())
     except ValueError:
         raise SourceNotAllowed("source address unknown") from None
-    candidates = [addr]
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [addr]
     mapped = getattr(addr, "ipv4_mapped", None)
     if mapped is not None:
         candidates.append(mapped)

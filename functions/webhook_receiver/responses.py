@@ -11,7 +11,7 @@ from .errors import WebhookError
 _JSON_HEADERS = {"content-type": "application/json"}
 
 
-def response(status: int, body: Mapping[str, Any], extra_headers: Mapping[str, str] | None = None) -> dict:
+def response(status: int, body: Mapping[str, Any], extra_headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``{statusCode, headers, body}`` as API Gateway / function URLs expect it."""
     headers = dict(_JSON_HEADERS)
     if extra_headers:
@@ -23,7 +23,7 @@ def response(status: int, body: Mapping[str, Any], extra_headers: Mapping[str, s
     }
 
 
-def error_body(err: WebhookError) -> dict:
+def error_body(err: WebhookError) -> dict[str, Any]:
     return {
         "status": "rejected" if err.status < 500 and err.status != 409 else "retry",
         "error": err.code,

@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from .errors import ConfigurationError
-from .request import parse_networks
+from .request import Network, parse_networks
 from .signature import MODE_RAW, SIGNATURE_MODES
 
 DEFAULT_SIGNATURE_HEADER = "X-Webhook-Signature"
@@ -29,7 +28,7 @@ class Settings:
     signature_header: str
     max_body_bytes: int
     #: ``ALLOWED_SOURCE_IPS``; empty: any source.
-    networks: tuple[IPv4Network | IPv6Network, ...]
+    networks: tuple[Network, ...]
     mode: str
 
     @staticmethod
