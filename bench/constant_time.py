@@ -21,6 +21,7 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Callable
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -48,7 +49,13 @@ def crop_t(samples: list[tuple[int, int]]) -> dict[float, float]:
     return out
 
 
-def run(fn, make_a, make_b, n: int, rng: random.Random) -> list[tuple[int, int]]:
+def run(
+    fn: Callable[[bytes], None],
+    make_a: Callable[[], bytes],
+    make_b: Callable[[], bytes],
+    n: int,
+    rng: random.Random,
+) -> list[tuple[int, int]]:
     """Every sample gets its own freshly allocated input object (class A: a copy of the
     near-miss, class B: a new random signature), so that memory placement of two fixed objects
     cannot masquerade as a timing difference."""

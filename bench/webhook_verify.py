@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 import timeit
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -32,21 +33,22 @@ from functions.webhook_receiver import signature  # noqa: E402
 
 
 def make_body(size: int = 1024) -> bytes:
-    base = {"event": "work_orders.updated", "connection_id": "conn-7f3a", "body": []}
+    items: list[int] = []
+    base = {"event": "work_orders.updated", "connection_id": "conn-7f3a", "body": items}
     i = 0
     while len(json.dumps(base, separators=(",", ":"))) < size:
-        base["body"].append(100000 + i)
+        items.append(100000 + i)
         i += 1
     text = json.dumps(base, separators=(",", ":"))
     while len(text) > size:
-        base["body"].pop()
+        items.pop()
         text = json.dumps(base, separators=(",", ":"))
     text = text[:-2] + " " * (size - len(text)) + text[-2:]  # pad to exactly `size`
     assert len(text) == size
     return text.encode()
 
 
-def bench(fn, number: int, repeat: int) -> float:
+def bench(fn: Callable[[], object], number: int, repeat: int) -> float:
     """Median over `repeat` runs of the per-call time in ns."""
     runs = timeit.repeat(fn, number=number, repeat=repeat, timer=time.perf_counter)
     return statistics.median(runs) / number * 1e9
@@ -61,10 +63,10 @@ def main() -> None:
     sig = base64.b64decode(header)
     keys = (key_bytes,)
 
-    def floor():
+    def floor() -> None:
         hmac.compare_digest(hmac.digest(key_bytes, body, "sha256"), sig)
 
-    def receiver():
+    def receiver() -> None:
         signature.verify(body, signature.decode_signatures(header), keys)
 
     whsec = "whsec_" + base64.b64encode(secret).decode()
@@ -83,10 +85,10 @@ def main() -> None:
         "svix-signature": sv.sign("msg_1", ts, text),
     }
 
-    def standardwebhooks():
+    def standardwebhooks() -> None:
         std.verify(body, std_headers, json_parse=False)
 
-    def svix():
+    def svix() -> None:
         sv.verify(body, sv_headers)
 
     for fn in (floor, receiver, standardwebhooks, svix):  # sanity + warm-up

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
+from typing import TextIO
 
 from stacks import clock
 from stacks.config import ConfigError
@@ -33,7 +34,7 @@ def all_stacks() -> list[str]:
     return sorted(p.name.split(".")[1] for p in PROJECT_ROOT.glob("Pulumi.*.yaml"))
 
 
-def main(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     parser = make_parser("python -m infra.due", __doc__ or "")
     parser.add_argument("stacks", nargs="*", help="stack names (default: every Pulumi.<stack>.yaml)")
     parser.add_argument("--today", type=date.fromisoformat, help="evaluate as of this date (default: today, UTC)")

@@ -31,7 +31,7 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import ROOT, SETTINGS
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from stacks import clock
@@ -225,7 +225,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
     def _arn(self, service: str, resource: str, region: bool = True) -> str:
         return f"arn:aws:{service}:{self.region if region else ''}:{self.account_id}:{resource}"
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
         mock = RESOURCE_MOCKS.get(typ) or next(
             (fallback for prefix, fallback in PROVIDER_FALLBACKS if typ.startswith(prefix)), _id_only
@@ -233,7 +233,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         rid, outputs = mock(self, typ, name, unwrap_secrets(inputs))
         return rid, {**inputs, **outputs}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         invoke = INVOKE_MOCKS.get(args.token)
         return (invoke(self) if invoke is not None else {}), []
 
@@ -595,7 +595,8 @@ class RecordedResource:
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
-        return unwrap_secrets(self.inputs)
+        plain: dict[str, Any] = unwrap_secrets(self.inputs)
+        return plain
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -632,12 +633,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             if not thread_loop.is_closed() and not thread_loop.is_running():
                 thread_loop.close()
 
-    def Invoke(self, request):  # noqa: N802 (gRPC method name)
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().Invoke(request)
         self._track_thread_loop()
         return response
 
-    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
         self._track_thread_loop()
         self.records[response.urn] = RecordedResource(
@@ -732,6 +733,7 @@ def run_program(
         )
         pulumi.runtime.set_all_config(dict(config), list(secret_keys))
         root = pulumi.runtime.get_root_resource()
+        assert isinstance(root, Stack), "set_mocks registers a root stack"
         collected: dict[str, Any] = {}
 
         async def main() -> None:

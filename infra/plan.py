@@ -372,7 +372,9 @@ def _table(headers: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> list[
 
 
 def _md_table(headers: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> list[str]:
-    esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+    def esc(cell: str) -> str:
+        return cell.replace("|", "\\|")
+
     return [
         "| " + " | ".join(headers) + " |",
         "|" + "|".join("---" for _ in headers) + "|",

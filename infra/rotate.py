@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from stacks.catalog import WEBHOOK_SECRET_PATH, connection_token_path
 from stacks.config import ConfigError, StackConfig
@@ -72,7 +72,7 @@ def _aws_error(err: Exception) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _load(stack: str, config_file: Path | None, err) -> tuple[StackSource, StackConfig] | None:
+def _load(stack: str, config_file: Path | None, err: TextIO) -> tuple[StackSource, StackConfig] | None:
     """The stack's source and validated config, or None after printing why (exit 2)."""
     try:
         source = load_stack_file(stack, config_file)
@@ -91,8 +91,8 @@ def rotate_now(
     connection: str,
     config_file: Path | None = None,
     client_factory: ClientFactory = _boto3_client,
-    out=sys.stdout,
-    err=sys.stderr,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
 ) -> int:
     loaded = _load(stack, config_file, err)
     if loaded is None:
@@ -150,7 +150,7 @@ def rotate_now(
     return EXIT_OK
 
 
-def _read_secret(path: str, stdin) -> str:
+def _read_secret(path: str, stdin: TextIO) -> str:
     raw = stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     return raw.strip()
 
@@ -160,9 +160,9 @@ def stage_webhook_secret(
     source_path: str,
     config_file: Path | None = None,
     client_factory: ClientFactory = _boto3_client,
-    out=sys.stdout,
-    err=sys.stderr,
-    stdin=sys.stdin,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    stdin: TextIO = sys.stdin,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> int:
     loaded = _load(stack, config_file, err)

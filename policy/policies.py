@@ -75,8 +75,9 @@ def stack_of(urn: str) -> str | None:
 
 def environment_of(props: Mapping[str, Any], urn: str) -> str | None:
     tags = props.get("tags")
-    if isinstance(tags, Mapping) and isinstance(tags.get("environment"), str) and tags["environment"]:
-        return tags["environment"]
+    environment = tags.get("environment") if isinstance(tags, Mapping) else None
+    if isinstance(environment, str) and environment:
+        return environment
     return stack_of(urn)
 
 
@@ -195,13 +196,15 @@ def _check_secret_cmk(args: ResourceValidationArgs, report: ReportViolation) -> 
     if not isinstance(key, str) or not key.strip():
         report(
             f"secret '{args.name}' has no kmsKeyId, so Secrets Manager encrypts it with the AWS managed key "
-            "aws/secretsmanager; set kms_key_id to the environment's customer-managed key (alias/makini/<env>)"
+            "aws/secretsmanager; set kms_key_id to the environment's customer-managed key (alias/makini/<env>)",
+            None,
         )
         return
     if re.search(r"(^|:)alias/aws/", key):
         report(
             f"secret '{args.name}' uses the AWS managed key '{key}'; set kms_key_id to a customer-managed key "
-            "(alias/makini/<env>) whose key policy makini-infra controls"
+            "(alias/makini/<env>) whose key policy makini-infra controls",
+            None,
         )
 
 
@@ -213,7 +216,7 @@ def _check_kms_rotation(args: ResourceValidationArgs, report: ReportViolation) -
         # AWS rotates only symmetric encryption keys; asymmetric and HMAC keys cannot enable rotation.
         return
     if args.props.get("enableKeyRotation") is not True:
-        report(f"KMS key '{args.name}' does not rotate its key material; set enable_key_rotation=True")
+        report(f"KMS key '{args.name}' does not rotate its key material; set enable_key_rotation=True", None)
 
 
 def _check_iam(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -221,10 +224,10 @@ def _check_iam(args: ResourceValidationArgs, report: ReportViolation) -> None:
         return
     document = policy_document(args.props.get("policy"))
     if document is None:
-        report(f"policy '{args.name}' is not a readable IAM policy document (JSON object with Statement)")
+        report(f"policy '{args.name}' is not a readable IAM policy document (JSON object with Statement)", None)
         return
     for problem in iam_problems(document):
-        report(f"policy '{args.name}': {problem}")
+        report(f"policy '{args.name}': {problem}", None)
 
 
 def _check_prod_protection(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -238,7 +241,8 @@ def _check_prod_protection(args: ResourceValidationArgs, report: ReportViolation
     if args.resource_type != KMS_KEY and (opts is None or opts.protect is not True):
         report(
             f"production {args.resource_type} '{args.name}' is not protected; deploy it with "
-            "ResourceOptions(protect=True) (makini-infra does so when makini:production is true)"
+            "ResourceOptions(protect=True) (makini-infra does so when makini:production is true)",
+            None,
         )
     if args.resource_type == SECRET:
         window = args.props.get("recoveryWindowInDays")
@@ -246,14 +250,16 @@ def _check_prod_protection(args: ResourceValidationArgs, report: ReportViolation
         if window is not None and window < MIN_PROD_RECOVERY_WINDOW_DAYS:
             report(
                 f"production secret '{args.name}' has recoveryWindowInDays {window:g}; a deleted production "
-                f"secret must stay recoverable for at least {MIN_PROD_RECOVERY_WINDOW_DAYS} days (30 expected)"
+                f"secret must stay recoverable for at least {MIN_PROD_RECOVERY_WINDOW_DAYS} days (30 expected)",
+                None,
             )
     if args.resource_type == KMS_KEY:
         window = args.props.get("deletionWindowInDays")
         if window is not None and window < MIN_PROD_RECOVERY_WINDOW_DAYS:
             report(
                 f"production KMS key '{args.name}' has deletionWindowInDays {window:g}; use at least "
-                f"{MIN_PROD_RECOVERY_WINDOW_DAYS} (30 expected)"
+                f"{MIN_PROD_RECOVERY_WINDOW_DAYS} (30 expected)",
+                None,
             )
 
 
@@ -264,12 +270,14 @@ def _check_key_vault(args: ResourceValidationArgs, report: ReportViolation) -> N
     if properties.get("enableRbacAuthorization") is not True:
         report(
             f"Key Vault '{args.name}' does not use Azure RBAC (properties.enableRbacAuthorization is not true); "
-            "access policies cannot be scoped to one secret"
+            "access policies cannot be scoped to one secret",
+            None,
         )
     if is_production(args.props, args.urn) and properties.get("enablePurgeProtection") is not True:
         report(
             f"production Key Vault '{args.name}' has no purge protection (properties.enablePurgeProtection); "
-            "a purged vault or secret is gone for good"
+            "a purged vault or secret is gone for good",
+            None,
         )
 
 
@@ -283,12 +291,14 @@ def _check_rotation(args: ResourceValidationArgs, report: ReportViolation) -> No
     if days is None:
         report(
             f"secret rotation '{args.name}' has no period that can be checked; set "
-            "rotationRules.automaticallyAfterDays or a rate(N days) scheduleExpression"
+            "rotationRules.automaticallyAfterDays or a rate(N days) scheduleExpression",
+            None,
         )
     elif not 0 < days <= limit:
         report(
             f"secret rotation '{args.name}' rotates every {days:g} days; environment '{env}' allows at most "
-            f"{limit} (Makini tokens expire after {TOKEN_LIFETIME_DAYS} days)"
+            f"{limit} (Makini tokens expire after {TOKEN_LIFETIME_DAYS} days)",
+            None,
         )
 
 
@@ -298,7 +308,8 @@ def _check_service_bus(args: ResourceValidationArgs, report: ReportViolation) ->
     if args.props.get("requiresDuplicateDetection") is not True:
         report(
             f"Service Bus queue '{args.name}' does not detect duplicates (requiresDuplicateDetection); "
-            "Makini retries deliveries for 24 hours"
+            "Makini retries deliveries for 24 hours",
+            None,
         )
         return
     raw = args.props.get("duplicateDetectionHistoryTimeWindow")
@@ -306,12 +317,14 @@ def _check_service_bus(args: ResourceValidationArgs, report: ReportViolation) ->
     if window is None:
         report(
             f"Service Bus queue '{args.name}' has duplicateDetectionHistoryTimeWindow {raw!r}, not an ISO 8601 "
-            "duration; set at least PT24H"
+            "duration; set at least PT24H",
+            None,
         )
     elif window < MIN_DUPLICATE_DETECTION:
         report(
             f"Service Bus queue '{args.name}' remembers duplicates for {raw} only; Makini retries for 24 hours: "
-            "set duplicateDetectionHistoryTimeWindow to at least PT24H"
+            "set duplicateDetectionHistoryTimeWindow to at least PT24H",
+            None,
         )
 
 

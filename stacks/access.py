@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from .catalog import Catalog, SystemIdentity, build_catalog
 from .config.consumers import Consumer, consumer_path
@@ -80,9 +81,9 @@ def matrix_rows(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[tuple
     )
 
 
-def matrix_dict(cfg: StackConfig, catalog: Catalog | None = None) -> dict:
+def matrix_dict(cfg: StackConfig, catalog: Catalog | None = None) -> dict[str, Any]:
     """The whole matrix as JSON-able data: environment -> identity -> secret path -> {read, write}."""
-    identities: dict[str, dict] = {}
+    identities: dict[str, dict[str, Any]] = {}
     for c in access_cells(cfg, catalog):
         entry = identities.setdefault(c.identity, {"kind": c.kind.value, "secrets": {}})
         entry["secrets"][c.path] = {"read": c.read, "write": c.write}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .config.connections import Connection, Credits
 
@@ -44,7 +45,7 @@ class CreditReport:
         """The n connections that use the most credits (ties broken by key, for stable messages)."""
         return tuple(sorted(self.rows, key=lambda r: (-r.credits, r.key))[:n])
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "pool": self.pool,
             "used": self.used,

@@ -161,6 +161,7 @@ def _hand_issued(
 
 def _netsuite_key(cfg: StackConfig, s: CatalogSecret, today: date, not_after: str | None) -> CalendarEntry:
     """A NetSuite M2M private key: renewed by hand (new key pair, certificate uploaded to the integration record)."""
+    assert s.connection is not None  # an M2M key belongs to a connection
     conn = cfg.connection(s.connection)
     ns = conn.netsuite
     assert ns is not None  # the catalog lists an M2M key only for connections with NetSuite settings
@@ -247,6 +248,7 @@ def calendar(
                 )
             )
         else:
+            assert s.connection is not None  # a connection token belongs to a connection
             conn = cfg.connection(s.connection)
             if r.enabled and r.connection_token_days is not None and conn.makini_id:
                 window = f", window {r.rotation_window}" if r.rotation_window else ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from infra.offline import ProgramRun, run_program
@@ -90,7 +90,7 @@ def flatten(config: Mapping[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
-def load(config: Mapping[str, Any], secret_keys: Iterable[str] = (), stack: str | None = None) -> StackConfig:
+def load(config: Mapping[str, Any], secret_keys: Collection[str] = (), stack: str | None = None) -> StackConfig:
     stack = stack or str(config.get("makini:environment", "dev"))
     return load_stack_config(stack, flatten(config), secret_keys)
 

@@ -7,6 +7,7 @@ without the engine.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 #: Data-plane reads of a secret value.
 READ_ACTIONS = ("secretsmanager:GetSecretValue",)
@@ -44,7 +45,7 @@ def _unique(values: Sequence[str]) -> list[str]:
     return sorted(set(values))
 
 
-def _deny_unless_principal(sid: str, actions: Sequence[str], secret_arn: str, allowed: Sequence[str]) -> dict:
+def _deny_unless_principal(sid: str, actions: Sequence[str], secret_arn: str, allowed: Sequence[str]) -> dict[str, Any]:
     statement = {
         "Sid": sid,
         "Effect": "Deny",
@@ -59,7 +60,7 @@ def _deny_unless_principal(sid: str, actions: Sequence[str], secret_arn: str, al
     return statement
 
 
-def lambda_trust_policy(sid: str) -> dict:
+def lambda_trust_policy(sid: str) -> dict[str, Any]:
     """Trust policy of a function's role: only the Lambda service may assume it."""
     return {
         "Version": "2012-10-17",
@@ -99,7 +100,7 @@ def secret_resource_policy(
     writer_arns: Sequence[str],
     operator_arns: Sequence[str] = (),
     deployer_arns: Sequence[str] = (),
-) -> dict:
+) -> dict[str, Any]:
     """Resource policy of one secret.
 
     - every request without TLS is denied;
@@ -139,7 +140,7 @@ def kms_key_policy(
     region: str,
     admin_arns: Sequence[str],
     user_arns: Sequence[str],
-) -> dict:
+) -> dict[str, Any]:
     """Key policy of an environment's customer-managed key.
 
     The account root keeps control (the AWS-recommended statement that lets IAM policies grant use of
@@ -147,7 +148,7 @@ def kms_key_policy(
     readers and writers of the environment's secrets may use it only through Secrets Manager in this
     region and account.
     """
-    statements: list[dict] = [
+    statements: list[dict[str, Any]] = [
         {
             "Sid": "AccountRootControl",
             "Effect": "Allow",
@@ -196,7 +197,7 @@ CONSUMER_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretVa
 
 def _kms_through_secrets_manager(
     sid: str, actions: Sequence[str], kms_key_arn: str, region: str, secret_arns: list[str]
-) -> dict:
+) -> dict[str, Any]:
     return {
         "Sid": sid,
         "Effect": "Allow",
@@ -220,7 +221,7 @@ def _secret_identity_policy(
     secret_arns: Sequence[str],
     kms_key_arn: str,
     region: str,
-) -> dict:
+) -> dict[str, Any]:
     arns = _unique(secret_arns)
     if not arns:
         raise ValueError(
@@ -248,7 +249,7 @@ QUEUE_CONSUMER_ACTIONS = (
 
 def consumer_read_policy(
     secret_arns: Sequence[str], kms_key_arn: str, region: str, queue_arn: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Identity policy of one consumer: read exactly its secrets, decrypt only through Secrets Manager.
 
     No wildcard action, no ``Resource: "*"``: each secret ARN is listed (with its random suffix), and

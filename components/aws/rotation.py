@@ -100,6 +100,8 @@ class TokenRotation(pulumi.ComponentResource):
         self.rotations: dict[str, aws.secretsmanager.SecretRotation] = {}
         paths = sorted(args.token_secret_arns)
         if paths:
+            role = args.role
+            assert role is not None, "rotating tokens needs the rotation role (rotation_role())"
             token_arns = [args.token_secret_arns[p] for p in paths]
             policy_doc = pulumi.Output.all(
                 partition.partition,
@@ -123,7 +125,7 @@ class TokenRotation(pulumi.ComponentResource):
                 )
             )
             self.role_policy = aws.iam.RolePolicy(
-                f"{name}-policy", name=rotation_role_name(env), role=args.role.id, policy=policy_doc, opts=child
+                f"{name}-policy", name=rotation_role_name(env), role=role.id, policy=policy_doc, opts=child
             )
             self.log_group = aws.cloudwatch.LogGroup(
                 f"{name}-logs",
@@ -136,7 +138,7 @@ class TokenRotation(pulumi.ComponentResource):
                 f"{name}-function",
                 name=rotation_function_name(env),
                 description=f"makini-infra: rotates the Makini connection tokens of {env} (Secrets Manager rotation)",
-                role=args.role.arn,
+                role=role.arn,
                 runtime=ROTATION_LAMBDA.runtime,
                 architectures=["arm64"],
                 handler=ROTATION_LAMBDA.handler,
@@ -192,7 +194,7 @@ class TokenRotation(pulumi.ComponentResource):
             )
         self.schedules: dict[str, aws.scheduler.Schedule] = {}
         self.notes: list[str] = [r.note for r in args.reminders if r.at is None and r.note]
-        dated = [r for r in args.reminders if r.at is not None]
+        dated = [(r, r.at) for r in args.reminders if r.at is not None]
         if dated:
             self.reminder_role = aws.iam.Role(
                 f"{name}-reminder-role",
@@ -215,12 +217,12 @@ class TokenRotation(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            for r in dated:
+            for r, at in dated:
                 self.schedules[r.path] = aws.scheduler.Schedule(
                     f"{name}-{r.slug}-reminder",
                     name=f"makini-{env}-{r.slug}-reminder",
                     description=r.subject[:512],
-                    schedule_expression=at_expression(r.at),
+                    schedule_expression=at_expression(at),
                     schedule_expression_timezone="UTC",
                     flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
                     target=aws.scheduler.ScheduleTargetArgs(

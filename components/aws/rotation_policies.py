@@ -9,6 +9,7 @@ scheduler may only publish to the reminder topic.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from stacks.naming import rotation_log_group_name
 
@@ -24,7 +25,7 @@ KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 
 
-def scheduler_trust_policy(account_id: str) -> dict:
+def scheduler_trust_policy(account_id: str) -> dict[str, Any]:
     """Only EventBridge Scheduler, for schedules of this account, may assume the reminder role."""
     return {
         "Version": "2012-10-17",
@@ -55,7 +56,7 @@ def rotation_policy(
     token_secret_arns: Sequence[str],
     oauth_client_secret_arn: str,
     kms_key_arn: str,
-) -> dict:
+) -> dict[str, Any]:
     """The rotation role's only policy."""
     tokens = _exact(token_secret_arns, "token secret")
     if not tokens:
@@ -80,7 +81,7 @@ def rotation_policy(
     }
 
 
-def reminder_publish_policy(*, region: str, topic_arn: str, kms_key_arn: str) -> dict:
+def reminder_publish_policy(*, region: str, topic_arn: str, kms_key_arn: str) -> dict[str, Any]:
     """The scheduler role: publish to the reminder topic, and the key use SNS needs to encrypt it."""
     (topic,) = _exact([topic_arn], "topic")
     (key,) = _exact([kms_key_arn], "KMS key")

@@ -59,10 +59,12 @@ def _resource_policy(
         doc = secret_resource_policy(arn, reader_arns, writer_arns, list(operators), deployer_arns)
         return json.dumps(doc, sort_keys=True)
 
-    if all(isinstance(a, str) for a in (*readers, *writers)):
+    known_readers = [a for a in readers if isinstance(a, str)]
+    known_writers = [a for a in writers if isinstance(a, str)]
+    if len(known_readers) == len(readers) and len(known_writers) == len(writers):
         # The common case (configured role ARNs): one join per secret instead of four.
         return pulumi.Output.all(secret_arn, deployers).apply(
-            lambda v: render(v[0], list(readers), list(writers), v[1])  # type: ignore[arg-type]
+            lambda v: render(v[0], known_readers, known_writers, v[1])
         )
     return pulumi.Output.all(secret_arn, pulumi.Output.all(*readers), pulumi.Output.all(*writers), deployers).apply(
         lambda v: render(v[0], v[1], v[2], v[3])

@@ -8,9 +8,11 @@ exists. :class:`WebhookEndpoint` then attaches the role's only policy (see ``web
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -27,6 +29,12 @@ RETENTION_SECONDS = 1_209_600  # 14 days, SQS's maximum
 MAX_RECEIVE_COUNT = 5
 #: HTTP API integration timeout: the gateway answers 503 before Makini's 10 s budget runs out.
 INTEGRATION_TIMEOUT_MS = 9_000
+
+
+def _queue_policy_json(arns: list[str], operators: Sequence[str], senders: bool) -> str:
+    """The queue policy (``arns``: the queue's and the receiver role's) as the queue takes it."""
+    queue_arn, receiver_arn = arns
+    return json.dumps(queue_policy(queue_arn, [receiver_arn, *operators] if senders else None), sort_keys=True)
 
 
 def receiver_environment(
@@ -161,9 +169,7 @@ class WebhookEndpoint(pulumi.ComponentResource):
                 f"{name}-{suffix}-policy",
                 queue_url=queue.url,
                 policy=pulumi.Output.all(queue.arn, args.role.arn).apply(
-                    lambda v, senders=senders: json.dumps(
-                        queue_policy(v[0], [v[1], *args.operator_arns] if senders else None), sort_keys=True
-                    )
+                    functools.partial(_queue_policy_json, operators=args.operator_arns, senders=senders)
                 ),
                 opts=child,
             )
@@ -359,7 +365,7 @@ class WebhookEndpoint(pulumi.ComponentResource):
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         actions = [self.topic.arn]
 
-        def alarm(suffix: str, description: str, **kw) -> None:
+        def alarm(suffix: str, description: str, **kw: Any) -> None:
             self.alarms[suffix] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{suffix}",
                 name=f"makini-{env}-webhooks-{suffix}",

@@ -8,6 +8,7 @@ aws_lambda.py), not the other way round.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from stacks.naming import receiver_log_group_name
 
@@ -31,7 +32,7 @@ def receiver_policy(
     kms_key_arn: str,
     queue_arn: str,
     table_arn: str,
-) -> dict:
+) -> dict[str, Any]:
     """The receiver role's only policy: its environment's secret, key, queue, table and log group."""
     log_group = f"arn:{partition}:logs:{region}:{account_id}:log-group:{receiver_log_group_name(environment)}"
     return {
@@ -79,7 +80,7 @@ def receiver_policy(
     }
 
 
-def alarm_key_policy(partition: str, account_id: str, region: str) -> dict:
+def alarm_key_policy(partition: str, account_id: str, region: str) -> dict[str, Any]:
     """Key policy of the alarm topic's key: the account administers it; CloudWatch (alarms in this
     account only) may encrypt the notifications it publishes. An AWS-managed SNS key would refuse
     CloudWatch, and the secrets key is for secrets only."""
@@ -108,14 +109,14 @@ def alarm_key_policy(partition: str, account_id: str, region: str) -> dict:
     }
 
 
-def queue_policy(queue_arn: str, sender_arns: Sequence[str] | None) -> dict:
+def queue_policy(queue_arn: str, sender_arns: Sequence[str] | None) -> dict[str, Any]:
     """Resource policy of the webhook queue (senders given) or its dead-letter queue (None).
 
     Deny every request without TLS; on the main queue, deny SendMessage to every principal but the
     receiver and the operators, whatever their identity policies say (same account included). The
     dead-letter queue receives from SQS's own redrive, which no principal condition may block.
     """
-    statements: list[dict] = [
+    statements: list[dict[str, Any]] = [
         {
             "Sid": "DenyInsecureTransport",
             "Effect": "Deny",

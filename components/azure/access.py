@@ -9,6 +9,7 @@ depend on how the store builds them.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ class KeyVaultAccess(pulumi.ComponentResource):
                 self.assignments[("rotation", path)] = azure_native.authorization.RoleAssignment(
                     f"{name}-rotation-{path.replace('/', '-')}",
                     role_assignment_name=pid.apply(
-                        lambda p, path=path: assignment_name(env, "rotation", path, SECRETS_OFFICER_ROLE_ID, p)
+                        functools.partial(assignment_name, env, "rotation", path, SECRETS_OFFICER_ROLE_ID)
                     ),
                     scope=scope("rotation", path),
                     principal_id=pid,

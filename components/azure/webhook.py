@@ -223,7 +223,9 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
         self.principal_id = self.app.identity.apply(lambda i: i.principal_id if i else None)
 
         # The identity's grants: exactly these ------------------------------------------------------
-        def grant(suffix: str, role: str, scope: pulumi.Input[str], what: str):
+        def grant(
+            suffix: str, role: str, scope: pulumi.Input[str], what: str
+        ) -> azure_native.authorization.RoleAssignment:
             return azure_native.authorization.RoleAssignment(
                 f"{name}-{suffix}",
                 principal_id=self.principal_id,

@@ -17,12 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 import pulumi
 import pulumi_tls as tls
 
+
+class _KeyArguments(TypedDict, total=False):
+    algorithm: str
+    rsa_bits: int
+    ecdsa_curve: str
+
+
 #: key_algorithm -> tls.PrivateKey arguments.
-KEY_ALGORITHMS: dict[str, dict[str, object]] = {
+KEY_ALGORITHMS: dict[str, _KeyArguments] = {
     "RSA-3072": {"algorithm": "RSA", "rsa_bits": 3072},
     "RSA-4096": {"algorithm": "RSA", "rsa_bits": 4096},
     "EC-P256": {"algorithm": "ECDSA", "ecdsa_curve": "P256"},

@@ -10,8 +10,10 @@ component only adds roles to them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 import pulumi
 import pulumi_vault as vault
@@ -93,7 +95,7 @@ class VaultAccess(pulumi.ComponentResource):
                 f"{name}-{consumer}",
                 name=consumer_read_policy_name(env, consumer),
                 policy=pulumi.Output.from_input(args.mount).apply(
-                    lambda mount, e=env, c=consumer, p=tuple(grant.paths): consumer_policy_hcl(e, c, mount, p)
+                    functools.partial(consumer_policy_hcl, env, consumer, paths=tuple(grant.paths))
                 ),
                 opts=child,
             )
@@ -104,7 +106,7 @@ class VaultAccess(pulumi.ComponentResource):
 
     def _role(self, name: str, env: str, grant: VaultConsumerGrant, policy: vault.Policy) -> pulumi.CustomResource:
         consumer, auth = grant.consumer, grant.auth
-        common = dict(
+        common = AuthRoleOptions(
             role_name=consumer_role_name(env, consumer),
             token_policies=[policy.name],
             token_no_default_policy=True,
@@ -144,6 +146,17 @@ class VaultAccess(pulumi.ComponentResource):
                 **common,
             )
         raise TypeError(f"consumer {consumer}: unknown Vault auth role {type(auth).__name__}")
+
+
+class AuthRoleOptions(TypedDict):
+    """The arguments every auth role of a policy shares, whatever its auth method."""
+
+    role_name: str
+    token_policies: list[pulumi.Output[str]]
+    token_no_default_policy: bool
+    token_ttl: int
+    token_max_ttl: int
+    opts: pulumi.ResourceOptions
 
 
 def _claims(claims: Mapping[str, str | Sequence[str]]) -> dict[str, str]:

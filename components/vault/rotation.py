@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_vault as vault
@@ -27,7 +28,7 @@ import yaml
 
 from stacks.naming import vault_mount, vault_rotator_role_name
 
-from .access import JwtRole
+from .access import AuthRoleOptions, JwtRole
 
 CONNECTIONS = "connections"
 
@@ -82,13 +83,13 @@ def cronjob_manifest(
         "VAULT_AUTH_ROLE": auth_role,
         "VAULT_AUTH_MOUNT": auth_mount,
     }
-    container: dict = {
+    container: dict[str, Any] = {
         "name": "rotator",
         "image": image,
         "command": ["python", "-m", "rotation.vault_rotator"],
         "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False},
     }
-    pod: dict = {"serviceAccountName": service_account, "restartPolicy": "Never"}
+    pod: dict[str, Any] = {"serviceAccountName": service_account, "restartPolicy": "Never"}
     if auth_method == "jwt":
         env["VAULT_JWT_FILE"] = JWT_TOKEN_FILE
         # Only the projected token with Vault's audience is mounted; not the default API token.
@@ -162,7 +163,7 @@ class VaultRotation(pulumi.ComponentResource):
         )
         if args.kubernetes_auth_mount is not None and args.jwt is not None:
             raise ValueError("the rotator logs in with one auth method: set kubernetes_auth_mount or jwt, not both")
-        common = dict(
+        common = AuthRoleOptions(
             role_name=policy_name,
             token_policies=[self.policy.name],
             token_no_default_policy=True,
@@ -170,7 +171,7 @@ class VaultRotation(pulumi.ComponentResource):
             token_max_ttl=args.token_ttl,
             opts=child,
         )
-        self.role: pulumi.CustomResource | None = None
+        self.role: vault.kubernetes.AuthBackendRole | vault.jwt.AuthBackendRole | None = None
         if args.kubernetes_auth_mount is not None:
             self.role = vault.kubernetes.AuthBackendRole(
                 f"{name}-k8s-role",
@@ -194,5 +195,5 @@ class VaultRotation(pulumi.ComponentResource):
                 **common,
             )
         self.policy_name = self.policy.name
-        self.role_name: pulumi.Output[str] | None = self.role.role_name if self.role is not None else None  # type: ignore[attr-defined]
+        self.role_name: pulumi.Output[str] | None = self.role.role_name if self.role is not None else None
         self.register_outputs({"policyName": self.policy.name, "roleName": self.role_name})

@@ -112,11 +112,12 @@ class VaultStore(pulumi.ComponentResource):
             )
             self.metadata[s.path] = meta
             if s.value is not None:
+                data: pulumi.Input[str] = pulumi.Output.from_input(s.value).apply(kv_data)
                 self.values[s.path] = vault.kv.SecretV2(
                     f"{name}-{s.slug}",
                     mount=self.mount.path,
                     name=s.path,
-                    data_json=pulumi.Output.secret(pulumi.Output.from_input(s.value).apply(kv_data)),
+                    data_json=pulumi.Output.secret(data),
                     cas=0,
                     disable_read=True,
                     delete_all_versions=False,

@@ -49,7 +49,7 @@ LOCATION = re.compile(r"[a-z][a-z0-9]{2,39}")
 RESOURCE_GROUP = re.compile(_RG)
 
 
-def _check(regex: re.Pattern[str], what: str, rule: str):
+def _check(regex: re.Pattern[str], what: str, rule: str) -> AfterValidator:
     def check(value: str) -> str:
         if not regex.fullmatch(value):
             raise ValueError(f"{what} {value!r} is not valid: {rule}")

@@ -32,7 +32,7 @@ class Model(BaseModel):
     )
 
 
-def _pattern(regex: str, what: str, allowed: str):
+def _pattern(regex: str, what: str, allowed: str) -> AfterValidator:
     compiled = re.compile(regex)
 
     def check(value: str) -> str:

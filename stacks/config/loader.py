@@ -29,7 +29,7 @@ from .namespaces import namespace_problems
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: Nested keys that look like a secret placed in plain structured config, and where the secret belongs.
-_MISPLACED_SECRETS = {
+_MISPLACED_SECRETS: dict[tuple[Any, ...], str] = {
     ("oauth", "clientSecret"): "makini:oauthClientSecret",
     ("webhooks", "secret"): "makini:webhookSecret",
 }
@@ -147,7 +147,7 @@ def _problems_from_validation(err: ValidationError, raw: Mapping[str, Any]) -> l
         path = key_path(loc)
         if e["type"] == "missing":
             model = _model_at(loc)
-            field = _alias_fields(model).get(loc[-1]) if model else None
+            field = _alias_fields(model).get(str(loc[-1])) if model else None
             what = f" ({field.description})" if field is not None and field.description else ""
             problems.append(
                 Problem(path, f"required key is missing{what}", f"pulumi config set --path '{path}' <value>")
@@ -322,6 +322,7 @@ def type_problems(value: Any, annotation: Any, loc: tuple[Any, ...]) -> list[Pro
         return [] if any(not f for f in found) else found[0]
     if ann is Any or value is None:
         return []
+    want: str | None
     if origin is typing.Literal:
         if all(isinstance(a, bool) for a in args):
             want = "boolean"

@@ -8,7 +8,7 @@ of this module; each section's own rules are in its module; rules across section
 from __future__ import annotations
 
 import difflib
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
 
@@ -89,14 +89,14 @@ class StackConfig(Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _default_production(cls, data):
+    def _default_production(cls, data: Any) -> Any:
         if isinstance(data, dict) and "production" not in data and isinstance(data.get("environment"), str):
             data = {**data, "production": data["environment"] in PRODUCTION_NAMES}
         return data
 
     @model_validator(mode="before")
     @classmethod
-    def _default_rotation(cls, data):
+    def _default_rotation(cls, data: Any) -> Any:
         # The token rotation period defaults from production (7 days) or not (21 days).
         if isinstance(data, dict):
             env = data.get("environment")
@@ -127,7 +127,7 @@ class StackConfig(Model):
         return explicit if explicit is not None else (30 if self.production else 7)
 
 
-def _as_bool(value) -> bool:
+def _as_bool(value: Any) -> bool:
     """``production`` as validation will read it (Pulumi hands it over as the string "true"); anything
     invalid counts as false here and is reported by validation."""
     try:

@@ -118,7 +118,11 @@ class AzureBackend:
         az = self.ctx.config.azure
         assert az is not None
         rg = self.store.resource_group
-        return rg.name if rg is not None else az.resource_group_name  # type: ignore[return-value]
+        if rg is not None:
+            created: pulumi.Output[str] = rg.name
+            return created
+        assert az.resource_group_name is not None  # the store creates a group unless one is named
+        return az.resource_group_name
 
     def _dependencies(self, package: str) -> Path | None:
         az = self.ctx.config.azure

@@ -34,6 +34,7 @@ INTERNALS: dict[str, str] = {
     "pulumi.runtime.settings.SETTINGS.outputs": "the pending outputs, cleared before each run",
     "pulumi.runtime.settings.SETTINGS.outputs.clear": "clears them",
     "pulumi.runtime.stack.run_pulumi_func": "runs the program and waits for every RPC it started",
+    "pulumi.runtime.stack.Stack": "the root resource's class, whose outputs are the stack outputs",
     "pulumi.runtime.sync_await._sync_await": "drives that coroutine to completion on the run's event loop",
     "pulumi.runtime.mocks.MockMonitor": "the mock engine the recording monitor extends",
     "pulumi.runtime.mocks.MockMonitor.RegisterResource": "overridden to record each resource's options and inputs",

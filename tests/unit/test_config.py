@@ -43,7 +43,7 @@ def test_prod_is_production_with_30_day_recovery():
 def test_model_is_immutable():
     cfg = load(base_config())
     with pytest.raises(ValidationError, match="frozen"):
-        cfg.environment = "prod"  # type: ignore[misc]
+        cfg.environment = "prod"
 
 
 def test_environment_defaults_to_stack_name():
