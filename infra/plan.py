@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from components.azure.webhook import silence_window  # the component's own rounding, not a copy
 from stacks import clock
 from stacks.access import matrix_dict, matrix_rows
 from stacks.config import ConfigError, StackConfig
@@ -140,8 +141,6 @@ def _azure_alert_notes(cfg: StackConfig, out: dict[str, Any] | None) -> tuple[st
     """Where the Azure alerts go, and how they differ from the AWS alarms (count, not rate; fixed windows)."""
     if out is None:
         return ()
-    from components.azure.webhook import silence_window  # the component's own rounding, not a copy
-
     group = out.get("alarmActionGroup", "the action group")
     email = cfg.webhooks.alarms.email
     where = (
