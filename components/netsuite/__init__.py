@@ -1,0 +1,1 @@
+"""NetSuite machine-to-machine: the key pair and certificate of an M2M connection (tls provider only)."""
