@@ -16,6 +16,18 @@ from pathlib import Path
 import pulumi
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[1] / "functions"
+#: The webhook receiver's platform-independent modules, which both its handlers (the Lambda and the
+#: Azure Function) import: one list for both packages.
+RECEIVER_CORE_MODULES = (
+    "errors.py",
+    "js_stringify.py",
+    "logs.py",
+    "payload.py",
+    "request.py",
+    "responses.py",
+    "settings.py",
+    "signature.py",
+)
 
 
 def module_files(source: Path, prefix: str, modules: Sequence[str]) -> dict[str, Path]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pulumi
 
-from ..packaging import FUNCTIONS_DIR, archive, runtime_files
+from ..packaging import FUNCTIONS_DIR, RECEIVER_CORE_MODULES, archive, runtime_files
 
 
 @dataclass(frozen=True)
@@ -48,18 +48,7 @@ class LambdaPackage:
 #: import-free), and the shared JSON logger.
 RECEIVER_LAMBDA = LambdaPackage(
     package="webhook_receiver",
-    modules=(
-        "__init__.py",
-        "aws_lambda.py",
-        "errors.py",
-        "js_stringify.py",
-        "logs.py",
-        "payload.py",
-        "request.py",
-        "responses.py",
-        "settings.py",
-        "signature.py",
-    ),
+    modules=("__init__.py", "aws_lambda.py", *RECEIVER_CORE_MODULES),
     shared=("jsonlog.py",),
 )
 #: Token rotation: aws_lambda -> makini_client, backoff, token_lifetime, and the shared JSON logger.

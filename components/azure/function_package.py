@@ -41,7 +41,7 @@ from pathlib import Path
 import pulumi
 import pulumi_azure_native as azure_native
 
-from ..packaging import FUNCTIONS_DIR, archive, runtime_files
+from ..packaging import FUNCTIONS_DIR, RECEIVER_CORE_MODULES, archive, runtime_files
 from .access import role_definition_id
 
 SITE_PACKAGES = ".python_packages/lib/site-packages"
@@ -80,18 +80,7 @@ class FunctionPackageSpec:
 
 RECEIVER_PACKAGE = FunctionPackageSpec(
     package="webhook_receiver",
-    modules=(
-        "__init__.py",
-        "azure_function.py",
-        "errors.py",
-        "js_stringify.py",
-        "logs.py",
-        "payload.py",
-        "request.py",
-        "responses.py",
-        "settings.py",
-        "signature.py",
-    ),
+    modules=("__init__.py", "azure_function.py", *RECEIVER_CORE_MODULES),
     requirements=("azure-functions>=1.18,<2", "azure-servicebus>=7.11,<8", "azure-identity>=1.15,<2"),
     shared=("jsonlog.py",),
 )
