@@ -11,6 +11,7 @@ included. Tests, benchmarks and the two Pulumi project folders' own modules may 
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,8 +97,9 @@ def _targets(root: Path, importer: str, is_package: bool, node: ast.Import | ast
     return [f"{base}.{a.name}" if _is_module(root, f"{base}.{a.name}") else base for a in node.names]
 
 
+@functools.cache
 def imports(root: Path) -> list[Import]:
-    """Every import statement of every first-party module under ``root``."""
+    """Every import statement of every first-party module under ``root`` (read once per root)."""
     found: list[Import] = []
     for top in FIRST_PARTY:
         for path in sorted((root / top).rglob("*.py")) if (root / top).is_dir() else []:
