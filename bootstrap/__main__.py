@@ -1,75 +1,296 @@
-"""Bootstrap: the GitHub Actions OIDC provider and makini-infra's CI roles (run once per account).
+"""Bootstrap: makini-infra's CI identities, run by an administrator (see bootstrap/model.py for the inputs).
 
-* ``makini-infra-deploy`` (output ``deployRoleArn`` -> repository variable ``AWS_DEPLOY_ROLE_ARN``):
-  trusted for the repository's ``main`` branch and its ``dev``/``production`` environments; runs ``pulumi up``.
-* ``makini-infra-preview`` (output ``previewRoleArn`` -> repository variable ``AWS_PREVIEW_ROLE_ARN``):
-  trusted only for the repository's pull requests (``repo:<owner>/<name>:pull_request``); read-only
-  Describe/Get/List on makini resources for ``pulumi preview``, with secret values (GetSecretValue,
-  kms:Decrypt) explicitly denied.
+Per served stack S (from ``Pulumi.S.yaml``): the AWS deploy role ``makini-infra-S-deploy`` and, for
+non-production stacks previewed from pull requests, ``makini-infra-S-preview``; on Azure a deploy
+identity with one exact federated credential; on Vault JWT login roles. Per account: the GitHub OIDC
+provider and the permissions boundary ``makini-infra-boundary``. Optionally (``github.manage``,
+``pulumiCloud``) the repository's OIDC subject template and one environment per stack, and Pulumi Cloud's
+OIDC policies, teams and the server-side policy group.
 
-State backend: these roles give AWS access only. A preview also reads the stack's Pulumi state; in the
-workflows ``pulumi/auth-actions`` exchanges the job's OIDC token for a Pulumi Cloud access token (trust
-configured in the Pulumi organization), so no role here needs access to a state bucket.
+Every trust is exact: one repository (by id), one workflow file on ``main``, one GitHub environment per
+stack; pull requests reach only non-production preview identities. A configuration that would widen it is
+refused before anything is declared.
 """
 
 import json
+import sys
+from pathlib import Path
 
-import pulumi
-import pulumi_aws as aws
-from ci_policy import (
-    GITHUB_OIDC_HOST,
-    PREVIEW_ROLE_NAME,
-    deploy_policy,
-    preview_policy,
-    preview_trust_policy,
-    pull_request_subject,
-    trust_policy,
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root, whatever the cwd
+
+import pulumi  # noqa: E402
+import pulumi_aws as aws  # noqa: E402
+
+from bootstrap import aws_policies, azure_ci, oidc, pulumi_cloud, vault_ci  # noqa: E402
+from bootstrap.model import (  # noqa: E402
+    PERMISSIONS_BOUNDARY_NAME,
+    BootstrapConfigError,
+    deploy_role_name,
+    load_bootstrap,
+    pinned_account,
+    preview_role_name,
 )
 
-config = pulumi.Config("makini-infra-bootstrap")
-repository = config.require("repository")
+
+def _raw_config() -> dict[str, str]:
+    from pulumi.runtime import config as runtime_config
+
+    raw: dict[str, str] = dict(runtime_config.get_config_env())
+    raw.update(runtime_config.CONFIG.get())
+    return raw
+
+
 try:
-    pull_request_subject(repository)  # validates owner/name before any resource is declared
-except ValueError as err:
-    raise pulumi.RunError(
-        f"makini-infra-bootstrap:repository: {err}; set it with "
-        "`pulumi config set makini-infra-bootstrap:repository <owner>/<name>`"
-    ) from None
-identity = aws.get_caller_identity()
-region = aws.get_region()
+    raw = _raw_config()
+    boot = load_bootstrap(pulumi.get_stack(), raw, aws_account_id=pinned_account(raw))
+except BootstrapConfigError as err:
+    raise pulumi.RunError(str(err)) from None
 
-provider = aws.iam.OpenIdConnectProvider(
-    "github-actions",
-    url=f"https://{GITHUB_OIDC_HOST}",
-    client_id_lists=["sts.amazonaws.com"],
-    opts=pulumi.ResourceOptions(protect=True),
-)
-role = aws.iam.Role(
-    "makini-infra-deploy",
-    name="makini-infra-deploy",
-    description=f"makini-infra CI deploys from {repository} (main branch and its environments only)",
-    max_session_duration=3600,
-    assume_role_policy=provider.arn.apply(lambda arn: json.dumps(trust_policy(arn, repository))),
-    tags={"managed-by": "makini-infra-bootstrap"},
-)
-aws.iam.RolePolicy(
-    "makini-infra-deploy-policy",
-    role=role.name,
-    policy=json.dumps(deploy_policy(identity.account_id, region.region)),
-)
-preview_role = aws.iam.Role(
-    PREVIEW_ROLE_NAME,
-    name=PREVIEW_ROLE_NAME,
-    description=f"makini-infra pull-request previews of {repository} (read-only, never secret values)",
-    max_session_duration=3600,
-    assume_role_policy=provider.arn.apply(lambda arn: json.dumps(preview_trust_policy(arn, repository))),
-    tags={"managed-by": "makini-infra-bootstrap"},
-)
-aws.iam.RolePolicy(
-    "makini-infra-preview-policy",
-    role=preview_role.name,
-    policy=json.dumps(preview_policy(identity.account_id, region.region)),
-)
-pulumi.export("deployRoleArn", role.arn)
-pulumi.export("previewRoleArn", preview_role.arn)
-pulumi.export("oidcProviderArn", provider.arn)
+TAGS = {"managed-by": "makini-infra-bootstrap", "repository": boot.repository}
+outputs: dict[str, object] = {"subjectClaimKeys": list(oidc.SUBJECT_CLAIM_KEYS)}
+stacks_out: dict[str, dict[str, object]] = {s.name: {"githubEnvironment": s.github_environment} for s in boot.served}
+
+# --- AWS ----------------------------------------------------------------------------------------------
+aws_stacks = boot.served_with("aws")
+if aws_stacks:
+    partition = aws.get_partition().partition
+    account = aws.get_caller_identity().account_id
+    provider = aws.iam.OpenIdConnectProvider(
+        "github-actions",
+        url=oidc.ISSUER,
+        client_id_lists=[oidc.AWS_AUDIENCE],
+        tags=TAGS,
+        opts=pulumi.ResourceOptions(protect=True),
+    )
+    boundary = aws.iam.Policy(
+        "permissions-boundary",
+        name=PERMISSIONS_BOUNDARY_NAME,
+        description="makini-infra: the ceiling of every role makini-infra creates (own environment's data plane only)",
+        policy=json.dumps(aws_policies.boundary_policy(account, partition), sort_keys=True),
+        tags=TAGS,
+        opts=pulumi.ResourceOptions(protect=True),
+    )
+    outputs["oidcProviderArn"] = provider.arn
+    outputs["permissionsBoundaryArn"] = boundary.arn
+    for stack in aws_stacks:
+        deploy = aws.iam.Role(
+            f"{stack.name}-deploy",
+            name=deploy_role_name(stack.name),
+            description=f"makini-infra: deploys stack {stack.name} from main.yml on main (environment "
+            f"{stack.github_environment}) of {boot.repository}",
+            max_session_duration=3600,
+            assume_role_policy=provider.arn.apply(
+                lambda arn, s=stack: json.dumps(
+                    aws_policies.deploy_trust_policy(arn, boot.repository, boot.repository_id, s), sort_keys=True
+                )
+            ),
+            tags={**TAGS, "makini-infra:stack": stack.name},
+            opts=pulumi.ResourceOptions(protect=stack.production),
+        )
+        aws.iam.RolePolicy(
+            f"{stack.name}-deploy-policy",
+            name=deploy_role_name(stack.name),
+            role=deploy.name,
+            policy=json.dumps(aws_policies.deploy_policy(stack, partition), sort_keys=True),
+            opts=pulumi.ResourceOptions(depends_on=[boundary]),
+        )
+        stacks_out[stack.name]["deployRoleArn"] = deploy.arn
+        if stack.previewable_from_pull_requests:
+            preview = aws.iam.Role(
+                f"{stack.name}-preview",
+                name=preview_role_name(stack.name),
+                description=f"makini-infra: pull-request previews of stack {stack.name} (read-only, never a secret value)",
+                max_session_duration=3600,
+                assume_role_policy=provider.arn.apply(
+                    lambda arn: json.dumps(
+                        aws_policies.preview_trust_policy(arn, boot.repository, boot.repository_id), sort_keys=True
+                    )
+                ),
+                tags={**TAGS, "makini-infra:stack": stack.name},
+            )
+            aws.iam.RolePolicy(
+                f"{stack.name}-preview-policy",
+                name=preview_role_name(stack.name),
+                role=preview.name,
+                policy=json.dumps(aws_policies.preview_policy(stack, partition), sort_keys=True),
+            )
+            stacks_out[stack.name]["previewRoleArn"] = preview.arn
+
+# --- Azure --------------------------------------------------------------------------------------------
+azure_stacks = boot.served_with("azure")
+if azure_stacks and boot.settings.azure is not None:
+    import pulumi_azure_native as azure_native
+
+    az = boot.settings.azure
+    for stack in azure_stacks:
+        identity = azure_native.managedidentity.UserAssignedIdentity(
+            f"{stack.name}-deploy-identity",
+            resource_name_=azure_ci.deploy_identity_name(stack),
+            resource_group_name=az.resource_group_name,
+            location=az.location,
+            tags=TAGS,
+        )
+        credential = azure_ci.deploy_credential(boot.repository, boot.repository_id, stack)
+        azure_native.managedidentity.FederatedIdentityCredential(
+            f"{stack.name}-deploy-credential",
+            federated_identity_credential_resource_name=credential.name,
+            resource_group_name=az.resource_group_name,
+            resource_name_=identity.name,
+            issuer=credential.issuer,
+            subject=credential.subject,
+            audiences=list(credential.audiences),
+        )
+        subscription = az.scope.split("/")[2]
+        role = f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/"
+        azure_native.authorization.RoleAssignment(
+            f"{stack.name}-deploy-contributor",
+            principal_id=identity.principal_id,
+            principal_type="ServicePrincipal",
+            role_definition_id=role + azure_ci.CONTRIBUTOR,
+            scope=az.scope,
+            description=f"makini-infra CI: deploys stack {stack.name}",
+        )
+        azure_native.authorization.RoleAssignment(
+            f"{stack.name}-deploy-role-assignments",
+            principal_id=identity.principal_id,
+            principal_type="ServicePrincipal",
+            role_definition_id=role + azure_ci.RBAC_ADMINISTRATOR,
+            scope=az.scope,
+            condition=azure_ci.role_assignment_condition(),
+            condition_version="2.0",
+            description=f"makini-infra CI: assigns only the data-plane roles stack {stack.name} uses",
+        )
+        stacks_out[stack.name]["azureClientId"] = identity.client_id
+
+# --- Vault --------------------------------------------------------------------------------------------
+vault_stacks = boot.served_with("vault")
+if vault_stacks and boot.settings.vault is not None:
+    import pulumi_vault as vault
+
+    vs = boot.settings.vault
+    backend = vault.jwt.AuthBackend(
+        "github-jwt",
+        path=vs.jwt_mount_path,
+        type="jwt",
+        oidc_discovery_url=oidc.ISSUER,
+        bound_issuer=oidc.ISSUER,
+        description="makini-infra CI: GitHub Actions OIDC tokens",
+    )
+    for stack in vault_stacks:
+        roles = [vault_ci.deploy_role(boot.repository, boot.repository_id, stack, vs.audience)]
+        if stack.previewable_from_pull_requests:
+            roles.append(vault_ci.preview_role(boot.repository, boot.repository_id, stack, vs.audience))
+        for spec in roles:
+            policies = [
+                vault.Policy(f"{spec.name}-policy-{policy_name}", name=policy_name, policy=hcl)
+                for policy_name, hcl in spec.policy_hcl.items()
+            ]
+            vault.jwt.AuthBackendRole(
+                spec.name,
+                backend=backend.path,
+                role_name=spec.name,
+                role_type="jwt",
+                user_claim=spec.user_claim,
+                bound_audiences=list(spec.bound_audiences),
+                bound_subject=spec.bound_subject,
+                bound_claims={k: ",".join(v) for k, v in spec.bound_claims.items()},
+                bound_claims_type=spec.bound_claims_type,
+                token_policies=[p.name for p in policies],
+                token_no_default_policy=True,
+                token_ttl=spec.token_ttl,
+                token_max_ttl=spec.token_max_ttl,
+            )
+        stacks_out[stack.name]["vaultRoles"] = [r.name for r in roles]
+
+# --- GitHub -------------------------------------------------------------------------------------------
+if boot.settings.github.manage:
+    import pulumi_github as github
+
+    name = boot.repository.split("/")[1]
+    github.ActionsRepositoryOidcSubjectClaimCustomizationTemplate(
+        "oidc-subject-template",
+        repository=name,
+        use_default=False,
+        include_claim_keys=list(oidc.SUBJECT_CLAIM_KEYS),
+    )
+    for stack in boot.all_stacks:
+        reviewers = (
+            [github.RepositoryEnvironmentReviewerArgs(teams=list(boot.settings.github.production_reviewers))]
+            if stack.production and boot.settings.github.production_reviewers
+            else None
+        )
+        environment = github.RepositoryEnvironment(
+            f"{stack.name}-environment",
+            repository=name,
+            environment=stack.github_environment,
+            can_admins_bypass=not stack.production,
+            prevent_self_review=stack.production,
+            reviewers=reviewers,
+            deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
+                protected_branches=False, custom_branch_policies=True
+            ),
+        )
+        github.RepositoryEnvironmentDeploymentPolicy(
+            f"{stack.name}-environment-main-only",
+            repository=name,
+            environment=environment.environment,
+            branch_pattern="main",
+        )
+
+# --- Pulumi Cloud -------------------------------------------------------------------------------------
+if boot.settings.pulumi_cloud is not None:
+    import pulumi_pulumiservice as pulumiservice
+
+    org = boot.settings.pulumi_cloud.organization
+    policies = pulumi_cloud.team_policies(boot, org)
+    teams = {}
+    for tp in policies:
+        teams[tp.team] = pulumiservice.Team(
+            tp.team, organization_name=org, team_type="pulumi", name=tp.team, display_name=tp.team
+        )
+        for stack_name, permission in tp.stacks.items():
+            pulumiservice.TeamStackPermission(
+                f"{tp.team}-{stack_name}",
+                organization=org,
+                project=pulumi_cloud.PROJECT,
+                stack=stack_name,
+                team=teams[tp.team].name,
+                permission=permission,
+            )
+    pulumiservice.OidcIssuer(
+        "github-actions-issuer",
+        organization=org,
+        name="github-actions",
+        url=oidc.ISSUER,
+        max_expiration_seconds=3600,
+        policies=[
+            pulumiservice.AuthPolicyDefinitionArgs(
+                decision=pulumiservice.AuthPolicyDecision.ALLOW,
+                token_type=pulumiservice.AuthPolicyTokenType.TEAM,
+                team_name=tp.team,
+                rules=tp.rules,
+            )
+            for tp in policies
+        ],
+        opts=pulumi.ResourceOptions(depends_on=list(teams.values())),
+    )
+    pulumiservice.PolicyGroup(
+        "policy-group",
+        name=pulumi_cloud.POLICY_GROUP,
+        organization_name=org,
+        entity_type="stacks",
+        mode="preventative",
+        policy_packs=[
+            pulumiservice.PolicyGroupPolicyPackReferenceInputArgs(
+                name=pulumi_cloud.POLICY_PACK, version_tag=boot.settings.pulumi_cloud.policy_pack_version
+            )
+        ],
+        stacks=[
+            pulumiservice.PolicyGroupStackReferenceArgs(name=s.name, routing_project=pulumi_cloud.PROJECT)
+            for s in boot.all_stacks
+        ],
+    )
+
+outputs["stacks"] = stacks_out
+for key, value in outputs.items():
+    pulumi.export(key, value)

@@ -279,6 +279,11 @@ def _iam_policy(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> 
     return arn, {"arn": arn}
 
 
+def _oidc_provider(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    arn = f"arn:aws:iam::{m.account_id}:oidc-provider/{str(plain.get('url', name)).removeprefix('https://')}"
+    return arn, {"arn": arn}
+
+
 def _sqs_queue(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     queue = plain.get("name", name)
     url = f"https://sqs.{m.region}.amazonaws.com/{m.account_id}/{queue}"
@@ -471,6 +476,18 @@ def _action_group(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -
     return f"{_group(plain)}/providers/Microsoft.Insights/actionGroups/{ag}", {"name": ag}
 
 
+def _user_assigned_identity(
+    m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    identity = plain.get("resourceName", name)
+    return f"{_group(plain)}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{identity}", {
+        "name": identity,
+        "principalId": str(uuid.UUID(_suffix(identity + "principal", 32))),
+        "clientId": str(uuid.UUID(_suffix(identity + "client", 32))),
+        "tenantId": "33333333-3333-3333-3333-333333333333",
+    }
+
+
 def _metric_alert(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     rule = plain.get("ruleName", name)
     return f"{_group(plain)}/providers/Microsoft.Insights/metricAlerts/{rule}", {"name": rule}
@@ -508,6 +525,7 @@ RESOURCE_MOCKS: dict[str, ResourceMock] = {
     "aws:secretsmanager/secret:Secret": _secret_manager_secret,
     "aws:iam/role:Role": _iam_role,
     "aws:iam/policy:Policy": _iam_policy,
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
     "aws:sqs/queue:Queue": _sqs_queue,
     "aws:dynamodb/table:Table": _dynamodb_table,
     "aws:lambda/function:Function": _lambda_function,
@@ -532,6 +550,7 @@ RESOURCE_MOCKS: dict[str, ResourceMock] = {
     "azure-native:applicationinsights:Component": _app_insights,
     "azure-native:monitor:ActionGroup": _action_group,
     "azure-native:monitor:MetricAlert": _metric_alert,
+    "azure-native:managedidentity:UserAssignedIdentity": _user_assigned_identity,
     "vault:index/mount:Mount": _vault_mount,
     "vault:kv/secretBackendV2:SecretBackendV2": _kv_backend,
     "vault:kv/secretV2:SecretV2": _kv_secret,
@@ -713,6 +732,7 @@ def run_program(
     program: Path = PROGRAM,
     mocks: pulumi.runtime.Mocks | None = None,
     monitor: RecordingMonitor | None = None,
+    project: str = PROJECT,
 ) -> ProgramRun:
     """Run ``program`` for ``stack`` under mocks and return what it registered and exported.
 
@@ -729,7 +749,7 @@ def run_program(
         ROOT.set(None)
         engine_log = _EngineLog()
         pulumi.runtime.set_mocks(
-            mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=engine_log.logger
+            mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=engine_log.logger
         )
         pulumi.runtime.set_all_config(dict(config), list(secret_keys))
         root = pulumi.runtime.get_root_resource()

@@ -1,6 +1,9 @@
 """The offline plan: what ``pulumi up`` would build for a stack, readable without cloud access.
 
-    python -m infra.plan <stack> [--config-file FILE] [--json | --markdown]
+    python -m infra.plan <stack> [--program bootstrap] [--config-file FILE] [--json | --markdown]
+
+``--program bootstrap`` plans the CI identities instead (``bootstrap/Pulumi.<stack>.yaml``, the bootstrap
+program): the same JSON shape, with a ``ci_identities`` report of who may assume what.
 
 Runs the real program under Pulumi mocks with the stack's ``Pulumi.<stack>.yaml`` (or FILE, shaped
 like one) and prints the resources as a tree by component with their key properties, the credits
@@ -22,6 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bootstrap.model import BootstrapConfigError
 from components.azure.webhook import silence_window  # the component's own rounding, not a copy
 from stacks import clock
 from stacks.access import matrix_dict, matrix_rows
@@ -384,16 +388,24 @@ def _md_table(headers: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> li
 @dataclass
 class Plan:
     stack: str
-    config: StackConfig
+    #: What the header and JSON say about the stack (for the bootstrap: its served stacks).
+    environment: str
+    production: bool
+    backends: tuple[str, ...]
     run: ProgramRun
     sections: list[Section]
+    program: str = "infra"
+
+    @classmethod
+    def of(cls, stack: str, cfg: StackConfig, run: ProgramRun, sections: list[Section]) -> Plan:
+        return cls(stack, cfg.environment, cfg.production, tuple(cfg.backends), run, sections)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "stack": self.stack,
-            "environment": self.config.environment,
-            "production": self.config.production,
-            "backends": list(self.config.backends),
+            "environment": self.environment,
+            "production": self.production,
+            "backends": list(self.backends),
             "resources": [r.to_json() for r in sorted(self.run.resources, key=lambda r: r.urn)],
             "outputs": redact(self.run.outputs),
         }
@@ -403,11 +415,12 @@ class Plan:
         return doc
 
     def header(self) -> str:
-        prod = "production (protected)" if self.config.production else "non-production"
+        prod = "production (protected)" if self.production else "non-production"
         custom = sum(1 for r in self.run.resources if r.custom)
+        what = "Bootstrap stack" if self.program == "bootstrap" else "Stack"
         return (
-            f"Stack {self.stack}: environment {self.config.environment}, {prod}, "
-            f"backends {', '.join(self.config.backends)}; {custom} resources"
+            f"{what} {self.stack}: environment {self.environment}, {prod}, "
+            f"backends {', '.join(self.backends)}; {custom} resources"
         )
 
     def to_text(self) -> str:
@@ -443,25 +456,35 @@ class Plan:
         return "\n".join(lines)
 
 
-def build_plan(stack: str, config_file: Path | None = None) -> Plan:
+def build_plan(stack: str, config_file: Path | None = None, program: str = "infra") -> Plan:
+    if program == "bootstrap":
+        from .bootstrap_plan import build_bootstrap_plan
+
+        return build_bootstrap_plan(stack, config_file)
     source = load_stack_file(stack, config_file)
     cfg = source.load()
     run = run_program(stack, source.config, source.secret_keys)
     sections = [s for s in (builder(cfg, run) for builder in SECTIONS) if s is not None]
-    return Plan(stack=stack, config=cfg, run=run, sections=sections)
+    return Plan.of(stack, cfg, run, sections)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser("python -m infra.plan", __doc__ or "")
     parser.add_argument("stack", help="stack name, e.g. dev (reads Pulumi.<stack>.yaml)")
     parser.add_argument("--config-file", type=Path, help="read this file instead of Pulumi.<stack>.yaml")
+    parser.add_argument(
+        "--program",
+        choices=("infra", "bootstrap"),
+        default="infra",
+        help="the program to plan: infra (default) or bootstrap (the CI identities, bootstrap/Pulumi.<stack>.yaml)",
+    )
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print one JSON document")
     fmt.add_argument("--markdown", action="store_true", help="print Markdown (for a CI job summary)")
     args = parser.parse_args(argv)
     try:
-        plan = build_plan(args.stack, args.config_file)
-    except ConfigError as err:
+        plan = build_plan(args.stack, args.config_file, args.program)
+    except (ConfigError, BootstrapConfigError) as err:
         print(str(err), file=sys.stderr)
         return EXIT_INVALID
     except StackFileError as err:

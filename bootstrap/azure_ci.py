@@ -1,0 +1,84 @@
+"""Pure specs of the Azure deploy identities: federated credentials and constrained role assignments.
+
+One user-assigned managed identity per Azure stack, ``makini-infra-<stack>-deploy``, with one federated
+identity credential. Microsoft Entra matches a federated credential to a token by exact, case-sensitive
+comparison of issuer, subject and audience ("Workload identity federation" overview and "Configure a
+user-assigned managed identity to trust an external identity provider", learn.microsoft.com): no
+wildcard, so the credential names exactly the deploy job (``main.yml`` on ``main`` in the stack's
+environment, by repository id) through the repository's custom subject template.
+
+Pull requests get no Azure identity at all: a subject that names the branch (as the deploy subject must,
+or any branch naming the environment would match) carries the pull request's number, so no exact
+credential can name "every pull request"; stacks on Azure are reviewed in pull requests through the
+offline plan, and previewed on main before their deploy. Pull requests and deploys therefore never share
+an Azure identity (they never did share an app registration, since there is none for pull requests).
+
+Role assignments of a deploy identity, at the configured scope (the stack's subscription or resource
+group): Contributor (create the environment's resources) and Role Based Access Control Administrator
+with a condition (Azure ABAC, "Delegate Azure role assignment management to others with conditions")
+that lets it assign and remove only the data-plane roles the program assigns
+(:data:`ASSIGNABLE_ROLES`), so it can never grant Owner, User Access Administrator or itself more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import DeliveryStack, deploy_role_name
+from .oidc import AZURE_AUDIENCE, ISSUER, deploy_requirement
+
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+RBAC_ADMINISTRATOR = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+#: Every role definition the program assigns (components/azure): the deploy identity may assign these only.
+ASSIGNABLE_ROLES: dict[str, str] = {
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+    "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39": "Azure Service Bus Data Sender",
+    "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver",
+}
+
+
+@dataclass(frozen=True)
+class FederatedCredential:
+    name: str
+    issuer: str
+    subject: str
+    audiences: tuple[str, ...]
+
+    def matches(self, claims: dict[str, str] | None) -> bool:
+        """Entra's documented rule: issuer, subject and one audience equal, exactly."""
+        if claims is None:
+            return False
+        return (
+            claims.get("iss") == self.issuer
+            and claims.get("sub") == self.subject
+            and claims.get("aud") in self.audiences
+        )
+
+
+def deploy_identity_name(stack: DeliveryStack) -> str:
+    return deploy_role_name(stack.name)
+
+
+def deploy_credential(repository: str, repository_id: str, stack: DeliveryStack) -> FederatedCredential:
+    need = deploy_requirement(repository, repository_id, stack.github_environment, AZURE_AUDIENCE)
+    return FederatedCredential(
+        name=f"github-{stack.name}-deploy", issuer=ISSUER, subject=need.equals["sub"], audiences=(AZURE_AUDIENCE,)
+    )
+
+
+def role_assignment_condition(roles: dict[str, str] = ASSIGNABLE_ROLES) -> str:
+    """ABAC condition (version 2.0) for the RBAC Administrator assignment: write and delete only these roles."""
+    guids = ", ".join(sorted(roles))
+    write = (
+        "(!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR "
+        f"(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {{{guids}}})"
+    )
+    delete = (
+        "(!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})) OR "
+        f"(@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {{{guids}}})"
+    )
+    return f"(({write})) AND (({delete}))"
