@@ -25,6 +25,8 @@ class ConsumerRolesArgs:
     #: Consumer name -> trust policy document of the role to create.
     trust_policies: Mapping[str, Mapping[str, Any]]
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: Permissions boundary of every role created (bootstrap/'s makini-infra-boundary).
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class ConsumerRoles(pulumi.ComponentResource):
@@ -43,6 +45,7 @@ class ConsumerRoles(pulumi.ComponentResource):
                 description=f"makini-infra: consumer {consumer} of the Makini secrets of {args.environment}",
                 assume_role_policy=json.dumps(trust, sort_keys=True),
                 max_session_duration=3600,
+                permissions_boundary=args.permissions_boundary,
                 tags={**args.tags, "makini:consumer": consumer},
                 opts=pulumi.ResourceOptions(parent=self, protect=args.production),
             )

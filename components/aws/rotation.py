@@ -29,7 +29,11 @@ TIMEOUT_SECONDS = 60
 
 
 def rotation_role(
-    name: str, environment: str, tags: Mapping[str, str], opts: pulumi.ResourceOptions | None = None
+    name: str,
+    environment: str,
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions | None = None,
+    permissions_boundary: pulumi.Input[str] | None = None,
 ) -> aws.iam.Role:
     """The rotation function's own identity (``makini-<env>-rotation``): Lambda trust, no permissions yet."""
     return aws.iam.Role(
@@ -38,6 +42,7 @@ def rotation_role(
         description=f"makini-infra: rotates the Makini connection tokens of {environment}",
         assume_role_policy=json.dumps(lambda_trust_policy("LambdaAssumesRotationRole"), sort_keys=True),
         max_session_duration=3600,
+        permissions_boundary=permissions_boundary,
         tags={**tags, "makini:purpose": "rotation"},
         opts=opts,
     )
@@ -79,6 +84,8 @@ class TokenRotationArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     #: Test hook: replace the Lambda package.
     code: pulumi.Archive | None = None
+    #: Permissions boundary of the reminder role (bootstrap/'s makini-infra-boundary).
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class TokenRotation(pulumi.ComponentResource):
@@ -203,6 +210,7 @@ class TokenRotation(pulumi.ComponentResource):
                 assume_role_policy=identity.account_id.apply(
                     lambda a: json.dumps(scheduler_trust_policy(a), sort_keys=True)
                 ),
+                permissions_boundary=args.permissions_boundary,
                 tags={**tags, "makini:purpose": "rotation-reminders"},
                 opts=child,
             )

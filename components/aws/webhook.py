@@ -61,7 +61,11 @@ def receiver_environment(
 
 
 def receiver_role(
-    name: str, environment: str, tags: Mapping[str, str], opts: pulumi.ResourceOptions | None = None
+    name: str,
+    environment: str,
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions | None = None,
+    permissions_boundary: pulumi.Input[str] | None = None,
 ) -> aws.iam.Role:
     """The receiver's own identity (``makini-<env>-webhook-receiver``), with a Lambda trust policy and no
     permissions yet: :class:`WebhookEndpoint` attaches its one policy."""
@@ -71,6 +75,7 @@ def receiver_role(
         description=f"makini-infra: the Makini webhook receiver of {environment}",
         assume_role_policy=json.dumps(lambda_trust_policy("LambdaAssumesReceiverRole"), sort_keys=True),
         max_session_duration=3600,
+        permissions_boundary=permissions_boundary,
         tags={**tags, "makini:purpose": "webhook-receiver"},
         opts=opts,
     )

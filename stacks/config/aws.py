@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from ..errors import Problem
 from .base import IamPrincipalArn, Model
+
+#: The permissions boundary bootstrap/ creates in every account (bootstrap.model.PERMISSIONS_BOUNDARY_NAME).
+PERMISSIONS_BOUNDARY_NAME = "makini-infra-boundary"
+_POLICY_ARN = re.compile(r"arn:aws(?:-us-gov|-cn)?:iam::\d{12}:policy/[\w+=,.@/-]{1,512}")
+
+
+def _policy_arn(value: str) -> str:
+    if not _POLICY_ARN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an IAM managed policy ARN such as arn:aws:iam::123456789012:policy/{PERMISSIONS_BOUNDARY_NAME}"
+        )
+    return value
+
+
+IamPolicyArn = Annotated[str, AfterValidator(_policy_arn)]
 
 
 class AwsSettings(Model):
@@ -33,6 +49,12 @@ class AwsSettings(Model):
         "bootstrap/): they may write secret values and configure rotation. The identity running the "
         "deployment is added automatically when it is a user or a role without a path; list roles with a "
         "path here.",
+    )
+    permissions_boundary_arn: IamPolicyArn | None = Field(
+        default=None,
+        description="Permissions boundary of every IAM role the stack creates. Default: "
+        f"arn:aws:iam::<account>:policy/{PERMISSIONS_BOUNDARY_NAME}, which bootstrap/ creates; the CI deploy "
+        "role may create roles only with that boundary, so set this only when you deploy without bootstrap/.",
     )
     operator_arns: tuple[IamPrincipalArn, ...] = Field(
         default=(),

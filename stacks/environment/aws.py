@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pulumi
+import pulumi_aws as aws
 
 from components.aws.access import ConsumerAccess, ConsumerAccessArgs, ConsumerGrant
 from components.aws.identity import ConsumerRoles, ConsumerRolesArgs
@@ -11,6 +12,7 @@ from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
 from components.aws.webhook import WebhookEndpoint, WebhookEndpointArgs, receiver_role
 
 from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SystemIdentity
+from ..config.aws import PERMISSIONS_BOUNDARY_NAME
 from ..naming import aws_secret_name
 from ..rotation import reminder_deadlines, reminder_moment
 from .common import Context, by_kind, secret_tags, secret_value
@@ -29,12 +31,18 @@ class AwsBackend:
         # In production the system roles are kept too: recreating one would change its unique id, and
         # the secret and key policies would have to be rewritten in the same deployment.
         keep = pulumi.ResourceOptions(parent=ctx.parent, protect=cfg.production, retain_on_delete=cfg.production)
+        self.permissions_boundary = self._permissions_boundary()
+        boundary = self.permissions_boundary
         if cfg.webhooks.enabled:
-            self.webhook_role = receiver_role(f"{name}-webhook-receiver-role", cfg.environment, ctx.tags, opts=keep)
+            self.webhook_role = receiver_role(
+                f"{name}-webhook-receiver-role", cfg.environment, ctx.tags, opts=keep, permissions_boundary=boundary
+            )
             self.system_arns[SystemIdentity.WEBHOOK_RECEIVER] = self.webhook_role.arn
         self.rotation_role = None
         if any(SystemIdentity.ROTATION in s.writers for s in catalog.secrets):
-            self.rotation_role = rotation_role(f"{name}-rotation-role", cfg.environment, ctx.tags, opts=keep)
+            self.rotation_role = rotation_role(
+                f"{name}-rotation-role", cfg.environment, ctx.tags, opts=keep, permissions_boundary=boundary
+            )
             self.system_arns[SystemIdentity.ROTATION] = self.rotation_role.arn
         self.roles = self._roles()
         self.store = self._store()
@@ -44,6 +52,18 @@ class AwsBackend:
         self.access = self._access()
 
     # -- identities ---------------------------------------------------------------------------------
+
+    def _permissions_boundary(self) -> pulumi.Output[str]:
+        """Every role this stack creates carries this boundary: the configured one, else the policy
+        ``makini-infra-boundary`` that bootstrap/ creates in the account (the CI deploy role may create a
+        role only with it)."""
+        cfg = self.ctx.config
+        if cfg.aws is not None and cfg.aws.permissions_boundary_arn is not None:
+            return pulumi.Output.from_input(cfg.aws.permissions_boundary_arn)
+        invoke = pulumi.InvokeOutputOptions(parent=self.ctx.parent)
+        partition = aws.get_partition_output(opts=invoke).partition
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        return pulumi.Output.concat("arn:", partition, ":iam::", account, ":policy/", PERMISSIONS_BOUNDARY_NAME)
 
     def _roles(self) -> ConsumerRoles | None:
         cfg = self.ctx.config
@@ -57,7 +77,11 @@ class AwsBackend:
         return ConsumerRoles(
             f"{self.ctx.name}-aws-roles",
             ConsumerRolesArgs(
-                environment=cfg.environment, production=cfg.production, trust_policies=trust, tags=self.ctx.tags
+                environment=cfg.environment,
+                production=cfg.production,
+                trust_policies=trust,
+                tags=self.ctx.tags,
+                permissions_boundary=self.permissions_boundary,
             ),
             opts=self.ctx.opts(),
         )
@@ -199,6 +223,7 @@ class AwsBackend:
                 reminders=self._reminders(),
                 notify_email=r.notify_email,
                 tags=ctx.tags,
+                permissions_boundary=self.permissions_boundary,
             ),
             opts=ctx.opts(),
         )

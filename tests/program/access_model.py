@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bootstrap.aws_policies import boundary_policy
+from bootstrap.model import boundary_arn
 from tests.iam import azure_rbac
 from tests.iam.aws_policy import Decision, Policy, Request, evaluate
 
@@ -92,6 +94,8 @@ class AwsIdentity:
     arn: str
     policies: tuple[Policy, ...]
     boundary: Policy | None = None
+    #: The role's tags (``aws:PrincipalTag/*``: the boundary scopes by ``environment``).
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,10 @@ class AwsEnvironment:
     identities: dict[str, AwsIdentity]
     #: Roles the stack creates that are not in the access matrix (e.g. the reminder scheduler's).
     other_roles: dict[str, AwsIdentity] = field(default_factory=dict)
+    key_tags: Mapping[str, str] = field(default_factory=dict)
 
     def secret_request(self, identity: AwsIdentity, action: str, secret: AwsSecret, **kw: Any) -> Request:
+        kw.setdefault("principal_tags", identity.tags)
         return Request(identity.arn, action, secret.arn, resource_tags=secret.tags, **kw)
 
     def kms_request(self, identity: AwsIdentity, action: str, secret: AwsSecret, **kw: Any) -> Request:
@@ -127,7 +133,8 @@ class AwsEnvironment:
             "kms:EncryptionContext:SecretVersionId": "EXAMPLE1-90ab-cdef-fedc-ba987SECRET1",
             "kms:EncryptionContextKeys": ["SecretARN", "SecretVersionId"],
         }
-        return Request(identity.arn, action, self.key_arn, context=context, **kw)
+        kw.setdefault("principal_tags", identity.tags)
+        return Request(identity.arn, action, self.key_arn, context=context, resource_tags=self.key_tags, **kw)
 
     def decide(self, identity: AwsIdentity, action: str, secret: AwsSecret, **kw: Any) -> Decision:
         if action.startswith("kms:"):
@@ -241,6 +248,8 @@ def aws_environment(plan: Mapping[str, Any], config: Mapping[str, Any]) -> AwsEn
         arn = role.get("permissionsBoundary")
         if not arn:
             return None
+        if arn == boundary_arn(account):  # created by bootstrap/, not by the stack: its builder's document
+            return Policy.parse(boundary_policy(account), "permissions boundary makini-infra-boundary")
         if arn not in managed:
             raise AccessModelError(f"{env}: permissions boundary {arn} is not in the plan")
         return managed[arn]
@@ -250,7 +259,7 @@ def aws_environment(plan: Mapping[str, Any], config: Mapping[str, Any]) -> AwsEn
     other: dict[str, AwsIdentity] = {}
     for name, role in roles.items():
         tags = role.get("tags", {})
-        identity = AwsIdentity(name, _role_arn(account, role), policies_of(name), boundary_of(role))
+        identity = AwsIdentity(name, _role_arn(account, role), policies_of(name), boundary_of(role), tags)
         if "makini:consumer" in tags:
             identities[tags["makini:consumer"]] = identity
         elif tags.get("makini:purpose") in ("rotation", "webhook-receiver"):
@@ -262,7 +271,8 @@ def aws_environment(plan: Mapping[str, Any], config: Mapping[str, Any]) -> AwsEn
         if role_arn:
             name = role_arn.rsplit("/", 1)[-1]
             identities[consumer] = AwsIdentity(consumer, role_arn, policies_of(name))
-    return AwsEnvironment(env, account, region, key_arn, key_policy, secrets, identities, other)
+    key_tags = keys[0]["inputs"].get("tags", {})
+    return AwsEnvironment(env, account, region, key_arn, key_policy, secrets, identities, other, key_tags)
 
 
 # --------------------------------------------------------------------------------------------------
