@@ -434,7 +434,7 @@ def load_bootstrap(
         except ValidationError as err:
             for e in err.errors():
                 problems.append(Problem(_key(tuple(e["loc"])), e["msg"], _fix_for(tuple(e["loc"]))))
-    if problems or settings is None:
+    if settings is None:
         raise BootstrapConfigError(name, problems)
 
     files = stack_files(root)
