@@ -126,11 +126,13 @@ class VaultSection(_Model):
     """The JWT auth method that lets GitHub's OIDC tokens log in to Vault."""
 
     jwt_mount_path: str = Field(default="jwt-github", pattern=r"[a-z0-9][a-z0-9-]{0,62}")
-    audience: str = Field(
-        default="https://github.com/makini-infra/vault",
-        description="The audience (aud) the workflows request for Vault; roles accept only this one.",
-        pattern=r"[\x21-\x7e]{1,200}",
-    )
+
+    @property
+    def audience(self) -> str:
+        """The audience the workflows request for Vault (fixed, so the workflows need no setting)."""
+        from .oidc import VAULT_AUDIENCE
+
+        return VAULT_AUDIENCE
 
 
 class GitHubSection(_Model):

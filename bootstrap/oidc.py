@@ -33,6 +33,8 @@ ISSUER = "https://token.actions.githubusercontent.com"
 HOST = "token.actions.githubusercontent.com"
 AWS_AUDIENCE = "sts.amazonaws.com"
 AZURE_AUDIENCE = "api://AzureADTokenExchange"
+#: The audience the workflows request for Vault's JWT login (hashicorp/vault-action jwtGithubAudience).
+VAULT_AUDIENCE = "makini-infra-vault"
 
 #: The repository's OIDC subject template (PUT /repos/{owner}/{repo}/actions/oidc/customization/sub).
 SUBJECT_CLAIM_KEYS: tuple[str, ...] = ("repo", "repository_id", "context", "event_name", "job_workflow_ref")

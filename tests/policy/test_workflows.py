@@ -1,5 +1,6 @@
-"""The delivery workflows: audited by zizmor (offline), valid against GitHub's workflow schema, every
-action pinned to a full commit SHA, minimal permissions, OIDC and no stored cloud keys, prod gated."""
+"""The delivery workflows: audited by zizmor (offline, auditor persona), valid against GitHub's workflow
+schema, every action pinned to a full commit SHA, the tools pinned too, minimal permissions, OIDC and no
+stored cloud keys; what a pull request's jobs can reach, and the deploy order."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ FILES = sorted(WORKFLOWS.glob("*.yml"))
 BIN = Path(sys.executable).parent
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 ALLOWED_PERMISSIONS = {"contents": "read", "id-token": "write", "pull-requests": "write"}
+OIDC_ACTIONS = {"pulumi/auth-actions", "aws-actions/configure-aws-credentials", "hashicorp/vault-action"}
+UV_VERSION = "0.13.9"
 # Commits checked against each action's published tags (git tags of the upstream repositories).
 PINS = {
     "actions/checkout": ("93cb6efe18208431cddfb8368fd83d5badbf9bfd", "v5.0.1"),
@@ -26,6 +30,7 @@ PINS = {
     "pulumi/auth-actions": ("1c89817aab0c66407723cdef72b05266e7376640", "v1.0.1"),
     "aws-actions/configure-aws-credentials": ("61815dcd50bd041e203e49132bacad1fd04d2708", "v5.1.1"),
     "pulumi/actions": ("8582a9e8cc630786854029b4e09281acd6794b58", "v6.6.1"),
+    "hashicorp/vault-action": ("4c06c5ccf5c0761b6029f56cfb1dcf5565918a3b", "v3.4.0"),
 }
 
 
@@ -54,11 +59,12 @@ def test_reminders_run_daily_without_cloud_access():
     assert runs == ["uv run --locked python -m infra.due"]
 
 
-def test_zizmor_offline_finds_nothing_at_medium_or_above():
+def test_zizmor_offline_finds_nothing_at_the_auditor_persona():
+    """Every finding counts, whatever its severity or confidence (the auditor persona)."""
     zizmor = shutil.which("zizmor", path=str(BIN)) or shutil.which("zizmor")
     assert zizmor, "zizmor is a dev dependency: uv sync"
     result = subprocess.run(
-        [zizmor, "--offline", "--format", "json", "--min-severity", "medium", str(WORKFLOWS)],
+        [zizmor, "--offline", "--format", "json", "--persona", "auditor", str(WORKFLOWS)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -118,7 +124,7 @@ def test_permissions_are_minimal(path):
         for scope, level in perms.items():
             assert ALLOWED_PERMISSIONS.get(scope) == level, f"job {name}: {scope}: {level}"
         uses = {s.get("uses", "").split("@")[0] for s in job.get("steps", [])}
-        if "pulumi/auth-actions" in uses or "aws-actions/configure-aws-credentials" in uses:
+        if uses & OIDC_ACTIONS:
             assert perms.get("id-token") == "write"
         else:
             assert "id-token" not in perms, f"job {name} needs no OIDC token"
@@ -145,30 +151,192 @@ def test_no_stored_cloud_keys_and_no_expressions_in_run_blocks(path):
             assert step["with"]["persist-credentials"] == "false"
 
 
-def test_pull_request_workflow_previews_every_stack_with_policy_pack_and_plan():
+def _uses(job: dict) -> dict[str, dict]:
+    return {s.get("uses", "").split("@")[0]: s for s in job.get("steps", []) if "uses" in s}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_tools_are_pinned_uv_and_the_pulumi_cli(path):
+    """setup-uv installs one exact uv; pulumi/actions one exact Pulumi CLI: the SDK version of uv.lock."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    (sdk,) = [p["version"] for p in lock["package"] if p["name"] == "pulumi"]
+    for _, step in steps(load(path)):
+        use = step.get("uses", "").split("@")[0]
+        if use == "astral-sh/setup-uv":
+            assert step["with"]["version"] == UV_VERSION, step
+        if use == "pulumi/actions":
+            assert step["with"]["pulumi-version"] == sdk, step
+
+
+def test_dependabot_keeps_the_action_pins_and_both_locks_current():
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    updates = {(u["package-ecosystem"], u["directory"]) for u in config["updates"]}
+    assert {("github-actions", "/"), ("uv", "/"), ("uv", "/policy")} <= updates
+
+
+# --- Pull requests: what their code can reach --------------------------------------------------------------
+
+
+def test_pull_requests_run_only_on_pull_request_and_never_in_an_environment():
     doc = load(WORKFLOWS / "pr.yml")
-    assert list(doc["on"]) == ["pull_request"]
+    assert list(doc["on"]) == ["pull_request"]  # not pull_request_target, not workflow_run
+    for name, job in doc["jobs"].items():
+        assert "environment" not in job, f"{name}: a pull-request job must not name an environment"
+
+
+def test_pull_request_jobs_without_oidc_hold_no_credentials():
+    doc = load(WORKFLOWS / "pr.yml")
+    for name in ("tests", "stacks", "plan"):
+        job = doc["jobs"][name]
+        assert job["permissions"] == {"contents": "read"}, name
+        assert not set(_uses(job)) & OIDC_ACTIONS, name
+
+
+def test_every_stack_gets_an_offline_plan_and_its_bootstrap_plan_in_the_summary():
+    doc = load(WORKFLOWS / "pr.yml")
+    plan = doc["jobs"]["plan"]
+    assert plan["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.stacks.outputs.all) }}"
+    (run,) = [s["run"] for s in plan["steps"] if "run" in s]
+    assert 'python -m infra.plan "$STACK" --markdown >> "$GITHUB_STEP_SUMMARY"' in run
+    assert '--program bootstrap --markdown >> "$GITHUB_STEP_SUMMARY"' in run
+
+
+def test_the_preview_job_reaches_only_preview_identities_and_the_preview_team():
+    doc = load(WORKFLOWS / "pr.yml")
     preview = doc["jobs"]["preview"]
-    assert preview["needs"] == "tests" and preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "prod"]
-    assert preview["env"]["ARM_USE_OIDC"] == "true"
-    by_action = {s.get("uses", "").split("@")[0]: s for s in preview["steps"]}
-    pulumi = by_action["pulumi/actions"]["with"]
-    assert pulumi["command"] == "preview" and pulumi["comment-on-pr"] == "true" and pulumi["policyPacks"] == "policy"
-    assert "role-to-assume" in by_action["aws-actions/configure-aws-credentials"]["with"]
-    runs = [s.get("run", "") for s in preview["steps"]]
-    assert any('python -m infra.plan "$STACK" --markdown >> "$GITHUB_STEP_SUMMARY"' in r for r in runs)
-    assert any("uv sync --locked" in r for r in runs)
-    tests = doc["jobs"]["tests"]
-    assert any("uv run --locked pytest" in s.get("run", "") for s in tests["steps"])
+    assert preview["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.stacks.outputs.preview) }}"
+    by = _uses(preview)
+    assert by["pulumi/auth-actions"]["with"]["requested-token-type"] == "urn:pulumi:token-type:access_token:team"
+    assert by["pulumi/auth-actions"]["with"]["scope"] == "team:${{ matrix.pulumiTeam }}"
+    assert by["aws-actions/configure-aws-credentials"]["with"]["role-to-assume"] == "${{ matrix.awsRoleArn }}"
+    assert by["hashicorp/vault-action"]["with"]["role"] == "${{ matrix.vaultRole }}"
+    pulumi = by["pulumi/actions"]["with"]
+    assert pulumi["command"] == "preview" and pulumi["policyPacks"] == "policy"
+    assert "refresh" not in pulumi  # a refresh would read secret versions (GetSecretValue is denied)
+    # The only repository variable a pull request sees; no secret, no Azure identity.
+    text = (WORKFLOWS / "pr.yml").read_text()
+    assert set(re.findall(r"vars\.(\w+)", text)) == {"PULUMI_ORG"}
+    code = "\n".join(line.split(" #")[0] for line in text.splitlines() if not line.lstrip().startswith("#"))
+    assert "secrets." not in code and "ARM_" not in code and "azure" not in code.lower()
 
 
-def test_main_workflow_deploys_dev_then_prod_behind_the_production_environment():
+def test_the_preview_matrix_is_non_production_stacks_with_their_preview_identities():
+    from bootstrap.model import discover_stacks
+    from infra.ci import matrix
+
+    m = matrix()
+    by_name = {s.name: s for s in discover_stacks()}
+    assert [e["stack"] for e in m["preview"]] == ["dev"]
+    for entry in m["preview"]:
+        stack = by_name[entry["stack"]]
+        assert not stack.production and "azure" not in stack.backends
+        assert entry["awsRoleArn"] == f"arn:aws:iam::{stack.aws_account_id}:role/makini-infra-{stack.name}-preview"
+        assert entry["pulumiTeam"] == "makini-infra-preview"
+    assert {e["stack"] for e in m["all"]} == set(by_name)
+
+
+def test_the_pulumi_preview_team_can_read_no_production_stack():
+    from bootstrap.pulumi_cloud import PREVIEW_TEAM, READ, team_policies
+    from tests.bootstrap.conftest import example
+
+    (preview,) = [t for t in team_policies(example("dev"), "acme") if t.team == PREVIEW_TEAM]
+    assert preview.stacks == {"dev": READ}
+    assert preview.rules["event_name"] == "pull_request"
+
+
+# --- Main: deploys in order, each job reaching its own stack only -------------------------------------------
+
+
+def test_main_deploys_non_production_in_order_then_production():
     doc = load(WORKFLOWS / "main.yml")
     assert doc["on"] == {"push": {"branches": ["main"]}}
-    dev, prod = doc["jobs"]["up-dev"], doc["jobs"]["up-prod"]
-    assert prod["needs"] == "up-dev" and prod["environment"] == "production"
     assert doc["concurrency"]["cancel-in-progress"] == "false"
-    for job, stack in ((dev, "dev"), (prod, "prod")):
-        pulumi = next(s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@"))["with"]
-        assert pulumi["command"] == "up" and pulumi["stack-name"].endswith(f"/makini-infra/{stack}")
-        assert pulumi["policyPacks"] == "policy"
+    nonprod, prod = doc["jobs"]["up-nonprod"], doc["jobs"]["up-prod"]
+    assert nonprod["needs"] == ["tests", "stacks"] and prod["needs"] == ["stacks", "up-nonprod"]
+    for job, key in ((nonprod, "nonprod"), (prod, "prod")):
+        assert job["strategy"]["matrix"]["include"] == f"${{{{ fromJSON(needs.stacks.outputs.{key}) }}}}"
+        assert job["strategy"]["max-parallel"] == "1" and job["strategy"]["fail-fast"] == "true"
+        assert job["environment"] == "${{ matrix.environment }}"
+        by = _uses(job)
+        assert by["pulumi/auth-actions"]["with"]["scope"] == "team:${{ matrix.pulumiTeam }}"
+        pulumi = by["pulumi/actions"]["with"]
+        assert pulumi["command"] == "up" and pulumi["policyPacks"] == "policy"
+        assert pulumi["stack-name"] == "${{ vars.PULUMI_ORG }}/makini-infra/${{ matrix.stack }}"
+        runs = " ".join(s.get("run", "") for s in job["steps"])
+        assert "uv sync --locked" in runs and "uv sync --locked --project policy" in runs
+
+    from infra.ci import matrix
+
+    m = matrix()
+    assert [e["stack"] for e in m["nonprod"]] == ["dev", "staging"]
+    assert [e["stack"] for e in m["prod"]] == ["prod"]
+
+
+def test_each_deploy_entry_is_assumable_by_exactly_that_job_of_main_yml():
+    """The workflow and the trust agree: the job main.yml runs for an entry (push to main, in the entry's
+    environment) assumes that stack's deploy role, and no other stack's."""
+    from bootstrap import aws_policies, oidc
+    from infra.ci import matrix
+    from tests.bootstrap.conftest import REPO, REPO_ID, example
+    from tests.iam.aws_policy import Request, evaluate
+
+    stacks = {s.name: s for name in ("dev", "staging", "prod") for s in example(name).served}
+    entries = matrix()["nonprod"] + matrix()["prod"]
+    for entry in entries:
+        job = oidc.Job(REPO, REPO_ID, "push", "refs/heads/main", ".github/workflows/main.yml", entry["environment"])
+        claims = oidc.token_claims(job, oidc.AWS_AUDIENCE)
+        assert claims is not None
+        context = {f"{oidc.HOST}:{k}": v for k, v in claims.items() if k != "iss"}
+        for other in entries:
+            stack = stacks[other["stack"]]
+            provider = f"arn:aws:iam::{stack.aws_account_id}:oidc-provider/{oidc.HOST}"
+            trust = aws_policies.deploy_trust_policy(provider, REPO, REPO_ID, stack)
+            decision = evaluate(
+                Request(provider, "sts:AssumeRoleWithWebIdentity", other["awsRoleArn"], context=context),
+                resource_policy=trust,
+            )
+            assert decision.allowed == (other is entry), (entry["stack"], other["stack"])
+            assert other["awsRoleArn"] == stack.deploy_role_arn()
+
+
+def test_the_matrix_follows_the_stack_files(tmp_path):
+    from infra.ci import matrix
+
+    for name in ("dev", "staging", "prod"):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text((ROOT / f"Pulumi.{name}.yaml").read_text())
+    doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    doc["config"]["makini:environment"] = "qa"
+    doc["config"]["aws:allowedAccountIds"] = ["444444444444"]
+    (tmp_path / "Pulumi.qa.yaml").write_text(yaml.safe_dump(doc))
+    doc["config"]["makini:environment"] = "live"
+    doc["config"]["makini:production"] = True
+    doc["config"]["makini:webhooks"]["allowAnySource"] = False
+    (tmp_path / "Pulumi.live.yaml").write_text(yaml.safe_dump(doc))
+    m = matrix(tmp_path)
+    assert [e["stack"] for e in m["nonprod"]] == ["dev", "qa", "staging"]
+    assert [e["stack"] for e in m["prod"]] == ["live", "prod"]  # production by makini:production, not name
+    assert [e["stack"] for e in m["preview"]] == ["dev", "qa"]
+    (qa,) = [e for e in m["nonprod"] if e["stack"] == "qa"]
+    assert qa["awsRoleArn"] == "arn:aws:iam::444444444444:role/makini-infra-qa-deploy"
+
+
+def test_the_policy_pack_is_locked_like_the_program():
+    """policy/ has its own dependency set, locked with hashes, at the program lock's versions; the
+    workflows install it only from the lock."""
+    pack = tomllib.loads((ROOT / "policy" / "uv.lock").read_text())
+    program = tomllib.loads((ROOT / "uv.lock").read_text())
+    versions = {p["name"]: p["version"] for p in program["package"]}
+    for package in pack["package"]:
+        if package.get("source", {}).get("virtual"):
+            continue
+        assert package.get("sdist", {}).get("hash") or all(w.get("hash") for w in package.get("wheels", [])), package
+        assert package.get("wheels") or package.get("sdist"), package["name"]
+        if package["name"] in ("pulumi", "pulumi-policy"):
+            assert package["version"] == versions[package["name"]], package["name"]
+    assert not (ROOT / "policy" / "requirements.txt").exists()
+    assert yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())["runtime"]["options"] == {
+        "virtualenv": "venv"
+    }
+    for path in FILES:
+        for _, step in steps(load(path)):
+            assert "pip install" not in step.get("run", ""), step
