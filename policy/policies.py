@@ -8,10 +8,20 @@ Property names are the providers' own, camelCase, as the engine hands them to a 
 (``kmsKeyId``, ``recoveryWindowInDays``, ``properties.enableRbacAuthorization``...). The module imports
 nothing from the project, so the pack runs from its own virtualenv.
 
-How the pack knows an environment is production: the resource's ``environment`` tag (every resource
-makini-infra creates carries it) when present, else the stack name in the resource's URN
-(``urn:pulumi:<stack>::...``); the names ``prod``, ``production`` and ``prd`` are production, the same
-names the config model always treats as production.
+How the pack knows an environment is production, following the stack model: a resource of a production
+stack carries the tag ``makini:production: "true"`` (the program tags every taggable resource so, whether
+the stack is production by name or by ``makini:production: true``); otherwise its ``environment`` tag, else
+the stack name in its URN (``urn:pulumi:<stack>::...``), is production when it is ``prod``, ``production``
+or ``prd``, the names the config model always treats as production. A ``makini:production`` tag other than
+``"true"`` or ``"false"`` is itself a violation (``production-tag-readable``), so a typo cannot turn the
+production rules off.
+
+This pack is loaded from the checkout that runs ``pulumi preview``/``up``, so a branch could carry a weaker
+copy. What enforces it regardless is the server-side policy group: bootstrap/ (``pulumiCloud``) creates the
+Pulumi Cloud policy group ``makini-infra`` in preventative mode with the *published* ``makini-baseline``
+pack for every stack of the project, so Pulumi Cloud runs the published version on every update; the
+copy here is what a pull request changes and reviewers read, and ``pulumi policy publish`` after merge
+makes it the enforced one (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -81,7 +91,22 @@ def environment_of(props: Mapping[str, Any], urn: str) -> str | None:
     return stack_of(urn)
 
 
+#: The tag the program puts on every resource of a production stack (stacks/environment/common.py).
+PRODUCTION_TAG = "makini:production"
+
+
+def production_tag(props: Mapping[str, Any]) -> str | None:
+    tags = props.get("tags")
+    if isinstance(tags, Mapping) and PRODUCTION_TAG in tags:
+        value = tags[PRODUCTION_TAG]
+        return value if isinstance(value, str) else repr(value)
+    return None
+
+
 def is_production(props: Mapping[str, Any], urn: str) -> bool:
+    """Production when the stack model says so (the tag), or by name (environment tag, else stack)."""
+    if production_tag(props) == "true":
+        return True
     env = environment_of(props, urn)
     return env is not None and env.lower() in PRODUCTION_NAMES
 
@@ -263,6 +288,15 @@ def _check_prod_protection(args: ResourceValidationArgs, report: ReportViolation
             )
 
 
+def _check_production_tag(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    value = production_tag(args.props)
+    if value is not None and value not in ("true", "false"):
+        report(
+            f"{args.resource_type} '{args.name}' has tag {PRODUCTION_TAG}={value!r}; it must be \"true\" or "
+            '"false" (makini-infra sets it from makini:production), or production rules could be skipped'
+        )
+
+
 def _check_key_vault(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != KEY_VAULT:
         return
@@ -421,6 +455,11 @@ production_stores_protected = ResourceValidationPolicy(
     f"recoverable >= {MIN_PROD_RECOVERY_WINDOW_DAYS} days after deletion.",
     validate=_check_prod_protection,
 )
+production_tag_readable = ResourceValidationPolicy(
+    name="production-tag-readable",
+    description=f'The {PRODUCTION_TAG} tag, when present, is exactly "true" or "false".',
+    validate=_check_production_tag,
+)
 key_vault_rbac_and_purge_protection = ResourceValidationPolicy(
     name="key-vault-rbac-and-purge-protection",
     description="Key Vaults use Azure RBAC; production Key Vaults have purge protection.",
@@ -463,6 +502,7 @@ RESOURCE_POLICIES: tuple[ResourceValidationPolicy, ...] = (
     kms_keys_rotate,
     no_wildcard_iam_on_secrets_or_keys,
     production_stores_protected,
+    production_tag_readable,
     key_vault_rbac_and_purge_protection,
     rotation_within_environment_maximum,
     service_bus_duplicate_detection,

@@ -53,15 +53,23 @@ class BackendComposition(Protocol):
         ...
 
 
+#: Tag on every resource of a production stack: how the policy pack (and anyone reading tags) knows an
+#: environment is production when its name is not prod/production/prd (``makini:production: true``).
+PRODUCTION_TAG = "makini:production"
+
+
 def common_tags(cfg: StackConfig) -> dict[str, str]:
-    """Tags for every resource: environment, ownership, and who manages it."""
-    return {
+    """Tags for every resource: environment, ownership, who manages it, and production (when it is)."""
+    tags = {
         **cfg.tags.extra,
         "environment": cfg.environment,
         "owner": cfg.tags.owner,
         "cost-center": cfg.tags.cost_center,
         "managed-by": MANAGED_BY,
     }
+    if cfg.production:
+        tags[PRODUCTION_TAG] = "true"
+    return tags
 
 
 def secret_value(

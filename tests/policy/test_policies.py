@@ -69,7 +69,7 @@ def test_the_policies_have_real_resources_to_check():
 
 def test_pack_lists_every_policy_once_with_mandatory_enforcement():
     names = [p.name for p in P.ALL_POLICIES]
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 9
     assert P.PACK_NAME == "makini-baseline" and P.ENFORCEMENT.value == "mandatory"
     source = Path("policy/__main__.py").read_text(encoding="utf-8")
     assert "PolicyPack(PACK_NAME, enforcement_level=ENFORCEMENT, policies=list(ALL_POLICIES))" in source
@@ -384,3 +384,63 @@ def test_functions_not_tagged_as_webhook_receivers_are_left_alone():
     assert validate_stack(P.webhook_functions_wired, [other]).messages == []
     tagged = synthetic(P.LAMBDA_FUNCTION, "f", {"tags": {"makini:purpose": "webhook-receiver"}})
     assert len(validate_stack(P.webhook_functions_wired, [tagged]).messages) == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# Production follows the stack model (issue 20 item 6)
+
+
+def test_every_resource_of_a_production_stack_carries_the_production_tag():
+    tagged = [r for r in custom_resources(stack_run("prod")) if isinstance(r.props.get("tags"), dict)]
+    assert tagged and all(r.props["tags"].get(P.PRODUCTION_TAG) == "true" for r in tagged)
+    dev = [r for r in custom_resources(stack_run("dev")) if isinstance(r.props.get("tags"), dict)]
+    assert dev and not any(P.PRODUCTION_TAG in r.props["tags"] for r in dev)
+
+
+def test_a_production_stack_with_another_name_is_production_for_the_pack():
+    """makini:production: true on an environment named 'live': by name the pack would skip it."""
+    props = {"kmsKeyId": "k", "recoveryWindowInDays": 7, "tags": {"environment": "live"}}
+    by_name_only = synthetic(P.SECRET, "s", props, stack="live")
+    assert validate_resource(P.production_stores_protected, by_name_only).messages == []
+    tagged = synthetic(
+        P.SECRET, "s", {**props, "tags": {"environment": "live", P.PRODUCTION_TAG: "true"}}, stack="live"
+    )
+    (message,) = validate_resource(P.production_stores_protected, tagged).messages
+    assert "not protected" in message
+    vault = synthetic(
+        P.KEY_VAULT,
+        "v",
+        {"properties": {"enableRbacAuthorization": True}, "tags": {"environment": "live", P.PRODUCTION_TAG: "true"}},
+        stack="live",
+    )
+    (message,) = validate_resource(P.key_vault_rbac_and_purge_protection, vault).messages
+    assert "purge protection" in message
+
+
+def test_the_real_program_tags_a_renamed_production_stack(tmp_path):
+    import yaml
+
+    from infra.offline import PROJECT_ROOT, load_stack_file, run_program
+
+    doc = yaml.safe_load((PROJECT_ROOT / "Pulumi.dev.yaml").read_text())
+    doc["config"]["makini:environment"] = "live"
+    doc["config"]["makini:production"] = True
+    doc["config"]["makini:webhooks"]["allowAnySource"] = False
+    path = tmp_path / "Pulumi.live.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    source = load_stack_file("live", path)
+    run = run_program("live", source.config, source.secret_keys)
+    secret = one(custom_resources(run), P.SECRET)
+    assert P.is_production(secret.props, secret.urn)
+    assert validate_resource(P.production_stores_protected, secret).messages == []  # the program protects it
+    secret.protect = False
+    assert len(validate_resource(P.production_stores_protected, secret).messages) == 1
+
+
+@pytest.mark.parametrize("value", ["yes", "True", "1", ""])
+def test_an_unreadable_production_tag_is_reported(value):
+    res = synthetic(P.SECRET, "s", {"kmsKeyId": "k", "tags": {"environment": "prod", P.PRODUCTION_TAG: value}})
+    (message,) = validate_resource(P.production_tag_readable, res).messages
+    assert "must be" in message
+    ok = synthetic(P.SECRET, "s", {"kmsKeyId": "k", "tags": {"environment": "prod", P.PRODUCTION_TAG: "true"}})
+    assert validate_resource(P.production_tag_readable, ok).messages == []
