@@ -40,7 +40,9 @@ def entry(stack: DeliveryStack, kind: str) -> dict[str, Any]:
         "awsRegion": (stack.aws_region or "") if aws else "",
         "azure": "true" if "azure" in stack.backends else "",
         "vaultAddress": (stack.vault_address or "") if vault else "",
-        "vaultRole": (preview_role_name(stack.name) if kind == "preview" else deploy_role_name(stack.name)) if vault else "",
+        "vaultRole": (preview_role_name(stack.name) if kind == "preview" else deploy_role_name(stack.name))
+        if vault
+        else "",
         "pulumiTeam": PREVIEW_TEAM if kind == "preview" else deploy_role_name(stack.name),
     }
 
