@@ -1,0 +1,198 @@
+"""The bootstrap program under mocks, its offline plan, and its documents against what the program deploys.
+
+* Each example bootstrap stack registers exactly the identities its stacks need, with the trust and
+  permission documents the builders make; the provider and boundary are protected.
+* The deploy role of each stack may create exactly the roles and policies that stack's own plan
+  registers (a role the plan creates but the deploy policy does not name would fail at deploy; one the
+  policy names but the plan never creates would be surplus power).
+* parliament lints every CI document; the preview policies are read-only by AWS's access levels.
+* ``python -m infra.plan <name> --program bootstrap --json`` has the program plan's shape.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from functools import cache
+from typing import Any
+
+import pytest
+
+from bootstrap import aws_policies, oidc
+from bootstrap.model import BOOTSTRAP_DIR, boundary_arn
+from infra.offline import ProgramRun, load_stack_file, run_program
+from infra.plan import build_plan
+from infra.plan import main as plan_main
+from tests.bootstrap.conftest import EXAMPLES, REPO, REPO_ID, example
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # parliament imports the deprecated pkg_resources
+    import parliament
+
+PROJECT = "makini-infra-bootstrap"
+
+
+@cache
+def bootstrap_run(name: str) -> ProgramRun:
+    source = load_stack_file(name, BOOTSTRAP_DIR / f"Pulumi.{name}.yaml", project=PROJECT)
+    return run_program(name, source.config, source.secret_keys, program=BOOTSTRAP_DIR / "__main__.py", project=PROJECT)
+
+
+@cache
+def program_plan(stack: str) -> dict[str, Any]:
+    return json.loads(json.dumps(build_plan(stack).to_json()))
+
+
+def _of(run: ProgramRun, typ: str) -> list[Any]:
+    return run.of_type(typ)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_each_bootstrap_stack_registers_the_identities_of_its_stacks(name):
+    run = bootstrap_run(name)
+    (stack,) = example(name).served
+    (provider,) = _of(run, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert provider.protect and provider.plain_inputs["url"] == oidc.ISSUER
+    assert provider.plain_inputs["clientIdLists"] == [oidc.AWS_AUDIENCE]
+    (boundary,) = _of(run, "aws:iam/policy:Policy")
+    assert boundary.protect and boundary.plain_inputs["name"] == "makini-infra-boundary"
+    assert json.loads(boundary.plain_inputs["policy"]) == aws_policies.boundary_policy(stack.aws_account_id)
+    roles = {r.plain_inputs["name"]: r for r in _of(run, "aws:iam/role:Role")}
+    expected = {f"makini-infra-{name}-deploy"} | ({f"makini-infra-{name}-preview"} if name == "dev" else set())
+    assert set(roles) == expected
+    assert roles[f"makini-infra-{name}-deploy"].protect == stack.production
+    provider_arn = f"arn:aws:iam::{stack.aws_account_id}:oidc-provider/{oidc.HOST}"
+    assert json.loads(roles[f"makini-infra-{name}-deploy"].plain_inputs["assumeRolePolicy"]) == (
+        aws_policies.deploy_trust_policy(provider_arn, REPO, REPO_ID, stack)
+    )
+    policies = {
+        p.plain_inputs["role"]: json.loads(p.plain_inputs["policy"]) for p in _of(run, "aws:iam/rolePolicy:RolePolicy")
+    }
+    assert policies[f"makini-infra-{name}-deploy"] == aws_policies.deploy_policy(stack)
+    outputs = run.outputs["stacks"][name]
+    assert outputs["deployRoleArn"] == stack.deploy_role_arn()
+    assert run.outputs["permissionsBoundaryArn"] == boundary_arn(stack.aws_account_id)
+
+
+def test_staging_gets_an_azure_identity_and_a_vault_role_and_no_preview():
+    run = bootstrap_run("staging")
+    (credential,) = _of(run, "azure-native:managedidentity:FederatedIdentityCredential")
+    inputs = credential.plain_inputs
+    assert inputs["issuer"] == oidc.ISSUER and inputs["audiences"] == [oidc.AZURE_AUDIENCE]
+    assert inputs["subject"] == (
+        "repo:acme/makini-infra:repository_id:704215839:environment:staging:event_name:push:"
+        "job_workflow_ref:acme/makini-infra/.github/workflows/main.yml@refs/heads/main"
+    )
+    assignments = _of(run, "azure-native:authorization:RoleAssignment")
+    assert len(assignments) == 2
+    (conditioned,) = [a for a in assignments if a.plain_inputs.get("condition")]
+    assert conditioned.plain_inputs["conditionVersion"] == "2.0"
+    (role,) = _of(run, "vault:jwt/authBackendRole:AuthBackendRole")
+    assert role.plain_inputs["roleName"] == "makini-infra-staging-deploy"
+    assert role.plain_inputs["boundSubject"] == inputs["subject"]
+    assert role.plain_inputs["boundClaims"]["ref"] == "refs/heads/main"
+    assert role.plain_inputs["tokenNoDefaultPolicy"] is True
+    assert not [r for r in _of(run, "aws:iam/role:Role") if "preview" in r.plain_inputs["name"]]
+
+
+def test_only_the_stack_that_manages_github_and_pulumi_cloud_touches_them():
+    dev = {r.type.split(":")[0] for r in bootstrap_run("dev").resources}
+    assert {"github", "pulumiservice"} <= dev
+    for name in ("staging", "prod"):
+        assert not {"github", "pulumiservice"} & {r.type.split(":")[0] for r in bootstrap_run(name).resources}
+    (template,) = _of(
+        bootstrap_run("dev"),
+        "github:index/actionsRepositoryOidcSubjectClaimCustomizationTemplate:ActionsRepositoryOidcSubjectClaimCustomizationTemplate",
+    )
+    assert template.plain_inputs["includeClaimKeys"] == list(oidc.SUBJECT_CLAIM_KEYS)
+    assert template.plain_inputs["useDefault"] is False
+    envs = {
+        e.plain_inputs["environment"]: e.plain_inputs
+        for e in _of(bootstrap_run("dev"), "github:index/repositoryEnvironment:RepositoryEnvironment")
+    }
+    assert set(envs) == {"dev", "staging", "prod"}
+    assert envs["prod"]["preventSelfReview"] is True and envs["prod"]["canAdminsBypass"] is False
+    assert envs["prod"]["reviewers"] == [{"teams": [5120344]}]
+    policies = _of(
+        bootstrap_run("dev"), "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
+    )
+    assert {p.plain_inputs["branchPattern"] for p in policies} == {"main"}
+    (group,) = _of(bootstrap_run("dev"), "pulumiservice:index:PolicyGroup")
+    assert group.plain_inputs["mode"] == "preventative"
+    assert {s["name"] for s in group.plain_inputs["stacks"]} == {"dev", "staging", "prod"}
+
+
+@pytest.mark.parametrize("stack_name", EXAMPLES)
+def test_the_deploy_policy_names_exactly_the_roles_and_policies_the_stack_creates(stack_name):
+    (stack,) = example(stack_name).served
+    plan = program_plan(stack_name)
+    created_roles = {r["inputs"]["name"] for r in plan["resources"] if r["type"] == "aws:iam/role:Role"}
+    assert created_roles <= set(stack.program_role_names())
+    created_policies = {r["inputs"]["name"] for r in plan["resources"] if r["type"] == "aws:iam/policy:Policy"}
+    assert created_policies == set(stack.consumer_policy_names())
+    attachments = {
+        r["inputs"]["role"]
+        for r in plan["resources"]
+        if r["type"] == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    }
+    external = {x.role_arn.rsplit("/", 1)[-1] for x in stack.external_consumer_roles}
+    assert attachments <= external | set(stack.program_role_names())
+    # Every name the program uses is inside what the deploy role manages.
+    text = json.dumps(aws_policies.deploy_policy(stack))
+    for r in plan["resources"]:
+        name = r["inputs"].get("name")
+        if r["type"] in ("aws:lambda/function:Function", "aws:sqs/queue:Queue", "aws:sns/topic:Topic"):
+            assert name.startswith(f"makini-{stack.environment}-"), name
+        if r["type"] == "aws:secretsmanager/secret:Secret":
+            assert name.startswith(f"makini/{stack.environment}/"), name
+    assert f"makini-{stack.environment}-*" in text
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_parliament_lints_the_ci_documents(name):
+    (stack,) = example(name).served
+    docs = {"deploy": aws_policies.deploy_policy(stack), "boundary": aws_policies.boundary_policy(stack.aws_account_id)}
+    if stack.previewable_from_pull_requests:
+        docs["preview"] = aws_policies.preview_policy(stack)
+    for label, doc in docs.items():
+        findings = [
+            (f.issue, f.detail)
+            for f in parliament.analyze_policy_string(json.dumps(doc)).findings
+            if f.severity in ("MEDIUM", "HIGH", "CRITICAL")
+        ]
+        assert findings == [], (label, findings)
+
+
+PRIVILEGES = {(s["prefix"], p["privilege"]): p for s in parliament.iam_definition for p in s["privileges"]}
+
+
+def test_preview_policies_only_read_by_aws_access_levels():
+    (stack,) = example("dev").served
+    doc = aws_policies.preview_policy(stack)
+    allowed = {a for s in doc["Statement"] if s["Effect"] == "Allow" for a in s["Action"]}
+    for action in allowed:
+        service, name = action.split(":")
+        assert PRIVILEGES[(service, name)]["access_level"] in ("Read", "List"), action
+    (deny,) = [s for s in doc["Statement"] if s["Effect"] == "Deny"]
+    assert {"secretsmanager:GetSecretValue", "kms:Decrypt"} <= set(deny["Action"]) and deny["Resource"] == "*"
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_offline_plan_of_the_bootstrap_has_the_programs_shape(name, capsys):
+    assert plan_main([name, "--program", "bootstrap", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(program_plan("dev")) - {"credits", "access_matrix", "rotation", "webhooks"} <= set(doc)
+    assert {"stack", "environment", "production", "backends", "resources", "outputs", "warnings"} <= set(doc)
+    assert doc["production"] == (name == "prod")
+    rows = doc["ci_identities"]
+    deploy = [r for r in rows if r["identity"] == f"makini-infra-{name}-deploy" and r["cloud"] == "aws"]
+    assert len(deploy) == 1 and deploy[0]["claims"]["ref"] == "refs/heads/main"
+    assert deploy[0]["claims"]["environment"] == name
+    assert any(r["type"] == "aws:iam/role:Role" for r in doc["resources"])
+
+
+def test_the_text_plan_names_who_may_assume_what(capsys):
+    assert plan_main(["dev", "--program", "bootstrap"]) == 0
+    out = capsys.readouterr().out
+    assert "CI identities" in out and "makini-infra-dev-preview" in out
+    assert ".github/workflows/main.yml on a push to main, environment dev" in out
