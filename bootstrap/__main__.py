@@ -30,6 +30,7 @@ from bootstrap.model import (  # noqa: E402
     pinned_account,
     preview_role_name,
 )
+from infra.ci import read_stack_files  # noqa: E402
 
 
 def _raw_config() -> dict[str, str]:
@@ -42,7 +43,7 @@ def _raw_config() -> dict[str, str]:
 
 try:
     raw = _raw_config()
-    boot = load_bootstrap(pulumi.get_stack(), raw, aws_account_id=pinned_account(raw))
+    boot = load_bootstrap(pulumi.get_stack(), raw, read_stack_files(), aws_account_id=pinned_account(raw))
 except BootstrapConfigError as err:
     raise pulumi.RunError(str(err)) from None
 
@@ -181,7 +182,7 @@ if vault_stacks and boot.settings.vault is not None:
         if stack.previewable_from_pull_requests:
             roles.append(vault_ci.preview_role(boot.repository, boot.repository_id, stack, vs.audience))
         for spec in roles:
-            policies = [
+            acl_policies = [
                 vault.Policy(f"{spec.name}-policy-{policy_name}", name=policy_name, policy=hcl)
                 for policy_name, hcl in spec.policy_hcl.items()
             ]
@@ -195,7 +196,7 @@ if vault_stacks and boot.settings.vault is not None:
                 bound_subject=spec.bound_subject,
                 bound_claims={k: ",".join(v) for k, v in spec.bound_claims.items()},
                 bound_claims_type=spec.bound_claims_type,
-                token_policies=[p.name for p in policies],
+                token_policies=[p.name for p in acl_policies],
                 token_no_default_policy=True,
                 token_ttl=spec.token_ttl,
                 token_max_ttl=spec.token_max_ttl,
@@ -242,9 +243,9 @@ if boot.settings.pulumi_cloud is not None:
     import pulumi_pulumiservice as pulumiservice
 
     org = boot.settings.pulumi_cloud.organization
-    policies = pulumi_cloud.team_policies(boot, org)
+    team_policies = pulumi_cloud.team_policies(boot, org)
     teams = {}
-    for tp in policies:
+    for tp in team_policies:
         teams[tp.team] = pulumiservice.Team(
             tp.team, organization_name=org, team_type="pulumi", name=tp.team, display_name=tp.team
         )
@@ -270,7 +271,7 @@ if boot.settings.pulumi_cloud is not None:
                 team_name=tp.team,
                 rules=tp.rules,
             )
-            for tp in policies
+            for tp in team_policies
         ],
         opts=pulumi.ResourceOptions(depends_on=list(teams.values())),
     )

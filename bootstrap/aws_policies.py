@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from stacks.naming import receiver_role_name, reminder_role_name, rotation_role_name
+
 from .model import (
     CI_ROLE_PREFIX,
     PERMISSIONS_BOUNDARY_NAME,
@@ -191,9 +193,6 @@ def _roles(partition: str, account: str, names: Sequence[str]) -> list[str]:
 
 def deploy_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
     """What ``pulumi up`` of ``stack`` needs, on its environment's resources only (module docstring)."""
-    from components.aws.rotation_policies import reminder_role_name, rotation_role_name
-    from components.aws.webhook_policies import receiver_role_name
-
     if stack.aws_account_id is None:
         raise ValueError(f"stack {stack.name} pins no AWS account")
     a, p, e = stack.aws_account_id, partition, stack.environment

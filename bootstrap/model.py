@@ -37,16 +37,22 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from stacks.errors import Problem
+from stacks.errors import ConfigError, Problem
+from stacks.load import load_stack_config
+from stacks.naming import (
+    consumer_read_policy_name,
+    consumer_role_name,
+    receiver_role_name,
+    reminder_role_name,
+    rotation_role_name,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BOOTSTRAP_DIR = PROJECT_ROOT / "bootstrap"
+from .oidc import DEPLOY_BRANCH, DEPLOY_WORKFLOW, PREVIEW_WORKFLOW, VAULT_AUDIENCE
+
+BOOTSTRAP_DIR = Path(__file__).resolve().parent
 NAMESPACE = "makini-infra-bootstrap"
 
-#: The only branch production (and every other stack) is deployed from, and the only workflow files.
-DEPLOY_BRANCH = "main"
-DEPLOY_WORKFLOW = ".github/workflows/main.yml"
-PREVIEW_WORKFLOW = ".github/workflows/pr.yml"
+__all__ = ["DEPLOY_BRANCH", "DEPLOY_WORKFLOW", "PREVIEW_WORKFLOW"]
 #: The permissions boundary every role the program or the deployer creates must carry.
 PERMISSIONS_BOUNDARY_NAME = "makini-infra-boundary"
 CI_ROLE_PREFIX = "makini-infra-"
@@ -130,8 +136,6 @@ class VaultSection(_Model):
     @property
     def audience(self) -> str:
         """The audience the workflows request for Vault (fixed, so the workflows need no setting)."""
-        from .oidc import VAULT_AUDIENCE
-
         return VAULT_AUDIENCE
 
 
@@ -227,29 +231,26 @@ class DeliveryStack:
 
     def program_role_names(self) -> tuple[str, ...]:
         """Every IAM role the program may create for this stack (all carry the boundary)."""
-        from components.aws.identity import created_role_name
-        from components.aws.rotation_policies import reminder_role_name, rotation_role_name
-        from components.aws.webhook_policies import receiver_role_name
-
         env = self.environment
         names = {rotation_role_name(env), reminder_role_name(env), receiver_role_name(env)}
-        names.update(created_role_name(env, c) for c in self.created_consumer_roles)
+        names.update(consumer_role_name(env, c) for c in self.created_consumer_roles)
         return tuple(sorted(names))
 
     def consumer_policy_names(self) -> tuple[str, ...]:
         """The customer-managed read policies the program creates (one per AWS consumer)."""
         consumers = {*self.created_consumer_roles, *(r.consumer for r in self.external_consumer_roles)}
-        return tuple(sorted(f"makini-{self.environment}-{c}-read" for c in consumers))
+        return tuple(sorted(consumer_read_policy_name(self.environment, c) for c in consumers))
 
 
-def stack_files(root: Path = PROJECT_ROOT) -> dict[str, Path]:
-    """Every ``Pulumi.<stack>.yaml`` of the project (the stack matrix of the workflows)."""
-    return {p.name[len("Pulumi.") : -len(".yaml")]: p for p in sorted(root.glob("Pulumi.*.yaml"))}
+@dataclass(frozen=True)
+class StackFile:
+    """A makini-infra stack file as the Pulumi CLI hands it to the program (read by infra.ci)."""
 
-
-def pinned_account(config: Mapping[str, str]) -> str | None:
-    """The one AWS account ``aws:allowedAccountIds`` pins (None: none, or more than one)."""
-    return _first_account(config)
+    name: str
+    config: Mapping[str, str]
+    secret_keys: frozenset[str] = frozenset()
+    #: Why the file could not be read (None: it was).
+    error: str | None = None
 
 
 def _first_account(config: Mapping[str, str]) -> str | None:
@@ -263,20 +264,19 @@ def _first_account(config: Mapping[str, str]) -> str | None:
     return str(ids[0]) if isinstance(ids, list) and len(ids) == 1 else None
 
 
-def load_delivery_stack(name: str, path: Path | None = None) -> DeliveryStack:
-    """Read ``Pulumi.<name>.yaml`` through the program's own config model.
+def pinned_account(config: Mapping[str, str]) -> str | None:
+    """The one AWS account ``aws:allowedAccountIds`` pins (None: none, or more than one)."""
+    return _first_account(config)
 
-    Raises :class:`stacks.config.ConfigError` (the program's own message) when the stack file is invalid,
-    and :class:`infra.offline.StackFileError` when it cannot be read.
-    """
-    from infra.offline import load_stack_file
-    from stacks.config import load_stack_config
 
-    source = load_stack_file(name, path)
-    cfg = load_stack_config(name, source.config, source.secret_keys)
+def load_delivery_stack(file: StackFile) -> DeliveryStack:
+    """A stack file read through the program's own config model (raises its :class:`ConfigError`)."""
+    if file.error is not None:
+        raise ConfigError(file.name, [Problem(f"Pulumi.{file.name}.yaml", file.error)])
+    cfg = load_stack_config(file.name, file.config, file.secret_keys)
     created: list[str] = []
     external: list[ExternalConsumerRole] = []
-    account = _first_account(source.config)
+    account = _first_account(file.config)
     for consumer, c in sorted(cfg.consumers.items()):
         if c.aws is None:
             continue
@@ -284,26 +284,24 @@ def load_delivery_stack(name: str, path: Path | None = None) -> DeliveryStack:
             created.append(consumer)
         elif c.aws.role_arn is not None and c.aws.role_arn.split(":")[4] == account:
             external.append(ExternalConsumerRole(consumer, c.aws.role_arn))
-    boundary = getattr(cfg.aws, "permissions_boundary_arn", None) if cfg.aws is not None else None
+    boundary = cfg.aws.permissions_boundary_arn if cfg.aws is not None else None
     return DeliveryStack(
-        name=name,
+        name=file.name,
         environment=cfg.environment,
         production=cfg.production,
         backends=tuple(cfg.backends),
         aws_account_id=account if "aws" in cfg.backends else None,
-        aws_region=source.config.get("aws:region"),
-        vault_address=source.config.get("vault:address"),
+        aws_region=file.config.get("aws:region"),
+        vault_address=file.config.get("vault:address"),
         created_consumer_roles=tuple(created),
         external_consumer_roles=tuple(external),
         permissions_boundary_arn=boundary,
-        github_environment=github_environment(name),
+        github_environment=github_environment(file.name),
     )
 
 
-def discover_stacks(root: Path = PROJECT_ROOT) -> list[DeliveryStack]:
-    """Every stack of the project, from its files, in deploy order: non-production stacks by name, then
-    production stacks by name (so dev -> staging -> prod)."""
-    stacks = [load_delivery_stack(name, path) for name, path in stack_files(root).items()]
+def deploy_order(stacks: list[DeliveryStack]) -> list[DeliveryStack]:
+    """Non-production stacks by name, then production stacks by name (so dev -> staging -> prod)."""
     return sorted(stacks, key=lambda s: (s.production, s.name))
 
 
@@ -410,13 +408,10 @@ def _widening_problems(data: Mapping[str, Any]) -> list[Problem]:
 
 
 def load_bootstrap(
-    name: str, raw_config: Mapping[str, str], *, root: Path = PROJECT_ROOT, aws_account_id: str | None = None
+    name: str, raw_config: Mapping[str, str], files: list[StackFile], *, aws_account_id: str | None = None
 ) -> Bootstrap:
-    """Validate a bootstrap stack's configuration and the stack files it serves; raise one error listing
-    every problem (never a traceback, never a half-built stack)."""
-    from infra.offline import StackFileError
-    from stacks.config import ConfigError
-
+    """Validate a bootstrap stack's configuration and the project's stack files (``files``, read by
+    infra.ci.read_stack_files); raise one error listing every problem (never a half-built stack)."""
     data = _decode(raw_config)
     problems = _widening_problems(data)
     settings: BootstrapSettings | None = None
@@ -439,13 +434,13 @@ def load_bootstrap(
     if settings is None:
         raise BootstrapConfigError(name, problems)
 
-    files = stack_files(root)
+    by_file = {f.name: f for f in files}
     served: list[DeliveryStack] = []
     everything: list[DeliveryStack] = []
-    for stack in sorted(files):
+    for stack in sorted(by_file):
         try:
-            everything.append(load_delivery_stack(stack, files[stack]))
-        except (ConfigError, StackFileError) as err:
+            everything.append(load_delivery_stack(by_file[stack]))
+        except ConfigError as err:
             problems.append(
                 Problem(
                     f"Pulumi.{stack}.yaml",
@@ -459,12 +454,12 @@ def load_bootstrap(
             problems.append(Problem(f"{NAMESPACE}:stacks[{index}]", f"{stack!r} is not a stack name", ""))
             continue
         if stack not in by_name:
-            if stack in files:
+            if stack in by_file:
                 continue  # already reported as invalid
             problems.append(
                 Problem(
                     f"{NAMESPACE}:stacks[{index}]",
-                    f"there is no Pulumi.{stack}.yaml; known stacks: {', '.join(sorted(files)) or 'none'}",
+                    f"there is no Pulumi.{stack}.yaml; known stacks: {', '.join(sorted(by_file)) or 'none'}",
                     "list stacks that have a stack file",
                 )
             )

@@ -27,7 +27,13 @@ environment. The bootstrap manages the template (pulumi-github) when ``github.ma
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
+
+#: The only branch any stack is deployed from, and the only workflow files that deploy and preview.
+DEPLOY_BRANCH = "main"
+DEPLOY_WORKFLOW = ".github/workflows/main.yml"
+PREVIEW_WORKFLOW = ".github/workflows/pr.yml"
 
 ISSUER = "https://token.actions.githubusercontent.com"
 HOST = "token.actions.githubusercontent.com"
@@ -127,8 +133,6 @@ def token_claims(
 
 def deploy_job(repository: str, repository_id: str, stack_environment: str) -> Job:
     """The one job allowed to deploy a stack: ``main.yml`` on a push to ``main``, in the stack's environment."""
-    from .model import DEPLOY_BRANCH, DEPLOY_WORKFLOW
-
     return Job(
         repository=repository,
         repository_id=repository_id,
@@ -150,8 +154,6 @@ class ClaimRequirement:
         """A reference matcher (exact strings; ``*`` any run of characters): what each cloud must implement."""
         if claims is None:
             return False
-        import fnmatch
-
         for key, value in self.equals.items():
             if claims.get(key) != value:
                 return False
@@ -171,8 +173,6 @@ def deploy_requirement(repository: str, repository_id: str, stack_environment: s
 
 def preview_requirement(repository: str, repository_id: str, audience: str) -> ClaimRequirement:
     """Any pull request of the repository (base: this repository), running ``pr.yml`` of its merge ref."""
-    from .model import PREVIEW_WORKFLOW
-
     pr_ref = "refs/pull/*/merge"
     job = Job(repository, repository_id, "pull_request", pr_ref, workflow=PREVIEW_WORKFLOW)
     claims = token_claims(job, audience)

@@ -25,8 +25,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bootstrap.model import PROJECT_ROOT, DeliveryStack, deploy_role_name, discover_stacks, preview_role_name
+from bootstrap.model import (
+    DeliveryStack,
+    StackFile,
+    deploy_order,
+    deploy_role_name,
+    load_delivery_stack,
+    preview_role_name,
+)
 from bootstrap.pulumi_cloud import PREVIEW_TEAM
+
+from .access_check import stack_files
+from .offline import PROJECT_ROOT, StackFileError, load_stack_file
+
+
+def read_stack_files(root: Path = PROJECT_ROOT) -> list[StackFile]:
+    """Every ``Pulumi.<stack>.yaml`` of the project, as the CLI would hand it over (unreadable: ``error``)."""
+    out: list[StackFile] = []
+    for name, path in stack_files(root).items():
+        try:
+            source = load_stack_file(name, path)
+        except StackFileError as err:
+            out.append(StackFile(name, {}, error=str(err)))
+            continue
+        out.append(StackFile(name, dict(source.config), frozenset(source.secret_keys)))
+    return out
+
+
+def delivery_stacks(root: Path = PROJECT_ROOT) -> list[DeliveryStack]:
+    """Every stack of the project from its file, in deploy order (raises the program's ConfigError)."""
+    return deploy_order([load_delivery_stack(f) for f in read_stack_files(root)])
 
 
 def entry(stack: DeliveryStack, kind: str) -> dict[str, Any]:
@@ -48,7 +76,7 @@ def entry(stack: DeliveryStack, kind: str) -> dict[str, Any]:
 
 
 def matrix(root: Path = PROJECT_ROOT) -> dict[str, list[dict[str, Any]]]:
-    stacks = discover_stacks(root)
+    stacks = delivery_stacks(root)
     return {
         "all": [{"stack": s.name} for s in stacks],
         "preview": [entry(s, "preview") for s in stacks if s.previewable_from_pull_requests],

@@ -476,9 +476,7 @@ def _action_group(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -
     return f"{_group(plain)}/providers/Microsoft.Insights/actionGroups/{ag}", {"name": ag}
 
 
-def _user_assigned_identity(
-    m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
+def _user_assigned_identity(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     identity = plain.get("resourceName", name)
     return f"{_group(plain)}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{identity}", {
         "name": identity,

@@ -293,7 +293,8 @@ def _check_production_tag(args: ResourceValidationArgs, report: ReportViolation)
     if value is not None and value not in ("true", "false"):
         report(
             f"{args.resource_type} '{args.name}' has tag {PRODUCTION_TAG}={value!r}; it must be \"true\" or "
-            '"false" (makini-infra sets it from makini:production), or production rules could be skipped'
+            '"false" (makini-infra sets it from makini:production), or production rules could be skipped',
+            None,
         )
 
 

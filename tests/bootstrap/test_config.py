@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from bootstrap.model import BOOTSTRAP_DIR, BootstrapConfigError, load_bootstrap
-from infra.offline import OfflineMocks, RecordingMonitor, run_program
+from infra.ci import read_stack_files
+from infra.offline import PROJECT_ROOT, OfflineMocks, RecordingMonitor, run_program
 from infra.plan import main as plan_main
+from stacks.config.stack_file import dump_stack_yaml
 from tests.bootstrap.conftest import EXAMPLES, example, raw_example
 
 NS = "makini-infra-bootstrap"
@@ -19,7 +21,7 @@ NS = "makini-infra-bootstrap"
 
 def _refused(config: dict[str, str], name: str = "dev", account: str | None = "111111111111") -> BootstrapConfigError:
     with pytest.raises(BootstrapConfigError) as info:
-        load_bootstrap(name, config, aws_account_id=account)
+        load_bootstrap(name, config, read_stack_files(), aws_account_id=account)
     return info.value
 
 
@@ -89,12 +91,12 @@ def test_missing_vault_and_azure_sections_are_named():
 def test_a_served_stack_whose_roles_would_carry_another_boundary_is_refused(tmp_path):
     root = tmp_path
     for name in ("dev", "staging", "prod"):
-        (root / f"Pulumi.{name}.yaml").write_text((BOOTSTRAP_DIR.parent / f"Pulumi.{name}.yaml").read_text())
+        (root / f"Pulumi.{name}.yaml").write_text((PROJECT_ROOT / f"Pulumi.{name}.yaml").read_text())
     doc = yaml.safe_load((root / "Pulumi.dev.yaml").read_text())
     doc["config"]["makini:aws"] = {"permissionsBoundaryArn": "arn:aws:iam::111111111111:policy/something-else"}
-    (root / "Pulumi.dev.yaml").write_text(yaml.safe_dump(doc))
+    (root / "Pulumi.dev.yaml").write_text(dump_stack_yaml(doc))
     with pytest.raises(BootstrapConfigError) as info:
-        load_bootstrap("dev", raw_example("dev"), root=root, aws_account_id="111111111111")
+        load_bootstrap("dev", raw_example("dev"), read_stack_files(root), aws_account_id="111111111111")
     (problem,) = info.value.problems
     assert problem.path == "Pulumi.dev.yaml: makini:aws.permissionsBoundaryArn"
     assert "pulumi config rm --path makini:aws.permissionsBoundaryArn --stack dev" in problem.fix
@@ -118,7 +120,7 @@ def test_the_offline_plan_exits_2_with_the_message(tmp_path, capsys):
     doc = yaml.safe_load((BOOTSTRAP_DIR / "Pulumi.dev.yaml").read_text())
     doc["config"]["makini-infra-bootstrap:branches"] = ["main", "release/*"]
     path = tmp_path / "Pulumi.dev.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(dump_stack_yaml(doc))
     assert plan_main(["dev", "--program", "bootstrap", "--config-file", str(path)]) == 2
     err = capsys.readouterr().err
     assert "makini-infra-bootstrap:branches: deploy branches cannot be configured" in err

@@ -24,6 +24,7 @@ scoped to ARNs flagged too) every method it flags must be among the attempts abo
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -269,11 +270,12 @@ def _principal(stack: DeliveryStack, role: str) -> str:
     return f"arn:aws:iam::{stack.aws_account_id}:role/{role}"
 
 
-_PARSED: dict[int, Policy] = {}
+_PARSED: dict[str, Policy] = {}
 
 
-def _parsed(policy: dict) -> Policy:
-    key = id(policy)
+def _parsed(policy: dict[str, Any]) -> Policy:
+    """Parse once per distinct document (keyed by its content, never by object identity)."""
+    key = json.dumps(policy, sort_keys=True)
     if key not in _PARSED:
         _PARSED[key] = Policy.parse(policy, "identity policy")
     return _PARSED[key]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from policy import policies as P
+from stacks.config.stack_file import dump_stack_yaml
 from tests.policy.harness import (
     Res,
     all_runs,
@@ -427,7 +428,7 @@ def test_the_real_program_tags_a_renamed_production_stack(tmp_path):
     doc["config"]["makini:production"] = True
     doc["config"]["makini:webhooks"]["allowAnySource"] = False
     path = tmp_path / "Pulumi.live.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(dump_stack_yaml(doc))
     source = load_stack_file("live", path)
     run = run_program("live", source.config, source.secret_keys)
     secret = one(custom_resources(run), P.SECRET)

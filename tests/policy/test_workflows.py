@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stacks.config.stack_file import dump_stack_yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
@@ -221,11 +223,10 @@ def test_the_preview_job_reaches_only_preview_identities_and_the_preview_team():
 
 
 def test_the_preview_matrix_is_non_production_stacks_with_their_preview_identities():
-    from bootstrap.model import discover_stacks
-    from infra.ci import matrix
+    from infra.ci import delivery_stacks, matrix
 
     m = matrix()
-    by_name = {s.name: s for s in discover_stacks()}
+    by_name = {s.name: s for s in delivery_stacks()}
     assert [e["stack"] for e in m["preview"]] == ["dev"]
     for entry in m["preview"]:
         stack = by_name[entry["stack"]]
@@ -304,14 +305,14 @@ def test_the_matrix_follows_the_stack_files(tmp_path):
 
     for name in ("dev", "staging", "prod"):
         (tmp_path / f"Pulumi.{name}.yaml").write_text((ROOT / f"Pulumi.{name}.yaml").read_text())
-    doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    # Another account: every ARN of the copied dev file moves with it (roles must be in the stack's account).
+    doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text().replace("111111111111", "444444444444"))
     doc["config"]["makini:environment"] = "qa"
-    doc["config"]["aws:allowedAccountIds"] = ["444444444444"]
-    (tmp_path / "Pulumi.qa.yaml").write_text(yaml.safe_dump(doc))
+    (tmp_path / "Pulumi.qa.yaml").write_text(dump_stack_yaml(doc))
     doc["config"]["makini:environment"] = "live"
     doc["config"]["makini:production"] = True
     doc["config"]["makini:webhooks"]["allowAnySource"] = False
-    (tmp_path / "Pulumi.live.yaml").write_text(yaml.safe_dump(doc))
+    (tmp_path / "Pulumi.live.yaml").write_text(dump_stack_yaml(doc))
     m = matrix(tmp_path)
     assert [e["stack"] for e in m["nonprod"]] == ["dev", "qa", "staging"]
     assert [e["stack"] for e in m["prod"]] == ["live", "prod"]  # production by makini:production, not name

@@ -20,6 +20,7 @@ from bootstrap.aws_policies import boundary_policy
 from bootstrap.model import boundary_arn
 from infra.offline import PROJECT_ROOT
 from infra.plan import build_plan
+from stacks.config.stack_file import dump_stack_yaml
 from tests.iam.aws_policy import Policy, Request, evaluate
 
 STACKS = ("dev", "staging", "prod")
@@ -62,7 +63,7 @@ def test_created_consumer_roles_carry_it_too(tmp_path):
     }
     config["config"]["makini:consumers"]["work-orders"]["aws"] = {"createRole": {"trustPolicy": trust}}
     path = tmp_path / "Pulumi.dev.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(dump_stack_yaml(config))
     roles = {r["name"]: r for r in _roles(plan("dev", str(path)))}
     assert roles["makini-dev-work-orders"]["permissionsBoundary"] == boundary_arn("111111111111")
 
@@ -72,7 +73,7 @@ def test_an_explicit_boundary_arn_is_used_instead(tmp_path):
     arn = "arn:aws:iam::111111111111:policy/org-wide-boundary"
     config["config"]["makini:aws"] = {"permissionsBoundaryArn": arn}
     path = tmp_path / "Pulumi.dev.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(dump_stack_yaml(config))
     assert {r["permissionsBoundary"] for r in _roles(plan("dev", str(path)))} == {arn}
 
 

@@ -4,8 +4,10 @@ Each first-party module belongs to one layer; a layer may import only the layers
 MAY_IMPORT (its own included). On top of that: the pure layers never import Pulumi; no first-party
 import hides inside a function, an ``if TYPE_CHECKING:`` or any other block (deferred imports are how
 cycles get dodged); and the first-party modules form no import cycle, package ``__init__`` files
-included. Tests, benchmarks and the two Pulumi project folders' own modules may import anything
-(``policy/`` and ``bootstrap/`` are islands: they run with only their own folder on the path).
+included. Tests and benchmarks may import anything. ``policy/`` is an island (it runs from its own
+virtualenv with only its own folder on the path); ``bootstrap/`` is the delivery layer (its pure builders
+derive the CI identities from the stack files through the config model) plus its Pulumi program
+``bootstrap/__main__.py``, an entry point like ``infra/__main__.py``.
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "foundations": ("stacks", "stacks.naming", "stacks.errors", "stacks.clock"),
     "runtime": ("functions",),
     "policy pack": ("policy",),
-    "bootstrap": ("bootstrap",),
+    "delivery": ("bootstrap",),
+    "bootstrap program": ("bootstrap.__main__",),
 }
 _PURE_CORE = {"documents", "rules", "domain", "config", "foundations"}
 #: Layer -> the layers it may import.
 MAY_IMPORT: dict[str, set[str]] = {
-    "entry": {"entry", "composition", "components", *_PURE_CORE},
+    "entry": {"entry", "composition", "components", "delivery", *_PURE_CORE},
     "composition": {"composition", "components", "documents", "domain", "config", "foundations"},
     "components": {"components", "documents", "foundations"},
     "documents": {"documents", "foundations"},
@@ -50,10 +53,11 @@ MAY_IMPORT: dict[str, set[str]] = {
     "foundations": {"foundations"},
     "runtime": {"runtime"},
     "policy pack": {"policy pack"},
-    "bootstrap": {"bootstrap"},
+    "delivery": {"delivery", "rules", "domain", "config", "foundations"},
+    "bootstrap program": {"bootstrap program", "entry", "delivery", *_PURE_CORE},
 }
 #: Layers that never import Pulumi (pure: plain pytest tests them; the runtime is deployed without it).
-NO_PULUMI = _PURE_CORE | {"runtime"}
+NO_PULUMI = _PURE_CORE | {"runtime", "delivery"}
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def imports(root: Path) -> list[Import]:
     found: list[Import] = []
     for top in FIRST_PARTY:
         for path in sorted((root / top).rglob("*.py")) if (root / top).is_dir() else []:
-            if ".venv" in path.parts or "snapshots" in path.parts:
+            if ".venv" in path.parts or "venv" in path.parts or "snapshots" in path.parts:
                 continue
             importer = module_name(root, path)
             tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
