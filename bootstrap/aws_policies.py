@@ -63,6 +63,21 @@ def _arn(partition: str, service: str, region: str, account: str, resource: str)
     return f"arn:{partition}:{service}:{region}:{account}:{resource}"
 
 
+def _http_api_resources(partition: str, region: str) -> list[str]:
+    """API Gateway v2 ids are random: no name-scoped ARN exists for HTTP APIs and domain names."""
+    base = f"arn:{partition}:apigateway:{region}::"
+    return [f"{base}/apis", f"{base}/apis/*", f"{base}/domainnames", f"{base}/domainnames/*", f"{base}/tags/*"]
+
+
+#: Reads that have no resource type in IAM: only Resource "*" matches them.
+_READS_WITHOUT_RESOURCE_TYPE: Document = {
+    "Sid": "ReadsWithoutResourceType",
+    "Effect": "Allow",
+    "Action": ["logs:DescribeLogGroups", "sns:GetSubscriptionAttributes", "sts:GetCallerIdentity"],
+    "Resource": "*",
+}
+
+
 # --------------------------------------------------------------------------------------------------
 # Trust
 
@@ -603,21 +618,9 @@ def deploy_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
                 "apigateway:PUT",
                 "apigateway:TagResource",
             ],
-            "Resource": [
-                f"arn:{p}:apigateway:{r}::/apis",
-                f"arn:{p}:apigateway:{r}::/apis/*",
-                f"arn:{p}:apigateway:{r}::/domainnames",
-                f"arn:{p}:apigateway:{r}::/domainnames/*",
-                f"arn:{p}:apigateway:{r}::/tags/*",
-            ],
+            "Resource": _http_api_resources(p, r),
         },
-        # No resource type in IAM for these: only Resource "*" matches them.
-        {
-            "Sid": "ReadsWithoutResourceType",
-            "Effect": "Allow",
-            "Action": ["logs:DescribeLogGroups", "sns:GetSubscriptionAttributes", "sts:GetCallerIdentity"],
-            "Resource": "*",
-        },
+        _READS_WITHOUT_RESOURCE_TYPE,
     ]
     return {"Version": "2012-10-17", "Statement": statements}
 
@@ -736,19 +739,8 @@ def preview_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
                 "Sid": "HttpApisRead",
                 "Effect": "Allow",
                 "Action": ["apigateway:GET"],
-                "Resource": [
-                    f"arn:{p}:apigateway:{r}::/apis",
-                    f"arn:{p}:apigateway:{r}::/apis/*",
-                    f"arn:{p}:apigateway:{r}::/domainnames",
-                    f"arn:{p}:apigateway:{r}::/domainnames/*",
-                    f"arn:{p}:apigateway:{r}::/tags/*",
-                ],
+                "Resource": _http_api_resources(p, r),
             },
-            {
-                "Sid": "ReadsWithoutResourceType",
-                "Effect": "Allow",
-                "Action": ["logs:DescribeLogGroups", "sns:GetSubscriptionAttributes", "sts:GetCallerIdentity"],
-                "Resource": "*",
-            },
+            _READS_WITHOUT_RESOURCE_TYPE,
         ],
     }

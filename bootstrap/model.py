@@ -84,22 +84,14 @@ def boundary_arn(account_id: str, partition: str = "aws") -> str:
 # Errors
 
 
-class BootstrapConfigError(Exception):
-    """The bootstrap's configuration (or a served stack file) would build the wrong identities."""
-
-    def __init__(self, stack: str, problems: list[Problem] | tuple[Problem, ...]):
-        self.stack = stack
-        self.problems = tuple(problems)
-        super().__init__(self.render())
+class BootstrapConfigError(ConfigError):
+    """The bootstrap's configuration (or a served stack file) would build the wrong identities: the
+    program's error, worded for the bootstrap's own stack file."""
 
     def render(self) -> str:
-        n = len(self.problems)
-        lines = [f"makini-infra-bootstrap: stack '{self.stack}' has {n} configuration error{'s' if n != 1 else ''}:"]
-        for p in self.problems:
-            lines.append(f"  {p.path}: {p.message}")
-            for i, fix_line in enumerate(p.fix.splitlines()):
-                lines.append(("    fix: " if i == 0 else "         ") + fix_line)
-        lines.append(
+        lines = super().render().splitlines()
+        lines[0] = lines[0].replace("makini-infra:", "makini-infra-bootstrap:", 1)
+        lines[-1] = (
             f"Nothing was created or changed. Edit bootstrap/Pulumi.{self.stack}.yaml (or the stack files named "
             "above), then run the preview again."
         )
