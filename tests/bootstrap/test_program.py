@@ -196,3 +196,28 @@ def test_the_text_plan_names_who_may_assume_what(capsys):
     out = capsys.readouterr().out
     assert "CI identities" in out and "makini-infra-dev-preview" in out
     assert ".github/workflows/main.yml on a push to main, environment dev" in out
+
+
+def test_the_azure_deploy_identity_may_assign_exactly_the_roles_the_program_assigns():
+    """The RBAC Administrator assignment's condition lists the data-plane roles the staging plan assigns
+    (every one of them, so the deploy can succeed) and no privileged role. The condition itself is not
+    evaluated here: tests/iam/azure_rbac refuses ABAC conditions rather than guess."""
+    from bootstrap import azure_ci
+
+    plan = program_plan("staging")
+    assigned = {
+        r["inputs"]["roleDefinitionId"].rsplit("/", 1)[-1]
+        for r in plan["resources"]
+        if r["type"] == "azure-native:authorization:RoleAssignment"
+    }
+    assert assigned and assigned <= set(azure_ci.ASSIGNABLE_ROLES)
+    builtin = json.loads((BOOTSTRAP_DIR.parent / "tests" / "iam" / "azure_builtin_roles.json").read_text())["roles"]
+    known = {r["id"].rsplit("/", 1)[-1]: r["roleName"] for r in builtin}
+    for guid, name in azure_ci.ASSIGNABLE_ROLES.items():
+        assert known.get(guid) == name, guid
+    condition = azure_ci.role_assignment_condition()
+    for guid in azure_ci.ASSIGNABLE_ROLES:
+        assert condition.count(guid) == 2  # write and delete
+    owner, uaa = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+    for privileged in (owner, uaa, azure_ci.RBAC_ADMINISTRATOR, azure_ci.CONTRIBUTOR):
+        assert privileged not in condition
