@@ -16,3 +16,16 @@ def _fresh_event_loop():
     yield loop
     asyncio.set_event_loop(None)
     loop.close()
+
+
+@pytest.fixture(scope="session")
+def openbao():
+    """A real OpenBao server for the whole test session (one per xdist worker), stopped at the end.
+
+    See tests/engines/openbao.py: ``openbao.client()`` (root hvac client), ``openbao.client(token=...)``,
+    ``openbao.http(method, path, body, token=...)``, ``openbao.unique(prefix)`` for names no other test
+    uses. Tests share the server and isolate themselves by mount, policy and role names."""
+    from tests.engines.openbao import running_openbao
+
+    with running_openbao() as server:
+        yield server
