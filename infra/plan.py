@@ -254,7 +254,7 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "azure-native:monitor:DiagnosticSetting": ("name", "workspaceId", "logs"),
     "vault:index/mount:Mount": ("path", "type", "options"),
     "vault:kv/secretBackendV2:SecretBackendV2": ("mount", "maxVersions", "casRequired", "deleteVersionAfter"),
-    "vault:kv/secretV2:SecretV2": ("mount", "name", "cas", "dataJson"),
+    "vault:kv/secretV2:SecretV2": ("mount", "name", "options", "dataJson"),
     "vault:generic/endpoint:Endpoint": ("path", "disableRead", "disableDelete"),
 }
 KEY_PROPERTIES.update(

@@ -9,10 +9,15 @@ Per catalog entry:
   out-of-band fill. The endpoint is never read back (rotation adds ``last_rotated`` to the same map
   and must not look like drift) and never deleted by Pulumi (a metadata DELETE destroys every
   version; removing an entry from config stops managing it, ``vault kv metadata delete`` removes it);
-* when config supplies a value, a ``kv.SecretV2`` writes it once: ``cas=0`` (written only if the key
-  has no version yet, so an out-of-band value is never clobbered, even on the first ``up``), the
-  value a Pulumi secret, ``ignore_changes`` on it and ``disable_read`` (rotated values are never read
-  into state, and never reverted).
+* when config supplies a value, a ``kv.SecretV2`` writes it once, with check-and-set 0 (written only if
+  the key has no version yet, so an out-of-band value is never clobbered, even on the first ``up``: the
+  up reports the conflict instead), the value a Pulumi secret, ``ignore_changes`` on it and
+  ``disable_read`` (rotated values are never read into state, and never reverted).
+  Check-and-set goes in ``options={"cas": "0"}``: KV v2 reads only ``options.cas``. The resource's own
+  ``cas`` argument makes terraform-provider-vault send a top-level ``cas`` that KV v2 ignores ("Endpoint
+  ignored these unrecognized parameters: [cas]"), so with ``cas_required`` every first write was refused
+  and without it an existing value was overwritten (terraform-provider-vault#1727, #2472; proven on
+  OpenBao in tests/vault/test_store_on_openbao.py).
 
 Data shapes: the OAuth client ``{"client_id", "client_secret"}``, a connection token ``{"token",
 "connection_id"}`` (as the AWS store and the rotation job use), the webhook secret ``{"value"}``.
@@ -118,7 +123,7 @@ class VaultStore(pulumi.ComponentResource):
                     mount=self.mount.path,
                     name=s.path,
                     data_json=pulumi.Output.secret(data),
-                    cas=0,
+                    options={"cas": "0"},
                     disable_read=True,
                     delete_all_versions=False,
                     opts=pulumi.ResourceOptions(
@@ -126,7 +131,7 @@ class VaultStore(pulumi.ComponentResource):
                         depends_on=[meta],
                         protect=prod,
                         retain_on_delete=prod,
-                        ignore_changes=["dataJson", "cas"],
+                        ignore_changes=["dataJson", "options"],
                     ),
                 )
             self.paths[s.path] = vault_data_path(args.environment, s.path)
