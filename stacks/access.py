@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from .catalog import Catalog, SystemIdentity, build_catalog
+from .catalog import Catalog, CatalogSecret, SystemIdentity, build_catalog
 from .config.consumers import Consumer, consumer_path
 from .config.model import StackConfig
 from .errors import Problem
@@ -31,9 +31,37 @@ class IdentityKind(StrEnum):
     SYSTEM = "system"
 
 
+#: Backends on which each system identity exists: the webhook receiver runs on AWS (Lambda) and Azure
+#: (Function App); Vault has no receiver. The rotation job runs on every backend.
+SYSTEM_BACKENDS: dict[SystemIdentity, frozenset[str]] = {
+    SystemIdentity.WEBHOOK_RECEIVER: frozenset({"aws", "azure"}),
+    SystemIdentity.ROTATION: frozenset({"aws", "azure", "vault"}),
+}
+
+#: Whether the rotation job reads the value of a secret it writes, per backend, as each engine enforces it:
+#: AWS: its role has GetSecretValue on the tokens (createSecret reads AWSCURRENT, testSecret AWSPENDING);
+#: Azure: Key Vault Secrets Officer on each rotated token (it reads the current version's tags and value);
+#: Vault: its policy grants create/update on the tokens' data and read/update on their metadata only, so
+#: reading a token value is refused (403, proven on OpenBao in tests/vault/test_access_on_openbao.py).
+WRITER_READS_VALUE: dict[str, bool] = {"aws": True, "azure": True, "vault": False}
+
+
+@dataclass(frozen=True)
+class BackendAccess:
+    """What one backend's engine lets an identity do with one secret, where backends differ."""
+
+    backend: str
+    read: bool
+    write: bool
+
+
 @dataclass(frozen=True)
 class AccessCell:
-    """One (identity, secret) pair of one environment."""
+    """One (identity, secret) pair of one environment.
+
+    ``read``/``write``: allowed on at least one of the stack's backends. ``by_backend`` is set only when
+    the backends differ (a system identity: the receiver exists on AWS and Azure only, the Vault rotator
+    never reads the values it writes); :meth:`on` answers for one backend."""
 
     environment: str
     identity: str
@@ -41,14 +69,46 @@ class AccessCell:
     path: str
     read: bool
     write: bool
+    by_backend: tuple[BackendAccess, ...] = ()
+
+    def on(self, backend: str) -> tuple[bool, bool]:
+        """(read, write) as the given backend's engine enforces it."""
+        for b in self.by_backend:
+            if b.backend == backend:
+                return b.read, b.write
+        return self.read, self.write
 
     @property
     def allowed(self) -> bool:
         return self.read or self.write
 
+    @staticmethod
+    def _words(read: bool, write: bool) -> str:
+        return "read, write" if read and write else "read" if read else "write" if write else "-"
+
     @property
     def access(self) -> str:
-        return "read, write" if self.read and self.write else "read" if self.read else "write" if self.write else "-"
+        if not self.by_backend:
+            return self._words(self.read, self.write)
+        groups: dict[str, list[str]] = {}
+        for b in self.by_backend:
+            groups.setdefault(self._words(b.read, b.write), []).append(b.backend)
+        return "; ".join(f"{words} on {', '.join(backends)}" for words, backends in groups.items() if words != "-")
+
+
+def _system_cell(cfg: StackConfig, system: SystemIdentity, s: CatalogSecret) -> AccessCell:
+    per_backend = []
+    for backend in cfg.backends:
+        present = backend in SYSTEM_BACKENDS[system]
+        write = present and system in s.writers
+        read = present and (system in s.system_readers or (write and WRITER_READS_VALUE[backend]))
+        per_backend.append(BackendAccess(backend, read, write))
+    read = any(b.read for b in per_backend)
+    write = any(b.write for b in per_backend)
+    uniform = all((b.read, b.write) == (read, write) for b in per_backend)
+    return AccessCell(
+        cfg.environment, system.value, IdentityKind.SYSTEM, s.path, read, write, () if uniform else tuple(per_backend)
+    )
 
 
 def access_cells(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[AccessCell, ...]:
@@ -62,11 +122,7 @@ def access_cells(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[Acce
             )
     for system in SystemIdentity:
         for s in catalog.secrets:
-            # A writer also reads what it rotates (it checks the current value before staging a new one).
-            read = system in s.system_readers or system in s.writers
-            cells.append(
-                AccessCell(cfg.environment, system.value, IdentityKind.SYSTEM, s.path, read, system in s.writers)
-            )
+            cells.append(_system_cell(cfg, system, s))
     return tuple(cells)
 
 
@@ -82,11 +138,15 @@ def matrix_rows(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[tuple
 
 
 def matrix_dict(cfg: StackConfig, catalog: Catalog | None = None) -> dict[str, Any]:
-    """The whole matrix as JSON-able data: environment -> identity -> secret path -> {read, write}."""
+    """The whole matrix as JSON-able data: environment -> identity -> secret path -> {read, write}, plus
+    ``backends`` -> {backend: {read, write}} where the stack's backends enforce different things."""
     identities: dict[str, dict[str, Any]] = {}
     for c in access_cells(cfg, catalog):
         entry = identities.setdefault(c.identity, {"kind": c.kind.value, "secrets": {}})
-        entry["secrets"][c.path] = {"read": c.read, "write": c.write}
+        cell: dict[str, Any] = {"read": c.read, "write": c.write}
+        if c.by_backend:
+            cell["backends"] = {b.backend: {"read": b.read, "write": b.write} for b in c.by_backend}
+        entry["secrets"][c.path] = cell
     return {"environment": cfg.environment, "identities": identities}
 
 

@@ -244,7 +244,7 @@ APPLY: dict[str, Callable[[Server, Applied, Resource], None]] = {
     "vault:index/policy:Policy": policy,
     "vault:jwt/authBackendRole:AuthBackendRole": jwt_auth_backend_role,
     "vault:kubernetes/authBackendRole:AuthBackendRole": kubernetes_auth_backend_role,
-    "vault:approle/authBackendRole:AuthBackendRole": approle_auth_backend_role,
+    "vault:appRole/authBackendRole:AuthBackendRole": approle_auth_backend_role,
 }
 
 #: The order the engine would create them in (dependencies: mount, its config, metadata, values, policies,

@@ -39,7 +39,9 @@ REVIEW_PATH = "/apis/authentication.k8s.io/v1/tokenreviews"
 class FakeKubernetes:
     def __init__(self) -> None:
         self.reviewer_jwt = "reviewer-" + secrets.token_urlsafe(16)
-        self._signing_key = secrets.token_bytes(32)  # never shared with Vault: it must ask the fake
+        # Signs the service-account tokens; its public key is never given to Vault, so Vault cannot check a
+        # token itself and must ask the fake (Vault parses only RS256/ES256-style JWTs, hence a real key).
+        self._signing_key = ec.generate_private_key(ec.SECP256R1())
         self._tokens: dict[str, tuple[str, str, str]] = {}
         self.reviews: list[dict] = []
         self._ca_pem: str | None = None
@@ -64,7 +66,7 @@ class FakeKubernetes:
             "kubernetes.io/serviceaccount/service-account.uid": uid,
             "kubernetes.io/serviceaccount/secret.name": f"{name}-token",
         }
-        token = pyjwt.encode(claims, self._signing_key, algorithm="HS256")
+        token = pyjwt.encode(claims, self._signing_key, algorithm="ES256")
         self._tokens[token] = (namespace, name, uid)
         return token
 

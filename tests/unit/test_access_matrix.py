@@ -93,3 +93,50 @@ def test_system_identities_get_exactly_their_jobs():
     allowed = {(c.identity, c.path): c.access for c in access_cells(cfg) if c.kind == "system" and c.allowed}
     # Rotation rotates only connections with a Makini id, and reads the OAuth client to call Makini.
     assert allowed == {("rotation", "connections/a/token"): "read, write", ("rotation", "oauth/client"): "read"}
+
+
+def _three_backend_cfg() -> StackConfig:
+    from tests.support import VAULT_ROTATOR, azure_section
+
+    return StackConfig.model_validate(
+        {
+            "environment": "dev",
+            "tags": {"owner": "o", "costCenter": "c"},
+            "backends": ["aws", "azure", "vault"],
+            "oauth": {"clientId": "id"},
+            "credits": {"pool": 100},
+            "connections": [
+                {"key": "a", "system": "S", "tier": 1, "deployment": "cloud", "consumers": ["xy"], "makiniId": "1"},
+            ],
+            "consumers": {
+                "xy": {
+                    "aws": {"roleArn": "arn:aws:iam::111111111111:role/xy"},
+                    "azure": {"principalId": "0b5e2a1c-6f1d-4c52-9a51-3f7d2b8e4a01"},
+                    "vault": {"auth": {"kubernetes": {"serviceAccountNames": ["xy"], "namespaces": ["xy"]}}},
+                }
+            },
+            "rotation": {"connectionTokenDays": 20},
+            "webhooks": {"enabled": True},
+            "azure": azure_section(),
+            "vault": {"rotator": VAULT_ROTATOR},
+        }
+    )
+
+
+def test_cells_say_what_each_backend_enforces_for_the_system_identities():
+    """The Vault rotator writes tokens without reading them (its policy has no read on data: 403 on the
+    real server), and the webhook receiver exists on AWS and Azure only."""
+    cells = {(c.identity, c.path): c for c in access_cells(_three_backend_cfg())}
+    token = cells[("rotation", "connections/a/token")]
+    assert (token.read, token.write) == (True, True)
+    assert token.on("aws") == token.on("azure") == (True, True) and token.on("vault") == (False, True)
+    assert token.access == "read, write on aws, azure; write on vault"
+    receiver = cells[("webhook-receiver", "webhook/secret")]
+    assert receiver.on("vault") == (False, False) and receiver.on("aws") == (True, False)
+    assert receiver.access == "read on aws, azure"
+    # Uniform cells carry no per-backend detail: consumers, and the rotator's read of the OAuth client.
+    assert (
+        cells[("rotation", "oauth/client")].by_backend == () and cells[("xy", "connections/a/token")].by_backend == ()
+    )
+    data = matrix_dict(_three_backend_cfg())["identities"]["rotation"]["secrets"]["connections/a/token"]
+    assert data["backends"]["vault"] == {"read": False, "write": True}
