@@ -10,6 +10,14 @@ A consumer gets ``read`` on the exact KV v2 data path of each secret it may read
   metadata is not a consumer's job; the store and rotation own the metadata.
 Connection keys are letters, digits, ``.``, ``_`` and ``-`` only, so no path holds a glob (``*``, ``+``)
 or a quote.
+
+Every generated policy (consumers' and the rotator's) also lets the token look itself up, renew itself
+and revoke itself (:data:`TOKEN_SELF_RULES`). Roles set ``token_no_default_policy``: Vault's ``default``
+policy grants far more (cubbyhole, response wrapping, ``sys/tools``, ``sys/capabilities-self``, leases,
+identity OIDC), but without these three a token answers 403 to ``lookup-self``/``renew-self``, so
+clients that check or renew their token (hvac's ``is_authenticated()``, Vault Agent, most SDKs' lifetime
+watchers) fail. Renewal stays capped by the role's ``token_max_ttl``. Proven on OpenBao in
+tests/vault/test_tokens_on_openbao.py.
 """
 
 from __future__ import annotations
@@ -18,6 +26,25 @@ import re
 from collections.abc import Iterable
 
 _SAFE_PATH = re.compile(r"[A-Za-z0-9._/-]+")
+
+
+#: What a workload's token may do with itself: look up, renew (within token_max_ttl), revoke.
+TOKEN_SELF_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("auth/token/lookup-self", ("read",)),
+    ("auth/token/renew-self", ("update",)),
+    ("auth/token/revoke-self", ("update",)),
+)
+
+
+def hcl_rule(path: str, capabilities: Iterable[str]) -> str:
+    caps = ", ".join(f'"{c}"' for c in capabilities)
+    return f'path "{path}" {{\n  capabilities = [{caps}]\n}}\n'
+
+
+def token_self_hcl() -> str:
+    """The HCL of :data:`TOKEN_SELF_RULES`, with a comment saying why."""
+    head = "# The token may look itself up, renew itself (within the role's token_max_ttl) and revoke itself.\n"
+    return head + "\n".join(hcl_rule(p, caps) for p, caps in TOKEN_SELF_RULES)
 
 
 def data_path(mount: str, path: str) -> str:
@@ -41,4 +68,4 @@ def consumer_policy_hcl(environment: str, consumer: str, mount: str, paths: Iter
     lines = [f"# makini-infra: {consumer} reads its Makini secrets of {environment} (read only, exact paths)."]
     for p in granted:
         lines += ["", f'path "{p}" {{', '  capabilities = ["read"]', "}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + token_self_hcl()

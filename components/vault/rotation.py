@@ -4,7 +4,8 @@ The rotator (``python -m rotation.vault_rotator``, see functions/rotation/README
 Kubernetes CronJob: Vault has no expiry event, so something must poll, and Kubernetes auth gives it a
 Vault identity bound to its service account with no static token. Its policy grants exactly: list on the
 connections folders, read+update on each rotated token's metadata, create+update on each token's data
-(no read of token data), read on the OAuth client. The custom metadata it reads (makini_connection_id,
+(no read of token data), read on the OAuth client, and its own token's lookup/renew/revoke
+(components/vault/policies.py, TOKEN_SELF_RULES). The custom metadata it reads (makini_connection_id,
 rotation_period_days, environment) is set by the Vault store (stacks/environment/vault.py).
 
 List paths: KV v2 lists keys under ``<mount>/metadata/<folder>/`` (`vault kv list`: "Folders are suffixed
@@ -29,6 +30,7 @@ import yaml
 from stacks.naming import vault_mount, vault_rotator_role_name
 
 from .access import AuthRoleOptions, JwtRole
+from .policies import hcl_rule, token_self_hcl
 
 CONNECTIONS = "connections"
 
@@ -44,10 +46,7 @@ def rotator_policy(mount: str, token_paths: Sequence[str], oauth_client_path: st
         rules.append((f"{mount}/metadata/{p}", ["read", "update"]))
         rules.append((f"{mount}/data/{p}", ["create", "update"]))
     rules.append((f"{mount}/data/{oauth_client_path}", ["read"]))
-    return "\n".join(
-        f'path "{path}" {{\n  capabilities = [{", ".join(chr(34) + c + chr(34) for c in caps)}]\n}}\n'
-        for path, caps in rules
-    )
+    return "\n".join(hcl_rule(path, caps) for path, caps in rules) + "\n" + token_self_hcl()
 
 
 #: Where the JWT variant mounts its projected service-account token (read through VAULT_JWT_FILE).

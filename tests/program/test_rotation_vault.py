@@ -26,6 +26,14 @@ def grants(hcl: str) -> dict[str, list[str]]:
     return out
 
 
+#: Its token may look itself up, renew and revoke itself (roles set token_no_default_policy).
+OWN_TOKEN = {
+    "auth/token/lookup-self": ["read"],
+    "auth/token/renew-self": ["update"],
+    "auth/token/revoke-self": ["update"],
+}
+
+
 def test_policy_grants_exactly_the_declared_paths():
     assert grants(rotator_policy("makini-dev", TOKENS, "oauth/client")) == {
         "makini-dev/metadata/connections/": ["list"],
@@ -36,6 +44,7 @@ def test_policy_grants_exactly_the_declared_paths():
         "makini-dev/metadata/connections/globex-mx/token": ["read", "update"],
         "makini-dev/data/connections/globex-mx/token": ["create", "update"],
         "makini-dev/data/oauth/client": ["read"],
+        **OWN_TOKEN,
     }
 
 

@@ -35,7 +35,12 @@ def test_policy_grants_read_on_exactly_the_declared_paths(env, keys, oauth):
     paths = [f"connections/{k}/token" for k in keys] + (["oauth/client"] if oauth else [])
     text = consumer_policy_hcl(env, "orders", f"makini-{env}", paths)
     got = grants(text)
-    assert got == {f"makini-{env}/data/{p}": ["read"] for p in paths}
+    own_token = {
+        "auth/token/lookup-self": ["read"],
+        "auth/token/renew-self": ["update"],
+        "auth/token/revoke-self": ["update"],
+    }
+    assert got == {f"makini-{env}/data/{p}": ["read"] for p in paths} | own_token
     assert not any("*" in p or "+" in p or "/metadata/" in p for p in got)
 
 

@@ -177,3 +177,40 @@ def vault_only(config: Mapping[str, Any], environment: str) -> dict[str, Any]:
         consumer.pop("azure", None)
     out.pop("makini:webhooks", None)  # receivers run on AWS or Azure; the webhook secret stays in the catalog
     return out
+
+
+def dev_config(environment: str) -> dict:
+    """The staging stack's shape with dev's identities on the other auth methods."""
+    config = vault_only(stack_file("staging"), environment)
+    consumers = config["makini:consumers"]
+    consumers["work-orders"]["vault"] = {
+        "auth": {
+            "jwt": {"boundAudiences": ["vault.dev"], "boundSubject": "work-orders-dev", "boundClaims": {"env": "dev"}}
+        }
+    }
+    consumers["asset-sync"]["vault"] = {
+        "auth": {
+            "approle": {"secretIdTtl": 600, "secretIdBoundCidrs": ["127.0.0.1/32"], "tokenBoundCidrs": ["127.0.0.1/32"]}
+        }
+    }
+    consumers["onboarding"]["vault"] = {
+        "auth": {"kubernetes": {"serviceAccountNames": ["onboarding"], "namespaces": ["onboarding-dev"]}}
+    }
+    config["makini:vault"] = copy.deepcopy(config["makini:vault"])
+    config["makini:vault"]["rotator"]["auth"] = {
+        "jwt": {
+            "boundAudiences": ["vault.dev"],
+            "boundSubject": "system:serviceaccount:makini-dev:makini-token-rotator",
+        }
+    }
+    config["makini:vault"]["rotator"]["namespace"] = "makini-dev"
+    return config
+
+
+@pytest.fixture(scope="session")
+def environments(openbao, platform) -> list[Deployment]:
+    """staging (Pulumi.staging.yaml on Vault, Kubernetes auth) and dev (its shape on JWT, AppRole and
+    Kubernetes auth, the rotator on JWT), deployed once per session on the same server. Read-only for tests."""
+    staging, keys = with_secrets(vault_only(stack_file("staging"), env_name("stg")), {"acme-maintainx": "tok-a"})
+    dev, dev_keys = with_secrets(dev_config(env_name("dev")), {"acme-maintainx": "tok-b", "globex-netsuite": "tok-c"})
+    return [deploy(openbao, staging, keys), deploy(openbao, dev, dev_keys)]

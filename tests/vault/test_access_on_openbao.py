@@ -23,7 +23,6 @@ destroy    ``PUT <mount>/destroy/<path>``, ``DELETE <mount>/metadata/<path>``  n
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,37 +31,9 @@ import pytest
 from stacks.access import IdentityKind, access_cells
 from stacks.catalog import SystemIdentity
 
-from .conftest import Deployment, Platform, VaultLoginError, deploy, env_name, stack_file, vault_only, with_secrets
+from .conftest import Deployment, Platform, VaultLoginError
 
 OPERATIONS = ("read", "write", "metadata", "list", "delete", "destroy")
-
-
-def dev_config(environment: str) -> dict:
-    """The staging stack's shape with dev's identities on the other auth methods."""
-    config = vault_only(stack_file("staging"), environment)
-    consumers = config["makini:consumers"]
-    consumers["work-orders"]["vault"] = {
-        "auth": {
-            "jwt": {"boundAudiences": ["vault.dev"], "boundSubject": "work-orders-dev", "boundClaims": {"env": "dev"}}
-        }
-    }
-    consumers["asset-sync"]["vault"] = {
-        "auth": {
-            "approle": {"secretIdTtl": 600, "secretIdBoundCidrs": ["127.0.0.1/32"], "tokenBoundCidrs": ["127.0.0.1/32"]}
-        }
-    }
-    consumers["onboarding"]["vault"] = {
-        "auth": {"kubernetes": {"serviceAccountNames": ["onboarding"], "namespaces": ["onboarding-dev"]}}
-    }
-    config["makini:vault"] = copy.deepcopy(config["makini:vault"])
-    config["makini:vault"]["rotator"]["auth"] = {
-        "jwt": {
-            "boundAudiences": ["vault.dev"],
-            "boundSubject": "system:serviceaccount:makini-dev:makini-token-rotator",
-        }
-    }
-    config["makini:vault"]["rotator"]["namespace"] = "makini-dev"
-    return config
 
 
 @dataclass
@@ -95,13 +66,6 @@ def identities(platform: Platform, d: Deployment) -> list[Identity]:
         login = lambda r=role, ro=rotator: platform.login_kubernetes(r, ro.namespace, ro.service_account_name)  # noqa: E731
     out.append(Identity(env, SystemIdentity.ROTATION.value, login))
     return out
-
-
-@pytest.fixture(scope="module")
-def environments(openbao, platform) -> list[Deployment]:
-    staging, keys = with_secrets(vault_only(stack_file("staging"), env_name("stg")), {"acme-maintainx": "tok-a"})
-    dev, dev_keys = with_secrets(dev_config(env_name("dev")), {"acme-maintainx": "tok-b", "globex-netsuite": "tok-c"})
-    return [deploy(openbao, staging, keys), deploy(openbao, dev, dev_keys)]
 
 
 def attempt(bao, token: str, op: str, mount: str, path: str) -> list[int]:
