@@ -29,3 +29,19 @@ def openbao():
 
     with running_openbao() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def vault_platform(openbao):
+    """The auth backends of a platform team on the session's OpenBao (tests/engines/vault_platform.py):
+    Kubernetes auth (a fake TokenReview endpoint), JWT auth (a local RSA key), AppRole; and logins."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.engines.vault_platform import Platform
+    from tests.fakes.kubernetes import FakeKubernetes
+
+    with FakeKubernetes() as k8s:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        p = Platform(openbao, k8s, key)
+        p.setup()
+        yield p

@@ -30,8 +30,7 @@ import pytest
 
 from stacks.access import IdentityKind, access_cells
 from stacks.catalog import SystemIdentity
-
-from .conftest import Deployment, Platform, VaultLoginError
+from tests.engines.vault_platform import Deployment, Platform, VaultLoginError
 
 OPERATIONS = ("read", "write", "metadata", "list", "delete", "destroy")
 
@@ -43,27 +42,29 @@ class Identity:
     login: Callable[[], str]
 
 
-def identities(platform: Platform, d: Deployment) -> list[Identity]:
+def identities(vault_platform: Platform, d: Deployment) -> list[Identity]:
     env, cfg = d.environment, d.config
     out = []
     for name, consumer in sorted(cfg.consumers.items()):
         auth, role = consumer.vault.auth, f"makini-{env}-{name}"
         if auth.kubernetes is not None:
             k = auth.kubernetes
-            login = lambda r=role, k=k: platform.login_kubernetes(r, k.namespaces[0], k.service_account_names[0])  # noqa: E731
+            login = lambda r=role, k=k: vault_platform.login_kubernetes(r, k.namespaces[0], k.service_account_names[0])  # noqa: E731
         elif auth.jwt is not None:
             j = auth.jwt
             claims = {c: v if isinstance(v, str) else v[0] for c, v in (j.bound_claims or {}).items()}
-            login = lambda r=role, j=j, c=claims: platform.login_jwt(r, j.bound_subject, j.bound_audiences[0], **c)  # noqa: E731
+            login = lambda r=role, j=j, c=claims: vault_platform.login_jwt(
+                r, j.bound_subject, j.bound_audiences[0], **c
+            )  # noqa: E731
         else:
-            login = lambda r=role: platform.login_approle(r)  # noqa: E731
+            login = lambda r=role: vault_platform.login_approle(r)  # noqa: E731
         out.append(Identity(env, name, login))
     rotator, role = cfg.vault.rotator, f"makini-{env}-rotator"
     if rotator.auth.jwt is not None:
         j = rotator.auth.jwt
-        login = lambda r=role, j=j: platform.login_jwt(r, j.bound_subject, j.bound_audiences[0])  # noqa: E731
+        login = lambda r=role, j=j: vault_platform.login_jwt(r, j.bound_subject, j.bound_audiences[0])  # noqa: E731
     else:
-        login = lambda r=role, ro=rotator: platform.login_kubernetes(r, ro.namespace, ro.service_account_name)  # noqa: E731
+        login = lambda r=role, ro=rotator: vault_platform.login_kubernetes(r, ro.namespace, ro.service_account_name)  # noqa: E731
     out.append(Identity(env, SystemIdentity.ROTATION.value, login))
     return out
 
@@ -106,10 +107,10 @@ def expected(d_identity: Deployment, identity: str, target: Deployment, path: st
     return False  # delete, destroy
 
 
-def test_every_identity_gets_exactly_the_matrix_on_the_server(openbao, platform, environments):
+def test_every_identity_gets_exactly_the_matrix_on_the_server(openbao, vault_platform, environments):
     mismatches = []
     for home in environments:
-        for who in identities(platform, home):
+        for who in identities(vault_platform, home):
             token = who.login()
             for target in environments:
                 for secret in sorted({c.path for c in access_cells(target.config)}):
@@ -121,16 +122,18 @@ def test_every_identity_gets_exactly_the_matrix_on_the_server(openbao, platform,
     assert mismatches == []
 
 
-def test_a_consumer_reads_its_secrets_with_a_real_client(openbao, platform, environments):
+def test_a_consumer_reads_its_secrets_with_a_real_client(openbao, vault_platform, environments):
     """What a service does: log in, read its token with hvac; the values are the stack's."""
     staging, dev = environments
-    token = platform.login_kubernetes(f"makini-{staging.environment}-work-orders", "work-orders-staging", "work-orders")
+    token = vault_platform.login_kubernetes(
+        f"makini-{staging.environment}-work-orders", "work-orders-staging", "work-orders"
+    )
     kv = openbao.client(token=token).secrets.kv.v2
     value = kv.read_secret_version(
         path="connections/acme-maintainx/token", mount_point=staging.mount, raise_on_deleted_version=True
     )
     assert value["data"]["data"]["token"] == "tok-a"
-    token = platform.login_approle(f"makini-{dev.environment}-asset-sync")
+    token = vault_platform.login_approle(f"makini-{dev.environment}-asset-sync")
     kv = openbao.client(token=token).secrets.kv.v2
     value = kv.read_secret_version(
         path="connections/globex-netsuite/token", mount_point=dev.mount, raise_on_deleted_version=True
@@ -138,30 +141,32 @@ def test_a_consumer_reads_its_secrets_with_a_real_client(openbao, platform, envi
     assert value["data"]["data"]["token"] == "tok-c"
 
 
-def _login_cases(platform: Platform, staging: Deployment, dev: Deployment) -> dict[str, Callable[[], str]]:
+def _login_cases(vault_platform: Platform, staging: Deployment, dev: Deployment) -> dict[str, Callable[[], str]]:
     stg_role, dev_role = f"makini-{staging.environment}-work-orders", f"makini-{dev.environment}-work-orders"
 
     def revoked_token() -> str:
-        jwt = platform.kubernetes_jwt("work-orders-staging", "work-orders")
-        platform.k8s.revoke(jwt)  # e.g. the pod was deleted: the cluster no longer vouches for it
-        return platform._login("auth/kubernetes/login", {"role": stg_role, "jwt": jwt})
+        jwt = vault_platform.kubernetes_jwt("work-orders-staging", "work-orders")
+        vault_platform.k8s.revoke(jwt)  # e.g. the pod was deleted: the cluster no longer vouches for it
+        return vault_platform._login("auth/kubernetes/login", {"role": stg_role, "jwt": jwt})
 
     return {
-        "another service account of the namespace": lambda: platform.login_kubernetes(
+        "another service account of the namespace": lambda: vault_platform.login_kubernetes(
             stg_role, "work-orders-staging", "asset-sync"
         ),
-        "the same name in another namespace": lambda: platform.login_kubernetes(
+        "the same name in another namespace": lambda: vault_platform.login_kubernetes(
             stg_role, "work-orders-dev", "work-orders"
         ),
         "a token the cluster does not vouch for": revoked_token,
-        "staging's service account on dev's role": lambda: platform.login_kubernetes(
+        "staging's service account on dev's role": lambda: vault_platform.login_kubernetes(
             dev_role, "work-orders-staging", "work-orders"
         ),
-        "a JWT with another subject": lambda: platform.login_jwt(
+        "a JWT with another subject": lambda: vault_platform.login_jwt(
             dev_role, "work-orders-staging", "vault.dev", env="dev"
         ),
-        "a JWT without the bound claim": lambda: platform.login_jwt(dev_role, "work-orders-dev", "vault.dev"),
-        "a JWT for another audience": lambda: platform.login_jwt(dev_role, "work-orders-dev", "vault.prod", env="dev"),
+        "a JWT without the bound claim": lambda: vault_platform.login_jwt(dev_role, "work-orders-dev", "vault.dev"),
+        "a JWT for another audience": lambda: vault_platform.login_jwt(
+            dev_role, "work-orders-dev", "vault.prod", env="dev"
+        ),
     }
 
 
@@ -177,14 +182,16 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_workloads_that_are_not_the_consumer_cannot_log_in_as_it(platform, environments, case):
+def test_workloads_that_are_not_the_consumer_cannot_log_in_as_it(vault_platform, environments, case):
     staging, dev = environments
     with pytest.raises(VaultLoginError, match=r": (400|403) "):
-        _login_cases(platform, staging, dev)[case]()
+        _login_cases(vault_platform, staging, dev)[case]()
 
 
-def test_the_right_workload_logs_in(platform, environments):
+def test_the_right_workload_logs_in(vault_platform, environments):
     """The positive twin of the cases above: the same calls with the bound identity succeed."""
     staging, dev = environments
-    assert platform.login_kubernetes(f"makini-{staging.environment}-work-orders", "work-orders-staging", "work-orders")
-    assert platform.login_jwt(f"makini-{dev.environment}-work-orders", "work-orders-dev", "vault.dev", env="dev")
+    assert vault_platform.login_kubernetes(
+        f"makini-{staging.environment}-work-orders", "work-orders-staging", "work-orders"
+    )
+    assert vault_platform.login_jwt(f"makini-{dev.environment}-work-orders", "work-orders-dev", "vault.dev", env="dev")

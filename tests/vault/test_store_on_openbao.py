@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.engines.vault_platform import deploy, env_name, program_run, stack_file, vault_only, with_secrets
 from tests.engines.vault_provider import ProviderError, apply
-
-from .conftest import deploy, env_name, program_run, stack_file, vault_only, with_secrets
 
 TOKENS = {"acme-maintainx": "mk-token-acme-from-config"}
 
@@ -22,7 +21,7 @@ def staging(prefix: str = "stg", **vault: object) -> tuple[dict, set[str]]:
     return with_secrets(config, TOKENS)
 
 
-def test_first_up_writes_every_configured_value_with_cas_required(openbao, platform):
+def test_first_up_writes_every_configured_value_with_cas_required(openbao, vault_platform):
     """Finding 1: with cas_required (the default) the first ``pulumi up`` of a stack that supplies a value
     must succeed; a top-level ``cas`` is ignored by KV v2 and the write is refused with 400."""
     config, keys = staging()
@@ -44,7 +43,7 @@ def test_first_up_writes_every_configured_value_with_cas_required(openbao, platf
 
 
 @pytest.mark.parametrize("cas_required", [True, False])
-def test_a_value_written_out_of_band_first_is_never_overwritten(openbao, platform, cas_required):
+def test_a_value_written_out_of_band_first_is_never_overwritten(openbao, vault_platform, cas_required):
     """Finding 2: the value is written only if the key has no version yet ("cas=0"), on a mount with or
     without cas_required. An operator's value put before the first ``pulumi up`` stays; the up reports
     the conflict instead of clobbering it (the fix: remove the value from the stack's config)."""
@@ -68,7 +67,7 @@ def test_a_value_written_out_of_band_first_is_never_overwritten(openbao, platfor
     assert current["data"]["data"] == {"token": "operator-token"} and current["data"]["metadata"]["version"] == 1
 
 
-def test_the_value_is_written_once_a_second_up_changes_nothing(openbao, platform):
+def test_the_value_is_written_once_a_second_up_changes_nothing(openbao, vault_platform):
     """``ignore_changes`` keeps Pulumi from rewriting a value; on the server a repeated create (what an
     update of the resource would send) is refused by check-and-set, so a rotated value is never reverted."""
     config, keys = staging()

@@ -16,23 +16,24 @@ import subprocess
 import pytest
 
 from tests.engines.openbao import bao_binary
-
-from .conftest import Deployment, Platform
-
-
-def _consumer_token(platform: Platform, staging: Deployment) -> str:
-    return platform.login_kubernetes(f"makini-{staging.environment}-work-orders", "work-orders-staging", "work-orders")
+from tests.engines.vault_platform import Deployment, Platform
 
 
-def _rotator_token(platform: Platform, dev: Deployment) -> str:
+def _consumer_token(vault_platform: Platform, staging: Deployment) -> str:
+    return vault_platform.login_kubernetes(
+        f"makini-{staging.environment}-work-orders", "work-orders-staging", "work-orders"
+    )
+
+
+def _rotator_token(vault_platform: Platform, dev: Deployment) -> str:
     j = dev.config.vault.rotator.auth.jwt
-    return platform.login_jwt(f"makini-{dev.environment}-rotator", j.bound_subject, j.bound_audiences[0])
+    return vault_platform.login_jwt(f"makini-{dev.environment}-rotator", j.bound_subject, j.bound_audiences[0])
 
 
 @pytest.mark.parametrize("who", ["consumer", "rotator"])
-def test_tokens_look_up_renew_and_revoke_themselves(openbao, platform, environments, who):
+def test_tokens_look_up_renew_and_revoke_themselves(openbao, vault_platform, environments, who):
     staging, dev = environments
-    token = _consumer_token(platform, staging) if who == "consumer" else _rotator_token(platform, dev)
+    token = _consumer_token(vault_platform, staging) if who == "consumer" else _rotator_token(vault_platform, dev)
     client = openbao.client(token=token)
     assert client.is_authenticated()  # GET auth/token/lookup-self
     me = client.auth.token.lookup_self()["data"]
@@ -43,9 +44,9 @@ def test_tokens_look_up_renew_and_revoke_themselves(openbao, platform, environme
     assert openbao.http("GET", "auth/token/lookup-self", token=token)[0] == 403  # gone
 
 
-def test_renewal_never_passes_the_roles_max_ttl(openbao, platform, environments):
+def test_renewal_never_passes_the_roles_max_ttl(openbao, vault_platform, environments):
     staging, _ = environments
-    client = openbao.client(token=_consumer_token(platform, staging))
+    client = openbao.client(token=_consumer_token(vault_platform, staging))
     renewed = client.auth.token.renew_self(increment=10 * 86400)["auth"]
     assert renewed["lease_duration"] <= 3600  # tokenMaxTtl of the consumer (default 3600 s)
 
@@ -62,15 +63,19 @@ def test_renewal_never_passes_the_roles_max_ttl(openbao, platform, environments)
         ("GET", "sys/policies/acl/default", None),
     ],
 )
-def test_nothing_else_of_the_default_policy_comes_with_it(openbao, platform, environments, method, path, body):
+def test_nothing_else_of_the_default_policy_comes_with_it(openbao, vault_platform, environments, method, path, body):
     staging, _ = environments
-    assert openbao.http(method, path, body, token=_consumer_token(platform, staging))[0] == 403
+    assert openbao.http(method, path, body, token=_consumer_token(vault_platform, staging))[0] == 403
 
 
-def test_the_vault_cli_reads_a_consumers_token_as_the_readme_says(openbao, platform, environments):
+def test_the_vault_cli_reads_a_consumers_token_as_the_readme_says(openbao, vault_platform, environments):
     """`vault kv get <mount>/<path>` (here OpenBao's `bao kv get`) works with a consumer's token alone."""
     staging, _ = environments
-    env = {"BAO_ADDR": openbao.addr, "BAO_TOKEN": _consumer_token(platform, staging), "HOME": str(openbao.workdir)}
+    env = {
+        "BAO_ADDR": openbao.addr,
+        "BAO_TOKEN": _consumer_token(vault_platform, staging),
+        "HOME": str(openbao.workdir),
+    }
     out = subprocess.run(
         [bao_binary(), "kv", "get", "-field=token", f"{staging.mount}/connections/acme-maintainx/token"],
         env=env,
