@@ -6,10 +6,17 @@ scheduled CI job; see README.md for why a schedule and not an agent). Each run:
 1. lists every secret under ``<VAULT_MOUNT>/metadata/<VAULT_CONNECTIONS_PATH>`` (recursively);
 2. reads its custom metadata: ``makini_connection_id`` (secrets without it are not connection
    tokens and are skipped), ``rotation_period_days``, ``last_rotated`` (ISO 8601 UTC);
-3. for each due secret (never rotated, or ``last_rotated + rotation_period_days <= now``): issues a
+3. for each due secret (no version yet, or ``last written + rotation_period_days <= now``, where "last
+   written" is the later of the current version's ``created_time``, which the engine keeps, and
+   ``last_rotated``): issues a
    fresh connection token, checks it with ``GET /api/integrations/current``, writes it as a new
    version with check-and-set (``cas`` = the current version, so a concurrent writer wins and this
    run reports a conflict instead of overwriting), then sets ``last_rotated``.
+
+Why ``created_time``: the Vault store (``pulumi up``) writes each secret's whole ``custom_metadata`` map
+whenever one of its inputs changes, and KV v2 replaces the map on every metadata write, so
+``last_rotated`` does not survive an up; the version's ``created_time`` does, and it also counts a value
+written out of band (a manual revoke-and-replace) as the last rotation.
 
 The old token is not revoked (it stays valid at Makini), so readers of the previous version keep
 working. Exit status: 0 all due secrets rotated (or none due), 1 at least one failed, 2 bad config.
@@ -21,6 +28,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -87,12 +95,24 @@ def period_days(custom: Mapping[str, str]) -> int:
     return period
 
 
-def due(custom: Mapping[str, str], now: datetime) -> tuple[bool, str]:
-    """Whether a secret with this custom metadata is due; raises RotationFailed on a bad period."""
+def current_version_written(meta: Mapping[str, Any]) -> datetime | None:
+    """When the current version was written: KV v2 metadata ``versions[<current_version>].created_time``
+    (None when the key has no version yet)."""
+    versions = meta.get("versions") or {}
+    info = versions.get(str(meta.get("current_version") or 0)) or {}
+    raw = info.get("created_time") or ""
+    # Vault prints nanoseconds (2026-12-01T15:19:51.705011057Z); datetime takes at most microseconds.
+    return _parse_time(re.sub(r"(\.\d{6})\d+", r"\1", raw))
+
+
+def due(custom: Mapping[str, str], now: datetime, written: datetime | None = None) -> tuple[bool, str]:
+    """Whether a secret with this custom metadata, whose current version was ``written`` then, is due;
+    raises RotationFailed on a bad period."""
     period = period_days(custom)
-    last = _parse_time(custom.get(META_LAST_ROTATED))
-    if last is None:
-        return True, "never rotated (no valid last_rotated)"
+    known = [t for t in (_parse_time(custom.get(META_LAST_ROTATED)), written) if t is not None]
+    if not known:
+        return True, "never rotated (no version, no valid last_rotated)"
+    last = max(known)
     next_due = last + timedelta(days=period)
     if next_due <= now:
         return True, f"due since {_iso(next_due)}"
@@ -198,7 +218,7 @@ class VaultRotator:
             jsonlog.log(logger, logging.INFO, "skipped", path=path, reason=f"no {META_CONNECTION} in custom metadata")
             return
         now = self.now()
-        is_due, reason = due(custom, now)
+        is_due, reason = due(custom, now, current_version_written(meta))
         if not (is_due or force):
             report.not_due.append(path)
             jsonlog.log(logger, logging.INFO, "not_due", path=path, reason=reason)

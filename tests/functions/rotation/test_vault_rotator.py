@@ -1,185 +1,327 @@
-"""The Vault KV v2 rotator through real hvac against an in-memory KV v2, and the fake Makini."""
+"""The Vault KV v2 rotator on a real server (OpenBao), logged in as itself, against the fake Makini.
+
+Each test deploys its own small stack on the session's OpenBao (tests/engines/vault_platform.py: the
+program under the offline harness, its Vault resources applied with the provider's calls), so the
+mount, the custom metadata, the rotator's policy and its Kubernetes role are the program's own. The
+rotator then logs in as its service account (Kubernetes auth, checked by a fake TokenReview) and
+runs with that token: whatever its policy does not allow, the server refuses.
+
+Time: the server stamps each version's ``created_time`` with the real clock; the rotator gets an
+injected ``now`` (real time, or real time plus ``LATER``) to see the period pass. A test that checks a
+second run after a rotation rotates at real time (``run(only=...)``), as a deployed rotator would.
+
+What the server cannot show is injected around the client, and says so: a metadata write that fails
+after the data write (``test_metadata_failure_after_write_...``).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from rotation import vault_rotator as vr
 
-from .conftest import CONNECTION_ID
-from .fake_vault import InMemoryKV2
+from tests.engines import vault_provider
+from tests.engines.vault_platform import Deployment, Platform, deploy, env_name, program_run
 
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-MOUNT = "makini-prod"
+from .conftest import CONNECTION_ID
+
+PERIOD_DAYS = 7
+LATER = timedelta(days=PERIOD_DAYS, hours=1)  # past one period: every rotated token is due
+ACME = "connections/acme-netsuite/token"
+FRESH = "connections/eu-fresh/token"
+MANUAL = "connections/manual-erp/token"
+OOB = "connections/oob-filled/token"  # declared, no value in config: filled later (or by the first rotation)
+
+
+def stack(makini, environment: str, owner: str = "team-a") -> tuple[dict, set[str]]:
+    makini.add_connection("c-dev")
+    makini.add_connection("c-oob")
+    conn = {"system": "NetSuite", "tier": 1, "deployment": "cloud", "consumers": ["svc"]}
+    config = {
+        "makini:environment": environment,
+        "makini:tags": {"owner": owner, "costCenter": "cc-1"},
+        "makini:backends": ["vault"],
+        "makini:oauth": {"clientId": makini.client_id},
+        "makini:oauthClientSecret": makini.client_secret,
+        "makini:credits": {"pool": 20},
+        "makini:connections": [
+            {"key": "acme-netsuite", "makiniId": CONNECTION_ID, **conn},
+            {"key": "eu-fresh", "makiniId": "c-dev", **conn},
+            {"key": "manual-erp", **conn},
+            {"key": "oob-filled", "makiniId": "c-oob", **conn},
+        ],
+        "makini:connectionTokens": {
+            "acme-netsuite": makini.mint_connection_token(CONNECTION_ID),
+            "eu-fresh": makini.mint_connection_token("c-dev"),
+            "manual-erp": "manual-token",
+        },
+        "makini:consumers": {
+            "svc": {"vault": {"auth": {"kubernetes": {"serviceAccountNames": ["svc"], "namespaces": ["apps"]}}}}
+        },
+        "makini:rotation": {"connectionTokenDays": PERIOD_DAYS},
+        "makini:vault": {
+            "rotator": {
+                "auth": {"kubernetes": {"mountPath": "kubernetes"}},
+                "namespace": "makini",
+                "serviceAccountName": "makini-token-rotator",
+                "image": "ghcr.io/example/makini-rotator@sha256:" + "0" * 64,
+                "vaultAddress": "https://vault.example.internal:8200",
+            }
+        },
+    }
+    return config, {"makini:oauthClientSecret", "makini:connectionTokens"}
+
+
+class Rig:
+    def __init__(self, bao, platform: Platform, d: Deployment, makini, client_factory):
+        self.bao, self.platform, self.d, self.makini, self.client_factory = bao, platform, d, makini, client_factory
+        self.root = bao.client().secrets.kv.v2
+        self.mount = d.mount
+        self.started = datetime.now(UTC)
+
+    def rotator_token(self) -> str:
+        return self.platform.login_kubernetes(f"makini-{self.d.environment}-rotator", "makini", "makini-token-rotator")
+
+    def rotator(self, now: datetime | None = None, **kw) -> vr.VaultRotator:
+        when = now or datetime.now(UTC)
+        vault = self.bao.client(token=self.rotator_token())
+        return vr.VaultRotator(
+            vault, self.client_factory(), mount=self.mount, oauth_client_path="oauth/client", now=lambda: when, **kw
+        )
+
+    def later(self) -> datetime:
+        return datetime.now(UTC) + LATER
+
+    def versions(self, path: str) -> int:
+        return self.root.read_secret_metadata(path=path, mount_point=self.mount)["data"]["current_version"]
+
+    def value(self, path: str) -> dict:
+        return self.root.read_secret_version(path=path, mount_point=self.mount, raise_on_deleted_version=True)["data"][
+            "data"
+        ]
+
+    def custom(self, path: str) -> dict:
+        return self.root.read_secret_metadata(path=path, mount_point=self.mount)["data"]["custom_metadata"] or {}
+
+    def set_custom(self, path: str, **changes: str) -> None:
+        custom = {**self.custom(path), **changes}
+        self.root.update_metadata(path=path, custom_metadata=custom, mount_point=self.mount)
 
 
 @pytest.fixture
-def kv(makini):
-    store = InMemoryKV2(MOUNT)
-    store.put("oauth-client", {"client_id": makini.client_id, "client_secret": makini.client_secret})
-    store.old_token = makini.mint_connection_token(CONNECTION_ID)
-    makini.add_connection("c-dev")
-    store.put(
-        "connections/acme-netsuite",
-        {"token": store.old_token, "connection_id": CONNECTION_ID, "issued_at": "2025-02-01T00:00:00Z"},
-        {
-            "makini_connection_id": CONNECTION_ID,
-            "rotation_period_days": "7",
-            "last_rotated": "2025-02-20T00:00:00Z",
-            "owner": "team-a",
-        },
-        delete_version_after="720h",
-    )
-    store.put(
-        "connections/eu/fresh",
-        {"token": makini.mint_connection_token("c-dev"), "connection_id": "c-dev", "issued_at": ""},
-        {"makini_connection_id": "c-dev", "rotation_period_days": "30", "last_rotated": "2025-02-20T00:00:00Z"},
-    )
-    store.put("connections/notes", {"text": "not a token"}, {})
-    return store
+def rig(openbao, vault_platform, makini, client_factory) -> Rig:
+    config, keys = stack(makini, env_name("rot"))
+    return Rig(openbao, vault_platform, deploy(openbao, config, keys), makini, client_factory)
 
 
-def rotator(kv, client_factory):
-    return vr.VaultRotator(kv.client(), client_factory(), mount=MOUNT, now=lambda: NOW)
+# -- what is due --------------------------------------------------------------------------------
 
 
-def test_rotates_only_due_connection_tokens(kv, makini, client_factory):
-    report = rotator(kv, client_factory).run()
-    assert report.rotated == ["connections/acme-netsuite"]
-    assert report.not_due == ["connections/eu/fresh"]
-    assert report.skipped == ["connections/notes"]
-    assert report.failed == {}
+def test_a_fresh_deployment_rotates_only_the_empty_declared_token(rig):
+    """Right after the first up the configured tokens are new versions (not due); the declared token
+    nobody filled has no version, so the first run fills it from Makini; the manual one is not its business."""
+    report = rig.rotator().run()
+    assert report.rotated == [OOB] and report.failed == {}
+    assert sorted(report.not_due) == [ACME, FRESH]
+    assert not any(p.startswith("connections/manual-erp") for p in report.rotated + report.not_due + report.skipped)
+    assert rig.value(OOB)["connection_id"] == "c-oob" and rig.versions(OOB) == 1
 
-    entry = kv.entries["connections/acme-netsuite"]
-    assert len(entry.versions) == 2
-    new = entry.versions[-1]
+
+def test_after_a_period_every_rotated_token_is_rotated_and_readers_keep_working(rig):
+    old = rig.value(ACME)["token"]
+    report = rig.rotator(now=rig.later()).run()
+    assert sorted(report.rotated) == [ACME, FRESH, OOB] and report.failed == {}
+    new = rig.value(ACME)
     assert set(new) == {"token", "connection_id", "issued_at"} and new["connection_id"] == CONNECTION_ID
-    assert makini.token_is_valid(new["token"]) and makini.token_is_valid(kv.old_token)
-    assert entry.custom_metadata == {
-        "makini_connection_id": CONNECTION_ID,
-        "rotation_period_days": "7",
-        "last_rotated": "2025-03-01T12:00:00Z",
-        "owner": "team-a",
-    }
-    assert entry.delete_version_after == "720h"  # not clobbered by hvac's "0s" default
-    writes = [(m, p, b) for m, p, b in kv.calls if m == "POST" and "/data/" in p]
-    assert writes[0][2]["options"] == {"cas": 1}
+    assert new["token"] != old and rig.makini.token_is_valid(new["token"]) and rig.makini.token_is_valid(old)
+    assert rig.versions(ACME) == 2
+    custom = rig.custom(ACME)
+    assert custom["makini_connection_id"] == CONNECTION_ID and custom["rotation_period_days"] == str(PERIOD_DAYS)
+    assert custom["owner"] == "team-a" and custom["last_rotated"]  # the store's keys kept, the rotation added
+    assert rig.value(MANUAL)["token"] == "manual-token"  # not the rotator's: no Makini id
 
 
-def test_paths_outside_the_rotators_policy_are_skipped_not_failures(kv, client_factory, makini):
-    """The deployed policy lists only rotated connections' folders and reads only their token metadata:
-    a connection without a Makini id, or a NetSuite M2M key beside a token, answers 403 and is skipped."""
-    kv.put("connections/manual-erp/token", {"token": "t", "connection_id": None, "issued_at": ""}, {})
-    kv.put("connections/acme-netsuite-m2m/m2m-key", {"pem": "k"}, {"kind": "netsuite-m2m-key"})
-    kv.denied_prefixes = ("connections/manual-erp", "connections/acme-netsuite-m2m/m2m-key")
-    report = rotator(kv, client_factory).run()
-    assert report.failed == {}
-    assert report.rotated == ["connections/acme-netsuite"]
-    assert "connections/acme-netsuite-m2m/m2m-key" in report.skipped
-    assert not any(p.startswith("connections/manual-erp") for p in report.rotated + report.not_due)
+def test_second_run_is_a_no_op(rig):
+    later = rig.later()
+    rig.rotator(now=later).run()
+    report = rig.rotator(now=later).run()
+    assert report.rotated == [] and ACME in report.not_due and rig.versions(ACME) == 2
 
 
-def test_second_run_is_a_no_op(kv, client_factory):
-    rotator(kv, client_factory).run()
-    report = rotator(kv, client_factory).run()
-    assert report.rotated == [] and "connections/acme-netsuite" in report.not_due
-    assert len(kv.entries["connections/acme-netsuite"].versions) == 2
+def test_a_pulumi_up_that_rewrites_the_metadata_does_not_rotate_again(rig, openbao, makini):
+    """Finding 5: KV v2 replaces the whole custom_metadata on every metadata write, and the store's
+    metadata endpoint writes it whenever one of its inputs changes (here the owner tag), dropping
+    ``last_rotated``. The rotation must survive that: the token rotated an hour ago is not due."""
+    assert rig.rotator().run(only=ACME).rotated == [ACME]  # rotated now (the server stamps it now)
+    assert rig.custom(ACME)["last_rotated"]
+    config, keys = stack(makini, rig.d.environment, owner="team-b")  # a changed input of every metadata endpoint
+    _, run = program_run(config, keys)
+    vault_provider.apply(openbao, run.resources, only=["vault:generic/endpoint:Endpoint"])
+    assert rig.custom(ACME)["owner"] == "team-b"  # the up did rewrite the map
+    report = rig.rotator(now=datetime.now(UTC) + timedelta(hours=1)).run()
+    assert ACME in report.not_due and ACME not in report.rotated
+    assert rig.versions(ACME) == 2
 
 
-def test_never_rotated_is_due(kv, client_factory):
-    del kv.entries["connections/eu/fresh"].custom_metadata["last_rotated"]
-    assert "connections/eu/fresh" in rotator(kv, client_factory).run().rotated
+def test_an_out_of_band_write_counts_as_a_rotation(rig):
+    """An operator's `vault kv put -cas=N` (e.g. after revoking a token) restarts the period."""
+    rig.root.create_or_update_secret(
+        path=ACME, secret={"token": "operator", "connection_id": CONNECTION_ID}, cas=1, mount_point=rig.mount
+    )
+    rig.set_custom(ACME, last_rotated="2020-01-01T00:00:00Z")  # an old bookkeeping entry does not win
+    report = rig.rotator(now=datetime.now(UTC) + timedelta(days=PERIOD_DAYS - 1)).run()
+    assert ACME in report.not_due and rig.value(ACME)["token"] == "operator"
 
 
-def test_path_option_rotates_now_even_if_not_due(kv, client_factory):
-    report = rotator(kv, client_factory).run(only="connections/eu/fresh")
-    assert report.rotated == ["connections/eu/fresh"]
-    assert len(kv.entries["connections/acme-netsuite"].versions) == 1
+def test_path_option_rotates_now_even_if_not_due(rig):
+    report = rig.rotator().run(only=FRESH)
+    assert report.rotated == [FRESH] and rig.versions(FRESH) == 2 and rig.versions(ACME) == 1
 
 
-def test_dry_run_changes_nothing(kv, client_factory, makini):
-    report = rotator(kv, client_factory).run(dry_run=True)
-    assert report.rotated == ["connections/acme-netsuite"]
-    assert len(kv.entries["connections/acme-netsuite"].versions) == 1
-    assert makini.requests == []
+def test_dry_run_changes_nothing(rig, makini):
+    makini.clear_requests()
+    report = rig.rotator(now=rig.later()).run(dry_run=True)
+    assert sorted(report.rotated) == [ACME, FRESH, OOB]
+    assert rig.versions(ACME) == 1 and rig.versions(OOB) == 0 and makini.requests == []
 
 
-def test_cas_conflict_is_reported_and_concurrent_write_wins(kv, client_factory, makini):
-    r = rotator(kv, client_factory)
+# -- what its identity may do -------------------------------------------------------------------
+
+
+def test_secrets_outside_its_policy_are_skipped_not_failures(rig):
+    """Its policy lists only the folders of the connections it rotates and reads only their tokens'
+    metadata: a NetSuite M2M key beside a token answers 403 and is skipped; the manual connection's
+    folder is not even listable."""
+    rig.root.create_or_update_secret(
+        path="connections/acme-netsuite/m2m-key", secret={"pem": "k"}, cas=0, mount_point=rig.mount
+    )
+    report = rig.rotator(now=rig.later()).run()
+    assert report.failed == {} and "connections/acme-netsuite/m2m-key" in report.skipped
+    assert ACME in report.rotated
+
+
+def test_it_cannot_read_the_tokens_it_writes(rig, openbao):
+    """The engine enforces what the access matrix says for Vault: write, never read, a token value."""
+    token = rig.rotator_token()
+    assert openbao.http("GET", f"{rig.mount}/data/{ACME}", token=token)[0] == 403
+    assert openbao.http("GET", f"{rig.mount}/data/{MANUAL}", token=token)[0] == 403
+    assert openbao.http("GET", f"{rig.mount}/data/oauth/client", token=token)[0] == 200
+
+
+# -- failures leave the current version ----------------------------------------------------------
+
+
+def test_cas_conflict_is_reported_and_the_concurrent_write_wins(rig):
+    r = rig.rotator(now=rig.later())
     real_issue = r.makini.issue_connection_token
 
     def issue_while_someone_writes(system, conn):
         issued = real_issue(system, conn)
-        kv.put(
-            "connections/acme-netsuite",
-            {"token": "written-by-someone-else", "connection_id": CONNECTION_ID},
-            kv.entries["connections/acme-netsuite"].custom_metadata,
-            "720h",
-        )
+        if conn == CONNECTION_ID:
+            rig.root.create_or_update_secret(
+                path=ACME, secret={"token": "written-by-someone-else"}, cas=1, mount_point=rig.mount
+            )
         return issued
 
     r.makini.issue_connection_token = issue_while_someone_writes
-    report = r.run()
-    assert "check-and-set" in report.failed["connections/acme-netsuite"]
-    assert kv.latest("connections/acme-netsuite")["token"] == "written-by-someone-else"
+    report = r.run(only=ACME)
+    assert "check-and-set" in report.failed[ACME]
+    assert rig.value(ACME) == {"token": "written-by-someone-else"}
 
 
 @pytest.mark.parametrize("fault", [dict(status=401), dict(status=503, count=50), dict(status=429, count=50)])
-def test_makini_failure_leaves_current_version(kv, client_factory, makini, fault):
+def test_makini_failure_leaves_the_current_version(rig, makini, fault):
+    old = rig.value(ACME)
     makini.fail_next(**fault)
-    report = rotator(kv, client_factory).run()
-    assert "connections/acme-netsuite" in report.failed
-    assert kv.latest("connections/acme-netsuite")["token"] == kv.old_token
-    assert kv.entries["connections/acme-netsuite"].custom_metadata["last_rotated"] == "2025-02-20T00:00:00Z"
+    report = rig.rotator(now=rig.later()).run(only=ACME)
+    assert ACME in report.failed and rig.value(ACME) == old and rig.versions(ACME) == 1
+    assert "last_rotated" not in rig.custom(ACME)
 
 
-def test_sync_status_fail_writes_nothing(kv, client_factory, makini):
+def test_sync_status_fail_writes_nothing(rig, makini):
     makini.set_sync_status(CONNECTION_ID, "fail")
-    report = rotator(kv, client_factory).run()
-    assert "must reconnect" in report.failed["connections/acme-netsuite"]
-    assert len(kv.entries["connections/acme-netsuite"].versions) == 1
+    report = rig.rotator(now=rig.later()).run(only=ACME)
+    assert "must reconnect" in report.failed[ACME] and rig.versions(ACME) == 1
 
 
-def test_metadata_failure_after_write_is_reported_and_retried_next_run(kv, client_factory, makini):
-    kv.fail_metadata_write = 1
-    first = rotator(kv, client_factory).run()
-    assert "connections/acme-netsuite" in first.failed
-    written = kv.latest("connections/acme-netsuite")["token"]
-    assert makini.token_is_valid(written)  # the new version is usable even though metadata lagged
-    second = rotator(kv, client_factory).run()
-    assert second.rotated == ["connections/acme-netsuite"]
+def test_metadata_failure_after_write_is_reported_and_the_new_version_stands(rig, makini):
+    """Injected (the server cannot be made to fail one write): the data write lands, the metadata write
+    raises. The new token is current and valid, and the next run does not rotate it again."""
+    r = rig.rotator()
+
+    def broken(**kwargs):
+        raise RuntimeError("injected metadata write failure")
+
+    r.kv.update_metadata = broken
+    first = r.run(only=ACME)
+    assert ACME in first.failed and rig.versions(ACME) == 2
+    assert makini.token_is_valid(rig.value(ACME)["token"])
+    assert ACME in rig.rotator(now=datetime.now(UTC) + timedelta(hours=1)).run().not_due
 
 
-def test_bad_period_is_a_clear_failure(kv, client_factory):
-    kv.entries["connections/acme-netsuite"].custom_metadata["rotation_period_days"] = "weekly"
-    report = rotator(kv, client_factory).run()
-    assert "rotation_period_days='weekly'" in report.failed["connections/acme-netsuite"]
+def test_bad_period_is_a_clear_failure(rig):
+    rig.set_custom(ACME, rotation_period_days="weekly")
+    report = rig.rotator(now=rig.later()).run(only=ACME)
+    assert "rotation_period_days='weekly'" in report.failed[ACME]
 
 
-def test_logs_never_contain_tokens(kv, client_factory, makini, caplog):
+def test_logs_never_contain_tokens(rig, makini, caplog):
     caplog.set_level(logging.INFO, logger="rotation")
-    rotator(kv, client_factory).run()
+    old = rig.value(ACME)["token"]
+    rig.rotator(now=rig.later()).run()
     assert "rotated" in caplog.text
-    for secret in [kv.latest("connections/acme-netsuite")["token"], kv.old_token, makini.client_secret]:
+    for secret in [rig.value(ACME)["token"], old, makini.client_secret]:
         assert secret not in caplog.text
 
 
-def test_main_exit_codes_and_report(kv, client_factory, makini, capsys):
-    env = {"VAULT_MOUNT": MOUNT}
-    code = vr.main([], env=env, vault_factory=lambda e: kv.client(), makini_factory=client_factory)
+# -- the command, logging in as its service account -----------------------------------------------
+
+
+def test_main_logs_in_with_kubernetes_auth_and_exits_with_the_report(rig, openbao, vault_platform, tmp_path, capsys):
+    jwt_file = tmp_path / "sa-token"
+    jwt_file.write_text(vault_platform.kubernetes_jwt("makini", "makini-token-rotator"))
+    env = {
+        "VAULT_ADDR": openbao.addr,
+        "VAULT_MOUNT": rig.mount,
+        "VAULT_OAUTH_CLIENT_PATH": "oauth/client",
+        "VAULT_CONNECTIONS_PATH": "connections",
+        "VAULT_AUTH_METHOD": "kubernetes",
+        "VAULT_AUTH_ROLE": f"makini-{rig.d.environment}-rotator",
+        "VAULT_AUTH_MOUNT": "kubernetes",
+        "VAULT_JWT_FILE": str(jwt_file),
+    }
+    code = vr.main([], env=env, makini_factory=rig.client_factory)
     out = json.loads(capsys.readouterr().out)
-    # main() uses the real clock, long past both secrets' due dates (2025-02-27 and 2025-03-22)
-    assert code == 0 and sorted(out["rotated"]) == ["connections/acme-netsuite", "connections/eu/fresh"]
-    makini.fail_next(401)
-    code = vr.main(
-        ["--path", "connections/eu/fresh"], env=env, vault_factory=lambda e: kv.client(), makini_factory=client_factory
-    )
-    assert code == 1
-    assert vr.main([], env={}, vault_factory=lambda e: kv.client(), makini_factory=client_factory) == 2
+    assert code == 0 and out["rotated"] == [OOB] and out["failed"] == {}
+    rig.makini.fail_next(401)
+    assert vr.main(["--path", FRESH], env=env, makini_factory=rig.client_factory) == 1
+    assert vr.main([], env={**env, "VAULT_MOUNT": ""}, makini_factory=rig.client_factory) == 2
     assert "VAULT_MOUNT is not set" in capsys.readouterr().err
+
+
+def test_main_logs_in_with_jwt_auth(openbao, vault_platform, makini, client_factory, tmp_path, capsys):
+    """The rotator of a stack on JWT auth (a scheduled CI job or a projected service-account token)."""
+    config, keys = stack(makini, env_name("rotj"))
+    subject = "system:serviceaccount:makini:makini-token-rotator"
+    config["makini:vault"]["rotator"]["auth"] = {"jwt": {"boundAudiences": ["vault.test"], "boundSubject": subject}}
+    d = deploy(openbao, config, keys)
+    jwt_file = tmp_path / "vault-token"
+    jwt_file.write_text(vault_platform.workload_jwt(subject, "vault.test"))
+    env = {
+        "VAULT_ADDR": openbao.addr,
+        "VAULT_MOUNT": d.mount,
+        "VAULT_OAUTH_CLIENT_PATH": "oauth/client",
+        "VAULT_AUTH_METHOD": "jwt",
+        "VAULT_AUTH_ROLE": f"makini-{d.environment}-rotator",
+        "VAULT_AUTH_MOUNT": "jwt",
+        "VAULT_JWT_FILE": str(jwt_file),
+    }
+    assert vr.main(["--path", FRESH], env=env, makini_factory=client_factory) == 0
+    assert json.loads(capsys.readouterr().out)["rotated"] == [FRESH]
 
 
 @pytest.mark.parametrize(
@@ -217,22 +359,25 @@ def test_vault_client_config_errors(env, message):
 
 
 @pytest.mark.parametrize("expires_in", [300, 7 * 86400, 8 * 86400 - 1])
-def test_short_lived_token_is_refused_and_nothing_written(kv, makini, client_factory, expires_in):
+def test_short_lived_token_is_refused_and_nothing_written(rig, makini, expires_in):
     makini.connection_token_lifetime = expires_in
-    entry = kv.entries["connections/acme-netsuite"]
-    versions_before, meta_before = list(entry.versions), dict(entry.custom_metadata)
-    report = rotator(kv, client_factory).run(only="connections/acme-netsuite")
+    before = rig.custom(ACME)
+    report = rig.rotator().run(only=ACME)
     assert report.rotated == []
-    message = report.failed["connections/acme-netsuite"]
+    message = report.failed[ACME]
     assert f"expires in {expires_in} s" in message and "rotation_period_days" in message
     assert "at least 8 days" in message and "Nothing was written" in message
     assert makini.tokens_issued(CONNECTION_ID)[-1] not in message
-    assert entry.versions == versions_before and entry.custom_metadata == meta_before
+    assert rig.versions(ACME) == 1 and rig.custom(ACME) == before
 
 
 @pytest.mark.parametrize("expires_in", [8 * 86400, None])
-def test_long_or_absent_lifetime_rotates(kv, makini, client_factory, expires_in):
+def test_long_or_absent_lifetime_rotates(rig, makini, expires_in):
     makini.connection_token_lifetime = expires_in
-    report = rotator(kv, client_factory).run(only="connections/acme-netsuite")
-    assert report.rotated == ["connections/acme-netsuite"] and report.failed == {}
-    assert len(kv.entries["connections/acme-netsuite"].versions) == 2
+    report = rig.rotator().run(only=ACME)
+    assert report.rotated == [ACME] and report.failed == {} and rig.versions(ACME) == 2
+
+
+def test_the_module_runs_on_the_server_not_on_a_fake():
+    """The in-memory KV v2 this module used to run against is gone (tests/engines/openbao.py instead)."""
+    assert not (Path(__file__).parent / "fake_vault.py").exists()
