@@ -33,8 +33,8 @@ from .config.consumers import (
     webhook_queue_problems,
 )
 from .config.model import StackConfig, backend_section_problems, connection_token_problems, production_problems
-from .config.rotation import rotation_date_problems, rotation_problems
-from .config.vault import delete_version_problems
+from .config.rotation import TOKEN_LIFETIME_DAYS, rotation_date_problems, rotation_problems
+from .config.vault import version_retention_problems
 from .config.webhooks import webhook_problems
 from .credits import credit_report
 from .errors import Problem
@@ -71,7 +71,7 @@ def cross_checks(cfg: StackConfig, accounts: Collection[str] = (), today: date |
         *azure_production_problems(cfg.azure, cfg.production),
         *azure_network_problems(cfg.azure),
         *_key_vault_secret_names(cfg),
-        *delete_version_problems(cfg.vault, cfg.rotation.connection_token_days),
+        *(version_retention_problems(cfg.vault, vault_version_needs(cfg)) if "vault" in cfg.backends else []),
         *netsuite_problems(cfg.connections),
         *rotation_problems(cfg.rotation),
         *rotation_date_problems(cfg.rotation, today),
@@ -79,6 +79,47 @@ def cross_checks(cfg: StackConfig, accounts: Collection[str] = (), today: date |
         *_azure_functions_network(cfg),
         *function_dependencies_problems(cfg.azure, PROJECT_ROOT, _function_packages(cfg)),
     ]
+
+
+def vault_version_needs(cfg: StackConfig) -> list[tuple[int, str]]:
+    """How long (seconds) each kind of secret in the Vault store must stay readable after it is written,
+    and why: the OAuth client's and the webhook secret's maximum ages (the latter plus its grace window),
+    Makini's token lifetime, each NetSuite certificate's validity. Checked against deleteVersionAfter by
+    :func:`stacks.config.vault.version_retention_problems`."""
+    day = 86400
+    r = cfg.rotation
+    needs = [
+        (
+            r.oauth_client_secret_max_age_days * day,
+            f"the OAuth client stays current up to its maximum age (makini:rotation.oauthClientSecretMaxAgeDays = "
+            f"{r.oauth_client_secret_max_age_days} days)",
+        ),
+        (
+            r.webhook_secret_max_age_days * day + cfg.webhooks.grace_seconds,
+            f"the webhook secret stays current up to its maximum age (makini:rotation.webhookSecretMaxAgeDays = "
+            f"{r.webhook_secret_max_age_days} days), then is still accepted for makini:webhooks.graceSeconds "
+            f"({cfg.webhooks.grace_seconds} s)",
+        ),
+    ]
+    if cfg.connections:
+        needs.append(
+            (
+                TOKEN_LIFETIME_DAYS * day,
+                f"a connection token stays current until its successor is written, at most Makini's "
+                f"{TOKEN_LIFETIME_DAYS}-day token lifetime",
+            )
+        )
+    for i, conn in enumerate(cfg.connections):
+        if conn.netsuite is not None:
+            days = conn.netsuite.certificate_validity_days
+            needs.append(
+                (
+                    days * day,
+                    f"the NetSuite M2M key of {conn.key} is written once and used for its certificate's validity "
+                    f"(makini:connections[{i}].netsuite.certificateValidityDays = {days} days)",
+                )
+            )
+    return needs
 
 
 def _rotates_on_azure(cfg: StackConfig) -> bool:

@@ -9,6 +9,7 @@ rotation period is at the end of this module; the rotator's rules, which need th
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -130,10 +131,18 @@ class VaultRotator(Model):
 class VaultSettings(Model):
     """Settings for the Vault KV v2 store of this environment."""
 
-    max_versions: int = Field(default=10, ge=1, le=100, description="Versions kept per secret.")
+    max_versions: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Versions kept per secret; at least 2, so the previous version outlives a rotation's grace window.",
+    )
     cas_required: bool = Field(default=True, description="Writes must use check-and-set.")
     delete_version_after: str = Field(
-        default="0s", description="Delete versions older than this duration (Vault syntax, e.g. 768h; 0s keeps them)."
+        default="0s",
+        description="Delete versions this long after they are written, the current one included (Vault syntax, "
+        "e.g. 5040h; 0s keeps them). At least the longest maximum age of a secret in the store (OAuth client, "
+        "webhook secret plus its grace, 30-day tokens, NetSuite certificates) plus 30 days.",
     )
     rotator: VaultRotator | None = Field(
         default=None, description="The connection-token rotator (required when connection tokens rotate on Vault)."
@@ -161,19 +170,47 @@ class VaultSettings(Model):
 # Rules about the vault section (stacks.checks runs them in the order of the error list)
 
 
-def delete_version_problems(vault: VaultSettings | None, connection_token_days: int | None) -> list[Problem]:
-    """KV v2 deletes even the current version after deleteVersionAfter: it must outlive a rotation period."""
-    days = connection_token_days
-    if vault is None or days is None:
+#: Days a version must outlive the longest it may stay current or needed: room for a late hand rotation
+#: (the reminder fires before the maximum age; people are late) or a rotation job that keeps failing.
+VERSION_RETENTION_MARGIN_DAYS = 30
+_DAY = 86400
+
+
+def version_retention_problems(vault: VaultSettings | None, needs: Sequence[tuple[int, str]]) -> list[Problem]:
+    """KV v2 must never delete a version that is still current or still needed for a grace window.
+
+    ``needs``: how long (seconds) each kind of secret in the store must stay readable after it is written,
+    and why (stacks.checks.vault_version_needs). KV v2's ``delete_version_after`` deletes every version,
+    the current one included, that long after it was written, so it must exceed each need plus the margin;
+    ``max_versions`` must keep the previous version (a rotation's grace window)."""
+    if vault is None:
         return []
+    problems = []
     seconds = vault.delete_version_after_seconds
-    if 0 < seconds <= days * 86400:
-        return [
-            Problem(
-                "makini:vault.deleteVersionAfter",
-                f"is {vault.delete_version_after}, not longer than the {days}-day rotation period "
-                "(makini:rotation.connectionTokenDays): the current token would be deleted before it is rotated",
-                f"pulumi config set --path 'makini:vault.deleteVersionAfter' {days * 2 * 24}h   # or 0s",
+    if seconds > 0 and needs:
+        need, why = max(needs)
+        required = need + VERSION_RETENTION_MARGIN_DAYS * _DAY
+        if seconds < required:
+            hours = -(-required // 3600)
+            problems.append(
+                Problem(
+                    "makini:vault.deleteVersionAfter",
+                    f"is {vault.delete_version_after} ({seconds / _DAY:g} days), but KV v2 deletes every version, "
+                    f"the current one included, that long after it was written: {why}, plus a "
+                    f"{VERSION_RETENTION_MARGIN_DAYS}-day margin, so it must be at least {hours}h "
+                    f"({required / _DAY:g} days)",
+                    f"pulumi config set --path 'makini:vault.deleteVersionAfter' {hours}h   "
+                    "# or 0s: keep versions, maxVersions bounds them",
+                )
             )
-        ]
-    return []
+    if vault.max_versions < 2:
+        problems.append(
+            Problem(
+                "makini:vault.maxVersions",
+                f"is {vault.max_versions}: KV v2 then destroys the previous version the moment a new one is written, "
+                "so the previous webhook secret (accepted for makini:webhooks.graceSeconds after a rotation) and the "
+                "token a reader fetched just before a rotation are gone",
+                "pulumi config set --path 'makini:vault.maxVersions' 10   # at least 2",
+            )
+        )
+    return problems

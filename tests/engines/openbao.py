@@ -7,8 +7,7 @@ Use it through the session fixture in ``tests/conftest.py``::
 
     def test_something(openbao):                 # one server per test session (per xdist worker)
         root = openbao.client()                  # hvac.Client with the root token
-        mount = openbao.unique("kv")             # a fresh name: tests share the server, never paths
-        root.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+        mount = openbao.enable_kv2()             # a fresh KV v2 mount, ready: tests share the server, never paths
         ...
         me = openbao.client(token=some_token)    # the same server as another identity
         openbao.http("GET", "sys/health")        # raw (status, json) when hvac would hide the answer
@@ -208,6 +207,20 @@ class OpenBao:
     def unique(self, prefix: str) -> str:
         """A name no other test of this session uses (mounts, policies, roles, paths)."""
         return f"{prefix}-{os.getpid()}-{next(self._names)}"
+
+    def enable_kv2(self, prefix: str = "kv") -> str:
+        """A fresh KV v2 mount, returned once it serves: a new mount answers 400 "Upgrading from
+        non-versioned to versioned data" for a moment (the provider retries that; so does this)."""
+        mount = self.unique(prefix)
+        status, answer = self.http("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "2"}})
+        if status >= 300:
+            raise OpenBaoError(f"cannot mount KV v2 at {mount}: {status} {answer}")
+        deadline = time.monotonic() + 10
+        while self.http("GET", f"{mount}/config")[0] != 200:
+            if time.monotonic() > deadline:
+                raise OpenBaoError(f"KV v2 at {mount} did not become ready")
+            time.sleep(0.02)
+        return mount
 
     def client(self, token: str | None = None) -> Any:
         """An ``hvac.Client`` for this server: the root token unless ``token`` is given."""

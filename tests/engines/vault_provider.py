@@ -27,6 +27,7 @@ Numbers arrive from the Pulumi engine as floats (``10.0``) and are sent as the i
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -54,20 +55,40 @@ class ProviderError(RuntimeError):
 
 @dataclass
 class Applied:
-    """What was sent, in order: ``(resource name, method, path, body)``."""
+    """What was sent, in order: ``(resource name, method, path, body)``, and how writes are retried."""
 
     calls: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    #: ``util.RetryWrite`` with ``DefaultRequestOpts``: a 400 is retried every 0.5 s, 60 times (a fresh KV v2
+    #: mount answers 400 "Upgrading from non-versioned to versioned data" for a moment). Tests that expect a
+    #: lasting 400 (a check-and-set refusal) shorten the delay; the number of tries stays the provider's.
+    retry_delay: float = 0.5
+    retry_tries: int = 60
 
 
 def _int(value: Any) -> int:
     return int(value)
 
 
-def _send(server: Server, applied: Applied, resource: str, method: str, path: str, body: dict[str, Any]) -> None:
-    applied.calls.append((resource, method, path, body))
-    status, answer = server.http(method, path, body)
-    if status >= 400:
-        raise ProviderError(resource, method, path, status, list(answer.get("errors") or []))
+def _send(
+    server: Server,
+    applied: Applied,
+    resource: str,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    *,
+    retry: bool = False,
+) -> None:
+    """One ``client.Logical().Write``; with ``retry`` the provider's ``util.RetryWrite`` (400s retried)."""
+    tries = 1 + (applied.retry_tries if retry else 0)
+    for attempt in range(tries):
+        applied.calls.append((resource, method, path, body))
+        status, answer = server.http(method, path, body)
+        if status < 400:
+            return
+        if not (status == 400 and attempt + 1 < tries):
+            raise ProviderError(resource, method, path, status, list(answer.get("errors") or []))
+        time.sleep(applied.retry_delay)
 
 
 # -- one function per resource type -----------------------------------------------------------------
@@ -96,15 +117,15 @@ def mount(server: Server, applied: Applied, r: Resource) -> None:
 
 def kv_secret_backend_v2(server: Server, applied: Applied, r: Resource) -> None:
     """``vault.kv.SecretBackendV2`` = ``vault_kv_secret_backend_v2`` (resource_kv_secret_backend_v2.go):
-    ``PUT /v1/<mount>/config`` with max_versions, cas_required, delete_version_after (seconds, TypeInt),
-    each sent as ``d.Get`` returns it (0 / false when unset)."""
+    ``util.RetryWrite`` of ``PUT /v1/<mount>/config`` with max_versions, cas_required, delete_version_after
+    (seconds, TypeInt), each sent as ``d.Get`` returns it (0 / false when unset)."""
     i = r.plain_inputs
     body = {
         "max_versions": _int(i.get("maxVersions", 0)),
         "cas_required": bool(i.get("casRequired", False)),
         "delete_version_after": _int(i.get("deleteVersionAfter", 0)),
     }
-    _send(server, applied, r.name, "PUT", f"{i['mount']}/config", body)
+    _send(server, applied, r.name, "PUT", f"{i['mount']}/config", body, retry=True)
 
 
 def generic_endpoint(server: Server, applied: Applied, r: Resource) -> None:
@@ -117,7 +138,7 @@ def generic_endpoint(server: Server, applied: Applied, r: Resource) -> None:
 
 def kv_secret_v2(server: Server, applied: Applied, r: Resource) -> None:
     """``vault.kv.SecretV2`` = ``vault_kv_secret_v2`` (resource_kv_secret_v2.go ``kvSecretV2Write``):
-    ``PUT /v1/<mount>/data/<name>`` with ``{"data": <data_json>, "cas": d.Get("cas"), "options":
+    ``util.RetryWrite`` of ``PUT /v1/<mount>/data/<name>`` with ``{"data": <data_json>, "cas": d.Get("cas"), "options":
     d.Get("options")}``: ``cas`` at the top level (0 when unset), ``options`` a string map ({} when
     unset). With ``custom_metadata`` set, a second ``PUT /v1/<mount>/metadata/<name>`` with max_versions,
     cas_required, delete_version_after and ``custom_metadata`` (from the block's ``data``)."""
@@ -127,7 +148,7 @@ def kv_secret_v2(server: Server, applied: Applied, r: Resource) -> None:
         "cas": _int(i.get("cas", 0)),
         "options": {k: str(v) for k, v in (i.get("options") or {}).items()},
     }
-    _send(server, applied, r.name, "PUT", f"{i['mount']}/data/{i['name']}", body)
+    _send(server, applied, r.name, "PUT", f"{i['mount']}/data/{i['name']}", body, retry=True)
     meta = i.get("customMetadata")
     if meta:
         fields = {
@@ -263,10 +284,13 @@ def vault_resources(resources: Iterable[Resource]) -> list[Resource]:
     return sorted(out, key=lambda r: ORDER.index(r.type))
 
 
-def apply(server: Server, resources: Iterable[Resource], *, only: Iterable[str] | None = None) -> Applied:
+def apply(
+    server: Server, resources: Iterable[Resource], *, only: Iterable[str] | None = None, retry_delay: float = 0.5
+) -> Applied:
     """Create every Vault resource of a program run on ``server`` (``only``: just these types).
-    Raises :class:`ProviderError` at the first refusal, as ``pulumi up`` stops on a failed create."""
-    applied = Applied()
+    Raises :class:`ProviderError` at the first refusal, as ``pulumi up`` stops on a failed create (after
+    the provider's retries of a 400: pass a short ``retry_delay`` where a lasting 400 is expected)."""
+    applied = Applied(retry_delay=retry_delay)
     wanted = set(only) if only is not None else None
     for r in vault_resources(resources):
         if wanted is None or r.type in wanted:

@@ -21,7 +21,7 @@ def all_config(env: str) -> dict:
     cfg = base_config(env)
     cfg["makini:backends"] = ["aws", "azure", "vault"]
     cfg["makini:azure"] = azure_section()
-    cfg["makini:vault"] = {"deleteVersionAfter": "2160h", "rotator": VAULT_ROTATOR}
+    cfg["makini:vault"] = {"deleteVersionAfter": "5040h", "rotator": VAULT_ROTATOR}
     cfg["makini:consumers"] = {}  # Azure/Vault consumer identities are the access issue's
     for c in cfg["makini:connections"]:
         c.pop("consumers", None)
@@ -136,7 +136,7 @@ def test_staging_stack_file_uses_all_three_backends():
     assert len(r.of_type("azure-native:network:PrivateEndpoint")) == 1
     assert len(r.of_type("azure-native:monitor:DiagnosticSetting")) == 1
     [config] = r.of_type("vault:kv/secretBackendV2:SecretBackendV2")
-    assert config.plain_inputs["deleteVersionAfter"] == 2160 * 3600
+    assert config.plain_inputs["deleteVersionAfter"] == 5040 * 3600
     assert r.outputs["vault"]["mount"] == "makini-staging"
     assert r.outputs["azure"]["vaultName"].startswith("kv-mk-staging-")
 

@@ -28,7 +28,7 @@ def vault_config(env: str, vault: dict | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def dev():
-    cfg = vault_config("dev", {"maxVersions": 5, "casRequired": True, "deleteVersionAfter": "2160h"})
+    cfg = vault_config("dev", {"maxVersions": 5, "casRequired": True, "deleteVersionAfter": "5040h"})
     cfg["makini:rotation"] = {"connectionTokenDays": 25}
     cfg["makini:oauthClientSecret"] = CANARY
     cfg["makini:webhookSecret"] = CANARY + "-webhook"
@@ -51,7 +51,7 @@ def test_kv_v2_mount_per_environment_with_configured_engine_options(dev, prod):
         "mount": "makini-dev",
         "maxVersions": 5,
         "casRequired": True,
-        "deleteVersionAfter": 2160 * 3600,
+        "deleteVersionAfter": 5040 * 3600,
     }
     [prod_config] = prod.of_type(CONFIG)
     assert prod_config.plain_inputs["maxVersions"] == 10 and prod_config.plain_inputs["casRequired"] is True

@@ -210,9 +210,9 @@ def test_vault_durations(text, seconds):
 
 
 def test_vault_settings_accepted_and_converted():
-    cfg = load(config(vault={"maxVersions": 20, "casRequired": False, "deleteVersionAfter": "2160h"}))
+    cfg = load(config(vault={"maxVersions": 20, "casRequired": False, "deleteVersionAfter": "5040h"}))
     assert cfg.vault.max_versions == 20 and cfg.vault.cas_required is False
-    assert cfg.vault.delete_version_after_seconds == 2160 * 3600
+    assert cfg.vault.delete_version_after_seconds == 5040 * 3600
 
 
 @pytest.mark.parametrize(
@@ -231,8 +231,42 @@ def test_bad_vault_settings_are_refused(settings, path, expect):
     assert expect in only_problem(refused(config(vault=settings)), path).message
 
 
-def test_delete_version_after_must_outlive_the_rotation_period():
-    cfg = config(vault={"deleteVersionAfter": "240h"})
-    cfg["makini:rotation"] = {"connectionTokenDays": 20}
+@pytest.mark.parametrize(
+    ("rotation", "webhooks", "dva", "needed", "why"),
+    [
+        # The OAuth client's 180-day maximum age + 30 days: staging's old 2160h deleted it at 90 days.
+        ({}, {}, "2160h", "5040h", "oauthClientSecretMaxAgeDays = 180 days"),
+        ({"oauthClientSecretMaxAgeDays": 60}, {}, "2000h", "2904h", "webhookSecretMaxAgeDays = 90 days"),
+        # The webhook secret: 90 days + the 7-day grace + 30 days.
+        ({"oauthClientSecretMaxAgeDays": 60}, {"graceSeconds": 604800}, "3000h", "3048h", "graceSeconds (604800 s)"),
+    ],
+)
+def test_delete_version_after_must_outlive_every_secrets_maximum_age(rotation, webhooks, dva, needed, why):
+    cfg = config(vault={"deleteVersionAfter": dva})
+    cfg["makini:rotation"] = rotation
+    if webhooks:
+        cfg["makini:webhooks"] = {"enabled": False, **webhooks}
     p = only_problem(refused(cfg), "makini:vault.deleteVersionAfter")
-    assert "20-day rotation period" in p.message and "960h" in p.fix
+    assert "the current one included" in p.message and why in p.message and "30-day margin" in p.message
+    assert f"at least {needed}" in p.message
+    assert f"'makini:vault.deleteVersionAfter' {needed}" in p.fix and "or 0s" in p.fix
+    cfg["makini:vault"]["deleteVersionAfter"] = needed
+    assert load(cfg).vault.delete_version_after == needed  # the fix is accepted
+    cfg["makini:vault"]["deleteVersionAfter"] = "0s"
+    assert load(cfg).vault.delete_version_after_seconds == 0  # so is keeping versions
+
+
+def test_a_netsuite_key_needs_its_certificates_validity():
+    cfg = config(vault={"deleteVersionAfter": "5040h"})
+    conn = cfg["makini:connections"][0]
+    conn["system"] = "NetSuite"
+    conn["netsuite"] = {"certificateValidityDays": 730}
+    problems = refused(cfg)
+    p = only_problem(problems, "makini:vault.deleteVersionAfter")
+    assert "certificateValidityDays = 730 days" in p.message and "18240h" in p.fix
+
+
+def test_max_versions_keeps_the_previous_version():
+    p = only_problem(refused(config(vault={"maxVersions": 1})), "makini:vault.maxVersions")
+    assert "previous" in p.message and "graceSeconds" in p.message and "at least 2" in p.fix
+    assert load(config(vault={"maxVersions": 2})).vault.max_versions == 2
