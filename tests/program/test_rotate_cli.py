@@ -1,10 +1,13 @@
 """`python -m infra.rotate`: rotates one connection token now through Secrets Manager, prints the
-disconnect step, never a token; clear exit codes. moto (in process) and botocore's Stubber."""
+disconnect step, never a token; clear exit codes. moto (in process) and botocore's Stubber.
+
+The whole revoke-now path (RotateSecret served as Secrets Manager serves it, the real rotation function's
+four steps, a fresh AWSCURRENT) is tests/functions/rotation/test_aws_rotation_protocol.py; moto's own
+RotateSecret is not used for it (it moves AWSCURRENT itself and needs a container to run the function)."""
 
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import boto3
@@ -94,51 +97,3 @@ def test_moto_secret_without_the_secret_is_a_clear_aws_error(tmp_path):
     code, out, err = _run(_stack_file(tmp_path), "acme-sap", lambda r: boto3.client("secretsmanager", region_name=r))
     assert code == EXIT_FAILED and out == ""
     assert "makini/dev/connections/acme-sap/token" in err and "ResourceNotFoundException" in err
-
-
-@mock_aws
-def test_moto_rotation_configured_call_sends_only_secret_and_rotate_immediately(tmp_path, monkeypatch):
-    """Against moto with rotation configured on the env's token secret. The request the command sends
-    is captured from botocore: only SecretId and RotateImmediately=True (no RotationLambdaARN or
-    RotationRules that would reconfigure the schedule), and the token never appears in the output.
-
-    Honest limits: moto invokes the rotation Lambda from RotateSecret only when the call carries
-    RotationLambdaARN (a call without it clears moto's stored ARN, unlike AWS, which keeps the configured
-    function), and invoking a real function needs a container. So here moto completes the rotation by
-    itself; what is checked is our request and moto accepting it, not the Lambda run (the rotation
-    function is tested in tests/functions/rotation)."""
-    from moto.awslambda.models import LambdaBackend
-
-    steps: list[str] = []
-    monkeypatch.setattr(LambdaBackend, "get_function", lambda self, arn, qualifier=None: object())
-    monkeypatch.setattr(
-        LambdaBackend,
-        "invoke",
-        lambda self, arn, qualifier, body, headers, response_headers: steps.append(json.loads(body)["Step"]) or b"",
-    )
-    sm = boto3.client("secretsmanager", region_name=REGION)
-    name = "makini/dev/connections/acme-sap/token"
-    sm.create_secret(Name=name, SecretString=json.dumps({"token": TOKEN, "connection_id": "0900001"}))
-    fn = f"arn:aws:lambda:{REGION}:123456789012:function:makini-dev-rotation"
-    sm.rotate_secret(
-        SecretId=name, RotationLambdaARN=fn, RotationRules={"AutomaticallyAfterDays": 21}, RotateImmediately=False
-    )
-    assert steps == ["testSecret"]  # what configuring rotation does (AWS tests the configuration)
-    before = sm.describe_secret(SecretId=name)
-
-    sent: list[dict] = []
-
-    def factory(region):
-        client = boto3.client("secretsmanager", region_name=region)
-        client.meta.events.register(
-            "provide-client-params.secrets-manager.RotateSecret", lambda params, **kw: sent.append(dict(params))
-        )
-        return client
-
-    code, out, err = _run(_stack_file(tmp_path), "acme-sap", factory)
-    assert code == EXIT_OK, err
-    assert sent == [{"SecretId": name, "RotateImmediately": True}]
-    after = sm.describe_secret(SecretId=name)
-    assert after["RotationEnabled"] and after["RotationRules"]["AutomaticallyAfterDays"] == 21
-    assert len(after["VersionIdsToStages"]) == len(before["VersionIdsToStages"]) + 1  # a new version was started
-    assert TOKEN not in out + err and "DELETE https://api.makini.io/api/system/connections/0900001" in out

@@ -23,6 +23,7 @@ from rotation.backoff import RetryPolicy  # noqa: E402
 from rotation.makini_client import MakiniClient  # noqa: E402
 
 from tests.fakes.makini_api import FakeMakini  # noqa: E402
+from tests.functions.rotation.sm_rotation import RotationDriver  # noqa: E402
 
 REGION = "eu-west-1"
 CONNECTION_ID = "09000207611898"
@@ -94,31 +95,46 @@ class AwsRig:
     def value(self, stage: str = "AWSCURRENT") -> dict:
         return json.loads(self.sm.get_secret_value(SecretId=self.secret_arn, VersionStage=stage)["SecretString"])
 
-    def start_rotation(self, enabled: bool = True) -> str:
-        """What RotateSecret does before it invokes the Lambda (mirrors moto's rotate_secret):
-        stage an empty version AWSPENDING and mark rotation enabled. The Lambda then runs the steps.
-        (moto's own rotate_secret would move AWSCURRENT itself after the steps, hiding a broken
-        finishSecret, so the steps are driven by the tests instead.)"""
+    @property
+    def driver(self) -> RotationDriver:
+        """Secrets Manager's side of a rotation (tests/functions/rotation/sm_rotation.py), invoking the real
+        handler; one invocation per step here (``step_attempts=1``), so tests count faults exactly."""
+        return RotationDriver(
+            self.sm, self.secret_arn, lambda event: aws_lambda.handler(event, None), region=REGION, step_attempts=1
+        )
+
+    def configure_rotation(self, enabled: bool = True) -> None:
+        """Rotation configured on the secret (function ARN, schedule) as the stack sets it up. Done below
+        moto's API: its public call for this, RotateSecret, would also run moto's own rotation."""
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.secretsmanager.models import secretsmanager_backends
 
-        backend = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION]
-        secret = backend.secrets[self.secret_arn]
-        token = str(uuid.uuid4())
-        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
-        secret.versions[token] = {"createdate": 0, "version_id": token, "version_stages": ["AWSPENDING"]}
-        secret.rotation_requested = True
-        secret.auto_rotate_after_days = 7
+        secret = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].secrets[self.secret_arn]
+        secret.rotation_requested = True  # moto reports the rotation settings only once requested
         secret.rotation_enabled = enabled
+        secret.auto_rotate_after_days = 7
         secret.rotation_lambda_arn = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:makini-rotation"
-        return token
+
+    def start_rotation(self, enabled: bool = True) -> str:
+        """RotateSecret's first part (the driver's ``begin``): a new version id labelled AWSPENDING. With
+        rotation disabled the version is labelled anyway, to show the function itself refuses to run."""
+        self.configure_rotation(enabled)
+        if not enabled:
+            token = str(uuid.uuid4())
+            self.driver._label_new_version_pending(self.secret_arn, token)
+            return token
+        return self.driver.begin()[0]
 
     def step(self, step: str, token: str, context=None) -> None:
         aws_lambda.handler({"Step": step, "SecretId": self.secret_arn, "ClientRequestToken": token}, context)
 
     def rotate(self, token: str) -> None:
-        for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
-            self.step(step, token)
+        """The four steps through the driver; the first failing step's error is raised, and a rotation
+        that ends without AWSCURRENT on ``token`` is an error too."""
+        attempt = self.driver.run(token)
+        if attempt.error is not None:
+            raise attempt.error
+        assert attempt.completed, f"rotation ended without AWSCURRENT on {token}: {self.versions()}"
 
 
 @pytest.fixture(scope="module")
