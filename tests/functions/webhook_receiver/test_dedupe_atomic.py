@@ -67,28 +67,36 @@ def test_concurrent_identical_deliveries_queue_once(aws, table, round_):
     assert len(aws.messages()) == 0
 
 
+class Held:
+    """A delivery on its own thread, held between its claim and its queue send until ``release()``."""
+
+    def __init__(self, receiver, event, monkeypatch) -> None:
+        self.at_send, self._go = threading.Event(), threading.Event()
+        self.result: list[dict] = []
+        real_send = receiver._send
+
+        def held_send(text, message):
+            self.at_send.set()
+            assert self._go.wait(10)
+            real_send(text, message)
+
+        monkeypatch.setattr(receiver, "_send", held_send)
+        self._thread = threading.Thread(target=lambda: self.result.append(receiver.handle(event, CTX)))
+        self._thread.start()
+        assert self.at_send.wait(10)  # it holds its claim now
+
+    def release(self) -> dict:
+        self._go.set()
+        self._thread.join(10)
+        return self.result[0]
+
+
 def test_a_delivery_arriving_while_the_first_is_queueing_gets_409_then_duplicate(aws, table, monkeypatch):
-    r = aws.receiver(ddb=table)
     ev = signed_event(payload(ids=[1]))
-    queued = threading.Event()
-    release = threading.Event()
-    real_send = r._send
-
-    def slow_send(text, message):
-        queued.set()
-        assert release.wait(10)
-        real_send(text, message)
-
-    monkeypatch.setattr(r, "_send", slow_send)
-    first: list[dict] = []
-    t = threading.Thread(target=lambda: first.append(r.handle(ev, CTX)))
-    t.start()
-    assert queued.wait(10)  # the first holds its claim, between claim and send
+    first = Held(aws.receiver(ddb=table), ev, monkeypatch)
     second = aws.receiver(ddb=table)
     assert status(second.handle(ev, CTX)) == (409, "retry")
-    release.set()
-    t.join(10)
-    assert status(first[0]) == (200, "accepted")
+    assert status(first.release()) == (200, "accepted")
     assert status(second.handle(ev, CTX)) == (200, "duplicate")
     assert len(aws.messages()) == 1
 
@@ -113,30 +121,14 @@ def test_an_abandoned_claim_is_taken_over_after_the_lease_and_the_late_owner_can
     """A delivery that hangs past the 60 s lease loses its claim: a retry takes it over and queues; the
     late one still queues its copy (the consumer is idempotent on dedupe_id), but its ``done`` write is
     refused because the claim is no longer its own, so the record stays the taker's."""
-    r = aws.receiver(ddb=table)
     ev = signed_event(payload(ids=[3]))
-    holding = threading.Event()
-    go_on = threading.Event()
-    real_send = r._send
-
-    def hang(text, message):
-        holding.set()
-        assert go_on.wait(10)
-        real_send(text, message)
-
-    monkeypatch.setattr(r, "_send", hang)
-    late: list[dict] = []
-    t = threading.Thread(target=lambda: late.append(r.handle(ev, CTX)))
-    t.start()
-    assert holding.wait(10)
+    late = Held(aws.receiver(ddb=table), ev, monkeypatch)
     aws.clock.advance(61)
     taker = aws.receiver(ddb=table)
     assert status(taker.handle(ev, CTX)) == (200, "accepted")
     [record] = table.scan(TableName=aws.table)["Items"]
     taker_claim = record["claim"]["S"]
-    go_on.set()
-    t.join(10)
-    assert status(late[0]) == (200, "accepted")
+    assert status(late.release()) == (200, "accepted")
     [record] = table.scan(TableName=aws.table)["Items"]
     assert record["status"]["S"] == "done" and record["claim"]["S"] == taker_claim
     messages = aws.messages()
