@@ -8,7 +8,12 @@ Per catalog entry:
   metadata without a version, so entries with no value in config still exist, described, for
   out-of-band fill. The endpoint is never read back (rotation adds ``last_rotated`` to the same map
   and must not look like drift) and never deleted by Pulumi (a metadata DELETE destroys every
-  version; removing an entry from config stops managing it, ``vault kv metadata delete`` removes it);
+  version; removing an entry from config stops managing it, ``vault kv metadata delete`` removes it).
+  The endpoint writes the store's keys as the whole ``custom_metadata`` map whenever one of its inputs
+  changes: KV v2 replaces the map on every metadata write and the provider's generic endpoint cannot
+  PATCH, so the rotator's ``last_rotated`` does not survive such an up. Nothing depends on it alone: the
+  rotator counts from the current version's ``created_time``, which the engine keeps (proven on OpenBao
+  in tests/functions/rotation/test_vault_rotator.py);
 * when config supplies a value, a ``kv.SecretV2`` writes it once, with check-and-set 0 (written only if
   the key has no version yet, so an out-of-band value is never clobbered, even on the first ``up``: the
   up reports the conflict instead), the value a Pulumi secret, ``ignore_changes`` on it and
