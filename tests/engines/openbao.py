@@ -86,11 +86,17 @@ def _free_port_pair() -> int:
     raise OpenBaoError("found no two consecutive free ports on 127.0.0.1")
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the kernel sends SIGKILL to the server when the process that started it dies."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.setsid()  # own process group: teardown kills the group, never ours
+def _die_with_parent_hook() -> Any:
+    """Linux: a pre-exec hook after which the kernel SIGKILLs the server when the process that started it
+    dies. ``prctl`` is looked up here, in the parent: the hook runs between fork and exec and does no
+    more than two system calls."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def hook() -> None:  # pragma: no cover - runs in the child
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.setsid()  # own process group: teardown kills the group, never ours
+
+    return hook
 
 
 class OpenBao:
@@ -147,7 +153,7 @@ class OpenBao:
             stderr=subprocess.STDOUT,
             env=env,
             cwd=workdir,
-            preexec_fn=_die_with_parent if linux else None,  # noqa: PLW1509 (async-signal-safe enough: prctl, setsid)
+            preexec_fn=_die_with_parent_hook() if linux else None,
             start_new_session=not linux,
         )
         log.close()
