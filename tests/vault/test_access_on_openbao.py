@@ -7,18 +7,14 @@ identity logs in the way its workload would (a TokenReview-checked service-accou
 signed by the platform's key, an AppRole secret id), then tries every operation on every secret of
 both environments. Allowed = the server did not answer 403.
 
-What each matrix cell means on Vault (stacks/access.py, ``AccessCell.on("vault")``):
+What each matrix cell means on Vault (stacks/access.py, ``AccessCell.on("vault")``), operation by operation:
 
-=========  ==========================================================  ===========================
-operation  request                                                      allowed when
-=========  ==========================================================  ===========================
-read       ``GET <mount>/data/<path>``                                  the cell reads on vault
-write      ``PUT <mount>/data/<path>`` (cas = 9999: never lands)        the cell writes on vault
-metadata   ``GET <mount>/metadata/<path>``                              the rotator, on what it writes
-list       ``LIST <mount>/metadata/<folder>/``                          the rotator, its folders
-delete     ``DELETE <mount>/data/<path>``, ``POST <mount>/delete/<path>``  never
-destroy    ``PUT <mount>/destroy/<path>``, ``DELETE <mount>/metadata/<path>``  never
-=========  ==========================================================  ===========================
+- read: ``GET <mount>/data/<path>``; allowed when the cell reads on vault;
+- write: ``PUT <mount>/data/<path>`` with cas 9999 (so it never lands); allowed when the cell writes on vault;
+- metadata: ``GET <mount>/metadata/<path>``; the rotator, on the tokens it writes;
+- list: ``LIST <mount>/metadata/<folder>/``; the rotator, on the folders of the tokens it writes;
+- delete: ``POST <mount>/delete/<path>`` and ``DELETE <mount>/data/<path>``; never;
+- destroy: ``PUT <mount>/destroy/<path>`` and ``DELETE <mount>/metadata/<path>``; never.
 """
 
 from __future__ import annotations
