@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra.offline import ProgramRun, run_program
-from stacks.config import StackConfig, load_stack_config
+from stacks.config import StackConfig
+from stacks.load import load_stack_config
 from tests.engines import vault_provider
 from tests.engines.openbao import OpenBao
 from tests.fakes.kubernetes import FakeKubernetes

@@ -128,9 +128,8 @@ def test_revoke_now_from_the_command_runs_a_whole_rotation(aws, tmp_path):
     import io
     import json
 
-    import yaml
-
     from infra.rotate import EXIT_OK, rotate_now
+    from stacks.config.stack_file import dump_stack_yaml
     from tests.support import base_config
 
     aws.makini.add_connection("0900001")
@@ -155,7 +154,7 @@ def test_revoke_now_from_the_command_runs_a_whole_rotation(aws, tmp_path):
                 return {"ARN": arn, "Name": name, "VersionId": attempt.token}
 
         stack = tmp_path / "Pulumi.dev.yaml"
-        stack.write_text(yaml.safe_dump({"config": base_config("dev")}))
+        stack.write_text(dump_stack_yaml({"config": base_config("dev")}))
         out, err = io.StringIO(), io.StringIO()
         code = rotate_now("dev", "acme-sap", stack, client_factory=lambda region: SecretsManager(), out=out, err=err)
         assert code == EXIT_OK, err.getvalue()
