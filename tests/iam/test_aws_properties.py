@@ -184,14 +184,29 @@ def test_a_condition_narrows_an_allow_and_widens_around_a_deny(s, condition):
         docs = s[where] if where == "identity" else ([s[where]] if s[where] else [])
         for doc in docs:
             for i, stmt in enumerate(doc["Statement"]):
+                merged = _and_conditions(stmt.get("Condition", {}), condition)
+                if merged is None:
+                    continue  # the same operator and key already constrained: IAM JSON cannot AND a second one
                 changed = copy.deepcopy(s)
                 target = changed[where][docs.index(doc)] if where == "identity" else changed[where]
-                target["Statement"][i] = {**stmt, "Condition": {**stmt.get("Condition", {}), **condition}}
+                target["Statement"][i] = {**stmt, "Condition": merged}
                 before, after = decide(s), decide(changed)
                 if stmt["Effect"] == "Allow":
                     assert before.allowed or not after.allowed, (where, i, before, after)
                 else:
                     assert after.allowed or not before.allowed, (where, i, before, after)
+
+
+def _and_conditions(existing: dict, added: dict) -> dict | None:
+    """``existing`` AND ``added`` as one Condition block, or None when both constrain the same key under
+    the same operator (a dict merge would replace the existing test, not add one: widening, not narrowing)."""
+    merged = {op: dict(keys) for op, keys in existing.items()}
+    for op, keys in added.items():
+        block = merged.setdefault(op, {})
+        if set(block) & set(keys):
+            return None
+        block.update(keys)
+    return merged
 
 
 @SETTINGS
