@@ -32,12 +32,11 @@ from typing import Any
 from functions.shared import jsonlog
 
 from .backoff import RetryPolicy
-from .makini_client import MakiniClient
+from .makini_client import ENV_API_BASE, MakiniClient, MakiniHostRefused, pinned_base_url
 from .token_lifetime import aws_rotation_period_seconds, check_token_lifetime
 
 CONNECTION_TAG = "makini:connection-id"
 ENV_OAUTH_SECRET = "OAUTH_CLIENT_SECRET_ARN"
-ENV_API_BASE = "MAKINI_API_BASE"
 SAFETY_MARGIN_SECONDS = 5.0  # stop calling Makini this long before the Lambda's own timeout
 BAD_SYNC_STATUSES = frozenset({"fail"})  # "fail" = authentication error (FACTS.md)
 
@@ -98,6 +97,11 @@ def handler(event: dict[str, Any], context: Any) -> None:
     }
     if step not in steps:
         raise RotationError(f"unknown Step {step!r}; expected one of {sorted(steps)}")
+    try:  # the host pin, before any secret is read (makini_client's module doc)
+        pinned_base_url(os.environ.get(ENV_API_BASE))
+    except MakiniHostRefused:
+        jsonlog.log(logger, logging.ERROR, "rotation_refused", reason="makini_host_refused", secret=arn, step=step)
+        raise
 
     sm = _secrets_client()
     meta = sm.describe_secret(SecretId=arn)
@@ -155,8 +159,8 @@ def create_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: 
             raise
 
     connection_id = _connection_id(arn, meta, current_raw)
+    makini = _makini_client(context)  # pinned: refuses a foreign MAKINI_API_BASE before the secret is read
     client_id, client_secret = _oauth_client(sm)
-    makini = _makini_client(context)
     system_token = makini.system_token(client_id, client_secret)
     issued = makini.issue_connection_token(system_token, connection_id)
     period, period_source = aws_rotation_period_seconds(meta.get("RotationRules"))
@@ -211,9 +215,9 @@ def set_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any
 
 
 def test_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any) -> None:
+    makini = _makini_client(context)
     pending = sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
     value = _parse_value(pending.get("SecretString"), arn, "AWSPENDING")
-    makini = _makini_client(context)
     status = makini.check_token(value["token"])
     if status in BAD_SYNC_STATUSES:
         jsonlog.log(

@@ -26,7 +26,7 @@ from typing import Any
 
 from functions.shared import jsonlog
 
-from .makini_client import MakiniClient
+from .makini_client import ENV_API_BASE, MakiniClient
 from .token_lifetime import DAY, check_token_lifetime
 
 EVENT_TYPE = "Microsoft.KeyVault.SecretNearExpiry"
@@ -107,11 +107,16 @@ def rotate_near_expiry(
     data: Mapping[str, Any],
     *,
     secret_client_factory: Callable[[str], Any] = default_secret_client,
-    makini_client_factory: Callable[[], MakiniClient] = MakiniClient,
+    makini_client_factory: Callable[[], MakiniClient] | None = None,
     env: Mapping[str, str] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Outcome:
     env = os.environ if env is None else env
+    if makini_client_factory is None:
+        # MAKINI_API_BASE is pinned to Makini's host (makini_client's module doc).
+        def makini_client_factory() -> MakiniClient:
+            return MakiniClient(env.get(ENV_API_BASE))
+
     if event_type != EVENT_TYPE:
         jsonlog.log(logger, logging.INFO, "event_ignored", event_type=event_type)
         return Outcome(False, f"event type {event_type} is not {EVENT_TYPE}")
@@ -131,6 +136,7 @@ def rotate_near_expiry(
     oauth_name = env.get(ENV_OAUTH)
     if not oauth_name:
         raise RotationError(f"app setting {ENV_OAUTH} is not set; name the Key Vault secret holding the OAuth client")
+    makini = makini_client_factory()  # the host pin refuses a foreign MAKINI_API_BASE before any read
 
     client = secret_client_factory(vault_url)
     current = client.get_secret(name)
@@ -153,7 +159,6 @@ def rotate_near_expiry(
         return Outcome(False, f"secret {name} already has a newer version than the event's", name)
 
     client_id, client_secret = _oauth_client(client, oauth_name)
-    makini = makini_client_factory()
     system_token = makini.system_token(client_id, client_secret)
     issued = makini.issue_connection_token(system_token, connection_id)
     period_days = _int_setting(env, ENV_PERIOD, None, 1, 365) + _int_setting(

@@ -10,6 +10,15 @@ Retries: 429 honours ``Retry-After`` and 5xx/network errors back off exponential
 ``RetryPolicy`` (attempts and a total wait cap) and an optional absolute deadline, so a Lambda
 never sleeps past its own timeout. 401 is never retried. Error messages carry the HTTP status,
 Makini's error code/type/message and request id, never a token or secret.
+
+Host pin: the client talks only to Makini's documented API host (:data:`MAKINI_HOSTS`, from FACTS.md
+and the ``servers`` of Makini's OAS), over https, with no port, user info, path, query or fragment.
+``MAKINI_API_BASE`` (or ``base_url``) may only name that host; anything else is refused with
+:class:`MakiniHostRefused` when the client is built, before any request, so whoever can edit a
+function's configuration cannot redirect the OAuth client secret or a token to their own server.
+The one exception is a test fake on ``127.0.0.1`` with an explicit port, and only when the caller
+passes ``allow_loopback=True`` in code: no setting, environment variable or app configuration can
+turn it on (a test in the suite checks that no runtime module passes it).
 """
 
 from __future__ import annotations
@@ -32,8 +41,71 @@ from functions.shared import jsonlog
 from .backoff import RetryPolicy, next_wait, parse_retry_after
 
 DEFAULT_BASE_URL = "https://api.makini.io"
+#: Makini's documented API hosts (FACTS.md: "the API host is https://api.makini.io"; the OAS ``servers``).
+MAKINI_HOSTS = frozenset({"api.makini.io"})
+#: The only host a test fake may use, and only with ``allow_loopback=True`` passed in code.
+LOOPBACK_HOST = "127.0.0.1"
+ENV_API_BASE = "MAKINI_API_BASE"
 USER_AGENT = "makini-infra-rotation/1"
 logger = logging.getLogger(__name__)
+
+
+class MakiniHostRefused(ValueError):
+    """The Makini API base URL names something other than Makini's documented host; nothing was sent."""
+
+
+def pinned_base_url(value: str | None, *, allow_loopback: bool = False) -> str:
+    """The Makini API base URL to use, or :class:`MakiniHostRefused`.
+
+    ``None`` or ``""`` gives :data:`DEFAULT_BASE_URL`. Accepted: ``https://<host>`` (optionally with a
+    trailing ``/``) for a host in :data:`MAKINI_HOSTS`, compared after lower-casing; with
+    ``allow_loopback`` also ``http(s)://127.0.0.1:<port>``. Refused: any other host (look-alikes,
+    IDN and punycode names, a trailing dot, IP addresses), user info (``user@``, ``a@b``), any port,
+    a path, query or fragment, plain http, non-ASCII, whitespace, control characters and
+    backslashes. The message names the reason and the host, never the whole value (a URL with user
+    info may carry a password).
+    """
+    raw = DEFAULT_BASE_URL if value is None or value == "" else value
+    fix = f"unset {ENV_API_BASE} (the default is {DEFAULT_BASE_URL})"
+
+    def refuse(reason: str) -> MakiniHostRefused:
+        return MakiniHostRefused(
+            f"{ENV_API_BASE} is refused: {reason}. The Makini API is reached only at {DEFAULT_BASE_URL} "
+            f"(Makini's documented host: https, no other host, port, user info or path), so the OAuth client "
+            f"secret and tokens are never sent anywhere else. Fix: {fix}. Nothing was sent."
+        )
+
+    if not isinstance(raw, str):
+        raise refuse(f"it must be a string, not {type(raw).__name__}")
+    if not raw.isascii():
+        raise refuse("it holds non-ASCII characters (internationalised or look-alike host names are not Makini's)")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c == "\\" for c in raw):
+        raise refuse("it holds whitespace, control characters or a backslash")
+    parts = urllib.parse.urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not parts.netloc:
+        raise refuse(f"it must be an absolute URL such as {DEFAULT_BASE_URL}")
+    if "@" in parts.netloc:
+        raise refuse("it holds user info (an '@' before the host)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or raw.endswith(("?", "#")):
+        raise refuse("it holds a path, query or fragment; give the bare origin")
+    try:
+        port = parts.port
+    except ValueError:
+        raise refuse("its port is not a number in 0-65535") from None
+    host = (parts.hostname or "").lower()
+    shown = host[:80]
+    if allow_loopback and host == LOOPBACK_HOST:
+        if port is None or parts.netloc != f"{LOOPBACK_HOST}:{port}":
+            raise refuse(f"a test fake on {LOOPBACK_HOST} needs an explicit port")
+        return f"{scheme}://{LOOPBACK_HOST}:{port}"
+    if host not in MAKINI_HOSTS:
+        raise refuse(f"host {shown!r} is not a documented Makini API host ({', '.join(sorted(MAKINI_HOSTS))})")
+    if parts.netloc.lower() != host or port is not None:
+        raise refuse(f"it names a port ({parts.netloc.rsplit(':', 1)[-1][:10]!r}); Makini's API has none")
+    if scheme != "https":
+        raise refuse("it uses plain http; the Makini API is https only")
+    return f"https://{host}"
 
 
 class MakiniError(Exception):
@@ -120,18 +192,12 @@ class MakiniClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
+        allow_loopback: bool = False,
     ) -> None:
-        base = base_url or os.environ.get("MAKINI_API_BASE") or DEFAULT_BASE_URL
-        parsed = urllib.parse.urlsplit(base)
-        if parsed.scheme not in ("https", "http") or not parsed.netloc:
-            raise ValueError(
-                f"MAKINI_API_BASE must be an absolute http(s) URL such as {DEFAULT_BASE_URL}; got {base!r}"
-            )
-        if parsed.scheme == "http" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(
-                "MAKINI_API_BASE must use https (plain http is allowed for 127.0.0.1/localhost test fakes only)"
-            )
-        self.base_url = base.rstrip("/")
+        # The pin (see the module doc): refused here, before any request can carry a secret.
+        self.base_url = pinned_base_url(
+            base_url if base_url is not None else os.environ.get(ENV_API_BASE), allow_loopback=allow_loopback
+        )
         self.timeout = timeout
         self.policy = policy or RetryPolicy()
         self.deadline = deadline

@@ -37,7 +37,7 @@ from typing import Any
 
 from functions.shared import jsonlog
 
-from .makini_client import MakiniClient, MakiniError
+from .makini_client import ENV_API_BASE, MakiniClient, MakiniError
 from .token_lifetime import DAY, TokenLifetimeTooShort, check_token_lifetime
 
 META_CONNECTION = "makini_connection_id"
@@ -302,9 +302,14 @@ def main(
     *,
     env: Mapping[str, str] | None = None,
     vault_factory: Callable[[Mapping[str, str]], Any] = vault_client_from_env,
-    makini_factory: Callable[[], MakiniClient] = MakiniClient,
+    makini_factory: Callable[[], MakiniClient] | None = None,
 ) -> int:
     env = os.environ if env is None else env
+    if makini_factory is None:
+        # MAKINI_API_BASE is pinned to Makini's host (makini_client's module doc).
+        def makini_factory() -> MakiniClient:
+            return MakiniClient(env.get(ENV_API_BASE))
+
     parser = argparse.ArgumentParser(prog="python -m rotation.vault_rotator", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="report what is due; change nothing")
     parser.add_argument("--path", help="rotate this secret now, due or not (e.g. connections/acme-netsuite)")
@@ -315,9 +320,10 @@ def main(
         mount = env.get("VAULT_MOUNT")
         if not mount:
             raise ConfigError("VAULT_MOUNT is not set; name the environment's KV v2 mount (e.g. makini-prod)")
+        makini = makini_factory()  # refuses a foreign MAKINI_API_BASE before Vault is even contacted
         rotator = VaultRotator(
             vault_factory(env),
-            makini_factory(),
+            makini,
             mount=mount,
             connections_path=env.get("VAULT_CONNECTIONS_PATH") or "connections",
             oauth_client_path=env.get("VAULT_OAUTH_CLIENT_PATH") or "oauth-client",

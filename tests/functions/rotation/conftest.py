@@ -70,6 +70,7 @@ def client_factory(makini, clock):
     def build(deadline=None, policy=None, timeout=2.0):
         return MakiniClient(
             makini.base_url,
+            allow_loopback=True,  # the fake on 127.0.0.1: the one exception to the host pin, in code only
             timeout=timeout,
             policy=policy or RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=4.0, max_total_wait=10.0),
             deadline=deadline,
