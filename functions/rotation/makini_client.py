@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -158,6 +159,39 @@ class IssuedToken:
         return f"IssuedToken(token='[redacted]', expires_in={self.expires_in!r})"
 
 
+class RateGate:
+    """One pause shared by every request of a run (e.g. the doctor's worker threads).
+
+    When Makini answers 429 with ``Retry-After``, the request that got it waits as the retry policy
+    says, and every other request sharing the gate waits until the same moment before it is sent,
+    instead of each thread discovering the limit for itself. Thread-safe.
+    """
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._until = 0.0
+        self.pauses = 0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request until ``seconds`` from now (never shortens a longer pause)."""
+        with self._lock:
+            self._until = max(self._until, self._clock() + max(0.0, seconds))
+            self.pauses += 1
+
+    def wait(self) -> None:
+        """Block until the current pause (if any) is over."""
+        while True:
+            with self._lock:
+                left = self._until - self._clock()
+            if left <= 0:
+                return
+            self._sleep(left)
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """Never follow redirects: urllib would resend the Authorization header to the new location."""
 
@@ -192,6 +226,7 @@ class MakiniClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
+        gate: RateGate | None = None,
         allow_loopback: bool = False,
     ) -> None:
         # The pin (see the module doc): refused here, before any request can carry a secret.
@@ -204,6 +239,7 @@ class MakiniClient:
         self._sleep = sleep
         self._clock = clock
         self._jitter = jitter
+        self._gate = gate
 
     # -- public API -------------------------------------------------------------------------
 
@@ -249,16 +285,43 @@ class MakiniClient:
             raise MakiniError("Makini /api/integrations/current answered without data.sync_status")
         return status
 
-    def list_connections(self, system_token: str, *, max_pages: int = 1000) -> Iterator[dict[str, Any]]:
+    def list_connections(
+        self,
+        system_token: str,
+        *,
+        max_pages: int = 1000,
+        on_page: Callable[[int, int | None], None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every connection, page by page (``?page=N``, following ``links.next`` / ``meta.last_page``).
+
+        ``on_page(page, last_page)`` is called after each page (progress). More than ``max_pages``
+        pages raises :class:`MakiniError` rather than returning a silently truncated list. The next
+        page is always built on the pinned base URL: ``links`` from the answer are never followed.
+        """
         page = 1
-        while page <= max_pages:
+        while True:
             data = self._request(
                 "GET", f"/api/system/connections?page={page}", bearer=system_token, what="connection list"
             )
+            if not isinstance(data, dict) or not isinstance(data.get("data") or [], list):
+                raise MakiniError(f"Makini connection list: page {page} is not {{data: [...], links, meta}}")
             yield from data.get("data") or []
-            meta = data.get("meta") or {}
-            if not (data.get("links") or {}).get("next") or page >= int(meta.get("last_page") or page):
+            meta = data.get("meta")
+            raw_last = meta.get("last_page") if isinstance(meta, dict) else None
+            try:
+                last_page = int(raw_last) if raw_last is not None else None
+            except (TypeError, ValueError):
+                last_page = None
+            if on_page is not None:
+                on_page(page, last_page)
+            links = data.get("links")
+            has_next = bool(links.get("next")) if isinstance(links, dict) else False
+            if not has_next or (last_page is not None and page >= last_page):
                 return
+            if page >= max_pages:
+                raise MakiniError(
+                    f"Makini connection list: more than {max_pages} pages; stopped rather than return a partial list"
+                )
             page += 1
 
     # -- transport --------------------------------------------------------------------------
@@ -293,6 +356,8 @@ class MakiniClient:
                     f"Makini {what}: no time left before the deadline; not calling {method} {log_path}"
                 )
             timeout = self.timeout if left is None else max(0.05, min(self.timeout, left))
+            if self._gate is not None:
+                self._gate.wait()
             req = urllib.request.Request(url, data=payload, headers=headers, method=method)
             retry_after: float | None = None
             try:
@@ -357,6 +422,8 @@ class MakiniClient:
             )
             if wait is None:
                 raise failure
+            if retry_after is not None and self._gate is not None:
+                self._gate.pause(wait)
             jsonlog.log(
                 logger,
                 logging.WARNING,

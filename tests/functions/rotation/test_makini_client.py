@@ -10,6 +10,7 @@ from rotation.makini_client import (
     MakiniError,
     MakiniRateLimited,
     MakiniUnavailable,
+    RateGate,
 )
 
 from .conftest import CONNECTION_ID, LONG_TOKEN_LIFETIME
@@ -108,3 +109,41 @@ def test_unreachable_is_unavailable(clock):
     )
     with pytest.raises(MakiniUnavailable):
         client.check_token("token-value-abcdef")
+
+
+def test_list_connections_refuses_to_return_a_truncated_list(makini, client_factory):
+    makini.per_page = 1
+    for i in range(3):
+        makini.add_connection(f"x{i}")
+    client = client_factory()
+    system = client.system_token(makini.client_id, makini.client_secret)
+    with pytest.raises(MakiniError, match="more than 2 pages"):
+        list(client.list_connections(system, max_pages=2))
+    pages = []
+    keys = [c["key"] for c in client.list_connections(system, on_page=lambda p, last: pages.append((p, last)))]
+    assert len(keys) == 4 and pages == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def _gated_client(makini, clock, gate):
+    return MakiniClient(
+        makini.base_url, allow_loopback=True, timeout=2.0, sleep=clock.sleep, clock=clock, jitter=lambda: 0.5, gate=gate
+    )
+
+
+def test_a_429_pauses_every_client_sharing_the_gate(makini, clock):
+    gate = RateGate(clock=clock, sleep=clock.sleep)
+    first, second = _gated_client(makini, clock, gate), _gated_client(makini, clock, gate)
+    makini.fail_next(429, retry_after=2)
+    assert first.system_token(makini.client_id, makini.client_secret)
+    assert gate.pauses == 1 and clock.sleeps == [2.0]  # the request's own wait; the gate adds none
+    gate.pause(5)  # as if another thread had just been told Retry-After: 5
+    assert second.system_token(makini.client_id, makini.client_secret)
+    assert clock.sleeps == [2.0, 5.0]  # the second client waited before sending
+
+
+def test_a_retry_after_beyond_the_budget_gives_up_without_pausing_the_gate(makini, clock):
+    gate = RateGate(clock=clock, sleep=clock.sleep)
+    makini.fail_next(429, retry_after=3600)
+    with pytest.raises(MakiniRateLimited):
+        _gated_client(makini, clock, gate).system_token(makini.client_id, makini.client_secret)
+    assert gate.pauses == 0 and clock.sleeps == []
