@@ -23,7 +23,9 @@ the hashed family two keys collide only if their sanitised forms and 40-bit hash
 remaining case is not assumed away: :func:`key_vault_name_collisions` finds it (case-insensitively)
 and the config rule refuses the stack naming both connection keys.
 
-Vault stores the catalog under the KV v2 mount ``makini-<env>`` at the catalog path itself.
+Vault stores the catalog under the KV v2 mount ``makini-<env>`` at the catalog path itself; AWS names a
+secret ``makini/<env>/<path>``. Which of these a given secret uses on a backend is decided in one place,
+:func:`stacks.locations.locate`.
 """
 
 from __future__ import annotations
@@ -100,6 +102,11 @@ def key_vault_name(environment: str, project: str, organization: str | None = No
 
 def resource_group_name(environment: str) -> str:
     return f"rg-makini-{environment}"
+
+
+def key_vault_url(vault_name: str) -> str:
+    """The data-plane URL of a Key Vault (public Azure cloud)."""
+    return f"https://{vault_name}.vault.azure.net"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -32,7 +32,15 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "components.vault.policies",
     ),
     "rules": ("stacks.checks", "stacks.load"),
-    "domain": ("stacks.catalog", "stacks.credits", "stacks.netsuite", "stacks.access", "stacks.rotation"),
+    "domain": (
+        "stacks.catalog",
+        "stacks.credits",
+        "stacks.netsuite",
+        "stacks.access",
+        "stacks.rotation",
+        "stacks.locations",
+        "stacks.drift",
+    ),
     "config": ("stacks.config",),
     "foundations": ("stacks", "stacks.naming", "stacks.errors", "stacks.clock"),
     "runtime": ("functions",),
@@ -43,7 +51,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
 _PURE_CORE = {"documents", "rules", "domain", "config", "foundations"}
 #: Layer -> the layers it may import.
 MAY_IMPORT: dict[str, set[str]] = {
-    "entry": {"entry", "composition", "components", "delivery", *_PURE_CORE},
+    # The operator commands that talk to Makini (infra/doctor.py) use the deployed Makini client itself, so its
+    # host pin and retry rules hold for them too; the runtime imports nothing of ours, so no cycle can form.
+    "entry": {"entry", "composition", "components", "delivery", *_PURE_CORE, "runtime"},
     "composition": {"composition", "components", "documents", "domain", "config", "foundations"},
     "components": {"components", "documents", "foundations"},
     "documents": {"documents", "foundations"},

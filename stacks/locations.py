@@ -1,0 +1,67 @@
+"""Where each catalog secret lives on each backend: the one answer operator commands ask. Pure.
+
+The program materialises the catalog with the names of :mod:`stacks.naming`; commands that read or
+write a secret after deployment (``infra.doctor``, ``infra.rotate``) resolve it here, from the catalog
+entry, never by building a path themselves, so a change of layout (e.g. tokens filed by access class)
+is made once. ``tests/unit/test_locations.py`` checks every location against the names the program
+itself gives the resources in the offline plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .catalog import CatalogSecret
+from .config.model import Backend, StackConfig
+from .naming import aws_secret_name, key_vault_name, key_vault_secret_name, key_vault_url, vault_mount
+
+BACKEND_TITLES: dict[str, str] = {"aws": "AWS Secrets Manager", "azure": "Azure Key Vault", "vault": "Vault"}
+
+
+@dataclass(frozen=True)
+class SecretLocation:
+    """One secret's place in one backend's store; names only, never a value.
+
+    ``container``: the Key Vault name on Azure, the KV v2 mount on Vault, empty on AWS (the region comes
+    from the provider configuration, ``aws:region``). ``name``: the Secrets Manager secret name, the Key
+    Vault secret name, or the KV path inside the mount.
+    """
+
+    backend: Backend
+    container: str
+    name: str
+    #: The catalog path the location was derived from (``connections/<key>/token``).
+    path: str
+
+    @property
+    def vault_url(self) -> str:
+        """The Key Vault URL (Azure locations only)."""
+        if self.backend != "azure":
+            raise ValueError(f"{self} is not in a Key Vault")
+        return key_vault_url(self.container)
+
+    def __str__(self) -> str:
+        if self.backend == "aws":
+            return f"AWS Secrets Manager secret {self.name}"
+        if self.backend == "azure":
+            return f"Key Vault {self.container} secret {self.name}"
+        return f"Vault KV {self.container}/{self.name}"
+
+
+def locate(
+    cfg: StackConfig, secret: CatalogSecret, backend: Backend, *, project: str, organization: str | None = None
+) -> SecretLocation:
+    """Where ``secret`` of ``cfg``'s catalog lives on ``backend``.
+
+    ``project`` and ``organization`` are the Pulumi project and organization the stack is deployed
+    under: the derived Key Vault name depends on them (unless ``makini:azure.vaultName`` sets it).
+    """
+    if backend not in cfg.backends:
+        raise ValueError(f"stack {cfg.environment!r} does not use the {backend} backend (backends: {cfg.backends})")
+    if backend == "aws":
+        return SecretLocation("aws", "", aws_secret_name(cfg.environment, secret.path), secret.path)
+    if backend == "azure":
+        override = cfg.azure.vault_name if cfg.azure is not None else None
+        vault = key_vault_name(cfg.environment, project, organization, override)
+        return SecretLocation("azure", vault, key_vault_secret_name(secret.path), secret.path)
+    return SecretLocation("vault", vault_mount(cfg.environment), secret.path, secret.path)
