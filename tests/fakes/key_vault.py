@@ -2,8 +2,11 @@
 
 It offers only what the code under test calls (``get_secret``, ``set_secret``) with the SDK's shapes:
 ``KeyVaultSecret``-like objects with ``.value`` and ``.properties`` (name, version, tags, expires_on,
-content_type, enabled), and ``azure.core.exceptions.ResourceNotFoundError`` for an unknown name.
-No Azure engine installs here; the behaviour follows the SDK's documentation.
+content_type, enabled), and the SDK's exceptions: ``ResourceNotFoundError`` for an unknown name, and an
+``HttpResponseError`` with status 403 for a disabled version ("Operation get is not allowed on a
+disabled secret.", what Key Vault answers for the program's disabled placeholder) or for a name the
+caller has no role on (``denied``). No Azure engine installs here; the behaviour follows the SDK's and
+Key Vault's documentation.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 
 @dataclass
@@ -38,20 +41,37 @@ class FakeSecretClient:
     vault_url: str
     versions: dict[str, list[Secret]] = field(default_factory=dict)
     writes: list[dict] = field(default_factory=list)
+    #: Secret names the caller holds no role on (Key Vault answers 403 Forbidden).
+    denied: set[str] = field(default_factory=set)
+    reads: int = 0
 
     def get_secret(self, name, version=None, **kwargs):
+        self.reads += 1
+        if name in self.denied:
+            raise _forbidden(
+                "Caller is not authorized to perform action on resource. Action: "
+                "'Microsoft.KeyVault/vaults/secrets/getSecret/action'"
+            )
         history = self.versions.get(name)
         if not history:
             raise ResourceNotFoundError(f"Secret not found: {name}")
-        if version is None:
-            return history[-1]
-        return next(s for s in history if s.properties.version == version)
+        secret = history[-1] if version is None else next(s for s in history if s.properties.version == version)
+        if not secret.properties.enabled:
+            raise _forbidden("Operation get is not allowed on a disabled secret.")
+        return secret
 
     def set_secret(
         self, name, value, *, enabled=None, tags=None, content_type=None, not_before=None, expires_on=None, **kwargs
     ):
         assert isinstance(value, str)
-        secret = Secret(value, Props(name, uuid.uuid4().hex, dict(tags or {}), expires_on, content_type))
+        props = Props(name, uuid.uuid4().hex, dict(tags or {}), expires_on, content_type, enabled is not False)
+        secret = Secret(value, props)
         self.versions.setdefault(name, []).append(secret)
         self.writes.append({"name": name, "tags": tags, "expires_on": expires_on, "content_type": content_type})
         return secret
+
+
+def _forbidden(message: str) -> HttpResponseError:
+    err = HttpResponseError(message=message)
+    err.status_code = 403
+    return err

@@ -1,0 +1,278 @@
+"""Fixtures for ``python -m infra.doctor``: the fake Makini on 127.0.0.1, stack files, and the stores.
+
+The stores are the real readers of ``infra.stores`` over moto (AWS, in process), the Key Vault
+``SecretClient`` double (``tests/fakes/key_vault.py``) and an in-memory KV v2 behind a real hvac client
+(``tests/functions/rotation/fake_vault.py``, until the OpenBao session fixture lands). Values are put
+where :func:`stacks.locations.locate` says the program puts them (``tests/unit/test_locations.py`` holds
+that to the program's own resource names).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from functions.rotation.makini_client import MakiniClient
+from infra import doctor
+from infra.offline import PROJECT
+from infra.stores import AwsSecretsReader, KeyVaultReader, StoreReader, VaultReader
+from stacks.catalog import SecretKind, build_catalog
+from stacks.locations import SecretLocation, locate
+from tests.fakes.key_vault import FakeSecretClient
+from tests.fakes.makini_api import FakeMakini
+from tests.functions.rotation.fake_vault import InMemoryKV2
+from tests.support import VAULT_ROTATOR, azure_section, load
+
+REGION = "eu-west-1"
+CLIENT_ID = "mk_doctor_client"
+#: Canaries: if one of these ever reaches an output stream or a log record, a test fails.
+OAUTH_CANARY = "CANARY-oauth-secret-7d1e0b-do-not-print"
+
+
+class ThreadSafeClock:
+    """A monotonic clock whose sleep advances it (waits are recorded, never slept). Thread-safe."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+
+def connection(key: str, makini_id: str | None, system: str = "NetSuite", tier: int = 2, deployment="cloud") -> dict:
+    out: dict[str, Any] = {"key": key, "system": system, "tier": tier, "deployment": deployment, "consumers": []}
+    if makini_id is not None:
+        out["makiniId"] = makini_id
+    return out
+
+
+def stack_config(env: str, connections: Iterable[dict], backends=("aws",), pool: int = 100) -> dict:
+    cfg: dict[str, Any] = {
+        "aws:region": REGION,
+        "makini:environment": env,
+        "makini:tags": {"owner": "platform-team", "costCenter": "cc-1"},
+        "makini:backends": list(backends),
+        "makini:oauth": {"clientId": CLIENT_ID},
+        "makini:connections": list(connections),
+        "makini:consumers": {},
+        "makini:credits": {"pool": pool},
+    }
+    if "azure" in backends:
+        cfg["makini:azure"] = azure_section()
+    if "vault" in backends:
+        cfg["makini:vault"] = {"rotator": VAULT_ROTATOR}
+    return cfg
+
+
+class MemoryReader:
+    """A StoreReader over a dict (the doctor's interface itself): for the scale test only, where the
+    store is not what is measured. The real readers are tested in test_stores.py."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.values: dict[str, str] = {}
+        self.reads = 0
+        self._lock = threading.Lock()
+
+    def read(self, location: SecretLocation) -> str | None:
+        with self._lock:
+            self.reads += 1
+        return self.values.get(f"{location.container}/{location.name}")
+
+    def put(self, location: SecretLocation, value: str) -> None:
+        self.values[f"{location.container}/{location.name}"] = value
+
+
+@dataclass
+class Rig:
+    """One stack, its stores and the fake Makini; ``run()`` is the doctor's command line."""
+
+    tmp: Path
+    makini: FakeMakini
+    clock: ThreadSafeClock
+    config: dict
+    readers: dict[str, StoreReader] = field(default_factory=dict)
+    stack: str = ""
+    #: Every log line of the last run (all loggers, all levels).
+    logs: str = ""
+
+    @property
+    def cfg(self):
+        return load(self.config)
+
+    def location(self, kind: SecretKind, backend: str, connection: str | None = None) -> SecretLocation:
+        cfg = self.cfg
+        secret = next(s for s in build_catalog(cfg).of_kind(kind) if connection is None or s.connection == connection)
+        return locate(cfg, secret, backend, project=PROJECT)
+
+    def write_stack(self) -> Path:
+        path = self.tmp / f"Pulumi.{self.stack}.yaml"
+        path.write_text(yaml.safe_dump({"config": self.config}))
+        return path
+
+    def makini_factory(self) -> Callable[..., MakiniClient]:
+        base = self.makini.base_url
+
+        def build(**kwargs: Any) -> MakiniClient:
+            # The fake on 127.0.0.1: the one exception to the host pin, allowed in code by tests only.
+            return MakiniClient(base, allow_loopback=True, **kwargs)
+
+        return build
+
+    def run(self, *args: str, env: dict | None = None, **overrides: Any) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        kwargs: dict[str, Any] = {
+            "out": out,
+            "err": err,
+            "env": env if env is not None else {},
+            "makini_factory": self.makini_factory(),
+            "reader_factory": lambda backend, cfg, provider, environ: self.readers[backend],
+            "sleep": self.clock.sleep,
+            "monotonic": self.clock,
+        }
+        kwargs.update(overrides)
+        path = self.write_stack()
+        with capture_every_log() as records:  # every logger, every level, during the command only
+            code = doctor.main([self.stack, "--config-file", str(path), *args], **kwargs)
+        self.logs = "\n".join(records)
+        return code, out.getvalue(), err.getvalue()
+
+    def run_json(self, *args: str, **kw: Any) -> tuple[int, dict, str]:
+        code, out, err = self.run("--json", *args, **kw)
+        return code, json.loads(out), err
+
+
+@pytest.fixture
+def fake_makini():
+    with FakeMakini(client_id=CLIENT_ID, client_secret=OAUTH_CANARY, per_page=3) as fake:
+        yield fake
+
+
+@pytest.fixture
+def clock() -> ThreadSafeClock:
+    return ThreadSafeClock()
+
+
+@pytest.fixture
+def new_stack(tmp_path, fake_makini, clock):
+    def make(connections: Iterable[dict], backends=("aws",), pool: int = 100) -> Rig:
+        env = "t" + uuid.uuid4().hex[:8]  # unique secret names in the module's shared moto
+        rig = Rig(tmp_path, fake_makini, clock, stack_config(env, connections, backends, pool), stack=env)
+        return rig
+
+    return make
+
+
+# -- stores ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def moto_sm():
+    import boto3
+    from moto import mock_aws
+
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            mp.setenv(var, "testing")
+        mp.setenv("AWS_DEFAULT_REGION", REGION)
+        with mock_aws():
+            yield boto3.client("secretsmanager", region_name=REGION)
+
+
+def oauth_value(client_id: str = CLIENT_ID, secret: str = OAUTH_CANARY) -> str:
+    return json.dumps({"client_id": client_id, "client_secret": secret})
+
+
+def token_value(token: str, connection_id: str | None) -> str:
+    return json.dumps({"token": token, "connection_id": connection_id, "issued_at": "2026-11-01T00:00:00Z"})
+
+
+class Stores:
+    """Put values where the program keeps them, on each backend, through that backend's own SDK."""
+
+    def __init__(self, rig: Rig, moto_sm=None) -> None:
+        self.rig = rig
+        self.sm = moto_sm
+        self.kv: FakeSecretClient | None = None
+        self.vault: InMemoryKV2 | None = None
+        cfg = rig.cfg
+        if "aws" in cfg.backends:
+            assert moto_sm is not None
+            rig.readers["aws"] = AwsSecretsReader(moto_sm, REGION)
+        if "azure" in cfg.backends:
+            loc = rig.location(SecretKind.OAUTH_CLIENT, "azure")
+            self.kv = FakeSecretClient(loc.vault_url)
+            rig.readers["azure"] = KeyVaultReader(lambda url: self.kv if url == self.kv.vault_url else None)
+        if "vault" in cfg.backends:
+            self.vault = InMemoryKV2(f"makini-{cfg.environment}")
+            rig.readers["vault"] = VaultReader(self.vault.client())
+
+    def put(self, backend: str, loc: SecretLocation, value: str | None) -> None:
+        if backend == "aws":
+            if value is None:
+                self.sm.create_secret(Name=loc.name)  # the program's secret, never filled in
+            else:
+                self.sm.create_secret(Name=loc.name, SecretString=value)
+        elif backend == "azure":
+            if value is None:  # the program's disabled placeholder
+                self.kv.set_secret(loc.name, "unset: written out of band or by rotation (makini-infra)", enabled=False)
+            else:
+                self.kv.set_secret(loc.name, value)
+        else:
+            if value is not None:
+                self.vault.put(loc.name, json.loads(value))
+
+    def put_oauth(self, value: str | None = None, backends: Iterable[str] | None = None) -> None:
+        for b in backends or self.rig.cfg.backends:
+            self.put(b, self.rig.location(SecretKind.OAUTH_CLIENT, b), oauth_value() if value is None else value)
+
+    def put_token(self, key: str, value: str | None, backends: Iterable[str] | None = None) -> None:
+        for b in backends or self.rig.cfg.backends:
+            self.put(b, self.rig.location(SecretKind.CONNECTION_TOKEN, b, key), value)
+
+
+def assert_no_secret(secrets: Iterable[str], *streams: str) -> None:
+    for secret in secrets:
+        for text in streams:
+            assert secret not in text, "a secret value reached an output stream or a log"
+
+
+@contextlib.contextmanager
+def capture_every_log():
+    """Every record any logger emits (root at DEBUG, so nothing is filtered but what the code under
+    test filters itself), formatted with its arguments."""
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(f"{record.name} {record.levelname} {record.getMessage()}")
+
+    root = logging.getLogger()
+    handler, level = Collect(level=logging.DEBUG), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield records
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
