@@ -22,7 +22,14 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
 BIN = Path(sys.executable).parent
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
-ALLOWED_PERMISSIONS = {"contents": "read", "id-token": "write", "pull-requests": "write"}
+ALLOWED_PERMISSIONS = {
+    "contents": "read",
+    "id-token": "write",
+    "pull-requests": "write",
+    # only drift.yml's report job (test_drift_workflow_...): it reads the run's jobs and writes the issue
+    "actions": "read",
+    "issues": "write",
+}
 OIDC_ACTIONS = {"pulumi/auth-actions", "aws-actions/configure-aws-credentials", "hashicorp/vault-action"}
 UV_VERSION = "0.13.9"
 # Commits checked against each action's published tags (git tags of the upstream repositories).
@@ -48,7 +55,7 @@ def steps(doc: dict):
 
 
 def test_the_workflows_exist():
-    assert [f.name for f in FILES] == ["main.yml", "pr.yml", "reminders.yml"]
+    assert [f.name for f in FILES] == ["drift.yml", "main.yml", "pr.yml", "reminders.yml"]
 
 
 def test_reminders_run_daily_without_cloud_access():
@@ -132,6 +139,8 @@ def test_permissions_are_minimal(path):
             assert "id-token" not in perms, f"job {name} needs no OIDC token"
         commenting = any(s.get("with", {}).get("comment-on-pr") == "true" for s in job.get("steps", []))
         assert ("pull-requests" in perms) == commenting, f"job {name}: pull-requests only where commenting"
+        if "issues" in perms or "actions" in perms:
+            assert (path.name, name) == ("drift.yml", "report"), f"{path.name} job {name}: issues/actions permission"
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -341,3 +350,45 @@ def test_the_policy_pack_is_locked_like_the_program():
     for path in FILES:
         for _, step in steps(load(path)):
             assert "pip install" not in step.get("run", ""), step
+
+
+# --- Drift: daily, per stack, reported in one issue ---------------------------------------------------------
+
+
+def test_drift_workflow_checks_every_stack_daily_and_reports_to_an_issue():
+    from infra import drift
+
+    doc = load(WORKFLOWS / "drift.yml")
+    triggers = doc.get("on") or doc.get(True)
+    assert [t["cron"] for t in triggers["schedule"]] == ["41 5 * * *"] and "workflow_dispatch" in triggers
+    stacks, check, report = doc["jobs"]["stacks"], doc["jobs"]["check"], doc["jobs"]["report"]
+    # The stack list comes from the Pulumi.*.yaml files, not from a list in the workflow.
+    assert "python -m infra.drift matrix" in stacks["steps"][-1]["run"]
+    assert [m["stack"] for m in drift.matrix()] == sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
+    assert check["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.stacks.outputs.matrix) }}"
+    assert check["strategy"]["fail-fast"] == "false"
+    assert check["name"] == drift.JOB_NAME.format(stack="${{ matrix.stack }}")
+    # The check: a refreshed preview that must find no change, and the doctor; neither writes anything.
+    by_action = {s.get("uses", "").split("@")[0]: s for s in check["steps"]}
+    preview = by_action["pulumi/actions"]["with"]
+    assert preview["command"] == "preview" and preview["refresh"] == "true" and preview["expect-no-changes"] == "true"
+    assert "comment-on-pr" not in preview and "policyPacks" not in preview
+    assert (
+        by_action["aws-actions/configure-aws-credentials"]["with"]["role-to-assume"] == "${{ vars.AWS_DRIFT_ROLE_ARN }}"
+    )
+    runs = "\n".join(s.get("run", "") for s in check["steps"])
+    assert 'python -m infra.doctor "$STACK" --markdown --no-progress >> "$GITHUB_STEP_SUMMARY"' in runs
+    assert "--show-secrets" not in runs and "::add-mask::$token" in runs
+    verdicts = [s["name"] for s in check["steps"] if s.get("name", "").startswith("Verdict:")]
+    assert verdicts == list(drift.VERDICT_STEPS)
+    assert all(s["if"] == "${{ !cancelled() }}" for s in check["steps"] if s.get("name") in verdicts)
+    assert check["permissions"] == {"contents": "read", "id-token": "write"}
+    # The report: no cloud identity, only the run's job conclusions and the issue.
+    assert report["needs"] == ["stacks", "check"] and report["if"] == "${{ !cancelled() }}"
+    assert report["permissions"] == {"contents": "read", "actions": "read", "issues": "write"}
+    used = {st.get("uses", "").split("@")[0] for st in report["steps"]} - {""}
+    assert used == {"actions/checkout", "astral-sh/setup-uv"}
+    run = report["steps"][-1]["run"]
+    assert "/actions/runs/$GITHUB_RUN_ID/attempts/$GITHUB_RUN_ATTEMPT/jobs" in run
+    assert "python -m infra.drift report" in run and "--publish" in run
+    assert report["env"] == {"GH_TOKEN": "${{ github.token }}", "GH_REPO": "${{ github.repository }}"}
