@@ -158,7 +158,11 @@ class KeyVaultReader:
                 ) from None
             raise StoreError(f"{location}: HTTP {status}: {message}") from None
         except ServiceRequestError as err:
-            raise StoreError(f"{location}: the vault is unreachable: {_short(err, 200)}") from None
+            raise StoreError(
+                f"{location}: the vault is unreachable ({_short(err, 200)}); check the network path (firewall, "
+                "private endpoint) and the vault name: it is derived from the Pulumi organization (--pulumi-org) "
+                "unless makini:azure.vaultName sets it"
+            ) from None
         if not getattr(getattr(secret, "properties", None), "enabled", True):
             return None
         value = getattr(secret, "value", None)

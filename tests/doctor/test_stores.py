@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from infra.stores import AwsSecretsReader, KeyVaultReader, StoreError, VaultReader, default_reader, vault_address
@@ -203,3 +204,12 @@ def test_the_doctor_reads_every_secret_where_stacks_locations_puts_it(new_stack,
     code, doc, _ = rig.run_json()
     assert code == 3 and doc["connections"][0]["tokens"][0]["state"] == "no-value"
     assert doc["connections"][0]["tokens"][0]["location"] == str(rig.location(SecretKind.CONNECTION_TOKEN, "aws", "a"))
+
+
+def test_an_unreachable_vault_names_the_likely_causes():
+    class Unreachable:
+        def get_secret(self, name, **kwargs):
+            raise ServiceRequestError("Failed to resolve 'kv-mk-dev-abcde.vault.azure.net'")
+
+    with pytest.raises(StoreError, match=r"unreachable .*--pulumi-org.*makini:azure.vaultName"):
+        KeyVaultReader(lambda url: Unreachable()).read(KV_LOC)
