@@ -16,6 +16,14 @@ host pin (only ``https://api.makini.io``), bounded concurrency and retries that 
 
 Nothing prints or logs a token or secret: values are read into memory, registered for masking, sent only
 to Makini's pinned host, and never written anywhere. Errors name what could not be checked and why.
+See docs/operations.md, "Checking a stack against Makini".
+
+Exit codes: 0 healthy (everything declared exists, is active and works; nothing undeclared; credits
+within the pool); 3 attention needed (missing, not active, undeclared, mismatched, a token that fails:
+sync_status fail or error, 401, none stored; credits over the pool; the reasons are printed per
+connection); 2 bad input (unknown stack or connection, invalid stack file, a refused MAKINI_API_BASE);
+1 could not check (Makini unreachable or refusing the OAuth client, a store that cannot be read, tokens
+not checked; says what and why; wins over 3). Secret values are never printed or logged.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from functions.rotation.makini_client import (
 from functions.shared import jsonlog
 from stacks import clock
 from stacks.catalog import SecretKind, build_catalog
-from stacks.config import ConfigError, StackConfig, load_stack_config
+from stacks.config import ConfigError, StackConfig
 from stacks.config.model import Backend
 from stacks.drift import (
     EXIT_ATTENTION,
@@ -60,18 +68,9 @@ from stacks.drift import (
 )
 from stacks.locations import BACKEND_TITLES, SecretLocation, locate
 
+from .cli import make_parser, unexpected
 from .offline import PROJECT, StackFileError, load_stack_file
 from .stores import ReaderFactory, StoreError, StoreReader, default_reader
-
-EXIT_CODES_HELP = f"""exit codes:
-  {EXIT_HEALTHY}  healthy: everything declared exists, is active and works; nothing undeclared; credits within the pool
-  {EXIT_ATTENTION}  attention needed: missing, not active, undeclared, mismatched, a token that fails (sync_status fail
-     or error, 401, none stored) or credits over the pool; each connection's reasons are printed
-  {EXIT_INVALID}  bad input: unknown stack or connection, invalid stack file, a refused MAKINI_API_BASE
-  {EXIT_UNCHECKED}  could not check: Makini unreachable or refusing the OAuth client, a store that cannot be read,
-     or some tokens not checked; says what and why (wins over {EXIT_ATTENTION})
-
-Secret values are never printed or logged. See docs/operations.md, 'Checking a stack against Makini'."""
 
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
@@ -536,12 +535,7 @@ def failure_report(stack: str, cfg: StackConfig, facts: Facts, backends: Sequenc
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.doctor",
-        description=__doc__.split("\n\n")[0],
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = make_parser("python -m infra.doctor", __doc__ or "")
     parser.add_argument("stack", help="stack name, e.g. prod (reads Pulumi.<stack>.yaml)")
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print one JSON document (every connection)")
@@ -618,7 +612,7 @@ def main(
         print("\nmakini-infra doctor: interrupted; nothing was changed", file=err)
         return 130
     except Exception as e:  # noqa: BLE001 - one clear line, never a traceback (and never a secret)
-        print(f"makini-infra doctor: internal error: {type(e).__name__}: {jsonlog.mask(str(e))[:300]}", file=err)
+        print(f"makini-infra doctor: internal error: {jsonlog.mask(unexpected(e))[:400]}", file=err)
         return EXIT_UNCHECKED
     finally:
         client_logger.removeHandler(counter)
@@ -642,7 +636,7 @@ def _run(
     stack = args.stack
     try:
         source = load_stack_file(stack, Path(args.config_file) if args.config_file else None)
-        cfg = load_stack_config(stack, source.config, source.secret_keys)
+        cfg = source.load()
     except ConfigError as e:
         print(str(e), file=err)
         return EXIT_INVALID

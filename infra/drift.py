@@ -16,11 +16,13 @@ job, with links to the job (its summary holds the doctor's table). It prints ``s
 reopens or closes the one drift issue through the ``gh`` CLI (:func:`issue_commands` decides; it comments
 only when the verdicts change). Nothing here reads or prints a secret value: the inputs are job and step
 conclusions.
+
+Exit codes: 0 done (the matrix printed; the body written and, with --publish, the issue updated); 2 the
+jobs file cannot be read or arguments are wrong; 1 the issue could not be updated (gh's message is shown).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import subprocess
@@ -34,6 +36,7 @@ import yaml
 
 from stacks import clock
 
+from .cli import make_parser
 from .offline import PROJECT_ROOT
 
 #: The check job's name for a stack (``name:`` in drift.yml), and its verdict steps. The workflow test
@@ -189,7 +192,7 @@ def publish(status: str, new_digest: str, body_file: Path, gh: Gh = gh_cli) -> l
 
 
 def main(argv: list[str] | None = None, out: IO[str] = sys.stdout, gh: Gh = gh_cli) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.drift", description=__doc__.split("\n\n")[0])
+    parser = make_parser("python -m infra.drift", __doc__ or "")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("matrix", help="the stacks to check, as JSON for a job matrix")
     rep = sub.add_parser("report", help="the drift issue's body from the run's jobs")

@@ -60,7 +60,7 @@ class ThreadSafeClock:
 
 
 def connection(key: str, makini_id: str | None, system: str = "NetSuite", tier: int = 2, deployment="cloud") -> dict:
-    out: dict[str, Any] = {"key": key, "system": system, "tier": tier, "deployment": deployment, "consumers": []}
+    out: dict[str, Any] = {"key": key, "system": system, "tier": tier, "deployment": deployment}
     if makini_id is not None:
         out["makiniId"] = makini_id
     return out

@@ -24,7 +24,7 @@ def all_backends_config() -> dict:
     # A key that Key Vault cannot hold as is (hashed name) next to a readable one.
     cfg["makini:connections"][0]["key"] = "Acme_SAP.eu"
     for c in cfg["makini:connections"]:
-        c["consumers"] = []
+        c.pop("consumers", None)  # nobody reads the tokens: the test is about where they are
     return cfg
 
 

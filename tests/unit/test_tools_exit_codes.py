@@ -14,7 +14,7 @@ from stacks.config.stack_file import dump_stack_yaml
 from tests.support import base_config, load
 
 
-@pytest.mark.parametrize("module", ["plan", "due", "access_check", "rotate", "config_reference"])
+@pytest.mark.parametrize("module", ["plan", "due", "access_check", "rotate", "config_reference", "doctor", "drift"])
 def test_every_help_lists_the_exit_codes(module, capsys):
     with pytest.raises(SystemExit) as info:
         importlib.import_module(f"infra.{module}").main(["--help"])
