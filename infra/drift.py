@@ -3,9 +3,11 @@
     python -m infra.drift matrix                      # the stacks to check, from Pulumi.*.yaml (JSON)
     python -m infra.drift report JOBS.json --run-url URL --body-file BODY.md [--publish]
 
-``matrix`` prints ``[{"stack": "dev", "backends": "aws"}, ...]``: one entry per ``Pulumi.<stack>.yaml``
-with the backends it names (read as written, so a stack file the config model would refuse still gets
-its check job, which then says why).
+``matrix`` prints one entry per ``Pulumi.<stack>.yaml`` with what its check job needs, all derived from the
+stack file like ``infra.ci``'s: ``stack``, ``backends``, ``awsRoleArn`` / ``awsRegion`` (the role
+``makini-infra-<stack>-drift`` in the account ``aws:allowedAccountIds`` pins), ``vaultAddress`` /
+``vaultRole``, ``azure``, ``pulumiTeam``. A stack file that cannot be read still gets its entry (and its
+check job, which then says why).
 
 ``report`` reads the workflow run's jobs (``GET /repos/{repo}/actions/runs/{id}/attempts/{n}/jobs``, the
 answer ``gh api`` prints) and writes the body of the drift issue: per stack, whether the cloud resources
@@ -32,12 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import yaml
-
+from bootstrap.model import CI_ROLE_PREFIX, pinned_account
 from stacks import clock
+from stacks.config import ConfigError
 
+from .access_check import stack_files
 from .cli import make_parser
-from .offline import PROJECT_ROOT
+from .offline import DEFAULT_REGION, PROJECT_ROOT, StackFileError, load_stack_file
+from .stores import vault_address
 
 #: The check job's name for a stack (``name:`` in drift.yml), and its verdict steps. The workflow test
 #: holds drift.yml to these names.
@@ -48,20 +52,41 @@ STEP_MAKINI_HEALTHY = "Verdict: Makini matches the stack"
 VERDICT_STEPS = (STEP_CLOUD, STEP_MAKINI_CHECKED, STEP_MAKINI_HEALTHY)
 ISSUE_TITLE = "Drift: makini-infra stacks against their clouds and Makini"
 ISSUE_LABEL = "makini-drift"
+#: The Pulumi Cloud team whose token the drift jobs request (read on every stack; not created by the bootstrap yet).
+DRIFT_TEAM = "makini-infra-drift"
 DIGEST_MARKER = "<!-- makini-drift-digest: {digest} -->"
 
 
+def drift_role_name(stack: str) -> str:
+    """The AWS role and the Vault JWT role the drift job of ``stack`` assumes (named like the bootstrap's
+    ``makini-infra-<stack>-deploy`` / ``-preview``; the bootstrap does not create it yet: docs/operations.md)."""
+    return f"{CI_ROLE_PREFIX}{stack}-drift"
+
+
+def _entry(name: str, path: Path) -> dict[str, str]:
+    """One stack's matrix entry; a stack file that cannot be read still gets one (its check then says why)."""
+    entry = dict.fromkeys(("backends", "awsRoleArn", "awsRegion", "vaultAddress", "vaultRole", "azure"), "")
+    entry.update(stack=name, pulumiTeam=DRIFT_TEAM)
+    try:
+        source = load_stack_file(name, path)
+        cfg = source.load()
+    except (StackFileError, ConfigError):
+        return entry
+    entry["backends"] = " ".join(cfg.backends)
+    account = pinned_account(source.config)
+    if "aws" in cfg.backends and account:
+        entry["awsRoleArn"] = f"arn:aws:iam::{account}:role/{drift_role_name(name)}"
+        entry["awsRegion"] = source.config.get("aws:region") or DEFAULT_REGION
+    if "vault" in cfg.backends:
+        entry["vaultAddress"] = vault_address(cfg, source.config, {}) or ""
+        entry["vaultRole"] = drift_role_name(name)
+    entry["azure"] = "true" if "azure" in cfg.backends else ""
+    return entry
+
+
 def matrix(root: Path = PROJECT_ROOT) -> list[dict[str, str]]:
-    out = []
-    for stack in sorted(p.name.split(".")[1] for p in root.glob("Pulumi.*.yaml")):
-        try:
-            document = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")) or {}
-            backends = (document.get("config") or {}).get("makini:backends") or []
-        except (OSError, yaml.YAMLError, AttributeError):
-            backends = []
-        names = [b for b in backends if isinstance(b, str)] if isinstance(backends, list) else []
-        out.append({"stack": stack, "backends": " ".join(names)})
-    return out
+    """Every ``Pulumi.<stack>.yaml`` under ``root``, with what its drift job needs to reach the stack."""
+    return [_entry(name, path) for name, path in stack_files(root).items()]
 
 
 @dataclass(frozen=True)

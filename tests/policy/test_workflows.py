@@ -373,12 +373,23 @@ def test_drift_workflow_checks_every_stack_daily_and_reports_to_an_issue():
     preview = by_action["pulumi/actions"]["with"]
     assert preview["command"] == "preview" and preview["refresh"] == "true" and preview["expect-no-changes"] == "true"
     assert "comment-on-pr" not in preview and "policyPacks" not in preview
-    assert (
-        by_action["aws-actions/configure-aws-credentials"]["with"]["role-to-assume"] == "${{ vars.AWS_DRIFT_ROLE_ARN }}"
-    )
+    # Identities from the stack files (as pr.yml and main.yml), never a variable per stack; no environment.
+    assert "environment" not in check
+    assert by_action["pulumi/auth-actions"]["with"]["scope"] == "team:${{ matrix.pulumiTeam }}"
+    aws = by_action["aws-actions/configure-aws-credentials"]
+    assert aws["with"]["role-to-assume"] == "${{ matrix.awsRoleArn }}" and aws["if"] == "matrix.awsRoleArn != ''"
+    vault = by_action["hashicorp/vault-action"]["with"]
+    assert (vault["role"], vault["path"], vault["method"]) == ("${{ matrix.vaultRole }}", "jwt-github", "jwt")
+    text = (WORKFLOWS / "drift.yml").read_text()
+    assert set(re.findall(r"vars\.(\w+)", text)) == {
+        "PULUMI_ORG",
+        "AZURE_DRIFT_CLIENT_ID",
+        "AZURE_DRIFT_TENANT_ID",
+        "AZURE_DRIFT_SUBSCRIPTION_ID",
+    }
     runs = "\n".join(s.get("run", "") for s in check["steps"])
     assert 'python -m infra.doctor "$STACK" --markdown --no-progress >> "$GITHUB_STEP_SUMMARY"' in runs
-    assert "--show-secrets" not in runs and "::add-mask::$token" in runs
+    assert "--show-secrets" not in runs
     verdicts = [s["name"] for s in check["steps"] if s.get("name", "").startswith("Verdict:")]
     assert verdicts == list(drift.VERDICT_STEPS)
     assert all(s["if"] == "${{ !cancelled() }}" for s in check["steps"] if s.get("name") in verdicts)
@@ -392,3 +403,27 @@ def test_drift_workflow_checks_every_stack_daily_and_reports_to_an_issue():
     assert "/actions/runs/$GITHUB_RUN_ID/attempts/$GITHUB_RUN_ATTEMPT/jobs" in run
     assert "python -m infra.drift report" in run and "--publish" in run
     assert report["env"] == {"GH_TOKEN": "${{ github.token }}", "GH_REPO": "${{ github.repository }}"}
+
+
+def test_the_drift_matrix_follows_the_stack_files(tmp_path):
+    from infra import drift
+
+    for name in ("dev", "staging", "prod"):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text((ROOT / f"Pulumi.{name}.yaml").read_text())
+    doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text().replace("111111111111", "444444444444"))
+    doc["config"]["makini:environment"] = "qa"
+    (tmp_path / "Pulumi.qa.yaml").write_text(dump_stack_yaml(doc))
+    (tmp_path / "Pulumi.broken.yaml").write_text("config: [unclosed\n")
+    by = {e["stack"]: e for e in drift.matrix(tmp_path)}
+    assert sorted(by) == ["broken", "dev", "prod", "qa", "staging"]
+    assert by["qa"]["awsRoleArn"] == "arn:aws:iam::444444444444:role/makini-infra-qa-drift"
+    assert by["prod"]["awsRoleArn"] == "arn:aws:iam::333333333333:role/makini-infra-prod-drift"
+    staging = by["staging"]
+    assert (staging["backends"], staging["azure"], staging["vaultRole"]) == (
+        "aws azure vault",
+        "true",
+        "makini-infra-staging-drift",
+    )
+    assert staging["vaultAddress"] == "https://vault.staging.internal:8200"  # the rotator's, as the doctor uses
+    # A file that cannot be read still gets its check job (which then says why), with no identity at all.
+    assert {k: v for k, v in by["broken"].items() if v} == {"stack": "broken", "pulumiTeam": drift.DRIFT_TEAM}
