@@ -1,10 +1,10 @@
 """Fixtures for ``python -m infra.doctor``: the fake Makini on 127.0.0.1, stack files, and the stores.
 
 The stores are the real readers of ``infra.stores`` over moto (AWS, in process), the Key Vault
-``SecretClient`` double (``tests/fakes/key_vault.py``) and an in-memory KV v2 behind a real hvac client
-(``tests/functions/rotation/fake_vault.py``, until the OpenBao session fixture lands). Values are put
-where :func:`stacks.locations.locate` says the program puts them (``tests/unit/test_locations.py`` holds
-that to the program's own resource names).
+``SecretClient`` double (``tests/fakes/key_vault.py``: no Azure engine installs here) and the session's real
+OpenBao server (``tests/engines/openbao.py``), where the doctor reads with a token whose policy allows exactly
+what the identity running it would hold. Values are put where :func:`stacks.locations.locate` says the
+program puts them (``tests/unit/test_locations.py`` holds that to the program's own resource names).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,7 +32,6 @@ from stacks.catalog import SecretKind, build_catalog
 from stacks.locations import SecretLocation, locate
 from tests.fakes.key_vault import FakeSecretClient
 from tests.fakes.makini_api import FakeMakini
-from tests.functions.rotation.fake_vault import InMemoryKV2
 from tests.support import VAULT_ROTATOR, azure_section, load
 
 REGION = "eu-west-1"
@@ -207,14 +207,47 @@ def token_value(token: str, connection_id: str | None) -> str:
     return json.dumps({"token": token, "connection_id": connection_id, "issued_at": "2026-11-01T00:00:00Z"})
 
 
+class OpenBaoMount:
+    """A stack's KV v2 mount on the session's OpenBao server; values written with the root token, read by
+    the doctor with a token whose policy allows ``read`` on exactly the given paths of the mount."""
+
+    def __init__(self, openbao: Any, mount: str) -> None:
+        self.openbao = openbao
+        self.mount = mount
+        status, answer = openbao.http("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "2"}})
+        assert status < 300, answer
+        deadline = time.monotonic() + 10  # a new KV v2 mount answers 400 "Upgrading ..." for a moment
+        while openbao.http("GET", f"{mount}/config")[0] != 200:
+            assert time.monotonic() < deadline, f"KV v2 at {mount} did not become ready"
+            time.sleep(0.02)
+        self.root = openbao.client()
+
+    def put(self, path: str, value: str) -> None:
+        """As the program writes it (components/vault/store.py): a JSON object as is, else under ``value``."""
+        try:
+            data = json.loads(value)
+        except ValueError:
+            data = None
+        self.root.secrets.kv.v2.create_or_update_secret(
+            path=path, secret=data if isinstance(data, dict) else {"value": value}, mount_point=self.mount
+        )
+
+    def reader(self, readable: Iterable[str] = ("*",)) -> VaultReader:
+        policy = self.openbao.unique("doctor")
+        rules = "".join(f'path "{self.mount}/data/{p}" {{\n  capabilities = ["read"]\n}}\n' for p in readable)
+        self.root.sys.create_or_update_policy(name=policy, policy=rules)
+        token = self.root.auth.token.create(policies=[policy], no_default_policy=True, ttl="1h")["auth"]["client_token"]
+        return VaultReader(self.openbao.client(token=token), self.openbao.addr)
+
+
 class Stores:
     """Put values where the program keeps them, on each backend, through that backend's own SDK."""
 
-    def __init__(self, rig: Rig, moto_sm=None) -> None:
+    def __init__(self, rig: Rig, moto_sm: Any = None, openbao: Any = None) -> None:
         self.rig = rig
         self.sm = moto_sm
         self.kv: FakeSecretClient | None = None
-        self.vault: InMemoryKV2 | None = None
+        self.vault: OpenBaoMount | None = None
         cfg = rig.cfg
         if "aws" in cfg.backends:
             assert moto_sm is not None
@@ -224,8 +257,9 @@ class Stores:
             self.kv = FakeSecretClient(loc.vault_url)
             rig.readers["azure"] = KeyVaultReader(lambda url: self.kv if url == self.kv.vault_url else None)
         if "vault" in cfg.backends:
-            self.vault = InMemoryKV2(f"makini-{cfg.environment}")
-            rig.readers["vault"] = VaultReader(self.vault.client())
+            assert openbao is not None, "a Vault stack needs the openbao fixture"
+            self.vault = OpenBaoMount(openbao, rig.location(SecretKind.OAUTH_CLIENT, "vault").container)
+            rig.readers["vault"] = self.vault.reader()
 
     def put(self, backend: str, loc: SecretLocation, value: str | None) -> None:
         if backend == "aws":
@@ -238,9 +272,8 @@ class Stores:
                 self.kv.set_secret(loc.name, "unset: written out of band or by rotation (makini-infra)", enabled=False)
             else:
                 self.kv.set_secret(loc.name, value)
-        else:
-            if value is not None:
-                self.vault.put(loc.name, json.loads(value))
+        elif value is not None:
+            self.vault.put(loc.name, value)
 
     def put_oauth(self, value: str | None = None, backends: Iterable[str] | None = None) -> None:
         for b in backends or self.rig.cfg.backends:

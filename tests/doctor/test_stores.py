@@ -1,7 +1,8 @@
 """The doctor's store readers on each backend, at each SDK's boundary, and the doctor end to end on each.
 
-AWS: boto3 against moto (in process). Azure: azure-keyvault-secrets' ``SecretClient`` double. Vault:
-a real hvac client over an in-memory KV v2 (until the OpenBao session fixture of issue 13 lands).
+AWS: boto3 against moto (in process). Azure: azure-keyvault-secrets' ``SecretClient`` double (no Azure
+engine installs here). Vault: hvac against the session's real OpenBao server, with tokens whose policies
+grant exactly what the test says.
 """
 
 from __future__ import annotations
@@ -12,14 +13,22 @@ import pytest
 from azure.core.exceptions import ServiceRequestError
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from infra.stores import AwsSecretsReader, KeyVaultReader, StoreError, VaultReader, default_reader, vault_address
+from infra.stores import AwsSecretsReader, KeyVaultReader, StoreError, default_reader, vault_address
 from stacks.catalog import SecretKind
 from stacks.locations import SecretLocation
 from tests.fakes.key_vault import FakeSecretClient
-from tests.functions.rotation.fake_vault import InMemoryKV2
 from tests.support import load
 
-from .conftest import OAUTH_CANARY, REGION, Stores, assert_no_secret, connection, stack_config, token_value
+from .conftest import (
+    OAUTH_CANARY,
+    REGION,
+    OpenBaoMount,
+    Stores,
+    assert_no_secret,
+    connection,
+    stack_config,
+    token_value,
+)
 
 AWS_LOC = SecretLocation("aws", "", "makini/dev/connections/a/token", "connections/a/token")
 KV_LOC = SecretLocation("azure", "kv-mk-dev-abcde", "connections-a-token", "connections/a/token")
@@ -100,23 +109,34 @@ def test_key_vault_denied_is_a_clear_store_error():
 # -- Vault -------------------------------------------------------------------------------------------------
 
 
-def test_vault_reads_the_current_version_as_the_program_wrote_it():
-    kv = InMemoryKV2("makini-dev")
-    reader = VaultReader(kv.client())
-    assert reader.read(VAULT_LOC) is None
-    kv.put("connections/a/token", {"token": "t1", "connection_id": "1"})
-    kv.put("connections/a/token", {"token": "t2", "connection_id": "1"})
-    assert json.loads(reader.read(VAULT_LOC)) == {"token": "t2", "connection_id": "1"}
-    kv.put("webhook/secret", {"value": "plain"})
-    assert reader.read(SecretLocation("vault", "makini-dev", "webhook/secret", "webhook/secret")) == "plain"
+def test_vault_reads_the_current_version_as_the_program_wrote_it(openbao):
+    vault = OpenBaoMount(openbao, openbao.unique("makini"))
+    reader = vault.reader()
+    at = lambda path: SecretLocation("vault", vault.mount, path, path)  # noqa: E731
+    assert reader.read(at("connections/a/token")) is None  # nothing there
+    vault.put("connections/a/token", '{"token": "t1", "connection_id": "1"}')
+    vault.put("connections/a/token", '{"token": "t2", "connection_id": "1"}')
+    assert json.loads(reader.read(at("connections/a/token"))) == {"token": "t2", "connection_id": "1"}
+    vault.put("webhook/secret", "plain")  # stored as {"value": ...}, read back as the value itself
+    assert reader.read(at("webhook/secret")) == "plain"
+    vault.root.secrets.kv.v2.delete_latest_version_of_secret(path="connections/a/token", mount_point=vault.mount)
+    assert reader.read(at("connections/a/token")) is None  # the current version is deleted: no value
 
 
-def test_vault_denied_is_a_clear_store_error():
-    kv = InMemoryKV2("makini-dev")
-    kv.put("connections/a/token", {"token": "t"})
-    kv.denied_prefixes = ("connections/",)
-    with pytest.raises(StoreError, match=r"Vault KV makini-dev/connections/a/token: permission denied"):
-        VaultReader(kv.client()).read(VAULT_LOC)
+def test_vault_denied_is_a_clear_store_error(openbao):
+    vault = OpenBaoMount(openbao, openbao.unique("makini"))
+    vault.put("connections/a/token", '{"token": "t"}')
+    vault.put("oauth/client", '{"client_id": "c", "client_secret": "s"}')
+    reader = vault.reader(readable=["oauth/client"])  # this token may read the OAuth client, no token
+    assert (
+        json.loads(reader.read(SecretLocation("vault", vault.mount, "oauth/client", "oauth/client")))["client_id"]
+        == "c"
+    )
+    location = SecretLocation("vault", vault.mount, "connections/a/token", "connections/a/token")
+    with pytest.raises(
+        StoreError, match=rf"Vault KV {vault.mount}/connections/a/token at http://127.0.0.1:\d+: permission denied"
+    ):
+        reader.read(location)
 
 
 def test_vault_address_comes_from_the_environment_then_the_stack():
@@ -139,9 +159,9 @@ def test_vault_reader_without_credentials_is_a_store_error(tmp_path):
 
 
 @pytest.mark.parametrize("backends", [("aws",), ("azure",), ("vault",), ("aws", "azure", "vault")], ids="+".join)
-def test_the_doctor_on_every_backend(new_stack, moto_sm, fake_makini, backends, capfd):
+def test_the_doctor_on_every_backend(new_stack, moto_sm, openbao, fake_makini, backends, capfd):
     rig = new_stack([connection("a", "500"), connection("b", "501"), connection("c", "502")], backends=backends)
-    stores = Stores(rig, moto_sm)
+    stores = Stores(rig, moto_sm, openbao)
     stores.put_oauth()
     tokens = []
     for key, cid in (("a", "500"), ("b", "501")):
@@ -164,13 +184,13 @@ def test_the_doctor_on_every_backend(new_stack, moto_sm, fake_makini, backends, 
     assert_no_secret([OAUTH_CANARY, *tokens], json.dumps(doc), err, rig.logs, captured.out, captured.err)
 
 
-def test_a_store_that_cannot_be_read_is_could_not_check(new_stack, moto_sm, fake_makini):
+def test_a_store_that_cannot_be_read_is_could_not_check(new_stack, moto_sm, openbao, fake_makini):
     rig = new_stack([connection("a", "600")], backends=("aws", "vault"))
-    stores = Stores(rig, moto_sm)
+    stores = Stores(rig, moto_sm, openbao)
     stores.put_oauth()
     fake_makini.add_connection("600")
     stores.put_token("a", token_value(fake_makini.mint_connection_token("600"), "600"))
-    stores.vault.denied_prefixes = ("connections/",)
+    rig.readers["vault"] = stores.vault.reader(readable=["oauth/client"])  # a Vault policy without the tokens
     code, doc, _ = rig.run_json()
     assert code == 1
     [row] = doc["connections"]
@@ -179,9 +199,9 @@ def test_a_store_that_cannot_be_read_is_could_not_check(new_stack, moto_sm, fake
     assert "permission denied" in row["unchecked"][0]
 
 
-def test_oauth_clients_that_differ_between_backends_are_reported(new_stack, moto_sm, fake_makini):
+def test_oauth_clients_that_differ_between_backends_are_reported(new_stack, moto_sm, openbao, fake_makini):
     rig = new_stack([], backends=("aws", "vault"))
-    stores = Stores(rig, moto_sm)
+    stores = Stores(rig, moto_sm, openbao)
     stores.put_oauth(backends=["aws"])
     stores.put_oauth(json.dumps({"client_id": "someone-else", "client_secret": "old-secret-value-1"}), ["vault"])
     code, doc, _ = rig.run_json()
