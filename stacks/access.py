@@ -55,21 +55,12 @@ class BackendAccess:
     write: bool
 
 
-@dataclass(frozen=True)
-class AccessCell:
-    """One (identity, secret) pair of one environment.
+class _Grant:
+    """Read/write on every backend of the stack, and per backend where they differ."""
 
-    ``read``/``write``: allowed on at least one of the stack's backends. ``by_backend`` is set only when
-    the backends differ (a system identity: the receiver exists on AWS and Azure only, the Vault rotator
-    never reads the values it writes); :meth:`on` answers for one backend."""
-
-    environment: str
-    identity: str
-    kind: IdentityKind
-    path: str
     read: bool
     write: bool
-    by_backend: tuple[BackendAccess, ...] = ()
+    by_backend: tuple[BackendAccess, ...]
 
     def on(self, backend: str) -> tuple[bool, bool]:
         """(read, write) as the given backend's engine enforces it."""
@@ -95,35 +86,111 @@ class AccessCell:
             groups.setdefault(self._words(b.read, b.write), []).append(b.backend)
         return "; ".join(f"{words} on {', '.join(backends)}" for words, backends in groups.items() if words != "-")
 
+    def as_cell(self) -> dict[str, Any]:
+        cell: dict[str, Any] = {"read": self.read, "write": self.write}
+        if self.by_backend:
+            cell["backends"] = {b.backend: {"read": b.read, "write": b.write} for b in self.by_backend}
+        return cell
 
-def _system_cell(cfg: StackConfig, system: SystemIdentity, s: CatalogSecret) -> AccessCell:
+
+@dataclass(frozen=True)
+class AccessCell(_Grant):
+    """One (identity, secret) pair of one environment.
+
+    ``read``/``write``: allowed on at least one of the stack's backends. ``by_backend`` is set only when
+    the backends differ (a system identity: the receiver exists on AWS and Azure only, the Vault rotator
+    never reads the values it writes); :meth:`on` answers for one backend."""
+
+    environment: str
+    identity: str
+    kind: IdentityKind
+    path: str
+    read: bool
+    write: bool
+    by_backend: tuple[BackendAccess, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClassGrant(_Grant):
+    """One (identity, access class) pair: the identity's access to every token filed under the class."""
+
+    environment: str
+    identity: str
+    kind: IdentityKind
+    access_class: str
+    prefix: str
+    read: bool
+    write: bool
+    by_backend: tuple[BackendAccess, ...] = ()
+
+
+def _per_backend(
+    cfg: StackConfig, system: SystemIdentity, writes: bool, reads: bool
+) -> tuple[bool, bool, tuple[BackendAccess, ...]]:
+    """(read, write, by_backend) of a system identity that writes ``writes`` and reads ``reads`` by its job."""
     per_backend = []
     for backend in cfg.backends:
         present = backend in SYSTEM_BACKENDS[system]
-        write = present and system in s.writers
-        read = present and (system in s.system_readers or (write and WRITER_READS_VALUE[backend]))
+        write = present and writes
+        read = present and (reads or (write and WRITER_READS_VALUE[backend]))
         per_backend.append(BackendAccess(backend, read, write))
     read = any(b.read for b in per_backend)
     write = any(b.write for b in per_backend)
     uniform = all((b.read, b.write) == (read, write) for b in per_backend)
-    return AccessCell(
-        cfg.environment, system.value, IdentityKind.SYSTEM, s.path, read, write, () if uniform else tuple(per_backend)
-    )
+    return read, write, () if uniform else tuple(per_backend)
 
 
-def access_cells(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[AccessCell, ...]:
-    """Every (identity, secret) cell of the environment: each consumer and each system identity."""
-    catalog = catalog or build_catalog(cfg)
+def _system_cell(cfg: StackConfig, system: SystemIdentity, s: CatalogSecret) -> AccessCell:
+    read, write, by_backend = _per_backend(cfg, system, system in s.writers, system in s.system_readers)
+    return AccessCell(cfg.environment, system.value, IdentityKind.SYSTEM, s.path, read, write, by_backend)
+
+
+def _cells(cfg: StackConfig, secrets: tuple[CatalogSecret, ...]) -> tuple[AccessCell, ...]:
     cells: list[AccessCell] = []
     for consumer in sorted(cfg.consumers):
-        for s in catalog.secrets:
+        for s in secrets:
             cells.append(
                 AccessCell(cfg.environment, consumer, IdentityKind.CONSUMER, s.path, consumer in s.readers, False)
             )
     for system in SystemIdentity:
-        for s in catalog.secrets:
+        for s in secrets:
             cells.append(_system_cell(cfg, system, s))
     return tuple(cells)
+
+
+def access_cells(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[AccessCell, ...]:
+    """Every (identity, secret) cell of the environment, class tokens included: each consumer and each system
+    identity x every secret. It grows as identities x connections; the plan and the stack outputs use the
+    compact form (:func:`explicit_cells` + :func:`class_grants`, :func:`matrix_dict`), proofs and tests this one.
+    """
+    return _cells(cfg, (catalog or build_catalog(cfg)).secrets)
+
+
+def explicit_cells(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[AccessCell, ...]:
+    """Every (identity, secret) cell for the secrets outside any access class (granted one by one)."""
+    return _cells(cfg, (catalog or build_catalog(cfg)).explicit_secrets)
+
+
+def class_grants(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[ClassGrant, ...]:
+    """Every (identity, access class) pair: what each identity may do with all the tokens of each class."""
+    catalog = catalog or build_catalog(cfg)
+    out = []
+    for consumer in sorted(cfg.consumers):
+        for c in catalog.classes:
+            out.append(
+                ClassGrant(
+                    cfg.environment, consumer, IdentityKind.CONSUMER, c.name, c.prefix, consumer in c.readers, False
+                )
+            )
+    for system in SystemIdentity:
+        for c in catalog.classes:
+            read, write, by_backend = _per_backend(cfg, system, system in c.writers, False)
+            out.append(
+                ClassGrant(
+                    cfg.environment, system.value, IdentityKind.SYSTEM, c.name, c.prefix, read, write, by_backend
+                )
+            )
+    return tuple(out)
 
 
 def readable_paths(cfg: StackConfig, identity: str, catalog: Catalog | None = None) -> tuple[str, ...]:
@@ -131,23 +198,83 @@ def readable_paths(cfg: StackConfig, identity: str, catalog: Catalog | None = No
 
 
 def matrix_rows(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[tuple[str, ...], ...]:
-    """Rows for the plan: the allowed cells only (identity, kind, environment, secret, access)."""
-    return tuple(
-        (c.identity, c.kind.value, c.environment, c.path, c.access) for c in access_cells(cfg, catalog) if c.allowed
-    )
+    """Rows for the plan: the allowed cells only (identity, kind, environment, secret, access).
+
+    A class is one row per identity that may use it (``connections/<class>/* (class <class>: N tokens)``),
+    never one row per token, so the table does not grow with the number of connections.
+    """
+    catalog = catalog or build_catalog(cfg)
+    counts = {c.name: 0 for c in catalog.classes}
+    for s in catalog.secrets:
+        if s.access_class is not None:
+            counts[s.access_class] += 1
+    grants: dict[str, list[ClassGrant]] = {}
+    for g in class_grants(cfg, catalog):
+        if g.allowed:
+            grants.setdefault(g.identity, []).append(g)
+    cells: dict[str, list[AccessCell]] = {}
+    for c in explicit_cells(cfg, catalog):
+        cells.setdefault(c.identity, [])
+        if c.allowed:
+            cells[c.identity].append(c)
+    rows: list[tuple[str, ...]] = []
+    for identity, allowed in cells.items():
+        rows += [(c.identity, c.kind.value, c.environment, c.path, c.access) for c in allowed]
+        for g in grants.get(identity, []):
+            n = counts[g.access_class]
+            what = f"{g.prefix}* (class {g.access_class}: {n} token{'' if n == 1 else 's'})"
+            rows.append((g.identity, g.kind.value, g.environment, what, g.access))
+    return tuple(rows)
 
 
 def matrix_dict(cfg: StackConfig, catalog: Catalog | None = None) -> dict[str, Any]:
-    """The whole matrix as JSON-able data: environment -> identity -> secret path -> {read, write}, plus
-    ``backends`` -> {backend: {read, write}} where the stack's backends enforce different things."""
+    """The whole matrix as JSON-able data, per class where it can be.
+
+    ``{"environment", "classes": {class: {description, prefix, readers, writers, connections}},
+    "identities": {identity: {kind, secrets: {path: cell}, classes: {class: cell}}}}``, a cell being
+    ``{read, write}`` plus ``backends`` -> {backend: {read, write}} where the stack's backends enforce
+    different things. ``secrets`` holds every secret outside a class (allowed or not); a class token's cell
+    is its class's entry (:func:`matrix_cell` resolves any path).
+    """
+    catalog = catalog or build_catalog(cfg)
+    members: dict[str, list[str]] = {c.name: [] for c in catalog.classes}
+    for s in catalog.secrets:
+        if s.access_class is not None and s.connection is not None:
+            members[s.access_class].append(s.connection)
     identities: dict[str, dict[str, Any]] = {}
-    for c in access_cells(cfg, catalog):
-        entry = identities.setdefault(c.identity, {"kind": c.kind.value, "secrets": {}})
-        cell: dict[str, Any] = {"read": c.read, "write": c.write}
-        if c.by_backend:
-            cell["backends"] = {b.backend: {"read": b.read, "write": b.write} for b in c.by_backend}
-        entry["secrets"][c.path] = cell
-    return {"environment": cfg.environment, "identities": identities}
+    for c in explicit_cells(cfg, catalog):
+        entry = identities.setdefault(c.identity, {"kind": c.kind.value, "secrets": {}, "classes": {}})
+        entry["secrets"][c.path] = c.as_cell()
+    for g in class_grants(cfg, catalog):
+        entry = identities.setdefault(g.identity, {"kind": g.kind.value, "secrets": {}, "classes": {}})
+        entry["classes"][g.access_class] = g.as_cell()
+    classes = {
+        c.name: {
+            "description": c.description,
+            "prefix": c.prefix,
+            "readers": list(c.readers),
+            "writers": [w.value for w in c.writers],
+            "connections": sorted(members[c.name]),
+        }
+        for c in catalog.classes
+    }
+    return {"environment": cfg.environment, "classes": classes, "identities": identities}
+
+
+def matrix_cell(matrix: Mapping[str, Any], identity: str, path: str) -> dict[str, Any]:
+    """The cell (``{read, write}``, plus ``backends`` where they differ) of one identity on one catalog path,
+    from :func:`matrix_dict`'s data: class tokens resolve through their class; a path the environment does not
+    hold is denied."""
+    entry = matrix["identities"][identity]
+    if path in entry["secrets"]:
+        return dict(entry["secrets"][path])
+    for name, klass in matrix.get("classes", {}).items():
+        prefix = klass["prefix"]
+        if path.startswith(prefix):
+            key, _, leaf = path[len(prefix) :].partition("/")
+            if leaf == "token" and key in klass["connections"]:
+                return dict(entry["classes"][name])
+    return {"read": False, "write": False}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -6,6 +6,14 @@ so the three clouds, the access matrix, the rotation calendar and the offline pl
 Paths are backend-neutral (``connections/<key>/token``, ``oauth/client``, ``webhook/secret``). AWS
 names a secret ``makini/<env>/<path>``; Vault stores it at ``<path>`` in the ``makini-<env>`` mount;
 Key Vault maps it to a valid secret name (see :mod:`stacks.naming`).
+
+Access classes. The token of a connection filed under an access class lives at
+``connections/<class>/<key>/token``: every secret under the prefix ``connections/<class>/`` is a token of
+that class, and nothing else is (a class name is never a connection key, and NetSuite M2M keys stay at
+``connections/<key>/m2m-key``). Every backend grants a class by that prefix (a Key Vault of its own on
+Azure), so grants do not grow with the number of connections. A class is the unit of every grant: its
+consumers read all of its tokens, and while rotation is enabled the rotation identity reads and writes
+all of them (a class token without a ``makiniId`` is writable by it but never scheduled).
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ class CatalogSecret:
     path: str
     description: str
     connection: str | None = None
+    #: The access class the secret is filed under (connection tokens only), or None.
+    access_class: str | None = None
     #: Consumers (services named in config) that read it.
     readers: tuple[str, ...] = ()
     #: Identities created by the stack that read it (webhook receiver, rotation).
@@ -62,6 +72,8 @@ class CatalogSecret:
     writers: tuple[SystemIdentity, ...] = ()
     #: True when the stack file supplies the value (as a Pulumi secret); else it is filled out of band.
     value_from_config: bool = False
+    #: Rotated automatically on a schedule (a connection token with a makiniId while rotation is on).
+    rotated: bool = False
 
     @property
     def slug(self) -> str:
@@ -70,9 +82,27 @@ class CatalogSecret:
 
 
 @dataclass(frozen=True)
+class CatalogClass:
+    """An access class: the unit every backend grants (see the module doc)."""
+
+    name: str
+    description: str
+    #: Consumers that read every token of the class.
+    readers: tuple[str, ...] = ()
+    #: Identities created by the stack that write (and so read) every token of the class.
+    writers: tuple[SystemIdentity, ...] = ()
+
+    @property
+    def prefix(self) -> str:
+        """The catalog path prefix of the class's tokens: ``connections/<class>/``."""
+        return class_prefix(self.name)
+
+
+@dataclass(frozen=True)
 class Catalog:
     environment: str
     secrets: tuple[CatalogSecret, ...]
+    classes: tuple[CatalogClass, ...] = ()
 
     def of_kind(self, kind: SecretKind) -> tuple[CatalogSecret, ...]:
         return tuple(s for s in self.secrets if s.kind == kind)
@@ -81,11 +111,37 @@ class Catalog:
         return {s.path: s for s in self.secrets}
 
     def readable_by(self, consumer: str) -> tuple[CatalogSecret, ...]:
+        """Every secret the consumer reads, its class tokens included (one per connection: prefer
+        :meth:`explicitly_readable_by` and :meth:`classes_read_by` for grants)."""
         return tuple(s for s in self.secrets if consumer in s.readers)
 
+    def explicitly_readable_by(self, consumer: str) -> tuple[CatalogSecret, ...]:
+        """The secrets outside any class the consumer reads: granted one by one."""
+        return tuple(s for s in self.secrets if s.access_class is None and consumer in s.readers)
 
-def connection_token_path(key: str) -> str:
-    return f"connections/{key}/token"
+    def classes_read_by(self, consumer: str) -> tuple[CatalogClass, ...]:
+        """The classes whose tokens the consumer reads: granted by prefix (AWS, Vault) or vault (Azure)."""
+        return tuple(c for c in self.classes if consumer in c.readers)
+
+    def classes_written_by(self, identity: SystemIdentity) -> tuple[CatalogClass, ...]:
+        return tuple(c for c in self.classes if identity in c.writers)
+
+    def in_class(self, name: str) -> tuple[CatalogSecret, ...]:
+        return tuple(s for s in self.secrets if s.access_class == name)
+
+    @property
+    def explicit_secrets(self) -> tuple[CatalogSecret, ...]:
+        """The secrets outside any class (granted one by one)."""
+        return tuple(s for s in self.secrets if s.access_class is None)
+
+
+def class_prefix(name: str) -> str:
+    return f"connections/{name}/"
+
+
+def connection_token_path(key: str, access_class: str | None = None) -> str:
+    """``connections/<key>/token``, or ``connections/<class>/<key>/token`` for a token filed under a class."""
+    return f"connections/{access_class}/{key}/token" if access_class else f"connections/{key}/token"
 
 
 def netsuite_m2m_key_path(key: str) -> str:
@@ -100,6 +156,18 @@ def build_catalog(cfg: StackConfig) -> Catalog:
     rotation_on = cfg.rotation.connection_token_days is not None
     receiver_on = cfg.webhooks.enabled
     oauth_readers = tuple(sorted(n for n, c in cfg.consumers.items() if c.oauth_client))
+    # While rotation is on, the rotation identity writes every class as a whole (the class is the grant).
+    class_writers = (SystemIdentity.ROTATION,) if rotation_on else ()
+    classes = tuple(
+        CatalogClass(
+            name=name,
+            description=c.description,
+            readers=tuple(sorted(set(c.consumers))),
+            writers=class_writers,
+        )
+        for name, c in sorted(cfg.access_classes.items())
+    )
+    rotator_needed = rotation_on and (bool(classes) or any(c.makini_id for c in cfg.connections))
     secrets = [
         CatalogSecret(
             kind=SecretKind.OAUTH_CLIENT,
@@ -107,9 +175,7 @@ def build_catalog(cfg: StackConfig) -> Catalog:
             description=f"Makini OAuth client ({cfg.oauth.client_id}) of {cfg.environment}",
             readers=oauth_readers,
             # The rotator reads the OAuth client only if it rotates something (connections with makiniId).
-            system_readers=(SystemIdentity.ROTATION,)
-            if rotation_on and any(c.makini_id for c in cfg.connections)
-            else (),
+            system_readers=(SystemIdentity.ROTATION,) if rotator_needed else (),
             value_from_config=cfg.oauth_client_secret is not None,
         ),
         CatalogSecret(
@@ -120,16 +186,26 @@ def build_catalog(cfg: StackConfig) -> Catalog:
             value_from_config=cfg.webhook_secret is not None,
         ),
     ]
+    by_class = {c.name: c for c in classes}
     for conn in cfg.connections:
+        rotated = rotation_on and conn.makini_id is not None
+        klass = by_class.get(conn.access_class) if conn.access_class else None
+        if klass is not None:
+            readers, writers = klass.readers, klass.writers
+        else:
+            readers = tuple(sorted(set(conn.consumers)))
+            writers = (SystemIdentity.ROTATION,) if rotated else ()
         secrets.append(
             CatalogSecret(
                 kind=SecretKind.CONNECTION_TOKEN,
-                path=connection_token_path(conn.key),
+                path=connection_token_path(conn.key, conn.access_class),
                 description=f"Makini bearer token of connection {conn.key} ({conn.system}) in {cfg.environment}",
                 connection=conn.key,
-                readers=tuple(sorted(set(conn.consumers))),
-                writers=(SystemIdentity.ROTATION,) if rotation_on and conn.makini_id else (),
+                access_class=conn.access_class,
+                readers=readers,
+                writers=writers,
                 value_from_config=conn.key in cfg.connection_tokens,
+                rotated=rotated,
             )
         )
         if conn.netsuite is not None:
@@ -142,4 +218,4 @@ def build_catalog(cfg: StackConfig) -> Catalog:
                     connection=conn.key,
                 )
             )
-    return Catalog(environment=cfg.environment, secrets=tuple(secrets))
+    return Catalog(environment=cfg.environment, secrets=tuple(secrets), classes=classes)

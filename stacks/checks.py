@@ -56,6 +56,7 @@ def cross_checks(cfg: StackConfig, accounts: Collection[str] = (), today: date |
         *webhook_queue_problems(cfg.consumers, cfg.webhooks.enabled),
         *production_problems(cfg),
         *connection_key_problems(cfg.connections),
+        *_class_problems(cfg),
         *_consumer_references(cfg),
         *reserved_name_problems(cfg.consumers, RESERVED_CONSUMER_NAMES),
         *identity_per_backend_problems(cfg.consumers, cfg.backends),
@@ -70,6 +71,7 @@ def cross_checks(cfg: StackConfig, accounts: Collection[str] = (), today: date |
         *webhook_problems(cfg.webhooks, production=cfg.production, backends=cfg.backends),
         *azure_production_problems(cfg.azure, cfg.production),
         *azure_network_problems(cfg.azure),
+        *_class_vault_problems(cfg),
         *_key_vault_secret_names(cfg),
         *(version_retention_problems(cfg.vault, vault_version_needs(cfg)) if "vault" in cfg.backends else []),
         *netsuite_problems(cfg.connections),
@@ -181,6 +183,8 @@ def _consumer_references(cfg: StackConfig) -> list[Problem]:
             problems.append(
                 Problem(f"makini:connections[{i}].consumers", "lists a consumer more than once", "remove the repeat")
             )
+    for access_class in cfg.access_classes.values():
+        referenced.update(access_class.consumers)
     idle = [
         n
         for n, c in sorted(cfg.consumers.items())
@@ -198,7 +202,7 @@ def _consumer_references(cfg: StackConfig) -> list[Problem]:
             ),
         ]
     for i, conn in enumerate(cfg.connections):
-        if not conn.consumers and "consumers" in conn.model_fields_set:
+        if not conn.consumers and "consumers" in conn.model_fields_set and conn.access_class is None:
             problems.append(
                 Problem(
                     f"makini:connections[{i}].consumers",
@@ -212,8 +216,117 @@ def _consumer_references(cfg: StackConfig) -> list[Problem]:
             problems.append(
                 Problem(
                     f"makini:consumers.{name}" if name.isidentifier() else f'makini:consumers["{name}"]',
-                    f"consumer '{name}' is declared but no connection lists it, so it could read nothing",
-                    "add it to the consumers of the connections it calls, or remove it",
+                    f"consumer '{name}' is declared but no connection or access class lists it, so it could read "
+                    "nothing",
+                    "add it to the consumers of the connections it calls (or of their access class), or remove it",
+                )
+            )
+    return problems
+
+
+def _class_path(name: str, *rest: str) -> str:
+    """``makini:accessClasses.standard.consumers`` (Pulumi's --path syntax; class names are identifiers or
+    quoted)."""
+    head = f"makini:accessClasses.{name}" if name.isidentifier() else f'makini:accessClasses["{name}"]'
+    return head + "".join(f".{r}" for r in rest)
+
+
+def _suggest_name(name: str, choices: list[str]) -> str:
+    near = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{near[0]}'?" if near else ""
+
+
+def _class_problems(cfg: StackConfig) -> list[Problem]:
+    """Connections name a declared class (and not a consumer list too); classes name declared consumers;
+    no class name is also a connection key (their secret paths would share a prefix)."""
+    problems: list[Problem] = []
+    classes = sorted(cfg.access_classes)
+    consumers = sorted(cfg.consumers)
+    for i, conn in enumerate(cfg.connections):
+        if conn.access_class is None:
+            continue
+        if conn.access_class not in cfg.access_classes:
+            problems.append(
+                Problem(
+                    f"makini:connections[{i}].class",
+                    f"unknown access class '{conn.access_class}'{_suggest_name(conn.access_class, classes)} "
+                    f"Declared classes: {', '.join(classes) or '(none)'}",
+                    f"declare it: pulumi config set --path "
+                    f"'makini:accessClasses.{conn.access_class}.consumers[0]' <consumer>",
+                )
+            )
+        if "consumers" in conn.model_fields_set:
+            problems.append(
+                Problem(
+                    f"makini:connections[{i}].consumers",
+                    f"connection '{conn.key}' sets both class '{conn.access_class}' and a consumers list; its token "
+                    "is read by exactly its class's consumers, so a list beside it would be ignored",
+                    f"pulumi config rm --path 'makini:connections[{i}].consumers'   # or remove "
+                    f"makini:connections[{i}].class to keep an explicit list",
+                )
+            )
+    for name in classes:
+        cls = cfg.access_classes[name]
+        for j, consumer in enumerate(cls.consumers):
+            if consumer not in cfg.consumers:
+                problems.append(
+                    Problem(
+                        _class_path(name, f"consumers[{j}]"),
+                        f"unknown consumer '{consumer}' in access class '{name}'{_suggest_name(consumer, consumers)} "
+                        f"Declared consumers: {', '.join(consumers) or '(none)'}",
+                        "declare it under makini:consumers, or remove it from the class",
+                    )
+                )
+        if len(set(cls.consumers)) != len(cls.consumers):
+            problems.append(
+                Problem(_class_path(name, "consumers"), "lists a consumer more than once", "remove the repeat")
+            )
+    folded = {name.lower(): name for name in classes}
+    for i, conn in enumerate(cfg.connections):
+        clash = folded.get(conn.key.lower())
+        if clash is not None:
+            problems.append(
+                Problem(
+                    f"makini:connections[{i}].key",
+                    f"connection key '{conn.key}' is also the name of access class '{clash}': its secrets "
+                    f"(connections/{conn.key}/...) would sit under the class's prefix connections/{clash}/, which "
+                    "the class's consumers read",
+                    "rename the connection key or the class",
+                )
+            )
+    return problems
+
+
+def _class_vault_problems(cfg: StackConfig) -> list[Problem]:
+    """``makini:azure.classVaultNames`` names declared classes, and no two vaults of the stack share a name."""
+    az = cfg.azure
+    if az is None:
+        return []
+    problems: list[Problem] = []
+    classes = sorted(cfg.access_classes)
+    for name in sorted(az.class_vault_names):
+        if name not in cfg.access_classes:
+            problems.append(
+                Problem(
+                    f"makini:azure.classVaultNames.{name}",
+                    f"names a Key Vault for access class '{name}', which is not declared{_suggest_name(name, classes)} "
+                    f"Declared classes: {', '.join(classes) or '(none)'}",
+                    f"pulumi config rm --path 'makini:azure.classVaultNames.{name}'",
+                )
+            )
+    seen: dict[str, str] = {}
+    if az.vault_name:
+        seen[az.vault_name.lower()] = "makini:azure.vaultName"
+    for name, vault in sorted(az.class_vault_names.items()):
+        key = f"makini:azure.classVaultNames.{name}"
+        first = seen.setdefault(vault.lower(), key)
+        if first != key:
+            problems.append(
+                Problem(
+                    key,
+                    f"Key Vault name '{vault}' is also used by {first}; every vault of the stack needs its own "
+                    "(Key Vault names are global and case-insensitive)",
+                    f"pulumi config set --path '{key}' <another-name>",
                 )
             )
     return problems
@@ -239,9 +352,14 @@ def _key_vault_secret_names(cfg: StackConfig) -> list[Problem]:
     """Connection keys whose Key Vault secret names would be the same (Key Vault ignores case)."""
     if "azure" not in cfg.backends:
         return []
-    index = {connection_token_path(c.key): i for i, c in reversed(list(enumerate(cfg.connections)))}
+    # Tokens of a class live in the class's own vault; explicit-list tokens in the environment's vault.
+    index = {connection_token_path(c.key, c.access_class): i for i, c in reversed(list(enumerate(cfg.connections)))}
+    by_vault: dict[str | None, list[str]] = {}
+    for c in cfg.connections:
+        by_vault.setdefault(c.access_class, []).append(connection_token_path(c.key, c.access_class))
     problems = []
-    for first, second, name in key_vault_name_collisions(connection_token_path(c.key) for c in cfg.connections):
+    collisions = [hit for paths in by_vault.values() for hit in key_vault_name_collisions(paths)]
+    for first, second, name in collisions:
         i, j = index[first], index[second]
         a, b = cfg.connections[i].key, cfg.connections[j].key
         problems.append(
@@ -261,13 +379,16 @@ def _vault_rotator(cfg: StackConfig) -> list[Problem]:
         return []
     rotator = cfg.vault.rotator if cfg.vault is not None else None
     if rotator is None:
-        rotated = [s.path for s in build_catalog(cfg).secrets if SystemIdentity.ROTATION in s.writers]
+        catalog = build_catalog(cfg)
+        rotated = [s.path for s in catalog.secrets if SystemIdentity.ROTATION in s.writers]
+        rotated += [c.prefix + "*" for c in catalog.classes_written_by(SystemIdentity.ROTATION)]
         if not rotated:
             return []
         return [
             Problem(
                 "makini:vault.rotator",
-                f"connection tokens rotate on Vault ({len(rotated)} of them, e.g. {rotated[0]}), but no rotator "
+                f"connection tokens rotate on Vault ({len(rotated)} paths or classes, e.g. {rotated[0]}), but no "
+                "rotator "
                 "identity is configured: the rotator CronJob needs its own Vault role bound to its Kubernetes "
                 "service account (or to a JWT subject)",
                 "pulumi config set --path 'makini:vault.rotator.auth.kubernetes.mountPath' kubernetes; "

@@ -21,9 +21,17 @@ from pydantic import AfterValidator, Field, field_validator
 from ..errors import Problem
 from ..naming import KV_VAULT_NAME, KV_VAULT_NAME_RULE
 from .base import Model
+from .classes import ClassName
 
 #: Key Vault's soft-delete retention bounds (days), and what production always uses.
 RETENTION_MIN, RETENTION_MAX, PRODUCTION_RETENTION = 7, 90, 90
+
+#: Azure RBAC allows 4,000 role assignments per subscription, shared with everything else in it
+#: (https://learn.microsoft.com/azure/role-based-access-control/troubleshoot-limits). By default one
+#: environment may use half of them: the rest stays for the subscription's other workloads, CI identities
+#: and people; a subscription dedicated to one environment can raise it to 4,000.
+ROLE_ASSIGNMENT_QUOTA = 4000
+ROLE_ASSIGNMENT_BUDGET_DEFAULT = 2000
 
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _RG = r"[-\w._()]{0,89}[-\w_()]"
@@ -111,6 +119,20 @@ class AzureSettings(Model):
     ) = Field(default=None, description="Use this existing resource group instead of creating rg-makini-<env>.")
     vault_name: Annotated[str, _check(KV_VAULT_NAME, "Key Vault name", KV_VAULT_NAME_RULE)] | None = Field(
         default=None, description="Explicit Key Vault name (3-24 characters, globally unique)."
+    )
+    class_vault_names: dict[ClassName, Annotated[str, _check(KV_VAULT_NAME, "Key Vault name", KV_VAULT_NAME_RULE)]] = (
+        Field(
+            default_factory=dict,
+            description="Explicit Key Vault names of access classes' vaults, class -> name (default "
+            "kvc-<env>-<class>-<hash>; Key Vault names are global: set one if the derived name is taken).",
+        )
+    )
+    role_assignment_budget: int = Field(
+        default=ROLE_ASSIGNMENT_BUDGET_DEFAULT,
+        ge=1,
+        le=ROLE_ASSIGNMENT_QUOTA,
+        description="Role assignments this environment may create (the subscription allows 4,000 in all, shared "
+        "with everything else in it). Default 2,000, half the quota; the plan refuses a stack above it.",
     )
     soft_delete_retention_days: int | None = Field(
         default=None,

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from ..errors import Problem
 from .base import ConnectionKey, ConsumerName, Model, PositiveInt
+from .classes import ClassName
 
 
 class NetSuiteM2M(Model):
@@ -48,8 +49,16 @@ class Connection(Model):
     deployment: Literal["cloud", "on_prem"] = Field(
         description="Where the customer's system runs; on_prem costs more credits."
     )
+    access_class: ClassName | None = Field(
+        default=None,
+        alias="class",
+        description="The access class this connection's token is filed under (a name under makini:accessClasses): "
+        "exactly that class's consumers read it. Mutually exclusive with consumers.",
+    )
     consumers: tuple[ConsumerName, ...] = Field(
-        default=(), description="Services allowed to read this connection's token (names under makini:consumers)."
+        default=(),
+        description="Services allowed to read this connection's token (names under makini:consumers), for stacks "
+        "without access classes; a few dozen at most per consumer (AWS policy size), else use class.",
     )
     makini_id: str | None = Field(
         default=None,

@@ -8,6 +8,7 @@ of this module; each section's own rules are in its module; rules across section
 from __future__ import annotations
 
 import difflib
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
@@ -17,6 +18,7 @@ from .access import AccessSettings
 from .aws import AwsSettings
 from .azure import AzureSettings
 from .base import ConnectionKey, ConsumerName, EnvName, Model, TagValue
+from .classes import AccessClass, ClassName
 from .connections import Connection, Credits
 from .consumers import Consumer
 from .rotation import RotationSettings
@@ -68,6 +70,11 @@ class StackConfig(Model):
     consumers: dict[ConsumerName, Consumer] = Field(
         default_factory=dict, description="Services allowed to read, by name."
     )
+    access_classes: dict[ClassName, AccessClass] = Field(
+        default_factory=dict,
+        description="Access classes, by name: the consumers that read every connection token filed under the "
+        "class (connections[].class). Grants are per class, so they do not grow with the number of connections.",
+    )
     credits: Credits = Field(description="Connection-credit budget.")
     aws: AwsSettings | None = Field(default=None, description="AWS store settings.")
     azure: AzureSettings | None = Field(default=None, description="Azure Key Vault store settings.")
@@ -116,10 +123,15 @@ class StackConfig(Model):
 
     # Convenience accessors used by the pure modules.
     def connection(self, key: str) -> Connection:
+        return self._connections_by_key[key]
+
+    @cached_property
+    def _connections_by_key(self) -> dict[str, Connection]:
+        # First wins, as a linear search would (duplicate keys are refused by the config checks).
+        out: dict[str, Connection] = {}
         for c in self.connections:
-            if c.key == key:
-                return c
-        raise KeyError(key)
+            out.setdefault(c.key, c)
+        return out
 
     @property
     def recovery_window_days(self) -> int:
