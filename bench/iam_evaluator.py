@@ -49,7 +49,8 @@ def environment(
     }
     rotation = f"arn:aws:iam::{ACCOUNT}:role/makini-dev-rotation"
     readers: dict[str, list[str]] = {s: [r for r, own in consumers.items() if s in set(own)] for s in secrets}
-    raw_identity = {role: consumer_read_policy(own, KEY, REGION) for role, own in consumers.items()}
+    prefix = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:makini/dev/"
+    raw_identity = {role: consumer_read_policy(own, KEY, REGION, prefix=prefix) for role, own in consumers.items()}
     identity = {role: Policy.parse(doc, role) for role, doc in raw_identity.items()}
     resource = {s: Policy.parse(secret_resource_policy(s, readers[s], [rotation]), s) for s in secrets}
     key = Policy.parse(kms_key_policy("aws", ACCOUNT, REGION, [], [*consumers, rotation]), "key policy")

@@ -47,8 +47,9 @@ def _boto3_client(region: str) -> Any:
     return boto3.client("secretsmanager", region_name=region)
 
 
-def secret_name(environment: str, key: str) -> str:
-    return aws_secret_name(environment, connection_token_path(key))
+def secret_name(environment: str, key: str, access_class: str | None = None) -> str:
+    """The Secrets Manager name of a connection's token (under its access class's prefix when it has one)."""
+    return aws_secret_name(environment, connection_token_path(key, access_class))
 
 
 def disconnect_step(makini_id: str | None) -> str:
@@ -108,7 +109,7 @@ def rotate_now(
         )
         return EXIT_INVALID
     conn = cfg.connection(connection)
-    name = secret_name(cfg.environment, connection)
+    name = secret_name(cfg.environment, connection, conn.access_class)
     if "aws" not in cfg.backends:
         print(
             f"makini-infra: stack '{stack}' has no aws backend; this command rotates through AWS Secrets Manager. "

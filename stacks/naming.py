@@ -100,6 +100,33 @@ def key_vault_name(environment: str, project: str, organization: str | None = No
     return name
 
 
+CLASS_VAULT_PREFIX = "kvc-"
+CLASS_VAULT_SUFFIX_LENGTH = 4
+
+
+def class_key_vault_name(
+    environment: str, access_class: str, project: str, organization: str | None = None, override: str | None = None
+) -> str:
+    """``kvc-<env>-<class, cut to fit>-<suffix>`` (at most 24 characters), or the explicit override.
+
+    An access class's own Key Vault. The prefix differs from the environment vault's (``kv-mk-``), so the
+    two families never meet; the suffix hashes organization/project/environment/class, so a cut class
+    name still gives a distinct name (the config checks refuse a stack whose derived names collide).
+    """
+    if override:
+        return override
+    identity = f"{organization or 'organization'}/{project}/{environment}/class/{access_class}"
+    suffix = stable_hash(identity, CLASS_VAULT_SUFFIX_LENGTH)
+    room = 24 - len(CLASS_VAULT_PREFIX) - len(environment) - 1 - CLASS_VAULT_SUFFIX_LENGTH - 1
+    part = access_class[: max(room, 0)].rstrip("-")
+    name = (
+        f"{CLASS_VAULT_PREFIX}{environment}-{part}-{suffix}" if part else f"{CLASS_VAULT_PREFIX}{environment}-{suffix}"
+    )
+    if not KV_VAULT_NAME.fullmatch(name):  # pragma: no cover - environment and class names are bounded above
+        raise ValueError(f"derived Key Vault name {name!r} is not valid: {KV_VAULT_NAME_RULE}")
+    return name
+
+
 def resource_group_name(environment: str) -> str:
     return f"rg-makini-{environment}"
 

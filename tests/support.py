@@ -98,3 +98,86 @@ def load(config: Mapping[str, Any], secret_keys: Collection[str] = (), stack: st
 def run(config: Mapping[str, Any], secret_keys: Iterable[str] = (), stack: str | None = None) -> ProgramRun:
     stack = stack or str(config.get("makini:environment", "dev"))
     return run_program(stack, flatten(config), secret_keys)
+
+
+# --------------------------------------------------------------------------------------------------
+# Generated stacks at scale (the scale test, bench/program_scale.py, bench/scale_stacks.py)
+
+#: Access classes of the generated stacks, and who reads each (the issue's shape: one consumer reads every
+#: token, the others subsets, one reads the OAuth client, one consumes the webhook queue).
+SCALE_CLASSES: dict[str, list[str]] = {
+    "standard": ["reporting", "sync", "support", "analytics"],
+    "premium": ["reporting", "sync", "billing", "analytics", "audit"],
+    "eu": ["reporting", "eu-sync", "support", "analytics"],
+    "restricted": ["reporting", "restricted-ops", "audit"],
+}
+SCALE_CONSUMERS = [
+    "reporting",
+    "sync",
+    "eu-sync",
+    "restricted-ops",
+    "billing",
+    "support",
+    "analytics",
+    "audit",
+    "onboarding",
+    "queue-worker",
+]
+#: Connections outside any class (explicit consumer lists) in every generated stack.
+SCALE_EXPLICIT = 5
+
+
+def _guid(i: int) -> str:
+    return f"{i:08x}-0000-4000-8000-{i:012x}"
+
+
+def scale_config(n: int, backends: Iterable[str] = ("aws", "azure", "vault"), env: str = "dev") -> dict[str, Any]:
+    """A stack of ``n`` connections and 10 consumers on ``backends``: the first connections have explicit
+    consumer lists, the rest are spread over four access classes."""
+    backends = list(backends)
+    c = base_config(env)
+    c["aws:allowedAccountIds"] = [ACCOUNT]
+    c["makini:backends"] = backends
+    consumers: dict[str, Any] = {}
+    for i, name in enumerate(SCALE_CONSUMERS):
+        consumer: dict[str, Any] = {"description": f"generated consumer {name}"}
+        if name == "onboarding":
+            consumer["oauthClient"] = True
+        if name == "queue-worker":
+            consumer["webhookQueue"] = True
+        if "aws" in backends:
+            consumer["aws"] = {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/{name}-{env}"}
+        if "azure" in backends:
+            consumer["azure"] = {"principalId": _guid(i + 1)}
+        if "vault" in backends:
+            consumer["vault"] = {"auth": {"kubernetes": {"serviceAccountNames": [name], "namespaces": [f"{name}-ns"]}}}
+        consumers[name] = consumer
+    c["makini:consumers"] = consumers
+    c["makini:accessClasses"] = {
+        k: {"consumers": v, "description": f"generated class {k}"} for k, v in SCALE_CLASSES.items()
+    }
+    classes = list(SCALE_CLASSES)
+    connections = []
+    for i in range(n):
+        conn: dict[str, Any] = {
+            "key": f"customer-{i:05d}",
+            "system": "MaintainX",
+            "tier": 1,
+            "deployment": "cloud",
+            "makiniId": str(900000 + i),
+        }
+        if i < min(SCALE_EXPLICIT, n):
+            conn["consumers"] = ["reporting", "sync"] if i % 2 else ["reporting"]
+        else:
+            conn["class"] = classes[i % len(classes)]
+        connections.append(conn)
+    c["makini:connections"] = connections
+    c["makini:credits"] = {"pool": 10 * max(n, 1)}
+    if "azure" in backends:
+        c["makini:azure"] = azure_section()
+        c["makini:webhooks"] = {"enabled": True, "azure": {"planSku": "EP1"}}
+    else:
+        c["makini:webhooks"] = {"enabled": True}
+    if "vault" in backends:
+        c["makini:vault"] = {"rotator": VAULT_ROTATOR}
+    return c

@@ -2,22 +2,25 @@
 
 Per consumer one customer-managed policy ``makini-<env>-<consumer>-read`` (built by the pure
 :func:`components.aws.policies.consumer_read_policy`) attached to its role: the configured one, or
-the one :class:`components.aws.identity.ConsumerRoles` created. The secrets' resource policies (the
+the one :class:`components.aws.identity.ConsumerRoles` created. It names each secret outside a class
+by ARN and each access class it reads by the class's name pattern. The secrets' resource policies (the
 store) deny everyone else, so access needs both: this grant and the store's allow-list.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from stacks.naming import consumer_read_policy_name
 
-from .policies import consumer_read_policy, role_name_from_arn
+from .policies import consumer_read_policy, role_name_from_arn, secret_arn_prefix
 
 
 @dataclass(frozen=True)
@@ -25,10 +28,12 @@ class ConsumerGrant:
     consumer: str
     #: The consumer's role (its name is parsed from the ARN).
     role_arn: pulumi.Input[str]
-    #: Catalog paths it may read, e.g. ``connections/acme-sap/token``.
+    #: Catalog paths outside any access class it may read, e.g. ``connections/acme-sap/token``.
     paths: Sequence[str]
     #: Also consumes the webhook queue.
     webhook_queue: bool = False
+    #: Access classes whose tokens it reads (granted by name pattern, see ``policies.class_token_pattern``).
+    classes: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,12 @@ class ConsumerAccessArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
+def _render(values: list[Any], classes: tuple[str, ...]) -> str:
+    """The read policy's JSON from [secret ARNs, key ARN, region, queue ARN or None, the environment's prefix]."""
+    arns, key, region, queue, prefix = values
+    return json.dumps(consumer_read_policy(arns, key, region, queue, prefix=prefix, classes=classes), sort_keys=True)
+
+
 class ConsumerAccess(pulumi.ComponentResource):
     """Read policies for the consumers of one environment, attached to their roles."""
 
@@ -50,7 +61,13 @@ class ConsumerAccess(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ConsumerAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("makini:aws:ConsumerAccess", name, None, opts)
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        region = aws.get_region_output(opts=invoke)
+        prefix = pulumi.Output.all(
+            aws.get_partition_output(opts=invoke).partition,
+            region.region,
+            aws.get_caller_identity_output(opts=invoke).account_id,
+        ).apply(lambda v: secret_arn_prefix(v[0], v[1], v[2], args.environment))
         self.policies: dict[str, aws.iam.Policy] = {}
         self.policy_arns = {}
         for grant in sorted(args.consumers, key=lambda g: g.consumer):
@@ -60,11 +77,11 @@ class ConsumerAccess(pulumi.ComponentResource):
             if grant.webhook_queue and args.queue_arn is None:
                 raise ValueError(f"consumer {grant.consumer}: consumes the webhook queue, but there is none")
             queue = args.queue_arn if grant.webhook_queue else None
-            if not grant.paths and queue is None:
+            if not grant.paths and not grant.classes and queue is None:
                 continue
             arns = pulumi.Output.all(*(args.secret_arns[p] for p in sorted(grant.paths)))
-            document = pulumi.Output.all(arns, args.kms_key_arn, region.region, queue).apply(
-                lambda v: json.dumps(consumer_read_policy(v[0], v[1], v[2], v[3]), sort_keys=True)
+            document = pulumi.Output.all(arns, args.kms_key_arn, region.region, queue, prefix).apply(
+                functools.partial(_render, classes=tuple(grant.classes))
             )
             policy = aws.iam.Policy(
                 f"{name}-{grant.consumer}",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from stacks.naming import aws_secret_name
+
 #: Data-plane reads of a secret value.
 READ_ACTIONS = ("secretsmanager:GetSecretValue",)
 #: Everything that can put a new value in place or start a rotation: a new version, a move of the
@@ -195,8 +197,36 @@ def kms_key_policy(
 CONSUMER_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
 
 
+#: Secrets Manager appends "-" and six random characters to a secret's name in its ARN
+#: (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_iam-permissions.html#iam-resources).
+#: Patterns match that suffix with "-*" rather than "-??????": the same set of secrets here (every name under
+#: ``connections/`` ends in ``/token`` or ``/m2m-key``, and no connection key or class name holds a "/", so
+#: ".../token-*" can only match a token's ARN), and moto's IAM engine, which the access proof uses,
+#: understands "*" but not "?".
+ARN_SUFFIX_PATTERN = "-*"
+
+
+def secret_arn_prefix(partition: str, region: str, account_id: str, environment: str) -> str:
+    """``arn:<partition>:secretsmanager:<region>:<account>:secret:makini/<env>/``: every secret of the environment."""
+    return f"arn:{partition}:secretsmanager:{region}:{account_id}:secret:{aws_secret_name(environment, '')}"
+
+
+def class_token_pattern(prefix: str, access_class: str) -> str:
+    """The ARN pattern of every token filed under an access class: ``<prefix>connections/<class>/*/token-*``.
+
+    Only tokens live under a class's prefix (see stacks/catalog.py), and ``*`` never reaches another
+    environment or class: the pattern starts with the environment's and the class's full prefix.
+    """
+    return f"{prefix}connections/{access_class}/*/token{ARN_SUFFIX_PATTERN}"
+
+
+def token_pattern(prefix: str) -> str:
+    """Every connection token of the environment (explicit-list and class tokens, never an M2M key)."""
+    return f"{prefix}connections/*/token{ARN_SUFFIX_PATTERN}"
+
+
 def _kms_through_secrets_manager(
-    sid: str, actions: Sequence[str], kms_key_arn: str, region: str, secret_arns: list[str]
+    sid: str, actions: Sequence[str], kms_key_arn: str, region: str, prefix: str
 ) -> dict[str, Any]:
     return {
         "Sid": sid,
@@ -204,37 +234,13 @@ def _kms_through_secrets_manager(
         "Action": list(actions),
         "Resource": kms_key_arn,
         "Condition": {
-            "StringEquals": {
-                # Only when Secrets Manager calls KMS on the principal's behalf, in this region ...
-                "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
-                # ... and only for these secrets (Secrets Manager puts the secret ARN in the context).
-                "kms:EncryptionContext:SecretARN": secret_arns,
-            }
+            # Only when Secrets Manager calls KMS on the principal's behalf, in this region ...
+            "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"},
+            # ... for a secret of this environment (Secrets Manager puts the secret ARN in the context).
+            # Which secrets: the Secrets Manager statement and each secret's resource policy decide; this
+            # only keeps the key from serving another environment's secrets.
+            "StringLike": {"kms:EncryptionContext:SecretARN": f"{prefix}*"},
         },
-    }
-
-
-def _secret_identity_policy(
-    sid: str,
-    actions: Sequence[str],
-    kms_actions: Sequence[str],
-    secret_arns: Sequence[str],
-    kms_key_arn: str,
-    region: str,
-) -> dict[str, Any]:
-    arns = _unique(secret_arns)
-    if not arns:
-        raise ValueError(
-            "an identity policy needs at least one secret ARN (an identity that reads nothing gets no policy)"
-        )
-    if any("*" in a for a in [*arns, kms_key_arn]):
-        raise ValueError("secret and key ARNs must be exact (no wildcards)")
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": arns},
-            _kms_through_secrets_manager("DecryptThroughSecretsManager", kms_actions, kms_key_arn, region, arns),
-        ],
     }
 
 
@@ -248,21 +254,38 @@ QUEUE_CONSUMER_ACTIONS = (
 
 
 def consumer_read_policy(
-    secret_arns: Sequence[str], kms_key_arn: str, region: str, queue_arn: str | None = None
+    secret_arns: Sequence[str],
+    kms_key_arn: str,
+    region: str,
+    queue_arn: str | None = None,
+    *,
+    prefix: str,
+    classes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Identity policy of one consumer: read exactly its secrets, decrypt only through Secrets Manager.
 
-    No wildcard action, no ``Resource: "*"``: each secret ARN is listed (with its random suffix), and
+    No wildcard action, no ``Resource: "*"``: each secret outside a class is listed by its ARN (with its
+    random suffix); the tokens of each access class it reads by the class's pattern
+    (:func:`class_token_pattern`), so the document does not grow with the number of connections.
     ``kms:Decrypt`` is limited to the environment key, to calls Secrets Manager makes in this region,
-    and to encryption contexts naming one of these secrets. A consumer of the webhook queue also
-    receives and deletes messages of exactly that queue, decrypting them only through SQS.
+    and to this environment's secrets. A consumer of the webhook queue also receives and deletes
+    messages of exactly that queue, decrypting them only through SQS.
+
+    ``prefix`` is :func:`secret_arn_prefix` of the environment: every ARN and pattern must start with it.
     """
-    if secret_arns:
-        doc = _secret_identity_policy(
-            "ReadOwnSecrets", CONSUMER_ACTIONS, ("kms:Decrypt",), secret_arns, kms_key_arn, region
-        )
-    else:
-        doc = {"Version": "2012-10-17", "Statement": []}
+    exact = _unique(secret_arns)
+    if any("*" in a or "?" in a for a in [*exact, kms_key_arn]):
+        raise ValueError("secret and key ARNs must be exact (no wildcards)")
+    if not prefix.endswith("/") or "*" in prefix or any(not a.startswith(prefix) for a in exact):
+        raise ValueError(f"every secret ARN must be in the environment's prefix {prefix!r}")
+    resources = exact + [class_token_pattern(prefix, c) for c in sorted(set(classes))]
+    statements: list[dict[str, Any]] = []
+    if resources:
+        statements = [
+            {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": list(CONSUMER_ACTIONS), "Resource": resources},
+            _kms_through_secrets_manager("DecryptThroughSecretsManager", ("kms:Decrypt",), kms_key_arn, region, prefix),
+        ]
+    doc: dict[str, Any] = {"Version": "2012-10-17", "Statement": statements}
     if queue_arn is not None:
         doc["Statement"] += [
             {

@@ -1,6 +1,7 @@
-"""One environment's AWS token rotation: the rotation Lambda (functions/rotation), its own role, a
-Secrets Manager rotation schedule per connection-token secret, and reminders for the secrets Makini
-issues by hand (an SNS topic and one-time EventBridge Scheduler schedules).
+"""One environment's AWS token rotation: the rotation Lambda (functions/rotation), its own role, one
+permission for Secrets Manager to invoke it for any token secret of the environment (a source-ARN
+pattern), a Secrets Manager rotation schedule per rotated connection-token secret, and reminders for the
+secrets Makini issues by hand (an SNS topic and one-time EventBridge Scheduler schedules).
 
 The rotation role is created first and apart (:func:`rotation_role`), because the token secrets'
 resource policies (writers) and the OAuth client secret's (readers), built by the secret store, must
@@ -21,7 +22,7 @@ import pulumi_aws as aws
 from stacks.naming import reminder_role_name, rotation_function_name, rotation_log_group_name, rotation_role_name
 
 from .lambda_package import ROTATION_LAMBDA
-from .policies import lambda_trust_policy
+from .policies import lambda_trust_policy, secret_arn_prefix, token_pattern
 from .rotation_policies import reminder_publish_policy, rotation_policy, scheduler_trust_policy
 
 #: The client's budget: 20 s of waiting plus 5 s per request (functions/rotation/README.md).
@@ -70,8 +71,9 @@ class TokenRotationArgs:
     environment: str
     production: bool
     #: The role from :func:`rotation_role` (created before the store); None when no token is rotated.
+    #: With a role, the function and its invoke permission exist even before any token is scheduled.
     role: aws.iam.Role | None
-    #: Catalog path -> ARN of each connection-token secret rotated automatically (may be empty).
+    #: Catalog path -> ARN of each connection-token secret rotated on a schedule (may be empty).
     token_secret_arns: Mapping[str, pulumi.Input[str]]
     oauth_client_secret_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
@@ -103,20 +105,17 @@ class TokenRotation(pulumi.ComponentResource):
         partition = aws.get_partition_output(opts=invoke)
 
         self.function: aws.lambda_.Function | None = None
-        self.permissions: dict[str, aws.lambda_.Permission] = {}
+        self.permission: aws.lambda_.Permission | None = None
         self.rotations: dict[str, aws.secretsmanager.SecretRotation] = {}
         paths = sorted(args.token_secret_arns)
-        if paths:
+        if args.role is not None:
             role = args.role
-            assert role is not None, "rotating tokens needs the rotation role (rotation_role())"
-            token_arns = [args.token_secret_arns[p] for p in paths]
             policy_doc = pulumi.Output.all(
                 partition.partition,
                 region.region,
                 identity.account_id,
                 args.oauth_client_secret_arn,
                 args.kms_key_arn,
-                pulumi.Output.all(*token_arns),
             ).apply(
                 lambda v: json.dumps(
                     rotation_policy(
@@ -126,7 +125,6 @@ class TokenRotation(pulumi.ComponentResource):
                         environment=env,
                         oauth_client_secret_arn=v[3],
                         kms_key_arn=v[4],
-                        token_secret_arns=v[5],
                     ),
                     sort_keys=True,
                 )
@@ -159,28 +157,32 @@ class TokenRotation(pulumi.ComponentResource):
                 tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role_policy, self.log_group]),
             )
+            # One statement in the function's resource policy for every token of the environment, present
+            # and future (Lambda compares SourceArn with a pattern), instead of one per secret: the
+            # 20 KB policy limit would otherwise be reached at a few dozen secrets.
+            self.permission = aws.lambda_.Permission(
+                f"{name}-invoke",
+                action="lambda:InvokeFunction",
+                function=self.function.name,
+                principal="secretsmanager.amazonaws.com",
+                source_arn=pulumi.Output.all(partition.partition, region.region, identity.account_id).apply(
+                    lambda v: token_pattern(secret_arn_prefix(v[0], v[1], v[2], env))
+                ),
+                source_account=identity.account_id,
+                opts=child,
+            )
             rules = aws.secretsmanager.SecretRotationRotationRulesArgs(
                 automatically_after_days=args.period_days, duration=args.rotation_window
             )
-            for path, arn in zip(paths, token_arns, strict=True):
-                slug = path.replace("/", "-")
-                permission = aws.lambda_.Permission(
-                    f"{name}-{slug}-invoke",
-                    action="lambda:InvokeFunction",
-                    function=self.function.name,
-                    principal="secretsmanager.amazonaws.com",
-                    source_arn=arn,
-                    source_account=identity.account_id,
-                    opts=child,
-                )
-                self.permissions[path] = permission
+            after = pulumi.ResourceOptions(parent=self, depends_on=[self.permission], protect=args.production)
+            for path in paths:
                 self.rotations[path] = aws.secretsmanager.SecretRotation(
-                    f"{name}-{slug}-schedule",
-                    secret_id=arn,
+                    f"{name}-{path.replace('/', '-')}-schedule",
+                    secret_id=args.token_secret_arns[path],
                     rotation_lambda_arn=self.function.arn,
                     rotation_rules=rules,
                     rotate_immediately=args.rotate_immediately,
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[permission], protect=args.production),
+                    opts=after,
                 )
 
         # Reminders for the hand-issued secrets -------------------------------------------------------

@@ -1,9 +1,14 @@
 """Pure builders for the IAM documents of an environment's token rotation (plain dicts, no Pulumi).
 
 The grants follow the rotation function's code and README (functions/rotation/): it reads, stages and
-promotes versions of exactly the connection-token secrets it rotates, reads the OAuth client secret,
-uses the environment key only through Secrets Manager, and writes its own log group. The reminder
-scheduler may only publish to the reminder topic.
+promotes versions of the environment's connection-token secrets, reads the OAuth client secret, uses the
+environment key only through Secrets Manager, and writes its own log group. The reminder scheduler may
+only publish to the reminder topic.
+
+The token grant is one name pattern (``makini/<env>/connections/*/token-*``), so the document does
+not grow with the number of connections; which tokens the function may actually read and write is
+decided exactly by each secret's resource policy, which names the rotation role as a writer of exactly
+the tokens it rotates (see components/aws/policies.py, ``secret_resource_policy``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from stacks.naming import rotation_log_group_name
+
+from .policies import secret_arn_prefix, token_pattern
 
 #: What the function does with each token secret it rotates (AWS's documented rotation permissions).
 TOKEN_ACTIONS = (
@@ -53,14 +60,12 @@ def rotation_policy(
     region: str,
     account_id: str,
     environment: str,
-    token_secret_arns: Sequence[str],
     oauth_client_secret_arn: str,
     kms_key_arn: str,
 ) -> dict[str, Any]:
-    """The rotation role's only policy."""
-    tokens = _exact(token_secret_arns, "token secret")
-    if not tokens:
-        raise ValueError("the rotation policy needs at least one token secret to rotate")
+    """The rotation role's only policy: the environment's tokens by name pattern (the resource policies
+    decide which of them), the OAuth client exactly, the key through Secrets Manager, its own logs."""
+    tokens = token_pattern(secret_arn_prefix(partition, region, account_id, environment))
     (oauth,) = _exact([oauth_client_secret_arn], "OAuth client secret")
     (key,) = _exact([kms_key_arn], "KMS key")
     log_group = f"arn:{partition}:logs:{region}:{account_id}:log-group:{rotation_log_group_name(environment)}"

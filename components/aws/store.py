@@ -94,10 +94,13 @@ class SecretStore(pulumi.ComponentResource):
         deployers = identity.arn.apply(
             lambda arn: sorted({*args.deployer_arns, *([p] if (p := caller_principal_arn(arn)) else [])})
         )
-        all_users: list[pulumi.Input[str]] = []
+        # Every reader and writer may use the key (through Secrets Manager), each named once: thousands of
+        # secrets share a handful of principals (plain ARNs from config, or the same Output of a role).
+        users: dict[object, pulumi.Input[str]] = {}
         for s in args.secrets:
-            all_users.extend(s.reader_arns)
-            all_users.extend(s.writer_arns)
+            for arn in (*s.reader_arns, *s.writer_arns):
+                users.setdefault(arn if isinstance(arn, str) else id(arn), arn)
+        all_users = list(users.values())
 
         key_policy = pulumi.Output.all(
             partition.partition, identity.account_id, region.region, pulumi.Output.all(*all_users)

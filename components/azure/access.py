@@ -1,6 +1,10 @@
 """Least-privilege Key Vault access (RBAC only) for the consumers of one environment.
 
-* "Key Vault Secrets User" per (consumer, secret it may read), scoped to that secret, not the vault;
+* "Key Vault Secrets User" per (consumer, secret outside an access class it may read), scoped to that
+  secret, not the environment's vault;
+* "Key Vault Secrets User" per (consumer, access class it reads), scoped to the class's own vault, which
+  holds exactly the class's tokens: one assignment per class, not per connection (role assignments are a
+  subscription-wide quota of 4,000);
 * "Key Vault Secrets Officer" only for the rotation identity, scoped to each secret it rotates.
 Role assignment names are GUIDs derived (uuid5) from environment, identity, secret path, role and
 principal, so a re-run never creates duplicates. Secret ids come in as Inputs: this component does not
@@ -35,8 +39,10 @@ class AzureConsumerGrant:
     consumer: str
     principal_id: str
     principal_type: str  # ServicePrincipal | User | Group
-    #: Catalog paths it may read.
+    #: Catalog paths outside any access class it may read.
     paths: Sequence[str]
+    #: Access classes it reads (Secrets User on each class's vault).
+    classes: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class KeyVaultAccessArgs:
     rotation_principal_id: pulumi.Input[str] | None = None
     #: Paths the rotation identity rotates.
     rotated_paths: Sequence[str] = field(default_factory=tuple)
+    #: Access class -> the resource id of its Key Vault.
+    class_vault_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 class KeyVaultAccess(pulumi.ComponentResource):
@@ -68,6 +76,22 @@ class KeyVaultAccess(pulumi.ComponentResource):
             return args.secret_ids[path]
 
         for grant in sorted(args.consumers, key=lambda g: g.consumer):
+            for klass in sorted(set(grant.classes)):
+                if klass not in args.class_vault_ids:
+                    raise ValueError(f"{grant.consumer}: no Key Vault for access class {klass}")
+                pattern = f"connections/{klass}/*"
+                self.assignments[(grant.consumer, pattern)] = azure_native.authorization.RoleAssignment(
+                    f"{name}-{grant.consumer}-class-{klass}",
+                    role_assignment_name=assignment_name(
+                        env, grant.consumer, pattern, SECRETS_USER_ROLE_ID, grant.principal_id
+                    ),
+                    scope=args.class_vault_ids[klass],
+                    principal_id=grant.principal_id,
+                    principal_type=grant.principal_type,
+                    role_definition_id=user_role,
+                    description=f"makini-infra: {grant.consumer} reads the tokens of access class {klass} of {env}",
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
             for path in sorted(set(grant.paths)):
                 self.assignments[(grant.consumer, path)] = azure_native.authorization.RoleAssignment(
                     f"{name}-{grant.consumer}-{path.replace('/', '-')}",

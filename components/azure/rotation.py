@@ -7,8 +7,11 @@ secrets' names) deliver it to ``makini_rotate_connection_token`` of the rotation
 ``exp = now + period + lead`` (see functions/rotation/README.md). :func:`first_expiry` gives the first
 version the same ``exp`` so the schedule starts right.
 
-The app's system-assigned identity gets Key Vault Secrets Officer on each rotated token secret and Key
-Vault Secrets User on the OAuth client secret, nothing on the vault itself. Secret ids come in as inputs,
+The app's system-assigned identity gets Key Vault Secrets Officer on each rotated token secret outside an
+access class and on each access class's own vault (the class is the unit: one assignment and one system
+topic per class, whatever its number of connections), and Key Vault Secrets User on the OAuth client
+secret; nothing on the environment's vault itself. The function accepts events from exactly these vaults
+(``TOKEN_VAULT_URLS``) and reads the OAuth client from the environment's vault (``KEY_VAULT_URL``). Secret ids come in as inputs,
 so this component does not depend on the store's internals. These are the only Key Vault grants of the
 rotation identity: the environment does not hand it to KeyVaultAccess as well.
 
@@ -65,7 +68,7 @@ class KeyVaultRotationArgs:
     resource_group_name: pulumi.Input[str]
     vault_id: pulumi.Input[str]
     vault_uri: pulumi.Input[str]
-    #: Key Vault secret name -> secret resource id, for every rotated connection token.
+    #: Key Vault secret name -> secret resource id, for every rotated connection token outside a class.
     token_secret_ids: Mapping[str, pulumi.Input[str]]
     oauth_client_secret_name: str
     oauth_client_secret_id: pulumi.Input[str]
@@ -81,6 +84,8 @@ class KeyVaultRotationArgs:
     #: pip --target folder of the package's requirements, shipped in the zip (see function_package).
     dependencies_dir: Path | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: Access class -> (its vault's resource id, its vault's URI), for every class the function rotates.
+    class_vaults: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
 
 
 class KeyVaultRotation(pulumi.ComponentResource):
@@ -114,6 +119,16 @@ class KeyVaultRotation(pulumi.ComponentResource):
                 "ROTATION_PERIOD_DAYS": str(args.period_days),
                 "NEAR_EXPIRY_LEAD_DAYS": str(args.lead_days),
                 "KEY_VAULT_URL": pulumi.Output.from_input(args.vault_uri).apply(lambda u: u.rstrip("/")),
+                **(
+                    {
+                        "TOKEN_VAULT_URLS": pulumi.Output.all(
+                            args.vault_uri,
+                            *(uri for _, uri in (args.class_vaults[k] for k in sorted(args.class_vaults))),
+                        ).apply(lambda uris: ",".join(u.rstrip("/") for u in uris))
+                    }
+                    if args.class_vaults
+                    else {}
+                ),
             },
             tags=tags,
             opts=child,
@@ -131,39 +146,14 @@ class KeyVaultRotation(pulumi.ComponentResource):
             f"the token rotation of {env}",
             parent=self,
         )
-        self.topic = azure_native.eventgrid.SystemTopic(
-            f"{name}-topic",
-            system_topic_name=f"evgt-makini-{env}-keyvault",
-            resource_group_name=rg,
-            location=args.location,
-            source=args.vault_id,
-            topic_type="Microsoft.KeyVault.vaults",
-            tags=tags,
-            opts=child,
-        )
-        self.subscription = azure_native.eventgrid.SystemTopicEventSubscription(
-            f"{name}-near-expiry",
-            resource_group_name=rg,
-            system_topic_name=self.topic.name,
-            event_delivery_schema="EventGridSchema",
-            destination=azure_native.eventgrid.AzureFunctionEventSubscriptionDestinationArgs(
-                endpoint_type="AzureFunction",
-                resource_id=self.app.id.apply(lambda i: f"{i}/functions/{FUNCTION_NAME}"),
-                max_events_per_batch=1,
-            ),
-            filter=azure_native.eventgrid.EventSubscriptionFilterArgs(
-                included_event_types=[NEAR_EXPIRY_EVENT],
-                subject_begins_with=args.subject_begins_with,
-                subject_ends_with=args.subject_ends_with,
-            ),
-            retry_policy=azure_native.eventgrid.RetryPolicyArgs(
-                max_delivery_attempts=30, event_time_to_live_in_minutes=1440
-            ),
-            # Event Grid validates the function when the subscription is created: code first.
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.package.blob, self.storage_grants["package-reader"]]
-            ),
-        )
+        # One system topic per vault (Event Grid allows one per source) and one subscription on each.
+        self.topic, self.subscription = self._near_expiry(name, f"evgt-makini-{env}-keyvault", args.vault_id, args)
+        self.class_topics: dict[str, azure_native.eventgrid.SystemTopic] = {}
+        for klass in sorted(args.class_vaults):
+            topic, _ = self._near_expiry(
+                f"{name}-{klass}", f"evgt-makini-{env}-class-{klass}", args.class_vaults[klass][0], args
+            )
+            self.class_topics[klass] = topic
         self.role_assignments: dict[str, azure_native.authorization.RoleAssignment] = {}
         for secret_name, secret_id in sorted(args.token_secret_ids.items()):
             self.role_assignments[secret_name] = azure_native.authorization.RoleAssignment(
@@ -172,6 +162,16 @@ class KeyVaultRotation(pulumi.ComponentResource):
                 principal_type="ServicePrincipal",
                 role_definition_id=subscription_id.apply(lambda s: role_definition_id(s, SECRETS_OFFICER)),
                 scope=secret_id,
+                opts=child,
+            )
+        officer = subscription_id.apply(lambda s: role_definition_id(s, SECRETS_OFFICER))
+        for klass in sorted(args.class_vaults):
+            self.role_assignments[f"class:{klass}"] = azure_native.authorization.RoleAssignment(
+                f"{name}-officer-class-{klass}",
+                principal_id=self.principal_id,
+                principal_type="ServicePrincipal",
+                role_definition_id=officer,
+                scope=args.class_vaults[klass][0],
                 opts=child,
             )
         self.oauth_reader = azure_native.authorization.RoleAssignment(
@@ -192,3 +192,43 @@ class KeyVaultRotation(pulumi.ComponentResource):
                 "systemTopicId": self.topic.id,
             }
         )
+
+    def _near_expiry(
+        self, name: str, topic_name: str, vault_id: pulumi.Input[str], args: KeyVaultRotationArgs
+    ) -> tuple[azure_native.eventgrid.SystemTopic, azure_native.eventgrid.SystemTopicEventSubscription]:
+        """A vault's system topic and its SecretNearExpiry subscription to the rotation function."""
+        rg, tags = args.resource_group_name, dict(args.tags)
+        topic = azure_native.eventgrid.SystemTopic(
+            f"{name}-topic",
+            system_topic_name=topic_name,
+            resource_group_name=rg,
+            location=args.location,
+            source=vault_id,
+            topic_type="Microsoft.KeyVault.vaults",
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        subscription = azure_native.eventgrid.SystemTopicEventSubscription(
+            f"{name}-near-expiry",
+            resource_group_name=rg,
+            system_topic_name=topic.name,
+            event_delivery_schema="EventGridSchema",
+            destination=azure_native.eventgrid.AzureFunctionEventSubscriptionDestinationArgs(
+                endpoint_type="AzureFunction",
+                resource_id=self.app.id.apply(lambda i: f"{i}/functions/{FUNCTION_NAME}"),
+                max_events_per_batch=1,
+            ),
+            filter=azure_native.eventgrid.EventSubscriptionFilterArgs(
+                included_event_types=[NEAR_EXPIRY_EVENT],
+                subject_begins_with=args.subject_begins_with,
+                subject_ends_with=args.subject_ends_with,
+            ),
+            retry_policy=azure_native.eventgrid.RetryPolicyArgs(
+                max_delivery_attempts=30, event_time_to_live_in_minutes=1440
+            ),
+            # Event Grid validates the function when the subscription is created: code first.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.package.blob, self.storage_grants["package-reader"]]
+            ),
+        )
+        return topic, subscription

@@ -1,6 +1,8 @@
 """One environment's Azure Key Vault store: a resource group (or an existing one), a Key Vault with RBAC
 authorisation and a closed firewall, optional private endpoints and audit logs, and one secret per
-catalog entry.
+catalog entry. Each access class gets a Key Vault of its own with the same settings (firewall, private
+endpoints, audit logs, protection) holding exactly the class's tokens, so its readers are granted the
+vault, not each secret (role assignments are a subscription-wide quota).
 
 Secrets with no value in config. Key Vault's ARM API refuses a secret without a value ("An invalid
 value was provided for 'value'", Azure/azure-quickstart-templates#6235), although the SDK marks it
@@ -48,6 +50,8 @@ class KeyVaultSecretArgs:
     #: Expiry (``exp``) in seconds since the epoch; set by the rotation policy, None for no expiry.
     expires: int | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: The access class whose vault holds it; None: the environment's vault.
+    access_class: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class KeyVaultStoreArgs:
     private_endpoint_subnet_ids: Sequence[str] = ()
     log_analytics_workspace_id: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: Access class -> the name of its own Key Vault (see :func:`stacks.naming.class_key_vault_name`).
+    class_vaults: Mapping[str, str] = field(default_factory=dict)
 
 
 class KeyVaultStore(pulumi.ComponentResource):
@@ -99,14 +105,69 @@ class KeyVaultStore(pulumi.ComponentResource):
             )
             rg_name = self.resource_group.name
 
+        self._client = client
+        self._rg_name = rg_name
+        self.private_endpoints: list[azure_native.network.PrivateEndpoint] = []
+        self.diagnostics = None
+        self.vault = self._vault(name, args.vault_name, args, guard)
+        self.vault_uri = self.vault.properties.apply(lambda p: p.vault_uri)
+        self.class_vaults: dict[str, azure_native.keyvault.Vault] = {
+            klass: self._vault(f"{name}-{klass}", vault_name, args, guard)
+            for klass, vault_name in sorted(args.class_vaults.items())
+        }
+        self.class_vault_uris = {k: v.properties.apply(lambda p: p.vault_uri) for k, v in self.class_vaults.items()}
+
+        self.secrets: dict[str, azure_native.keyvault.Secret] = {}
+        self.secret_ids = {}
+        self.secret_names = {}
+        for s in args.secrets:
+            has_value = s.value is not None
+            vault = self.vault if s.access_class is None else self.class_vaults[s.access_class]
+            secret = azure_native.keyvault.Secret(
+                f"{name}-{s.slug}",
+                secret_name=s.secret_name,
+                vault_name=vault.name,
+                resource_group_name=rg_name,
+                properties=azure_native.keyvault.SecretPropertiesArgs(
+                    value=pulumi.Output.secret(s.value) if has_value else PLACEHOLDER_VALUE,
+                    content_type=s.content_type,
+                    attributes=azure_native.keyvault.SecretAttributesArgs(enabled=has_value, expires=s.expires),
+                ),
+                tags={**args.tags, **s.tags},
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    protect=prod,
+                    retain_on_delete=prod,
+                    ignore_changes=SECRET_IGNORE_CHANGES,
+                ),
+            )
+            self.secrets[s.path] = secret
+            self.secret_ids[s.path] = secret.id
+            self.secret_names[s.path] = s.secret_name
+
+        self.vault_name = self.vault.name
+        self.register_outputs(
+            {
+                "vaultName": self.vault.name,
+                "vaultUri": self.vault_uri,
+                "classVaultNames": {k: v.name for k, v in self.class_vaults.items()},
+                "secretIds": self.secret_ids,
+            }
+        )
+
+    def _vault(
+        self, name: str, vault_name: str, args: KeyVaultStoreArgs, guard: pulumi.ResourceOptions
+    ) -> azure_native.keyvault.Vault:
+        """One Key Vault with the store's settings, its private endpoints and its audit log setting."""
+        prod, rg_name = args.production, self._rg_name
         private = bool(args.private_endpoint_subnet_ids)
-        self.vault = azure_native.keyvault.Vault(
+        vault = azure_native.keyvault.Vault(
             f"{name}-vault",
-            vault_name=args.vault_name,
+            vault_name=vault_name,
             resource_group_name=rg_name,
             location=args.location,
             properties=azure_native.keyvault.VaultPropertiesArgs(
-                tenant_id=client.tenant_id,
+                tenant_id=self._client.tenant_id,
                 sku=azure_native.keyvault.SkuArgs(family="A", name=azure_native.keyvault.SkuName.STANDARD),
                 enable_rbac_authorization=True,
                 access_policies=[],
@@ -130,22 +191,19 @@ class KeyVaultStore(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=guard,
         )
-        self.vault_uri = self.vault.properties.apply(lambda p: p.vault_uri)
-
-        self.private_endpoints: list[azure_native.network.PrivateEndpoint] = []
         for subnet in args.private_endpoint_subnet_ids:
             suffix = stable_hash(subnet.lower(), 6)
             self.private_endpoints.append(
                 azure_native.network.PrivateEndpoint(
                     f"{name}-pe-{suffix}",
-                    private_endpoint_name=f"pe-{args.vault_name}-{suffix}",
+                    private_endpoint_name=f"pe-{vault_name}-{suffix}",
                     resource_group_name=rg_name,
                     location=args.location,
                     subnet=azure_native.network.SubnetArgs(id=subnet),
                     private_link_service_connections=[
                         azure_native.network.PrivateLinkServiceConnectionArgs(
-                            name=f"{args.vault_name}-vault",
-                            private_link_service_id=self.vault.id,
+                            name=f"{vault_name}-vault",
+                            private_link_service_id=vault.id,
                             group_ids=["vault"],
                         )
                     ],
@@ -153,44 +211,15 @@ class KeyVaultStore(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, protect=prod),
                 )
             )
-
-        self.diagnostics = None
         if args.log_analytics_workspace_id:
-            self.diagnostics = azure_native.monitor.DiagnosticSetting(
+            diagnostics = azure_native.monitor.DiagnosticSetting(
                 f"{name}-audit",
                 name="makini-audit",
-                resource_uri=self.vault.id,
+                resource_uri=vault.id,
                 workspace_id=args.log_analytics_workspace_id,
                 logs=[azure_native.monitor.DiagnosticsLogSettingsArgs(category="AuditEvent", enabled=True)],
                 opts=pulumi.ResourceOptions(parent=self, protect=prod),
             )
-
-        self.secrets: dict[str, azure_native.keyvault.Secret] = {}
-        self.secret_ids = {}
-        self.secret_names = {}
-        for s in args.secrets:
-            has_value = s.value is not None
-            secret = azure_native.keyvault.Secret(
-                f"{name}-{s.slug}",
-                secret_name=s.secret_name,
-                vault_name=self.vault.name,
-                resource_group_name=rg_name,
-                properties=azure_native.keyvault.SecretPropertiesArgs(
-                    value=pulumi.Output.secret(s.value) if has_value else PLACEHOLDER_VALUE,
-                    content_type=s.content_type,
-                    attributes=azure_native.keyvault.SecretAttributesArgs(enabled=has_value, expires=s.expires),
-                ),
-                tags={**args.tags, **s.tags},
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    protect=prod,
-                    retain_on_delete=prod,
-                    ignore_changes=SECRET_IGNORE_CHANGES,
-                ),
-            )
-            self.secrets[s.path] = secret
-            self.secret_ids[s.path] = secret.id
-            self.secret_names[s.path] = s.secret_name
-
-        self.vault_name = self.vault.name
-        self.register_outputs({"vaultName": self.vault.name, "vaultUri": self.vault_uri, "secretIds": self.secret_ids})
+            if self.diagnostics is None:
+                self.diagnostics = diagnostics
+        return vault

@@ -62,10 +62,12 @@ class VaultConsumerGrant:
     consumer: str
     #: The auth role binding the consumer's workload identity to its policy.
     auth: VaultAuthRole
-    #: Catalog paths it may read, e.g. ``connections/acme-sap/token``.
+    #: Catalog paths outside any access class it may read, e.g. ``connections/acme-sap/token``.
     paths: Sequence[str]
     token_ttl: int = 900
     token_max_ttl: int = 3600
+    #: Access classes whose tokens it reads (one ``+`` segment per class).
+    classes: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -88,14 +90,16 @@ class VaultAccess(pulumi.ComponentResource):
         self.roles: dict[str, pulumi.CustomResource] = {}
         self.policy_names = {}
         for grant in sorted(args.consumers, key=lambda g: g.consumer):
-            if not grant.paths:
+            if not grant.paths and not grant.classes:
                 continue
             env, consumer = args.environment, grant.consumer
             policy = vault.Policy(
                 f"{name}-{consumer}",
                 name=consumer_read_policy_name(env, consumer),
                 policy=pulumi.Output.from_input(args.mount).apply(
-                    functools.partial(consumer_policy_hcl, env, consumer, paths=tuple(grant.paths))
+                    functools.partial(
+                        consumer_policy_hcl, env, consumer, paths=tuple(grant.paths), classes=tuple(grant.classes)
+                    )
                 ),
                 opts=child,
             )

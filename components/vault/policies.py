@@ -1,7 +1,10 @@
 """Pure rendering of a consumer's Vault policy (HCL), no Pulumi.
 
-A consumer gets ``read`` on the exact KV v2 data path of each secret it may read, e.g.
-``makini-dev/data/connections/acme-sap/token``, and nothing else:
+A consumer gets ``read`` on the exact KV v2 data path of each secret outside an access class it may read,
+e.g. ``makini-dev/data/connections/acme-sap/token``, and on the tokens of each access class it reads,
+``makini-dev/data/connections/<class>/+/token`` (``+`` is one path segment: a connection key; verified on
+OpenBao 2.7.2: it matches ``connections/<class>/<key>/token`` and nothing deeper, nothing beside it), and
+nothing else:
 
 * exact paths, not ``connections/<key>/*``: each connection holds one secret (``token``), so a glob
   would grant nothing today and silently grant any secret added under the connection later;
@@ -60,12 +63,25 @@ def consumer_policy_paths(mount: str, paths: Iterable[str]) -> list[str]:
     return out
 
 
-def consumer_policy_hcl(environment: str, consumer: str, mount: str, paths: Iterable[str]) -> str:
-    """The HCL policy of one consumer: read on each of its secrets' data paths."""
-    granted = consumer_policy_paths(mount, paths)
+def class_token_glob(mount: str, access_class: str) -> str:
+    """The data path pattern of every token of an access class: ``<mount>/data/connections/<class>/+/token``."""
+    path = data_path(mount, f"connections/{access_class}/+/token")
+    if not _SAFE_PATH.fullmatch(path.replace("+", "x")) or "//" in path:
+        raise ValueError(f"unsafe access class name {access_class!r}")
+    return path
+
+
+def consumer_policy_hcl(
+    environment: str, consumer: str, mount: str, paths: Iterable[str], classes: Iterable[str] = ()
+) -> str:
+    """The HCL policy of one consumer: read on each of its secrets' data paths and its classes' tokens."""
+    granted = consumer_policy_paths(mount, paths) + [class_token_glob(mount, c) for c in sorted(set(classes))]
     if not granted:
         raise ValueError(f"consumer {consumer} reads nothing in {environment}: it gets no policy")
-    lines = [f"# makini-infra: {consumer} reads its Makini secrets of {environment} (read only, exact paths)."]
+    lines = [
+        f"# makini-infra: {consumer} reads its Makini secrets of {environment} (read only, exact paths"
+        + (", and one segment per access class)." if classes else ").")
+    ]
     for p in granted:
         lines += ["", f'path "{p}" {{', '  capabilities = ["read"]', "}"]
     return "\n".join(lines) + "\n\n" + token_self_hcl()

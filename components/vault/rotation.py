@@ -4,8 +4,9 @@ The rotator (``python -m rotation.vault_rotator``, see functions/rotation/README
 Kubernetes CronJob: Vault has no expiry event, so something must poll, and Kubernetes auth gives it a
 Vault identity bound to its service account with no static token. Its policy grants exactly: list on the
 connections folders, read+update on each rotated token's metadata, create+update on each token's data
-(no read of token data), read on the OAuth client, and its own token's lookup/renew/revoke
-(components/vault/policies.py, TOKEN_SELF_RULES). The custom metadata it reads (makini_connection_id,
+(no read of token data), read on the OAuth client, its own token's lookup/renew/revoke
+(components/vault/policies.py, TOKEN_SELF_RULES), and the tokens of an access class by one ``+`` segment
+per class (see :func:`rotator_policy`). The custom metadata it reads (makini_connection_id,
 rotation_period_days, environment) is set by the Vault store (stacks/environment/vault.py).
 
 List paths: KV v2 lists keys under ``<mount>/metadata/<folder>/`` (`vault kv list`: "Folders are suffixed
@@ -35,9 +36,23 @@ from .policies import hcl_rule, token_self_hcl
 CONNECTIONS = "connections"
 
 
-def rotator_policy(mount: str, token_paths: Sequence[str], oauth_client_path: str) -> str:
-    """The rotator's HCL policy for ``mount`` with exactly the given KV paths."""
+def rotator_policy(mount: str, token_paths: Sequence[str], oauth_client_path: str, classes: Sequence[str] = ()) -> str:
+    """The rotator's HCL policy for ``mount``: exactly the given KV paths (tokens outside a class) and, per
+    access class it rotates, the class's tokens by one ``+`` segment (the connection key), so the policy
+    does not grow with the class's connections. Verified on OpenBao 2.7.2: ``list`` on
+    ``metadata/connections/<class>/+/`` lists each key folder of the class and no other folder."""
+    if not token_paths and not classes:
+        raise ValueError("the rotator policy needs at least one token path or access class to rotate")
     rules: list[tuple[str, list[str]]] = [(f"{mount}/metadata/{CONNECTIONS}/", ["list"])]
+    for c in sorted(set(classes)):
+        if not c or "/" in c or "+" in c or "*" in c:
+            raise ValueError(f"unsafe access class name {c!r}")
+        rules += [
+            (f"{mount}/metadata/{CONNECTIONS}/{c}/", ["list"]),
+            (f"{mount}/metadata/{CONNECTIONS}/{c}/+/", ["list"]),
+            (f"{mount}/metadata/{CONNECTIONS}/{c}/+/token", ["read", "update"]),
+            (f"{mount}/data/{CONNECTIONS}/{c}/+/token", ["create", "update"]),
+        ]
     folders = sorted({p.rsplit("/", 1)[0] for p in token_paths if p.rsplit("/", 1)[0] != CONNECTIONS})
     rules += [(f"{mount}/metadata/{f}/", ["list"]) for f in folders]
     for p in sorted(token_paths):
@@ -136,8 +151,11 @@ def cronjob_manifest(
 class VaultRotationArgs:
     environment: str
     mount: pulumi.Input[str]
+    #: Rotated token paths outside any access class (exact rules).
     token_paths: Sequence[str]
     oauth_client_path: str = "oauth/client"
+    #: Access classes whose tokens the rotator rotates (one rule set per class).
+    classes: Sequence[str] = ()
     #: Kubernetes auth for the CronJob; None: no Kubernetes role (see ``jwt``).
     kubernetes_auth_mount: str | None = "kubernetes"
     namespace: str = "makini"
@@ -156,7 +174,7 @@ class VaultRotation(pulumi.ComponentResource):
             f"{name}-policy",
             name=policy_name,
             policy=pulumi.Output.from_input(args.mount).apply(
-                lambda m: rotator_policy(m, args.token_paths, args.oauth_client_path)
+                lambda m: rotator_policy(m, args.token_paths, args.oauth_client_path, args.classes)
             ),
             opts=child,
         )

@@ -1,8 +1,10 @@
 """Azure Functions (Python v2 programming model) rotation of Makini connection tokens in Key Vault.
 
-Trigger: an Event Grid subscription on the vault's system topic for
-``Microsoft.KeyVault.SecretNearExpiry``. For a connection-token secret (tag ``makini-connection-id``)
-the function obtains a system token with the OAuth client held in the same vault (secret named by
+Trigger: an Event Grid subscription on each vault's system topic for
+``Microsoft.KeyVault.SecretNearExpiry``: the environment's vault (``KEY_VAULT_URL``) and each access
+class's vault (``TOKEN_VAULT_URLS``, comma-separated, the environment's vault included; events from any
+other vault are refused). For a connection-token secret (tag ``makini-connection-id``) the function
+obtains a system token with the OAuth client held in the environment's vault (secret named by
 app setting ``OAUTH_CLIENT_SECRET_NAME``, JSON ``{"client_id", "client_secret"}``), issues a fresh
 connection token, checks it with ``GET /api/integrations/current`` and writes it as a new version
 with a new ``expires_on`` (see ``_expires_on``). The previous version is left alone and its token
@@ -36,6 +38,7 @@ ENV_OAUTH = "OAUTH_CLIENT_SECRET_NAME"
 ENV_PERIOD = "ROTATION_PERIOD_DAYS"
 ENV_LEAD = "NEAR_EXPIRY_LEAD_DAYS"
 ENV_VAULT_URL = "KEY_VAULT_URL"
+ENV_TOKEN_VAULTS = "TOKEN_VAULT_URLS"
 KEY_VAULT_NEAR_EXPIRY_LEAD_DAYS = 30  # Key Vault publishes SecretNearExpiry 30 days before exp
 BAD_SYNC_STATUSES = frozenset({"fail"})
 
@@ -126,11 +129,12 @@ def rotate_near_expiry(
     if not isinstance(name, str) or not name:
         raise RotationError("Event Grid event data has no ObjectName: cannot tell which secret to rotate")
     vault_url = _vault_url(data)
-    expected = env.get(ENV_VAULT_URL)
-    if expected and expected.rstrip("/").lower() != vault_url.lower():
+    home = (env.get(ENV_VAULT_URL) or "").rstrip("/")
+    allowed = {u.strip().rstrip("/").lower() for u in (env.get(ENV_TOKEN_VAULTS) or home).split(",") if u.strip()}
+    if allowed and vault_url.lower() not in allowed:
         raise RotationError(
-            f"event for vault {vault_url} but this function rotates only {expected} ({ENV_VAULT_URL}); "
-            "check the Event Grid subscription's source"
+            f"event for vault {vault_url} but this function rotates only {', '.join(sorted(allowed))} "
+            f"({ENV_TOKEN_VAULTS} / {ENV_VAULT_URL}); check the Event Grid subscription's source"
         )
     expires_on = _expires_on(now(), env)  # validate settings before touching anything
     oauth_name = env.get(ENV_OAUTH)
@@ -158,7 +162,10 @@ def rotate_near_expiry(
         )
         return Outcome(False, f"secret {name} already has a newer version than the event's", name)
 
-    client_id, client_secret = _oauth_client(client, oauth_name)
+    # The OAuth client lives in the environment's vault; a class's vault holds only its tokens.
+    oauth_vault = home if home and home.lower() != vault_url.lower() else None
+    oauth_store = secret_client_factory(oauth_vault) if oauth_vault else client
+    client_id, client_secret = _oauth_client(oauth_store, oauth_name)
     system_token = makini.system_token(client_id, client_secret)
     issued = makini.issue_connection_token(system_token, connection_id)
     period_days = _int_setting(env, ENV_PERIOD, None, 1, 365) + _int_setting(

@@ -39,7 +39,9 @@ class AwsBackend:
             )
             self.system_arns[SystemIdentity.WEBHOOK_RECEIVER] = self.webhook_role.arn
         self.rotation_role = None
-        if any(SystemIdentity.ROTATION in s.writers for s in catalog.secrets):
+        if any(SystemIdentity.ROTATION in s.writers for s in catalog.secrets) or catalog.classes_written_by(
+            SystemIdentity.ROTATION
+        ):
             self.rotation_role = rotation_role(
                 f"{name}-rotation-role", cfg.environment, ctx.tags, opts=keep, permissions_boundary=boundary
             )
@@ -138,8 +140,9 @@ class AwsBackend:
             ConsumerGrant(
                 consumer=n,
                 role_arn=arns[n],
-                paths=[s.path for s in ctx.catalog.readable_by(n)],
+                paths=[s.path for s in ctx.catalog.explicitly_readable_by(n)],
                 webhook_queue=consumers[n].webhook_queue,
+                classes=[c.name for c in ctx.catalog.classes_read_by(n)],
             )
             for n in sorted(arns)
         ]
@@ -204,9 +207,7 @@ class AwsBackend:
 
     def _rotation(self) -> TokenRotation:
         ctx, cfg, r = self.ctx, self.ctx.config, self.ctx.config.rotation
-        rotated = {
-            s.path: self.store.secret_arns[s.path] for s in ctx.catalog.secrets if SystemIdentity.ROTATION in s.writers
-        }
+        rotated = {s.path: self.store.secret_arns[s.path] for s in ctx.catalog.secrets if s.rotated}
         return TokenRotation(
             f"{ctx.name}-aws-rotation",
             TokenRotationArgs(

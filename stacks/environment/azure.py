@@ -1,9 +1,11 @@
-"""Azure composition: the Key Vault store, per-secret RBAC for the consumers, token rotation, the webhook endpoint.
+"""Azure composition: the Key Vault store, RBAC for the consumers, token rotation, the webhook endpoint.
 
-Who grants what on the vault's secrets: KeyVaultAccess grants the consumers (Secrets User per secret they
-read); KeyVaultRotation grants its own identity (Secrets Officer on each rotated token, Secrets User on the
-OAuth client); AzureWebhookEndpoint grants its own (Secrets User on the webhook secret). Each identity's
-grants are made in exactly one place: the rotation identity is never handed to KeyVaultAccess.
+Who grants what on the vaults' secrets: KeyVaultAccess grants the consumers (Secrets User per secret
+outside an access class they read, and on the vault of each access class they read); KeyVaultRotation
+grants its own identity (Secrets Officer on each rotated token outside a class and on each class's vault,
+Secrets User on the OAuth client); AzureWebhookEndpoint grants its own (Secrets User on the webhook
+secret). Each identity's grants are made in exactly one place: the rotation identity is never handed to
+KeyVaultAccess.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from components.azure.store import KeyVaultSecretArgs, KeyVaultStore, KeyVaultSt
 from components.azure.webhook import AzureWebhookEndpoint, AzureWebhookEndpointArgs
 
 from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SecretKind, SystemIdentity
-from ..naming import key_vault_name, key_vault_secret_name, resource_group_name
+from ..naming import class_key_vault_name, key_vault_name, key_vault_secret_name, resource_group_name
 from .common import Context, by_kind, secret_tags, secret_value
 
 #: Project root: makini:azure.functionDependenciesDir is relative to it.
@@ -38,10 +40,12 @@ class AzureBackend:
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self.rotated_paths = [s.path for s in ctx.catalog.secrets if SystemIdentity.ROTATION in s.writers]
+        # Tokens outside a class the rotation identity writes (one assignment each); classes it writes whole.
+        self.rotated_paths = [s.path for s in ctx.catalog.explicit_secrets if SystemIdentity.ROTATION in s.writers]
+        self.rotated_classes = [c.name for c in ctx.catalog.classes_written_by(SystemIdentity.ROTATION)]
         self.store = self._store()
         self.access = self._access()
-        self.rotation = self._rotation() if self.rotated_paths else None
+        self.rotation = self._rotation() if self.rotated_paths or self.rotated_classes else None
         self.webhook = self._webhook() if ctx.config.webhooks.enabled else None
 
     def _store(self) -> KeyVaultStore:
@@ -50,7 +54,7 @@ class AzureBackend:
         assert az is not None  # checks._backend_sections refuses azure without its section
         # Rotated tokens start with exp = creation + period + near-expiry lead (see components/azure/rotation.py).
         expires = None
-        if self.rotated_paths:
+        if self.rotated_paths or self.rotated_classes:
             created = datetime.combine(ctx.today, time(), tzinfo=UTC)
             expires = first_expiry(created, cfg.rotation.connection_token_days or 1)
         secrets = []
@@ -66,8 +70,9 @@ class AzureBackend:
                     slug=s.slug,
                     content_type=CONTENT_TYPES[s.kind],
                     value=secret_value(cfg, s, ctx.generated),
-                    expires=expires if s.path in self.rotated_paths else None,
+                    expires=expires if s.rotated else None,
                     tags=tags,
+                    access_class=s.access_class,
                 )
             )
         return KeyVaultStore(
@@ -79,6 +84,7 @@ class AzureBackend:
                 vault_name=key_vault_name(
                     cfg.environment, pulumi.get_project(), pulumi.get_organization(), az.vault_name
                 ),
+                class_vaults=self.class_vault_names(),
                 secrets=secrets,
                 soft_delete_retention_days=az.retention_days(cfg.production),
                 purge_protection=az.purge_protection_enabled(cfg.production),
@@ -93,6 +99,19 @@ class AzureBackend:
             opts=ctx.opts(),
         )
 
+    def class_vault_names(self) -> dict[str, str]:
+        """Access class -> the name of its own Key Vault (derived, or makini:azure.classVaultNames)."""
+        cfg = self.ctx.config
+        az = cfg.azure
+        assert az is not None
+        project, organization = pulumi.get_project(), pulumi.get_organization()
+        return {
+            c.name: class_key_vault_name(
+                cfg.environment, c.name, project, organization, az.class_vault_names.get(c.name)
+            )
+            for c in self.ctx.catalog.classes
+        }
+
     def _access(self) -> KeyVaultAccess:
         ctx, cfg = self.ctx, self.ctx.config
         grants = [
@@ -100,14 +119,20 @@ class AzureBackend:
                 consumer=n,
                 principal_id=c.azure.principal_id,
                 principal_type=c.azure.principal_type,
-                paths=[s.path for s in ctx.catalog.readable_by(n)],
+                paths=[s.path for s in ctx.catalog.explicitly_readable_by(n)],
+                classes=[k.name for k in ctx.catalog.classes_read_by(n)],
             )
             for n, c in sorted(cfg.consumers.items())
             if c.azure is not None
         ]
         return KeyVaultAccess(
             f"{ctx.name}-azure-access",
-            KeyVaultAccessArgs(environment=cfg.environment, secret_ids=self.store.secret_ids, consumers=grants),
+            KeyVaultAccessArgs(
+                environment=cfg.environment,
+                secret_ids=self.store.secret_ids,
+                consumers=grants,
+                class_vault_ids={k: v.id for k, v in self.store.class_vaults.items()},
+            ),
             opts=ctx.opts(),
         )
 
@@ -163,6 +188,9 @@ class AzureBackend:
                 subnet_id=az.functions_subnet_id,
                 dependencies_dir=self._dependencies("rotation"),
                 tags=ctx.tags,
+                class_vaults={
+                    k: (self.store.class_vaults[k].id, self.store.class_vault_uris[k]) for k in self.rotated_classes
+                },
             ),
             opts=ctx.opts(),
         )
@@ -201,12 +229,18 @@ class AzureBackend:
     # -- outputs --------------------------------------------------------------------------------------
 
     def outputs(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "vaultName": self.store.vault_name,
             "vaultUri": self.store.vault_uri,
             "secretIds": by_kind(self.ctx.catalog, self.store.secret_ids),
             "secretNames": by_kind(self.ctx.catalog, self.store.secret_names),
         }
+        if self.store.class_vaults:
+            out["classVaults"] = {
+                k: {"vaultName": v.name, "vaultUri": self.store.class_vault_uris[k]}
+                for k, v in self.store.class_vaults.items()
+            }
+        return out
 
     def rotation_outputs(self) -> dict[str, object] | None:
         if self.rotation is None:

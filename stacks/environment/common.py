@@ -102,6 +102,9 @@ def secret_tags(cfg: StackConfig, secret: CatalogSecret) -> dict[str, str]:
         if conn.makini_id and secret.kind is SecretKind.CONNECTION_TOKEN:
             # Read by the rotation functions: only token secrets carry it, so nothing else is ever rotated.
             tags["makini:connection-id"] = conn.makini_id
+    if secret.access_class is not None:
+        # Informational (access follows the name prefix or the class's vault, never this tag).
+        tags["makini:class"] = secret.access_class
     return tags
 
 

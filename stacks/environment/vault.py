@@ -77,6 +77,8 @@ class VaultBackend:
             }
             if s.connection is not None:
                 meta["connection"] = s.connection
+                if s.access_class is not None:
+                    meta["access_class"] = s.access_class
                 conn = cfg.connection(s.connection)
                 if conn.makini_id and s.kind is SecretKind.CONNECTION_TOKEN:
                     meta["makini_connection_id"] = conn.makini_id  # read by functions/rotation/vault_rotator.py
@@ -106,9 +108,10 @@ class VaultBackend:
             VaultConsumerGrant(
                 consumer=n,
                 auth=auth_role(c.vault),
-                paths=[s.path for s in ctx.catalog.readable_by(n)],
+                paths=[s.path for s in ctx.catalog.explicitly_readable_by(n)],
                 token_ttl=c.vault.token_ttl,
                 token_max_ttl=c.vault.token_max_ttl,
+                classes=[k.name for k in ctx.catalog.classes_read_by(n)],
             )
             for n, c in sorted(cfg.consumers.items())
             if c.vault is not None
@@ -121,8 +124,13 @@ class VaultBackend:
 
     @property
     def token_paths(self) -> list[str]:
-        """Catalog paths the rotator writes (connection tokens with a makiniId while rotation is on)."""
-        return sorted(s.path for s in self.ctx.catalog.secrets if SystemIdentity.ROTATION in s.writers)
+        """Catalog paths outside any class the rotator writes (tokens with a makiniId while rotation is on)."""
+        return sorted(s.path for s in self.ctx.catalog.explicit_secrets if SystemIdentity.ROTATION in s.writers)
+
+    @property
+    def rotated_classes(self) -> list[str]:
+        """Access classes whose tokens the rotator writes (every class while rotation is on)."""
+        return [c.name for c in self.ctx.catalog.classes_written_by(SystemIdentity.ROTATION)]
 
     @property
     def rotator(self) -> VaultRotator | None:
@@ -130,7 +138,7 @@ class VaultBackend:
 
     def _rotation(self) -> VaultRotation | None:
         ctx, cfg, rotator = self.ctx, self.ctx.config, self.rotator
-        if not self.token_paths:
+        if not self.token_paths and not self.rotated_classes:
             return None
         if rotator is None:  # refused by the config checks (makini:vault.rotator); never built half-way
             raise ValueError("connection tokens rotate on Vault but makini:vault.rotator is not set")
@@ -141,6 +149,7 @@ class VaultBackend:
                 environment=cfg.environment,
                 mount=self.store.mount_path,
                 token_paths=self.token_paths,
+                classes=self.rotated_classes,
                 oauth_client_path=OAUTH_CLIENT_PATH,
                 kubernetes_auth_mount=rotator.auth.mount_path if jwt is None else None,
                 namespace=rotator.namespace,
@@ -183,7 +192,7 @@ class VaultBackend:
         """``rotation.vault``: the rotator's policy and role names, its CronJob manifest and schedule."""
         if self.rotation is None or self.rotator is None:
             return None
-        return {
+        out: dict[str, object] = {
             "policy": self.rotation.policy_name,
             "role": self.rotation.role_name,
             "cronJob": self.cronjob(),
@@ -191,6 +200,9 @@ class VaultBackend:
             "authMethod": self.rotator.auth.method,
             "tokenPaths": self.token_paths,
         }
+        if self.rotated_classes:
+            out["classPrefixes"] = [f"connections/{c}/" for c in self.rotated_classes]
+        return out
 
     def webhook_outputs(self) -> None:
         """Vault has no webhook endpoint (the receivers run on AWS or Azure)."""

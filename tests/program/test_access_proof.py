@@ -249,23 +249,25 @@ def test_the_harness_catches_a_policy_that_grants_too_much(runs, enforced):
     assert "makini/dev/webhook/secret" in readable and not any(n.startswith("makini/prod/") for n in readable)
 
 
-def test_rotation_policy_lets_the_writer_rotate_its_secrets_and_nothing_else(runs, enforced):
-    """The rotation identity's policy, from the builder the rotation component attaches: stage new
-    versions of exactly the secrets it rotates, read them, and nothing else."""
+def test_rotation_policy_reaches_every_token_of_its_environment_and_nothing_else(runs, enforced):
+    """The rotation identity's policy, from the builder the rotation component attaches: read and stage new
+    versions of the environment's connection tokens (one name pattern), read the OAuth client, nothing else.
+    Which tokens it may actually write is decided by each token's resource policy (it is named a writer of
+    exactly the rotated ones: tests/program/test_rotation_aws.py), which moto does not evaluate."""
     world = World(runs)
-    rotated = sorted(n for n in world.secret_arn if n.startswith("makini/dev/connections/"))[:2]
     doc = rotation_policy(
         partition="aws",
         region=REGION,
         account_id="123456789012",
         environment="dev",
-        token_secret_arns=[world.secret_arn[n] for n in rotated],
         oauth_client_secret_arn=world.secret_arn["makini/dev/oauth/client"],
         kms_key_arn=world.key_arn,
     )
     client = world.user_with("dev-rotation", doc)
     enforced["on"]()
-    for name in rotated:
+    tokens = sorted(n for n in world.secret_arn if n.startswith("makini/dev/connections/") and n.endswith("/token"))
+    assert tokens
+    for name in tokens:
         assert _allowed(lambda n=name: client.get_secret_value(SecretId=n))
         assert _allowed(
             lambda n=name: client.put_secret_value(SecretId=n, SecretString="new", VersionStages=["AWSPENDING"])
@@ -276,7 +278,7 @@ def test_rotation_policy_lets_the_writer_rotate_its_secrets_and_nothing_else(run
     # it reads the OAuth client (to get a system token), and never writes it
     assert _allowed(lambda: client.get_secret_value(SecretId=oauth))
     assert not _allowed(lambda: client.put_secret_value(SecretId=oauth, SecretString="x"))
-    for name in set(world.secret_arn) - set(rotated) - {oauth}:
+    for name in set(world.secret_arn) - set(tokens) - {oauth}:
         assert not _allowed(lambda n=name: client.get_secret_value(SecretId=n)), name
         assert not _allowed(lambda n=name: client.put_secret_value(SecretId=n, SecretString="x")), name
 
@@ -305,9 +307,12 @@ def test_consumer_policies_have_no_wildcards_and_bind_kms_to_their_secrets(runs,
         assert set(read["Action"]) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
         assert {_SECRET_ARN.fullmatch(a).group(1) for a in read["Resource"]} == expected_readable(env)[consumer]
         assert decrypt["Action"] == ["kms:Decrypt"] and decrypt["Resource"].startswith("arn:aws:kms:")
-        cond = decrypt["Condition"]["StringEquals"]
-        assert cond["kms:ViaService"] == f"secretsmanager.{REGION}.amazonaws.com"
-        assert sorted(cond["kms:EncryptionContext:SecretARN"]) == sorted(read["Resource"])
+        assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
+        # The key serves this environment's secrets only; which of them is decided above and by their policies.
+        account = read["Resource"][0].split(":")[4]
+        assert decrypt["Condition"]["StringLike"] == {
+            "kms:EncryptionContext:SecretARN": f"arn:aws:secretsmanager:{REGION}:{account}:secret:makini/{env}/*"
+        }
 
 
 # --------------------------------------------------------------------------------------------------

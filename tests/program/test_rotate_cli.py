@@ -59,6 +59,27 @@ def test_stubbed_call_is_rotate_secret_immediately_on_the_env_secret(tmp_path):
     assert "$MAKINI_SYSTEM_TOKEN" in out
 
 
+def test_a_class_token_is_rotated_under_its_class_prefix(tmp_path):
+    client = boto3.client("secretsmanager", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    cfg = base_config()
+    cfg["makini:accessClasses"] = {"standard": {"consumers": ["orders", "assets"]}}
+    del cfg["makini:connections"][1]["consumers"]
+    cfg["makini:connections"][1]["class"] = "standard"
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(dump_stack_yaml({"config": cfg}))
+    name = "makini/dev/connections/standard/globex-mx/token"
+    with Stubber(client) as stub:
+        stub.add_response(
+            "rotate_secret",
+            {"ARN": f"arn:aws:secretsmanager:{REGION}:111111111111:secret:{name}-AbCdEf", "Name": name},
+            {"SecretId": name, "RotateImmediately": True},
+        )
+        code, out, err = _run(path, "globex-mx", lambda r: client)
+        stub.assert_no_pending_responses()
+    assert code == EXIT_OK, err
+    assert name in out
+
+
 def test_unknown_connection_exits_2_naming_the_valid_keys(tmp_path):
     called = []
     code, out, err = _run(_stack_file(tmp_path), "acme-sapp", lambda r: called.append(r))

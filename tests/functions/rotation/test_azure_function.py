@@ -199,3 +199,44 @@ def test_long_or_absent_lifetime_rotates(kv, makini, client_factory, expires_in,
     assert json.loads(new.value)["token"] != kv.old_token
     assert new.properties.expires_on == NOW + timedelta(days=expected_exp_days)
     assert new.properties.expires_on <= NOW + timedelta(seconds=expires_in or 10**9)
+
+
+CLASS_VAULT = "https://kvc-prod-standard-1a22.vault.azure.net"
+
+
+def test_a_class_vault_event_rotates_there_with_the_oauth_client_from_the_environment_vault(kv, makini, client_factory):
+    """An access class's vault holds only its tokens: the function takes the token from the event's vault
+    (one of TOKEN_VAULT_URLS) and the OAuth client from the environment's vault (KEY_VAULT_URL)."""
+    klass = FakeSecretClient(CLASS_VAULT)
+    klass.versions["connections-standard-acme-netsuite-token"] = kv.versions.pop("conn-acme-netsuite")
+    ev = event(klass, name="connections-standard-acme-netsuite-token")
+    ev_data = ev.get_json()
+    ev_data["Id"] = ev_data["Id"].replace(VAULT, CLASS_VAULT)
+    ev = func.EventGridEvent(
+        id=ev.id,
+        data=ev_data,
+        topic=ev.topic,
+        subject=ev.subject,
+        event_type=ev.event_type,
+        event_time=NOW,
+        data_version="1",
+    )
+    clients = {VAULT: kv, CLASS_VAULT: klass}
+    outcome = af.handle_event(
+        ev,
+        secret_client_factory=lambda url: clients[url],
+        makini_client_factory=client_factory,
+        env=settings(TOKEN_VAULT_URLS=f"{VAULT},{CLASS_VAULT}"),
+        now=lambda: NOW,
+    )
+    assert outcome.rotated and [w["name"] for w in klass.writes] == ["connections-standard-acme-netsuite-token"]
+    assert kv.writes == []  # nothing written to the environment's vault
+    # a vault that is not listed is refused before anything is read
+    with pytest.raises(af.RotationError, match="rotates only"):
+        af.handle_event(
+            ev,
+            secret_client_factory=lambda url: clients[url],
+            makini_client_factory=client_factory,
+            env=settings(TOKEN_VAULT_URLS=VAULT),
+            now=lambda: NOW,
+        )
