@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import logging
+import os
 import runpy
 import threading
 import uuid
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi.resource as pulumi_resource
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import ROOT, SETTINGS
@@ -743,24 +746,30 @@ def run_program(
     monitor = monitor or RecordingMonitor(mocks)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    collected: dict[str, Any] = {}
+    engine_log = _EngineLog()
     try:
         ROOT.set(None)
-        engine_log = _EngineLog()
         pulumi.runtime.set_mocks(
             mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=engine_log.logger
         )
         pulumi.runtime.set_all_config(dict(config), list(secret_keys))
         root = pulumi.runtime.get_root_resource()
         assert isinstance(root, Stack), "set_mocks registers a root stack"
-        collected: dict[str, Any] = {}
-
-        async def main() -> None:
-            runpy.run_path(str(program), run_name="__main__")
-            collected.update(await _resolve(dict(root.outputs)))
-
         SETTINGS.rpc_manager.clear()
         SETTINGS.outputs.clear()
-        _sync_await(run_pulumi_func(main))
+        failure: BaseException | None = None
+        with _DrainingRegistrations(loop):
+            # The program body runs here, with the loop idle, as under the Pulumi CLI's language host;
+            # its registrations complete in batches (see _DrainingRegistrations) and at the end.
+            try:
+                runpy.run_path(str(program), run_name="__main__")
+            except BaseException as err:  # noqa: BLE001 - re-raised once the runtime has wound down
+                failure = err
+            _sync_await(run_pulumi_func(lambda: None))
+        if failure is not None:
+            raise failure
+        collected.update(_sync_await(_resolve(dict(root.outputs))))
     finally:
         # The SDK calls the monitor from executor threads: join them, then close the loops they made.
         loop.run_until_complete(loop.shutdown_default_executor())
@@ -770,6 +779,65 @@ def run_program(
     return ProgramRun(
         stack=stack, resources=list(monitor.records.values()), outputs=collected, warnings=engine_log.messages
     )
+
+
+#: Registrations between two drains of the event loop (see _DrainingRegistrations).
+DRAIN_EVERY = 256
+
+
+class _DrainingRegistrations:
+    """While a program runs under the mocks: let its registrations complete in batches, and keep the
+    garbage collector from re-scanning what they leave behind.
+
+    The program body is synchronous: each resource it constructs schedules its registration (a coroutine,
+    a future per output property, a task per Output: ~50 KiB) on the event loop, which runs only once the
+    body returns, so a program of 25,000 resources would hold all of them at once (~2 GiB). Every
+    ``DRAIN_EVERY`` registrations, while the loop is idle (never inside an apply callback), the loop runs
+    until the registrations pending so far are done: the Pulumi SDK does the same before it registers a
+    transform (``pulumi.runtime.stack._wait_for_pending_rpcs``). Nothing about the program changes: a
+    registration waits only for resources constructed before it, so all of them can complete.
+
+    What a drain leaves (resources and their resolved outputs) lives until the end of the run: it is moved
+    to the collector's permanent generation (``gc.freeze``), so later collections do not traverse it again
+    (without that, collections grow with the program and the run becomes quadratic); ``gc.unfreeze`` at
+    the end hands it back. Set ``MAKINI_OFFLINE_DRAIN=0`` to run without either (for comparisons).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, every: int | None = None):
+        self.loop = loop
+        self.every = every or DRAIN_EVERY
+        self.count = 0
+        self.enabled = os.environ.get("MAKINI_OFFLINE_DRAIN", "1") != "0"
+        # The module-level name Resource.__init__ calls (pulumi/resource.py imports it from pulumi.runtime).
+        self._register: Callable[..., Any] = getattr(pulumi_resource, "register_resource")  # noqa: B009
+
+    def __enter__(self) -> _DrainingRegistrations:
+        if self.enabled:
+            original = self._register
+
+            def register_resource(*args: Any, **kwargs: Any) -> Any:
+                self.count += 1
+                if self.count % self.every == 0 and not self.loop.is_running():
+                    self.drain()
+                return original(*args, **kwargs)
+
+            setattr(pulumi_resource, "register_resource", register_resource)  # noqa: B010
+        return self
+
+    def drain(self) -> None:
+        pending = [t for t in asyncio.all_tasks(self.loop) if getattr(t.get_coro(), "__name__", "") == "rpc_wrapper"]
+        if pending:
+            self.loop.run_until_complete(asyncio.wait(pending))
+        manager = SETTINGS.rpc_manager
+        # Finished RPCs recorded their errors in the manager already; only the pending ones are awaited later.
+        manager.rpcs[:] = [r for r in manager.rpcs if not r.done()]
+        gc.collect(1)
+        gc.freeze()
+
+    def __exit__(self, *exc: object) -> None:
+        setattr(pulumi_resource, "register_resource", self._register)  # noqa: B010
+        if self.enabled:
+            gc.unfreeze()
 
 
 class _EngineLog(logging.Handler):

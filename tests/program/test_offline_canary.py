@@ -31,6 +31,9 @@ INTERNALS: dict[str, str] = {
     "pulumi.runtime.settings.SETTINGS": "the SDK's global settings",
     "pulumi.runtime.settings.SETTINGS.rpc_manager": "the pending RPCs, cleared before each run",
     "pulumi.runtime.settings.SETTINGS.rpc_manager.clear": "clears them",
+    "pulumi.runtime.settings.SETTINGS.rpc_manager.rpcs": "the RPC tasks; a drain drops the finished ones",
+    "pulumi.resource.register_resource": "wrapped while a program runs, to drain registrations in batches "
+    "(the module-level name Resource.__init__ calls)",
     "pulumi.runtime.settings.SETTINGS.outputs": "the pending outputs, cleared before each run",
     "pulumi.runtime.settings.SETTINGS.outputs.clear": "clears them",
     "pulumi.runtime.stack.run_pulumi_func": "runs the program and waits for every RPC it started",
@@ -166,3 +169,28 @@ def test_the_harness_still_records_options_and_marks_secrets(tmp_path):
     assert is_secret_marker(run.outputs["token"]) and redact(run.outputs)["token"] == SECRET_PLACEHOLDER, (
         f"secret outputs are no longer marked the way the harness detects them. {_what_to_do()}"
     )
+
+
+def test_registrations_complete_while_the_program_runs(tmp_path, monkeypatch):
+    """The harness drains registrations every DRAIN_EVERY constructions (see _DrainingRegistrations): by the
+    time the program constructs its last resource, the earlier ones are registered. Without the drain the
+    loop runs only after the program body, and none would be."""
+    import builtins
+
+    from infra import offline
+
+    monkeypatch.setattr(offline, "DRAIN_EVERY", 10)
+    monitor = offline.RecordingMonitor(offline.OfflineMocks())
+    monkeypatch.setattr(builtins, "MAKINI_CANARY_MONITOR", monitor, raising=False)
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        "import builtins, pulumi_aws as aws\n"
+        "for i in range(41):\n"
+        "    aws.sqs.Queue(f'q{i}')\n"
+        "builtins.MAKINI_CANARY_SEEN = len(builtins.MAKINI_CANARY_MONITOR.records)\n"
+    )
+    offline.run_program("canary", {"aws:region": "eu-west-1"}, program=program, monitor=monitor)
+    seen = builtins.MAKINI_CANARY_SEEN  # type: ignore[attr-defined]
+    monkeypatch.delattr(builtins, "MAKINI_CANARY_SEEN")
+    assert seen >= 30, f"only {seen} of 41 resources were registered while the program ran. {_what_to_do()}"
+    assert len(monitor.records) == 42
