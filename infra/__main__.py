@@ -11,7 +11,7 @@ from pulumi.runtime import config as runtime_config  # noqa: E402
 
 from stacks.config import ConfigError, StackConfig  # noqa: E402
 from stacks.config.stack_file import stack_file_leaves  # noqa: E402
-from stacks.environment import build_environment, export_outputs  # noqa: E402
+from stacks.environment import build_environment, check_limits, export_outputs  # noqa: E402
 from stacks.load import load_stack_config  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,10 @@ def load_from_pulumi() -> StackConfig:
 
 try:
     config = load_from_pulumi()
-except ConfigError as err:
+    # Documents a cloud would refuse (policy sizes, role-assignment quota, ...) stop the run here, before
+    # the first resource is registered: pulumi up never starts a half stack.
+    check_limits(config)
+except ConfigError as err:  # LimitsExceeded is one
     # RunError ends the program with the message alone: no traceback, and no resource registered.
     raise pulumi.RunError(str(err)) from None
 

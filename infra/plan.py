@@ -10,8 +10,9 @@ like one) and prints the resources as a tree by component with their key propert
 table, and the environment's reports (access matrix, rotation calendar, webhook endpoints as those
 capabilities are configured). Secret values are never printed: they appear as ``[secret]``.
 
-Exit codes: 0 plan printed; 2 invalid configuration or unreadable stack file (message on stderr, no
-traceback); 1 anything else.
+Exit codes: 0 plan printed; 2 invalid configuration, unreadable stack file, or a document a cloud would
+refuse (a documented limit exceeded: message on stderr naming the limit, the resource, the measured value
+and the fix; no traceback); 1 anything else.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -42,8 +43,15 @@ from bootstrap.model import (
 from components.azure.webhook import silence_window  # the component's own rounding, not a copy
 from stacks import clock
 from stacks.access import matrix_dict, matrix_rows
+from stacks.catalog import build_catalog
 from stacks.config import ConfigError, StackConfig
 from stacks.credits import credit_report
+from stacks.environment.preflight import Target, limit_problems, limits_context, preflight, refuse_if_exceeded
+from stacks.errors import LimitsExceeded
+from stacks.limits import HEADERS as LIMIT_HEADERS
+from stacks.limits import Context as LimitsContext
+from stacks.limits import measure
+from stacks.limits import report as limits_report
 from stacks.rotation import HEADERS as ROTATION_HEADERS
 from stacks.rotation import calendar as rotation_calendar
 from stacks.rotation import calendar_dict, calendar_rows
@@ -231,6 +239,52 @@ def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = Non
 
 
 SECTIONS.append(rotation_section)
+
+
+def plan_resources(run: ProgramRun) -> list[dict[str, Any]]:
+    """The recorded resources as the plan's JSON holds them (plain inputs: sizes are what the cloud gets)."""
+    return [{"type": r.type, "name": r.name, "inputs": r.plain_inputs} for r in run.resources if r.custom]
+
+
+def limits_section(
+    run: ProgramRun, context: LimitsContext, notes: tuple[str, ...] = (), refuse: bool = True
+) -> Section:
+    """Every documented limit the plan's resources approach, measured on the documents the program rendered:
+    the largest value, the limit, the headroom and where the limit is documented. Raises
+    :class:`LimitsExceeded` (exit 2) when one is exceeded, or with ``refuse=False`` adds a warning per
+    exceeded limit to the plan."""
+    result = limits_report(measure(plan_resources(run), context))
+    if not result.ok:
+        problems = limit_problems(result)
+        if refuse:
+            raise LimitsExceeded(run.stack, problems)
+        run.warnings.extend(f"DOCUMENTED LIMIT EXCEEDED: {p.message}; fix: {p.fix}" for p in problems)
+    lines = [
+        "Measured on this plan's own documents (its resources, as the clouds would receive them); the program "
+        "refuses a stack that exceeds one before registering anything. Headroom = limit - largest value.",
+        *notes,
+    ]
+    if (tightest := result.tightest()) is not None:
+        m = tightest.largest
+        lines.append(f"Least headroom: {tightest.spec.title.split(' (')[0]}, {m.headroom * 100 // m.limit}% left.")
+    return Section(
+        key="limits",
+        title="Cloud limits",
+        headers=LIMIT_HEADERS,
+        rows=tuple(r.row() for r in result.rows),
+        data=[r.as_dict() for r in result.rows],
+        notes=tuple(lines),
+    )
+
+
+def stack_limits_section(cfg: StackConfig, run: ProgramRun, source_config: Mapping[str, Any]) -> Section:
+    notes: tuple[str, ...] = ()
+    if cfg.azure is not None and "azure" in cfg.backends:
+        notes = (
+            f"Azure role assignments are counted against makini:azure.roleAssignmentBudget "
+            f"({cfg.azure.role_assignment_budget:,} of the subscription's 4,000, which everything else in it shares).",
+        )
+    return limits_section(run, limits_context(cfg, Target.from_config(source_config)), notes)
 
 
 #: Stack outputs that repeat a report: the text plan shows the report, not the output.
@@ -554,6 +608,11 @@ def identities_section(boot: Bootstrap) -> Section:
     )
 
 
+def _bootstrap_limits_context(config: Mapping[str, Any]) -> LimitsContext:
+    target = Target.from_config(config)
+    return LimitsContext(region=target.region, account_id=target.account_id, partition=target.partition)
+
+
 def build_bootstrap_plan(stack: str, config_file: Path | None = None) -> Plan:
     path = config_file or BOOTSTRAP_DIR / f"Pulumi.{stack}.yaml"
     source = load_stack_file(stack, path, project=BOOTSTRAP_PROJECT)
@@ -567,7 +626,11 @@ def build_bootstrap_plan(stack: str, config_file: Path | None = None) -> Plan:
         production=any(s.production for s in boot.served),
         backends=backends,
         run=run,
-        sections=[identities_section(boot)],
+        # Shown, not refused: the bootstrap is run by an administrator apart from the stacks (see the warning).
+        sections=[
+            identities_section(boot),
+            limits_section(run, _bootstrap_limits_context(source.config), refuse=False),
+        ],
         program="bootstrap",
     )
 
@@ -577,8 +640,11 @@ def build_plan(stack: str, config_file: Path | None = None, program: str = "infr
         return build_bootstrap_plan(stack, config_file)
     source = load_stack_file(stack, config_file)
     cfg = source.load()
+    # The same refusal as the program's, before it runs (and so before a long run at scale).
+    refuse_if_exceeded(stack, preflight(cfg, build_catalog(cfg), Target.from_config(source.config)))
     run = run_program(stack, source.config, source.secret_keys)
     sections = [s for s in (builder(cfg, run) for builder in SECTIONS) if s is not None]
+    sections.append(stack_limits_section(cfg, run, source.config))
     return Plan.of(stack, cfg, run, sections)
 
 

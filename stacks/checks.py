@@ -34,6 +34,7 @@ from .config.consumers import (
 )
 from .config.model import StackConfig, backend_section_problems, connection_token_problems, production_problems
 from .config.rotation import TOKEN_LIFETIME_DAYS, rotation_date_problems, rotation_problems
+from .config.tags import tag_problems
 from .config.vault import version_retention_problems
 from .config.webhooks import webhook_problems
 from .credits import credit_report
@@ -72,6 +73,7 @@ def cross_checks(cfg: StackConfig, accounts: Collection[str] = (), today: date |
         *azure_production_problems(cfg.azure, cfg.production),
         *azure_network_problems(cfg.azure),
         *_class_vault_problems(cfg),
+        *tag_problems(cfg.tags.extra, cfg.backends),
         *_key_vault_secret_names(cfg),
         *(version_retention_problems(cfg.vault, vault_version_needs(cfg)) if "vault" in cfg.backends else []),
         *netsuite_problems(cfg.connections),

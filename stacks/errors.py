@@ -42,3 +42,29 @@ class ConfigError(Exception):
             + ".yaml (or use the commands above), then run the preview again."
         )
         return "\n".join(lines)
+
+
+class LimitsExceeded(ConfigError):
+    """The stack would exceed a cloud's documented hard limit. Raised before any resource is registered.
+
+    Each problem's ``path`` names the resource, its ``message`` the limit, the measured value and where the
+    limit is documented, its ``fix`` what to change in the configuration.
+    """
+
+    def render(self) -> str:
+        n = len(self.problems)
+        lines = [
+            f"makini-infra: stack '{self.stack}' would exceed {n} documented cloud limit{'s' if n != 1 else ''} "
+            "(the cloud would refuse it during pulumi up):"
+        ]
+        for p in self.problems:
+            lines.append(f"  {p.path}: {p.message}")
+            if p.fix:
+                for i, fix_line in enumerate(p.fix.splitlines()):
+                    lines.append(("    fix: " if i == 0 else "         ") + fix_line)
+        lines.append(
+            "Nothing was created or changed. Edit Pulumi."
+            + self.stack
+            + ".yaml as suggested, then run the preview again."
+        )
+        return "\n".join(lines)

@@ -26,6 +26,7 @@ from ..rotation import calendar_dict
 from .aws import AwsBackend
 from .azure import AzureBackend
 from .common import MANAGED_BY, BackendComposition, Context, common_tags, secret_tags, secret_value
+from .preflight import Target, preflight, refuse_if_exceeded
 from .vault import VaultBackend
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Environment",
     "EnvironmentArgs",
     "build_environment",
+    "check_limits",
     "common_tags",
     "export_outputs",
     "secret_tags",
@@ -122,6 +124,16 @@ class Environment(pulumi.ComponentResource):
         if webhooks:
             out["webhooks"] = webhooks
         return out
+
+
+def check_limits(cfg: StackConfig) -> None:
+    """Refuse the stack (:class:`stacks.errors.LimitsExceeded`) before anything is registered when a
+    document it would send exceeds a cloud's documented limit (see :mod:`stacks.environment.preflight`)."""
+    aws_config = pulumi.Config("aws")
+    raw = {"aws:region": aws_config.get("region"), "aws:allowedAccountIds": aws_config.get_object("allowedAccountIds")}
+    target = Target.from_config({k: v for k, v in raw.items() if v is not None})
+    result = preflight(cfg, build_catalog(cfg), target, pulumi.get_project(), pulumi.get_organization())
+    refuse_if_exceeded(pulumi.get_stack(), result)
 
 
 def build_environment(cfg: StackConfig) -> Environment:

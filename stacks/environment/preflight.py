@@ -1,0 +1,362 @@
+"""Preflight: the documents that can outgrow a cloud's limits, rendered and measured before anything exists.
+
+``pulumi up`` creates resources as soon as they are registered, so a limit found in a document rendered
+inside an ``apply`` would stop the deployment half way. This module renders, from the config and the
+catalog alone, every document whose size depends on the stack (each consumer's IAM read policy, each
+secret's resource policy, the KMS key policy, the rotation role's policy, the created roles' trust
+policies, the consumers' and the rotator's Vault policies, the Azure role assignments, names, tags and
+custom metadata) with the same pure builders the components use, and measures them with
+:mod:`stacks.limits`. The program (``infra/__main__.py``) and the offline plan refuse the stack before
+registering anything when one is exceeded.
+
+What is not known before deployment is filled with values of the real length: the account (12 digits,
+``aws:allowedAccountIds`` when pinned), the region (``aws:region``), the secrets' six-character suffixes,
+the KMS key id (a UUID) and the deploying principal (the longest an IAM role ARN can be, unless given).
+``tests/program/test_limits.py`` checks that these predictions equal what the offline plan measures on the
+documents the program actually renders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from components.aws.policies import (
+    caller_principal_arn,
+    consumer_read_policy,
+    kms_key_policy,
+    secret_arn_prefix,
+    secret_resource_policy,
+)
+from components.aws.rotation_policies import rotation_policy
+from components.vault.policies import consumer_policy_hcl
+from components.vault.rotation import rotator_policy
+
+from ..catalog import OAUTH_CLIENT_PATH, Catalog, SecretKind, SystemIdentity
+from ..config.azure import ROLE_ASSIGNMENT_QUOTA
+from ..config.model import StackConfig
+from ..errors import LimitsExceeded, Problem
+from ..limits import Context, LimitsReport, measure, report
+from ..naming import (
+    aws_secret_name,
+    class_key_vault_name,
+    consumer_read_policy_name,
+    consumer_role_name,
+    key_vault_name,
+    key_vault_secret_name,
+    receiver_role_name,
+    rotation_role_name,
+    vault_metadata_path,
+    vault_mount,
+    vault_rotator_role_name,
+)
+from .common import MANAGED_BY, common_tags, secret_tags
+
+#: The longest IAM role name (64): the deploying principal's ARN when it is not known in advance.
+WORST_CASE_ROLE = "x" * 64
+#: Role assignments of each Function App's own identity that do not depend on the catalog: host blobs,
+#: host tables and its code package (components/azure/function_package.host_storage_grants), plus the
+#: webhook receiver's read of the webhook secret and send to its queue, and the rotation app's read of
+#: the OAuth client.
+RECEIVER_FIXED_ASSIGNMENTS = 3 + 2
+ROTATION_FIXED_ASSIGNMENTS = 3 + 1
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the stack deploys, as far as config tells (the lengths of what it does not are exact)."""
+
+    partition: str = "aws"
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    #: The principal running ``pulumi up`` (``aws:PrincipalArn`` form); None: the longest possible.
+    deployer_arn: str | None = None
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any], deployer_arn: str | None = None) -> Target:
+        """From a stack's flat config (``aws:region``, ``aws:allowedAccountIds``)."""
+        region = str(raw.get("aws:region") or "us-east-1")
+        accounts = raw.get("aws:allowedAccountIds")
+        if isinstance(accounts, str):
+            try:
+                accounts = json.loads(accounts)
+            except ValueError:
+                accounts = [accounts]
+        account = (
+            str(accounts[0])
+            if isinstance(accounts, list) and accounts and str(accounts[0]).isdigit()
+            else "123456789012"
+        )
+        partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+        return cls(partition=partition, region=region, account_id=account, deployer_arn=deployer_arn)
+
+    @property
+    def deployer(self) -> str:
+        return self.deployer_arn or f"arn:{self.partition}:iam::{self.account_id}:role/{WORST_CASE_ROLE}"
+
+    def role_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:role/{name}"
+
+
+def _resource(typ: str, resource_name: str, **inputs: Any) -> dict[str, Any]:
+    return {"type": typ, "name": resource_name, "inputs": inputs}
+
+
+def _aws(cfg: StackConfig, catalog: Catalog, target: Target) -> list[dict[str, Any]]:
+    env, name = cfg.environment, f"makini-{cfg.environment}"
+    tags = common_tags(cfg)
+    out: list[dict[str, Any]] = []
+    prefix = secret_arn_prefix(target.partition, target.region, target.account_id, env)
+    arns = {s.path: f"{prefix}{s.path}-AbCdEf" for s in catalog.secrets}
+    key_arn = f"arn:{target.partition}:kms:{target.region}:{target.account_id}:key/{'0' * 8}-0000-4000-8000-{'0' * 12}"
+    consumers: dict[str, str] = {}
+    for n, c in sorted(cfg.consumers.items()):
+        if c.aws is None:
+            continue
+        if c.aws.role_arn is not None:
+            consumers[n] = c.aws.role_arn
+        elif c.aws.create_role is not None:
+            consumers[n] = target.role_arn(consumer_role_name(env, n))
+            out.append(
+                _resource(
+                    "aws:iam/role:Role",
+                    f"{name}-aws-roles-{n}",
+                    name=consumer_role_name(env, n),
+                    assumeRolePolicy=json.dumps(c.aws.create_role.trust_policy, sort_keys=True),
+                )
+            )
+    system: dict[SystemIdentity, str] = {}
+    if cfg.webhooks.enabled:
+        system[SystemIdentity.WEBHOOK_RECEIVER] = target.role_arn(receiver_role_name(env))
+    if any(SystemIdentity.ROTATION in s.writers for s in catalog.secrets) or catalog.classes_written_by(
+        SystemIdentity.ROTATION
+    ):
+        system[SystemIdentity.ROTATION] = target.role_arn(rotation_role_name(env))
+    aws_cfg = cfg.aws
+    operators = list(aws_cfg.operator_arns) if aws_cfg else []
+    deployers = sorted(
+        {*(aws_cfg.deployer_arns if aws_cfg else ()), caller_principal_arn(target.deployer) or target.deployer}
+    )
+    users: dict[str, None] = {}
+    rendered: dict[tuple[tuple[str, ...], tuple[str, ...], int], int] = {}
+    for s in catalog.secrets:
+        readers = [consumers[r] for r in s.readers if r in consumers] + [
+            system[i] for i in s.system_readers if i in system
+        ]
+        writers = [system[i] for i in s.writers if i in system]
+        users.update(dict.fromkeys([*readers, *writers]))
+        out.append(
+            _resource(
+                "aws:secretsmanager/secret:Secret",
+                f"{name}-aws-{s.slug}",
+                name=aws_secret_name(env, s.path),
+                tags={**tags, **secret_tags(cfg, s)},
+            )
+        )
+        key = (tuple(readers), tuple(writers), len(arns[s.path]))
+        if key not in rendered:  # the size depends on the principals and the ARN's length only
+            doc = secret_resource_policy(arns[s.path], readers, writers, operators, deployers)
+            rendered[key] = len(json.dumps(doc, sort_keys=True))
+        out.append(
+            _resource(
+                "aws:secretsmanager/secretPolicy:SecretPolicy",
+                f"{name}-aws-{s.slug}-policy",
+                policy="x" * rendered[key],
+            )
+        )
+    admins = list(aws_cfg.key_admin_arns) if aws_cfg else []
+    out.append(
+        _resource(
+            "aws:kms/key:Key",
+            f"{name}-aws-key",
+            policy=json.dumps(
+                kms_key_policy(target.partition, target.account_id, target.region, admins, list(users)), sort_keys=True
+            ),
+            tags={**tags, "makini:purpose": "secrets"},
+        )
+    )
+    queue = f"arn:{target.partition}:sqs:{target.region}:{target.account_id}:makini-{env}-webhooks"
+    for n in sorted(consumers):
+        explicit = [arns[s.path] for s in catalog.explicitly_readable_by(n)]
+        classes = [c.name for c in catalog.classes_read_by(n)]
+        webhook_queue = cfg.consumers[n].webhook_queue
+        if not explicit and not classes and not webhook_queue:
+            continue
+        doc = consumer_read_policy(
+            explicit,
+            key_arn,
+            target.region,
+            queue if webhook_queue else None,
+            prefix=prefix,
+            classes=classes,
+        )
+        out.append(
+            _resource(
+                "aws:iam/policy:Policy",
+                f"{name}-aws-access-{n}",
+                name=consumer_read_policy_name(env, n),
+                policy=json.dumps(doc, sort_keys=True),
+                tags={**tags, "makini:consumer": n},
+            )
+        )
+    if SystemIdentity.ROTATION in system:
+        doc = rotation_policy(
+            partition=target.partition,
+            region=target.region,
+            account_id=target.account_id,
+            environment=env,
+            oauth_client_secret_arn=arns[OAUTH_CLIENT_PATH],
+            kms_key_arn=key_arn,
+        )
+        out.append(
+            _resource(
+                "aws:iam/rolePolicy:RolePolicy",
+                f"{name}-aws-rotation-policy",
+                name=rotation_role_name(env),
+                role=rotation_role_name(env),
+                policy=json.dumps(doc, sort_keys=True),
+            )
+        )
+    return out
+
+
+def _azure(cfg: StackConfig, catalog: Catalog, project: str, organization: str | None) -> list[dict[str, Any]]:
+    az = cfg.azure
+    if az is None:
+        return []
+    env, name = cfg.environment, f"makini-{cfg.environment}"
+    tags = common_tags(cfg)
+    out: list[dict[str, Any]] = [
+        _resource(
+            "azure-native:keyvault:Vault",
+            f"{name}-azure-vault",
+            vaultName=key_vault_name(env, project, organization, az.vault_name),
+        )
+    ]
+    for c in catalog.classes:
+        out.append(
+            _resource(
+                "azure-native:keyvault:Vault",
+                f"{name}-azure-{c.name}-vault",
+                vaultName=class_key_vault_name(env, c.name, project, organization, az.class_vault_names.get(c.name)),
+            )
+        )
+    for s in catalog.secrets:
+        secret = secret_tags(cfg, s)
+        if "makini:connection-id" in secret:
+            secret["makini-connection-id"] = secret["makini:connection-id"]
+        out.append(
+            _resource(
+                "azure-native:keyvault:Secret",
+                f"{name}-azure-{s.slug}",
+                secretName=key_vault_secret_name(s.path),
+                tags={**tags, **secret},
+            )
+        )
+    # Role assignments: consumers (per explicit secret, per class), the rotation identity (per explicit
+    # rotated token, per class, the fixed ones), the webhook receiver (fixed).
+    count = 0
+    for n, consumer in cfg.consumers.items():
+        if consumer.azure is not None:
+            count += len(catalog.explicitly_readable_by(n)) + len(catalog.classes_read_by(n))
+    rotated = [s for s in catalog.explicit_secrets if SystemIdentity.ROTATION in s.writers]
+    rotated_classes = catalog.classes_written_by(SystemIdentity.ROTATION)
+    if rotated or rotated_classes:
+        count += len(rotated) + len(rotated_classes) + ROTATION_FIXED_ASSIGNMENTS
+    if cfg.webhooks.enabled:
+        count += RECEIVER_FIXED_ASSIGNMENTS
+    out += [_resource("azure-native:authorization:RoleAssignment", f"{name}-assignment-{i}") for i in range(count)]
+    return out
+
+
+def _vault(cfg: StackConfig, catalog: Catalog) -> list[dict[str, Any]]:
+    env, name = cfg.environment, f"makini-{cfg.environment}"
+    mount = vault_mount(env)
+    out: list[dict[str, Any]] = []
+    days = cfg.rotation.connection_token_days
+    for s in catalog.secrets:
+        meta = {"environment": env, "owner": cfg.tags.owner, "kind": s.kind.value, "managed_by": MANAGED_BY}
+        if s.connection is not None:
+            meta["connection"] = s.connection
+            if s.access_class is not None:
+                meta["access_class"] = s.access_class
+            conn = cfg.connection(s.connection)
+            if conn.makini_id and s.kind is SecretKind.CONNECTION_TOKEN:
+                meta["makini_connection_id"] = conn.makini_id
+                if days is not None:
+                    meta["rotation_period_days"] = str(days)
+        out.append(
+            _resource(
+                "vault:generic/endpoint:Endpoint",
+                f"{name}-vault-{s.slug}-metadata",
+                path=vault_metadata_path(env, s.path),
+                dataJson=json.dumps({"custom_metadata": meta}, sort_keys=True),
+            )
+        )
+    for n, c in sorted(cfg.consumers.items()):
+        if c.vault is None:
+            continue
+        paths = [s.path for s in catalog.explicitly_readable_by(n)]
+        classes = [k.name for k in catalog.classes_read_by(n)]
+        if paths or classes:
+            out.append(
+                _resource(
+                    "vault:index/policy:Policy",
+                    f"{name}-vault-access-{n}",
+                    name=consumer_read_policy_name(env, n),
+                    policy=consumer_policy_hcl(env, n, mount, paths, classes),
+                )
+            )
+    token_paths = sorted(s.path for s in catalog.explicit_secrets if SystemIdentity.ROTATION in s.writers)
+    classes = [c.name for c in catalog.classes_written_by(SystemIdentity.ROTATION)]
+    if token_paths or classes:
+        out.append(
+            _resource(
+                "vault:index/policy:Policy",
+                f"{name}-vault-rotation-policy",
+                name=vault_rotator_role_name(env),
+                policy=rotator_policy(mount, token_paths, OAUTH_CLIENT_PATH, classes),
+            )
+        )
+    return out
+
+
+def predicted_resources(
+    cfg: StackConfig, catalog: Catalog, target: Target, project: str = "makini-infra", organization: str | None = None
+) -> list[dict[str, Any]]:
+    """The stack's size-relevant resources as plain data, shaped like the offline plan's ``resources``."""
+    out: list[dict[str, Any]] = []
+    if "aws" in cfg.backends:
+        out += _aws(cfg, catalog, target)
+    if "azure" in cfg.backends:
+        out += _azure(cfg, catalog, project, organization)
+    if "vault" in cfg.backends:
+        out += _vault(cfg, catalog)
+    return out
+
+
+def limits_context(cfg: StackConfig, target: Target) -> Context:
+    budget = cfg.azure.role_assignment_budget if cfg.azure is not None else ROLE_ASSIGNMENT_QUOTA
+    return Context(
+        role_assignment_budget=budget, region=target.region, account_id=target.account_id, partition=target.partition
+    )
+
+
+def preflight(
+    cfg: StackConfig, catalog: Catalog, target: Target, project: str = "makini-infra", organization: str | None = None
+) -> LimitsReport:
+    """The limits report of the stack's predicted documents (nothing is registered)."""
+    resources = predicted_resources(cfg, catalog, target, project, organization)
+    return report(measure(resources, limits_context(cfg, target)))
+
+
+def limit_problems(result: LimitsReport) -> list[Problem]:
+    """One problem per exceeded (limit, resource): which limit, where, the measured value and the fix."""
+    return [Problem(m.resource, m.describe(), m.fix or m.spec.fix) for m in result.exceeded]
+
+
+def refuse_if_exceeded(stack: str, result: LimitsReport) -> None:
+    if not result.ok:
+        raise LimitsExceeded(stack, limit_problems(result))
