@@ -286,12 +286,15 @@ _KINDS = {"oauth-client": "oauth/client", "webhook-secret": "webhook/secret"}
 @dataclass
 class AzureEnvironment:
     environment: str
+    #: The environment's own vault (the OAuth client's); access classes have vaults of their own.
     vault_id: str
     #: Catalog path -> the secret's resource ID.
     secrets: dict[str, str]
     #: Matrix identity name -> principal ID.
     principals: dict[str, str]
     assignments: list[azure_rbac.RoleAssignment]
+    #: Every Key Vault of the environment, by name.
+    vault_ids: dict[str, str] = field(default_factory=dict)
 
     def decide(self, identity: str, action: str, path: str) -> azure_rbac.AzureDecision:
         return azure_rbac.evaluate(
@@ -309,6 +312,8 @@ def _catalog_path(tags: Mapping[str, str], where: str) -> str:
     if kind in _KINDS:
         return _KINDS[kind]
     if kind == "connection-token":
+        if "makini:class" in tags:  # filed under an access class: its own prefix (and vault)
+            return f"connections/{tags['makini:class']}/{tags['makini:connection']}/token"
         return f"connections/{tags['makini:connection']}/token"
     if kind == "netsuite-m2m-key":
         return f"connections/{tags['makini:connection']}/m2m-key"
@@ -317,20 +322,27 @@ def _catalog_path(tags: Mapping[str, str], where: str) -> str:
 
 def azure_environment(plan: Mapping[str, Any], config: Mapping[str, Any], subscription_id: str) -> AzureEnvironment:
     env = plan["environment"]
-    vaults = _resources(plan, "azure-native:keyvault:Vault")
-    if len(vaults) != 1:
-        raise AccessModelError(f"{env}: expected one Key Vault, found {len(vaults)}")
-    v = vaults[0]["inputs"]
-    vault_id = (
-        f"/subscriptions/{subscription_id}/resourceGroups/{v['resourceGroupName']}"
-        f"/providers/Microsoft.KeyVault/vaults/{v['vaultName']}"
-    )
+    vault_ids = {
+        v["inputs"]["vaultName"]: (
+            f"/subscriptions/{subscription_id}/resourceGroups/{v['inputs']['resourceGroupName']}"
+            f"/providers/Microsoft.KeyVault/vaults/{v['inputs']['vaultName']}"
+        )
+        for v in _resources(plan, "azure-native:keyvault:Vault")
+    }
+    if not vault_ids:
+        raise AccessModelError(f"{env}: no Key Vault")
     secrets: dict[str, str] = {}
+    homes: dict[str, str] = {}
     for s in _resources(plan, "azure-native:keyvault:Secret"):
         i = s["inputs"]
-        if i["vaultName"] != v["vaultName"]:
-            raise AccessModelError(f"{env}: secret {s['name']} is in another vault ({i['vaultName']})")
-        secrets[_catalog_path(i.get("tags", {}), s["name"])] = f"{vault_id}/secrets/{i['secretName']}"
+        if i["vaultName"] not in vault_ids:
+            raise AccessModelError(
+                f"{env}: secret {s['name']} is in a vault the plan does not create ({i['vaultName']})"
+            )
+        path = _catalog_path(i.get("tags", {}), s["name"])
+        secrets[path] = f"{vault_ids[i['vaultName']]}/secrets/{i['secretName']}"
+        homes[path] = i["vaultName"]
+    vault_id = vault_ids[homes["oauth/client"]]
     principals = {
         name: spec["azure"]["principalId"]
         for name, spec in (config.get("makini:consumers") or {}).items()
@@ -352,11 +364,18 @@ def azure_environment(plan: Mapping[str, Any], config: Mapping[str, Any], subscr
         if len(ids) != 1:
             raise AccessModelError(f"{env}: the {name} component assigns roles to {len(ids)} principals: {sorted(ids)}")
         principals[name] = ids.pop()
-    return AzureEnvironment(env, vault_id, secrets, principals, assignments)
+    return AzureEnvironment(env, vault_id, secrets, principals, assignments, vault_ids)
 
 
 def matrix_cells(plan: Mapping[str, Any]) -> Iterable[tuple[str, str, bool, bool]]:
-    """(identity, path, read, write) for every cell of the plan's access matrix."""
-    for identity, entry in plan["access_matrix"]["identities"].items():
+    """(identity, path, read, write) for every cell of the plan's access matrix: the secrets outside a class
+    as listed, and each token of an access class with its class's cell (the matrix holds those per class)."""
+    matrix = plan["access_matrix"]
+    classes = matrix.get("classes", {})
+    for identity, entry in matrix["identities"].items():
         for path, cell in entry["secrets"].items():
             yield identity, path, bool(cell["read"]), bool(cell["write"])
+        for name, klass in classes.items():
+            cell = entry["classes"][name]
+            for key in klass["connections"]:
+                yield identity, f"{klass['prefix']}{key}/token", bool(cell["read"]), bool(cell["write"])
