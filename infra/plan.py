@@ -1,6 +1,7 @@
 """The offline plan: what ``pulumi up`` would build for a stack, readable without cloud access.
 
     python -m infra.plan <stack> [--program bootstrap] [--config-file FILE] [--json | --markdown]
+                         [--previous OLD.json [--allow-moves]]
 
 ``--program bootstrap`` plans the CI identities instead (``bootstrap/Pulumi.<stack>.yaml``, the bootstrap
 program): the same JSON shape, with a ``ci_identities`` report of who may assume what.
@@ -10,9 +11,15 @@ like one) and prints the resources as a tree by component with their key propert
 table, and the environment's reports (access matrix, rotation calendar, webhook endpoints as those
 capabilities are configured). Secret values are never printed: they appear as ``[secret]``.
 
-Exit codes: 0 plan printed; 2 invalid configuration, unreadable stack file, or a document a cloud would
-refuse (a documented limit exceeded: message on stderr naming the limit, the resource, the measured value
-and the fix; no traceback); 1 anything else.
+With ``--previous OLD.json`` (an earlier plan's JSON, e.g. the base branch's) it lists every connection
+token whose path would move (a connection moved into or out of an access class: a new secret and the
+deletion of the old one; see infra/moves.py), as warnings; in production it refuses them unless
+``--allow-moves``.
+
+Exit codes: 0 plan printed; 2 invalid configuration, unreadable stack or previous-plan file, a document a
+cloud would refuse (a documented limit exceeded: message on stderr naming the limit, the resource, the
+measured value and the fix; no traceback), or a path move in production without ``--allow-moves``;
+1 anything else.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from components.azure.webhook import silence_window  # the component's own round
 from stacks import clock
 from stacks.access import matrix_dict, matrix_rows
 from stacks.catalog import build_catalog
-from stacks.config import ConfigError, StackConfig
+from stacks.config import ConfigError, Problem, StackConfig
 from stacks.credits import credit_report
 from stacks.environment.preflight import Target, limit_problems, limits_context, preflight, refuse_if_exceeded
 from stacks.errors import LimitsExceeded
@@ -58,6 +65,7 @@ from stacks.rotation import calendar_dict, calendar_rows
 
 from .ci import read_stack_files
 from .cli import make_parser, unexpected
+from .moves import moves as path_moves
 from .offline import ProgramRun, RecordedResource, StackFileError, load_stack_file, redact, run_program
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -635,16 +643,82 @@ def build_bootstrap_plan(stack: str, config_file: Path | None = None) -> Plan:
     )
 
 
-def build_plan(stack: str, config_file: Path | None = None, program: str = "infra") -> Plan:
+class PreviousPlanError(Exception):
+    """The --previous file is not a plan's JSON."""
+
+
+def load_previous(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise PreviousPlanError(f"--previous {path}: not readable as a plan's JSON ({err})") from None
+    if not isinstance(doc, dict) or "access_matrix" not in doc:
+        raise PreviousPlanError(
+            f"--previous {path}: not a plan's JSON (no access_matrix): use python -m infra.plan <stack> --json"
+        )
+    return doc
+
+
+def moves_section(
+    stack: str, cfg: StackConfig, previous: dict[str, Any], allow_moves: bool, warnings: list[str]
+) -> Section | None:
+    """Token paths that changed since the previous plan (a connection moved into or out of a class): each is a
+    new secret and the deletion of the old one, so production refuses them unless ``--allow-moves``."""
+    found = path_moves(previous, {"access_matrix": matrix_dict(cfg)})
+    if not found:
+        return None
+    if cfg.production and not allow_moves:
+        raise ConfigError(
+            stack,
+            [
+                Problem(
+                    f"makini:connections (key {m.connection})",
+                    f"its token moves from {m.old} to {m.new}: {m.consequence(True)}",
+                    "move it as docs/access-at-scale.md describes (value first, unprotect the old resources), then "
+                    "plan again with --allow-moves",
+                )
+                for m in found
+            ],
+        )
+    warnings += [f"secret path move: {m.consequence(cfg.production)}" for m in found]
+    return Section(
+        key="moves",
+        title="Secret path moves (since --previous)",
+        headers=("connection", "from", "to"),
+        rows=tuple((m.connection, m.old, m.new) for m in found),
+        data=[{"connection": m.connection, "from": m.old, "to": m.new} for m in found],
+        notes=(
+            "Each is a new secret (empty unless makini:connectionTokens gives a value) and the deletion of the old "
+            "one; see docs/access-at-scale.md, 'Moving existing connections'.",
+        ),
+    )
+
+
+def build_plan(
+    stack: str,
+    config_file: Path | None = None,
+    program: str = "infra",
+    previous: Path | None = None,
+    allow_moves: bool = False,
+) -> Plan:
     if program == "bootstrap":
         return build_bootstrap_plan(stack, config_file)
     source = load_stack_file(stack, config_file)
     cfg = source.load()
     # The same refusal as the program's, before it runs (and so before a long run at scale).
     refuse_if_exceeded(stack, preflight(cfg, build_catalog(cfg), Target.from_config(source.config)))
+    moves_warnings: list[str] = []
+    moved = (
+        moves_section(stack, cfg, load_previous(previous), allow_moves, moves_warnings)
+        if previous is not None
+        else None
+    )
     run = run_program(stack, source.config, source.secret_keys)
+    run.warnings[:0] = moves_warnings
     sections = [s for s in (builder(cfg, run) for builder in SECTIONS) if s is not None]
     sections.append(stack_limits_section(cfg, run, source.config))
+    if moved is not None:
+        sections.insert(0, moved)
     return Plan.of(stack, cfg, run, sections)
 
 
@@ -661,13 +735,21 @@ def main(argv: list[str] | None = None) -> int:
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print one JSON document")
     fmt.add_argument("--markdown", action="store_true", help="print Markdown (for a CI job summary)")
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="an earlier plan's JSON (e.g. the base branch's): report every secret whose path would move",
+    )
+    parser.add_argument(
+        "--allow-moves", action="store_true", help="plan path moves in production (refused by default, exit 2)"
+    )
     args = parser.parse_args(argv)
     try:
-        plan = build_plan(args.stack, args.config_file, args.program)
+        plan = build_plan(args.stack, args.config_file, args.program, args.previous, args.allow_moves)
     except (ConfigError, BootstrapConfigError) as err:
         print(str(err), file=sys.stderr)
         return EXIT_INVALID
-    except StackFileError as err:
+    except (StackFileError, PreviousPlanError) as err:
         print(f"makini-infra: {err}", file=sys.stderr)
         return EXIT_INVALID
     except Exception as err:  # noqa: BLE001 - one clear line instead of a traceback

@@ -207,9 +207,18 @@ def test_every_stack_gets_an_offline_plan_and_its_bootstrap_plan_in_the_summary(
     doc = load(WORKFLOWS / "pr.yml")
     plan = doc["jobs"]["plan"]
     assert plan["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.stacks.outputs.all) }}"
-    (run,) = [s["run"] for s in plan["steps"] if "run" in s]
-    assert 'python -m infra.plan "$STACK" --markdown >> "$GITHUB_STEP_SUMMARY"' in run
+    base, run = [s["run"] for s in plan["steps"] if "run" in s]
+    assert 'python -m infra.plan "$STACK" --markdown --previous "$RUNNER_TEMP/base-plan.json"' in run
+    assert '>> "$GITHUB_STEP_SUMMARY"' in run
     assert '--program bootstrap --markdown >> "$GITHUB_STEP_SUMMARY"' in run
+    # the base branch's plan, checked out apart (no credentials), so the PR's plan reports secret path moves
+    checkouts = [s for s in plan["steps"] if s.get("with", {}).get("path") == "base"]
+    assert checkouts and checkouts[0]["with"] == {
+        "ref": "${{ github.event.pull_request.base.sha }}",
+        "path": "base",
+        "persist-credentials": "false",
+    }
+    assert base.startswith("cd base") and '--json > "$RUNNER_TEMP/base-plan.json"' in base
 
 
 def test_the_preview_job_reaches_only_preview_identities_and_the_preview_team():

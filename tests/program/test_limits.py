@@ -168,3 +168,59 @@ def test_a_lambda_permission_adds_the_documented_statement_shape():
 def test_every_limit_cites_its_documentation():
     for limit in LIMITS.values():
         assert limit.doc.startswith("https://") and limit.value > 0 and limit.fix, limit
+
+
+# --------------------------------------------------------------------------------------------------
+# Path moves (a connection moving into a class is a new secret, not a rename)
+
+
+def _plan_file(tmp_path: Path, config: dict, name: str) -> Path:
+    path = tmp_path / name
+    path.write_text(dump_stack_yaml({"config": config}))
+    return path
+
+
+def _moved_config(env: str) -> dict:
+    c = base_config(env)
+    c["makini:accessClasses"] = {"standard": {"consumers": ["orders", "assets"]}}
+    del c["makini:connections"][1]["consumers"]
+    c["makini:connections"][1]["class"] = "standard"
+    return c
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_a_move_into_a_class_is_flagged_and_refused_in_production(tmp_path: Path, env: str):
+    before = plan_cli.build_plan(env, _plan_file(tmp_path, base_config(env), "before.yaml"))
+    previous = tmp_path / "previous.json"
+    previous.write_text(json.dumps(before.to_json()))
+    after = _plan_file(tmp_path, _moved_config(env), "after.yaml")
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = plan_cli.main([env, "--config-file", str(after), "--previous", str(previous)])
+    moved = "globex-mx: connections/globex-mx/token -> connections/standard/globex-mx/token"
+    if env == "prod":
+        assert code == 2 and out.getvalue() == ""
+        assert "its token moves from connections/globex-mx/token to connections/standard/globex-mx/token" in (
+            err.getvalue()
+        )
+        assert "--allow-moves" in err.getvalue() and "protected" in err.getvalue()
+        with redirect_stdout(io.StringIO()) as allowed, redirect_stderr(io.StringIO()):
+            assert plan_cli.main([env, "--config-file", str(after), "--previous", str(previous), "--allow-moves"]) == 0
+        assert moved in allowed.getvalue()
+    else:
+        assert code == 0, err.getvalue()
+        text = out.getvalue()
+        assert f"! secret path move: {moved}" in text and "Secret path moves" in text
+    # the same configuration against itself: nothing moves
+    same = plan_cli.build_plan(env, after, previous=None)
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(same.to_json()))
+    assert plan_cli.build_plan(env, after, previous=again).sections[0].key != "moves"
+
+
+def test_a_previous_file_that_is_not_a_plan_exits_2(tmp_path: Path):
+    bogus = tmp_path / "x.json"
+    bogus.write_text("{}")
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()) as err:
+        assert plan_cli.main(["dev", "--previous", str(bogus)]) == 2
+    assert "not a plan's JSON" in err.getvalue()
