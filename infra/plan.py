@@ -103,6 +103,28 @@ def credits_section(cfg: StackConfig, run: ProgramRun) -> Section:
 def access_matrix_section(cfg: StackConfig, run: ProgramRun) -> Section:
     """Who may read or write which secret of the environment (from the catalog every backend is built from)."""
     notes = ["Every other (identity, secret) pair is denied."]
+    catalog = build_catalog(cfg)
+    if catalog.classes:
+        counts = {c.name: 0 for c in catalog.classes}
+        for s in catalog.secrets:
+            if s.access_class is not None:
+                counts[s.access_class] += 1
+        notes.append(
+            "Access classes (a class is granted whole: one name pattern on AWS and Vault, its own Key Vault on "
+            "Azure): "
+            + "; ".join(
+                f"{c.name} ({counts[c.name]} token{'' if counts[c.name] == 1 else 's'} under {c.prefix}, read by "
+                f"{', '.join(c.readers) or 'nobody'})"
+                for c in catalog.classes
+            )
+            + "."
+        )
+        empty = [c.name for c in catalog.classes if not counts[c.name]]
+        if empty:
+            notes.append(
+                f"{', '.join(empty)}: no declared connection yet; the class's place and grants exist for tokens filed "
+                "under it later (e.g. at run time)."
+            )
     queue_consumers = sorted(n for n, c in cfg.consumers.items() if c.webhook_queue)
     if queue_consumers:
         notes.append(
@@ -113,8 +135,8 @@ def access_matrix_section(cfg: StackConfig, run: ProgramRun) -> Section:
         key="access_matrix",
         title="Access matrix",
         headers=("identity", "kind", "environment", "secret", "access"),
-        rows=matrix_rows(cfg),
-        data=matrix_dict(cfg),
+        rows=matrix_rows(cfg, catalog),
+        data=matrix_dict(cfg, catalog),
         notes=tuple(notes),
     )
 

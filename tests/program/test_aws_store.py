@@ -58,10 +58,15 @@ def test_every_secret_is_encrypted_with_the_environment_key(stack):
 def test_catalog_secrets_exist_for_every_connection(stack):
     name, run = stack
     src = load_stack_file(name)
-    keys = [c["key"] for c in json.loads(src.config["makini:connections"])]
+    conns = json.loads(src.config["makini:connections"])
+    keys = [c["key"] for c in conns]
     names = {s.plain_inputs["name"] for s in run.of_type(SECRET)}
+    # a token filed under an access class lives under the class's prefix
     expected = {f"makini/{name}/oauth/client", f"makini/{name}/webhook/secret"} | {
-        f"makini/{name}/connections/{k}/token" for k in keys
+        f"makini/{name}/connections/{c['class']}/{c['key']}/token"
+        if "class" in c
+        else f"makini/{name}/connections/{c['key']}/token"
+        for c in conns
     }
     assert names == expected
     assert set(run.outputs["aws"]["secretArns"]["connections"]) == set(keys)
@@ -72,6 +77,7 @@ def test_every_secret_has_a_resource_policy_that_denies_all_but_its_readers(stac
     src = load_stack_file(name)
     connections = {c["key"]: c for c in json.loads(src.config["makini:connections"])}
     consumers = json.loads(src.config["makini:consumers"])
+    classes = json.loads(src.config.get("makini:accessClasses", "{}"))
     by_arn = policies_by_secret(run)
     arns = run.outputs["aws"]["secretArns"]
     assert len(by_arn) == len(run.of_type(SECRET))
@@ -87,7 +93,9 @@ def test_every_secret_has_a_resource_policy_that_denies_all_but_its_readers(stac
         allowed = set(read["Condition"]["StringNotEquals"]["aws:PrincipalArn"])
         # the consumers listed for the connection, plus the environment's own rotation identity (it
         # rotates tokens of connections with a makiniId), and nobody else
-        expected = {consumers[c]["aws"]["roleArn"] for c in connections[key]["consumers"]}
+        conn = connections[key]
+        readers = classes[conn["class"]]["consumers"] if "class" in conn else conn["consumers"]
+        expected = {consumers[c]["aws"]["roleArn"] for c in readers}
         if connections[key].get("makiniId"):
             expected.add(f"arn:aws:iam::{ACCOUNTS[name]}:role/makini-{name}-rotation")
         assert allowed == expected

@@ -73,8 +73,13 @@ def test_the_matrix_agrees_with_the_stack_files():
     for stack in AWS_STACKS:
         cfg = stack_config(stack)
         for consumer, spec in cfg["makini:consumers"].items():
+            classes = cfg.get("makini:accessClasses", {})
             reads = {
                 f"connections/{c['key']}/token" for c in cfg["makini:connections"] if consumer in c.get("consumers", [])
+            } | {
+                f"connections/{c['class']}/{c['key']}/token"
+                for c in cfg["makini:connections"]
+                if "class" in c and consumer in classes[c["class"]]["consumers"]
             }
             if spec.get("oauthClient"):
                 reads.add("oauth/client")
