@@ -27,20 +27,21 @@ class ConfigError(Exception):
         self.problems = tuple(problems)
         super().__init__(self.render())
 
-    def render(self) -> str:
+    def header(self) -> str:
         n = len(self.problems)
-        noun = "error" if n == 1 else "errors"
-        lines = [f"makini-infra: stack '{self.stack}' has {n} configuration {noun}:"]
+        return f"makini-infra: stack '{self.stack}' has {n} configuration {'error' if n == 1 else 'errors'}:"
+
+    def footer(self) -> str:
+        return f"Nothing was created or changed. Edit Pulumi.{self.stack}.yaml (or use the commands above), then run the preview again."
+
+    def render(self) -> str:
+        lines = [self.header()]
         for p in self.problems:
             lines.append(f"  {p.path}: {p.message}")
             if p.fix:
                 for i, fix_line in enumerate(p.fix.splitlines()):
                     lines.append(("    fix: " if i == 0 else "         ") + fix_line)
-        lines.append(
-            "Nothing was created or changed. Edit Pulumi."
-            + self.stack
-            + ".yaml (or use the commands above), then run the preview again."
-        )
+        lines.append(self.footer())
         return "\n".join(lines)
 
 
@@ -51,20 +52,14 @@ class LimitsExceeded(ConfigError):
     limit is documented, its ``fix`` what to change in the configuration.
     """
 
-    def render(self) -> str:
+    def header(self) -> str:
         n = len(self.problems)
-        lines = [
+        return (
             f"makini-infra: stack '{self.stack}' would exceed {n} documented cloud limit{'s' if n != 1 else ''} "
             "(the cloud would refuse it during pulumi up):"
-        ]
-        for p in self.problems:
-            lines.append(f"  {p.path}: {p.message}")
-            if p.fix:
-                for i, fix_line in enumerate(p.fix.splitlines()):
-                    lines.append(("    fix: " if i == 0 else "         ") + fix_line)
-        lines.append(
-            "Nothing was created or changed. Edit Pulumi."
-            + self.stack
-            + ".yaml as suggested, then run the preview again."
         )
-        return "\n".join(lines)
+
+    def footer(self) -> str:
+        return (
+            f"Nothing was created or changed. Edit Pulumi.{self.stack}.yaml as suggested, then run the preview again."
+        )

@@ -22,7 +22,7 @@ from components.azure.webhook import AzureWebhookEndpoint, AzureWebhookEndpointA
 
 from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SecretKind, SystemIdentity
 from ..naming import class_key_vault_name, key_vault_name, key_vault_secret_name, resource_group_name
-from .common import Context, by_kind, secret_tags, secret_value
+from .common import Context, by_kind, key_vault_secret_tags, secret_value
 
 #: Project root: makini:azure.functionDependenciesDir is relative to it.
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -59,10 +59,7 @@ class AzureBackend:
             expires = first_expiry(created, cfg.rotation.connection_token_days or 1)
         secrets = []
         for s in ctx.catalog.secrets:
-            tags = secret_tags(cfg, s)
-            if "makini:connection-id" in tags:
-                # The tag the Key Vault rotation function looks for (functions/rotation/azure_function.py).
-                tags["makini-connection-id"] = tags["makini:connection-id"]
+            tags = key_vault_secret_tags(cfg, s)
             secrets.append(
                 KeyVaultSecretArgs(
                     path=s.path,

@@ -108,6 +108,36 @@ def secret_tags(cfg: StackConfig, secret: CatalogSecret) -> dict[str, str]:
     return tags
 
 
+def key_vault_secret_tags(cfg: StackConfig, secret: CatalogSecret) -> dict[str, str]:
+    """A Key Vault secret's own tags: :func:`secret_tags`, plus the one the Key Vault rotation function
+    looks for (functions/rotation/azure_function.py: ``makini-connection-id``)."""
+    tags = secret_tags(cfg, secret)
+    if "makini:connection-id" in tags:
+        tags["makini-connection-id"] = tags["makini:connection-id"]
+    return tags
+
+
+def vault_custom_metadata(cfg: StackConfig, secret: CatalogSecret) -> dict[str, str]:
+    """A Vault KV entry's custom metadata (what the rotator reads: makini_connection_id, rotation_period_days)."""
+    meta = {
+        "environment": cfg.environment,
+        "owner": cfg.tags.owner,
+        "kind": secret.kind.value,
+        "managed_by": MANAGED_BY,
+    }
+    if secret.connection is not None:
+        meta["connection"] = secret.connection
+        if secret.access_class is not None:
+            meta["access_class"] = secret.access_class
+        conn = cfg.connection(secret.connection)
+        if conn.makini_id and secret.kind is SecretKind.CONNECTION_TOKEN:
+            meta["makini_connection_id"] = conn.makini_id  # read by functions/rotation/vault_rotator.py
+            days = cfg.rotation.connection_token_days
+            if days is not None:
+                meta["rotation_period_days"] = str(days)
+    return meta
+
+
 def by_kind(catalog: Catalog, by_path: Mapping[str, object]) -> dict[str, object]:
     """``{oauthClient, webhookSecret, connections: {key: ...}}`` from a catalog-path mapping."""
     return {

@@ -34,7 +34,7 @@ from components.aws.rotation_policies import rotation_policy
 from components.vault.policies import consumer_policy_hcl
 from components.vault.rotation import rotator_policy
 
-from ..catalog import OAUTH_CLIENT_PATH, Catalog, SecretKind, SystemIdentity
+from ..catalog import OAUTH_CLIENT_PATH, Catalog, SystemIdentity
 from ..config.azure import ROLE_ASSIGNMENT_QUOTA
 from ..config.model import StackConfig
 from ..errors import LimitsExceeded, Problem
@@ -52,7 +52,7 @@ from ..naming import (
     vault_mount,
     vault_rotator_role_name,
 )
-from .common import MANAGED_BY, common_tags, secret_tags
+from .common import common_tags, key_vault_secret_tags, secret_tags, vault_custom_metadata
 
 #: The longest IAM role name (64): the deploying principal's ARN when it is not known in advance.
 WORST_CASE_ROLE = "x" * 64
@@ -244,9 +244,7 @@ def _azure(cfg: StackConfig, catalog: Catalog, project: str, organization: str |
             )
         )
     for s in catalog.secrets:
-        secret = secret_tags(cfg, s)
-        if "makini:connection-id" in secret:
-            secret["makini-connection-id"] = secret["makini:connection-id"]
+        secret = key_vault_secret_tags(cfg, s)
         out.append(
             _resource(
                 "azure-native:keyvault:Secret",
@@ -275,18 +273,8 @@ def _vault(cfg: StackConfig, catalog: Catalog) -> list[dict[str, Any]]:
     env, name = cfg.environment, f"makini-{cfg.environment}"
     mount = vault_mount(env)
     out: list[dict[str, Any]] = []
-    days = cfg.rotation.connection_token_days
     for s in catalog.secrets:
-        meta = {"environment": env, "owner": cfg.tags.owner, "kind": s.kind.value, "managed_by": MANAGED_BY}
-        if s.connection is not None:
-            meta["connection"] = s.connection
-            if s.access_class is not None:
-                meta["access_class"] = s.access_class
-            conn = cfg.connection(s.connection)
-            if conn.makini_id and s.kind is SecretKind.CONNECTION_TOKEN:
-                meta["makini_connection_id"] = conn.makini_id
-                if days is not None:
-                    meta["rotation_period_days"] = str(days)
+        meta = vault_custom_metadata(cfg, s)
         out.append(
             _resource(
                 "vault:generic/endpoint:Endpoint",

@@ -17,11 +17,11 @@ from components.vault.access import (
 from components.vault.rotation import VaultRotation, VaultRotationArgs, cronjob_manifest
 from components.vault.store import VaultSecretArgs, VaultStore, VaultStoreArgs
 
-from ..catalog import OAUTH_CLIENT_PATH, SecretKind, SystemIdentity
+from ..catalog import OAUTH_CLIENT_PATH, SystemIdentity
 from ..config.consumers import VaultIdentity
 from ..config.vault import VaultRotator, VaultSettings
 from ..naming import vault_rotator_role_name
-from .common import MANAGED_BY, Context, by_kind, secret_value
+from .common import Context, by_kind, secret_value, vault_custom_metadata
 
 
 def auth_role(identity: VaultIdentity) -> VaultAuthRole:
@@ -66,24 +66,9 @@ class VaultBackend:
     def _store(self) -> VaultStore:
         ctx, cfg = self.ctx, self.ctx.config
         settings = cfg.vault or VaultSettings()
-        days = cfg.rotation.connection_token_days
         secrets = []
         for s in ctx.catalog.secrets:
-            meta = {
-                "environment": cfg.environment,
-                "owner": cfg.tags.owner,
-                "kind": s.kind.value,
-                "managed_by": MANAGED_BY,
-            }
-            if s.connection is not None:
-                meta["connection"] = s.connection
-                if s.access_class is not None:
-                    meta["access_class"] = s.access_class
-                conn = cfg.connection(s.connection)
-                if conn.makini_id and s.kind is SecretKind.CONNECTION_TOKEN:
-                    meta["makini_connection_id"] = conn.makini_id  # read by functions/rotation/vault_rotator.py
-                    if days is not None:
-                        meta["rotation_period_days"] = str(days)
+            meta = vault_custom_metadata(cfg, s)
             secrets.append(
                 VaultSecretArgs(
                     path=s.path, slug=s.slug, custom_metadata=meta, value=secret_value(cfg, s, ctx.generated)
