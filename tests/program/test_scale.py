@@ -19,11 +19,11 @@ Who decides, and what is structural:
 * Azure: the RBAC evaluator in ``tests/iam/azure_rbac.py`` (Microsoft's role definitions and scope
   inheritance) decides get and set for every principal x secret from every role assignment in the plan:
   class vaults, per-secret assignments, the stack's own identities.
-* Vault: the ACL evaluator in ``tests/iam/vault_acl.py`` (Vault's documented matching and priority, and
-  answers recorded on OpenBao 2.7.2) decides read and write on every data path for each consumer's and the
-  rotator's policy as parsed by python-hcl2. No server runs here (issue 13 adds one); the rotator's
-  reads of token data are the matrix's (read, write) on AWS and Azure, but Vault's rotator policy has never
-  granted data reads (issue 13, finding 4): only its writes are compared.
+* Vault: the real server (OpenBao, tests/engines/openbao.py) answers for every consumer's and the rotator's
+  policy, written to it, on every data path (``sys/capabilities``); the ACL evaluator in
+  ``tests/iam/vault_acl.py`` (Vault's documented matching and priority) decides the same from the policies
+  as python-hcl2 parses them. The Vault rotator writes tokens without reading them (the matrix's
+  per-backend cell, issue 13).
 """
 
 from __future__ import annotations
@@ -261,3 +261,47 @@ def test_the_scale_proof_can_fail(stack):
     }
     assert Acl.of(policies["makini-dev-billing-read"]).allows(f"makini-dev/data/{victim}", "read")
     assert not _expected_from_declaration()[("billing", victim)][0]
+
+
+def test_vault_effective_access_at_scale_on_openbao(stack, openbao):
+    """The same Vault check on the real server (OpenBao, tests/engines/openbao.py): the plan's consumer and
+    rotator policies are written to it, a token is made for each, and the server's own ACL answers, with
+    ``sys/capabilities`` (a few hundred paths a call: the server refuses larger JSON), what it grants on the
+    data path of every secret (no secret needs to exist: capabilities come from the policies alone). Read and write equal the matrix; the rotator writes
+    every token it should and reads none (issue 13: Vault's rotator never reads values)."""
+    plan, _ = stack
+    policies = {
+        r["inputs"]["name"]: r["inputs"]["policy"]
+        for r in plan["resources"]
+        if r["type"] == "vault:index/policy:Policy"
+    }
+    expected = _expected_from_declaration()
+    paths = sorted({p for _, p in expected})
+    data_paths = [f"makini-dev/data/{p}" for p in paths]
+    tokens: dict[str, str] = {}
+    for identity, name in [*((c, f"makini-dev-{c}-read") for c in SCALE_CONSUMERS), ("rotation", "makini-dev-rotator")]:
+        if name not in policies:
+            continue
+        unique = openbao.unique(name)
+        status, _ = openbao.http("PUT", f"sys/policies/acl/{unique}", {"policy": policies[name]})
+        assert status in (200, 204), status
+        status, body = openbao.http("POST", "auth/token/create", {"policies": [unique], "no_default_policy": True})
+        assert status == 200, body
+        tokens[identity] = body["auth"]["client_token"]
+    assert set(tokens) == set(SCALE_CONSUMERS) - {"queue-worker"} | {"rotation"}
+    wrong = []
+    for identity, token in tokens.items():
+        caps: dict[str, list[str]] = {}
+        for i in range(0, len(data_paths), 400):
+            status, body = openbao.http("POST", "sys/capabilities", {"token": token, "paths": data_paths[i : i + 400]})
+            assert status == 200, body
+            caps.update({p: body[p] for p in data_paths[i : i + 400]})
+        for path, data in zip(paths, data_paths, strict=True):
+            granted = set(caps[data])
+            read, write = "read" in granted, {"create", "update"} <= granted
+            want_read, want_write = expected[(identity, path)]
+            if identity == "rotation" and want_write:
+                want_read = False  # the Vault rotator never reads the values it writes (the matrix's vault cell)
+            if (read, write) != (want_read, want_write):
+                wrong.append((identity, path, sorted(granted)))
+    assert wrong == []
