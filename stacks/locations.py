@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 from .catalog import CatalogSecret
 from .config.model import Backend, StackConfig
-from .naming import aws_secret_name, key_vault_name, key_vault_secret_name, key_vault_url, vault_mount
+from .naming import (
+    aws_secret_name,
+    class_key_vault_name,
+    key_vault_name,
+    key_vault_secret_name,
+    key_vault_url,
+    vault_mount,
+)
 
 BACKEND_TITLES: dict[str, str] = {"aws": "AWS Secrets Manager", "azure": "Azure Key Vault", "vault": "Vault"}
 
@@ -61,7 +68,11 @@ def locate(
     if backend == "aws":
         return SecretLocation("aws", "", aws_secret_name(cfg.environment, secret.path), secret.path)
     if backend == "azure":
-        override = cfg.azure.vault_name if cfg.azure is not None else None
-        vault = key_vault_name(cfg.environment, project, organization, override)
+        if secret.access_class is not None:  # a class's tokens live in the class's own vault
+            named = cfg.azure.class_vault_names.get(secret.access_class) if cfg.azure is not None else None
+            vault = class_key_vault_name(cfg.environment, secret.access_class, project, organization, named)
+        else:
+            override = cfg.azure.vault_name if cfg.azure is not None else None
+            vault = key_vault_name(cfg.environment, project, organization, override)
         return SecretLocation("azure", vault, key_vault_secret_name(secret.path), secret.path)
     return SecretLocation("vault", vault_mount(cfg.environment), secret.path, secret.path)

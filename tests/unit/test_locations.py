@@ -25,6 +25,11 @@ def all_backends_config() -> dict:
     cfg["makini:connections"][0]["key"] = "Acme_SAP.eu"
     for c in cfg["makini:connections"]:
         c.pop("consumers", None)  # nobody reads the tokens: the test is about where they are
+    # A token filed under an access class: its own path prefix, and on Azure the class's own vault.
+    cfg["makini:accessClasses"] = {"standard": {}}
+    cfg["makini:connections"].append(
+        {"key": "initech-fiix", "system": "Fiix", "tier": 1, "deployment": "cloud", "class": "standard"}
+    )
     return cfg
 
 
@@ -42,7 +47,7 @@ def test_every_location_is_a_resource_the_program_creates(program):
     }
     vault = {s.plain_inputs["path"] for s in r.of_type("vault:generic/endpoint:Endpoint")}
     catalog = build_catalog(cfg)
-    assert len(catalog.secrets) == 4
+    assert len(catalog.secrets) == 5
     for secret in catalog.secrets:
         aws = locate(cfg, secret, "aws", project=PROJECT)
         azure = locate(cfg, secret, "azure", project=PROJECT)
@@ -54,6 +59,16 @@ def test_every_location_is_a_resource_the_program_creates(program):
     tokens = catalog.of_kind(SecretKind.CONNECTION_TOKEN)
     assert {locate(cfg, s, "azure", project=PROJECT).name for s in tokens} >= {"connections-globex-mx-token"}
     assert any("--" in locate(cfg, s, "azure", project=PROJECT).name for s in tokens)  # the hashed family
+    (classed,) = [s for s in tokens if s.access_class == "standard"]
+    assert locate(cfg, classed, "aws", project=PROJECT).name == "makini/dev/connections/standard/initech-fiix/token"
+    assert (
+        locate(cfg, classed, "azure", project=PROJECT).container
+        == r.outputs["azure"]["classVaults"]["standard"]["vaultName"]
+    )
+    assert (
+        locate(cfg, classed, "azure", project=PROJECT).container
+        != locate(cfg, tokens[0], "azure", project=PROJECT).container
+    )
 
 
 def test_descriptions_name_the_store_and_never_a_value():
