@@ -26,7 +26,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import InProgress, MalformedRequest, PayloadTooLarge, Unavailable, WebhookError
-from .logs import log, log_event
+from .logs import log, log_event, protect_keys
 from .payload import build_message, encode_message
 from .request import check_method, check_source, event_body_bytes, header, normalise_headers
 from .responses import error_body, error_headers, response
@@ -110,7 +110,7 @@ def _secret_value(resp: Mapping[str, Any]) -> bytes:
     value = resp.get("SecretString")
     if value is None:
         value = resp.get("SecretBinary")
-    keys = usable_keys([value])
+    keys = protect_keys(usable_keys([value]))
     return keys[0] if keys else b""
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import azure.functions as func
 
 from .errors import PayloadTooLarge, Unavailable, WebhookError
-from .logs import log, log_event
+from .logs import log, log_event, protect_keys
 from .payload import build_message, encode_message
 from .request import check_method, check_source, header, normalise_headers
 from .responses import error_body, error_headers, response
@@ -84,7 +84,7 @@ class AppSettingKeys:
             log_event(logging.WARNING, "previous webhook secret unresolved")
         elif previous:
             values.append(previous)
-        return usable_keys(values)
+        return protect_keys(usable_keys(values))
 
 
 class ServiceBusQueue:

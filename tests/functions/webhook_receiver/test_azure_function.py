@@ -282,3 +282,15 @@ def test_real_sdk_client_is_built_lazily_with_managed_identity(monkeypatch):
     assert status(r.handle(signed(payload()), "x")) == 200
     assert built["fully_qualified_namespace"] == NS
     assert built["credential"] == "managed-identity"
+
+
+def test_loaded_secrets_are_masked_if_they_ever_reach_a_log_line(sb, caplog):
+    fresh_current, fresh_previous = "az-current-only-in-this-test", "az-previous-only-in-this-test"
+    r = receiver(sb, WEBHOOK_SECRET=fresh_current, WEBHOOK_SECRET_PREVIOUS=fresh_previous)
+    assert status(r.handle(signed(payload(ids=[1]), key=fresh_current), "x")) == 200
+    caplog.set_level("DEBUG", logger="webhook_receiver")
+    from functions.webhook_receiver.logs import log_event
+
+    log_event(40, "oops", detail=f"{fresh_current} {fresh_previous}")
+    assert fresh_current not in caplog.text and fresh_previous not in caplog.text
+    assert caplog.text.count("[redacted]") == 2
