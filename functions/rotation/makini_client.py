@@ -35,7 +35,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from functions.shared import jsonlog
 
@@ -150,13 +150,74 @@ class MakiniUnavailable(MakiniError):
     """5xx or network failure that persisted through the retries."""
 
 
+class MakiniBadReply(MakiniError):
+    """Makini answered, but not as its API is documented (shape, token or lifetime): nothing can be stored.
+    The message names the connection and what was wrong, never a token."""
+
+
+#: The two shapes of a token reply the client accepts (README, "The token call").
+REPLY_DATA = "data"  # {"data": ConnectionToken}: the OAS's response schema
+REPLY_UNWRAPPED = "unwrapped"  # {"token", "expires_in"}: the OAS's sample payload
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     token: str
+    #: Seconds the token is valid for, or None: no expiry (valid while the connection is active).
     expires_in: int | None
+    #: Which shape the reply had: REPLY_DATA or REPLY_UNWRAPPED.
+    reply_shape: str = REPLY_DATA
+
+    @property
+    def lifetime(self) -> str:
+        """``no expiry`` or ``<seconds> s``: what the logs say about the token, never the token."""
+        return "no expiry" if self.expires_in is None else f"{self.expires_in} s"
 
     def __repr__(self) -> str:  # never show the token
-        return f"IssuedToken(token='[redacted]', expires_in={self.expires_in!r})"
+        return f"IssuedToken(token='[redacted]', expires_in={self.expires_in!r}, reply_shape={self.reply_shape!r})"
+
+
+def read_token_reply(data: object, connection_id: str) -> IssuedToken:
+    """The issued token from the body of ``POST /api/system/connections/{id}/token`` (pure).
+
+    Accepted: ``{"data": {"token", "expires_in"?}}`` (the documented response schema) and a bare
+    ``{"token", "expires_in"?}`` (the OAS's sample payload). ``token`` is a non-empty string
+    (``access_token``, ConnectionStore's name for it, is read when ``token`` is absent); ``expires_in`` is
+    absent or null (no expiry: FACTS.md says tokens stay valid while the connection is active) or a
+    positive whole number of seconds. Anything else raises :class:`MakiniBadReply`.
+    """
+    where = f"Makini's answer to the token request for connection {connection_id}"
+    if not isinstance(data, dict):
+        raise MakiniBadReply(f"{where} is not a JSON object ({type(data).__name__}); nothing was stored")
+    if "data" in data and ("token" in data or "access_token" in data):
+        raise MakiniBadReply(f"{where} has both a data object and a top-level token; refusing to guess which is meant")
+    if "data" in data:
+        payload, shape = data["data"], REPLY_DATA
+        if payload is not None and not isinstance(payload, dict):
+            raise MakiniBadReply(f"{where}: data is not an object ({type(payload).__name__}); nothing was stored")
+        payload = payload or {}
+    else:
+        payload, shape = data, REPLY_UNWRAPPED
+    token = payload.get("token")
+    if token is None:
+        token = payload.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise MakiniBadReply(f"{where} carries no token (a non-empty string under token); nothing was stored")
+    jsonlog.register_secret(token)
+    raw = payload.get("expires_in")
+    expires_in: int | None
+    if raw is None:
+        expires_in = None
+    elif isinstance(raw, bool) or not isinstance(raw, int | float) or (isinstance(raw, float) and not raw.is_integer()):
+        raise MakiniBadReply(
+            f"{where}: expires_in is {_safe_text(raw, 40)!r} ({type(raw).__name__}), not a whole number of seconds; "
+            "nothing was stored"
+        )
+    elif raw <= 0:
+        raise MakiniBadReply(f"{where}: expires_in is {raw}, not a positive number of seconds; nothing was stored")
+    else:
+        expires_in = int(raw)
+    return IssuedToken(token=token, expires_in=expires_in, reply_shape=shape)
 
 
 class RateGate:
@@ -256,24 +317,27 @@ class MakiniClient:
         return token
 
     def issue_connection_token(self, system_token: str, connection_id: str) -> IssuedToken:
+        """A fresh connection token (:func:`read_token_reply` says what is accepted). The body is ``{}``: the
+        OAS's request schema lists no property, and its sample (``{"token": "{{TOKEN_GENERATED}}",
+        "expires_in": 300}``) holds the token Makini generates, so it describes the answer; no lifetime is
+        asked for. Logs ``connection_token_issued`` with the reply's shape and lifetime, never the token."""
         if not connection_id:
             raise MakiniError("connection id is empty: cannot issue a connection token")
         path = "/api/system/connections/" + urllib.parse.quote(connection_id, safe="") + "/token"
-        data = self._request("POST", path, bearer=system_token, json_body={}, what="connection token")
-        payload = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(payload, dict):
-            raise MakiniError("Makini answered the token request without a data object")
-        # The OAS sample names the field "token"; ConnectionStore elsewhere uses "access_token".
-        token = payload.get("token") or payload.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise MakiniError("Makini answered the token request without a token")
-        jsonlog.register_secret(token)
-        expires = payload.get("expires_in")
-        try:
-            expires_in = int(expires) if expires is not None else None
-        except (TypeError, ValueError):
-            expires_in = None
-        return IssuedToken(token=token, expires_in=expires_in)
+        data = self._request(
+            "POST", path, bearer=system_token, json_body={}, what=f"connection token for connection {connection_id}"
+        )
+        issued = read_token_reply(data, connection_id)
+        jsonlog.log(
+            logger,
+            logging.INFO,
+            "connection_token_issued",
+            connection_id=connection_id,
+            reply_shape=issued.reply_shape,
+            expires_in=issued.expires_in,
+            lifetime=issued.lifetime,
+        )
+        return issued
 
     def check_token(self, token: str) -> str:
         """GET /api/integrations/current with a connection token; returns its sync_status."""
@@ -304,7 +368,7 @@ class MakiniClient:
                 "GET", f"/api/system/connections?page={page}", bearer=system_token, what="connection list"
             )
             if not isinstance(data, dict) or not isinstance(data.get("data") or [], list):
-                raise MakiniError(f"Makini connection list: page {page} is not {{data: [...], links, meta}}")
+                raise MakiniBadReply(f"Makini connection list: page {page} is not {{data: [...], links, meta}}")
             yield from data.get("data") or []
             meta = data.get("meta")
             raw_last = meta.get("last_page") if isinstance(meta, dict) else None
@@ -337,7 +401,10 @@ class MakiniClient:
         bearer: str | None = None,
         json_body: dict[str, Any] | None = None,
         what: str,
-    ) -> dict[str, Any]:
+        allow_empty: bool = False,
+    ) -> Any:
+        """The decoded JSON answer (any JSON value: callers check its shape). An empty answer is refused
+        (:class:`MakiniBadReply`) unless ``allow_empty``, where it reads as ``{}``."""
         url = self.base_url + path
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         payload = None
@@ -363,11 +430,18 @@ class MakiniClient:
             try:
                 with _OPENER.open(req, timeout=timeout) as resp:
                     raw = resp.read()
+                    answered = resp.status
+                if not raw.strip():
+                    if allow_empty:
+                        return {}
+                    raise MakiniBadReply(f"Makini {what}: {method} {log_path} answered HTTP {answered} with no body")
                 try:
                     # Makini answers with JSON objects (docs/makini/oas3_system.json).
-                    return cast(dict[str, Any], json.loads(raw or b"{}"))
+                    return json.loads(raw)
                 except ValueError:
-                    raise MakiniError(f"Makini {what}: {method} {log_path} answered with invalid JSON") from None
+                    raise MakiniBadReply(
+                        f"Makini {what}: {method} {log_path} answered HTTP {answered} with invalid JSON"
+                    ) from None
             except urllib.error.HTTPError as err:
                 status = err.code
                 body = _read_error(err)

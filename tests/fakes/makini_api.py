@@ -11,8 +11,9 @@ Endpoints:
 - ``POST /link/token`` (JSON body) grant_type=client_credentials + client_id + client_secret ->
   ``{"access_token", "token_type": "Bearer", "expires_in"}``; wrong credentials -> 401.
 - ``GET /api/system/connections`` (system token) -> ``{"data": [...], "links": {...}, "meta": {...}}``.
-- ``POST /api/system/connections/{id}/token`` (system token) -> ``{"data": {"token", "expires_in"}}``
-  (the OAS's ConnectionToken sample: ``{"token": ..., "expires_in": ...}``).
+- ``POST /api/system/connections/{id}/token`` (system token) -> ``{"data": {"token", "expires_in"}}`` (the
+  OAS's response schema around the ConnectionToken sample ``{"token": ..., "expires_in": ...}``), or the bare
+  sample with ``token_reply_shape="unwrapped"``; ``reply_next`` answers anything else a test needs.
 - ``DELETE /api/system/connections/{id}`` (system token): disconnects, invalidating every token of
   that connection at once.
 - ``GET /api/integrations/current`` (connection token) -> ``{"data": {..., "sync_status"}}``;
@@ -74,6 +75,9 @@ class Fault:
     method: str | None = None
     path_prefix: str | None = None
     headers: dict[str, str] | None = None
+    #: A 2xx (or any) answer with this exact JSON body instead of an error (``reply_next``).
+    body: object = None
+    raw: bytes | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining <= 0:
@@ -127,6 +131,7 @@ class FakeMakini:
         revoke_previous_on_issue: bool = False,
         connection_token_lifetime: int | None = CONNECTION_TOKEN_LIFETIME,
         per_page: int = 15,
+        token_reply_shape: str = "data",
         clock=time.time,
     ) -> None:
         self.client_id = client_id
@@ -134,6 +139,9 @@ class FakeMakini:
         self.revoke_previous_on_issue = revoke_previous_on_issue
         self.connection_token_lifetime = connection_token_lifetime
         self.per_page = per_page
+        #: How the token call answers: "data" (``{"data": ConnectionToken}``, the OAS's response schema) or
+        #: "unwrapped" (a bare ``{"token", "expires_in"}``, the shape of the OAS's sample payload).
+        self.token_reply_shape = token_reply_shape
         self.clock = clock
         self.connections: dict[str, Connection] = {}
         self._system_tokens: dict[str, float] = {}
@@ -244,6 +252,23 @@ class FakeMakini:
                     retry_after=None if retry_after is None else str(retry_after),
                     headers=headers,
                 )
+            )
+
+    def reply_next(
+        self,
+        status: int,
+        body: object = None,
+        *,
+        raw: bytes | None = None,
+        count: int = 1,
+        method: str | None = None,
+        path_prefix: str | None = None,
+    ) -> None:
+        """The next ``count`` matching requests are answered ``status`` with exactly this JSON ``body``
+        (or these ``raw`` bytes): replies Makini does not document, to test what a client does with them."""
+        with self._lock:
+            self._faults.append(
+                Fault(status=status, remaining=count, method=method, path_prefix=path_prefix, body=body, raw=raw)
             )
 
     def slow_next(
@@ -360,9 +385,11 @@ class FakeMakini:
             return _error(404, f"Connection {conn_id} not found")
         if len(parts) == 5 and parts[4] == "token" and req.method == "POST":
             token = self._issue(conn_id)
-            data = {"token": token}
+            data: dict[str, object] = {"token": token}
             if self.connection_token_lifetime is not None:
                 data["expires_in"] = self.connection_token_lifetime
+            if self.token_reply_shape == "unwrapped":
+                return 200, data, {}
             return 200, {"data": data}, {}
         if len(parts) == 4 and req.method == "DELETE":
             del self.connections[conn_id]
@@ -464,7 +491,11 @@ def _make_handler(fake: FakeMakini) -> type[BaseHTTPRequestHandler]:
             extra: dict[str, str] = {}
             if fault is not None and fault.delay:
                 time.sleep(fault.delay)
-            if fault is not None and fault.status is not None:
+            raw_payload: bytes | None = None
+            if fault is not None and fault.status is not None and (fault.body is not None or fault.raw is not None):
+                status, body, extra = fault.status, fault.body if fault.body is not None else {}, {}
+                raw_payload = fault.raw
+            elif fault is not None and fault.status is not None:
                 status, body, extra = _error(fault.status, f"Injected fault {fault.status}")
                 if fault.retry_after is not None:
                     extra["Retry-After"] = fault.retry_after
@@ -473,8 +504,9 @@ def _make_handler(fake: FakeMakini) -> type[BaseHTTPRequestHandler]:
                 status, body, extra = _error(400, "Body is not valid JSON")
             else:
                 status, body, extra = fake.handle(req)
-            payload = json.dumps(body).encode()
-            request_id = body.get("error", {}).get("request_id") if isinstance(body.get("error"), dict) else None
+            payload = raw_payload if raw_payload is not None else json.dumps(body).encode()
+            error = body.get("error") if isinstance(body, dict) else None
+            request_id = error.get("request_id") if isinstance(error, dict) else None
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
