@@ -16,13 +16,14 @@ date arithmetic is testable. Three modes:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from .catalog import Catalog, CatalogSecret, SecretKind, build_catalog
+from .catalog import Catalog, CatalogSecret, SecretKind, SystemIdentity, build_catalog
 from .config.model import StackConfig
 from .config.rotation import TOKEN_LIFETIME_DAYS
 from .netsuite import renew_by
@@ -93,6 +94,8 @@ class CalendarEntry:
     status: Status
     note: str
     connection: str | None = None
+    #: The Makini connection the rotation issues this token for (automatic tokens): the deployed binding.
+    makini_id: str | None = None
 
     def row(self) -> tuple[str, ...]:
         return (
@@ -113,6 +116,7 @@ class CalendarEntry:
             "path": self.path,
             "kind": self.kind.value,
             "connection": self.connection,
+            "makiniId": self.makini_id,
             "mode": self.mode.value,
             "periodDays": self.period_days,
             "lastRotated": self.last_rotated.isoformat() if self.last_rotated else None,
@@ -266,6 +270,7 @@ def calendar(
                         Status.SCHEDULED,
                         f"rotated automatically every {r.connection_token_days} days{window}; first rotation {first}",
                         connection=conn.key,
+                        makini_id=conn.makini_id,
                     )
                 )
             else:
@@ -334,3 +339,41 @@ def reminder_moment(deadline: Deadline, today: date) -> datetime | None:
         if day > today:
             return datetime(day.year, day.month, day.day, REMINDER_HOUR_UTC, tzinfo=UTC)
     return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Rotation bindings: which Makini connection each rotated secret gets a token for
+
+
+#: The bindings document's format (read by functions/rotation/bindings.py, which documents it).
+BINDINGS_FORMAT = "makini-rotation-bindings/1"
+
+
+def rotation_bindings(cfg: StackConfig, catalog: Catalog | None = None) -> dict[str, str]:
+    """Catalog path -> Makini connection id of every token the rotation writes, from the stack's config
+    alone: what the rotators check every secret against (never a tag, value or metadata)."""
+    catalog = catalog or build_catalog(cfg)
+    out: dict[str, str] = {}
+    for s in catalog.secrets:
+        # A class's tokens are all writable by the rotation (the class is the grant), but only those with a
+        # makiniId are rotated: the others have no connection to get a token for.
+        if SystemIdentity.ROTATION not in s.writers or not s.rotated:
+            continue
+        assert s.connection is not None  # only connection tokens are written by the rotation
+        makini_id = cfg.connection(s.connection).makini_id
+        assert makini_id is not None  # rotated means it has a makiniId
+        out[s.path] = makini_id
+    return out
+
+
+def bindings_document(environment: str, backend: str, period_days: int | None, bindings: Mapping[str, str]) -> str:
+    """The bindings as the rotators read them: backend secret key -> connection id, compact and sorted
+    (so the package, and so the plan, change only when a binding does)."""
+    doc = {
+        "format": BINDINGS_FORMAT,
+        "environment": environment,
+        "backend": backend,
+        "periodDays": period_days,
+        "bindings": dict(sorted(bindings.items())),
+    }
+    return json.dumps(doc, separators=(",", ":")) + "\n"

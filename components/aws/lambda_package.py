@@ -7,6 +7,7 @@ archive holds exactly those files under ``<package>/`` (see :mod:`components.pac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +41,15 @@ class LambdaPackage:
         ``functions/shared/``, and nothing else."""
         return runtime_files(self.package, self.modules, self.shared, source_root)
 
-    def archive(self) -> pulumi.AssetArchive:
-        return archive(self.files())
+    def archive(self, generated: Mapping[str, str] | None = None) -> pulumi.AssetArchive:
+        """The handler's files, plus ``generated`` (archive path -> text the program wrote for this deployment,
+        e.g. ``rotation/bindings.json``)."""
+        files: dict[str, Path | str] = dict(self.files())
+        for name, text in (generated or {}).items():
+            if name in files:
+                raise ValueError(f"{self.package}: generated file {name} would replace a source file")
+            files[name] = text
+        return archive(files)
 
 
 #: The webhook receiver: aws_lambda and the verification modules it imports (the package ``__init__`` is
@@ -51,9 +59,12 @@ RECEIVER_LAMBDA = LambdaPackage(
     modules=("__init__.py", "aws_lambda.py", *RECEIVER_CORE_MODULES),
     shared=("jsonlog.py",),
 )
-#: Token rotation: aws_lambda -> makini_client, backoff, token_lifetime, and the shared JSON logger.
+#: Token rotation: aws_lambda -> makini_client, backoff, token_lifetime, bindings, and the shared JSON logger.
+#: The program adds the deployment's ``rotation/bindings.json`` (:data:`BINDINGS_FILE`).
 ROTATION_LAMBDA = LambdaPackage(
     package="rotation",
-    modules=("__init__.py", "aws_lambda.py", "backoff.py", "makini_client.py", "token_lifetime.py"),
+    modules=("__init__.py", "aws_lambda.py", "backoff.py", "bindings.py", "makini_client.py", "token_lifetime.py"),
     shared=("jsonlog.py",),
 )
+#: Where the rotation packages carry the deployment's bindings (functions/rotation/bindings.py, PACKAGED_FILE).
+BINDINGS_FILE = "rotation/bindings.json"

@@ -21,7 +21,7 @@ import pulumi_aws as aws
 
 from stacks.naming import reminder_role_name, rotation_function_name, rotation_log_group_name, rotation_role_name
 
-from .lambda_package import ROTATION_LAMBDA
+from .lambda_package import BINDINGS_FILE, ROTATION_LAMBDA
 from .policies import lambda_trust_policy, secret_arn_prefix, token_pattern
 from .rotation_policies import reminder_publish_policy, rotation_policy, scheduler_trust_policy
 
@@ -84,6 +84,9 @@ class TokenRotationArgs:
     reminders: Sequence[Reminder] = ()
     notify_email: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: The deployment's rotation bindings (stacks.rotation.bindings_document): shipped in the package as
+    #: rotation/bindings.json, the only source the function takes a secret's connection from.
+    bindings_document: str = ""
     #: Test hook: replace the Lambda package.
     code: pulumi.Archive | None = None
     #: Permissions boundary of the reminder role (bootstrap/'s makini-infra-boundary).
@@ -147,7 +150,9 @@ class TokenRotation(pulumi.ComponentResource):
                 runtime=ROTATION_LAMBDA.runtime,
                 architectures=["arm64"],
                 handler=ROTATION_LAMBDA.handler,
-                code=args.code if args.code is not None else ROTATION_LAMBDA.archive(),
+                code=args.code
+                if args.code is not None
+                else ROTATION_LAMBDA.archive({BINDINGS_FILE: args.bindings_document}),
                 memory_size=256,
                 timeout=TIMEOUT_SECONDS,
                 environment=aws.lambda_.FunctionEnvironmentArgs(

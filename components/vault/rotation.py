@@ -6,8 +6,9 @@ Vault identity bound to its service account with no static token. Its policy gra
 connections folders, read+update on each rotated token's metadata, create+update on each token's data
 (no read of token data), read on the OAuth client, its own token's lookup/renew/revoke
 (components/vault/policies.py, TOKEN_SELF_RULES), and the tokens of an access class by one ``+`` segment
-per class (see :func:`rotator_policy`). The custom metadata it reads (makini_connection_id,
-rotation_period_days, environment) is set by the Vault store (stacks/environment/vault.py).
+per class (see :func:`rotator_policy`). Which connection each path gets a token for, and the period, come
+from the bindings ConfigMap (:func:`bindings_config_map`) the CronJob mounts, never from the custom
+metadata the Vault store writes (stacks/environment/vault.py), which is informational.
 
 List paths: KV v2 lists keys under ``<mount>/metadata/<folder>/`` (`vault kv list`: "Folders are suffixed
 with /", https://developer.hashicorp.com/vault/docs/commands/kv/list). Vault's HTTP layer appends "/" to
@@ -67,6 +68,14 @@ def rotator_policy(mount: str, token_paths: Sequence[str], oauth_client_path: st
 #: Where the JWT variant mounts its projected service-account token (read through VAULT_JWT_FILE).
 JWT_TOKEN_DIR = "/var/run/secrets/makini"
 JWT_TOKEN_FILE = f"{JWT_TOKEN_DIR}/vault-token"
+#: Where the bindings ConfigMap is mounted (read through ROTATION_BINDINGS_FILE, functions/rotation/bindings.py).
+BINDINGS_DIR = "/etc/makini/rotation"
+BINDINGS_KEY = "bindings.json"
+BINDINGS_FILE = f"{BINDINGS_DIR}/{BINDINGS_KEY}"
+
+
+def bindings_config_map_name(environment: str) -> str:
+    return f"makini-{environment}-rotation-bindings"
 
 
 def cronjob_manifest(
@@ -82,8 +91,9 @@ def cronjob_manifest(
     auth_method: str = "kubernetes",
     jwt_audience: str | None = None,
 ) -> str:
-    """The rotator's Kubernetes CronJob (YAML): on ``schedule`` (UTC), never concurrent, Vault login with the
-    pod's service-account token (``kubernetes``) or a projected token for ``jwt_audience`` (``jwt``)."""
+    """The rotator's Kubernetes CronJob (YAML): on ``schedule`` (UTC), never concurrent, the rotation bindings
+    (:func:`bindings_config_map`) mounted read-only, Vault login with the pod's service-account token
+    (``kubernetes``) or a projected token for ``jwt_audience`` (``jwt``)."""
     if auth_method not in ("kubernetes", "jwt"):
         raise ValueError(f"auth_method must be kubernetes or jwt, not {auth_method!r}")
     if auth_method == "jwt" and not jwt_audience:
@@ -96,6 +106,7 @@ def cronjob_manifest(
         "VAULT_AUTH_METHOD": auth_method,
         "VAULT_AUTH_ROLE": auth_role,
         "VAULT_AUTH_MOUNT": auth_mount,
+        "ROTATION_BINDINGS_FILE": BINDINGS_FILE,
     }
     container: dict[str, Any] = {
         "name": "rotator",
@@ -104,11 +115,19 @@ def cronjob_manifest(
         "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False},
     }
     pod: dict[str, Any] = {"serviceAccountName": service_account, "restartPolicy": "Never"}
+    bindings_map = bindings_config_map_name(environment)
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "rotation-bindings",
+            "configMap": {"name": bindings_map, "items": [{"key": BINDINGS_KEY, "path": BINDINGS_KEY}]},
+        }
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "rotation-bindings", "mountPath": BINDINGS_DIR, "readOnly": True}]
     if auth_method == "jwt":
         env["VAULT_JWT_FILE"] = JWT_TOKEN_FILE
         # Only the projected token with Vault's audience is mounted; not the default API token.
         pod["automountServiceAccountToken"] = False
-        pod["volumes"] = [
+        volumes.append(
             {
                 "name": "vault-token",
                 "projected": {
@@ -123,17 +142,20 @@ def cronjob_manifest(
                     ]
                 },
             }
-        ]
-        container["volumeMounts"] = [{"name": "vault-token", "mountPath": JWT_TOKEN_DIR, "readOnly": True}]
+        )
+        mounts.append({"name": "vault-token", "mountPath": JWT_TOKEN_DIR, "readOnly": True})
+    pod["volumes"] = volumes
+    container["volumeMounts"] = mounts
     container["env"] = [{"name": k, "value": v} for k, v in env.items()]
     pod["containers"] = [container]
+    labels = _labels(environment)
     doc = {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
         "metadata": {
             "name": f"makini-{environment}-token-rotator",
             "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": "makini-infra", "environment": environment},
+            "labels": labels,
         },
         "spec": {
             "schedule": schedule,
@@ -143,6 +165,28 @@ def cronjob_manifest(
             "startingDeadlineSeconds": 3600,
             "jobTemplate": {"spec": {"backoffLimit": 2, "template": {"spec": pod}}},
         },
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def _labels(environment: str) -> dict[str, str]:
+    return {"app.kubernetes.io/managed-by": "makini-infra", "environment": environment}
+
+
+def bindings_config_map(environment: str, namespace: str, bindings_document: str) -> str:
+    """The ConfigMap (YAML) the CronJob mounts: the deployment's rotation bindings (which Makini connection each
+    KV path gets a token for, and the period; functions/rotation/bindings.py). It is the only source the
+    rotator takes a connection from, so whoever may change ConfigMaps in ``namespace`` controls it: apply it
+    with the CronJob after every ``pulumi up`` that changes a connection."""
+    doc = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": bindings_config_map_name(environment),
+            "namespace": namespace,
+            "labels": _labels(environment),
+        },
+        "data": {BINDINGS_KEY: bindings_document},
     }
     return yaml.safe_dump(doc, sort_keys=False)
 

@@ -16,6 +16,10 @@ Handler: ``rotation.aws_lambda.handler``. Secrets Manager calls it four times pe
 The old token is not revoked: it stays valid at Makini, so readers holding ``AWSCURRENT`` keep
 working whatever step fails, and a failed rotation leaves only an unused ``AWSPENDING`` version.
 
+Which connection a secret gets a token for comes from the deployment's bindings (``bindings.json`` in this
+package, see bindings.py), checked at every step: an unbound secret is refused before anything is read,
+and a tag or value naming another connection is logged and ignored.
+
 Value format (JSON): ``{"token": "...", "connection_id": "...", "issued_at": "<ISO 8601 UTC>"}``.
 """
 
@@ -32,6 +36,7 @@ from typing import Any
 from functions.shared import jsonlog
 
 from .backoff import RetryPolicy
+from .bindings import Binding, BindingError, Bindings, claimed_connection
 from .makini_client import ENV_API_BASE, MakiniClient, MakiniHostRefused, pinned_base_url
 from .token_lifetime import aws_rotation_period_seconds, check_token_lifetime
 
@@ -51,6 +56,11 @@ class RotationError(Exception):
 # Injection points for tests (and for callers embedding the handler).
 _secrets_client_factory: Callable[[], Any] | None = None
 _makini_client_factory: Callable[..., MakiniClient] | None = None
+_bindings_loader: Callable[[], Bindings] | None = None
+
+
+def _bindings() -> Bindings:
+    return _bindings_loader() if _bindings_loader is not None else Bindings.packaged("aws")
 
 
 def _secrets_client() -> Any:
@@ -105,6 +115,11 @@ def handler(event: dict[str, Any], context: Any) -> None:
 
     sm = _secrets_client()
     meta = sm.describe_secret(SecretId=arn)
+    try:  # the deployer's binding, checked before anything else (bindings.py)
+        binding = _bindings().require(str(meta.get("Name") or arn))
+    except BindingError:
+        jsonlog.log(logger, logging.ERROR, "rotation_refused", reason="not_bound", secret=arn, step=step)
+        raise
     if not meta.get("RotationEnabled"):
         jsonlog.log(logger, logging.ERROR, "rotation_refused", reason="rotation_disabled", secret=arn, step=step)
         raise RotationError(f"secret {arn} does not have rotation enabled; enable rotation before invoking {step}")
@@ -136,17 +151,17 @@ def handler(event: dict[str, Any], context: Any) -> None:
         raise RotationError(f"secret version {token} not set as AWSPENDING for rotation of secret {arn}")
 
     jsonlog.log(logger, logging.INFO, "rotation_step_start", secret=arn, step=step, client_request_token=token)
-    steps[step](sm, arn, token, meta, context)
+    steps[step](sm, arn, token, meta, context, binding)
     jsonlog.log(logger, logging.INFO, "rotation_step_done", secret=arn, step=step, client_request_token=token)
 
 
 # -- steps ----------------------------------------------------------------------------------
 
 
-def create_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any) -> None:
+def create_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any, binding: Binding) -> None:
     try:
         current_raw = sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT").get("SecretString")
-    except Exception as err:  # a secret created without a value yet: the tag must name the connection
+    except Exception as err:  # a secret created without a value yet (filled by this rotation)
         if _error_code(err) != "ResourceNotFoundException":
             raise
         current_raw = None
@@ -158,14 +173,20 @@ def create_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: 
         if _error_code(err) != "ResourceNotFoundException":
             raise
 
-    connection_id = _connection_id(arn, meta, current_raw)
+    connection_id = binding.connection_id
+    _log_mismatches(arn, meta, current_raw, binding)
     makini = _makini_client(context)  # pinned: refuses a foreign MAKINI_API_BASE before the secret is read
     client_id, client_secret = _oauth_client(sm)
     system_token = makini.system_token(client_id, client_secret)
     issued = makini.issue_connection_token(system_token, connection_id)
     period, period_source = aws_rotation_period_seconds(meta.get("RotationRules"))
     try:
-        check_token_lifetime(issued.expires_in, period, where=f"createSecret for {arn}", period_source=period_source)
+        check_token_lifetime(
+            issued.expires_in,
+            period,
+            where=f"createSecret for {arn} (connection {connection_id})",
+            period_source=period_source,
+        )
     except Exception:
         jsonlog.log(
             logger,
@@ -197,7 +218,7 @@ def create_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: 
     )
 
 
-def set_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any) -> None:
+def set_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any, binding: Binding) -> None:
     """No-op: Makini issued the token in createSecret, so there is no downstream system to update.
 
     (For a database, setSecret would set the new password in the database. Makini is the issuer
@@ -214,10 +235,15 @@ def set_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any
     )
 
 
-def test_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any) -> None:
+def test_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any, binding: Binding) -> None:
     makini = _makini_client(context)
     pending = sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
     value = _parse_value(pending.get("SecretString"), arn, "AWSPENDING")
+    if value.get("connection_id") != binding.connection_id:
+        raise RotationError(
+            f"testSecret for {arn}: the pending value is for connection {value.get('connection_id')!r}, but the "
+            f"deployed binding is {binding.connection_id} ({binding.source}); it is not promoted"
+        )
     status = makini.check_token(value["token"])
     if status in BAD_SYNC_STATUSES:
         jsonlog.log(
@@ -230,7 +256,7 @@ def test_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: An
     jsonlog.log(logger, logging.INFO, "pending_test_ok", secret=arn, client_request_token=token, sync_status=status)
 
 
-def finish_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any) -> None:
+def finish_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any, binding: Binding) -> None:
     current_version = None
     for version, stages in meta.get("VersionIdsToStages", {}).items():
         if "AWSCURRENT" in stages:
@@ -262,28 +288,25 @@ def _parse_value(raw: str | None, arn: str, stage: str) -> dict[str, Any]:
     return value
 
 
-def _connection_id(arn: str, meta: dict[str, Any], current_raw: str | None) -> str:
-    tag_value: str | None = next(
-        (t.get("Value") for t in meta.get("Tags", []) or [] if t.get("Key") == CONNECTION_TAG), None
-    )
-    value_id: str | None = None
-    try:
-        current = json.loads(current_raw or "")
-        if isinstance(current, dict) and isinstance(current.get("connection_id"), str):
-            value_id = current["connection_id"] or None
-    except ValueError:
-        pass
-    if tag_value and value_id and tag_value != value_id:
-        raise RotationError(
-            f"secret {arn}: tag {CONNECTION_TAG}={tag_value!r} disagrees with the current value's "
-            f"connection_id={value_id!r}; fix the tag or the value before rotating"
-        )
-    connection_id = tag_value or value_id
-    if not connection_id:
-        raise RotationError(
-            f"secret {arn}: no Makini connection id; set the tag {CONNECTION_TAG} or a JSON value with connection_id"
-        )
-    return connection_id
+def _log_mismatches(arn: str, meta: dict[str, Any], current_raw: str | None, binding: Binding) -> None:
+    """A tag or current value naming another connection than the binding: logged, never used (it means
+    someone edited them outside the stack, or the value predates a change of makiniId)."""
+    tag = next((t.get("Value") for t in meta.get("Tags", []) or [] if t.get("Key") == CONNECTION_TAG), None)
+    for where, claimed in (
+        (f"tag {CONNECTION_TAG}", tag),
+        ("current value's connection_id", claimed_connection(current_raw)),
+    ):
+        if claimed and claimed != binding.connection_id:
+            jsonlog.log(
+                logger,
+                logging.WARNING,
+                "binding_mismatch",
+                secret=arn,
+                where=where,
+                claimed=claimed,
+                connection_id=binding.connection_id,
+                binding_source=binding.source,
+            )
 
 
 def _oauth_client(sm: Any) -> tuple[str, str]:

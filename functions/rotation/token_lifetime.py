@@ -30,7 +30,9 @@ def _days(seconds: float) -> str:
 def _duration(seconds: int) -> str:
     if seconds >= DAY:
         return _days(seconds)
-    return f"{max(seconds, 0) / 3600:.1f} hours"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{max(seconds, 0) / 60:g} minutes"
 
 
 def required_seconds(period_seconds: float | None) -> float:
@@ -59,7 +61,7 @@ def check_token_lifetime(
             f"plus a {_days(SAFETY_MARGIN_SECONDS)} safety margin"
         )
     raise TokenLifetimeTooShort(
-        f"{where}: Makini issued a connection token that expires in {expires_in} s ({_days(max(expires_in, 0))}); "
+        f"{where}: Makini issued a connection token that expires in {expires_in} s ({_duration(expires_in)}); "
         f"it must last {need}, or consumers would hold an expired token before the next rotation. "
         "Nothing was written and the current token is unchanged. Fix: shorten the rotation period "
         "below the token lifetime minus 1 day, or have Makini issue longer-lived tokens."

@@ -3,15 +3,17 @@
 Run: ``python -m rotation.vault_rotator`` (a Kubernetes CronJob in the environment's cluster, or a
 scheduled CI job; see README.md for why a schedule and not an agent). Each run:
 
-1. lists every secret under ``<VAULT_MOUNT>/metadata/<VAULT_CONNECTIONS_PATH>`` (recursively);
-2. reads its custom metadata: ``makini_connection_id`` (secrets without it are not connection
-   tokens and are skipped), ``rotation_period_days``, ``last_rotated`` (ISO 8601 UTC);
-3. for each due secret (no version yet, or ``last written + rotation_period_days <= now``, where "last
-   written" is the later of the current version's ``created_time``, which the engine keeps, and
-   ``last_rotated``): issues a
-   fresh connection token, checks it with ``GET /api/integrations/current``, writes it as a new
-   version with check-and-set (``cas`` = the current version, so a concurrent writer wins and this
-   run reports a conflict instead of overwriting), then sets ``last_rotated``.
+1. reads the deployment's bindings (``ROTATION_BINDINGS_FILE``: the ConfigMap the program generates beside
+   the CronJob, see bindings.py): KV path -> Makini connection, and the rotation period;
+2. walks every bound path, and lists ``<VAULT_MOUNT>/metadata/<VAULT_CONNECTIONS_PATH>`` (recursively) to
+   find tokens the bindings miss: a secret whose custom metadata names a Makini connection but that is not
+   bound is reported as failed (re-apply the manifest), never rotated;
+3. for each bound, due secret (no version yet, or ``last written + period <= now``, where "last written" is
+   the later of the current version's ``created_time``, which the engine keeps, and ``last_rotated``):
+   issues a fresh token for the *bound* connection (custom metadata naming another connection or period is
+   logged as ``binding_mismatch`` and ignored), checks it with ``GET /api/integrations/current``, writes
+   it as a new version with check-and-set (``cas`` = the current version, so a concurrent writer wins and
+   this run reports a conflict instead of overwriting), then sets ``last_rotated``.
 
 Why ``created_time``: the Vault store (``pulumi up``) writes each secret's whole ``custom_metadata`` map
 whenever one of its inputs changes, and KV v2 replaces the map on every metadata write, so
@@ -37,6 +39,7 @@ from typing import Any
 
 from functions.shared import jsonlog
 
+from .bindings import ENV_BINDINGS_FILE, BindingError, Bindings
 from .makini_client import ENV_API_BASE, MakiniClient, MakiniError
 from .token_lifetime import DAY, TokenLifetimeTooShort, check_token_lifetime
 
@@ -84,7 +87,8 @@ def _parse_time(raw: str | None) -> datetime | None:
 
 
 def period_days(custom: Mapping[str, str]) -> int:
-    """``rotation_period_days`` of a secret's custom metadata; raises RotationFailed if invalid."""
+    """``rotation_period_days`` of a secret's custom metadata (used only when the bindings carry no period);
+    raises RotationFailed if invalid."""
     raw = custom.get(META_PERIOD)
     try:
         period = int(raw) if raw is not None else None
@@ -105,10 +109,9 @@ def current_version_written(meta: Mapping[str, Any]) -> datetime | None:
     return _parse_time(re.sub(r"(\.\d{6})\d+", r"\1", raw))
 
 
-def due(custom: Mapping[str, str], now: datetime, written: datetime | None = None) -> tuple[bool, str]:
-    """Whether a secret with this custom metadata, whose current version was ``written`` then, is due;
-    raises RotationFailed on a bad period."""
-    period = period_days(custom)
+def due(period: int, custom: Mapping[str, str], now: datetime, written: datetime | None = None) -> tuple[bool, str]:
+    """Whether a secret rotated every ``period`` days, with this custom metadata (``last_rotated``), whose
+    current version was ``written`` then, is due."""
     known = [t for t in (_parse_time(custom.get(META_LAST_ROTATED)), written) if t is not None]
     if not known:
         return True, "never rotated (no version, no valid last_rotated)"
@@ -126,12 +129,14 @@ class VaultRotator:
         makini: MakiniClient,
         *,
         mount: str,
+        bindings: Bindings,
         connections_path: str = "connections",
         oauth_client_path: str = "oauth-client",
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.kv = vault.secrets.kv.v2
         self.makini = makini
+        self.bindings = bindings
         self.mount = mount.strip("/")
         self.prefix = connections_path.strip("/")
         self.oauth_path = oauth_client_path.strip("/")
@@ -176,11 +181,11 @@ class VaultRotator:
 
     def run(self, *, only: str | None = None, dry_run: bool = False) -> Report:
         report = Report()
-        paths = [only.strip("/")] if only else list(self.paths())
+        paths = [only.strip("/")] if only else sorted(set(self.bindings.secrets()) | set(self.paths()))
         for path in paths:
             try:
                 self._one(path, report, force=bool(only), dry_run=dry_run)
-            except (RotationFailed, MakiniError, TokenLifetimeTooShort) as err:
+            except (RotationFailed, MakiniError, TokenLifetimeTooShort, BindingError) as err:
                 report.failed[path] = str(err)
                 jsonlog.log(
                     logger, logging.ERROR, "rotation_failed", path=path, error=str(err), error_type=type(err).__name__
@@ -212,13 +217,32 @@ class VaultRotator:
             jsonlog.log(logger, logging.INFO, "skipped", path=path, reason="the rotator's policy does not cover it")
             return
         custom = dict(meta.get("custom_metadata") or {})
-        connection_id = custom.get(META_CONNECTION)
-        if not connection_id:
-            report.skipped.append(path)
-            jsonlog.log(logger, logging.INFO, "skipped", path=path, reason=f"no {META_CONNECTION} in custom metadata")
-            return
+        binding = self.bindings.binding_for(path)
+        if binding is None:
+            if not custom.get(META_CONNECTION) and not force:
+                report.skipped.append(path)
+                jsonlog.log(logger, logging.INFO, "skipped", path=path, reason="not a bound connection token")
+                return
+            # Names a connection (or was asked for by --path) but the deployment does not bind it: refused.
+            self.bindings.require(path)
+        assert binding is not None
+        connection_id = binding.connection_id
+        period = self.bindings.period_days or period_days(custom)
+        for key, claimed in ((META_CONNECTION, custom.get(META_CONNECTION)), (META_PERIOD, custom.get(META_PERIOD))):
+            expected = connection_id if key == META_CONNECTION else str(period)
+            if claimed is not None and claimed != expected:
+                jsonlog.log(
+                    logger,
+                    logging.WARNING,
+                    "binding_mismatch",
+                    path=path,
+                    where=f"custom metadata {key}",
+                    claimed=claimed,
+                    expected=expected,
+                    binding_source=binding.source,
+                )
         now = self.now()
-        is_due, reason = due(custom, now, current_version_written(meta))
+        is_due, reason = due(period, custom, now, current_version_written(meta))
         if not (is_due or force):
             report.not_due.append(path)
             jsonlog.log(logger, logging.INFO, "not_due", path=path, reason=reason)
@@ -231,9 +255,11 @@ class VaultRotator:
         issued = self.makini.issue_connection_token(self._system(), connection_id)
         check_token_lifetime(
             issued.expires_in,
-            period_days(custom) * DAY,
-            where=f"{self.mount}/{path}",
-            period_source=f"custom metadata {META_PERIOD}",
+            period * DAY,
+            where=f"{self.mount}/{path} (connection {connection_id})",
+            period_source="the deployed bindings' periodDays"
+            if self.bindings.period_days
+            else f"custom metadata {META_PERIOD}",
         )
         status = self.makini.check_token(issued.token)
         if status in BAD_SYNC_STATUSES:
@@ -321,10 +347,21 @@ def main(
         if not mount:
             raise ConfigError("VAULT_MOUNT is not set; name the environment's KV v2 mount (e.g. makini-prod)")
         makini = makini_factory()  # refuses a foreign MAKINI_API_BASE before Vault is even contacted
+        bindings_file = env.get(ENV_BINDINGS_FILE)
+        if not bindings_file:
+            raise ConfigError(
+                f"{ENV_BINDINGS_FILE} is not set; mount the rotation bindings ConfigMap the stack generates "
+                "(stack output rotation.vault.bindingsConfigMap) and point it at bindings.json"
+            )
+        try:
+            bindings = Bindings.load(bindings_file, backend="vault")
+        except BindingError as err:
+            raise ConfigError(str(err)) from None
         rotator = VaultRotator(
             vault_factory(env),
             makini,
             mount=mount,
+            bindings=bindings,
             connections_path=env.get("VAULT_CONNECTIONS_PATH") or "connections",
             oauth_client_path=env.get("VAULT_OAUTH_CLIENT_PATH") or "oauth-client",
         )

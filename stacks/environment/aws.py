@@ -14,7 +14,7 @@ from components.aws.webhook import WebhookEndpoint, WebhookEndpointArgs, receive
 from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SystemIdentity
 from ..config.aws import PERMISSIONS_BOUNDARY_NAME
 from ..naming import aws_secret_name
-from ..rotation import reminder_deadlines, reminder_moment
+from ..rotation import bindings_document, reminder_deadlines, reminder_moment, rotation_bindings
 from .common import Context, by_kind, secret_tags, secret_value
 
 
@@ -215,6 +215,12 @@ class AwsBackend:
                 production=cfg.production,
                 role=self.rotation_role,
                 token_secret_arns=rotated,
+                bindings_document=bindings_document(
+                    cfg.environment,
+                    "aws",
+                    r.connection_token_days,
+                    {aws_secret_name(cfg.environment, p): c for p, c in rotation_bindings(cfg, ctx.catalog).items()},
+                ),
                 oauth_client_secret_arn=self.store.secret_arns[OAUTH_CLIENT_PATH],
                 kms_key_arn=self.store.kms_key_arn,
                 period_days=r.connection_token_days or 1,

@@ -14,13 +14,14 @@ from components.vault.access import (
     VaultAuthRole,
     VaultConsumerGrant,
 )
-from components.vault.rotation import VaultRotation, VaultRotationArgs, cronjob_manifest
+from components.vault.rotation import VaultRotation, VaultRotationArgs, bindings_config_map, cronjob_manifest
 from components.vault.store import VaultSecretArgs, VaultStore, VaultStoreArgs
 
 from ..catalog import OAUTH_CLIENT_PATH, SystemIdentity
 from ..config.consumers import VaultIdentity
 from ..config.vault import VaultRotator, VaultSettings
 from ..naming import vault_rotator_role_name
+from ..rotation import bindings_document, rotation_bindings
 from .common import Context, by_kind, secret_value, vault_custom_metadata
 
 
@@ -173,13 +174,26 @@ class VaultBackend:
             jwt_audience=jwt.bound_audiences[0] if jwt is not None else None,
         )
 
+    def bindings_config_map(self) -> str | None:
+        """The rotator's bindings ConfigMap (YAML: KV path -> Makini connection id, from the config alone)."""
+        rotator = self.rotator
+        if self.rotation is None or rotator is None:
+            return None
+        cfg = self.ctx.config
+        document = bindings_document(
+            cfg.environment, "vault", cfg.rotation.connection_token_days, rotation_bindings(cfg, self.ctx.catalog)
+        )
+        return bindings_config_map(cfg.environment, rotator.namespace, document)
+
     def rotation_outputs(self) -> dict[str, object] | None:
-        """``rotation.vault``: the rotator's policy and role names, its CronJob manifest and schedule."""
+        """``rotation.vault``: the rotator's policy and role names, its manifests (bindings ConfigMap, CronJob)
+        and schedule."""
         if self.rotation is None or self.rotator is None:
             return None
         out: dict[str, object] = {
             "policy": self.rotation.policy_name,
             "role": self.rotation.role_name,
+            "bindingsConfigMap": self.bindings_config_map(),
             "cronJob": self.cronjob(),
             "schedule": self.rotator.schedule,
             "authMethod": self.rotator.auth.method,

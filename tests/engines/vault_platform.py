@@ -142,6 +142,14 @@ class Deployment:
     run: ProgramRun
     applied: vault_provider.Applied = field(default_factory=vault_provider.Applied)
 
+    def bindings_file(self, folder: Path) -> Path:
+        """The rotation bindings as the CronJob's pod sees them: ``bindings.json`` of the ConfigMap the program
+        generated (stack output ``rotation.vault.bindingsConfigMap``), written where ROTATION_BINDINGS_FILE points."""
+        config_map = yaml.safe_load(self.run.outputs["rotation"]["vault"]["bindingsConfigMap"])
+        path = folder / f"{self.environment}-bindings.json"
+        path.write_text(config_map["data"]["bindings.json"], encoding="utf-8")
+        return path
+
 
 def program_run(config: Mapping[str, Any], secret_keys: set[str]) -> tuple[StackConfig, ProgramRun]:
     stack = str(config["makini:environment"])

@@ -10,6 +10,7 @@ import warnings
 from datetime import UTC, datetime, timedelta
 
 import boto3
+import pulumi
 import pytest
 from moto import mock_aws
 
@@ -143,8 +144,10 @@ def test_function_settings(dev):
 
 def test_archive_holds_only_the_rotation_runtime_code(dev):
     archive = dev.named("makini-dev-aws-rotation-function").plain_inputs["code"]
-    assets = archive.assets
-    modules = ("__init__.py", "aws_lambda.py", "backoff.py", "makini_client.py", "token_lifetime.py")
+    assets = dict(archive.assets)
+    # the one generated file: the deployment's bindings (tests/functions/rotation/test_bindings.py)
+    assert isinstance(assets.pop("rotation/bindings.json"), pulumi.StringAsset)
+    modules = ("__init__.py", "aws_lambda.py", "backoff.py", "bindings.py", "makini_client.py", "token_lifetime.py")
     shared = ("functions/__init__.py", "functions/shared/__init__.py", "functions/shared/jsonlog.py")
     assert sorted(assets) == sorted([*(f"rotation/{m}" for m in modules), *shared])
     assert all(k.endswith(".py") for k in assets)

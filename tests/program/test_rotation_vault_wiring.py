@@ -91,7 +91,8 @@ def test_jwt_rotator_gets_a_jwt_role_and_a_projected_token():
     ]
     pod = yaml.safe_load(r.outputs["rotation"]["vault"]["cronJob"])["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
-    assert pod["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "vault"
+    [projected] = [v for v in pod["volumes"] if "projected" in v]
+    assert projected["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "vault"
 
 
 def test_plan_rotation_section_shows_the_vault_schedule(program):

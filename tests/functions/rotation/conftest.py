@@ -20,6 +20,7 @@ if str(FUNCTIONS_DIR) not in sys.path:
 
 from rotation import aws_lambda  # noqa: E402
 from rotation.backoff import RetryPolicy  # noqa: E402
+from rotation.bindings import Bindings  # noqa: E402
 from rotation.makini_client import MakiniClient  # noqa: E402
 
 from tests.fakes.makini_api import FakeMakini  # noqa: E402
@@ -82,6 +83,11 @@ def client_factory(makini, clock):
     return build
 
 
+def aws_bindings(entries: dict[str, str], environment: str = "prod") -> Bindings:
+    """Bindings as the program ships them in the Lambda package (here built in the test, per secret name)."""
+    return Bindings(environment=environment, backend="aws", entries=entries, source="test bindings", period_days=7)
+
+
 @dataclass
 class AwsRig:
     sm: object
@@ -89,6 +95,12 @@ class AwsRig:
     oauth_arn: str
     current_token: str
     makini: FakeMakini
+    #: Secret name -> connection id: what the deployed package binds (edit to rebind).
+    bindings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def secret_name(self) -> str:
+        return self.sm.describe_secret(SecretId=self.secret_arn)["Name"]
 
     def versions(self) -> dict[str, list[str]]:
         return self.sm.describe_secret(SecretId=self.secret_arn)["VersionIdsToStages"]
@@ -172,4 +184,13 @@ def aws(monkeypatch, makini, client_factory, _moto_sm):
     monkeypatch.setenv(aws_lambda.ENV_OAUTH_SECRET, oauth["ARN"])
     monkeypatch.setattr(aws_lambda, "_secrets_client_factory", lambda: sm)
     monkeypatch.setattr(aws_lambda, "_makini_client_factory", lambda deadline=None: client_factory(deadline))
-    yield AwsRig(sm=sm, secret_arn=secret["ARN"], oauth_arn=oauth["ARN"], current_token=current_token, makini=makini)
+    rig = AwsRig(
+        sm=sm,
+        secret_arn=secret["ARN"],
+        oauth_arn=oauth["ARN"],
+        current_token=current_token,
+        makini=makini,
+        bindings={secret["Name"]: CONNECTION_ID},
+    )
+    monkeypatch.setattr(aws_lambda, "_bindings_loader", lambda: aws_bindings(rig.bindings))
+    yield rig

@@ -267,27 +267,58 @@ def test_malformed_oauth_secret_is_a_clear_error(aws):
         aws.step("createSecret", token)
 
 
-def test_connection_id_from_value_when_untagged(aws):
+# -- the binding: from the deployment, never from the secret ----------------------------------------
+
+OTHER = "09000299999999"  # another customer's connection in the same environment
+
+
+def test_connection_id_from_the_binding_when_untagged_and_the_value_names_none(aws):
     aws.sm.untag_resource(SecretId=aws.secret_arn, TagKeys=[aws_lambda.CONNECTION_TAG])
+    aws.sm.put_secret_value(SecretId=aws.secret_arn, SecretString="legacy-raw-token-value")
     token = aws.start_rotation()
     aws.rotate(token)
     assert aws.value()["connection_id"] == CONNECTION_ID
 
 
-def test_tag_and_value_disagreeing_is_refused(aws):
-    aws.sm.tag_resource(SecretId=aws.secret_arn, Tags=[{"Key": aws_lambda.CONNECTION_TAG, "Value": "other"}])
+@pytest.mark.parametrize("edit", ["tag", "value", "both"])
+def test_a_tag_or_value_edited_by_a_non_reader_cannot_point_the_secret_at_another_customer(aws, edit, caplog):
+    """Finding 3: a write-only operator (PutSecretValue, TagResource) re-points secret A at customer B. The
+    rotation must still issue A's token: B's token never lands where A's consumers read."""
+    caplog.set_level(logging.WARNING, logger="rotation")
+    aws.makini.add_connection(OTHER)
+    if edit in ("tag", "both"):
+        aws.sm.tag_resource(SecretId=aws.secret_arn, Tags=[{"Key": aws_lambda.CONNECTION_TAG, "Value": OTHER}])
+    if edit in ("value", "both"):
+        planted = {"token": "planted", "connection_id": OTHER, "issued_at": "2025-01-01T00:00:00Z"}
+        aws.sm.put_secret_value(SecretId=aws.secret_arn, SecretString=json.dumps(planted))
     token = aws.start_rotation()
-    with pytest.raises(aws_lambda.RotationError, match="disagrees"):
-        aws.step("createSecret", token)
+    aws.rotate(token)
+    assert aws.value()["connection_id"] == CONNECTION_ID
+    assert aws.makini.tokens_issued(OTHER) == []
+    issued = [r.path for r in aws.makini.requests if r.path.startswith("/api/system/connections/")]
+    assert issued == [f"/api/system/connections/{CONNECTION_ID}/token"]
+    mismatches = [json.loads(r.getMessage()) for r in caplog.records if "binding_mismatch" in r.getMessage()]
+    assert {m["claimed"] for m in mismatches} == {OTHER} and all(
+        m["connection_id"] == CONNECTION_ID for m in mismatches
+    )
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_secret_the_deployment_does_not_bind_is_refused_at_every_step(aws, step):
+    token = aws.start_rotation()
+    aws.bindings.clear()
+    with pytest.raises(aws_lambda.BindingError, match="not in the deployed rotation bindings"):
+        aws.step(step, token)
     assert aws.makini.requests == []
 
 
-def test_no_connection_id_anywhere_is_refused(aws):
-    aws.sm.untag_resource(SecretId=aws.secret_arn, TagKeys=[aws_lambda.CONNECTION_TAG])
-    aws.sm.put_secret_value(SecretId=aws.secret_arn, SecretString="legacy-raw-token-value")
+def test_a_pending_value_for_another_connection_is_not_promoted(aws):
     token = aws.start_rotation()
-    with pytest.raises(aws_lambda.RotationError, match="no Makini connection id"):
-        aws.step("createSecret", token)
+    aws.step("createSecret", token)
+    aws.bindings[aws.secret_name] = OTHER  # e.g. a redeploy rebound the secret mid-rotation
+    with pytest.raises(aws_lambda.RotationError, match="deployed binding is"):
+        aws.step("testSecret", token)
+    assert "AWSCURRENT" not in aws.versions()[token]
 
 
 # -- logs --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from rotation import vault_rotator as vr
+from rotation.bindings import Bindings
 
 from tests.engines import vault_provider
 from tests.engines.vault_platform import Deployment, Platform, deploy, env_name, program_run
@@ -77,11 +78,17 @@ def stack(makini, environment: str, owner: str = "team-a") -> tuple[dict, set[st
 
 
 class Rig:
-    def __init__(self, bao, platform: Platform, d: Deployment, makini, client_factory):
+    def __init__(self, bao, platform: Platform, d: Deployment, makini, client_factory, folder: Path):
         self.bao, self.platform, self.d, self.makini, self.client_factory = bao, platform, d, makini, client_factory
         self.root = bao.client().secrets.kv.v2
         self.mount = d.mount
         self.started = datetime.now(UTC)
+        #: The bindings file the program generated (the CronJob's ConfigMap), as the pod mounts it.
+        self.bindings_file = d.bindings_file(folder)
+
+    @property
+    def bindings(self) -> Bindings:
+        return Bindings.load(self.bindings_file, backend="vault")
 
     def rotator_token(self) -> str:
         return self.platform.login_kubernetes(f"makini-{self.d.environment}-rotator", "makini", "makini-token-rotator")
@@ -89,6 +96,7 @@ class Rig:
     def rotator(self, now: datetime | None = None, **kw) -> vr.VaultRotator:
         when = now or datetime.now(UTC)
         vault = self.bao.client(token=self.rotator_token())
+        kw.setdefault("bindings", self.bindings)
         return vr.VaultRotator(
             vault, self.client_factory(), mount=self.mount, oauth_client_path="oauth/client", now=lambda: when, **kw
         )
@@ -113,9 +121,9 @@ class Rig:
 
 
 @pytest.fixture
-def rig(openbao, vault_platform, makini, client_factory) -> Rig:
+def rig(openbao, vault_platform, makini, client_factory, tmp_path) -> Rig:
     config, keys = stack(makini, env_name("rot"))
-    return Rig(openbao, vault_platform, deploy(openbao, config, keys), makini, client_factory)
+    return Rig(openbao, vault_platform, deploy(openbao, config, keys), makini, client_factory, tmp_path)
 
 
 # -- what is due --------------------------------------------------------------------------------
@@ -263,10 +271,63 @@ def test_metadata_failure_after_write_is_reported_and_the_new_version_stands(rig
     assert ACME in rig.rotator(now=datetime.now(UTC) + timedelta(hours=1)).run().not_due
 
 
-def test_bad_period_is_a_clear_failure(rig):
-    rig.set_custom(ACME, rotation_period_days="weekly")
+def test_the_period_comes_from_the_bindings_not_the_metadata(rig, caplog):
+    """Metadata writers cannot stretch (or shorten) the schedule: the deployed period decides."""
+    caplog.set_level(logging.WARNING, logger="rotation")
+    rig.set_custom(ACME, rotation_period_days="3650")
     report = rig.rotator(now=rig.later()).run(only=ACME)
-    assert "rotation_period_days='weekly'" in report.failed[ACME]
+    assert report.rotated == [ACME]
+    rig.set_custom(ACME, rotation_period_days="weekly")
+    report = rig.rotator(now=datetime.now(UTC) + timedelta(hours=1)).run()
+    assert ACME in report.not_due and report.failed == {}
+    assert "binding_mismatch" in caplog.text and "'weekly'" not in str(report.as_dict())
+
+
+# -- the binding: from the deployment, never from metadata a non-reader can edit --------------------
+
+OTHER = "09000299999999"
+
+
+def test_metadata_pointing_at_another_customer_is_ignored(rig, makini, caplog):
+    """Finding 3 on a real server: whoever may update a token's metadata (here the root token) re-points
+    acme's secret at customer B. The rotator still issues acme's token, from the deployed bindings."""
+    caplog.set_level(logging.WARNING, logger="rotation")
+    makini.add_connection(OTHER)
+    rig.set_custom(ACME, makini_connection_id=OTHER)
+    report = rig.rotator(now=rig.later()).run(only=ACME)
+    assert report.rotated == [ACME]
+    assert rig.value(ACME)["connection_id"] == CONNECTION_ID and makini.tokens_issued(OTHER) == []
+    assert "binding_mismatch" in caplog.text and OTHER in caplog.text
+
+
+def test_a_token_the_bindings_do_not_name_is_failed_not_rotated(rig, makini):
+    """A stale ConfigMap (a connection added by pulumi up, the manifest not re-applied), or metadata planted
+    on another path: reported as failed (the job fails, the alert fires), and nothing is issued for it."""
+    bindings = rig.bindings
+    stale = Bindings(
+        bindings.environment,
+        "vault",
+        {k: v for k, v in bindings.entries.items() if k != FRESH},
+        "stale ConfigMap",
+        bindings.period_days,
+    )
+    makini.clear_requests()
+    report = rig.rotator(now=rig.later(), bindings=stale).run()
+    assert "not in the deployed rotation bindings" in report.failed[FRESH]
+    assert sorted(report.rotated) == [ACME, OOB] and rig.versions(FRESH) == 1
+    assert not any(r.path == "/api/system/connections/c-dev/token" for r in makini.requests)
+    forced = rig.rotator(bindings=stale).run(only=FRESH)
+    assert FRESH in forced.failed and rig.versions(FRESH) == 1
+
+
+def test_main_refuses_to_run_without_bindings(rig, capsys):
+    env = {"VAULT_ADDR": "https://v", "VAULT_TOKEN": "t", "VAULT_MOUNT": rig.mount}
+    assert vr.main([], env=env, makini_factory=rig.client_factory) == 2
+    assert "ROTATION_BINDINGS_FILE is not set" in capsys.readouterr().err
+    bad = rig.bindings_file.with_name("aws.json")
+    bad.write_text(rig.bindings_file.read_text().replace('"backend":"vault"', '"backend":"aws"'))
+    assert vr.main([], env={**env, "ROTATION_BINDINGS_FILE": str(bad)}, makini_factory=rig.client_factory) == 2
+    assert "runs on vault" in capsys.readouterr().err
 
 
 def test_logs_never_contain_tokens(rig, makini, caplog):
@@ -293,6 +354,7 @@ def test_main_logs_in_with_kubernetes_auth_and_exits_with_the_report(rig, openba
         "VAULT_AUTH_ROLE": f"makini-{rig.d.environment}-rotator",
         "VAULT_AUTH_MOUNT": "kubernetes",
         "VAULT_JWT_FILE": str(jwt_file),
+        "ROTATION_BINDINGS_FILE": str(rig.bindings_file),
     }
     code = vr.main([], env=env, makini_factory=rig.client_factory)
     out = json.loads(capsys.readouterr().out)
@@ -319,6 +381,7 @@ def test_main_logs_in_with_jwt_auth(openbao, vault_platform, makini, client_fact
         "VAULT_AUTH_ROLE": f"makini-{d.environment}-rotator",
         "VAULT_AUTH_MOUNT": "jwt",
         "VAULT_JWT_FILE": str(jwt_file),
+        "ROTATION_BINDINGS_FILE": str(d.bindings_file(tmp_path)),
     }
     assert vr.main(["--path", FRESH], env=env, makini_factory=client_factory) == 0
     assert json.loads(capsys.readouterr().out)["rotated"] == [FRESH]
@@ -365,7 +428,7 @@ def test_short_lived_token_is_refused_and_nothing_written(rig, makini, expires_i
     report = rig.rotator().run(only=ACME)
     assert report.rotated == []
     message = report.failed[ACME]
-    assert f"expires in {expires_in} s" in message and "rotation_period_days" in message
+    assert f"expires in {expires_in} s" in message and "periodDays" in message and CONNECTION_ID in message
     assert "at least 8 days" in message and "Nothing was written" in message
     assert makini.tokens_issued(CONNECTION_ID)[-1] not in message
     assert rig.versions(ACME) == 1 and rig.custom(ACME) == before

@@ -1,0 +1,206 @@
+"""Which Makini connection each secret gets a token for: decided by the deployer, never by the secret.
+
+A rotator holds the OAuth client, so it can issue a token for *any* connection of the environment. If the
+connection came from something a non-reader can edit (an AWS tag, a value's ``connection_id``, a Key Vault
+tag, Vault custom metadata), whoever can edit it could point secret A at customer B, and the next rotation
+would store B's valid token where A's consumers read it (a confused deputy). So the binding
+secret -> connection comes from the stack's configuration, carried into the rotator by the program:
+
+* AWS Lambda and Azure Functions: ``bindings.json`` beside this module, in the code package the program
+  builds (only the deployer can change a function's code);
+* Vault: the file named by ``ROTATION_BINDINGS_FILE``, a ConfigMap in the CronJob manifest the program
+  generates (only whoever may apply that manifest can change it).
+
+Every run checks every secret against it: an unbound secret is never rotated, and a tag, value or metadata
+that names another connection is logged (``binding_mismatch``) and ignored.
+
+The document (written by ``stacks/rotation.py``, :func:`bindings_document`)::
+
+    {"format": "makini-rotation-bindings/1", "environment": "prod", "backend": "aws", "periodDays": 7,
+     "bindings": {"<secret key>": "<Makini connection id>", ...}}
+
+The secret key is what the backend names a secret by: the Secrets Manager name (``makini/prod/connections/
+acme/token``), ``<vault name>/<secret name>`` on Key Vault, the KV path in the mount on Vault.
+
+Run-time connections (stored by an onboarding service, without a deploy) need a binding from another source
+that only the deployer or that service controls: implement :class:`BindingSource` and combine it with
+:meth:`Bindings.chain`, which refuses a secret two sources bind to different connections.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+FORMAT = "makini-rotation-bindings/1"
+#: The packaged file (AWS Lambda, Azure Functions): beside this module.
+PACKAGED_FILE = Path(__file__).with_name("bindings.json")
+#: The Vault rotator's file (a ConfigMap mounted into the CronJob's pod).
+ENV_BINDINGS_FILE = "ROTATION_BINDINGS_FILE"
+BACKENDS = ("aws", "azure", "vault")
+
+
+class BindingError(Exception):
+    """The bindings cannot be read, or do not bind a secret; the message says which and how to fix it."""
+
+
+class UnboundSecret(BindingError):
+    """A secret the deployed bindings do not name: it is not rotated."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One secret's connection, and where that came from."""
+
+    secret: str
+    connection_id: str
+    source: str
+
+
+class BindingSource(Protocol):
+    """Anything that binds secrets to connections from a source a non-reader cannot edit."""
+
+    @property
+    def source(self) -> str: ...
+
+    def binding_for(self, secret: str) -> Binding | None:
+        """The secret's binding, or None when this source does not name it."""
+        ...
+
+    def secrets(self) -> Sequence[str]:
+        """Every secret this source binds (what a scheduled rotator walks)."""
+        ...
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise BindingError(f"key {key[:120]!r} appears twice")
+        out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Bindings:
+    """The deployed bindings of one environment on one backend (a :class:`BindingSource`)."""
+
+    environment: str
+    backend: str
+    entries: Mapping[str, str]
+    source: str
+    #: The rotation period of the environment (days), or None when the document does not say.
+    period_days: int | None = None
+    _extra: tuple[BindingSource, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def parse(cls, text: str, *, source: str, backend: str) -> Bindings:
+        """Read a bindings document; refuse anything but the format above, for this backend."""
+        where = f"rotation bindings {source}"
+        try:
+            doc = json.loads(text, object_pairs_hook=_no_duplicates)
+        except BindingError as err:
+            raise BindingError(f"{where}: {err}; regenerate it with pulumi up") from None
+        except json.JSONDecodeError as err:
+            raise BindingError(f"{where} is not JSON ({err.msg}); regenerate it with pulumi up") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise BindingError(f"{where} is not a {FORMAT} document; regenerate it with pulumi up")
+        if doc.get("backend") != backend:
+            raise BindingError(
+                f"{where} is for backend {doc.get('backend')!r}, but this rotator runs on {backend}: "
+                "the package or ConfigMap is not this backend's"
+            )
+        environment = doc.get("environment")
+        if not isinstance(environment, str) or not environment:
+            raise BindingError(f"{where} names no environment")
+        period = doc.get("periodDays")
+        if period is not None and (isinstance(period, bool) or not isinstance(period, int) or period < 1):
+            raise BindingError(f"{where}: periodDays {period!r} is not a whole number of days >= 1")
+        raw = doc.get("bindings")
+        if not isinstance(raw, dict):
+            raise BindingError(f"{where} has no bindings object")
+        for key, value in raw.items():
+            if not key or not isinstance(value, str) or not value:
+                raise BindingError(
+                    f"{where}: {key[:120]!r} is not bound to a Makini connection id (a non-empty string)"
+                )
+        return cls(environment=environment, backend=backend, entries=dict(raw), source=source, period_days=period)
+
+    @classmethod
+    def load(cls, path: Path | str, *, backend: str) -> Bindings:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as err:
+            raise BindingError(
+                f"cannot read the rotation bindings {path}: {err.strerror or err}; nothing is rotated without them "
+                "(they come with the deployment: the function package, or the CronJob's ConfigMap)"
+            ) from None
+        return cls.parse(text, source=str(path), backend=backend)
+
+    @classmethod
+    def packaged(cls, backend: str) -> Bindings:
+        """The bindings shipped in this function's package (AWS Lambda, Azure Functions)."""
+        return cls.load(PACKAGED_FILE, backend=backend)
+
+    def chain(self, *sources: BindingSource) -> Bindings:
+        """These bindings, then each of ``sources`` for secrets they do not name (issue 19's run-time
+        connections); a secret bound to two different connections is refused by :meth:`binding_for`."""
+        return Bindings(self.environment, self.backend, self.entries, self.source, self.period_days, sources)
+
+    # -- BindingSource ---------------------------------------------------------------------------------
+
+    def binding_for(self, secret: str) -> Binding | None:
+        found = [Binding(secret, self.entries[secret], self.source)] if secret in self.entries else []
+        for extra in self._extra:
+            other = extra.binding_for(secret)
+            if other is not None:
+                found.append(other)
+        ids = {b.connection_id for b in found}
+        if len(ids) > 1:
+            raise BindingError(
+                f"secret {secret} is bound to different connections ("
+                + ", ".join(f"{b.connection_id} by {b.source}" for b in found)
+                + "); refusing to rotate it until the sources agree"
+            )
+        return found[0] if found else None
+
+    def secrets(self) -> Sequence[str]:
+        names = set(self.entries)
+        for extra in self._extra:
+            names.update(extra.secrets())
+        return sorted(names)
+
+    # -- the check every rotator makes -----------------------------------------------------------------
+
+    def require(self, secret: str) -> Binding:
+        """The secret's binding, or :class:`UnboundSecret` (nothing is issued for an unbound secret)."""
+        binding = self.binding_for(secret)
+        if binding is None:
+            raise UnboundSecret(
+                f"secret {secret} is not in the deployed rotation bindings of {self.environment} ({self.source}): "
+                "it is not rotated. If it should be, declare its connection with a makiniId in the stack and "
+                "run pulumi up (the bindings come with the deployment, never from the secret's tags or value)"
+            )
+        return binding
+
+    def __contains__(self, secret: object) -> bool:
+        return isinstance(secret, str) and self.binding_for(secret) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.secrets())
+
+    def __len__(self) -> int:
+        return len(self.secrets())
+
+
+def claimed_connection(raw_value: str | None) -> str | None:
+    """The ``connection_id`` a secret's current value claims (for the mismatch log only; never decides)."""
+    try:
+        value = json.loads(raw_value or "")
+    except ValueError:
+        return None
+    claimed = value.get("connection_id") if isinstance(value, dict) else None
+    return claimed if isinstance(claimed, str) and claimed else None
