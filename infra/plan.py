@@ -243,8 +243,8 @@ def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = Non
     if azure_out := redact(run.outputs.get("rotation") or {}).get("azure"):
         data["azure"] = azure_out
         notes.append(
-            f"Azure: Key Vault SecretNearExpiry events on system topic {azure_out.get('systemTopic')} trigger "
-            f"{azure_out.get('functionAppName')}."
+            f"Azure: {azure_out.get('functionAppName')} runs every hour ({azure_out.get('schedule')}, UTC) and "
+            "rotates each bound token whose period has passed."
         )
     if aws_out:
         data["aws"] = aws_out
@@ -253,7 +253,8 @@ def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = Non
         data["vault"] = vault_out
         notes.append(
             f"Vault: the rotator CronJob runs at '{vault_out['schedule']}' (UTC) as role {vault_out['role']} "
-            "and rotates each token whose period has passed; its manifest is rotation.vault.cronJob."
+            "and rotates each bound token whose period has passed; apply its manifests rotation.vault.bindingsConfigMap "
+            "and rotation.vault.cronJob."
         )
     for e in entries:
         if e.status.value in ("overdue", "reminder-due"):

@@ -7,7 +7,7 @@ A package is a zip of exactly the runtime files (:func:`package_files`):
   ``functions/shared/``,
 * a root ``function_app.py`` that re-exports the package's v2-model app
   (``from <package>.azure_function import app``), which is what the Functions host loads,
-* ``host.json`` (Functions v2 host schema with the extension bundle the Event Grid trigger needs),
+* ``host.json`` (Functions v2 host schema with the extension bundle; the timer and HTTP triggers are built in),
 * ``requirements.txt`` (the Azure SDKs the code imports, with version ranges),
 * and, only when a dependencies folder is given, its contents under ``.python_packages/lib/site-packages/``.
 
@@ -48,7 +48,7 @@ SITE_PACKAGES = ".python_packages/lib/site-packages"
 CONTAINER_NAME = "function-packages"
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 
-#: host.json: Functions host v2 schema; the extension bundle provides the Event Grid trigger binding.
+#: host.json: Functions host v2 schema, with the extension bundle (the timer and HTTP triggers are built in).
 HOST_JSON = (
     json.dumps(
         {
@@ -86,10 +86,14 @@ RECEIVER_PACKAGE = FunctionPackageSpec(
 )
 ROTATION_PACKAGE = FunctionPackageSpec(
     package="rotation",
-    modules=("__init__.py", "azure_function.py", "makini_client.py", "backoff.py", "token_lifetime.py"),
+    modules=("__init__.py", "azure_function.py", "bindings.py", "makini_client.py", "backoff.py", "token_lifetime.py"),
     requirements=("azure-functions>=1.18,<2", "azure-identity>=1.15,<2", "azure-keyvault-secrets>=4.7,<5"),
     shared=("jsonlog.py",),
 )
+
+
+#: Where the rotation package carries the deployment's bindings (functions/rotation/bindings.py, PACKAGED_FILE).
+BINDINGS_FILE = "rotation/bindings.json"
 
 
 def _dependency_files(root: Path) -> dict[str, Path]:
@@ -107,10 +111,18 @@ def _dependency_files(root: Path) -> dict[str, Path]:
 
 
 def package_files(
-    spec: FunctionPackageSpec, dependencies_dir: Path | None = None, source_root: Path = FUNCTIONS_DIR
+    spec: FunctionPackageSpec,
+    dependencies_dir: Path | None = None,
+    source_root: Path = FUNCTIONS_DIR,
+    generated: Mapping[str, str] | None = None,
 ) -> dict[str, Path | str]:
-    """Archive path -> the file to ship (a Path) or generated text (a str). Exactly the runtime files."""
+    """Archive path -> the file to ship (a Path) or generated text (a str). Exactly the runtime files, plus
+    ``generated`` (text the program wrote for this deployment, e.g. ``rotation/bindings.json``)."""
     files: dict[str, Path | str] = dict(runtime_files(spec.package, spec.modules, spec.shared, source_root))
+    for name, text in (generated or {}).items():
+        if name in files:
+            raise ValueError(f"{spec.package}: generated file {name} would replace a source file")
+        files[name] = text
     files["function_app.py"] = spec.function_app
     files["host.json"] = HOST_JSON
     files["requirements.txt"] = "\n".join(spec.requirements) + "\n"
@@ -149,9 +161,10 @@ def upload_package(
     resource_group_name: pulumi.Input[str],
     parent: pulumi.Resource,
     dependencies_dir: Path | None = None,
+    generated: Mapping[str, str] | None = None,
 ) -> UploadedPackage:
     """A private container ``function-packages`` and the package blob in it (children of ``parent``)."""
-    files = package_files(spec, dependencies_dir)
+    files = package_files(spec, dependencies_dir, generated=generated)
     blob_name = f"{spec.package}-{package_digest(files)[:16]}.zip"
     child = pulumi.ResourceOptions(parent=parent)
     container = azure_native.storage.BlobContainer(

@@ -1,18 +1,31 @@
 """Azure Functions (Python v2 programming model) rotation of Makini connection tokens in Key Vault.
 
-Trigger: an Event Grid subscription on each vault's system topic for
-``Microsoft.KeyVault.SecretNearExpiry``: the environment's vault (``KEY_VAULT_URL``) and each access
-class's vault (``TOKEN_VAULT_URLS``, comma-separated, the environment's vault included; events from any
-other vault are refused). For a connection-token secret (tag ``makini-connection-id``) the function
-obtains a system token with the OAuth client held in the environment's vault (secret named by
-app setting ``OAUTH_CLIENT_SECRET_NAME``, JSON ``{"client_id", "client_secret"}``), issues a fresh
-connection token, checks it with ``GET /api/integrations/current`` and writes it as a new version
-with a new ``expires_on`` (see ``_expires_on``). The previous version is left alone and its token
-stays valid at Makini, so readers never see a broken secret.
+Trigger: a timer (``SCHEDULE``, hourly), like the Vault rotator's CronJob. Each run walks the deployment's
+bindings (``bindings.json`` in this package, see bindings.py: ``<vault name>/<secret name>`` -> Makini
+connection, and the period) and, for each bound secret whose current version was written at least
+``periodDays`` ago (or that holds only the program's disabled placeholder), obtains a system token with the
+OAuth client held in the environment's vault (``KEY_VAULT_URL``, secret ``OAUTH_CLIENT_SECRET_NAME``, JSON
+``{"client_id", "client_secret"}``), issues a fresh token for the *bound* connection, checks it with
+``GET /api/integrations/current`` and writes it as a new version. The previous version is left alone and its
+token stays valid at Makini, so readers never see a broken secret.
+
+Why a timer and not Key Vault's ``SecretNearExpiry`` event: that event fires a fixed 30 days before a
+version's ``exp`` and once per version, so a schedule shorter than 30 days needed an ``exp`` set past the
+token's own expiry, a token lifetime check that counted the 30 days too (a 30-day token was refused), and a
+rotation that failed all of Event Grid's retries (a day) never fired again for that version. The timer fires
+whatever the token's lifetime, retries a failed secret on the next run, fills a placeholder, and counts from
+the version's creation time that Key Vault keeps (an out-of-band ``az keyvault secret set`` restarts the
+period, as on Vault). ``exp`` is now the truth: ``now + expires_in`` when Makini gives a lifetime, none when
+the token does not expire.
+
+Each run has a time budget (``ROTATION_TIME_BUDGET_SECONDS``, default 240 s: inside the Consumption plan's
+5-minute limit); due secrets it cannot reach are ``deferred`` to the next run. A run with any failed secret
+raises at the end (after trying every other secret), so the invocation is marked failed, which is what the
+rotation alert counts.
 
 The Functions host loads ``function_app.py`` at the app root; ship one containing
-``from rotation.azure_function import app``. Azure SDKs are imported lazily, so this module can
-be imported (and the rotation logic tested) without them; ``secret_client_factory`` is injectable.
+``from rotation.azure_function import app``. Azure SDKs are imported lazily, so this module can be imported
+(and the rotation logic tested) without them; ``secret_client_factory`` is injectable.
 """
 
 from __future__ import annotations
@@ -20,26 +33,29 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.shared import jsonlog
 
-from .makini_client import ENV_API_BASE, MakiniClient
-from .token_lifetime import DAY, check_token_lifetime
+from .bindings import Binding, BindingError, Bindings
+from .makini_client import ENV_API_BASE, MakiniClient, MakiniError
+from .token_lifetime import DAY, TokenLifetimeTooShort, check_token_lifetime
 
-EVENT_TYPE = "Microsoft.KeyVault.SecretNearExpiry"
+FUNCTION_NAME = "makini_rotate_connection_tokens"
+#: NCRONTAB (six fields, UTC): every hour at minute 17. Periods are whole days, so an hour is precise enough,
+#: and a failed secret is retried within the hour.
+SCHEDULE = "0 17 * * * *"
 CONNECTION_TAG = "makini-connection-id"
 LAST_ROTATED_TAG = "makini-last-rotated"
 ENV_OAUTH = "OAUTH_CLIENT_SECRET_NAME"
-ENV_PERIOD = "ROTATION_PERIOD_DAYS"
-ENV_LEAD = "NEAR_EXPIRY_LEAD_DAYS"
 ENV_VAULT_URL = "KEY_VAULT_URL"
-ENV_TOKEN_VAULTS = "TOKEN_VAULT_URLS"
-KEY_VAULT_NEAR_EXPIRY_LEAD_DAYS = 30  # Key Vault publishes SecretNearExpiry 30 days before exp
+ENV_BUDGET = "ROTATION_TIME_BUDGET_SECONDS"
+DEFAULT_BUDGET_SECONDS = 240
 BAD_SYNC_STATUSES = frozenset({"fail"})
 
 logger = logging.getLogger(__name__)
@@ -50,12 +66,27 @@ class RotationError(Exception):
     """The rotation cannot proceed; the message says what is wrong and how to fix it."""
 
 
-@dataclass(frozen=True)
-class Outcome:
-    rotated: bool
-    reason: str
-    secret_name: str | None = None
-    new_version: str | None = None
+class RotationRunFailed(RotationError):
+    """At least one secret failed in this run (the others were tried); the invocation fails on purpose."""
+
+
+@dataclass
+class Report:
+    rotated: list[str] = field(default_factory=list)
+    not_due: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    #: Tokens Makini issued in this run that were not stored (each stays valid until its connection is deleted).
+    tokens_left_live: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rotated": self.rotated,
+            "not_due": self.not_due,
+            "deferred": self.deferred,
+            "failed": self.failed,
+            "tokens_left_live": self.tokens_left_live,
+        }
 
 
 def default_secret_client(vault_url: str) -> Any:
@@ -65,193 +96,247 @@ def default_secret_client(vault_url: str) -> Any:
     return SecretClient(vault_url=vault_url, credential=DefaultAzureCredential())
 
 
-def _int_setting(env: Mapping[str, str], name: str, default: int | None, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        if default is None:
-            raise RotationError(f"app setting {name} is not set; set it to a whole number of days ({low}-{high})")
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RotationError(f"app setting {name}={raw!r} is not a whole number of days ({low}-{high})") from None
-    if not low <= value <= high:
-        raise RotationError(f"app setting {name}={value} is out of range; use {low}-{high} days")
-    return value
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _expires_on(now: datetime, env: Mapping[str, str]) -> datetime:
-    """now + ROTATION_PERIOD_DAYS + NEAR_EXPIRY_LEAD_DAYS.
-
-    Key Vault fires SecretNearExpiry a fixed 30 days before ``exp``. With ``exp = now + period``
-    and a period under 30 days (prod 7) the event would fire as soon as the version is written, and
-    only once per version, so rotation would stop after one step. Adding the 30-day lead makes the
-    event fire ``period`` days after the write. Set NEAR_EXPIRY_LEAD_DAYS=0 to get ``exp = now +
-    period`` exactly (only sensible for periods over 30 days).
-    """
-    period = _int_setting(env, ENV_PERIOD, None, 1, 365)
-    lead = _int_setting(env, ENV_LEAD, KEY_VAULT_NEAR_EXPIRY_LEAD_DAYS, 0, 90)
-    return now + timedelta(days=period + lead)
-
-
-def _vault_url(data: Mapping[str, Any]) -> str:
-    ident = data.get("Id") or data.get("id")
-    if isinstance(ident, str) and ident.startswith("https://"):
-        parts = urllib.parse.urlsplit(ident)
-        return f"https://{parts.netloc}"
-    name = data.get("VaultName") or data.get("vaultName")
-    if isinstance(name, str) and name:
-        return f"https://{name}.vault.azure.net"
-    raise RotationError("Event Grid event data has neither Id nor VaultName: cannot tell which vault to rotate in")
-
-
-def rotate_near_expiry(
-    event_type: str,
-    data: Mapping[str, Any],
-    *,
-    secret_client_factory: Callable[[str], Any] = default_secret_client,
-    makini_client_factory: Callable[[], MakiniClient] | None = None,
-    env: Mapping[str, str] | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Outcome:
-    env = os.environ if env is None else env
-    if makini_client_factory is None:
-        # MAKINI_API_BASE is pinned to Makini's host (makini_client's module doc).
-        def makini_client_factory() -> MakiniClient:
-            return MakiniClient(env.get(ENV_API_BASE))
-
-    if event_type != EVENT_TYPE:
-        jsonlog.log(logger, logging.INFO, "event_ignored", event_type=event_type)
-        return Outcome(False, f"event type {event_type} is not {EVENT_TYPE}")
-    if data.get("ObjectType", "Secret") != "Secret":
-        return Outcome(False, f"object type {data.get('ObjectType')} is not a secret")
-    name = data.get("ObjectName")
-    if not isinstance(name, str) or not name:
-        raise RotationError("Event Grid event data has no ObjectName: cannot tell which secret to rotate")
-    vault_url = _vault_url(data)
-    home = (env.get(ENV_VAULT_URL) or "").rstrip("/")
-    allowed = {u.strip().rstrip("/").lower() for u in (env.get(ENV_TOKEN_VAULTS) or home).split(",") if u.strip()}
-    if allowed and vault_url.lower() not in allowed:
+def vault_url_for(vault_name: str, home_url: str) -> str:
+    """``https://<vault_name>.<suffix>``, the DNS suffix taken from the environment's vault URL (the same cloud:
+    vault.azure.net, vault.azure.cn, vault.usgovcloudapi.net)."""
+    host = urllib.parse.urlsplit(home_url).hostname or ""
+    if "." not in host:
         raise RotationError(
-            f"event for vault {vault_url} but this function rotates only {', '.join(sorted(allowed))} "
-            f"({ENV_TOKEN_VAULTS} / {ENV_VAULT_URL}); check the Event Grid subscription's source"
+            f"app setting {ENV_VAULT_URL}={home_url!r} is not a Key Vault URL such as https://kv.vault.azure.net"
         )
-    expires_on = _expires_on(now(), env)  # validate settings before touching anything
-    oauth_name = env.get(ENV_OAUTH)
-    if not oauth_name:
-        raise RotationError(f"app setting {ENV_OAUTH} is not set; name the Key Vault secret holding the OAuth client")
-    makini = makini_client_factory()  # the host pin refuses a foreign MAKINI_API_BASE before any read
+    return f"https://{vault_name}.{host.split('.', 1)[1]}"
 
-    client = secret_client_factory(vault_url)
-    current = client.get_secret(name)
-    props = current.properties
-    tags = dict(props.tags or {})
-    connection_id = tags.get(CONNECTION_TAG) or _connection_id_from_value(current.value)
-    if not connection_id:
-        jsonlog.log(logger, logging.INFO, "not_a_connection_token", secret_name=name, vault=vault_url)
-        return Outcome(False, f"secret {name} has no {CONNECTION_TAG} tag: not a connection token", name)
-    event_version = data.get("Version")
-    if event_version and props.version and event_version != props.version:
+
+def _settings(env: Mapping[str, str]) -> tuple[str, str, float]:
+    home = (env.get(ENV_VAULT_URL) or "").rstrip("/")
+    if not home.startswith("https://"):
+        raise RotationError(f"app setting {ENV_VAULT_URL} is not set to the environment's vault (https://...)")
+    oauth = env.get(ENV_OAUTH)
+    if not oauth:
+        raise RotationError(f"app setting {ENV_OAUTH} is not set; name the Key Vault secret holding the OAuth client")
+    raw = env.get(ENV_BUDGET) or str(DEFAULT_BUDGET_SECONDS)
+    try:
+        budget = float(raw)
+    except ValueError:
+        budget = -1.0
+    if not 10 <= budget <= 3600:
+        raise RotationError(f"app setting {ENV_BUDGET}={raw!r} is not a number of seconds from 10 to 3600")
+    return home, oauth, budget
+
+
+class KeyVaultRotator:
+    """Rotates the bound secrets of one environment's vaults (one instance per run)."""
+
+    def __init__(
+        self,
+        bindings: Bindings,
+        *,
+        env: Mapping[str, str],
+        secret_client_factory: Callable[[str], Any] = default_secret_client,
+        makini_client_factory: Callable[[], MakiniClient] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bindings = bindings
+        self.home, self.oauth_name, self.budget = _settings(env)
+        if bindings.period_days is None:
+            raise RotationError(
+                f"the rotation bindings ({bindings.source}) carry no periodDays; regenerate them with pulumi up"
+            )
+        self.period_days = bindings.period_days
+        # The host pin refuses a foreign MAKINI_API_BASE here, before any Key Vault read.
+        self.makini = (makini_client_factory or (lambda: MakiniClient(env.get(ENV_API_BASE))))()
+        self._factory = secret_client_factory
+        self._clients: dict[str, Any] = {}
+        self.now = now
+        self.clock = clock
+        self._system_token: str | None = None
+
+    def _client(self, vault_url: str) -> Any:
+        if vault_url not in self._clients:
+            self._clients[vault_url] = self._factory(vault_url)
+        return self._clients[vault_url]
+
+    def _locate(self, key: str) -> tuple[str, str]:
+        vault, sep, name = key.partition("/")
+        if not sep or not vault or not name or "/" in name:
+            raise BindingError(f"binding key {key!r} is not '<vault name>/<secret name>'")
+        return vault_url_for(vault, self.home), name
+
+    def _system(self) -> str:
+        if self._system_token is None:
+            raw = self._client(self.home).get_secret(self.oauth_name).value
+            try:
+                value = json.loads(raw or "")
+            except ValueError:
+                value = None
+            if not isinstance(value, dict) or not value.get("client_id") or not value.get("client_secret"):
+                raise RotationError(
+                    f'Key Vault secret {self.oauth_name} ({ENV_OAUTH}) must hold JSON {{"client_id", "client_secret"}}'
+                )
+            jsonlog.register_secret(value["client_secret"])
+            self._system_token = self.makini.system_token(str(value["client_id"]), str(value["client_secret"]))
+        return self._system_token
+
+    # -- a run --------------------------------------------------------------------------------------
+
+    def run(self, *, only: str | None = None, dry_run: bool = False) -> Report:
+        """Every bound secret (or ``only``, rotated now whether due or not)."""
+        report = Report()
+        started = self.clock()
+        keys = [only] if only else list(self.bindings.secrets())
+        for key in keys:
+            try:
+                self._one(key, report, force=bool(only), dry_run=dry_run, started=started)
+            except (RotationError, MakiniError, TokenLifetimeTooShort, BindingError) as err:
+                report.failed[key] = str(err)
+                jsonlog.log(
+                    logger, logging.ERROR, "rotation_failed", secret=key, error=str(err), error_type=type(err).__name__
+                )
+            except Exception as err:  # noqa: BLE001 - Key Vault errors and the like: one line, then the next secret
+                message = f"{type(err).__name__}: {jsonlog.mask(str(err))[:300]}"
+                report.failed[key] = message
+                jsonlog.log(logger, logging.ERROR, "rotation_failed", secret=key, error=message)
         jsonlog.log(
             logger,
             logging.INFO,
-            "already_rotated",
-            secret_name=name,
-            event_version=event_version,
-            current_version=props.version,
+            "run_done",
+            environment=self.bindings.environment,
+            rotated=len(report.rotated),
+            not_due=len(report.not_due),
+            deferred=len(report.deferred),
+            failed=len(report.failed),
+            tokens_left_live=report.tokens_left_live,
         )
-        return Outcome(False, f"secret {name} already has a newer version than the event's", name)
+        return report
 
-    # The OAuth client lives in the environment's vault; a class's vault holds only its tokens.
-    oauth_vault = home if home and home.lower() != vault_url.lower() else None
-    oauth_store = secret_client_factory(oauth_vault) if oauth_vault else client
-    client_id, client_secret = _oauth_client(oauth_store, oauth_name)
-    system_token = makini.system_token(client_id, client_secret)
-    issued = makini.issue_connection_token(system_token, connection_id)
-    period_days = _int_setting(env, ENV_PERIOD, None, 1, 365) + _int_setting(
-        env, ENV_LEAD, KEY_VAULT_NEAR_EXPIRY_LEAD_DAYS, 0, 90
-    )
-    try:
-        check_token_lifetime(
-            issued.expires_in,
-            period_days * DAY,
-            where=f"secret {name}",
-            period_source=f"{ENV_PERIOD} + {ENV_LEAD}, the new version's planned lifetime",
-        )
-    except Exception:
+    def _current(self, client: Any, name: str) -> Any | None:
+        """The current (latest) version's properties, or None when the secret has no version."""
+        try:
+            versions = list(client.list_properties_of_secret_versions(name))
+        except Exception as err:
+            if type(err).__name__ == "ResourceNotFoundError":  # azure.core's, imported lazily by the SDK
+                return None
+            raise
+        dated = [(v.created_on, i, v) for i, v in enumerate(versions) if getattr(v, "created_on", None) is not None]
+        # Key Vault's current version is the latest created (creation times have one-second resolution; two
+        # versions written in the same second keep the listing's order).
+        return max(dated, key=lambda t: (t[0], t[1]))[2] if dated else None
+
+    def _one(self, key: str, report: Report, *, force: bool, dry_run: bool, started: float) -> None:
+        binding = self.bindings.require(key)
+        vault_url, name = self._locate(key)
+        client = self._client(vault_url)
+        current = self._current(client, name)
+        now = self.now()
+        self._log_mismatch(key, binding, current)
+        if current is None or not getattr(current, "enabled", True):
+            is_due, reason = True, "no usable version yet (the program's placeholder or none)"
+        else:
+            due_at = current.created_on + timedelta(days=self.period_days)
+            is_due, reason = due_at <= now, f"current version written {_iso(current.created_on)}, due {_iso(due_at)}"
+        if not (is_due or force):
+            report.not_due.append(key)
+            return
+        if not force and self.clock() - started > self.budget:
+            report.deferred.append(key)
+            jsonlog.log(logger, logging.WARNING, "deferred", secret=key, reason="time budget spent; next run")
+            return
+        if dry_run:
+            report.rotated.append(key)
+            jsonlog.log(
+                logger, logging.INFO, "would_rotate", secret=key, connection_id=binding.connection_id, reason=reason
+            )
+            return
+        self._rotate(client, key, name, binding, current, report, reason)
+
+    def _rotate(
+        self, client: Any, key: str, name: str, binding: Binding, current: Any, report: Report, reason: str
+    ) -> None:
+        connection_id = binding.connection_id
+        issued = self.makini.issue_connection_token(self._system(), connection_id)
+        try:
+            check_token_lifetime(
+                issued.expires_in,
+                self.period_days * DAY,
+                where=f"secret {key} (connection {connection_id})",
+                period_source="the deployed bindings' periodDays",
+            )
+            status = self.makini.check_token(issued.token)
+            if status in BAD_SYNC_STATUSES:
+                raise RotationError(
+                    f"Makini reports sync_status={status!r} for connection {connection_id} (invalid platform "
+                    f"credentials): the customer must reconnect; secret {key} was not changed"
+                )
+            now = self.now()
+            stamp = _iso(now)
+            value = json.dumps({"token": issued.token, "connection_id": connection_id, "issued_at": stamp})
+            tags = dict(getattr(current, "tags", None) or {})
+            tags.update({CONNECTION_TAG: connection_id, LAST_ROTATED_TAG: stamp})
+            expires_on = None if issued.expires_in is None else now + timedelta(seconds=issued.expires_in)
+            written = client.set_secret(name, value, tags=tags, content_type="application/json", expires_on=expires_on)
+        except Exception as err:
+            report.tokens_left_live += 1
+            jsonlog.log(
+                logger,
+                logging.WARNING,
+                "token_left_live",
+                secret=key,
+                connection_id=connection_id,
+                reason=type(err).__name__,
+                note="Makini keeps this unused token valid until the connection is disconnected",
+            )
+            raise
+        report.rotated.append(key)
         jsonlog.log(
             logger,
-            logging.ERROR,
-            "rotation_refused",
-            reason="token_expires_too_soon",
-            secret_name=name,
-            expires_in=issued.expires_in,
-            period_days=period_days,
+            logging.INFO,
+            "rotated",
+            secret=key,
+            connection_id=connection_id,
+            new_version=getattr(getattr(written, "properties", None), "version", None),
+            expires_on=None if expires_on is None else _iso(expires_on),
+            lifetime=issued.lifetime,
+            reply_shape=issued.reply_shape,
+            sync_status=status,
+            reason=reason,
         )
-        raise
-    if issued.expires_in is not None:  # never let Key Vault's exp promise more than Makini does
-        expires_on = min(expires_on, now() + timedelta(seconds=issued.expires_in))
-    status = makini.check_token(issued.token)
-    if status in BAD_SYNC_STATUSES:
-        raise RotationError(
-            f"Makini reports sync_status={status!r} for connection {connection_id} (invalid platform "
-            f"credentials): the customer must reconnect; secret {name} was not changed"
+
+    def _log_mismatch(self, key: str, binding: Binding, current: Any) -> None:
+        claimed = (getattr(current, "tags", None) or {}).get(CONNECTION_TAG) if current is not None else None
+        if claimed and claimed != binding.connection_id:
+            jsonlog.log(
+                logger,
+                logging.WARNING,
+                "binding_mismatch",
+                secret=key,
+                where=f"tag {CONNECTION_TAG}",
+                claimed=claimed,
+                connection_id=binding.connection_id,
+                binding_source=binding.source,
+            )
+
+
+def run_scheduled(
+    *,
+    bindings: Bindings | None = None,
+    env: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> Report:
+    """One timer run over the packaged bindings; raises :class:`RotationRunFailed` when a secret failed."""
+    env = os.environ if env is None else env
+    rotator = KeyVaultRotator(bindings or Bindings.packaged("azure"), env=env, **kwargs)
+    report = rotator.run()
+    if report.failed:
+        raise RotationRunFailed(
+            f"{len(report.failed)} of {len(rotator.bindings)} secret(s) failed to rotate (the others were tried): "
+            + "; ".join(f"{k}: {v}" for k, v in sorted(report.failed.items()))[:2000]
         )
-    stamp = now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    value = json.dumps({"token": issued.token, "connection_id": connection_id, "issued_at": stamp})
-    tags.update({CONNECTION_TAG: connection_id, LAST_ROTATED_TAG: stamp})
-    written = client.set_secret(name, value, tags=tags, content_type="application/json", expires_on=expires_on)
-    new_version = getattr(getattr(written, "properties", None), "version", None)
-    jsonlog.log(
-        logger,
-        logging.INFO,
-        "rotated",
-        secret_name=name,
-        vault=vault_url,
-        connection_id=connection_id,
-        new_version=new_version,
-        expires_on=expires_on.isoformat(),
-        sync_status=status,
-    )
-    return Outcome(True, "rotated", name, new_version)
-
-
-def _connection_id_from_value(raw: str | None) -> str | None:
-    try:
-        value = json.loads(raw or "")
-    except ValueError:
-        return None
-    if isinstance(value, dict) and isinstance(value.get("connection_id"), str):
-        return value["connection_id"] or None
-    return None
-
-
-def _oauth_client(client: Any, name: str) -> tuple[str, str]:
-    raw = client.get_secret(name).value
-    try:
-        value = json.loads(raw or "")
-    except ValueError:
-        value = None
-    if not isinstance(value, dict) or not value.get("client_id") or not value.get("client_secret"):
-        raise RotationError(f'Key Vault secret {name} ({ENV_OAUTH}) must hold JSON {{"client_id", "client_secret"}}')
-    jsonlog.register_secret(value["client_secret"])
-    return str(value["client_id"]), str(value["client_secret"])
-
-
-def handle_event(event: Any, **kwargs: Any) -> Outcome:
-    """Entry point shared by the Functions trigger and tests: takes an azure.functions.EventGridEvent."""
-    data = event.get_json() or {}
-    if not isinstance(data, dict):
-        raise RotationError("Event Grid event data is not a JSON object")
-    jsonlog.log(
-        logger,
-        logging.INFO,
-        "event_received",
-        event_type=event.event_type,
-        subject=event.subject,
-        event_id=getattr(event, "id", None),
-    )
-    return rotate_near_expiry(event.event_type, data, **kwargs)
+    return report
 
 
 app: func.FunctionApp | None
@@ -262,8 +347,8 @@ except ImportError:  # pragma: no cover - exercised only outside the Functions r
 else:
     app = func.FunctionApp()
 
-    @app.function_name(name="makini_rotate_connection_token")
-    @app.event_grid_trigger(arg_name="event")
-    def on_secret_near_expiry(event: func.EventGridEvent) -> None:
-        # An exception fails the invocation; Event Grid then retries delivery with backoff.
-        handle_event(event)
+    @app.function_name(name=FUNCTION_NAME)
+    @app.timer_trigger(schedule=SCHEDULE, arg_name="timer", run_on_startup=False, use_monitor=True)
+    def on_schedule(timer: func.TimerRequest) -> None:
+        # An exception marks the invocation failed (the rotation alert counts those); the next run retries.
+        run_scheduled()

@@ -1,6 +1,6 @@
 """Rotation settings of one environment.
 
-Connection tokens are rotated automatically (Secrets Manager, Key Vault near-expiry events, the Vault
+Connection tokens are rotated automatically (Secrets Manager, the Key Vault rotation timer, the Vault
 rotator); the secrets Makini issues by hand (webhook secret, OAuth client secret) have a maximum age
 and a reminder before it. The rules across the section's keys are at the end of this module; the
 default period depends on ``production`` and is filled in by :func:`fill_defaults` (called from the

@@ -10,18 +10,18 @@ KeyVaultAccess.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pulumi
 
 from components.azure.access import AzureConsumerGrant, KeyVaultAccess, KeyVaultAccessArgs
-from components.azure.rotation import KeyVaultRotation, KeyVaultRotationArgs, first_expiry
+from components.azure.rotation import SCHEDULE, KeyVaultRotation, KeyVaultRotationArgs
 from components.azure.store import KeyVaultSecretArgs, KeyVaultStore, KeyVaultStoreArgs
 from components.azure.webhook import AzureWebhookEndpoint, AzureWebhookEndpointArgs
 
 from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SecretKind, SystemIdentity
 from ..naming import class_key_vault_name, key_vault_name, key_vault_secret_name, resource_group_name
+from ..rotation import bindings_document, rotation_bindings
 from .common import Context, by_kind, key_vault_secret_tags, secret_value
 
 #: Project root: makini:azure.functionDependenciesDir is relative to it.
@@ -52,11 +52,6 @@ class AzureBackend:
         ctx, cfg = self.ctx, self.ctx.config
         az = cfg.azure
         assert az is not None  # checks._backend_sections refuses azure without its section
-        # Rotated tokens start with exp = creation + period + near-expiry lead (see components/azure/rotation.py).
-        expires = None
-        if self.rotated_paths or self.rotated_classes:
-            created = datetime.combine(ctx.today, time(), tzinfo=UTC)
-            expires = first_expiry(created, cfg.rotation.connection_token_days or 1)
         secrets = []
         for s in ctx.catalog.secrets:
             tags = key_vault_secret_tags(cfg, s)
@@ -67,7 +62,6 @@ class AzureBackend:
                     slug=s.slug,
                     content_type=CONTENT_TYPES[s.kind],
                     value=secret_value(cfg, s, ctx.generated),
-                    expires=expires if s.rotated else None,
                     tags=tags,
                     access_class=s.access_class,
                 )
@@ -78,9 +72,7 @@ class AzureBackend:
                 environment=cfg.environment,
                 production=cfg.production,
                 location=az.location,
-                vault_name=key_vault_name(
-                    cfg.environment, pulumi.get_project(), pulumi.get_organization(), az.vault_name
-                ),
+                vault_name=self.vault_name,
                 class_vaults=self.class_vault_names(),
                 secrets=secrets,
                 soft_delete_retention_days=az.retention_days(cfg.production),
@@ -133,6 +125,14 @@ class AzureBackend:
             opts=ctx.opts(),
         )
 
+    @property
+    def vault_name(self) -> str:
+        az = self.ctx.config.azure
+        assert az is not None
+        return key_vault_name(
+            self.ctx.config.environment, pulumi.get_project(), pulumi.get_organization(), az.vault_name
+        )
+
     # -- shared by the Function Apps ------------------------------------------------------------------
 
     @property
@@ -169,6 +169,9 @@ class AzureBackend:
         ctx, cfg = self.ctx, self.ctx.config
         az = cfg.azure
         assert az is not None
+        # A class token lives in its class's vault: its binding names that vault.
+        class_vaults = self.class_vault_names()
+        vaults = {s.path: class_vaults[s.access_class] for s in ctx.catalog.secrets if s.access_class is not None}
         return KeyVaultRotation(
             f"{ctx.name}-azure-rotation",
             KeyVaultRotationArgs(
@@ -180,7 +183,15 @@ class AzureBackend:
                 token_secret_ids={self.store.secret_names[p]: self.store.secret_ids[p] for p in self.rotated_paths},
                 oauth_client_secret_name=self.store.secret_names[OAUTH_CLIENT_PATH],
                 oauth_client_secret_id=self.store.secret_ids[OAUTH_CLIENT_PATH],
-                period_days=cfg.rotation.connection_token_days or 1,
+                bindings_document=bindings_document(
+                    cfg.environment,
+                    "azure",
+                    cfg.rotation.connection_token_days,
+                    {
+                        f"{vaults.get(path, self.vault_name)}/{key_vault_secret_name(path)}": makini_id
+                        for path, makini_id in rotation_bindings(cfg, ctx.catalog).items()
+                    },
+                ),
                 plan_sku=cfg.webhooks.azure.plan_sku,
                 subnet_id=az.functions_subnet_id,
                 dependencies_dir=self._dependencies("rotation"),
@@ -242,7 +253,7 @@ class AzureBackend:
     def rotation_outputs(self) -> dict[str, object] | None:
         if self.rotation is None:
             return None
-        return {"functionAppName": self.rotation.function_app_name, "systemTopic": self.rotation.system_topic_name}
+        return {"functionAppName": self.rotation.function_app_name, "schedule": SCHEDULE}
 
     def webhook_outputs(self) -> dict[str, object] | None:
         if self.webhook is None:

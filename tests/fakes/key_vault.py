@@ -1,8 +1,9 @@
 """An in-memory double of azure-keyvault-secrets' ``SecretClient`` at the SDK boundary.
 
-It offers only what the code under test calls (``get_secret``, ``set_secret``) with the SDK's shapes:
-``KeyVaultSecret``-like objects with ``.value`` and ``.properties`` (name, version, tags, expires_on,
-content_type, enabled), and the SDK's exceptions: ``ResourceNotFoundError`` for an unknown name, and an
+It offers only what the code under test calls (``get_secret``, ``set_secret``,
+``list_properties_of_secret_versions``) with the SDK's shapes: ``KeyVaultSecret``-like objects with
+``.value`` and ``.properties`` (name, version, tags, expires_on, content_type, enabled, created_on: Key
+Vault stamps each version's creation time itself, here from ``clock``), and the SDK's exceptions: ``ResourceNotFoundError`` for an unknown name, and an
 ``HttpResponseError`` with status 403 for a disabled version ("Operation get is not allowed on a
 disabled secret.", what Key Vault answers for the program's disabled placeholder) or for a name the
 caller has no role on (``denied``). No Azure engine installs here; the behaviour follows the SDK's and
@@ -12,8 +13,9 @@ Key Vault's documentation.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
@@ -26,6 +28,7 @@ class Props:
     expires_on: datetime | None
     content_type: str | None
     enabled: bool = True
+    created_on: datetime | None = None
 
 
 @dataclass
@@ -44,6 +47,8 @@ class FakeSecretClient:
     #: Secret names the caller holds no role on (Key Vault answers 403 Forbidden).
     denied: set[str] = field(default_factory=set)
     reads: int = 0
+    #: When Key Vault "stamps" a new version (created_on); tests move it to let periods pass.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def get_secret(self, name, version=None, **kwargs):
         self.reads += 1
@@ -64,11 +69,28 @@ class FakeSecretClient:
         self, name, value, *, enabled=None, tags=None, content_type=None, not_before=None, expires_on=None, **kwargs
     ):
         assert isinstance(value, str)
-        props = Props(name, uuid.uuid4().hex, dict(tags or {}), expires_on, content_type, enabled is not False)
+        if name in self.denied:
+            raise _forbidden(
+                "Caller is not authorized to perform action on resource. Action: "
+                "'Microsoft.KeyVault/vaults/secrets/setSecret/action'"
+            )
+        props = Props(
+            name, uuid.uuid4().hex, dict(tags or {}), expires_on, content_type, enabled is not False, self.clock()
+        )
         secret = Secret(value, props)
         self.versions.setdefault(name, []).append(secret)
         self.writes.append({"name": name, "tags": tags, "expires_on": expires_on, "content_type": content_type})
         return secret
+
+    def list_properties_of_secret_versions(self, name, **kwargs):
+        """Every version's properties (no values), as the SDK's pager yields them; an unknown name yields none
+        (Key Vault answers an empty list), a name without a role is 403."""
+        if name in self.denied:
+            raise _forbidden(
+                "Caller is not authorized to perform action on resource. Action: "
+                "'Microsoft.KeyVault/vaults/secrets/readMetadata/action'"
+            )
+        return iter([s.properties for s in self.versions.get(name, [])])
 
 
 def _forbidden(message: str) -> HttpResponseError:

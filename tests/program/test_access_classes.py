@@ -130,7 +130,7 @@ def test_azure_each_class_has_its_vault_and_consumers_are_granted_the_vault(r):
     assert all(g["roleDefinitionId"].endswith(USER_ROLE) for g in grants)
 
 
-def test_azure_rotation_is_granted_each_class_vault_and_listens_to_it(r):
+def test_azure_rotation_is_granted_each_class_vault_and_binds_its_tokens_there(r):
     class_vaults = r.outputs["azure"]["classVaults"]
     rot = [
         a.plain_inputs
@@ -140,22 +140,14 @@ def test_azure_rotation_is_granted_each_class_vault_and_listens_to_it(r):
     ]
     scopes = {g["scope"].rsplit("/", 1)[1] for g in rot if "/secrets/" not in g["scope"]}
     assert scopes == {v["vaultName"] for v in class_vaults.values()}
-    topics = {
-        t.plain_inputs["systemTopicName"]: t.plain_inputs["source"]
-        for t in r.of_type("azure-native:eventgrid:SystemTopic")
-    }
-    assert len(topics) == 1 + len(SCALE_CLASSES)
-    assert {s.rsplit("/", 1)[1] for s in topics.values()} == {r.outputs["azure"]["vaultName"]} | {
-        v["vaultName"] for v in class_vaults.values()
-    }
-    app = next(
-        a for a in r.of_type("azure-native:web:WebApp") if a.plain_inputs["name"] == "func-makini-dev-rotation"
-    ).plain_inputs
-    settings = {s["name"]: s["value"] for s in app["siteConfig"]["appSettings"]}
-    urls = settings["TOKEN_VAULT_URLS"].split(",")
-    assert sorted(u.split("//")[1].split(".")[0] for u in urls) == sorted(
-        [r.outputs["azure"]["vaultName"], *(v["vaultName"] for v in class_vaults.values())]
-    )
+    assert r.of_type("azure-native:eventgrid:SystemTopic") == []  # the hourly timer walks the bindings
+    [blob] = [b for b in r.of_type("azure-native:storage:Blob") if b.plain_inputs["blobName"].startswith("rotation-")]
+    bindings = json.loads(blob.inputs["source"].assets["rotation/bindings.json"].text)["bindings"]
+    vault_of = {key.split("/", 1)[0] for key in bindings}
+    assert vault_of == {r.outputs["azure"]["vaultName"]} | {v["vaultName"] for v in class_vaults.values()}
+    for klass, v in class_vaults.items():
+        mine = [k for k in bindings if k.startswith(f"{v['vaultName']}/")]
+        assert mine and all(k.split("/", 1)[1].startswith(f"connections-{klass}-") for k in mine)
 
 
 def test_vault_policies_grant_each_class_by_one_segment(r):

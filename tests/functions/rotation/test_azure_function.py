@@ -1,242 +1,267 @@
-"""The Key Vault SecretNearExpiry rotation function with a fake SecretClient and the fake Makini."""
+"""The Key Vault rotation function (a timer over the deployed bindings) with the Key Vault double and the
+fake Makini, across weeks of simulated time.
+
+Key Vault stamps each version's ``created_on`` (the double does it from a clock the tests move); the
+rotator counts the period from it. The bindings are what the program ships in the package.
+"""
 
 from __future__ import annotations
 
 import json
-import uuid
+import logging
 from datetime import UTC, datetime, timedelta
 
-import azure.functions as func
 import pytest
 from rotation import azure_function as af
-from rotation.makini_client import MakiniAuthError, MakiniUnavailable
+from rotation.bindings import Bindings
 
 from tests.fakes.key_vault import FakeSecretClient
 
 from .conftest import CONNECTION_ID
 
 VAULT = "https://kv-makini-prod.vault.azure.net"
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+NAME = "connections-acme-netsuite-token"
+KEY = f"kv-makini-prod/{NAME}"
+OTHER = "09000299999999"
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+PERIOD = 7
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
 
 
 @pytest.fixture
-def kv(makini):
-    client = FakeSecretClient(VAULT)
+def wall():
+    """Wall-clock time (Key Vault's created_on, the rotator's now); the conftest's ``clock`` is the client's."""
+    return Clock()
+
+
+@pytest.fixture
+def kv(makini, wall):
+    client = FakeSecretClient(VAULT, clock=wall)
     client.set_secret(
-        "makini-oauth-client", json.dumps({"client_id": makini.client_id, "client_secret": makini.client_secret})
+        "oauth-client", json.dumps({"client_id": makini.client_id, "client_secret": makini.client_secret})
     )
     old = makini.mint_connection_token(CONNECTION_ID)
     client.set_secret(
-        "conn-acme-netsuite",
-        json.dumps({"token": old, "connection_id": CONNECTION_ID, "issued_at": "2025-01-01T00:00:00Z"}),
+        NAME,
+        json.dumps({"token": old, "connection_id": CONNECTION_ID, "issued_at": None}),
         tags={af.CONNECTION_TAG: CONNECTION_ID, "environment": "prod"},
-        expires_on=NOW + timedelta(days=30),
+        content_type="application/json",
     )
     client.writes.clear()
     client.old_token = old
     return client
 
 
+def bindings(entries=None, period=PERIOD):
+    return Bindings("prod", "azure", entries if entries is not None else {KEY: CONNECTION_ID}, "test package", period)
+
+
 def settings(**extra):
-    return {
-        "OAUTH_CLIENT_SECRET_NAME": "makini-oauth-client",
-        "ROTATION_PERIOD_DAYS": "7",
-        "KEY_VAULT_URL": VAULT,
-        **extra,
-    }
+    return {"OAUTH_CLIENT_SECRET_NAME": "oauth-client", "KEY_VAULT_URL": VAULT, **extra}
 
 
-def event(kv, name="conn-acme-netsuite", event_type=af.EVENT_TYPE, version=None):
-    current = kv.get_secret(name)
-    data = {
-        "Id": f"{VAULT}/secrets/{name}/{current.properties.version}",
-        "VaultName": "kv-makini-prod",
-        "ObjectType": "Secret",
-        "ObjectName": name,
-        "Version": version or current.properties.version,
-        "NBF": None,
-        "EXP": 1740830400,
-    }
-    return func.EventGridEvent(
-        id=str(uuid.uuid4()),
-        data=data,
-        topic="/subscriptions/x/vaults/kv-makini-prod",
-        subject=name,
-        event_type=event_type,
-        event_time=NOW,
-        data_version="1",
-    )
-
-
-def run(kv, client_factory, ev, env=None):
-    return af.handle_event(
-        ev,
-        secret_client_factory=lambda url: kv if url == kv.vault_url else None,
-        makini_client_factory=client_factory,
+def rotator(kv, client_factory, wall, b=None, env=None, monotonic=None):
+    return af.KeyVaultRotator(
+        b or bindings(),
         env=env or settings(),
-        now=lambda: NOW,
+        secret_client_factory=lambda url: kv if url == kv.vault_url else pytest.fail(f"unexpected vault {url}"),
+        makini_client_factory=client_factory,
+        now=wall,
+        clock=monotonic or (lambda: 0.0),
     )
 
 
-def test_rotates_with_new_version_expiry_and_tags(kv, makini, client_factory):
-    outcome = run(kv, client_factory, event(kv))
-    assert outcome.rotated
-    new = kv.get_secret("conn-acme-netsuite")
+def tick(kv, client_factory, wall, **kw):
+    return rotator(kv, client_factory, wall, **kw).run()
+
+
+def current(kv):
+    return kv.versions[NAME][-1]
+
+
+# -- the schedule, whatever the token's lifetime (finding 1) -------------------------------------------------
+
+
+@pytest.mark.parametrize("lifetime", [30 * 86400, None], ids=["30-days", "no-expiry"])
+def test_rotates_every_period_whatever_the_lifetime(kv, makini, client_factory, wall, lifetime):
+    """Hourly ticks over five weeks: a rotation one period after each write, none in between, and exp is the
+    token's own expiry (or none): never a date chosen to provoke an event."""
+    makini.connection_token_lifetime = lifetime
+    rotations = []
+    for _ in range(5 * 7 * 24):
+        wall.advance(hours=1)
+        report = tick(kv, client_factory, wall)
+        assert report.failed == {}
+        if report.rotated:
+            rotations.append(wall.now)
+    assert [r - T0 for r in rotations] == [timedelta(days=PERIOD * k, hours=0) for k in (1, 2, 3, 4, 5)]
+    new = current(kv)
     value = json.loads(new.value)
-    assert set(value) == {"token", "connection_id", "issued_at"}
-    assert value["connection_id"] == CONNECTION_ID and value["token"] != kv.old_token
+    assert set(value) == {"token", "connection_id", "issued_at"} and value["connection_id"] == CONNECTION_ID
     assert makini.token_is_valid(value["token"]) and makini.token_is_valid(kv.old_token)
-    assert new.properties.expires_on == NOW + timedelta(days=7 + 30)
-    assert new.properties.tags == {
-        af.CONNECTION_TAG: CONNECTION_ID,
-        "environment": "prod",
-        af.LAST_ROTATED_TAG: "2025-03-01T12:00:00Z",
-    }
+    assert new.properties.expires_on == (None if lifetime is None else wall.now + timedelta(seconds=lifetime))
+    assert new.properties.tags[af.LAST_ROTATED_TAG] == value["issued_at"]
     assert new.properties.content_type == "application/json"
-    assert [(r.method, r.path) for r in makini.requests] == [
-        ("POST", "/link/token"),
-        ("POST", f"/api/system/connections/{CONNECTION_ID}/token"),
-        ("GET", "/api/integrations/current"),
-    ]
 
 
-def test_lead_zero_gives_exp_equal_to_period(kv, client_factory):
-    run(kv, client_factory, event(kv), env=settings(ROTATION_PERIOD_DAYS="45", NEAR_EXPIRY_LEAD_DAYS="0"))
-    assert kv.get_secret("conn-acme-netsuite").properties.expires_on == NOW + timedelta(days=45)
+def test_a_300_second_token_is_refused_every_run_and_nothing_is_written(kv, makini, client_factory, wall, caplog):
+    """A token that would die long before the next rotation is never stored; each run retries (self-healing
+    once Makini issues longer tokens), fails loudly, and counts the token it left live."""
+    caplog.set_level(logging.INFO, logger="rotation")
+    makini.connection_token_lifetime = 300
+    wall.advance(days=PERIOD, hours=1)
+    for _ in range(3):
+        report = tick(kv, client_factory, wall)
+        message = report.failed[KEY]
+        assert "expires in 300 s (5 minutes)" in message and CONNECTION_ID in message and "at least 8 days" in message
+        assert report.tokens_left_live == 1 and kv.writes == []
+        wall.advance(hours=1)
+    assert json.loads(current(kv).value)["token"] == kv.old_token
+    for token in makini.tokens_issued(CONNECTION_ID):
+        assert token not in caplog.text
+    assert caplog.text.count('"event": "token_left_live"') == 3
+    makini.connection_token_lifetime = 30 * 86400
+    assert tick(kv, client_factory, wall).rotated == [KEY]
 
 
-def test_duplicate_delivery_is_ignored(kv, client_factory):
-    ev = event(kv)
-    assert run(kv, client_factory, ev).rotated
-    second = run(kv, client_factory, ev)  # Event Grid delivers at least once
-    assert not second.rotated and "newer version" in second.reason
-    assert len(kv.writes) == 1
+@pytest.mark.parametrize("shape", ["data", "unwrapped"])
+def test_both_reply_shapes_rotate_and_the_log_says_which(kv, makini, client_factory, wall, shape, caplog):
+    caplog.set_level(logging.INFO, logger="rotation")
+    makini.token_reply_shape = shape
+    wall.advance(days=PERIOD)
+    assert tick(kv, client_factory, wall).rotated == [KEY]
+    rotated = [json.loads(r.getMessage()) for r in caplog.records if '"event": "rotated"' in r.getMessage()]
+    assert rotated[0]["reply_shape"] == shape and rotated[0]["lifetime"] == f"{makini.connection_token_lifetime} s"
 
 
-@pytest.mark.parametrize("etype", ["Microsoft.KeyVault.SecretNewVersionCreated", "Microsoft.KeyVault.SecretExpired"])
-def test_other_event_types_are_ignored(kv, client_factory, etype):
-    assert not run(kv, client_factory, event(kv, event_type=etype)).rotated
-    assert kv.writes == []
+def test_a_placeholder_is_filled_at_the_first_run(kv, client_factory, wall):
+    kv.set_secret("connections-new-token", "", enabled=False)  # the program's disabled placeholder
+    b = bindings({KEY: CONNECTION_ID, "kv-makini-prod/connections-new-token": CONNECTION_ID})
+    report = tick(kv, client_factory, wall, b=b)
+    assert report.rotated == ["kv-makini-prod/connections-new-token"] and report.not_due == [KEY]
 
 
-def test_secret_without_connection_tag_is_skipped(kv, client_factory, makini):
-    outcome = run(kv, client_factory, event(kv, name="makini-oauth-client"))
-    assert not outcome.rotated and af.CONNECTION_TAG in outcome.reason
-    assert kv.writes == [] and makini.requests == []
+def test_an_out_of_band_write_restarts_the_period(kv, client_factory, wall):
+    wall.advance(days=PERIOD - 1)
+    kv.set_secret(NAME, json.dumps({"token": "by-hand", "connection_id": CONNECTION_ID, "issued_at": None}))
+    wall.advance(days=2)
+    assert tick(kv, client_factory, wall).not_due == [KEY]
+
+
+def test_the_time_budget_defers_what_it_cannot_reach(kv, makini, client_factory, wall):
+    names = [f"connections-c{i}-token" for i in range(4)]
+    for n in names:
+        kv.set_secret(n, "", enabled=False)
+    b = bindings({f"kv-makini-prod/{n}": CONNECTION_ID for n in names})
+    ticks = iter([0.0, 1.0, 500.0, 501.0, 502.0, 503.0, 504.0])
+    report = rotator(kv, client_factory, wall, b=b, monotonic=lambda: next(ticks)).run()
+    assert len(report.rotated) == 1 and len(report.deferred) == 3 and report.failed == {}
+    wall.advance(hours=1)
+    again = tick(kv, client_factory, wall, b=b)
+    assert len(again.rotated) == 3 and len(again.not_due) == 1  # the next run catches up
+
+
+def test_a_failed_run_raises_after_trying_every_secret(kv, makini, client_factory, wall):
+    kv.set_secret("connections-other-token", "", enabled=False)
+    b = bindings({KEY: CONNECTION_ID, "kv-makini-prod/connections-other-token": "missing-in-makini"})
+    wall.advance(days=PERIOD)
+    with pytest.raises(af.RotationRunFailed, match="1 of 2 secret") as err:
+        af.run_scheduled(
+            bindings=b,
+            env=settings(),
+            secret_client_factory=lambda url: kv,
+            makini_client_factory=client_factory,
+            now=wall,
+        )
+    assert "missing-in-makini" in str(err.value)
+    assert json.loads(current(kv).value)["token"] != kv.old_token  # the healthy secret was still rotated
+
+
+# -- the binding (finding 3) ---------------------------------------------------------------------------------
+
+
+def test_a_tag_edited_to_another_customer_is_ignored(kv, makini, client_factory, wall, caplog):
+    """An Azure Contributor can rewrite a secret's tags (ARM, no data-plane role needed): it must not decide
+    whose token is issued. The binding in the package does."""
+    caplog.set_level(logging.WARNING, logger="rotation")
+    makini.add_connection(OTHER)
+    kv.set_secret(NAME, current(kv).value, tags={af.CONNECTION_TAG: OTHER}, enabled=True)
+    wall.advance(days=PERIOD)
+    assert tick(kv, client_factory, wall).rotated == [KEY]
+    assert json.loads(current(kv).value)["connection_id"] == CONNECTION_ID
+    assert makini.tokens_issued(OTHER) == [] and current(kv).properties.tags[af.CONNECTION_TAG] == CONNECTION_ID
+    assert "binding_mismatch" in caplog.text
+
+
+def test_only_bound_secrets_are_touched(kv, makini, client_factory, wall):
+    kv.set_secret("connections-unbound-token", "{}", tags={af.CONNECTION_TAG: CONNECTION_ID})
+    kv.writes.clear()
+    wall.advance(days=30)
+    report = tick(kv, client_factory, wall)
+    assert report.rotated == [KEY]
+    assert [w["name"] for w in kv.writes if w["name"] != NAME] == []
+
+
+# -- failures write nothing ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        (dict(status=401, path_prefix="/link/token"), MakiniAuthError),
-        (dict(status=503, count=50), MakiniUnavailable),
-        (dict(status=401, path_prefix="/api/integrations/current"), MakiniAuthError),
+        (dict(status=401, path_prefix="/link/token"), "MakiniAuthError"),
+        (dict(status=503, count=50), "MakiniUnavailable"),
+        (dict(status=401, path_prefix="/api/integrations/current"), "MakiniAuthError"),
     ],
 )
-def test_makini_failure_writes_nothing(kv, client_factory, makini, fault, error):
+def test_makini_failure_writes_nothing(kv, client_factory, makini, wall, fault, error, caplog):
+    caplog.set_level(logging.ERROR, logger="rotation")
     makini.fail_next(**fault)
-    with pytest.raises(error):
-        run(kv, client_factory, event(kv))
-    assert kv.writes == []
-    assert json.loads(kv.get_secret("conn-acme-netsuite").value)["token"] == kv.old_token
+    wall.advance(days=PERIOD)
+    report = tick(kv, client_factory, wall)
+    assert KEY in report.failed and kv.writes == []
+    assert json.loads(current(kv).value)["token"] == kv.old_token
+    assert error in caplog.text
 
 
-def test_sync_status_fail_writes_nothing(kv, client_factory, makini):
+def test_sync_status_fail_writes_nothing(kv, client_factory, makini, wall):
     makini.set_sync_status(CONNECTION_ID, "fail")
-    with pytest.raises(af.RotationError, match="must reconnect"):
-        run(kv, client_factory, event(kv))
-    assert kv.writes == []
+    wall.advance(days=PERIOD)
+    report = tick(kv, client_factory, wall)
+    assert "must reconnect" in report.failed[KEY] and kv.writes == [] and report.tokens_left_live == 1
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"ROTATION_PERIOD_DAYS": ""}, "ROTATION_PERIOD_DAYS is not set"),
-        ({"ROTATION_PERIOD_DAYS": "weekly"}, "not a whole number"),
-        ({"ROTATION_PERIOD_DAYS": "0"}, "out of range"),
+        ({"KEY_VAULT_URL": ""}, "KEY_VAULT_URL is not set"),
         ({"OAUTH_CLIENT_SECRET_NAME": ""}, "OAUTH_CLIENT_SECRET_NAME is not set"),
-        ({"KEY_VAULT_URL": "https://kv-other.vault.azure.net"}, "rotates only"),
+        ({"ROTATION_TIME_BUDGET_SECONDS": "forever"}, "ROTATION_TIME_BUDGET_SECONDS='forever'"),
+        ({"ROTATION_TIME_BUDGET_SECONDS": "1"}, "from 10 to 3600"),
     ],
 )
-def test_bad_settings_are_clear_errors(kv, client_factory, env, message):
+def test_bad_settings_are_clear_errors(kv, client_factory, wall, env, message):
     with pytest.raises(af.RotationError, match=message):
-        run(kv, client_factory, event(kv), env=settings(**env))
+        rotator(kv, client_factory, wall, env=settings(**env))
     assert kv.writes == []
 
 
-def test_function_app_registers_the_event_grid_trigger():
+def test_function_app_registers_one_timer_trigger_on_the_schedule():
     functions = af.app.get_functions()
-    assert [f.get_function_name() for f in functions] == ["makini_rotate_connection_token"]
-    bindings = functions[0].get_bindings_dict()["bindings"]
-    assert [(b["type"], b["name"]) for b in bindings] == [("eventGridTrigger", "event")]
+    assert [f.get_function_name() for f in functions] == [af.FUNCTION_NAME]
+    bindings_ = functions[0].get_bindings_dict()["bindings"]
+    assert [(b["type"], b["name"], b["schedule"]) for b in bindings_] == [("timerTrigger", "timer", af.SCHEDULE)]
 
 
-# -- token lifetime: the new version must outlive ROTATION_PERIOD_DAYS + NEAR_EXPIRY_LEAD_DAYS + 1 day
-
-
-@pytest.mark.parametrize("expires_in", [300, 30 * 86400, (7 + 30 + 1) * 86400 - 1])
-def test_short_lived_token_is_refused_and_nothing_written(kv, makini, client_factory, expires_in):
-    from rotation.token_lifetime import TokenLifetimeTooShort
-
-    makini.connection_token_lifetime = expires_in
-    before = kv.get_secret("conn-acme-netsuite")
-    with pytest.raises(TokenLifetimeTooShort) as err:
-        run(kv, client_factory, event(kv))
-    message = str(err.value)
-    assert "conn-acme-netsuite" in message and f"expires in {expires_in} s" in message
-    assert "ROTATION_PERIOD_DAYS + NEAR_EXPIRY_LEAD_DAYS" in message and "at least 38 days" in message
-    assert makini.tokens_issued(CONNECTION_ID)[-1] not in message
-    assert kv.writes == []
-    assert kv.get_secret("conn-acme-netsuite").properties.version == before.properties.version
-    assert json.loads(kv.get_secret("conn-acme-netsuite").value)["token"] == kv.old_token
-
-
-@pytest.mark.parametrize("expires_in,expected_exp_days", [(None, 37), (38 * 86400, 37), (400 * 86400, 37)])
-def test_long_or_absent_lifetime_rotates(kv, makini, client_factory, expires_in, expected_exp_days):
-    makini.connection_token_lifetime = expires_in
-    assert run(kv, client_factory, event(kv)).rotated
-    new = kv.get_secret("conn-acme-netsuite")
-    assert json.loads(new.value)["token"] != kv.old_token
-    assert new.properties.expires_on == NOW + timedelta(days=expected_exp_days)
-    assert new.properties.expires_on <= NOW + timedelta(seconds=expires_in or 10**9)
-
-
-CLASS_VAULT = "https://kvc-prod-standard-1a22.vault.azure.net"
-
-
-def test_a_class_vault_event_rotates_there_with_the_oauth_client_from_the_environment_vault(kv, makini, client_factory):
-    """An access class's vault holds only its tokens: the function takes the token from the event's vault
-    (one of TOKEN_VAULT_URLS) and the OAuth client from the environment's vault (KEY_VAULT_URL)."""
-    klass = FakeSecretClient(CLASS_VAULT)
-    klass.versions["connections-standard-acme-netsuite-token"] = kv.versions.pop("conn-acme-netsuite")
-    ev = event(klass, name="connections-standard-acme-netsuite-token")
-    ev_data = ev.get_json()
-    ev_data["Id"] = ev_data["Id"].replace(VAULT, CLASS_VAULT)
-    ev = func.EventGridEvent(
-        id=ev.id,
-        data=ev_data,
-        topic=ev.topic,
-        subject=ev.subject,
-        event_type=ev.event_type,
-        event_time=NOW,
-        data_version="1",
-    )
-    clients = {VAULT: kv, CLASS_VAULT: klass}
-    outcome = af.handle_event(
-        ev,
-        secret_client_factory=lambda url: clients[url],
-        makini_client_factory=client_factory,
-        env=settings(TOKEN_VAULT_URLS=f"{VAULT},{CLASS_VAULT}"),
-        now=lambda: NOW,
-    )
-    assert outcome.rotated and [w["name"] for w in klass.writes] == ["connections-standard-acme-netsuite-token"]
-    assert kv.writes == []  # nothing written to the environment's vault
-    # a vault that is not listed is refused before anything is read
-    with pytest.raises(af.RotationError, match="rotates only"):
-        af.handle_event(
-            ev,
-            secret_client_factory=lambda url: clients[url],
-            makini_client_factory=client_factory,
-            env=settings(TOKEN_VAULT_URLS=VAULT),
-            now=lambda: NOW,
-        )
+def test_vault_urls_follow_the_environments_cloud():
+    assert af.vault_url_for("kv-a", "https://kv-b.vault.azure.cn") == "https://kv-a.vault.azure.cn"
+    assert af.vault_url_for("kv-a", VAULT) == "https://kv-a.vault.azure.net"

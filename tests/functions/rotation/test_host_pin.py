@@ -16,6 +16,7 @@ import pytest
 from rotation import aws_lambda, makini_client
 from rotation import azure_function as af
 from rotation import vault_rotator as vr
+from rotation.bindings import Bindings
 from rotation.makini_client import DEFAULT_BASE_URL, MakiniClient, MakiniHostRefused, pinned_base_url
 
 from tests.fakes.makini_api import FakeMakini
@@ -222,19 +223,14 @@ def test_aws_rotation_lambda_refuses_before_reading_a_secret(monkeypatch, aws, n
 @pytest.mark.parametrize("value", ROTATOR_CASES.values(), ids=ROTATOR_CASES.keys())
 def test_azure_rotation_function_refuses_before_reading_a_secret(network, attacker, value):
     opened = []
-    data = {
-        "Id": "https://kv-makini-prod.vault.azure.net/secrets/conn/1",
-        "ObjectType": "Secret",
-        "ObjectName": "conn",
-        "Version": "1",
-    }
     env = {
         "OAUTH_CLIENT_SECRET_NAME": "makini-oauth-client",
-        "ROTATION_PERIOD_DAYS": "7",
+        "KEY_VAULT_URL": "https://kv-makini-prod.vault.azure.net",
         "MAKINI_API_BASE": _target(value, attacker),
     }
+    bindings = Bindings("prod", "azure", {"kv-makini-prod/conn": "0900001"}, "test package", 7)
     with pytest.raises(MakiniHostRefused):
-        af.rotate_near_expiry(af.EVENT_TYPE, data, secret_client_factory=lambda url: opened.append(url), env=env)
+        af.run_scheduled(bindings=bindings, env=env, secret_client_factory=lambda url: opened.append(url))
     assert opened == [] and network.attempts == [] and attacker.requests == []
 
 

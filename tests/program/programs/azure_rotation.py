@@ -19,7 +19,8 @@ rotation = KeyVaultRotation(
         token_secret_ids=TOKENS,
         oauth_client_secret_name="oauth-client",
         oauth_client_secret_id=f"{VAULT}/secrets/oauth-client",
-        period_days=21,
+        bindings_document='{"format":"makini-rotation-bindings/1","environment":"dev","backend":"azure","periodDays":21,'
+        '"bindings":{"kv-makini-dev/connections-acme-sap-token":"0900001"}}',
         tags={"environment": "dev"},
     ),
 )
