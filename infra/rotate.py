@@ -65,6 +65,18 @@ def disconnect_step(makini_id: str | None) -> str:
     )
 
 
+def clear_stuck_pending(client: Any, secret_id: str) -> list[str]:
+    """Remove AWSPENDING from every version that holds it without AWSCURRENT (an incomplete rotation), the
+    documented way to let RotateSecret start again; returns the versions cleared."""
+    stages = client.describe_secret(SecretId=secret_id).get("VersionIdsToStages") or {}
+    stuck = sorted(v for v, labels in stages.items() if "AWSPENDING" in labels and "AWSCURRENT" not in labels)
+    for version_id in stuck:
+        client.update_secret_version_stage(
+            SecretId=secret_id, VersionStage="AWSPENDING", RemoveFromVersionId=version_id
+        )
+    return stuck
+
+
 def _aws_error(err: Exception) -> str:
     response = getattr(err, "response", None)
     if isinstance(response, dict):
@@ -136,10 +148,18 @@ def rotate_now(
     region = source.config.get("aws:region") or DEFAULT_REGION
     try:
         client = client_factory(region)
+        cleared = clear_stuck_pending(client, name)
         response = client.rotate_secret(SecretId=name, RotateImmediately=True)
     except Exception as e:  # noqa: BLE001 - botocore ClientError/BotoCoreError: one clear line
         print(f"makini-infra: could not start the rotation of {name} in {region}: {_aws_error(e)}", file=err)
         return EXIT_FAILED
+    for version_id in cleared:
+        print(
+            f"Cleared a stuck AWSPENDING from version {version_id} of {name}: an earlier rotation never completed, "
+            "and Secrets Manager refuses to start a new one while it holds the label. Its token (if Makini issued "
+            "one) stays valid at Makini until the connection is disconnected.",
+            file=out,
+        )
     version = response.get("VersionId", "?") if isinstance(response, dict) else "?"
     print(
         f"Started an immediate rotation of {name} in {region} (new version {version}).\n"

@@ -10,8 +10,16 @@ Handler: ``rotation.aws_lambda.handler``. Secrets Manager calls it four times pe
 - ``setSecret``: nothing to do. For a database the rotator would now set the new password in the
   database; Makini already knows the new token because Makini issued it in ``createSecret``.
 - ``testSecret``: ``GET /api/integrations/current`` with the pending token; 401 or
-  ``sync_status == "fail"`` fails the step.
-- ``finishSecret``: move ``AWSCURRENT`` to the new version (Secrets Manager moves ``AWSPREVIOUS``).
+  ``sync_status == "fail"`` fails the step and *discards* the pending version (its ``AWSPENDING`` label is
+  removed), so the next attempt issues a fresh token instead of retrying a bad one forever (a stuck
+  ``AWSPENDING`` would also make every ``RotateSecret`` fail). A transient failure (5xx, 429, network)
+  keeps it: the retry tests the same token again.
+- ``finishSecret``: check the pending version holds a valid value for the bound connection, then move
+  ``AWSCURRENT`` to it (Secrets Manager moves ``AWSPREVIOUS``).
+
+A token Makini issued that is never promoted (refused lifetime, failed test, failed write) stays valid at
+Makini until the connection is disconnected: each one is logged as ``token_left_live``, so operators can
+count the live tokens of a connection (docs/operations.md, "Revoking").
 
 The old token is not revoked: it stays valid at Makini, so readers holding ``AWSCURRENT`` keep
 working whatever step fails, and a failed rotation leaves only an unused ``AWSPENDING`` version.
@@ -37,7 +45,7 @@ from functions.shared import jsonlog
 
 from .backoff import RetryPolicy
 from .bindings import Binding, BindingError, Bindings, claimed_connection
-from .makini_client import ENV_API_BASE, MakiniClient, MakiniHostRefused, pinned_base_url
+from .makini_client import ENV_API_BASE, MakiniAuthError, MakiniClient, MakiniHostRefused, pinned_base_url
 from .token_lifetime import aws_rotation_period_seconds, check_token_lifetime
 
 CONNECTION_TAG = "makini:connection-id"
@@ -166,12 +174,22 @@ def create_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: 
             raise
         current_raw = None
     try:
-        sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
-        jsonlog.log(logger, logging.INFO, "pending_exists", secret=arn, client_request_token=token)
-        return
+        pending = sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
     except Exception as err:  # botocore ClientError
         if _error_code(err) != "ResourceNotFoundException":
             raise
+    else:
+        # A retry of this step: keep a usable pending value (retry-safe), discard one that cannot be promoted.
+        try:
+            _pending_value(pending.get("SecretString"), arn, binding)
+        except RotationError as bad:
+            _discard_pending(sm, arn, token, reason=str(bad))
+            raise RotationError(
+                f"createSecret for {arn}: {bad}. The pending version was discarded; the next rotation issues a "
+                "fresh token."
+            ) from None
+        jsonlog.log(logger, logging.INFO, "pending_exists", secret=arn, client_request_token=token)
+        return
 
     connection_id = binding.connection_id
     _log_mismatches(arn, meta, current_raw, binding)
@@ -198,6 +216,7 @@ def create_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: 
             expires_in=issued.expires_in,
             period_seconds=period,
         )
+        _token_left_live(arn, connection_id, token, "its lifetime is shorter than the rotation period")
         raise
     value = json.dumps(
         {
@@ -206,7 +225,11 @@ def create_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: 
             "issued_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         }
     )
-    sm.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=value, VersionStages=["AWSPENDING"])
+    try:
+        sm.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=value, VersionStages=["AWSPENDING"])
+    except Exception:
+        _token_left_live(arn, connection_id, token, "storing it as AWSPENDING failed")
+        raise
     jsonlog.log(
         logger,
         logging.INFO,
@@ -238,25 +261,44 @@ def set_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any
 def test_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any, binding: Binding) -> None:
     makini = _makini_client(context)
     pending = sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
-    value = _parse_value(pending.get("SecretString"), arn, "AWSPENDING")
-    if value.get("connection_id") != binding.connection_id:
-        raise RotationError(
-            f"testSecret for {arn}: the pending value is for connection {value.get('connection_id')!r}, but the "
-            f"deployed binding is {binding.connection_id} ({binding.source}); it is not promoted"
-        )
-    status = makini.check_token(value["token"])
+    try:
+        value = _pending_value(pending.get("SecretString"), arn, binding)
+    except RotationError as bad:
+        _discard_pending(sm, arn, token, reason=str(bad))
+        raise
+    try:
+        status = makini.check_token(value["token"])
+    except MakiniAuthError as err:  # 401: this token is invalid, expired or revoked: never retry it
+        _discard_pending(sm, arn, token, reason=f"Makini refused the pending token ({err.status})")
+        _token_left_live(arn, binding.connection_id, token, "Makini refused it in testSecret", live=False)
+        raise
     if status in BAD_SYNC_STATUSES:
         jsonlog.log(
             logger, logging.ERROR, "pending_test_failed", secret=arn, client_request_token=token, sync_status=status
         )
+        _discard_pending(sm, arn, token, reason=f"sync_status={status}")
+        _token_left_live(arn, binding.connection_id, token, f"testSecret found sync_status={status}")
         raise RotationError(
-            f"testSecret for {arn}: Makini reports sync_status={status!r} (authentication error: invalid "
-            "platform credentials) for the pending token; the customer must reconnect. AWSCURRENT is unchanged."
+            f"testSecret for {arn} (connection {binding.connection_id}): Makini reports sync_status={status!r} "
+            "(authentication error: invalid platform credentials) for the pending token; the customer must "
+            "reconnect. AWSCURRENT is unchanged; the pending version was discarded."
         )
     jsonlog.log(logger, logging.INFO, "pending_test_ok", secret=arn, client_request_token=token, sync_status=status)
 
 
 def finish_secret(sm: Any, arn: str, token: str, meta: dict[str, Any], context: Any, binding: Binding) -> None:
+    # Never promote a version without a usable value: a pending version with no value (createSecret never
+    # completed) or one for another connection stays where it is, and the step fails.
+    try:
+        pending = sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
+    except Exception as err:
+        if _error_code(err) != "ResourceNotFoundException":
+            raise
+        raise RotationError(
+            f"finishSecret for {arn}: the pending version {token} has no value (createSecret did not complete); "
+            "AWSCURRENT is unchanged"
+        ) from None
+    _pending_value(pending.get("SecretString"), arn, binding)
     current_version = None
     for version, stages in meta.get("VersionIdsToStages", {}).items():
         if "AWSCURRENT" in stages:
@@ -286,6 +328,39 @@ def _parse_value(raw: str | None, arn: str, stage: str) -> dict[str, Any]:
     if not isinstance(value, dict) or not isinstance(value.get("token"), str) or not value["token"]:
         raise RotationError(f'{stage} value of {arn} has no "token" string')
     return value
+
+
+def _pending_value(raw: str | None, arn: str, binding: Binding) -> dict[str, Any]:
+    """The pending value, if it can be promoted: JSON with a token, for the bound connection."""
+    value = _parse_value(raw, arn, "AWSPENDING")
+    if value.get("connection_id") != binding.connection_id:
+        raise RotationError(
+            f"the pending value of {arn} is for connection {value.get('connection_id')!r}, but the deployed binding "
+            f"is {binding.connection_id} ({binding.source}); it is not promoted"
+        )
+    return value
+
+
+def _discard_pending(sm: Any, arn: str, token: str, *, reason: str) -> None:
+    """Remove AWSPENDING from a version that cannot be promoted, so the next rotation starts a fresh version
+    (the documented way out of a stuck rotation: RotateSecret refuses to start while AWSPENDING is on a version
+    other than AWSCURRENT). The version keeps no label and Secrets Manager deprecates it."""
+    sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+    jsonlog.log(logger, logging.WARNING, "pending_discarded", secret=arn, client_request_token=token, reason=reason)
+
+
+def _token_left_live(arn: str, connection_id: str, token: str, why: str, *, live: bool = True) -> None:
+    """One more token Makini issued that no store holds as current: it stays valid at Makini until the connection
+    is disconnected (``live``), unless Makini already refuses it. Counted by operators (docs/operations.md)."""
+    jsonlog.log(
+        logger,
+        logging.WARNING,
+        "token_left_live" if live else "token_discarded_dead",
+        secret=arn,
+        connection_id=connection_id,
+        client_request_token=token,
+        reason=why,
+    )
 
 
 def _log_mismatches(arn: str, meta: dict[str, Any], current_raw: str | None, binding: Binding) -> None:

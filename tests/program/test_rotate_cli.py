@@ -42,6 +42,14 @@ def test_stubbed_call_is_rotate_secret_immediately_on_the_env_secret(tmp_path):
     regions = []
     with Stubber(client) as stub:
         stub.add_response(
+            "describe_secret",
+            {
+                "Name": "makini/dev/connections/acme-sap/token",
+                "VersionIdsToStages": {"6f1c5c1e-0000-4000-8000-00000000a000": ["AWSCURRENT"]},
+            },
+            {"SecretId": "makini/dev/connections/acme-sap/token"},
+        )
+        stub.add_response(
             "rotate_secret",
             {
                 "ARN": f"arn:aws:secretsmanager:{REGION}:111111111111:secret:makini/dev/connections/acme-sap/token-AbCdEf",
@@ -69,6 +77,11 @@ def test_a_class_token_is_rotated_under_its_class_prefix(tmp_path):
     path.write_text(dump_stack_yaml({"config": cfg}))
     name = "makini/dev/connections/standard/globex-mx/token"
     with Stubber(client) as stub:
+        stub.add_response(
+            "describe_secret",
+            {"Name": name, "VersionIdsToStages": {"6f1c5c1e-0000-4000-8000-00000000a000": ["AWSCURRENT"]}},
+            {"SecretId": name},
+        )
         stub.add_response(
             "rotate_secret",
             {"ARN": f"arn:aws:secretsmanager:{REGION}:111111111111:secret:{name}-AbCdEf", "Name": name},

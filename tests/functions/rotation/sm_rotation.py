@@ -7,10 +7,15 @@ after the steps even when one failed, which hides a broken ``finishSecret``. :cl
 plays the service instead, as the Secrets Manager User Guide describes rotation by Lambda function
 ("How rotation works", "Lambda rotation functions", "Troubleshoot rotation"):
 
-1. ``RotateSecret`` on a secret with rotation enabled: if a version still carries ``AWSPENDING`` without
-   ``AWSCURRENT`` (an earlier rotation did not complete), that rotation is reattempted with the same
-   ``ClientRequestToken`` ("A previous rotation isn't complete. That rotation will be reattempted.");
-   otherwise a new version id is created and labelled ``AWSPENDING``, with no value yet.
+1. A rotation starts on a secret with rotation enabled. When the *service* retries one that failed ("If
+   rotation fails, Secrets Manager retries the entire rotation process multiple times", DescribeSecret's
+   ``NextRotationDate``), a version still carrying ``AWSPENDING`` without ``AWSCURRENT`` is reattempted with
+   the same ``ClientRequestToken`` (:meth:`RotationDriver.rotate`); otherwise a new version id is created and
+   labelled ``AWSPENDING``, with no value yet. A caller's ``RotateSecret`` (:meth:`RotationDriver.rotate_secret`,
+   what ``infra.rotate --now`` sends) is refused while such a version exists: "If the AWSPENDING staging
+   label is present but not attached to the same version as AWSCURRENT, then any later invocation of
+   RotateSecret assumes that a previous rotation request is still in progress and returns an error"
+   (API reference, RotateSecret), until someone removes the label (UpdateSecretVersionStage).
 2. The function is invoked once per step, in order, with the same token: ``createSecret``,
    ``setSecret``, ``testSecret``, ``finishSecret``. A step that raises is invoked again with the same
    event (Lambda's and the service's retries: every step must be idempotent), up to ``step_attempts``.
@@ -49,6 +54,14 @@ class Attempt:
 
 class RotationNotEnabled(Exception):
     pass
+
+
+class InvalidRequestException(Exception):
+    """RotateSecret's error while a previous rotation is incomplete (botocore's code, with a response dict)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.response = {"Error": {"Code": "InvalidRequestException", "Message": message}}
 
 
 class RotationDriver:
@@ -115,9 +128,19 @@ class RotationDriver:
         return attempt
 
     def rotate(self) -> Attempt:
-        """``RotateSecret``: begin (or reattempt) and run the four steps."""
+        """The service's own (scheduled or retried) rotation: begin (or reattempt) and run the four steps."""
         token, reattempt = self.begin()
         return self.run(token, reattempt)
+
+    def rotate_secret(self, **params: Any) -> dict[str, Any]:
+        """A caller's ``RotateSecret`` (e.g. ``RotateImmediately``): refused while an incomplete rotation holds
+        ``AWSPENDING``; else a new rotation, run to its end. Answers like the API (ARN, Name, VersionId)."""
+        pending = self._pending_incomplete()
+        if pending is not None:
+            raise InvalidRequestException("A previous rotation isn't complete. That rotation will be reattempted.")
+        attempt = self.rotate()
+        meta = self.sm.describe_secret(SecretId=self.secret_id)
+        return {"ARN": meta["ARN"], "Name": meta["Name"], "VersionId": attempt.token, "attempt": attempt}
 
     # -- below moto's public API ---------------------------------------------------------------
 

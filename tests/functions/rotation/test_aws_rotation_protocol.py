@@ -7,11 +7,14 @@ the same token, and completion only when AWSCURRENT is on the new version. moto 
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 from rotation import aws_lambda
 
 from .conftest import CONNECTION_ID
-from .sm_rotation import STEPS, RotationDriver, RotationNotEnabled
+from .sm_rotation import STEPS, InvalidRequestException, RotationDriver, RotationNotEnabled
 
 
 def driver(aws, step_attempts: int = 2) -> RotationDriver:
@@ -40,32 +43,107 @@ def test_a_rotation_moves_current_and_previous_and_calls_each_step_once(aws):
     assert aws.value("AWSPREVIOUS")["token"] == aws.current_token and aws.makini.token_is_valid(aws.current_token)
 
 
-FAULTS = {
-    # createSecret cannot get a token from Makini
-    "createSecret": lambda aws: aws.makini.fail_next(503, count=50),
-    # testSecret finds the customer must reconnect
-    "testSecret": lambda aws: aws.makini.set_sync_status(CONNECTION_ID, "fail"),
-}
-
-
-@pytest.mark.parametrize("failing", sorted(FAULTS))
-def test_a_step_that_keeps_failing_leaves_awscurrent_and_the_next_rotation_reattempts(aws, failing):
+def test_a_create_that_keeps_failing_leaves_awscurrent_and_the_next_rotation_reattempts(aws):
+    """Makini is down: no token was issued, the empty pending version is reattempted with the same token."""
     aws.configure_rotation()
     old = labels(aws)["AWSCURRENT"]
-    FAULTS[failing](aws)
+    aws.makini.fail_next(503, count=50)
     d = driver(aws)
     attempt = d.rotate()
-    assert not attempt.completed and attempt.failed_step == failing
-    assert attempt.invoked.count(failing) == 2  # the service retried it with the same event
-    assert attempt.invoked[-1] == failing  # and invoked nothing after it
+    assert not attempt.completed and attempt.failed_step == "createSecret"
+    assert attempt.invoked.count("createSecret") == 2  # the service retried it with the same event
+    assert attempt.invoked[-1] == "createSecret"  # and invoked nothing after it
     assert labels(aws)["AWSCURRENT"] == old and aws.value("AWSCURRENT")["token"] == aws.current_token
     assert aws.makini.token_is_valid(aws.current_token)
     assert aws.versions()[attempt.token] == ["AWSPENDING"]  # the rotation is pending, not lost
     aws.makini.clear_faults()
-    aws.makini.set_sync_status(CONNECTION_ID, "done")
     again = d.rotate()
     assert again.reattempt and again.token == attempt.token and again.completed
     assert labels(aws)["AWSCURRENT"] == attempt.token and labels(aws)["AWSPREVIOUS"] == old
+
+
+BAD_PENDING = {
+    # the pending token is refused (revoked, expired): Makini answers 401
+    "revoked": lambda aws: aws.makini.revoke_token(aws.value("AWSPENDING")["token"]),
+    # the customer's system refuses its credentials
+    "sync-fail": lambda aws: aws.makini.set_sync_status(CONNECTION_ID, "fail"),
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_PENDING))
+def test_a_pending_token_that_failed_its_test_is_discarded_and_a_fresh_one_issued_next(aws, bad, caplog):
+    """Finding 7: the bad pending token used to be reattempted forever, and RotateSecret (so revoke-now)
+    refused to start while it held AWSPENDING. Now testSecret discards it; the next attempt issues a fresh
+    token, and a caller's RotateSecret is accepted."""
+    caplog.set_level(logging.WARNING, logger="rotation")
+    aws.configure_rotation()
+    old = labels(aws)["AWSCURRENT"]
+    d = driver(aws)
+    token, _ = d.begin()
+    aws.step("createSecret", token)
+    first_pending = aws.value("AWSPENDING")["token"]
+    BAD_PENDING[bad](aws)
+    attempt = d.run(token)
+    assert attempt.failed_step == "testSecret" and not attempt.completed
+    assert "AWSPENDING" not in aws.versions().get(token, []) and labels(aws)["AWSCURRENT"] == old
+    assert "pending_discarded" in caplog.text
+    aws.makini.set_sync_status(CONNECTION_ID, "done")
+    answer = d.rotate_secret(RotateImmediately=True)  # no longer refused
+    fresh = answer["attempt"]
+    assert fresh.completed and not fresh.reattempt and fresh.token != token
+    new = aws.value("AWSCURRENT")["token"]
+    assert new != first_pending and aws.makini.token_is_valid(new)
+    assert labels(aws)["AWSPREVIOUS"] == old
+    assert len(aws.makini.tokens_issued(CONNECTION_ID)) == 3  # the original, the bad one, the fresh one
+    if bad == "sync-fail":  # the bad one is still valid at Makini: counted in the logs
+        assert caplog.text.count('"event": "token_left_live"') == 1 and first_pending not in caplog.text
+
+
+def test_a_transient_test_failure_keeps_the_pending_token(aws):
+    aws.configure_rotation()
+    d = driver(aws)
+    aws.makini.fail_next(503, count=50, path_prefix="/api/integrations/current")
+    attempt = d.rotate()
+    assert attempt.failed_step == "testSecret" and aws.versions()[attempt.token] == ["AWSPENDING"]
+    aws.makini.clear_faults()
+    again = d.rotate()
+    assert again.reattempt and again.token == attempt.token and again.completed
+    assert len(aws.makini.tokens_issued(CONNECTION_ID)) == 2  # no second token was issued
+
+
+def test_a_caller_rotate_secret_is_refused_while_a_rotation_is_pending(aws):
+    """The service's documented behaviour (what revoke-now must clear first, see infra.rotate)."""
+    aws.configure_rotation()
+    d = driver(aws)
+    d.begin()
+    with pytest.raises(InvalidRequestException, match="previous rotation isn't complete"):
+        d.rotate_secret(RotateImmediately=True)
+
+
+def test_a_pending_value_for_another_connection_found_on_retry_is_discarded(aws):
+    """A value planted as AWSPENDING (a writer's PutSecretValue with VersionStages) is never promoted."""
+    aws.configure_rotation()
+    d = driver(aws)
+    token, _ = d.begin()
+    planted = {"token": "planted", "connection_id": "09000299999999", "issued_at": "2025-01-01T00:00:00Z"}
+    aws.sm.put_secret_value(
+        SecretId=aws.secret_arn,
+        ClientRequestToken=token,
+        SecretString=json.dumps(planted),
+        VersionStages=["AWSPENDING"],
+    )
+    attempt = d.run(token)
+    assert attempt.failed_step == "createSecret" and "AWSPENDING" not in aws.versions().get(token, [])
+    assert d.rotate().completed and aws.value("AWSCURRENT")["connection_id"] == CONNECTION_ID
+
+
+def test_finish_refuses_a_pending_version_without_a_value(aws):
+    aws.configure_rotation()
+    old = labels(aws)["AWSCURRENT"]
+    token, _ = driver(aws).begin()  # labelled AWSPENDING, no value: createSecret never ran
+    with pytest.raises(aws_lambda.RotationError, match="has no value"):
+        aws.step("finishSecret", token)
+    assert labels(aws)["AWSCURRENT"] == old
 
 
 def test_a_failure_of_finish_leaves_awscurrent_and_the_reattempt_completes(aws, monkeypatch):
@@ -124,7 +202,9 @@ def _raise(message: str):
 def test_revoke_now_from_the_command_runs_a_whole_rotation(aws, tmp_path):
     """`python -m infra.rotate <stack> --connection KEY --now` sends RotateSecret; here the driver serves it
     as Secrets Manager does (the real function's four steps against the fake Makini), so the command's
-    effect is shown end to end: a fresh, valid AWSCURRENT, the old one AWSPREVIOUS, nothing printed secret."""
+    effect is shown end to end: a fresh, valid AWSCURRENT, the old one AWSPREVIOUS, nothing printed secret.
+    A rotation left incomplete (AWSPENDING without AWSCURRENT) would make RotateSecret fail: the command
+    clears it first and says so (finding 7)."""
     import io
     import json
 
@@ -147,15 +227,19 @@ def test_revoke_now_from_the_command_runs_a_whole_rotation(aws, tmp_path):
         d = driver(aws)
         sent: list[dict] = []
 
-        class SecretsManager:  # the client the command gets: RotateSecret served by the driver
+        class SecretsManager:  # the client the command gets: moto, with RotateSecret served by the driver
+            def __getattr__(self, attr):
+                return getattr(aws.sm, attr)
+
             def rotate_secret(self, **params):
                 sent.append(params)
-                attempt = d.rotate()
-                assert attempt.completed, attempt
-                return {"ARN": arn, "Name": name, "VersionId": attempt.token}
+                answer = d.rotate_secret(**params)
+                assert answer["attempt"].completed, answer
+                return {k: v for k, v in answer.items() if k != "attempt"}
 
         stack = tmp_path / "Pulumi.dev.yaml"
         stack.write_text(dump_stack_yaml({"config": base_config("dev")}))
+        stuck, _ = d.begin()  # an earlier rotation that never completed: RotateSecret would be refused
         out, err = io.StringIO(), io.StringIO()
         code = rotate_now("dev", "acme-sap", stack, client_factory=lambda region: SecretsManager(), out=out, err=err)
         assert code == EXIT_OK, err.getvalue()
@@ -168,5 +252,6 @@ def test_revoke_now_from_the_command_runs_a_whole_rotation(aws, tmp_path):
         printed = out.getvalue() + err.getvalue()
         assert new["token"] not in printed and old_token not in printed
         assert "DELETE https://api.makini.io/api/system/connections/0900001" in printed
+        assert f"Cleared a stuck AWSPENDING from version {stuck}" in printed
     finally:
         aws.secret_arn = rig_arn
