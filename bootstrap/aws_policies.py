@@ -577,6 +577,23 @@ def deploy_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
             "Resource": _arn(p, "cloudwatch", r, a, f"alarm:makini-{e}-*"),
         },
         {
+            # The rotation-failure rule (components/aws/rotation.py), targeting the environment's alarm topic.
+            "Sid": "EventRulesOfThisEnvironment",
+            "Effect": "Allow",
+            "Action": [
+                "events:DeleteRule",
+                "events:DescribeRule",
+                "events:ListTagsForResource",
+                "events:ListTargetsByRule",
+                "events:PutRule",
+                "events:PutTargets",
+                "events:RemoveTargets",
+                "events:TagResource",
+                "events:UntagResource",
+            ],
+            "Resource": _arn(p, "events", r, a, f"rule/makini-{e}-*"),
+        },
+        {
             "Sid": "LogGroupsOfThisEnvironment",
             "Effect": "Allow",
             "Action": [

@@ -1,7 +1,15 @@
 """One environment's AWS token rotation: the rotation Lambda (functions/rotation), its own role, one
 permission for Secrets Manager to invoke it for any token secret of the environment (a source-ARN
-pattern), a Secrets Manager rotation schedule per rotated connection-token secret, and reminders for the
-secrets Makini issues by hand (an SNS topic and one-time EventBridge Scheduler schedules).
+pattern), a Secrets Manager rotation schedule per rotated connection-token secret, alarms when a rotation
+fails, and reminders for the secrets Makini issues by hand (an SNS topic and one-time EventBridge Scheduler
+schedules).
+
+Alarms (to the receiver's alarm topic when the stack has a receiver, else to the rotation's own,
+``makini-<env>-rotation-alarms``, see components/aws/alarms.py): ``makini-<env>-rotation-errors``, the
+function's ``Errors`` over 5 minutes (any step that raised), and the EventBridge rule
+``makini-<env>-rotation-failed``, Secrets Manager's own ``RotationFailed`` / ``RotationAbandoned`` events
+(CloudTrail service events, ``detail.additionalEventData.SecretId``) for this environment's secrets, which
+also catch a rotation that never reached the function (an invoke permission or schedule problem).
 
 The rotation role is created first and apart (:func:`rotation_role`), because the token secrets'
 resource policies (writers) and the OAuth client secret's (readers), built by the secret store, must
@@ -15,12 +23,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from stacks.naming import reminder_role_name, rotation_function_name, rotation_log_group_name, rotation_role_name
 
+from .alarms import alarm_channel
 from .lambda_package import BINDINGS_FILE, ROTATION_LAMBDA
 from .policies import lambda_trust_policy, secret_arn_prefix, token_pattern
 from .rotation_policies import reminder_publish_policy, rotation_policy, scheduler_trust_policy
@@ -91,6 +101,29 @@ class TokenRotationArgs:
     code: pulumi.Archive | None = None
     #: Permissions boundary of the reminder role (bootstrap/'s makini-infra-boundary).
     permissions_boundary: pulumi.Input[str] | None = None
+    #: Where rotation alarms go: the receiver's alarm topic (it must let this environment's EventBridge rules
+    #: publish: components/aws/alarms.py); None: the rotation's own topic, subscribed by ``alarm_email``.
+    alarm_topic_arn: pulumi.Input[str] | None = None
+    alarm_email: str | None = None
+
+
+def rotation_failed_pattern(partition: str, region: str, account_id: str, environment: str) -> dict[str, Any]:
+    """EventBridge pattern for Secrets Manager's rotation failures on this environment's secrets (CloudTrail
+    service events: detail-type "AWS Service Event via CloudTrail", the secret's ARN in
+    ``detail.additionalEventData.SecretId``)."""
+    return {
+        "source": ["aws.secretsmanager"],
+        "detail-type": ["AWS Service Event via CloudTrail"],
+        "detail": {
+            "eventSource": ["secretsmanager.amazonaws.com"],
+            "eventName": ["RotationFailed", "RotationAbandoned"],
+            "additionalEventData": {
+                "SecretId": [
+                    {"prefix": f"arn:{partition}:secretsmanager:{region}:{account_id}:secret:makini/{environment}/"}
+                ]
+            },
+        },
+    }
 
 
 class TokenRotation(pulumi.ComponentResource):
@@ -190,6 +223,61 @@ class TokenRotation(pulumi.ComponentResource):
                     opts=after,
                 )
 
+        # Alarms: a failed step (the function raised) and Secrets Manager's own failure events ----------
+        self.alarm_topic_arn: pulumi.Output[str] | None = None
+        self.alarm_names: list[str] = []
+        if self.function is not None:
+            if args.alarm_topic_arn is not None:
+                topic_arn = pulumi.Output.from_input(args.alarm_topic_arn)
+            else:
+                channel = alarm_channel(
+                    name,
+                    environment=env,
+                    topic_name=f"makini-{env}-rotation-alarms",
+                    purpose="token rotation",
+                    email=args.alarm_email,
+                    tags=tags,
+                    keep=keep,
+                    child=child,
+                )
+                topic_arn = channel.topic_arn
+            self.alarm_topic_arn = topic_arn
+            self.errors_alarm = aws.cloudwatch.MetricAlarm(
+                f"{name}-errors",
+                name=f"makini-{env}-rotation-errors",
+                alarm_description=(
+                    f"A token rotation step of {env} failed (makini-{env}-rotation raised): read its log group "
+                    f"{rotation_log_group_name(env)} (docs/operations.md, 'Rotation alarms')."
+                ),
+                namespace="AWS/Lambda",
+                metric_name="Errors",
+                dimensions={"FunctionName": self.function.name},
+                statistic="Sum",
+                period=300,
+                evaluation_periods=1,
+                threshold=0,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=[topic_arn],
+                ok_actions=[topic_arn],
+                tags=tags,
+                opts=child,
+            )
+            self.failed_rule = aws.cloudwatch.EventRule(
+                f"{name}-failed",
+                name=f"makini-{env}-rotation-failed",
+                description=f"Secrets Manager reports a failed or abandoned rotation of a secret of {env}",
+                event_pattern=pulumi.Output.all(partition.partition, region.region, identity.account_id).apply(
+                    lambda v: json.dumps(rotation_failed_pattern(v[0], v[1], v[2], env), sort_keys=True)
+                ),
+                tags=tags,
+                opts=child,
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-failed-notify", rule=self.failed_rule.name, target_id="alarm-topic", arn=topic_arn, opts=child
+            )
+            self.alarm_names = [f"makini-{env}-rotation-errors", f"makini-{env}-rotation-failed"]
+
         # Reminders for the hand-issued secrets -------------------------------------------------------
         self.topic = aws.sns.Topic(
             f"{name}-reminders",
@@ -253,6 +341,7 @@ class TokenRotation(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "functionArn": self.function_arn,
+                "alarmTopicArn": self.alarm_topic_arn,
                 "reminderTopicArn": self.topic.arn,
                 "rotatedSecrets": paths,
             }

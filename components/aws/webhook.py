@@ -19,9 +19,10 @@ import pulumi_aws as aws
 
 from stacks.naming import receiver_function_name, receiver_log_group_name, receiver_role_name
 
+from .alarms import alarm_channel
 from .lambda_package import RECEIVER_LAMBDA
 from .policies import lambda_trust_policy
-from .webhook_policies import alarm_key_policy, queue_policy, receiver_policy
+from .webhook_policies import queue_policy, receiver_policy
 
 #: SQS's largest message; the receiver refuses (413) anything larger.
 MAX_MESSAGE_BYTES = 1_048_576
@@ -345,28 +346,17 @@ class WebhookEndpoint(pulumi.ComponentResource):
             self.url = self.api.api_endpoint.apply(lambda e: f"{e}{args.route_path}")
 
         # Alarms -----------------------------------------------------------------------------------------
-        self.alarm_key = aws.kms.Key(
-            f"{name}-alarm-key",
-            description=f"makini-infra: encrypts the webhook alarm notifications of {env}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=pulumi.Output.all(partition.partition, identity.account_id, region.region).apply(
-                lambda v: json.dumps(alarm_key_policy(v[0], v[1], v[2]), sort_keys=True)
-            ),
+        channel = alarm_channel(
+            name,
+            environment=env,
+            topic_name=f"makini-{env}-webhook-alarms",
+            purpose="webhook and rotation",
+            email=args.alarm_email,
             tags=tags,
-            opts=keep,
+            keep=keep,
+            child=child,
         )
-        self.topic = aws.sns.Topic(
-            f"{name}-alarms",
-            name=f"makini-{env}-webhook-alarms",
-            kms_master_key_id=self.alarm_key.arn,
-            tags=tags,
-            opts=keep,
-        )
-        if args.alarm_email:
-            aws.sns.TopicSubscription(
-                f"{name}-alarms-email", topic=self.topic.arn, protocol="email", endpoint=args.alarm_email, opts=child
-            )
+        self.alarm_key, self.topic = channel.key, channel.topic
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         actions = [self.topic.arn]
 

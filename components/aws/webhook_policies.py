@@ -80,29 +80,81 @@ def receiver_policy(
     }
 
 
-def alarm_key_policy(partition: str, account_id: str, region: str) -> dict[str, Any]:
-    """Key policy of the alarm topic's key: the account administers it; CloudWatch (alarms in this
-    account only) may encrypt the notifications it publishes. An AWS-managed SNS key would refuse
-    CloudWatch, and the secrets key is for secrets only."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountRootControl",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
+def alarm_key_policy(partition: str, account_id: str, region: str, environment: str = "") -> dict[str, Any]:
+    """Key policy of an alarm topic's key: the account administers it; CloudWatch (alarms in this account only)
+    and EventBridge (this environment's rules only: ``makini-<env>-*``, e.g. the rotation-failure rule) may
+    encrypt the notifications they publish. An AWS-managed SNS key would refuse both, and the secrets key is
+    for secrets only."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "AccountRootControl",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudWatchAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:*"},
             },
+        },
+    ]
+    if environment:
+        statements.append(
             {
-                "Sid": "CloudWatchAlarmsPublish",
+                "Sid": "EventBridgeRulesPublish",
                 "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Principal": {"Service": "events.amazonaws.com"},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
                 "Condition": {
                     "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {"aws:SourceArn": _rule_arns(partition, region, account_id, environment)},
+                },
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _rule_arns(partition: str, region: str, account_id: str, environment: str) -> str:
+    return f"arn:{partition}:events:{region}:{account_id}:rule/makini-{environment}-*"
+
+
+def alarm_topic_policy(
+    partition: str, account_id: str, region: str, environment: str, topic_arn: str
+) -> dict[str, Any]:
+    """Resource policy of an alarm topic: publishing by CloudWatch alarms of this account and by this environment's
+    EventBridge rules (which need an explicit grant: EventBridge publishes to SNS as its service principal). The
+    account's own principals act through their identity policies (same account: either policy may allow)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
                     "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:*"},
+                },
+            },
+            {
+                "Sid": "EventBridgeRulesPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {"aws:SourceArn": _rule_arns(partition, region, account_id, environment)},
                 },
             },
         ],

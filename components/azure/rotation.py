@@ -20,6 +20,12 @@ bindings, a root ``function_app.py``, host.json, requirements.txt) runs from a b
 account, read with the app's identity; host storage is identity-based (the timer's schedule monitor keeps
 its state there).
 
+Alert: the app sends its telemetry to its own Application Insights (``appi-makini-<env>-rotation``, Entra ID
+only: the identity holds Monitoring Metrics Publisher on it), where each run of the timer is a request; the
+metric alert ``makini-<env>-rotation-failures`` fires on any failed run (a run fails when one secret failed,
+after trying the others) and goes to the receiver's action group when the stack has a receiver, else to the
+rotation's own (``ag-makini-<env>-rotation``, e-mail ``makini:rotation.notifyEmail``).
+
 Network: with ``subnet_id`` the app is VNet-integrated (all outbound traffic through the subnet), which
 lets its SDK calls reach a vault whose firewall denies by default (Y1 has no VNet integration).
 """
@@ -49,6 +55,7 @@ FUNCTION_NAME = "makini_rotate_connection_tokens"
 SCHEDULE = "0 17 * * * *"
 SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,9 @@ class KeyVaultRotationArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     #: Access class -> (its vault's resource id, its vault's URI), for every class the function rotates.
     class_vaults: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
+    #: Where the failed-run alert goes: the receiver's action group; None: the rotation's own, to ``alarm_email``.
+    action_group_id: pulumi.Input[str] | None = None
+    alarm_email: str | None = None
 
 
 class KeyVaultRotation(pulumi.ComponentResource):
@@ -97,6 +107,17 @@ class KeyVaultRotation(pulumi.ComponentResource):
             dependencies_dir=args.dependencies_dir,
             generated={BINDINGS_FILE: args.bindings_document},
         )
+        self.insights = azure_native.applicationinsights.Component(
+            f"{name}-insights",
+            resource_name_=f"appi-makini-{env}-rotation",
+            resource_group_name=rg,
+            location=args.location,
+            kind="web",
+            application_type="other",
+            disable_local_auth=True,
+            tags=tags,
+            opts=child,
+        )
         self.app = linux_function_app(
             name,
             f"func-makini-{env}-rotation",
@@ -109,6 +130,8 @@ class KeyVaultRotation(pulumi.ComponentResource):
             settings={
                 "OAUTH_CLIENT_SECRET_NAME": args.oauth_client_secret_name,
                 "KEY_VAULT_URL": pulumi.Output.from_input(args.vault_uri).apply(lambda u: u.rstrip("/")),
+                "APPLICATIONINSIGHTS_CONNECTION_STRING": self.insights.connection_string,
+                "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Authorization=AAD",
             },
             tags=tags,
             opts=child,
@@ -154,6 +177,71 @@ class KeyVaultRotation(pulumi.ComponentResource):
             scope=args.oauth_client_secret_id,
             opts=child,
         )
+        self.telemetry_publisher = azure_native.authorization.RoleAssignment(
+            f"{name}-telemetry",
+            principal_id=self.principal_id,
+            principal_type="ServicePrincipal",
+            role_definition_id=subscription_id.apply(lambda s: role_definition_id(s, MONITORING_METRICS_PUBLISHER)),
+            scope=self.insights.id,
+            description=f"makini-infra: the token rotation of {env} sends its telemetry (Entra ID only)",
+            opts=child,
+        )
+        if args.action_group_id is not None:
+            action_group_id = pulumi.Output.from_input(args.action_group_id)
+        else:
+            self.action_group = azure_native.monitor.ActionGroup(
+                f"{name}-alerts",
+                action_group_name=f"ag-makini-{env}-rotation",
+                group_short_name=f"mk-{env}-rot"[:12].rstrip("-"),
+                resource_group_name=rg,
+                location="Global",
+                enabled=True,
+                email_receivers=[
+                    azure_native.monitor.MicrosoftCommonEmailReceiverArgs(
+                        name="oncall-email", email_address=args.alarm_email, use_common_alert_schema=True
+                    )
+                ]
+                if args.alarm_email
+                else [],
+                tags=tags,
+                opts=child,
+            )
+            action_group_id = self.action_group.id
+        self.alert = azure_native.monitor.MetricAlert(
+            f"{name}-failures",
+            rule_name=f"makini-{env}-rotation-failures",
+            resource_group_name=rg,
+            location="global",
+            description=(
+                f"A run of the token rotation func-makini-{env}-rotation failed (a secret could not be rotated; the "
+                "others were tried): read the run's rotation_failed lines in appi-makini-"
+                f"{env}-rotation (docs/operations.md, 'Rotation alarms'). The next run, within the hour, retries."
+            ),
+            enabled=True,
+            severity=1,
+            scopes=[self.insights.id],
+            evaluation_frequency="PT5M",
+            window_size="PT1H",
+            auto_mitigate=True,
+            criteria=azure_native.monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
+                odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                all_of=[
+                    azure_native.monitor.MetricCriteriaArgs(
+                        criterion_type="StaticThresholdCriterion",
+                        name="failed-runs",
+                        metric_namespace="microsoft.insights/components",
+                        metric_name="requests/failed",
+                        time_aggregation="Count",
+                        operator="GreaterThan",
+                        threshold=0,
+                    )
+                ],
+            ),
+            actions=[azure_native.monitor.MetricAlertActionArgs(action_group_id=action_group_id)],
+            tags=tags,
+            opts=child,
+        )
+        self.alert_name = f"makini-{env}-rotation-failures"
         self.function_app_name = self.app.name
         self.register_outputs(
             {

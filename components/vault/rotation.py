@@ -153,7 +153,7 @@ def cronjob_manifest(
         "apiVersion": "batch/v1",
         "kind": "CronJob",
         "metadata": {
-            "name": f"makini-{environment}-token-rotator",
+            "name": cronjob_name(environment),
             "namespace": namespace,
             "labels": labels,
         },
@@ -167,6 +167,71 @@ def cronjob_manifest(
         },
     }
     return yaml.safe_dump(doc, sort_keys=False)
+
+
+def cronjob_name(environment: str) -> str:
+    return f"makini-{environment}-token-rotator"
+
+
+#: A daily rotator that has not succeeded for this long has missed a run (a day plus two hours of slack).
+STALE_AFTER_SECONDS = 26 * 3600
+
+
+def prometheus_rule(environment: str, namespace: str, stale_after_seconds: int = STALE_AFTER_SECONDS) -> str:
+    """Alerts on the rotator's runs for the cluster's Prometheus (YAML: a Prometheus Operator ``PrometheusRule``,
+    with kube-state-metrics' job and CronJob series; copy the expressions into any other rule format):
+
+    * ``MakiniTokenRotationFailed``: a Job of the CronJob failed (the rotator exits 1 when any secret failed,
+      after trying the others; the Job retries ``backoffLimit`` times first). It keeps firing while the failed
+      Job object exists (``failedJobsHistoryLimit``, 1 by default): delete it once handled.
+    * ``MakiniTokenRotationStale``: no successful run for ``stale_after_seconds`` (26 h: a daily schedule plus
+      slack), which also catches a CronJob that stopped being scheduled (suspended, image pull failing).
+    * ``MakiniTokenRotatorMissing``: the CronJob is not in the cluster (the manifest was never applied).
+    """
+    job = cronjob_name(environment)
+    selector = f'namespace="{namespace}"'
+    runbook = "docs/operations.md, 'Rotation alarms'"
+    rules = [
+        {
+            "alert": "MakiniTokenRotationFailed",
+            "expr": f'sum(kube_job_status_failed{{{selector}, job_name=~"{job}-.*"}}) > 0',
+            "labels": {"severity": "critical", "environment": environment},
+            "annotations": {
+                "summary": f"A run of the Makini token rotator of {environment} failed",
+                "description": f"A Job of CronJob {namespace}/{job} failed: read its pod's log (JSON lines, "
+                f"rotation_failed names each secret and why). The current tokens stay in place. Runbook: {runbook}.",
+            },
+        },
+        {
+            "alert": "MakiniTokenRotationStale",
+            "expr": f'time() - max(kube_cronjob_status_last_successful_time{{{selector}, cronjob="{job}"}}) '
+            f"> {stale_after_seconds}",
+            "labels": {"severity": "warning", "environment": environment},
+            "annotations": {
+                "summary": f"The Makini token rotator of {environment} has not succeeded for {stale_after_seconds // 3600} h",
+                "description": f"CronJob {namespace}/{job} has no successful run in {stale_after_seconds // 3600} hours "
+                f"(failed runs, a suspended CronJob, or pods that cannot start). Runbook: {runbook}.",
+            },
+        },
+        {
+            "alert": "MakiniTokenRotatorMissing",
+            "expr": f'absent(kube_cronjob_info{{{selector}, cronjob="{job}"}})',
+            "for": "1h",
+            "labels": {"severity": "warning", "environment": environment},
+            "annotations": {
+                "summary": f"The Makini token rotator of {environment} is not deployed",
+                "description": f"CronJob {namespace}/{job} does not exist: apply the stack outputs "
+                "rotation.vault.bindingsConfigMap and rotation.vault.cronJob.",
+            },
+        },
+    ]
+    doc = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": job, "namespace": namespace, "labels": _labels(environment)},
+        "spec": {"groups": [{"name": f"makini-{environment}-token-rotation", "rules": rules}]},
+    }
+    return yaml.safe_dump(doc, sort_keys=False, width=1000)
 
 
 def _labels(environment: str) -> dict[str, str]:

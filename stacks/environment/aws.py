@@ -48,8 +48,9 @@ class AwsBackend:
             self.system_arns[SystemIdentity.ROTATION] = self.rotation_role.arn
         self.roles = self._roles()
         self.store = self._store()
-        self.rotation = self._rotation() if self.rotation_role is not None else None
         self.webhook = self._webhook() if self.webhook_role is not None else None
+        # After the receiver: rotation alarms go to its alarm topic when there is one.
+        self.rotation = self._rotation() if self.rotation_role is not None else None
         # Last: consumers of the webhook queue are granted on the queue the endpoint created.
         self.access = self._access()
 
@@ -231,6 +232,8 @@ class AwsBackend:
                 notify_email=r.notify_email,
                 tags=ctx.tags,
                 permissions_boundary=self.permissions_boundary,
+                alarm_topic_arn=self.webhook.alarm_topic_arn if self.webhook is not None else None,
+                alarm_email=r.notify_email,
             ),
             opts=ctx.opts(),
         )
@@ -282,6 +285,8 @@ class AwsBackend:
             return None
         return {
             "functionArn": self.rotation.function_arn,
+            "alarmTopicArn": self.rotation.alarm_topic_arn,
+            "alarms": list(self.rotation.alarm_names),
             "reminderTopicArn": self.rotation.topic_arn,
             "reminderSchedules": sorted(self.rotation.schedules),
             "notes": list(self.rotation.notes),

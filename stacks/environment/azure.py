@@ -45,8 +45,9 @@ class AzureBackend:
         self.rotated_classes = [c.name for c in ctx.catalog.classes_written_by(SystemIdentity.ROTATION)]
         self.store = self._store()
         self.access = self._access()
-        self.rotation = self._rotation() if self.rotated_paths or self.rotated_classes else None
         self.webhook = self._webhook() if ctx.config.webhooks.enabled else None
+        # After the receiver: the rotation's alert goes to its action group when there is one.
+        self.rotation = self._rotation() if self.rotated_paths or self.rotated_classes else None
 
     def _store(self) -> KeyVaultStore:
         ctx, cfg = self.ctx, self.ctx.config
@@ -199,6 +200,8 @@ class AzureBackend:
                 class_vaults={
                     k: (self.store.class_vaults[k].id, self.store.class_vault_uris[k]) for k in self.rotated_classes
                 },
+                action_group_id=self.webhook.action_group.id if self.webhook is not None else None,
+                alarm_email=cfg.rotation.notify_email,
             ),
             opts=ctx.opts(),
         )
@@ -253,7 +256,11 @@ class AzureBackend:
     def rotation_outputs(self) -> dict[str, object] | None:
         if self.rotation is None:
             return None
-        return {"functionAppName": self.rotation.function_app_name, "schedule": SCHEDULE}
+        return {
+            "functionAppName": self.rotation.function_app_name,
+            "schedule": SCHEDULE,
+            "alert": self.rotation.alert_name,
+        }
 
     def webhook_outputs(self) -> dict[str, object] | None:
         if self.webhook is None:

@@ -59,9 +59,9 @@ WORST_CASE_ROLE = "x" * 64
 #: Role assignments of each Function App's own identity that do not depend on the catalog: host blobs,
 #: host tables and its code package (components/azure/function_package.host_storage_grants), plus the
 #: webhook receiver's read of the webhook secret and send to its queue, and the rotation app's read of
-#: the OAuth client.
+#: the OAuth client and its telemetry to its Application Insights (Monitoring Metrics Publisher).
 RECEIVER_FIXED_ASSIGNMENTS = 3 + 2
-ROTATION_FIXED_ASSIGNMENTS = 3 + 1
+ROTATION_FIXED_ASSIGNMENTS = 3 + 2
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,13 @@ from components.vault.access import (
     VaultAuthRole,
     VaultConsumerGrant,
 )
-from components.vault.rotation import VaultRotation, VaultRotationArgs, bindings_config_map, cronjob_manifest
+from components.vault.rotation import (
+    VaultRotation,
+    VaultRotationArgs,
+    bindings_config_map,
+    cronjob_manifest,
+    prometheus_rule,
+)
 from components.vault.store import VaultSecretArgs, VaultStore, VaultStoreArgs
 
 from ..catalog import OAUTH_CLIENT_PATH, SystemIdentity
@@ -195,6 +201,7 @@ class VaultBackend:
             "role": self.rotation.role_name,
             "bindingsConfigMap": self.bindings_config_map(),
             "cronJob": self.cronjob(),
+            "prometheusRule": prometheus_rule(self.ctx.config.environment, self.rotator.namespace),
             "schedule": self.rotator.schedule,
             "authMethod": self.rotator.auth.method,
             "tokenPaths": self.token_paths,

@@ -230,6 +230,7 @@ def test_outputs_never_hold_values(dev):
     assert dev.outputs["rotation"]["azure"] == {
         "functionAppName": "func-makini-dev-rotation",
         "schedule": "0 17 * * * *",
+        "alert": "makini-dev-rotation-failures",
     }
 
     def walk(v):
@@ -297,3 +298,16 @@ def test_reachable_configurations_are_accepted():
     c["makini:rotation"] = {"enabled": False}
     c["makini:azure"] = {"location": "westeurope"}
     load(c)  # no Function Apps: nothing to reach the vault
+
+
+def test_the_rotation_alert_goes_to_the_receivers_action_group(dev):
+    """Finding 6: with a receiver, rotation failures alert where the receiver's alerts go."""
+    [alert] = [
+        a
+        for a in dev.of_type("azure-native:monitor:MetricAlert")
+        if a.plain_inputs["ruleName"].endswith("rotation-failures")
+    ]
+    [group] = dev.of_type("azure-native:monitor:ActionGroup")
+    assert group.plain_inputs["actionGroupName"] == "ag-makini-dev-webhooks"
+    [action] = alert.plain_inputs["actions"]
+    assert action["actionGroupId"].endswith("/providers/Microsoft.Insights/actionGroups/ag-makini-dev-webhooks")

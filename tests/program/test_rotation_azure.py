@@ -12,7 +12,7 @@ from components.azure.function_package import (
     STORAGE_BLOB_DATA_READER,
     STORAGE_TABLE_DATA_CONTRIBUTOR,
 )
-from components.azure.rotation import SCHEDULE, SECRETS_OFFICER, SECRETS_USER
+from components.azure.rotation import MONITORING_METRICS_PUBLISHER, SCHEDULE, SECRETS_OFFICER, SECRETS_USER
 from infra.offline import OfflineMocks, run_program
 
 PROGRAM = Path(__file__).parent / "programs" / "azure_rotation.py"
@@ -78,10 +78,42 @@ def test_roles_are_scoped_to_exactly_the_rotated_secrets(program):
         (STORAGE_TABLE_DATA_CONTRIBUTOR, account),
         (STORAGE_BLOB_DATA_READER, f"{account}/blobServices/default/containers/function-packages"),
     }
+    telemetry = {
+        (MONITORING_METRICS_PUBLISHER, f"{GROUP}/providers/Microsoft.Insights/components/appi-makini-dev-rotation")
+    }
     assert (
-        grants == {(SECRETS_OFFICER, t) for t in TOKENS} | {(SECRETS_USER, f"{VAULT}/secrets/oauth-client")} | storage
+        grants
+        == {(SECRETS_OFFICER, t) for t in TOKENS}
+        | {(SECRETS_USER, f"{VAULT}/secrets/oauth-client")}
+        | storage
+        | telemetry
     )
     for r in program.of_type("azure-native:authorization:RoleAssignment"):
         assert r.plain_inputs["principalId"] == PRINCIPAL
         assert r.plain_inputs["principalType"] == "ServicePrincipal"
         assert r.plain_inputs["roleDefinitionId"].startswith("/subscriptions/00000000-0000-0000-0000-000000000000/")
+
+
+def test_a_failed_run_alerts_its_own_action_group_without_a_receiver(program):
+    """Finding 6 on Azure: every failed timer run (App Insights requests/failed) alerts. This program has no
+    receiver, so the rotation has its own action group."""
+    [alert] = program.of_type("azure-native:monitor:MetricAlert")
+    a = alert.plain_inputs
+    assert a["ruleName"] == "makini-dev-rotation-failures" and a["severity"] == 1 and a["autoMitigate"] is True
+    [criterion] = a["criteria"]["allOf"]
+    assert (criterion["metricNamespace"], criterion["metricName"]) == (
+        "microsoft.insights/components",
+        "requests/failed",
+    )
+    assert (criterion["operator"], criterion["threshold"], criterion["timeAggregation"]) == ("GreaterThan", 0, "Count")
+    [insights] = program.of_type("azure-native:applicationinsights:Component")
+    assert a["scopes"] == [f"{GROUP}/providers/Microsoft.Insights/components/appi-makini-dev-rotation"]
+    assert insights.plain_inputs["disableLocalAuth"] is True
+    [group] = program.of_type("azure-native:monitor:ActionGroup")
+    assert group.plain_inputs["actionGroupName"] == "ag-makini-dev-rotation"
+    assert [x["actionGroupId"] for x in a["actions"]] == [
+        f"{GROUP}/providers/Microsoft.Insights/actionGroups/ag-makini-dev-rotation"
+    ]
+    [app] = program.of_type("azure-native:web:WebApp")
+    settings = {s["name"]: s["value"] for s in app.plain_inputs["siteConfig"]["appSettings"]}
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD"
