@@ -5,7 +5,11 @@
 * "Key Vault Secrets User" per (consumer, access class it reads), scoped to the class's own vault, which
   holds exactly the class's tokens: one assignment per class, not per connection (role assignments are a
   subscription-wide quota of 4,000);
-* "Key Vault Secrets Officer" only for the rotation identity, scoped to each secret it rotates.
+* "Key Vault Secrets Officer" only for the rotation identity, scoped to each secret it rotates;
+* "Azure Service Bus Data Receiver" per consumer of the webhook queue (``webhookQueue: true``), scoped to
+  exactly that queue (:class:`QueueAccess`): the namespace has local (SAS) auth disabled, so without it a
+  consumer could not receive at all. Receive covers peek-lock, complete, abandon and dead-lettering, and the
+  queue's dead-letter subqueue; it gives no send and nothing on any other queue.
 Role assignment names are GUIDs derived (uuid5) from environment, identity, secret path, role and
 principal, so a re-run never creates duplicates. Secret ids come in as Inputs: this component does not
 depend on how the store builds them.
@@ -23,6 +27,7 @@ import pulumi_azure_native as azure_native
 
 SECRETS_USER_ROLE_ID = "4633458b-17de-408a-b874-0445c86b69e6"
 SECRETS_OFFICER_ROLE_ID = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+SERVICE_BUS_RECEIVER_ROLE_ID = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"  # Azure Service Bus Data Receiver
 _NAMESPACE = uuid.UUID("6f1c7f8e-8f0e-5a39-9d53-6d616b696e69")  # fixed: names must never change
 
 
@@ -121,3 +126,43 @@ class KeyVaultAccess(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
         self.register_outputs({"assignmentCount": len(self.assignments)})
+
+
+@dataclass(frozen=True)
+class QueueConsumerGrant:
+    consumer: str
+    principal_id: str
+    principal_type: str  # ServicePrincipal | User | Group
+
+
+@dataclass(frozen=True)
+class QueueAccessArgs:
+    environment: str
+    #: The webhook queue's resource id (from the webhook endpoint).
+    queue_id: pulumi.Input[str]
+    consumers: Sequence[QueueConsumerGrant]
+
+
+class QueueAccess(pulumi.ComponentResource):
+    """Azure Service Bus Data Receiver for each webhook-queue consumer, on exactly the environment's queue."""
+
+    def __init__(self, name: str, args: QueueAccessArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("makini:azure:QueueAccess", name, None, opts)
+        client = azure_native.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        receiver = client.subscription_id.apply(lambda s: role_definition_id(s, SERVICE_BUS_RECEIVER_ROLE_ID))
+        env = args.environment
+        self.assignments: dict[str, azure_native.authorization.RoleAssignment] = {}
+        for grant in sorted(args.consumers, key=lambda g: g.consumer):
+            self.assignments[grant.consumer] = azure_native.authorization.RoleAssignment(
+                f"{name}-{grant.consumer}",
+                role_assignment_name=assignment_name(
+                    env, grant.consumer, "webhook-queue", SERVICE_BUS_RECEIVER_ROLE_ID, grant.principal_id
+                ),
+                scope=args.queue_id,
+                principal_id=grant.principal_id,
+                principal_type=grant.principal_type,
+                role_definition_id=receiver,
+                description=f"makini-infra: {grant.consumer} receives from the webhook queue of {env}",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.register_outputs({"consumers": sorted(self.assignments)})

@@ -129,7 +129,10 @@ class Consumer(Model):
     )
     webhook_queue: bool = Field(
         default=False,
-        description="Consumes the environment's webhook queue (receive and delete; on AWS also decrypt through SQS).",
+        description=(
+            "Consumes the environment's webhook queue (receive and delete; on AWS also decrypt through SQS; "
+            "on Azure Service Bus Data Receiver on the queue)."
+        ),
     )
     aws: AwsIdentity | None = Field(default=None, description="Identity on AWS (required when backends has aws).")
     azure: AzureIdentity | None = Field(

@@ -4,7 +4,8 @@ Who grants what on the vaults' secrets: KeyVaultAccess grants the consumers (Sec
 outside an access class they read, and on the vault of each access class they read); KeyVaultRotation
 grants its own identity (Secrets Officer on each rotated token outside a class and on each class's vault,
 Secrets User on the OAuth client); AzureWebhookEndpoint grants its own (Secrets User on the webhook
-secret). Each identity's grants are made in exactly one place: the rotation identity is never handed to
+secret, Data Sender on its queue); QueueAccess grants the webhook-queue consumers (Data Receiver on that
+queue). Each identity's grants are made in exactly one place: the rotation identity is never handed to
 KeyVaultAccess.
 """
 
@@ -14,7 +15,14 @@ from pathlib import Path
 
 import pulumi
 
-from components.azure.access import AzureConsumerGrant, KeyVaultAccess, KeyVaultAccessArgs
+from components.azure.access import (
+    AzureConsumerGrant,
+    KeyVaultAccess,
+    KeyVaultAccessArgs,
+    QueueAccess,
+    QueueAccessArgs,
+    QueueConsumerGrant,
+)
 from components.azure.rotation import SCHEDULE, KeyVaultRotation, KeyVaultRotationArgs
 from components.azure.store import KeyVaultSecretArgs, KeyVaultStore, KeyVaultStoreArgs
 from components.azure.webhook import AzureWebhookEndpoint, AzureWebhookEndpointArgs
@@ -46,6 +54,7 @@ class AzureBackend:
         self.store = self._store()
         self.access = self._access()
         self.webhook = self._webhook() if ctx.config.webhooks.enabled else None
+        self.queue_access = self._queue_access() if self.webhook is not None else None
         # After the receiver: the rotation's alert goes to its action group when there is one.
         self.rotation = self._rotation() if self.rotated_paths or self.rotated_classes else None
 
@@ -237,6 +246,23 @@ class AzureBackend:
             opts=ctx.opts(),
         )
 
+    def _queue_access(self) -> QueueAccess | None:
+        """Data Receiver on the endpoint's queue for each consumer with ``webhookQueue: true`` (AWS parity)."""
+        ctx, cfg = self.ctx, self.ctx.config
+        assert self.webhook is not None
+        grants = [
+            QueueConsumerGrant(consumer=n, principal_id=c.azure.principal_id, principal_type=c.azure.principal_type)
+            for n, c in sorted(cfg.consumers.items())
+            if c.webhook_queue and c.azure is not None
+        ]
+        if not grants:
+            return None
+        return QueueAccess(
+            f"{ctx.name}-azure-queue-access",
+            QueueAccessArgs(environment=cfg.environment, queue_id=self.webhook.queue.id, consumers=grants),
+            opts=ctx.opts(),
+        )
+
     # -- outputs --------------------------------------------------------------------------------------
 
     def outputs(self) -> dict[str, object]:
@@ -271,4 +297,5 @@ class AzureBackend:
             "queueName": self.webhook.queue.name,
             "alarms": self.webhook.alert_names,
             "alarmActionGroup": self.webhook.action_group.name,
+            "queueConsumers": sorted(self.queue_access.assignments) if self.queue_access is not None else [],
         }

@@ -254,7 +254,7 @@ def _azure(cfg: StackConfig, catalog: Catalog, project: str, organization: str |
             )
         )
     # Role assignments: consumers (per explicit secret, per class), the rotation identity (per explicit
-    # rotated token, per class, the fixed ones), the webhook receiver (fixed).
+    # rotated token, per class, the fixed ones), the webhook receiver (fixed), the webhook-queue consumers.
     count = 0
     for n, consumer in cfg.consumers.items():
         if consumer.azure is not None:
@@ -265,6 +265,8 @@ def _azure(cfg: StackConfig, catalog: Catalog, project: str, organization: str |
         count += len(rotated) + len(rotated_classes) + ROTATION_FIXED_ASSIGNMENTS
     if cfg.webhooks.enabled:
         count += RECEIVER_FIXED_ASSIGNMENTS
+        # Data Receiver on the queue for each webhook-queue consumer (components/azure/access.QueueAccess).
+        count += sum(1 for c in cfg.consumers.values() if c.webhook_queue and c.azure is not None)
     out += [_resource("azure-native:authorization:RoleAssignment", f"{name}-assignment-{i}") for i in range(count)]
     return out
 

@@ -226,6 +226,7 @@ def test_outputs_never_hold_values(dev):
         "queueName": "webhooks",
         "alarms": ["makini-dev-webhooks-5xx", "makini-dev-webhooks-dead-letter"],
         "alarmActionGroup": "ag-makini-dev-webhooks",
+        "queueConsumers": [],
     }
     assert dev.outputs["rotation"]["azure"] == {
         "functionAppName": "func-makini-dev-rotation",
@@ -311,3 +312,51 @@ def test_the_rotation_alert_goes_to_the_receivers_action_group(dev):
     assert group.plain_inputs["actionGroupName"] == "ag-makini-dev-webhooks"
     [action] = alert.plain_inputs["actions"]
     assert action["actionGroupId"].endswith("/providers/Microsoft.Insights/actionGroups/ag-makini-dev-webhooks")
+
+
+SB_RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
+
+
+def test_webhook_queue_consumers_may_receive_from_exactly_that_queue():
+    """Finding 4: the namespace has local auth disabled and only the receiver had a role, so a consumer with
+    ``webhookQueue: true`` could not read the queue at all. It now holds Data Receiver on that queue, decided
+    by the RBAC evaluator (tests/iam/azure_rbac) with Microsoft's role definition: receive there, nothing
+    else; a consumer without ``webhookQueue`` holds nothing on it."""
+    from tests.iam import azure_rbac
+
+    c = azure_config()
+    c["makini:consumers"]["orders"]["webhookQueue"] = True
+    result = run(c)
+    [namespace] = result.of_type("azure-native:servicebus:Namespace")
+    assert namespace.plain_inputs["disableLocalAuth"] is True
+    [sender] = [a for a in result.of_type("azure-native:authorization:RoleAssignment") if role(a) == SB_SENDER]
+    queue_id = sender.plain_inputs["scope"]  # the receiver's grant names the queue
+    assert queue_id.endswith("/namespaces/sb-makini-dev-webhooks/queues/webhooks")
+    grants = [a for a in result.of_type("azure-native:authorization:RoleAssignment") if role(a) == SB_RECEIVER]
+    assert [(g.plain_inputs["principalId"], g.plain_inputs["scope"]) for g in grants] == [
+        (PRINCIPALS["orders"], queue_id)
+    ]
+    assignments = [
+        azure_rbac.RoleAssignment(
+            a.plain_inputs["principalId"], a.plain_inputs["roleDefinitionId"], a.plain_inputs["scope"], name=a.name
+        )
+        for a in result.of_type("azure-native:authorization:RoleAssignment")
+    ]
+
+    def may(who: str, action: str, scope: str) -> bool:
+        req = azure_rbac.AzureRequest(PRINCIPALS[who], action, scope, data=True)
+        return azure_rbac.evaluate(req, assignments=assignments).allowed
+
+    receive, send = "Microsoft.ServiceBus/namespaces/receive/action", "Microsoft.ServiceBus/namespaces/send/action"
+    other_queue = queue_id.rsplit("/", 1)[0] + "/other"
+    assert may("orders", receive, queue_id)
+    assert not may("orders", send, queue_id)
+    assert not may("orders", receive, other_queue)
+    assert not may("assets", receive, queue_id)
+    assert result.outputs["webhooks"]["azure"]["queueConsumers"] == ["orders"]
+
+
+def test_no_queue_consumer_no_receiver_role(dev):
+    assert [a for a in dev.of_type("azure-native:servicebus:Queue")]
+    assert not [a for a in dev.of_type("azure-native:authorization:RoleAssignment") if role(a) == SB_RECEIVER]
+    assert dev.outputs["webhooks"]["azure"]["queueConsumers"] == []
