@@ -108,6 +108,8 @@ class AzureWebhookEndpointArgs:
     secret_id: pulumi.Input[str]
     #: A pinned previous version's URI during a rotation's grace period, else None.
     previous_secret_uri: pulumi.Input[str] | None = None
+    #: When the previous version stops being accepted (ISO 8601, UTC): the receiver refuses it from then on.
+    previous_secret_expires_at: str | None = None
     plan_sku: str = "Y1"
     duplicate_detection_window: str = "P2D"
     allowed_source_ips: Sequence[str] = ()
@@ -202,6 +204,8 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             settings["WEBHOOK_SECRET_PREVIOUS"] = pulumi.Output.from_input(args.previous_secret_uri).apply(
                 key_vault_reference
             )
+            if args.previous_secret_expires_at is not None:
+                settings["WEBHOOK_SECRET_PREVIOUS_EXPIRES_AT"] = args.previous_secret_expires_at
         restrictions = ip_restrictions(args.allowed_source_ips)
         self.app = linux_function_app(
             name,

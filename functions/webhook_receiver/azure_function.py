@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
@@ -63,11 +64,31 @@ class FunctionSettings(Settings):
 
 class AppSettingKeys:
     """Current and previous secret from app settings. The platform resolves the Key Vault
-    references (and re-resolves them after a rotation); the previous secret is accepted while
-    the setting is present: remove it (or point it at nothing) when the grace period ends."""
+    references (and re-resolves them after a rotation); the previous secret is accepted while the
+    setting is present and ``WEBHOOK_SECRET_PREVIOUS_EXPIRES_AT`` (ISO 8601 UTC, the rotation time
+    plus graceSeconds) has not passed, like AWS's AWSPREVIOUS after GRACE_SECONDS. An expiry that
+    cannot be read refuses the previous secret (fail closed)."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
         self._env = env
+        self._clock = clock
+
+    def _previous_expired(self) -> bool:
+        raw = (self._env.get("WEBHOOK_SECRET_PREVIOUS_EXPIRES_AT") or "").strip()
+        if not raw:
+            return False  # no expiry configured: accepted while the setting is present
+        try:
+            until = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            log_event(
+                logging.WARNING,
+                "previous webhook secret refused",
+                reason="WEBHOOK_SECRET_PREVIOUS_EXPIRES_AT unreadable",
+            )
+            return True
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=UTC)
+        return self._clock() >= until.timestamp()
 
     def load(self, refresh: bool = False) -> tuple[bytes, ...]:
         current = self._env.get("WEBHOOK_SECRET") or ""
@@ -82,6 +103,8 @@ class AppSettingKeys:
         previous = self._env.get("WEBHOOK_SECRET_PREVIOUS") or ""
         if previous.strip().lower().startswith(_UNRESOLVED_REFERENCE):
             log_event(logging.WARNING, "previous webhook secret unresolved")
+        elif previous and self._previous_expired():
+            log_event(logging.INFO, "previous webhook secret expired")
         elif previous:
             values.append(previous)
         return protect_keys(usable_keys(values))
@@ -178,7 +201,7 @@ class Receiver:
         settings = FunctionSettings.from_env(env)
         return cls(
             settings,
-            AppSettingKeys(env).load,
+            AppSettingKeys(env, clock).load,
             ServiceBusQueue(settings.namespace, settings.queue_name, servicebus_client),
             clock,
         )

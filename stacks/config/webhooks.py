@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
@@ -206,7 +206,14 @@ class AzureWebhookSettings(Model):
     previous_secret_version: str | None = Field(
         default=None,
         description="Key Vault version id (32 hex digits) of the previous webhook secret, accepted as "
-        "WEBHOOK_SECRET_PREVIOUS during a rotation's grace period; remove it when the grace period ends.",
+        "WEBHOOK_SECRET_PREVIOUS during a rotation's grace period (set with previousSecretExpiresAt; "
+        "`python -m infra.rotate STACK --webhook-secret` prints both); remove both when the grace period ends.",
+    )
+    previous_secret_expires_at: datetime | None = Field(
+        default=None,
+        description="When the previous webhook secret stops being accepted (ISO 8601 with a zone, e.g. "
+        "2026-12-02T10:00:00Z: the rotation time plus graceSeconds, as infra.rotate prints it). The receiver "
+        "refuses it from then on, like AWS's AWSPREVIOUS after graceSeconds. Required with previousSecretVersion.",
     )
 
     @field_validator("previous_secret_version")
@@ -218,6 +225,23 @@ class AzureWebhookSettings(Model):
                 "version's id: az keyvault secret list-versions --vault-name V --name webhook-secret)"
             )
         return value
+
+    @field_validator("previous_secret_expires_at")
+    @classmethod
+    def _expires_at(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"{value.isoformat()} has no time zone; write it in UTC with a Z (2026-12-02T10:00:00Z)")
+        return value
+
+    @model_validator(mode="after")
+    def _previous_expires(self) -> AzureWebhookSettings:
+        if (self.previous_secret_version is None) != (self.previous_secret_expires_at is None):
+            raise ValueError(
+                "previousSecretVersion and previousSecretExpiresAt go together: the previous webhook secret is "
+                "accepted until previousSecretExpiresAt (python -m infra.rotate STACK --webhook-secret prints both); "
+                "set both, or remove both once the grace period has ended"
+            )
+        return self
 
     @field_validator("duplicate_detection_window")
     @classmethod

@@ -11,6 +11,7 @@ KeyVaultAccess.
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import pulumi
@@ -233,6 +234,11 @@ class AzureBackend:
                 secret_uri=uri,
                 secret_id=self.store.secret_ids[WEBHOOK_SECRET_PATH],
                 previous_secret_uri=uri.apply(lambda u: f"{u}/{previous}") if previous else None,
+                previous_secret_expires_at=(
+                    w.azure.previous_secret_expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    if w.azure.previous_secret_expires_at is not None
+                    else None
+                ),
                 plan_sku=w.azure.plan_sku,
                 duplicate_detection_window=w.azure.duplicate_detection_window,
                 allowed_source_ips=w.source_ips(),

@@ -93,12 +93,35 @@ def test_webhook_settings_reference_the_versionless_secret_uri(dev):
 
 def test_previous_secret_only_when_configured():
     version = "0123456789abcdef0123456789abcdef"
-    r = run(azure_config(azure={"previousSecretVersion": version}))
+    r = run(
+        azure_config(azure={"previousSecretVersion": version, "previousSecretExpiresAt": "2026-12-02T11:00:00+01:00"})
+    )
     [app] = [a for a in r.of_type("azure-native:web:WebApp") if a.plain_inputs["name"].endswith("-webhooks")]
     settings = {s["name"]: s["value"] for s in app.plain_inputs["siteConfig"]["appSettings"]}
     assert settings["WEBHOOK_SECRET_PREVIOUS"].endswith(f"/secrets/webhook-secret/{version})")
+    assert settings["WEBHOOK_SECRET_PREVIOUS_EXPIRES_AT"] == "2026-12-02T10:00:00Z"
     with pytest.raises(ConfigError, match="previousSecretVersion"):
-        load(azure_config(azure={"previousSecretVersion": "latest"}))
+        load(azure_config(azure={"previousSecretVersion": "latest", "previousSecretExpiresAt": "2026-12-02T10:00:00Z"}))
+
+
+@pytest.mark.parametrize(
+    ("azure", "match"),
+    [
+        ({"previousSecretVersion": "0123456789abcdef0123456789abcdef"}, "go together"),
+        ({"previousSecretExpiresAt": "2026-12-02T10:00:00Z"}, "go together"),
+        (
+            {
+                "previousSecretVersion": "0123456789abcdef0123456789abcdef",
+                "previousSecretExpiresAt": "2026-12-02T10:00:00",
+            },
+            "no time zone",
+        ),
+    ],
+)
+def test_the_previous_secret_always_has_an_expiry(azure, match):
+    """Finding 5: Azure's previous webhook secret expires like AWS's; a version without an expiry is refused."""
+    with pytest.raises(ConfigError, match=match):
+        load(azure_config(azure=azure))
 
 
 def test_roles_are_scoped_exactly(dev):

@@ -199,6 +199,42 @@ def test_previous_secret_accepted_while_configured(sb):
     assert status(r2.handle(signed(payload(ids=[3]), key=SECRET), "x")) == 401
 
 
+def test_previous_secret_expires_at_its_configured_time(sb):
+    """Finding 5: on AWS the previous secret is refused GRACE_SECONDS after the rotation; on Azure it was accepted
+    for as long as the setting stayed. It now stops at WEBHOOK_SECRET_PREVIOUS_EXPIRES_AT (rotation time plus
+    graceSeconds, set by the program from makini:webhooks.azure.previousSecretExpiresAt)."""
+    from datetime import UTC, datetime
+
+    until = datetime(2026, 12, 2, 10, 0, tzinfo=UTC).timestamp()
+    settings = env(
+        WEBHOOK_SECRET=NEW_SECRET,
+        WEBHOOK_SECRET_PREVIOUS=SECRET,
+        WEBHOOK_SECRET_PREVIOUS_EXPIRES_AT="2026-12-02T10:00:00Z",
+    )
+    assert (
+        az.AppSettingKeys(settings, clock=lambda: until - 1).load()
+        == az.AppSettingKeys({**settings, "WEBHOOK_SECRET_PREVIOUS_EXPIRES_AT": ""}, clock=lambda: until - 1).load()
+    )
+    before = az.AppSettingKeys(settings, clock=lambda: until - 1).load()
+    after = az.AppSettingKeys(settings, clock=lambda: until).load()
+    assert len(before) == 2 and len(after) == 1
+    unreadable = az.AppSettingKeys({**settings, "WEBHOOK_SECRET_PREVIOUS_EXPIRES_AT": "soon"}, clock=lambda: 0).load()
+    assert len(unreadable) == 1  # fail closed
+    # Through the receiver: the previous secret's signature is refused once the time has passed.
+    now = datetime.now(UTC).timestamp()
+    past = datetime.fromtimestamp(now - 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    future = datetime.fromtimestamp(now + 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    live = receiver(
+        sb, WEBHOOK_SECRET=NEW_SECRET, WEBHOOK_SECRET_PREVIOUS=SECRET, WEBHOOK_SECRET_PREVIOUS_EXPIRES_AT=future
+    )
+    assert status(live.handle(signed(payload(ids=[11]), key=SECRET), "x")) == 200
+    gone = receiver(
+        sb, WEBHOOK_SECRET=NEW_SECRET, WEBHOOK_SECRET_PREVIOUS=SECRET, WEBHOOK_SECRET_PREVIOUS_EXPIRES_AT=past
+    )
+    assert status(gone.handle(signed(payload(ids=[12]), key=SECRET), "x")) == 401
+    assert status(gone.handle(signed(payload(ids=[13]), key=NEW_SECRET), "x")) == 200
+
+
 @pytest.mark.parametrize(
     "value", ["", "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/webhook/)", None]
 )
