@@ -52,6 +52,10 @@ FUNCTION_NAME = "makini_rotate_connection_tokens"
 SCHEDULE = "0 17 * * * *"
 CONNECTION_TAG = "makini-connection-id"
 LAST_ROTATED_TAG = "makini-last-rotated"
+#: ``python -m infra.rotate --connection KEY --now`` sets this tag (an ISO time) on the current version: the next
+#: run rotates the secret if the request is newer than the version. A tag can only ask for an extra rotation of
+#: the *bound* connection (the bindings still decide which), so a tag writer gains nothing else.
+ROTATE_REQUESTED_TAG = "makini-rotate-requested"
 ENV_OAUTH = "OAUTH_CLIENT_SECRET_NAME"
 ENV_VAULT_URL = "KEY_VAULT_URL"
 ENV_BUDGET = "ROTATION_TIME_BUDGET_SECONDS"
@@ -98,6 +102,17 @@ def default_secret_client(vault_url: str) -> Any:
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _parse_iso(raw: object) -> datetime | None:
+    """An ISO 8601 time with a zone (``Z`` or an offset), else None (a malformed tag asks for nothing)."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def vault_url_for(vault_name: str, home_url: str) -> str:
@@ -239,6 +254,9 @@ class KeyVaultRotator:
         else:
             due_at = current.created_on + timedelta(days=self.period_days)
             is_due, reason = due_at <= now, f"current version written {_iso(current.created_on)}, due {_iso(due_at)}"
+            requested = _parse_iso((getattr(current, "tags", None) or {}).get(ROTATE_REQUESTED_TAG))
+            if not is_due and requested is not None and requested > current.created_on:
+                is_due, reason = True, f"rotation requested at {_iso(requested)} (infra.rotate --now)"
         if not (is_due or force):
             report.not_due.append(key)
             return
@@ -276,6 +294,7 @@ class KeyVaultRotator:
             stamp = _iso(now)
             value = json.dumps({"token": issued.token, "connection_id": connection_id, "issued_at": stamp})
             tags = dict(getattr(current, "tags", None) or {})
+            tags.pop(ROTATE_REQUESTED_TAG, None)  # answered by this version
             tags.update({CONNECTION_TAG: connection_id, LAST_ROTATED_TAG: stamp})
             expires_on = None if issued.expires_in is None else now + timedelta(seconds=issued.expires_in)
             written = client.set_secret(name, value, tags=tags, content_type="application/json", expires_on=expires_on)

@@ -46,6 +46,9 @@ from .token_lifetime import DAY, TokenLifetimeTooShort, check_token_lifetime
 META_CONNECTION = "makini_connection_id"
 META_PERIOD = "rotation_period_days"
 META_LAST_ROTATED = "last_rotated"
+#: ``python -m infra.rotate --connection KEY --now`` sets this (an ISO time): the next run rotates the path if the
+#: request is newer than its last write. It can only ask for an extra rotation of the bound connection.
+META_ROTATE_REQUESTED = "rotate_requested_at"
 BAD_SYNC_STATUSES = frozenset({"fail"})
 DEFAULT_K8S_JWT = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
@@ -119,6 +122,9 @@ def due(period: int, custom: Mapping[str, str], now: datetime, written: datetime
     next_due = last + timedelta(days=period)
     if next_due <= now:
         return True, f"due since {_iso(next_due)}"
+    requested = _parse_time(custom.get(META_ROTATE_REQUESTED))
+    if requested is not None and requested > last:
+        return True, f"rotation requested at {_iso(requested)} (infra.rotate --now)"
     return False, f"next due {_iso(next_due)}"
 
 
@@ -271,6 +277,7 @@ class VaultRotator:
         value = {"token": issued.token, "connection_id": connection_id, "issued_at": stamp}
         self.kv.create_or_update_secret(path=path, secret=value, cas=current_version, mount_point=self.mount)
         custom[META_LAST_ROTATED] = stamp
+        custom.pop(META_ROTATE_REQUESTED, None)  # answered by this version
         self.kv.update_metadata(
             path=path,
             custom_metadata=custom,

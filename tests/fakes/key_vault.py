@@ -1,7 +1,7 @@
 """An in-memory double of azure-keyvault-secrets' ``SecretClient`` at the SDK boundary.
 
 It offers only what the code under test calls (``get_secret``, ``set_secret``,
-``list_properties_of_secret_versions``) with the SDK's shapes: ``KeyVaultSecret``-like objects with
+``update_secret_properties``, ``list_properties_of_secret_versions``) with the SDK's shapes: ``KeyVaultSecret``-like objects with
 ``.value`` and ``.properties`` (name, version, tags, expires_on, content_type, enabled, created_on: Key
 Vault stamps each version's creation time itself, here from ``clock``), and the SDK's exceptions: ``ResourceNotFoundError`` for an unknown name, and an
 ``HttpResponseError`` with status 403 for a disabled version ("Operation get is not allowed on a
@@ -44,6 +44,8 @@ class FakeSecretClient:
     vault_url: str
     versions: dict[str, list[Secret]] = field(default_factory=dict)
     writes: list[dict] = field(default_factory=list)
+    #: update_secret_properties calls (attributes only, never a value).
+    updates: list[dict] = field(default_factory=list)
     #: Secret names the caller holds no role on (Key Vault answers 403 Forbidden).
     denied: set[str] = field(default_factory=set)
     reads: int = 0
@@ -81,6 +83,28 @@ class FakeSecretClient:
         self.versions.setdefault(name, []).append(secret)
         self.writes.append({"name": name, "tags": tags, "expires_on": expires_on, "content_type": content_type})
         return secret
+
+    def update_secret_properties(self, name, version=None, *, enabled=None, tags=None, expires_on=None, **kwargs):
+        """Key Vault's PATCH of one version's attributes (no value): ``tags`` replaces the version's tags, as the
+        REST API does; a version that does not exist is 404."""
+        if name in self.denied:
+            raise _forbidden(
+                "Caller is not authorized to perform action on resource. Action: "
+                "'Microsoft.KeyVault/vaults/secrets/update/action'"
+            )
+        history = self.versions.get(name) or []
+        matches = [s for s in history if version is None or s.properties.version == version]
+        if not matches:
+            raise ResourceNotFoundError(f"Secret not found: {name}/{version}")
+        props = matches[-1].properties
+        if tags is not None:
+            props.tags = dict(tags)
+        if expires_on is not None:
+            props.expires_on = expires_on
+        if enabled is not None:
+            props.enabled = enabled
+        self.updates.append({"name": name, "version": props.version, "tags": tags, "expires_on": expires_on})
+        return props
 
     def list_properties_of_secret_versions(self, name, **kwargs):
         """Every version's properties (no values), as the SDK's pager yields them; an unknown name yields none

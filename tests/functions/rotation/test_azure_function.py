@@ -151,6 +151,27 @@ def test_a_placeholder_is_filled_at_the_first_run(kv, client_factory, wall):
     assert report.rotated == ["kv-makini-prod/connections-new-token"] and report.not_due == [KEY]
 
 
+def test_a_rotation_requested_by_infra_rotate_runs_at_the_next_tick_once(kv, client_factory, wall):
+    """Finding 5 (--connection --now on Azure): a request tag newer than the current version makes a secret that
+    is not due rotate at the next run; the new version drops the tag, so the run after does nothing; a request
+    older than the version, or unreadable, asks for nothing."""
+    wall.advance(days=1)
+    assert tick(kv, client_factory, wall).not_due == [KEY]
+    version = current(kv).properties
+    kv.update_secret_properties(NAME, version.version, tags={**version.tags, af.ROTATE_REQUESTED_TAG: "soon"})
+    assert tick(kv, client_factory, wall).not_due == [KEY]
+    stale = (T0 - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kv.update_secret_properties(NAME, version.version, tags={**version.tags, af.ROTATE_REQUESTED_TAG: stale})
+    assert tick(kv, client_factory, wall).not_due == [KEY]
+    asked = wall.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    kv.update_secret_properties(NAME, version.version, tags={**version.tags, af.ROTATE_REQUESTED_TAG: asked})
+    wall.advance(minutes=30)
+    assert tick(kv, client_factory, wall).rotated == [KEY]
+    assert af.ROTATE_REQUESTED_TAG not in current(kv).properties.tags
+    wall.advance(hours=1)
+    assert tick(kv, client_factory, wall).not_due == [KEY]
+
+
 def test_an_out_of_band_write_restarts_the_period(kv, client_factory, wall):
     wall.advance(days=PERIOD - 1)
     kv.set_secret(NAME, json.dumps({"token": "by-hand", "connection_id": CONNECTION_ID, "issued_at": None}))

@@ -123,7 +123,9 @@ class Rig:
 @pytest.fixture
 def rig(openbao, vault_platform, makini, client_factory, tmp_path) -> Rig:
     config, keys = stack(makini, env_name("rot"))
-    return Rig(openbao, vault_platform, deploy(openbao, config, keys), makini, client_factory, tmp_path)
+    r = Rig(openbao, vault_platform, deploy(openbao, config, keys), makini, client_factory, tmp_path)
+    r.config = config
+    return r
 
 
 # -- what is due --------------------------------------------------------------------------------
@@ -188,6 +190,39 @@ def test_an_out_of_band_write_counts_as_a_rotation(rig):
 def test_path_option_rotates_now_even_if_not_due(rig):
     report = rig.rotator().run(only=FRESH)
     assert report.rotated == [FRESH] and rig.versions(FRESH) == 2 and rig.versions(ACME) == 1
+
+
+def test_infra_rotate_now_asks_the_next_run_to_rotate_one_path(rig, tmp_path):
+    """Finding 5 (--connection --now on Vault): ``python -m infra.rotate STACK --connection KEY --now``, run as
+    an operator against the real server, sets rotate_requested_at on that path; the rotator's next run (logged
+    in as itself) rotates it although it is not due, and only it; the next run does not rotate it again. With
+    --dry-run nothing is written."""
+    import io
+
+    from infra.rotate import EXIT_OK, Clients, rotate_now
+    from stacks.config.stack_file import dump_stack_yaml
+
+    path = tmp_path / f"Pulumi.{rig.d.environment}.yaml"
+    names_only = {
+        k: v for k, v in rig.config.items() if k not in ("makini:oauthClientSecret", "makini:connectionTokens")
+    }
+    path.write_text(dump_stack_yaml({"config": names_only}))  # the command reads names, never values
+    operator = Clients(vault=lambda address: rig.bao.client())
+    env = {"VAULT_ADDR": rig.bao.addr}
+    out = io.StringIO()
+    code = rotate_now(rig.d.environment, "eu-fresh", path, out=out, err=out, clients=operator, dry_run=True, env=env)
+    assert code == EXIT_OK and "[dry-run] Vault" in out.getvalue(), out.getvalue()
+    assert vr.META_ROTATE_REQUESTED not in rig.custom(FRESH)
+    out = io.StringIO()
+    code = rotate_now(rig.d.environment, "eu-fresh", path, out=out, err=out, clients=operator, env=env)
+    assert code == EXIT_OK, out.getvalue()
+    assert rig.custom(FRESH)[vr.META_ROTATE_REQUESTED]
+    assert f"create job --from=cronjob/makini-{rig.d.environment}-token-rotator" in out.getvalue()
+    report = rig.rotator(now=datetime.now(UTC) + timedelta(minutes=1)).run()
+    # OOB has no value yet (never rotated, so due anyway); of the two with a fresh value only FRESH rotates.
+    assert sorted(report.rotated) == [FRESH, OOB] and rig.versions(FRESH) == 2 and rig.versions(ACME) == 1
+    assert vr.META_ROTATE_REQUESTED not in rig.custom(FRESH)
+    assert FRESH in rig.rotator(now=datetime.now(UTC) + timedelta(minutes=2)).run().not_due
 
 
 def test_dry_run_changes_nothing(rig, makini):
