@@ -78,7 +78,9 @@ def secret_value(
     """The initial value of a catalog secret, as a Pulumi secret (None: filled out of band).
 
     Formats: OAuth client ``{"client_id", "client_secret"}``; connection token ``{"token",
-    "connection_id"}``; webhook secret: the secret itself; NetSuite M2M key: the PEM.
+    "connection_id", "issued_at"}`` (the rotators' format; ``issued_at`` is null here: a token given in the
+    stack's config was issued by Makini at a time the program cannot know, and the first rotation sets it);
+    webhook secret: the secret itself; NetSuite M2M key: the PEM.
     """
     if generated is not None and secret.path in generated:
         return pulumi.Output.secret(generated[secret.path])
@@ -90,7 +92,7 @@ def secret_value(
     if secret.kind is SecretKind.CONNECTION_TOKEN and secret.connection in cfg.connection_tokens:
         conn = cfg.connection(secret.connection)
         token = cfg.connection_tokens[secret.connection].get_secret_value()
-        return pulumi.Output.secret(json.dumps({"token": token, "connection_id": conn.makini_id}))
+        return pulumi.Output.secret(json.dumps({"token": token, "connection_id": conn.makini_id, "issued_at": None}))
     return None
 
 

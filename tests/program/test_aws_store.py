@@ -173,7 +173,8 @@ def test_config_values_are_stored_as_secrets_written_once():
         assert is_secret_marker(v.inputs["secretString"]), v.name
         assert "secretString" in v.ignore_changes  # a later rotation is never reverted
     token = json.loads(versions["makini-dev-aws-connections-acme-sap-token-initial"].plain_inputs["secretString"])
-    assert token == {"token": CANARY + "-token", "connection_id": "0900001"}
+    # Finding 10: the rotators' format from the first value on (issued_at unknown for a token from config).
+    assert token == {"token": CANARY + "-token", "connection_id": "0900001", "issued_at": None}
     oauth = json.loads(versions["makini-dev-aws-oauth-client-initial"].plain_inputs["secretString"])
     assert oauth == {"client_id": "mk_dev_client", "client_secret": CANARY + "-oauth"}
     # the policy is written after the value, so the deployer's first PutSecretValue is not denied

@@ -137,7 +137,8 @@ def test_values_from_config_are_secret_and_enabled_others_are_disabled_placehold
         if value:
             assert s.plain_inputs["properties"]["value"] == value
         else:
-            assert json.loads(s.plain_inputs["properties"]["value"])["token"] == CANARY + "-token"
+            value = json.loads(s.plain_inputs["properties"]["value"])
+            assert value == {"token": CANARY + "-token", "connection_id": "0900001", "issued_at": None}  # finding 10
     for name in ("oauth-client", "connections-globex-mx-token"):
         p = secrets[name].plain_inputs["properties"]
         assert p["value"] == PLACEHOLDER_VALUE and CANARY not in p["value"]

@@ -85,6 +85,14 @@ def test_every_catalog_entry_gets_custom_metadata(dev):
         assert m.plain_inputs["disableRead"] is True and m.plain_inputs["disableDelete"] is True
 
 
+def test_a_token_from_config_is_written_in_the_rotators_format(prod):
+    """Finding 10: the first value already has the rotators' keys (issued_at unknown: null)."""
+    [value] = [v for v in prod.of_type(VALUE) if v.plain_inputs["name"] == "connections/globex-mx/token"]
+    token = json.loads(value.plain_inputs["dataJson"])
+    assert token == {"token": CANARY + "-token", "connection_id": token["connection_id"], "issued_at": None}
+    assert token["connection_id"]
+
+
 def test_values_only_when_config_supplies_them_secret_written_once_never_reverted(dev):
     values = {v.plain_inputs["name"]: v for v in dev.of_type(VALUE)}
     assert sorted(values) == ["oauth/client", "webhook/secret"]
