@@ -70,9 +70,18 @@ class Report:
     not_due: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    #: Tokens Makini issued in this run that were never stored: each stays valid at Makini until the connection
+    #: is disconnected (logged one by one as ``token_left_live``).
+    tokens_left_live: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rotated": self.rotated, "not_due": self.not_due, "skipped": self.skipped, "failed": self.failed}
+        return {
+            "rotated": self.rotated,
+            "not_due": self.not_due,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "tokens_left_live": self.tokens_left_live,
+        }
 
 
 def _iso(when: datetime) -> str:
@@ -209,6 +218,7 @@ class VaultRotator:
             not_due=len(report.not_due),
             skipped=len(report.skipped),
             failed=len(report.failed),
+            tokens_left_live=report.tokens_left_live,
         )
         return report
 
@@ -259,23 +269,37 @@ class VaultRotator:
             return
         current_version = int(meta.get("current_version") or 0)
         issued = self.makini.issue_connection_token(self._system(), connection_id)
-        check_token_lifetime(
-            issued.expires_in,
-            period * DAY,
-            where=f"{self.mount}/{path} (connection {connection_id})",
-            period_source="the deployed bindings' periodDays"
-            if self.bindings.period_days
-            else f"custom metadata {META_PERIOD}",
-        )
-        status = self.makini.check_token(issued.token)
-        if status in BAD_SYNC_STATUSES:
-            raise RotationFailed(
-                f"Makini reports sync_status={status!r} for connection {connection_id}: the customer must "
-                "reconnect; nothing was written"
+        try:
+            check_token_lifetime(
+                issued.expires_in,
+                period * DAY,
+                where=f"{self.mount}/{path} (connection {connection_id})",
+                period_source="the deployed bindings' periodDays"
+                if self.bindings.period_days
+                else f"custom metadata {META_PERIOD}",
             )
-        stamp = _iso(now)
-        value = {"token": issued.token, "connection_id": connection_id, "issued_at": stamp}
-        self.kv.create_or_update_secret(path=path, secret=value, cas=current_version, mount_point=self.mount)
+            status = self.makini.check_token(issued.token)
+            if status in BAD_SYNC_STATUSES:
+                raise RotationFailed(
+                    f"Makini reports sync_status={status!r} for connection {connection_id}: the customer must "
+                    "reconnect; nothing was written"
+                )
+            stamp = _iso(now)
+            value = {"token": issued.token, "connection_id": connection_id, "issued_at": stamp}
+            self.kv.create_or_update_secret(path=path, secret=value, cas=current_version, mount_point=self.mount)
+        except Exception as err:
+            # Issued but never stored: Makini keeps it valid until the connection is disconnected.
+            report.tokens_left_live += 1
+            jsonlog.log(
+                logger,
+                logging.WARNING,
+                "token_left_live",
+                path=path,
+                connection_id=connection_id,
+                reason=type(err).__name__,
+                note="Makini keeps this unused token valid until the connection is disconnected",
+            )
+            raise
         custom[META_LAST_ROTATED] = stamp
         custom.pop(META_ROTATE_REQUESTED, None)  # answered by this version
         self.kv.update_metadata(

@@ -467,6 +467,8 @@ def test_short_lived_token_is_refused_and_nothing_written(rig, makini, expires_i
     assert "at least 8 days" in message and "Nothing was written" in message
     assert makini.tokens_issued(CONNECTION_ID)[-1] not in message
     assert rig.versions(ACME) == 1 and rig.custom(ACME) == before
+    # Finding 9: the issued token is still live at Makini; the run counts it (and logs it, never its value).
+    assert report.tokens_left_live == 1 and makini.token_is_valid(makini.tokens_issued(CONNECTION_ID)[-1])
 
 
 @pytest.mark.parametrize("expires_in", [8 * 86400, None])
