@@ -3,6 +3,7 @@ backend of the stack.
 
     python -m infra.rotate <stack> --connection KEY --now [--dry-run] [--config-file FILE] [--pulumi-org ORG]
     python -m infra.rotate <stack> --webhook-secret --from-file PATH|- [--dry-run] [--config-file FILE]
+    python -m infra.rotate <stack> --connection KEY --revoke [--confirm KEY] [--dry-run] [--config-file FILE]
 
 Reads the stack's configuration the way the program does and acts on each backend it lists, with the
 caller's own credentials (the AWS default chain, ``DefaultAzureCredential``, ``VAULT_TOKEN`` or
@@ -23,6 +24,13 @@ connection a rotator gets a token for never comes from a tag or metadata. A new 
 the old one (Makini keeps it valid while the connection exists), so the command prints the disconnect step.
 No token or secret value is ever read or printed.
 
+``--connection KEY --revoke`` is the only real revocation: after an explicit confirmation (type the key, or
+``--confirm KEY``) it disconnects the connection in Makini (``DELETE /api/system/connections/{id}``, with a
+system token from the OAuth client read from the stack's store with your credentials), which invalidates every
+token of it at once: the stored one, its previous versions and any token a failed rotation left live. The
+customer must then reconnect; the command prints the steps. It does not rotate first: the disconnect would
+invalidate the fresh token too, and the rotators would then fail against a connection that no longer exists.
+
 ``--webhook-secret`` stores the secret Makini shows on its Webhooks page (read from PATH, or stdin with ``-``,
 never from the command line) as the current value on every backend:
 
@@ -39,6 +47,7 @@ Exit codes: 0 done on every backend; 2 bad arguments, unknown connection or inva
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -49,8 +58,9 @@ from typing import Any, TextIO
 
 from components.vault.rotation import cronjob_name
 from functions.rotation.azure_function import FUNCTION_NAME, ROTATE_REQUESTED_TAG
+from functions.rotation.makini_client import ENV_API_BASE, MakiniClient, MakiniError
 from functions.rotation.vault_rotator import META_ROTATE_REQUESTED
-from stacks.catalog import WEBHOOK_SECRET_PATH, CatalogSecret, build_catalog, connection_token_path
+from stacks.catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, CatalogSecret, build_catalog, connection_token_path
 from stacks.config import ConfigError, StackConfig
 from stacks.config.model import Backend
 from stacks.locations import SecretLocation, locate
@@ -58,7 +68,7 @@ from stacks.naming import aws_secret_name
 
 from .cli import make_parser, unexpected
 from .offline import DEFAULT_REGION, PROJECT, StackFileError, StackSource, load_stack_file
-from .stores import vault_address, vault_reader
+from .stores import StoreError, default_reader, vault_address, vault_reader
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 MAKINI_API = "https://api.makini.io"
@@ -395,6 +405,131 @@ def _vault_error(err: Exception) -> str:
     return f"{type(err).__name__}: {' '.join(str(err).split())[:240]}"
 
 
+MakiniFactory = Callable[[], Any]
+
+
+def _default_makini(env: Mapping[str, str]) -> Any:
+
+    return MakiniClient(env.get(ENV_API_BASE))
+
+
+def revoke(
+    stack: str,
+    connection: str,
+    config_file: Path | None = None,
+    *,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    stdin: TextIO = sys.stdin,
+    confirm: str | None = None,
+    dry_run: bool = False,
+    organization: str | None = None,
+    env: Mapping[str, str] | None = None,
+    makini_factory: MakiniFactory | None = None,
+    reader_factory: Any = None,
+) -> int:
+    """Disconnect a connection in Makini after an explicit confirmation; print the reconnect steps."""
+
+    loaded = _load(stack, config_file, err)
+    if loaded is None:
+        return EXIT_INVALID
+    source, cfg = loaded
+    env = os.environ if env is None else env
+    keys = [c.key for c in cfg.connections]
+    if connection not in keys:
+        print(
+            f"makini-infra: stack '{stack}' has no connection '{connection}'. Valid keys: {', '.join(keys) or '(none)'}",
+            file=err,
+        )
+        return EXIT_INVALID
+    conn = cfg.connection(connection)
+    index = keys.index(connection)
+    if not conn.makini_id:
+        print(
+            f"makini-infra: connection '{connection}' has no makiniId, so this command cannot name it to Makini: "
+            "disconnect it in Makini's dashboard, or set "
+            f"makini:connections[{index}].makiniId and run this again",
+            file=err,
+        )
+        return EXIT_FAILED
+    what = (
+        f"connection '{connection}' (Makini id {conn.makini_id}) of stack '{stack}': every token of it stops working "
+        "at once, the stored one included, until the customer reconnects"
+    )
+    if dry_run:
+        print(
+            f"[dry-run] would disconnect {what}. It would read the OAuth client from the stack's store "
+            f"({', '.join(cfg.backends)}, the first that answers) and call DELETE /api/system/connections/"
+            f"{conn.makini_id}. Nothing was done.",
+            file=out,
+        )
+        return EXIT_OK
+    if confirm is None:
+        print(f"This disconnects {what}.\nType the connection key ({connection}) to confirm: ", end="", file=err)
+        err.flush()
+        confirm = stdin.readline().strip()
+    if confirm != connection:
+        print(f"makini-infra: not confirmed ({confirm!r} is not {connection!r}); nothing was done", file=err)
+        return EXIT_INVALID
+
+    [oauth] = [s for s in build_catalog(cfg).secrets if s.path == OAUTH_CLIENT_PATH]
+    factory = reader_factory or default_reader
+    credentials: tuple[str, str] | None = None
+    problems: list[str] = []
+    for backend in cfg.backends:
+        loc = locate(cfg, oauth, backend, project=PROJECT, organization=organization)
+        try:
+            raw = factory(backend, cfg, source.config, env).read(loc)
+        except StoreError as e:
+            problems.append(str(e))
+            continue
+        parsed = _parse_oauth(raw)
+        if parsed is None:
+            problems.append(f'{loc}: no {{"client_id", "client_secret"}} stored')
+            continue
+        credentials = parsed
+        break
+    if credentials is None:
+        print(
+            "makini-infra: cannot read the OAuth client from any backend of the stack, so no system token: "
+            + "; ".join(problems)
+            + ". Nothing was done; run this as an identity that may read it, or disconnect in Makini's dashboard.",
+            file=err,
+        )
+        return EXIT_FAILED
+    try:
+        makini = (makini_factory or (lambda: _default_makini(env)))()
+        makini.disconnect_connection(makini.system_token(*credentials), conn.makini_id)
+    except MakiniError as e:
+        print(f"makini-infra: Makini did not disconnect connection {conn.makini_id}: {e}", file=err)
+        return EXIT_FAILED
+    print(
+        f"Disconnected connection '{connection}' (Makini id {conn.makini_id}) in Makini: every token Makini issued "
+        "for it is invalid now (the stored one, its earlier versions, and any token a failed rotation left live), "
+        "and its credits are back in the pool.\n"
+        "Reconnect:\n"
+        "  1. Ask the customer to reconnect through your Makini Link flow; Makini creates a new connection "
+        "(a new id) and gives your onboarding service its token.\n"
+        f"  2. pulumi config set --path 'makini:connections[{index}].makiniId' <new id>\n"
+        "  3. Store the new token on every backend (docs/operations.md, 'Revoking a compromised token'), then "
+        "pulumi up.\n"
+        f"Until then the rotation of this connection fails at each run (its alarm fires), and consumers of its "
+        "token get 401 from Makini.",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _parse_oauth(raw: str | None) -> tuple[str, str] | None:
+    try:
+        value = json.loads(raw or "")
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not value.get("client_id") or not value.get("client_secret"):
+        return None
+    return str(value["client_id"]), str(value["client_secret"])
+
+
 def _read_secret(path: str, stdin: TextIO) -> str:
     raw = stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     return raw.strip()
@@ -534,6 +669,12 @@ def main(
     what.add_argument("--webhook-secret", action="store_true", help="store a new webhook secret (zero downtime)")
     parser.add_argument("--now", action="store_true", help="with --connection: rotate immediately")
     parser.add_argument(
+        "--revoke",
+        action="store_true",
+        help="with --connection: disconnect it in Makini (invalidates every token of it; the customer reconnects)",
+    )
+    parser.add_argument("--confirm", metavar="KEY", help="with --revoke: the connection key, instead of the prompt")
+    parser.add_argument(
         "--from-file", metavar="PATH", help="with --webhook-secret: file holding the secret, or - for stdin"
     )
     parser.add_argument(
@@ -551,8 +692,19 @@ def main(
         if not args.from_file:
             parser.error("--webhook-secret needs --from-file PATH (or - for stdin): never pass a secret as an argument")
         return stage_webhook_secret(args.stack, args.from_file, args.config_file, client_factory, **common)
+    if args.revoke:
+        if args.now:
+            parser.error("--revoke and --now are separate: --revoke disconnects (no rotation), --now rotates")
+        return revoke(
+            args.stack,
+            args.connection,
+            args.config_file,
+            confirm=args.confirm,
+            dry_run=args.dry_run,
+            organization=organization,
+        )
     if not args.now:
-        parser.error("--now is required: this command only starts an immediate rotation (the schedule runs the others)")
+        parser.error("--now is required to rotate (or --revoke to disconnect); the schedule runs the other rotations")
     return rotate_now(args.stack, args.connection, args.config_file, client_factory, **common)
 
 

@@ -339,6 +339,18 @@ class MakiniClient:
         )
         return issued
 
+    def disconnect_connection(self, system_token: str, connection_id: str) -> None:
+        """``DELETE /api/system/connections/{id}``: Makini invalidates every token of the connection at once (the
+        only way to revoke one: a new token leaves the old ones valid) and returns its credits; the customer must
+        reconnect through Makini Link. The OAS documents a 200 with a JSON object; an empty body is accepted."""
+        if not connection_id:
+            raise MakiniError("connection id is empty: nothing to disconnect")
+        path = "/api/system/connections/" + urllib.parse.quote(connection_id, safe="")
+        self._request(
+            "DELETE", path, bearer=system_token, what=f"disconnect of connection {connection_id}", allow_empty=True
+        )
+        jsonlog.log(logger, logging.WARNING, "connection_disconnected", connection_id=connection_id)
+
     def check_token(self, token: str) -> str:
         """GET /api/integrations/current with a connection token; returns its sync_status."""
         jsonlog.register_secret(token)
