@@ -5,7 +5,9 @@
 Reads each stack's ``Pulumi.<stack>.yaml`` (all of them when none is named), computes its rotation
 calendar for today (UTC) and lists every secret whose reminder date has come (``reminder-due``), that
 is past its maximum age (``overdue``), or whose issue date is not recorded (``unknown``: no reminder
-can fire). The scheduled workflow ``.github/workflows/reminders.yml`` runs it daily, so a stack on
+can fire). A NetSuite M2M certificate is dated by ``makini:connections[i].netsuite.certificateNotAfter`` (the
+stack output ``netsuiteCertificates.<key>.notAfter``, recorded after ``pulumi up``): due from its renew-by date,
+overdue after it expires, and ``UNDATED`` (a failure too) while the date is not recorded. The scheduled workflow ``.github/workflows/reminders.yml`` runs it daily, so a stack on
 Azure or Vault alone (where no AWS reminder schedule exists) still gets its reminder: a failed run.
 
 Exit codes: 0 nothing due; 3 something is due or overdue (and every stack valid); 2 a stack file is
@@ -20,6 +22,7 @@ from datetime import date
 from typing import TextIO
 
 from stacks import clock
+from stacks.catalog import SecretKind
 from stacks.config import ConfigError
 from stacks.rotation import Mode, Status, calendar
 
@@ -63,6 +66,10 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
             if entry.status in ATTENTION:
                 due += 1
                 print(f"{entry.status.value.upper()}: {stack} {entry.path}: {entry.note}", file=out)
+            elif entry.status is Status.UNKNOWN and entry.kind is SecretKind.NETSUITE_M2M_KEY:
+                # An undated certificate expires unannounced (NetSuite then refuses the connection): a failure.
+                due += 1
+                print(f"UNDATED: {stack} {entry.path}: {entry.note}", file=out)
             elif entry.status is Status.UNKNOWN:
                 print(f"no reminder possible: {stack} {entry.path}: {entry.note}", file=out)
     if invalid:
@@ -70,7 +77,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
     if failed:
         return EXIT_FAILED
     if due:
-        print(f"{due} secret(s) need rotating; see docs/operations.md, 'Rotating'.", file=out)
+        print(f"{due} secret(s) need rotating or dating; see docs/operations.md, 'Rotating'.", file=out)
         return EXIT_DUE
     print(f"Nothing due as of {today.isoformat()}.", file=out)
     return EXIT_OK

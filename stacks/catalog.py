@@ -209,13 +209,15 @@ def build_catalog(cfg: StackConfig) -> Catalog:
             )
         )
         if conn.netsuite is not None:
-            # Handed to Makini when the connection is set up (operators read it; no consumer does).
+            # Read by the one consumer that signs NetSuite requests with it (netsuite.signer), never a class.
+            signer = conn.netsuite.signer
             secrets.append(
                 CatalogSecret(
                     kind=SecretKind.NETSUITE_M2M_KEY,
                     path=netsuite_m2m_key_path(conn.key),
                     description=f"NetSuite M2M certificate private key of connection {conn.key} in {cfg.environment}",
                     connection=conn.key,
+                    readers=(signer,) if signer is not None else (),
                 )
             )
     return Catalog(environment=cfg.environment, secrets=tuple(secrets), classes=classes)

@@ -187,6 +187,32 @@ def _consumer_references(cfg: StackConfig) -> list[Problem]:
             )
     for access_class in cfg.access_classes.values():
         referenced.update(access_class.consumers)
+    declared_names = sorted(cfg.consumers)
+    for i, conn in enumerate(cfg.connections):
+        ns = conn.netsuite
+        if ns is None:
+            continue
+        where = f"makini:connections[{i}].netsuite.signer"
+        if ns.signer is None:
+            problems.append(
+                Problem(
+                    where,
+                    f"is not set, so no identity may read the NetSuite M2M key of connection '{conn.key}': name the "
+                    "consumer that signs NetSuite requests with it (the service that hands it to Makini or calls "
+                    "NetSuite)",
+                    f"pulumi config set --path '{where}' <consumer>   # one of: {', '.join(declared_names) or '(none)'}",
+                )
+            )
+        elif ns.signer not in cfg.consumers:
+            problems.append(
+                Problem(
+                    where,
+                    f"unknown consumer '{ns.signer}'. Declared consumers: {', '.join(declared_names) or '(none)'}",
+                    f"declare it under makini:consumers, or set {where} to one of them",
+                )
+            )
+        else:
+            referenced.add(ns.signer)
     idle = [
         n
         for n, c in sorted(cfg.consumers.items())

@@ -76,6 +76,15 @@ def netsuite_problems(connections: Sequence[Connection]) -> list[Problem]:
                 )
             )
             continue
+        if ns.certificate_not_after is not None and ns.certificate_not_after.tzinfo is None:
+            problems.append(
+                Problem(
+                    f"{path}.certificateNotAfter",
+                    "has no time zone; copy it from the stack output netsuiteCertificates."
+                    f"{conn.key}.notAfter as is (RFC 3339, e.g. 2028-11-30T10:00:00Z)",
+                    f"{fix_path}.certificateNotAfter' <notAfter>",
+                )
+            )
         if not ns.client_credentials_grant:
             problems.append(
                 Problem(

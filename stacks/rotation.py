@@ -185,8 +185,10 @@ def _netsuite_key(cfg: StackConfig, s: CatalogSecret, today: date, not_after: st
             None,
             "",
             Status.UNKNOWN,
-            f"certificate valid {validity} days from creation; renew by {reminder} days before expiry "
-            f"(stack output netsuiteCertificates.{conn.key}.renewBy): {renew}",
+            f"certificate valid {validity} days from creation; renew by {reminder} days before expiry. No date is "
+            f"recorded, so no reminder can fire: copy the stack output netsuiteCertificates.{conn.key}.notAfter "
+            f"into makini:connections[{[c.key for c in cfg.connections].index(conn.key)}].netsuite."
+            f"certificateNotAfter. Then: {renew}",
             connection=conn.key,
         )
     end = datetime.fromisoformat(not_after.replace("Z", "+00:00"))
@@ -220,6 +222,18 @@ def _netsuite_key(cfg: StackConfig, s: CatalogSecret, today: date, not_after: st
     )
 
 
+def _not_after(cfg: StackConfig, s: CatalogSecret, known: Mapping[str, str] | None) -> str | None:
+    """The certificate's notAfter: from the deployment when given, else as recorded in the stack's config
+    (``netsuite.certificateNotAfter``), so the reminder can be dated offline (python -m infra.due)."""
+    key = s.connection or ""
+    if known and known.get(key):
+        return known[key]
+    ns = cfg.connection(key).netsuite if s.connection else None
+    if ns is None or ns.certificate_not_after is None:
+        return None
+    return ns.certificate_not_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def calendar(
     cfg: StackConfig,
     today: date,
@@ -233,7 +247,7 @@ def calendar(
     out = []
     for s in catalog.secrets:
         if s.kind is SecretKind.NETSUITE_M2M_KEY:
-            out.append(_netsuite_key(cfg, s, today, (certificates_not_after or {}).get(s.connection or "")))
+            out.append(_netsuite_key(cfg, s, today, _not_after(cfg, s, certificates_not_after)))
         elif s.kind is SecretKind.WEBHOOK_SECRET:
             out.append(
                 _hand_issued(

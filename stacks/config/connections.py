@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -33,6 +34,16 @@ class NetSuiteM2M(Model):
     )
     renewal_reminder_days: int = Field(
         default=30, ge=1, le=730, description="Days before the certificate expires that the renewal reminder fires."
+    )
+    signer: ConsumerName | None = Field(
+        default=None,
+        description="The consumer (a name under makini:consumers) that signs NetSuite requests with the M2M key "
+        "(the service that hands it to Makini or calls NetSuite): the one identity that reads the key. Required.",
+    )
+    certificate_not_after: datetime | None = Field(
+        default=None,
+        description="The deployed certificate's notAfter (stack output netsuiteCertificates.<key>.notAfter, "
+        "RFC 3339), recorded after pulumi up so python -m infra.due can date the renewal reminder offline.",
     )
     key_algorithm: Literal["RSA-3072", "RSA-4096", "EC-P256", "EC-P384", "EC-P521"] = Field(
         default="RSA-3072",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, timedelta
+
 import pulumi
 import pulumi_aws as aws
 
@@ -11,10 +14,10 @@ from components.aws.rotation import Reminder, TokenRotation, TokenRotationArgs, 
 from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
 from components.aws.webhook import WebhookEndpoint, WebhookEndpointArgs, receiver_role
 
-from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SystemIdentity
+from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SystemIdentity, netsuite_m2m_key_path
 from ..config.aws import PERMISSIONS_BOUNDARY_NAME
 from ..naming import aws_secret_name
-from ..rotation import bindings_document, reminder_deadlines, reminder_moment, rotation_bindings
+from ..rotation import Deadline, bindings_document, reminder_deadlines, reminder_moment, rotation_bindings
 from .common import Context, by_kind, secret_tags, secret_value
 
 
@@ -204,7 +207,53 @@ class AwsBackend:
                 )
             )
             reminders.append(Reminder(path, slug, moment, subject, message, note=note))
-        return reminders
+        return reminders + self._netsuite_reminders()
+
+    def _netsuite_reminders(self) -> list[Reminder]:
+        """One reminder per NetSuite M2M certificate, at its renew-by date (``renewalReminderDays`` before its
+        recorded notAfter), to the same topic as the hand-issued secrets'."""
+        ctx, cfg = self.ctx, self.ctx.config
+        out = []
+        for i, conn in enumerate(cfg.connections):
+            ns = conn.netsuite
+            if ns is None:
+                continue
+            path = netsuite_m2m_key_path(conn.key)
+            slug = _schedule_slug(cfg.environment, f"netsuite-{conn.key}")
+            if ns.certificate_not_after is None:
+                out.append(
+                    Reminder(
+                        path,
+                        slug,
+                        None,
+                        "",
+                        "",
+                        note=(
+                            f"{cfg.environment}: no reminder for the NetSuite certificate of {conn.key}: record its "
+                            f"notAfter (stack output netsuiteCertificates.{conn.key}.notAfter) with pulumi config set "
+                            f"--path 'makini:connections[{i}].netsuite.certificateNotAfter' <notAfter>"
+                        ),
+                    )
+                )
+                continue
+            end = ns.certificate_not_after.astimezone(UTC).date()
+            validity = ns.certificate_validity_days
+            deadline = Deadline(end - timedelta(days=validity), validity, ns.renewal_reminder_days)
+            moment = reminder_moment(deadline, ctx.today)
+            subject = (
+                f"makini-infra {cfg.environment}: renew the NetSuite certificate of {conn.key} by {end.isoformat()}"
+            )
+            message = (
+                f"The NetSuite M2M certificate of connection {conn.key} in {cfg.environment} expires on "
+                f"{end.isoformat()}; NetSuite then refuses the connection. Replace the key pair (pulumi up --replace on "
+                "its tls:index/privateKey:PrivateKey), upload the new certificate to the integration record, and record "
+                f"the new notAfter in makini:connections[{i}].netsuite.certificateNotAfter."
+            )
+            note = (
+                "" if moment else f"{cfg.environment}: the NetSuite certificate of {conn.key} has expired: renew it now"
+            )
+            out.append(Reminder(path, slug, moment, subject, message, note=note))
+        return out
 
     def _rotation(self) -> TokenRotation:
         ctx, cfg, r = self.ctx, self.ctx.config, self.ctx.config.rotation
@@ -302,3 +351,16 @@ class AwsBackend:
             "dlqArn": self.webhook.dlq_arn,
             "alarmTopicArn": self.webhook.alarm_topic_arn,
         }
+
+
+#: EventBridge Scheduler schedule names: at most 64 characters.
+SCHEDULE_NAME_MAX = 64
+
+
+def _schedule_slug(environment: str, slug: str) -> str:
+    """``slug``, shortened with a hash of it when ``makini-<env>-<slug>-reminder`` would pass 64 characters."""
+    room = SCHEDULE_NAME_MAX - len(f"makini-{environment}--reminder")
+    if len(slug) <= room:
+        return slug
+    digest = hashlib.sha256(slug.encode()).hexdigest()[:8]
+    return f"{slug[: room - 9].rstrip('-')}-{digest}"

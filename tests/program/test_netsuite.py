@@ -23,7 +23,15 @@ def netsuite_config(env="dev", backends=("aws", "azure", "vault"), **settings):
         cfg["makini:azure"] = azure_section()
     if "vault" in backends:
         cfg["makini:vault"] = {"rotator": VAULT_ROTATOR}
-    cfg["makini:consumers"] = {}
+    # The service that signs NetSuite requests (netsuite.signer): the one identity that reads the M2M key.
+    signer: dict = {}
+    if "aws" in backends:
+        signer["aws"] = {"roleArn": "arn:aws:iam::111111111111:role/erp-sync"}
+    if "azure" in backends:
+        signer["azure"] = {"principalId": "5b1f6c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b"}
+    if "vault" in backends:
+        signer["vault"] = {"auth": {"kubernetes": {"serviceAccountNames": ["erp-sync"], "namespaces": ["erp"]}}}
+    cfg["makini:consumers"] = {"erp-sync": signer}
     for c in cfg["makini:connections"]:
         c.pop("consumers", None)
     cfg["makini:connections"].append(
@@ -33,7 +41,7 @@ def netsuite_config(env="dev", backends=("aws", "azure", "vault"), **settings):
             "tier": 2,
             "deployment": "cloud",
             "makiniId": "0900003",
-            "netsuite": settings,
+            "netsuite": {"signer": "erp-sync", **settings},
         }
     )
     cfg["makini:credits"]["pool"] = 20
@@ -113,3 +121,55 @@ def test_netsuite_block_on_a_sap_connection_registers_nothing():
     with pytest.raises(Exception) as info:
         run(cfg)
     assert "makini:connections[0].netsuite" in str(info.value)
+
+
+def test_the_signer_may_read_the_m2m_key_on_every_backend(program):
+    """Finding 8: the identity that signs NetSuite requests (netsuite.signer) is granted the M2M key, and
+    only it, on AWS (its read policy and the secret's resource policy), Azure (Secrets User on that secret)
+    and Vault (read on that path)."""
+    name = "makini/dev/connections/initech-ns/m2m-key"
+    [policy] = [
+        p for p in program.of_type("aws:iam/policy:Policy") if p.plain_inputs.get("name") == "makini-dev-erp-sync-read"
+    ]
+    assert name in policy.plain_inputs["policy"]
+    [resource_policy] = [
+        p
+        for p in program.of_type("aws:secretsmanager/secretPolicy:SecretPolicy")
+        if p.name.endswith("connections-initech-ns-m2m-key-policy")
+    ]
+    assert "role/erp-sync" in resource_policy.plain_inputs["policy"]
+    [grant] = [
+        a.plain_inputs
+        for a in program.of_type("azure-native:authorization:RoleAssignment")
+        if a.plain_inputs["scope"].endswith("/secrets/connections-initech-ns-m2m-key")
+    ]
+    assert grant["principalId"] == "5b1f6c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b"
+    [vault_policy] = [p for p in program.of_type("vault:index/policy:Policy") if "erp-sync" in p.plain_inputs["name"]]
+    assert "makini-dev/data/connections/initech-ns/m2m-key" in vault_policy.plain_inputs["policy"]
+
+
+def test_aws_schedules_the_renewal_reminder_once_not_after_is_recorded():
+    """Finding 8 on AWS: a one-time EventBridge Scheduler reminder at the renew-by date (to the reminders
+    topic); without a recorded notAfter a note says how to record it. Azure and Vault have no scheduler in the
+    stack: python -m infra.due (daily, .github/workflows/reminders.yml) is their reminder (tests/unit/test_due.py)."""
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    end = (dt.now(UTC) + timedelta(days=400)).replace(microsecond=0)
+    dated = run(
+        netsuite_config(
+            backends=("aws",), certificateNotAfter=end.strftime("%Y-%m-%dT%H:%M:%SZ"), renewalReminderDays=45
+        )
+    )
+    [schedule] = [
+        s.plain_inputs
+        for s in dated.of_type("aws:scheduler/schedule:Schedule")
+        if s.plain_inputs["name"] == "makini-dev-netsuite-initech-ns-reminder"
+    ]
+    renew = (end - timedelta(days=45)).date()
+    assert schedule["scheduleExpression"] == f"at({renew.isoformat()}T09:00:00)"
+    assert schedule["target"]["arn"] == dated.outputs["rotation"]["aws"]["reminderTopicArn"]
+    assert "NetSuite M2M certificate of connection initech-ns" in schedule["target"]["input"]
+    undated = run(netsuite_config(backends=("aws",)))
+    assert not [s for s in undated.of_type("aws:scheduler/schedule:Schedule") if "netsuite" in s.plain_inputs["name"]]
+    assert any("netsuite.certificateNotAfter" in n for n in undated.outputs["rotation"]["aws"]["notes"])

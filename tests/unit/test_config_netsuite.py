@@ -25,7 +25,7 @@ def netsuite_config(**settings):
             "deployment": "cloud",
             "makiniId": "0900003",
             "consumers": ["orders"],
-            "netsuite": settings,
+            "netsuite": {"signer": "orders", **settings},
         }
     )
     cfg["makini:credits"]["pool"] = 20
@@ -114,7 +114,7 @@ def test_reminder_not_shorter_than_validity_refused():
 
 def test_netsuite_block_on_other_system_refused():
     cfg = base_config("dev")
-    cfg["makini:connections"][0]["netsuite"] = {}
+    cfg["makini:connections"][0]["netsuite"] = {"signer": "orders"}
     found = problems(cfg)
     assert list(found) == ["makini:connections[0].netsuite"]
     assert "'SAP S/4HANA'" in found["makini:connections[0].netsuite"]
@@ -163,3 +163,21 @@ def test_renew_by_is_expiry_minus_reminder(end, days):
     # the same instant written with another offset gives the same date
     shifted = end.replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=2))).isoformat()
     assert renew_by(shifted, days) == renew_by(text, days)
+
+
+def test_the_signer_is_required_and_must_be_a_declared_consumer():
+    """Finding 8: no identity could read the M2M key; the consumer that signs NetSuite requests is now named."""
+    cfg = netsuite_config()
+    del cfg["makini:connections"][2]["netsuite"]["signer"]
+    found = problems(cfg)
+    assert list(found) == [f"{NS}.signer"] and "no identity may read the NetSuite M2M key" in found[f"{NS}.signer"]
+    found = problems(netsuite_config(signer="ordrs"))
+    assert list(found) == [f"{NS}.signer"] and "unknown consumer 'ordrs'" in found[f"{NS}.signer"]
+
+
+def test_the_signer_alone_reads_the_m2m_key():
+    from stacks.catalog import build_catalog
+
+    cfg = load(netsuite_config())
+    [key] = [s for s in build_catalog(cfg).secrets if s.path == "connections/initech-ns/m2m-key"]
+    assert key.readers == ("orders",) and key.writers == ()

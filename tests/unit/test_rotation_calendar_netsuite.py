@@ -14,7 +14,7 @@ from tests.support import base_config, load
 KEY = "connections/initech-ns/m2m-key"
 
 
-def netsuite_cfg(validity: int = 730, reminder: int = 30):
+def load_raw(validity: int = 730, reminder: int = 30):
     c = base_config()
     c["makini:connections"].append(
         {
@@ -23,11 +23,16 @@ def netsuite_cfg(validity: int = 730, reminder: int = 30):
             "tier": 2,
             "deployment": "cloud",
             "makiniId": "0900003",
-            "netsuite": {"certificateValidityDays": validity, "renewalReminderDays": reminder},
+            "consumers": ["orders"],
+            "netsuite": {"certificateValidityDays": validity, "renewalReminderDays": reminder, "signer": "orders"},
         }
     )
     c["makini:credits"]["pool"] = 20
-    return load(c)
+    return c
+
+
+def netsuite_cfg(validity: int = 730, reminder: int = 30):
+    return load(load_raw(validity, reminder))
 
 
 def entry(cfg, today, not_after=None):
@@ -43,7 +48,18 @@ def test_m2m_key_is_manual_with_reminder_not_a_token():
     assert "token" not in e.note and "30-day" not in e.note
     # Undated offline (notAfter is known only after deployment): no invented date.
     assert e.next_date is None and e.status is Status.UNKNOWN
-    assert "netsuiteCertificates.initech-ns.renewBy" in e.note
+    assert "netsuiteCertificates.initech-ns.notAfter" in e.note and "netsuite.certificateNotAfter" in e.note
+
+
+def test_a_recorded_not_after_dates_the_reminder_offline():
+    """Finding 8: with the certificate's notAfter recorded in config, the calendar needs no deployment."""
+    c = load_raw()
+    c["makini:connections"][-1]["netsuite"]["certificateNotAfter"] = "2027-03-31T10:00:00Z"
+    cfg = load(c)
+    [e] = [e for e in calendar(cfg, date(2027, 3, 1)) if e.path == KEY]
+    assert e.status is Status.REMINDER_DUE and e.next_date == date(2027, 3, 31)
+    [e] = [e for e in calendar(cfg, date(2027, 2, 28)) if e.path == KEY]
+    assert e.status is not Status.REMINDER_DUE and e.next_date == date(2027, 3, 1)
 
 
 def test_the_token_of_the_same_connection_still_rotates_automatically():
