@@ -40,6 +40,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from .access import role_definition_id
+from .alerts import email_action_group
 from .function_package import (
     BINDINGS_FILE,
     ROTATION_PACKAGE,
@@ -189,20 +190,12 @@ class KeyVaultRotation(pulumi.ComponentResource):
         if args.action_group_id is not None:
             action_group_id = pulumi.Output.from_input(args.action_group_id)
         else:
-            self.action_group = azure_native.monitor.ActionGroup(
-                f"{name}-alerts",
-                action_group_name=f"ag-makini-{env}-rotation",
-                group_short_name=f"mk-{env}-rot"[:12].rstrip("-"),
+            self.action_group = email_action_group(
+                name,
+                group_name=f"ag-makini-{env}-rotation",
+                short_name=f"mk-{env}-rot"[:12].rstrip("-"),
                 resource_group_name=rg,
-                location="Global",
-                enabled=True,
-                email_receivers=[
-                    azure_native.monitor.MicrosoftCommonEmailReceiverArgs(
-                        name="oncall-email", email_address=args.alarm_email, use_common_alert_schema=True
-                    )
-                ]
-                if args.alarm_email
-                else [],
+                email=args.alarm_email,
                 tags=tags,
                 opts=child,
             )

@@ -35,6 +35,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from .access import role_definition_id
+from .alerts import email_action_group
 from .function_package import (
     RECEIVER_PACKAGE,
     host_storage_account,
@@ -253,20 +254,12 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
         )
 
         # Alerts -----------------------------------------------------------------------------------------
-        self.action_group = azure_native.monitor.ActionGroup(
-            f"{name}-alerts",
-            action_group_name=f"ag-makini-{env}-webhooks",
-            group_short_name=action_group_short_name(env),
+        self.action_group = email_action_group(
+            name,
+            group_name=f"ag-makini-{env}-webhooks",
+            short_name=action_group_short_name(env),
             resource_group_name=rg,
-            location="Global",
-            enabled=True,
-            email_receivers=[
-                azure_native.monitor.MicrosoftCommonEmailReceiverArgs(
-                    name="oncall-email", email_address=args.alarm_email, use_common_alert_schema=True
-                )
-            ]
-            if args.alarm_email
-            else [],
+            email=args.alarm_email,
             tags=tags,
             opts=child,
         )
