@@ -1,7 +1,8 @@
 """Bootstrap: makini-infra's CI identities, run by an administrator (see bootstrap/model.py for the inputs).
 
-Per served stack S (from ``Pulumi.S.yaml``): the AWS deploy role ``makini-infra-S-deploy`` and, for
-non-production stacks previewed from pull requests, ``makini-infra-S-preview``; on Azure a deploy
+Per served stack S (from ``Pulumi.S.yaml``): the AWS deploy role ``makini-infra-S-deploy``, the drift
+check's read-only role ``makini-infra-S-drift`` and, for non-production stacks previewed from pull requests,
+``makini-infra-S-preview``; on Azure a deploy
 identity with one exact federated credential; on Vault JWT login roles. Per account: the GitHub OIDC
 provider and the permissions boundary ``makini-infra-boundary``. Optionally (``github.manage``,
 ``pulumiCloud``) the repository's OIDC subject template and one environment per stack, and Pulumi Cloud's
@@ -26,6 +27,7 @@ from bootstrap.model import (  # noqa: E402
     PERMISSIONS_BOUNDARY_NAME,
     BootstrapConfigError,
     deploy_role_name,
+    drift_role_name,
     load_bootstrap,
     pinned_account,
     preview_role_name,
@@ -96,6 +98,26 @@ if aws_stacks:
             opts=pulumi.ResourceOptions(depends_on=[boundary]),
         )
         stacks_out[stack.name]["deployRoleArn"] = deploy.arn
+        drift = aws.iam.Role(
+            f"{stack.name}-drift",
+            name=drift_role_name(stack.name),
+            description=f"makini-infra: the daily drift check of stack {stack.name} (drift.yml on main of "
+            f"{boot.repository}): read-only",
+            max_session_duration=3600,
+            assume_role_policy=provider.arn.apply(
+                lambda arn: json.dumps(
+                    aws_policies.drift_trust_policy(arn, boot.repository, boot.repository_id), sort_keys=True
+                )
+            ),
+            tags={**TAGS, "makini-infra:stack": stack.name},
+        )
+        aws.iam.RolePolicy(
+            f"{stack.name}-drift-policy",
+            name=drift_role_name(stack.name),
+            role=drift.name,
+            policy=json.dumps(aws_policies.drift_policy(stack, partition), sort_keys=True),
+        )
+        stacks_out[stack.name]["driftRoleArn"] = drift.arn
         if stack.previewable_from_pull_requests:
             preview = aws.iam.Role(
                 f"{stack.name}-preview",
@@ -178,7 +200,10 @@ if vault_stacks and boot.settings.vault is not None:
         description="makini-infra CI: GitHub Actions OIDC tokens",
     )
     for stack in vault_stacks:
-        roles = [vault_ci.deploy_role(boot.repository, boot.repository_id, stack, vs.audience)]
+        roles = [
+            vault_ci.deploy_role(boot.repository, boot.repository_id, stack, vs.audience),
+            vault_ci.drift_role(boot.repository, boot.repository_id, stack, vs.audience),
+        ]
         if stack.previewable_from_pull_requests:
             roles.append(vault_ci.preview_role(boot.repository, boot.repository_id, stack, vs.audience))
         for spec in roles:
@@ -246,6 +271,8 @@ if boot.settings.pulumi_cloud is not None:
     team_policies = pulumi_cloud.team_policies(boot, org)
     teams = {}
     for tp in team_policies:
+        if tp.team in teams:
+            continue  # a team with several OIDC policies (the drift team: one per event) is created once
         teams[tp.team] = pulumiservice.Team(
             tp.team, organization_name=org, team_type="pulumi", name=tp.team, display_name=tp.team
         )

@@ -40,7 +40,7 @@ from .model import (
     DeliveryStack,
     boundary_arn,
 )
-from .oidc import AWS_AUDIENCE, HOST, deploy_requirement, preview_requirement
+from .oidc import AWS_AUDIENCE, HOST, deploy_requirement, drift_requirement, preview_requirement
 
 Document = dict[str, Any]
 
@@ -82,8 +82,19 @@ _READS_WITHOUT_RESOURCE_TYPE: Document = {
 # Trust
 
 
-def _web_identity(sid: str, provider_arn: str, equals: dict[str, str], like: dict[str, str]) -> Document:
-    condition: dict[str, dict[str, str]] = {"StringEquals": {f"{HOST}:{k}": v for k, v in equals.items()}}
+def _web_identity(
+    sid: str,
+    provider_arn: str,
+    equals: dict[str, str],
+    like: dict[str, str],
+    any_of: dict[str, tuple[str, ...]] | None = None,
+) -> Document:
+    condition: dict[str, dict[str, str | list[str]]] = {
+        "StringEquals": {
+            **{f"{HOST}:{k}": v for k, v in equals.items()},
+            **{f"{HOST}:{k}": sorted(v) for k, v in (any_of or {}).items()},
+        }
+    }
     if like:
         condition["StringLike"] = {f"{HOST}:{k}": v for k, v in like.items()}
     return {
@@ -106,6 +117,14 @@ def deploy_trust_policy(provider_arn: str, repository: str, repository_id: str, 
     # event_name is not an AWS condition key: it is bound through the subject (custom template).
     equals = {k: v for k, v in need.equals.items() if k != "event_name"}
     return _web_identity("MainBranchDeployOfThisStack", provider_arn, equals, {})
+
+
+def drift_trust_policy(provider_arn: str, repository: str, repository_id: str) -> Document:
+    """Only ``drift.yml`` on ``main`` of this repository, run by its schedule or by hand, in no environment."""
+    need = drift_requirement(repository, repository_id, AWS_AUDIENCE)
+    # event_name is not an AWS condition key: it is bound through the subject (one subject per event).
+    any_of = {k: v for k, v in need.any_of.items() if k != "event_name"}
+    return _web_identity("DailyDriftCheckOnMain", provider_arn, need.equals, {}, any_of)
 
 
 def preview_trust_policy(provider_arn: str, repository: str, repository_id: str) -> Document:
@@ -313,6 +332,31 @@ def deploy_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
                 "secretsmanager:ValidateResourcePolicy",
             ],
             "Resource": _arn(p, "secretsmanager", r, a, f"secret:makini/{e}/*"),
+        },
+        {
+            # pulumi-aws reads a SecretVersion back (GetSecretValue by VersionId) after writing it and on every
+            # refresh. Only reads of one given version: each secret's resource policy lets the deployers read
+            # exactly the initial version they wrote from the stack's config, never a rotated one.
+            "Sid": "ReadBackTheInitialVersionsItWrites",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": _arn(p, "secretsmanager", r, a, f"secret:makini/{e}/*"),
+            "Condition": {"Null": {"secretsmanager:VersionId": "false"}},
+        },
+        {
+            # Writing an initial value (PutSecretValue) needs GenerateDataKey on the environment key, reading it
+            # back Decrypt: Secrets Manager calls KMS with the caller's permissions, for this environment's secrets.
+            "Sid": "UseTheEnvironmentKeyThroughSecretsManager",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": _arn(p, "kms", r, a, "key/*"),
+            "Condition": {
+                **tagged_env,
+                "StringLike": {
+                    "kms:ViaService": f"secretsmanager.{r}.amazonaws.com",
+                    "kms:EncryptionContext:SecretARN": _arn(p, "secretsmanager", r, a, f"secret:makini/{e}/*"),
+                },
+            },
         },
         {
             "Sid": "DenyTaggingKeysOfOtherOwners",
@@ -646,118 +690,164 @@ def deploy_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
 # Preview
 
 
-def preview_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
-    """The Describe/Get/List reads of ``pulumi preview`` of ``stack``'s environment; never secret values."""
+def _environment_reads(stack: DeliveryStack, partition: str) -> list[Document]:
+    """The Describe/Get/List reads ``pulumi preview`` (and a refresh) makes on ``stack``'s environment."""
     if stack.aws_account_id is None:
         raise ValueError(f"stack {stack.name} pins no AWS account")
     a, p, e = stack.aws_account_id, partition, stack.environment
     r = stack.aws_region or "*"
+    return [
+        {
+            "Sid": "SecretsMetadataOfThisEnvironment",
+            "Effect": "Allow",
+            "Action": [
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetResourcePolicy",
+                "secretsmanager:ListSecretVersionIds",
+            ],
+            "Resource": _arn(p, "secretsmanager", r, a, f"secret:makini/{e}/*"),
+        },
+        {
+            "Sid": "KmsKeysOfThisEnvironment",
+            "Effect": "Allow",
+            "Action": ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"],
+            "Resource": _arn(p, "kms", r, a, "key/*"),
+            "Condition": {
+                "StringEquals": {"aws:ResourceTag/environment": e, "aws:ResourceTag/managed-by": "makini-infra"}
+            },
+        },
+        {"Sid": "KmsAliases", "Effect": "Allow", "Action": ["kms:ListAliases"], "Resource": "*"},
+        {
+            "Sid": "IamOfThisEnvironment",
+            "Effect": "Allow",
+            "Action": [
+                "iam:GetPolicy",
+                "iam:GetPolicyVersion",
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+                "iam:ListPolicyTags",
+                "iam:ListPolicyVersions",
+                "iam:ListRolePolicies",
+                "iam:ListRoleTags",
+            ],
+            "Resource": [f"arn:{p}:iam::{a}:role/makini-{e}-*", f"arn:{p}:iam::{a}:policy/makini-{e}-*"],
+        },
+        {
+            "Sid": "FunctionsOfThisEnvironment",
+            "Effect": "Allow",
+            "Action": [
+                "lambda:GetFunction",
+                "lambda:GetFunctionCodeSigningConfig",
+                "lambda:GetFunctionConcurrency",
+                "lambda:GetFunctionConfiguration",
+                "lambda:GetPolicy",
+                "lambda:ListTags",
+                "lambda:ListVersionsByFunction",
+            ],
+            "Resource": _arn(p, "lambda", r, a, f"function:makini-{e}-*"),
+        },
+        {
+            "Sid": "QueuesOfThisEnvironment",
+            "Effect": "Allow",
+            "Action": ["sqs:GetQueueAttributes", "sqs:ListQueueTags"],
+            "Resource": _arn(p, "sqs", r, a, f"makini-{e}-*"),
+        },
+        {
+            "Sid": "TablesOfThisEnvironment",
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:DescribeContinuousBackups",
+                "dynamodb:DescribeTable",
+                "dynamodb:DescribeTimeToLive",
+                "dynamodb:ListTagsOfResource",
+            ],
+            "Resource": _arn(p, "dynamodb", r, a, f"table/makini-{e}-*"),
+        },
+        {
+            "Sid": "TopicsOfThisEnvironment",
+            "Effect": "Allow",
+            "Action": ["sns:GetTopicAttributes", "sns:ListTagsForResource"],
+            "Resource": _arn(p, "sns", r, a, f"makini-{e}-*"),
+        },
+        {
+            "Sid": "AlarmsOfThisEnvironment",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"],
+            "Resource": _arn(p, "cloudwatch", r, a, f"alarm:makini-{e}-*"),
+        },
+        {
+            "Sid": "LogGroupsOfThisEnvironment",
+            "Effect": "Allow",
+            "Action": ["logs:ListTagsForResource"],
+            "Resource": [
+                _arn(p, "logs", r, a, f"log-group:/aws/lambda/makini-{e}-*"),
+                _arn(p, "logs", r, a, f"log-group:/aws/apigateway/makini-{e}-*"),
+            ],
+        },
+        {
+            "Sid": "SchedulesOfThisEnvironment",
+            "Effect": "Allow",
+            "Action": ["scheduler:GetSchedule"],
+            "Resource": _arn(p, "scheduler", r, a, f"schedule/*/makini-{e}-*"),
+        },
+        # API Gateway v2 ids are random: no name-scoped ARN exists. GET is the only read verb.
+        {
+            "Sid": "HttpApisRead",
+            "Effect": "Allow",
+            "Action": ["apigateway:GET"],
+            "Resource": _http_api_resources(p, r),
+        },
+        _READS_WITHOUT_RESOURCE_TYPE,
+    ]
+
+
+def preview_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
+    """The Describe/Get/List reads of ``pulumi preview`` of ``stack``'s environment; never secret values."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "NeverReadSecretValues", "Effect": "Deny", "Action": list(PREVIEW_DENIED_ACTIONS), "Resource": "*"},
+            *_environment_reads(stack, partition),
+        ],
+    }
+
+
+def drift_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
+    """The drift check: ``pulumi preview --refresh`` and ``python -m infra.doctor`` of ``stack``; no write.
+
+    The preview's reads, plus reading secret values of the environment and decrypting them through Secrets
+    Manager. Which values: each secret's resource policy decides (the stack's ``makini:aws.driftArns``): the
+    OAuth client and the connection tokens (the doctor), and the initial version of each secret the deployment
+    wrote (the refresh reads it back); every other secret denies it."""
+    if stack.aws_account_id is None:
+        raise ValueError(f"stack {stack.name} pins no AWS account")
+    a, p, e = stack.aws_account_id, partition, stack.environment
+    r = stack.aws_region or "*"
+    secrets = _arn(p, "secretsmanager", r, a, f"secret:makini/{e}/*")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            *_environment_reads(stack, partition),
             {
-                "Sid": "SecretsMetadataOfThisEnvironment",
+                "Sid": "ReadSecretValuesTheSecretsAllow",
                 "Effect": "Allow",
-                "Action": [
-                    "secretsmanager:DescribeSecret",
-                    "secretsmanager:GetResourcePolicy",
-                    "secretsmanager:ListSecretVersionIds",
-                ],
-                "Resource": _arn(p, "secretsmanager", r, a, f"secret:makini/{e}/*"),
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": secrets,
             },
             {
-                "Sid": "KmsKeysOfThisEnvironment",
+                "Sid": "DecryptThroughSecretsManager",
                 "Effect": "Allow",
-                "Action": ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"],
+                "Action": "kms:Decrypt",
                 "Resource": _arn(p, "kms", r, a, "key/*"),
                 "Condition": {
-                    "StringEquals": {"aws:ResourceTag/environment": e, "aws:ResourceTag/managed-by": "makini-infra"}
+                    "StringEquals": {"aws:ResourceTag/environment": e, "aws:ResourceTag/managed-by": "makini-infra"},
+                    "StringLike": {
+                        "kms:ViaService": f"secretsmanager.{r}.amazonaws.com",
+                        "kms:EncryptionContext:SecretARN": secrets,
+                    },
                 },
             },
-            {"Sid": "KmsAliases", "Effect": "Allow", "Action": ["kms:ListAliases"], "Resource": "*"},
-            {
-                "Sid": "IamOfThisEnvironment",
-                "Effect": "Allow",
-                "Action": [
-                    "iam:GetPolicy",
-                    "iam:GetPolicyVersion",
-                    "iam:GetRole",
-                    "iam:GetRolePolicy",
-                    "iam:ListAttachedRolePolicies",
-                    "iam:ListInstanceProfilesForRole",
-                    "iam:ListPolicyTags",
-                    "iam:ListPolicyVersions",
-                    "iam:ListRolePolicies",
-                    "iam:ListRoleTags",
-                ],
-                "Resource": [f"arn:{p}:iam::{a}:role/makini-{e}-*", f"arn:{p}:iam::{a}:policy/makini-{e}-*"],
-            },
-            {
-                "Sid": "FunctionsOfThisEnvironment",
-                "Effect": "Allow",
-                "Action": [
-                    "lambda:GetFunction",
-                    "lambda:GetFunctionCodeSigningConfig",
-                    "lambda:GetFunctionConcurrency",
-                    "lambda:GetFunctionConfiguration",
-                    "lambda:GetPolicy",
-                    "lambda:ListTags",
-                    "lambda:ListVersionsByFunction",
-                ],
-                "Resource": _arn(p, "lambda", r, a, f"function:makini-{e}-*"),
-            },
-            {
-                "Sid": "QueuesOfThisEnvironment",
-                "Effect": "Allow",
-                "Action": ["sqs:GetQueueAttributes", "sqs:ListQueueTags"],
-                "Resource": _arn(p, "sqs", r, a, f"makini-{e}-*"),
-            },
-            {
-                "Sid": "TablesOfThisEnvironment",
-                "Effect": "Allow",
-                "Action": [
-                    "dynamodb:DescribeContinuousBackups",
-                    "dynamodb:DescribeTable",
-                    "dynamodb:DescribeTimeToLive",
-                    "dynamodb:ListTagsOfResource",
-                ],
-                "Resource": _arn(p, "dynamodb", r, a, f"table/makini-{e}-*"),
-            },
-            {
-                "Sid": "TopicsOfThisEnvironment",
-                "Effect": "Allow",
-                "Action": ["sns:GetTopicAttributes", "sns:ListTagsForResource"],
-                "Resource": _arn(p, "sns", r, a, f"makini-{e}-*"),
-            },
-            {
-                "Sid": "AlarmsOfThisEnvironment",
-                "Effect": "Allow",
-                "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"],
-                "Resource": _arn(p, "cloudwatch", r, a, f"alarm:makini-{e}-*"),
-            },
-            {
-                "Sid": "LogGroupsOfThisEnvironment",
-                "Effect": "Allow",
-                "Action": ["logs:ListTagsForResource"],
-                "Resource": [
-                    _arn(p, "logs", r, a, f"log-group:/aws/lambda/makini-{e}-*"),
-                    _arn(p, "logs", r, a, f"log-group:/aws/apigateway/makini-{e}-*"),
-                ],
-            },
-            {
-                "Sid": "SchedulesOfThisEnvironment",
-                "Effect": "Allow",
-                "Action": ["scheduler:GetSchedule"],
-                "Resource": _arn(p, "scheduler", r, a, f"schedule/*/makini-{e}-*"),
-            },
-            # API Gateway v2 ids are random: no name-scoped ARN exists. GET is the only read verb.
-            {
-                "Sid": "HttpApisRead",
-                "Effect": "Allow",
-                "Action": ["apigateway:GET"],
-                "Resource": _http_api_resources(p, r),
-            },
-            _READS_WITHOUT_RESOURCE_TYPE,
         ],
     }

@@ -18,10 +18,12 @@ one is refused before anything is declared, naming the key and the fix (:class:`
 
 Names (fixed, so the workflows can derive them from the stack files alone):
 
-* AWS: ``makini-infra-<stack>-deploy`` and, for non-production stacks, ``makini-infra-<stack>-preview``;
-  the permissions boundary ``makini-infra-boundary``; the GitHub OIDC provider.
+* AWS: ``makini-infra-<stack>-deploy``, ``makini-infra-<stack>-drift`` (the daily drift check, read-only)
+  and, for non-production stacks, ``makini-infra-<stack>-preview``; the permissions boundary
+  ``makini-infra-boundary``; the GitHub OIDC provider.
 * GitHub: one environment per stack, named like the stack; deploys run only in ``main.yml`` on ``main``.
-* Vault: JWT auth roles ``makini-infra-<stack>-deploy`` / ``-preview`` on the ``jwt-github`` mount.
+* Vault: JWT auth roles ``makini-infra-<stack>-deploy`` / ``-drift`` / ``-preview`` on the ``jwt-github`` mount.
+* Pulumi Cloud: teams ``makini-infra-<stack>-deploy``, ``makini-infra-preview`` and ``makini-infra-drift``.
 * Azure: a user-assigned identity ``makini-infra-<stack>-deploy`` per stack.
 """
 
@@ -69,6 +71,11 @@ def deploy_role_name(stack: str) -> str:
 
 def preview_role_name(stack: str) -> str:
     return f"{CI_ROLE_PREFIX}{stack}-preview"
+
+
+def drift_role_name(stack: str) -> str:
+    """The daily drift check's AWS role and Vault JWT role for ``stack`` (``.github/workflows/drift.yml``)."""
+    return f"{CI_ROLE_PREFIX}{stack}-drift"
 
 
 def github_environment(stack: str) -> str:
@@ -215,6 +222,11 @@ class DeliveryStack:
         if self.aws_account_id is None:
             return None
         return f"arn:{partition}:iam::{self.aws_account_id}:role/{deploy_role_name(self.name)}"
+
+    def drift_role_arn(self, partition: str = "aws") -> str | None:
+        if self.aws_account_id is None:
+            return None
+        return f"arn:{partition}:iam::{self.aws_account_id}:role/{drift_role_name(self.name)}"
 
     def preview_role_arn(self, partition: str = "aws") -> str | None:
         if self.aws_account_id is None or not self.previewable_from_pull_requests:

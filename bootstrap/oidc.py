@@ -28,12 +28,15 @@ environment. The bootstrap manages the template (pulumi-github) when ``github.ma
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: The only branch any stack is deployed from, and the only workflow files that deploy and preview.
 DEPLOY_BRANCH = "main"
 DEPLOY_WORKFLOW = ".github/workflows/main.yml"
 PREVIEW_WORKFLOW = ".github/workflows/pr.yml"
+#: The daily drift check (read-only), on main only, run by its schedule or by hand, in no GitHub environment.
+DRIFT_WORKFLOW = ".github/workflows/drift.yml"
+DRIFT_EVENTS = ("schedule", "workflow_dispatch")
 
 ISSUER = "https://token.actions.githubusercontent.com"
 HOST = "token.actions.githubusercontent.com"
@@ -145,10 +148,12 @@ def deploy_job(repository: str, repository_id: str, stack_environment: str) -> J
 
 @dataclass(frozen=True)
 class ClaimRequirement:
-    """The claims an identity requires, exactly (``equals``) or as ``*`` patterns (``like``)."""
+    """The claims an identity requires, exactly (``equals``), as ``*`` patterns (``like``), or exactly one of
+    a few values (``any_of``)."""
 
     equals: dict[str, str]
     like: dict[str, str]
+    any_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def matches(self, claims: dict[str, str] | None) -> bool:
         """A reference matcher (exact strings; ``*`` any run of characters): what each cloud must implement."""
@@ -156,6 +161,9 @@ class ClaimRequirement:
             return False
         for key, value in self.equals.items():
             if claims.get(key) != value:
+                return False
+        for key, values in self.any_of.items():
+            if claims.get(key) not in values:
                 return False
         for key, pattern in self.like.items():
             got = claims.get(key)
@@ -180,4 +188,41 @@ def preview_requirement(repository: str, repository_id: str, audience: str) -> C
     return ClaimRequirement(
         equals={"aud": audience, "repository_id": repository_id, "event_name": "pull_request"},
         like={"sub": claims["sub"], "ref": pr_ref, "job_workflow_ref": claims["job_workflow_ref"]},
+    )
+
+
+def drift_jobs(repository: str, repository_id: str) -> tuple[Job, ...]:
+    """The jobs of the drift check: ``drift.yml`` on ``main``, by schedule or by hand, in no environment."""
+    return tuple(
+        Job(
+            repository=repository,
+            repository_id=repository_id,
+            event_name=event,
+            ref=f"refs/heads/{DEPLOY_BRANCH}",
+            workflow=DRIFT_WORKFLOW,
+        )
+        for event in DRIFT_EVENTS
+    )
+
+
+def drift_requirement(repository: str, repository_id: str, audience: str) -> ClaimRequirement:
+    """Exactly the drift check's jobs: this repository (by id), ``drift.yml`` on ``main``, its two events.
+
+    The subject names the event and, since the jobs name no environment, the ref (``context`` is
+    ``ref:refs/heads/main``): a job naming an environment, another branch or workflow, a pull request or a
+    push matches neither subject."""
+    subjects = []
+    for job in drift_jobs(repository, repository_id):
+        claims = token_claims(job, audience)
+        assert claims is not None
+        subjects.append(claims["sub"])
+    return ClaimRequirement(
+        equals={
+            "aud": audience,
+            "repository_id": repository_id,
+            "ref": f"refs/heads/{DEPLOY_BRANCH}",
+            "job_workflow_ref": f"{repository}/{DRIFT_WORKFLOW}@refs/heads/{DEPLOY_BRANCH}",
+        },
+        like={},
+        any_of={"sub": tuple(subjects), "event_name": DRIFT_EVENTS},
     )

@@ -13,7 +13,9 @@ policies and auth roles named ``makini-E-*`` and nothing else. Vault has no perm
 token that may write a policy may write any capability into it. What covers that is stated in the
 README (who can log in as the deploy role: only the deploy job of S on main in its approved
 environment; the Vault audit device records every policy write). The preview role reads metadata only,
-never ``makini-E/data/*``.
+never ``makini-E/data/*``. The drift role reads what the preview role reads plus the values
+``python -m infra.doctor`` checks: the OAuth client and the connection tokens (the store's values are
+``disable_read``, so a refresh reads none of them).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from .model import DeliveryStack, deploy_role_name, preview_role_name
-from .oidc import deploy_requirement, preview_requirement
+from stacks.naming import vault_data_path
+
+from .model import DeliveryStack, deploy_role_name, drift_role_name, preview_role_name
+from .oidc import deploy_requirement, drift_requirement, preview_requirement
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,18 @@ def preview_policy_hcl(stack: DeliveryStack) -> str:
     )
 
 
+def drift_policy_hcl(stack: DeliveryStack) -> str:
+    """The preview's reads, and the data of the OAuth client and of every connection token (the doctor)."""
+    e = stack.environment
+    return "\n".join(
+        [
+            preview_policy_hcl(stack),
+            f'path "{vault_data_path(e, "oauth/client")}" {{ capabilities = ["read"] }}',
+            f'path "{vault_data_path(e, "connections/+/token")}" {{ capabilities = ["read"] }}',
+        ]
+    )
+
+
 def deploy_role(repository: str, repository_id: str, stack: DeliveryStack, audience: str) -> JwtRole:
     need = deploy_requirement(repository, repository_id, stack.github_environment, audience)
     claims = {k: [v] for k, v in need.equals.items() if k not in ("aud", "sub")}
@@ -116,4 +132,20 @@ def preview_role(repository: str, repository_id: str, stack: DeliveryStack, audi
         bound_claims_type="glob",
         token_policies=(name,),
         policy_hcl={name: preview_policy_hcl(stack)},
+    )
+
+
+def drift_role(repository: str, repository_id: str, stack: DeliveryStack, audience: str) -> JwtRole:
+    """``drift.yml`` on ``main`` (schedule or dispatch) of this repository: one of two exact subjects."""
+    need = drift_requirement(repository, repository_id, audience)
+    claims = {k: [v] for k, v in need.equals.items() if k != "aud"}
+    claims.update({k: list(v) for k, v in need.any_of.items()})
+    name = drift_role_name(stack.name)
+    return JwtRole(
+        name=name,
+        bound_audiences=(audience,),
+        bound_claims=claims,
+        bound_claims_type="string",
+        token_policies=(name,),
+        policy_hcl={name: drift_policy_hcl(stack)},
     )

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from bootstrap.model import CI_ROLE_PREFIX, pinned_account
+from bootstrap.model import drift_role_name, pinned_account
+from bootstrap.pulumi_cloud import DRIFT_TEAM
 from stacks import clock
 from stacks.config import ConfigError
 
@@ -52,15 +53,7 @@ STEP_MAKINI_HEALTHY = "Verdict: Makini matches the stack"
 VERDICT_STEPS = (STEP_CLOUD, STEP_MAKINI_CHECKED, STEP_MAKINI_HEALTHY)
 ISSUE_TITLE = "Drift: makini-infra stacks against their clouds and Makini"
 ISSUE_LABEL = "makini-drift"
-#: The Pulumi Cloud team whose token the drift jobs request (read on every stack; not created by the bootstrap yet).
-DRIFT_TEAM = "makini-infra-drift"
 DIGEST_MARKER = "<!-- makini-drift-digest: {digest} -->"
-
-
-def drift_role_name(stack: str) -> str:
-    """The AWS role and the Vault JWT role the drift job of ``stack`` assumes (named like the bootstrap's
-    ``makini-infra-<stack>-deploy`` / ``-preview``; the bootstrap does not create it yet: docs/operations.md)."""
-    return f"{CI_ROLE_PREFIX}{stack}-drift"
 
 
 def _entry(name: str, path: Path) -> dict[str, str]:

@@ -47,6 +47,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_ROOT / "infra" / "__main__.py"
 PROJECT = "makini-infra"
 MOCK_ACCOUNT_ID = "123456789012"
+#: The role the offline plan's AWS caller identity is a session of (the deployer the secret policies name).
+MOCK_DEPLOYER_ROLE = "makini-deployer"
 MOCK_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
 DEFAULT_REGION = "us-east-1"
 SECRET_PLACEHOLDER = "[secret]"
@@ -266,6 +268,18 @@ def _secret_manager_secret(m: OfflineMocks, typ: str, name: str, plain: dict[str
     secret_name = plain.get("name", name)
     arn = m._arn("secretsmanager", f"secret:{secret_name}-{_suffix(secret_name)}")
     return arn, {"arn": arn}
+
+
+def mock_secret_version_id(resource_name: str) -> str:
+    """The version id the offline plan gives a ``SecretVersion`` resource (Secrets Manager assigns a UUID)."""
+    return str(uuid.UUID(_suffix(resource_name, 32)))
+
+
+def _secret_version(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The version Secrets Manager assigns (a UUID) to the initial value PutSecretValue writes."""
+    version = mock_secret_version_id(name)
+    secret = str(plain.get("secretId", name))
+    return f"{secret}|{version}", {"arn": secret, "versionId": version, "versionStages": ["AWSCURRENT"]}
 
 
 def _iam_role(m: OfflineMocks, typ: str, name: str, plain: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -524,6 +538,7 @@ RESOURCE_MOCKS: dict[str, ResourceMock] = {
     "aws:kms/key:Key": _kms_key,
     "aws:kms/alias:Alias": _kms_alias,
     "aws:secretsmanager/secret:Secret": _secret_manager_secret,
+    "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,
     "aws:iam/role:Role": _iam_role,
     "aws:iam/policy:Policy": _iam_policy,
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
@@ -569,7 +584,7 @@ PROVIDER_FALLBACKS: tuple[tuple[str, ResourceMock], ...] = (
 INVOKE_MOCKS: dict[str, Callable[[OfflineMocks], dict[str, Any]]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": lambda m: {
         "accountId": m.account_id,
-        "arn": f"arn:aws:sts::{m.account_id}:assumed-role/makini-deployer/offline-plan",
+        "arn": f"arn:aws:sts::{m.account_id}:assumed-role/{MOCK_DEPLOYER_ROLE}/offline-plan",
         "userId": "AROAOFFLINEPLAN:offline-plan",
         "id": m.account_id,
     },

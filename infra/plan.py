@@ -43,13 +43,14 @@ from bootstrap.model import (
     Bootstrap,
     BootstrapConfigError,
     deploy_role_name,
+    drift_role_name,
     load_bootstrap,
     pinned_account,
     preview_role_name,
 )
 from components.azure.webhook import silence_window  # the component's own rounding, not a copy
 from stacks import clock
-from stacks.access import matrix_dict, matrix_rows
+from stacks.access import administration, administration_notes, matrix_dict, matrix_rows
 from stacks.catalog import build_catalog
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.credits import credit_report
@@ -131,12 +132,17 @@ def access_matrix_section(cfg: StackConfig, run: ProgramRun) -> Section:
             "Webhook queue consumers (receive and delete, on this environment's queue only): "
             f"{', '.join(queue_consumers)}."
         )
+    notes += administration_notes(cfg, catalog)
+    data = matrix_dict(cfg, catalog)
+    admin = administration(cfg, catalog)
+    if admin:
+        data["aws"] = admin
     return Section(
         key="access_matrix",
         title="Access matrix",
         headers=("identity", "kind", "environment", "secret", "access"),
         rows=matrix_rows(cfg, catalog),
-        data=matrix_dict(cfg, catalog),
+        data=data,
         notes=tuple(notes),
     )
 
@@ -567,6 +573,7 @@ def _deploy_job(env: str) -> str:
 
 
 PR_JOB = f"{PREVIEW_WORKFLOW} of a pull request (never main, never an environment)"
+DRIFT_JOB = f"{oidc.DRIFT_WORKFLOW} on {DEPLOY_BRANCH} (schedule or workflow_dispatch), no environment"
 
 
 def identities_section(boot: Bootstrap) -> Section:
@@ -588,6 +595,16 @@ def identities_section(boot: Bootstrap) -> Section:
                 f"manage environment {s.environment} (makini-{s.environment}-*, makini/{s.environment}/*); create "
                 f"only {len(s.program_role_names())} named roles, each with {PERMISSIONS_BOUNDARY_NAME}",
                 need.equals,
+            )
+            drift = oidc.drift_requirement(boot.repository, boot.repository_id, oidc.AWS_AUDIENCE)
+            add(
+                s.name,
+                "aws",
+                drift_role_name(s.name),
+                DRIFT_JOB,
+                f"read metadata of environment {s.environment}; read the secret values its stack file's "
+                "makini:aws.driftArns lets it (the OAuth client, the tokens, initial versions); never write",
+                {**drift.equals, **{k: ", ".join(v) for k, v in drift.any_of.items()}},
             )
             if s.previewable_from_pull_requests:
                 pr = oidc.preview_requirement(boot.repository, boot.repository_id, oidc.AWS_AUDIENCE)
@@ -618,6 +635,15 @@ def identities_section(boot: Bootstrap) -> Section:
                 _deploy_job(s.github_environment),
                 f"mount {vault_ci.mount(s)}, policies and auth roles makini-{s.environment}-*",
                 {"sub": role.bound_subject or "", **{k: ",".join(v) for k, v in role.bound_claims.items()}},
+            )
+            drift_role = vault_ci.drift_role(boot.repository, boot.repository_id, s, boot.settings.vault.audience)
+            add(
+                s.name,
+                "vault",
+                f"{boot.settings.vault.jwt_mount_path}/role/{drift_role.name}",
+                DRIFT_JOB,
+                f"read metadata of mount {vault_ci.mount(s)}, the OAuth client and the connection tokens",
+                {k: ",".join(v) for k, v in drift_role.bound_claims.items()},
             )
     notes = [
         f"Repository {boot.repository} (id {boot.repository_id}); OIDC subject template: "

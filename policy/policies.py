@@ -55,6 +55,7 @@ WEBHOOK_PURPOSES = frozenset({"webhooks", "webhook-receiver"})
 
 SECRET = "aws:secretsmanager/secret:Secret"
 SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
 KMS_KEY = "aws:kms/key:Key"
 IAM_POLICY_TYPES = (
     "aws:iam/policy:Policy",
@@ -433,6 +434,106 @@ def _check_webhook_functions(args: StackValidationArgs, report: ReportViolation)
 
 
 # --------------------------------------------------------------------------------------------------
+# Stack validation: every secret's resource policy keeps the recovery promise
+
+
+_REPLICATION = ("secretsmanager:replicatesecrettoregions",)
+_FORCE = "secretsmanager:forcedeletewithoutrecovery"
+
+
+def _denies(statement: Mapping[str, Any], action: str) -> bool:
+    """A Deny statement for every AWS principal (exceptions by aws:PrincipalArn only) covering ``action``."""
+    if statement.get("Effect") != "Deny" or statement.get("Principal") not in ({"AWS": "*"}, "*"):
+        return False
+    actions = [a for a in _as_list(statement.get("Action")) if isinstance(a, str)]
+    return any(_action_matches(a, action) for a in actions)
+
+
+def _only_principal_exceptions(condition: Mapping[str, Any], allowed: Iterable[tuple[str, str]]) -> bool:
+    """The condition holds nothing but ``(operator, key)`` pairs from ``allowed`` and principal exceptions."""
+    keys = {(op, k.lower()) for op, block in condition.items() if isinstance(block, Mapping) for k in block}
+    return keys <= {("StringNotEquals", "aws:principalarn"), *allowed}
+
+
+def secret_policy_problems(document: Mapping[str, Any], production: bool) -> list[str]:
+    """What a secret's resource policy lacks to keep its recovery window (empty: nothing)."""
+    statements = [s for s in _as_list(document.get("Statement")) if isinstance(s, Mapping)]
+    problems = []
+    force = [
+        s
+        for s in statements
+        if _denies(s, "secretsmanager:DeleteSecret")
+        and _only_principal_exceptions(s.get("Condition") or {}, [("Bool", _FORCE)])
+        and [str(v).lower() for k, v in ((s.get("Condition") or {}).get("Bool") or {}).items() if k.lower() == _FORCE]
+        == ["true"]
+    ]
+    if not force:
+        problems.append(
+            "no statement denies secretsmanager:DeleteSecret with ForceDeleteWithoutRecovery to every principal but "
+            "named break-glass ones, so the secret can be deleted without its recovery window"
+        )
+    if not any(
+        _denies(s, a) and _only_principal_exceptions(s.get("Condition") or {}, [])
+        for s in statements
+        for a in _REPLICATION
+    ):
+        problems.append(
+            "no statement denies secretsmanager:ReplicateSecretToRegions to every principal but named ones, so a copy "
+            "can appear in another region under another key"
+        )
+    if production and not any(
+        _denies(s, "secretsmanager:DeleteSecret") and _only_principal_exceptions(s.get("Condition") or {}, [])
+        for s in statements
+    ):
+        problems.append(
+            "it is production and no statement denies secretsmanager:DeleteSecret outright (but to named break-glass "
+            "principals)"
+        )
+    narrow = [
+        s.get("Sid") or str(i)
+        for i, s in enumerate(statements)
+        if s.get("Effect") == "Deny" and s.get("Resource") != "*"
+    ]
+    if narrow:
+        problems.append(
+            f'deny statement(s) {", ".join(map(str, narrow))} name a resource other than "*" (this secret): the '
+            "policy's copy on a replica (another region's ARN) would match nothing"
+        )
+    return problems
+
+
+def _check_secret_policies(args: StackValidationArgs, report: ReportViolation) -> None:
+    secrets = [r for r in args.resources if r.resource_type == SECRET]
+    policies = [r for r in args.resources if r.resource_type == SECRET_POLICY]
+    covered: set[str] = set()
+    unknown = False
+    for policy in policies:
+        arn = policy.props.get("secretArn")
+        if not isinstance(arn, str):
+            unknown = True  # not known before the secret exists (a preview): checked on the next one
+            continue
+        secret = _secret_for_arn(secrets, arn)
+        if secret is not None:
+            covered.add(secret.urn)
+        document = policy_document(policy.props.get("policy"))
+        if document is None:
+            if isinstance(policy.props.get("policy"), str):
+                report(f"secret policy '{policy.name}' is not a readable policy document", policy.urn)
+            continue
+        production = is_production(secret.props, secret.urn) if secret is not None else is_production({}, policy.urn)
+        for problem in secret_policy_problems(document, production):
+            report(f"secret policy '{policy.name}': {problem}", policy.urn)
+    if not unknown:
+        for secret in secrets:
+            if secret.urn not in covered:
+                report(
+                    f"secret '{secret.name}' has no resource policy: nothing stops an administrator from deleting it "
+                    "without recovery or reading it; give it one (makini-infra's SecretStore does)",
+                    secret.urn,
+                )
+
+
+# --------------------------------------------------------------------------------------------------
 # The policies (constructed here; the pack in __main__.py lists them)
 
 secrets_use_customer_managed_key = ResourceValidationPolicy(
@@ -508,7 +609,14 @@ RESOURCE_POLICIES: tuple[ResourceValidationPolicy, ...] = (
     rotation_within_environment_maximum,
     service_bus_duplicate_detection,
 )
-STACK_POLICIES: tuple[StackValidationPolicy, ...] = (webhook_functions_wired,)
+secret_policies_protect_recovery = StackValidationPolicy(
+    name="secret-policies-protect-recovery",
+    description="Every secret has a resource policy that denies deleting it without its recovery window and "
+    "replicating it to all but named principals (in production: deleting it at all), on the secret and its replicas.",
+    validate=_check_secret_policies,
+)
+
+STACK_POLICIES: tuple[StackValidationPolicy, ...] = (webhook_functions_wired, secret_policies_protect_recovery)
 ALL_POLICIES = (*RESOURCE_POLICIES, *STACK_POLICIES)
 PACK_NAME = "makini-baseline"
 ENFORCEMENT = EnforcementLevel.MANDATORY

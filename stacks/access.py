@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from .catalog import Catalog, CatalogSecret, SystemIdentity, build_catalog
+from .catalog import DOCTOR_READS, Catalog, CatalogSecret, SystemIdentity, build_catalog
 from .config.consumers import Consumer, consumer_path
 from .config.model import StackConfig
 from .errors import Problem
@@ -397,3 +397,67 @@ def cross_environment_conflicts(configs: Mapping[str, StackConfig]) -> list[Prob
             )
         )
     return problems
+
+
+# --------------------------------------------------------------------------------------------------
+# Beyond the matrix: the principals that deploy, operate, check and break glass (AWS)
+
+
+def administration(cfg: StackConfig, catalog: Catalog | None = None) -> dict[str, Any]:
+    """What each secret's AWS resource policy lets the principals outside the matrix do (``makini:aws.*``).
+
+    The identity running ``pulumi up`` is a deployer too (when its ARN can be derived). Paths are the
+    catalog's; ``initialVersion``: only the version the deployment wrote (pulumi-aws reads it back).
+    """
+    catalog = catalog or build_catalog(cfg)
+    aws = cfg.aws
+    if "aws" not in cfg.backends:
+        return {}
+    every = [s.path for s in catalog.secrets]
+    written = [s.path for s in catalog.secrets if s.written_by_deployment]
+    doctor = [s.path for s in catalog.secrets if s.kind in DOCTOR_READS]
+    delete = "never (production)" if cfg.production else "only within the recovery window"
+    return {
+        "deployers": {
+            "principals": ["the identity running pulumi up", *(aws.deployer_arns if aws else ())],
+            "write": every,
+            "readInitialVersion": written,
+            "administer": "policy, tags, restore",
+            "delete": delete,
+        },
+        "operators": {"principals": list(aws.operator_arns if aws else ()), "write": every},
+        "drift": {
+            "principals": list(aws.drift_arns if aws else ()),
+            "read": doctor,
+            "readInitialVersion": written,
+        },
+        "breakGlass": {
+            "principals": list(aws.break_glass_arns if aws else ()),
+            "administer": "policy, tags, restore",
+            "delete": "any, without the recovery window included",
+            "replicate": True,
+        },
+    }
+
+
+def administration_notes(cfg: StackConfig, catalog: Catalog | None = None) -> list[str]:
+    """The plan's sentences for :func:`administration` (AWS)."""
+    data = administration(cfg, catalog)
+    if not data:
+        return []
+
+    def who(key: str) -> str:
+        return ", ".join(data[key]["principals"]) or "none named"
+
+    written = data["deployers"]["readInitialVersion"]
+    back = f"; read back only the initial version they wrote, of {', '.join(written)}" if written else ""
+    return [
+        f"AWS deployers ({who('deployers')}): write every secret, its policy and tags{back}; delete "
+        f"{data['deployers']['delete']}; never without the recovery window, never replicate.",
+        f"AWS operators ({who('operators')}): write values only, never read.",
+        f"AWS drift check ({who('drift')}): reads the OAuth client and the connection tokens"
+        + (f", and the initial version of {', '.join(written)}" if written else "")
+        + "; never writes.",
+        f"AWS break-glass ({who('breakGlass')}): the only ones who may delete without the recovery window, "
+        "replicate, or delete in production; they read no value.",
+    ]

@@ -32,6 +32,11 @@ class SecretKind(StrEnum):
     NETSUITE_M2M_KEY = "netsuite-m2m-key"
 
 
+#: The secrets ``python -m infra.doctor`` reads (the drift check runs it daily): the OAuth client (to get a
+#: system token) and every connection token (each is checked against Makini).
+DOCTOR_READS = frozenset({SecretKind.OAUTH_CLIENT, SecretKind.CONNECTION_TOKEN})
+
+
 class SystemIdentity(StrEnum):
     """Identities the stack itself creates (each its own identity, each with only its job's rights)."""
 
@@ -74,6 +79,11 @@ class CatalogSecret:
     value_from_config: bool = False
     #: Rotated automatically on a schedule (a connection token with a makiniId while rotation is on).
     rotated: bool = False
+
+    @property
+    def written_by_deployment(self) -> bool:
+        """``pulumi up`` writes its first value: from the stack's config, or generated (a NetSuite M2M key)."""
+        return self.value_from_config or self.kind is SecretKind.NETSUITE_M2M_KEY
 
     @property
     def slug(self) -> str:

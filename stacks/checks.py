@@ -20,7 +20,7 @@ from pathlib import Path
 from . import clock
 from .access import shared_identity_problems
 from .catalog import RESERVED_CONSUMER_NAMES, SystemIdentity, build_catalog, connection_token_path
-from .config.aws import account_problems
+from .config.aws import account_problems, break_glass_problems
 from .config.azure import azure_network_problems, azure_production_problems, function_dependencies_problems
 from .config.connections import connection_key_problems
 from .config.consumers import (
@@ -63,6 +63,9 @@ def cross_checks(cfg: StackConfig, accounts: Collection[str] = (), today: date |
         *identity_per_backend_problems(cfg.consumers, cfg.backends),
         *aws_identity_problems(cfg.consumers, accounts),
         *(_arn_accounts(cfg, accounts) if "aws" in cfg.backends else []),
+        *break_glass_problems(
+            cfg.aws, [c.aws.role_arn for c in cfg.consumers.values() if c.aws is not None and c.aws.role_arn]
+        ),
         *azure_principal_problems(cfg.consumers),
         *vault_auth_problems(cfg.consumers),
         *shared_identity_problems(cfg.consumers),
@@ -149,6 +152,8 @@ def _arn_accounts(cfg: StackConfig, accounts: Collection[str]) -> list[Problem]:
             ("keyAdminArns", aws.key_admin_arns),
             ("deployerArns", aws.deployer_arns),
             ("operatorArns", aws.operator_arns),
+            ("breakGlassArns", aws.break_glass_arns),
+            ("driftArns", aws.drift_arns),
         ):
             arns += [(f"makini:aws.{key}[{i}]", arn) for i, arn in enumerate(values)]
     for name, consumer in sorted(cfg.consumers.items()):

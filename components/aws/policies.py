@@ -22,6 +22,31 @@ WRITE_ACTIONS = (
     "secretsmanager:UpdateSecret",
     "secretsmanager:UpdateSecretVersionStage",
 )
+#: What changes who may do what to a secret (its policy, its tags, which may decide access) or brings a
+#: deleted one back: the deployers' (Pulumi writes policies and tags) and the break-glass principals' only.
+ADMINISTRATION_ACTIONS = (
+    "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:PutResourcePolicy",
+    "secretsmanager:RestoreSecret",
+    "secretsmanager:TagResource",
+    "secretsmanager:UntagResource",
+)
+#: Copies of the secret in other regions: a replica carries the value (and a copy of this policy) under
+#: another region's key and ARN. Nobody needs one here: break-glass only.
+REPLICATION_ACTIONS = (
+    "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:StopReplicationToReplica",
+)
+DELETE_ACTION = "secretsmanager:DeleteSecret"
+#: Reads of metadata only (no value): left to IAM. Every other action that takes a secret is denied above
+#: to all but the principals named for it (tests/program/test_effective_access.py checks the list is whole).
+METADATA_ACTIONS = (
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:ListSecretVersionIds",
+    "secretsmanager:ValidateResourcePolicy",
+)
 KEY_ADMIN_ACTIONS = (
     "kms:CancelKeyDeletion",
     "kms:CreateAlias",
@@ -45,21 +70,6 @@ KEY_ADMIN_ACTIONS = (
 
 def _unique(values: Sequence[str]) -> list[str]:
     return sorted(set(values))
-
-
-def _deny_unless_principal(sid: str, actions: Sequence[str], secret_arn: str, allowed: Sequence[str]) -> dict[str, Any]:
-    statement = {
-        "Sid": sid,
-        "Effect": "Deny",
-        "Principal": {"AWS": "*"},
-        "Action": list(actions),
-        "Resource": secret_arn,
-    }
-    allowed = _unique(allowed)
-    if allowed:
-        # aws:PrincipalArn is the role ARN for assumed-role sessions, so this names roles, not sessions.
-        statement["Condition"] = {"StringNotEquals": {"aws:PrincipalArn": allowed}}
-    return statement
 
 
 def lambda_trust_policy(sid: str) -> dict[str, Any]:
@@ -96,44 +106,130 @@ def caller_principal_arn(caller_arn: str) -> str | None:
     return None
 
 
+#: In a resource-based policy "*" is the resource the policy is attached to. A secret's policy is copied to
+#: each replica of it (Secrets Manager replicates "tags and resource policies"), and a replica's ARN differs
+#: from the primary's in its region: a statement naming the primary's ARN would match nothing on the replica,
+#: so every statement names "*", which is the primary and each replica alike.
+THIS_SECRET = "*"
+
+
+def _deny(
+    sid: str, actions: Sequence[str], allowed: Sequence[str], condition: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Deny ``actions`` on this secret to every principal but ``allowed`` (none: to everyone), when
+    ``condition`` (if any) holds too."""
+    statement: dict[str, Any] = {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": list(actions),
+        "Resource": THIS_SECRET,
+    }
+    conditions = dict(condition or {})
+    allowed = _unique(allowed)
+    if allowed:
+        # aws:PrincipalArn is the role ARN for assumed-role sessions, so this names roles, not sessions.
+        conditions["StringNotEquals"] = {**conditions.get("StringNotEquals", {}), "aws:PrincipalArn": allowed}
+    if conditions:
+        statement["Condition"] = conditions
+    return statement
+
+
 def secret_resource_policy(
     secret_arn: str,
     reader_arns: Sequence[str],
     writer_arns: Sequence[str],
     operator_arns: Sequence[str] = (),
     deployer_arns: Sequence[str] = (),
+    *,
+    break_glass_arns: Sequence[str] = (),
+    drift_arns: Sequence[str] = (),
+    drift_reads_current: bool = False,
+    initial_version_id: str | None = None,
+    production: bool = False,
+    recovery_window_days: int | None = None,
 ) -> dict[str, Any]:
-    """Resource policy of one secret.
+    """Resource policy of one secret: every action that reads, writes, administers, deletes or copies it
+    is denied to every principal but the ones named for it, whatever their identity policies say (same
+    account included):
 
-    - every request without TLS is denied;
-    - reading the value is denied to every principal but this secret's readers and writers (the
-      rotation function reads what it rotates), whatever their identity policies say, same account
-      included;
-    - writing a value (PutSecretValue, UpdateSecret with a value, moving labels, starting a rotation)
-      is denied to every principal but its writers, the operators who fill values out of band
-      (operators never read) and the deployers that run ``pulumi up`` (initial values, rotation
-      schedules, descriptions).
-    Management actions (describe, tag, policy) stay with IAM, so an administrator cannot be locked out.
+    - no request without TLS;
+    - reading a value: its readers and writers (the rotation function reads what it rotates); the drift
+      check (``drift_arns``) when it reads this secret's current value (``drift_reads_current``: the OAuth
+      client and the tokens, which ``python -m infra.doctor`` checks); and, when the deployment wrote an
+      initial value (``initial_version_id``), the deployers and the drift check may read *that version only*
+      (``secretsmanager:VersionId``): pulumi-aws reads a SecretVersion back after creating it and on every
+      refresh, and they hold that value anyway (it is in the stack's config);
+    - writing a value or starting a rotation: its writers, the operators who fill values out of band
+      (operators never read) and the deployers;
+    - its policy, tags and a restore: the deployers and the break-glass principals;
+    - deletion: the deployers (not in production) and the break-glass principals; deleting without the
+      recovery window (``ForceDeleteWithoutRecovery``) or with a shorter window than the environment's:
+      the break-glass principals only;
+    - replication to other regions: the break-glass principals only.
+
+    ``secret_arn`` is checked but not named: every statement applies to the secret the policy is attached
+    to (:data:`THIS_SECRET`). Metadata reads (:data:`METADATA_ACTIONS`) stay with IAM.
     """
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": {"AWS": "*"},
-                "Action": "secretsmanager:*",
-                "Resource": secret_arn,
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
-            _deny_unless_principal(
-                "DenyReadOutsideEnvironment", READ_ACTIONS, secret_arn, [*reader_arns, *writer_arns]
+    if not secret_arn.startswith("arn:") or ":secret:" not in secret_arn:
+        raise ValueError(f"not a Secrets Manager secret ARN: {secret_arn!r}")
+    every = [*reader_arns, *writer_arns, *operator_arns, *deployer_arns, *break_glass_arns, *drift_arns]
+    if any(not isinstance(a, str) or not a.startswith("arn:") or "*" in a or "?" in a for a in every):
+        raise ValueError("principals in a secret's resource policy must be exact ARNs (no wildcards, no empty string)")
+    current_readers = [*reader_arns, *writer_arns, *(drift_arns if drift_reads_current else ())]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "secretsmanager:*",
+            "Resource": THIS_SECRET,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    if initial_version_id is None:
+        statements.append(_deny("DenyReadOutsideEnvironment", READ_ACTIONS, current_readers))
+    else:
+        # Deny = not a reader AND (not a deployer or drift check, OR another version): two statements.
+        statements += [
+            _deny(
+                "DenyReadOutsideEnvironment",
+                READ_ACTIONS,
+                [*current_readers, *deployer_arns, *drift_arns],
             ),
-            _deny_unless_principal(
-                "DenyWriteOutsideWriters", WRITE_ACTIONS, secret_arn, [*writer_arns, *operator_arns, *deployer_arns]
+            _deny(
+                "DenyReadBeyondTheInitialVersion",
+                READ_ACTIONS,
+                current_readers,
+                {"StringNotEquals": {"secretsmanager:VersionId": initial_version_id}},
             ),
-        ],
-    }
+        ]
+    statements += [
+        _deny("DenyWriteOutsideWriters", WRITE_ACTIONS, [*writer_arns, *operator_arns, *deployer_arns]),
+        _deny("DenyAdministrationOutsideDeployers", ADMINISTRATION_ACTIONS, [*deployer_arns, *break_glass_arns]),
+        _deny(
+            "DenyDeletionOutsideDeployers" if not production else "DenyDeletionInProduction",
+            [DELETE_ACTION],
+            [*break_glass_arns] if production else [*deployer_arns, *break_glass_arns],
+        ),
+        _deny(
+            "DenyDeletionWithoutRecovery",
+            [DELETE_ACTION],
+            break_glass_arns,
+            {"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": "true"}},
+        ),
+    ]
+    if recovery_window_days is not None:
+        statements.append(
+            _deny(
+                "DenyShorterRecoveryWindow",
+                [DELETE_ACTION],
+                break_glass_arns,
+                {"NumericLessThan": {"secretsmanager:RecoveryWindowInDays": str(recovery_window_days)}},
+            )
+        )
+    statements.append(_deny("DenyReplicationOutsideBreakGlass", REPLICATION_ACTIONS, break_glass_arns))
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def kms_key_policy(

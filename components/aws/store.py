@@ -32,6 +32,9 @@ class StoreSecretArgs:
     #: The initial value, a Pulumi secret; None creates the secret empty for out-of-band fill.
     value: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: The drift check (``SecretStoreArgs.drift_arns``) reads the current value: the OAuth client and the
+    #: connection tokens, which ``python -m infra.doctor`` checks against Makini.
+    drift_reads: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,30 +48,56 @@ class SecretStoreArgs:
     operator_arns: Sequence[str] = ()
     #: Principals that run `pulumi up`; the caller's own principal is added when it can be derived.
     deployer_arns: Sequence[str] = ()
+    #: The only principals that may force-delete, replicate, or (in production) delete a secret.
+    break_glass_arns: Sequence[str] = ()
+    #: The daily drift check (pulumi preview --refresh, python -m infra.doctor): reads the secrets marked
+    #: ``drift_reads`` and the initial version of every secret the deployment wrote; nothing else.
+    drift_arns: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def _resource_policy(
+    args: SecretStoreArgs,
+    secret: StoreSecretArgs,
     secret_arn: pulumi.Output[str],
-    readers: Sequence[pulumi.Input[str]],
-    writers: Sequence[pulumi.Input[str]],
-    operators: Sequence[str],
     deployers: pulumi.Output[list[str]],
+    initial_version_id: pulumi.Output[str] | None,
 ) -> pulumi.Output[str]:
-    def render(arn: str, reader_arns: Sequence[str], writer_arns: Sequence[str], deployer_arns: Sequence[str]) -> str:
-        doc = secret_resource_policy(arn, reader_arns, writer_arns, list(operators), deployer_arns)
+    readers, writers = secret.reader_arns, secret.writer_arns
+
+    def render(
+        arn: str,
+        reader_arns: Sequence[str],
+        writer_arns: Sequence[str],
+        deployer_arns: Sequence[str],
+        version: str | None,
+    ) -> str:
+        doc = secret_resource_policy(
+            arn,
+            reader_arns,
+            writer_arns,
+            list(args.operator_arns),
+            deployer_arns,
+            break_glass_arns=list(args.break_glass_arns),
+            drift_arns=list(args.drift_arns),
+            drift_reads_current=secret.drift_reads,
+            initial_version_id=version,
+            production=args.production,
+            recovery_window_days=args.recovery_window_days,
+        )
         return json.dumps(doc, sort_keys=True)
 
+    version: pulumi.Input[str | None] = initial_version_id
     known_readers = [a for a in readers if isinstance(a, str)]
     known_writers = [a for a in writers if isinstance(a, str)]
     if len(known_readers) == len(readers) and len(known_writers) == len(writers):
         # The common case (configured role ARNs): one join per secret instead of four.
-        return pulumi.Output.all(secret_arn, deployers).apply(
-            lambda v: render(v[0], known_readers, known_writers, v[1])
+        return pulumi.Output.all(secret_arn, deployers, version).apply(
+            lambda v: render(v[0], known_readers, known_writers, v[1], v[2])
         )
-    return pulumi.Output.all(secret_arn, pulumi.Output.all(*readers), pulumi.Output.all(*writers), deployers).apply(
-        lambda v: render(v[0], v[1], v[2], v[3])
-    )
+    return pulumi.Output.all(
+        secret_arn, pulumi.Output.all(*readers), pulumi.Output.all(*writers), deployers, version
+    ).apply(lambda v: render(v[0], v[1], v[2], v[3], v[4]))
 
 
 class SecretStore(pulumi.ComponentResource):
@@ -138,6 +167,7 @@ class SecretStore(pulumi.ComponentResource):
                 opts=guard,
             )
             depends: list[pulumi.Resource] = []
+            version_id: pulumi.Output[str] | None = None
             if s.value is not None:
                 version = aws.secretsmanager.SecretVersion(
                     f"{name}-{s.slug}-initial",
@@ -153,12 +183,14 @@ class SecretStore(pulumi.ComponentResource):
                     ),
                 )
                 depends.append(version)
+                version_id = version.version_id
             aws.secretsmanager.SecretPolicy(
                 f"{name}-{s.slug}-policy",
                 secret_arn=secret.arn,
                 block_public_policy=True,
-                policy=_resource_policy(secret.arn, s.reader_arns, s.writer_arns, args.operator_arns, deployers),
-                # Written after the initial value, so the deployer's first PutSecretValue is not denied.
+                policy=_resource_policy(args, s, secret.arn, deployers, version_id),
+                # Written after the initial value (and names its version: the deployers and the drift check may
+                # read that one back), so the deployer's first PutSecretValue and read-back are not denied.
                 # Retained in prod: deleting it would reopen the secret to plain IAM access.
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=depends, protect=args.production, retain_on_delete=args.production

@@ -60,10 +60,25 @@ class AwsSettings(Model):
         default=(),
         description="Principals allowed to write secret values out of band (never to read them).",
     )
+    break_glass_arns: tuple[IamPrincipalArn, ...] = Field(
+        default=(),
+        description="The only principals that may delete a secret without its recovery window (or with a shorter "
+        "one), replicate it to other regions, delete it at all in production, purge the webhook queues or change "
+        "their policies beside the deployers. Name a role kept for emergencies, assumed by few, never the deploy "
+        "role, an operator or a consumer; none: nobody may (each secret's resource policy denies it).",
+    )
+    drift_arns: tuple[IamPrincipalArn, ...] = Field(
+        default=(),
+        description="The daily drift check's identity (.github/workflows/drift.yml: pulumi preview --refresh and "
+        "python -m infra.doctor), e.g. the bootstrap's arn:aws:iam::<account>:role/makini-infra-<stack>-drift: "
+        "it reads the OAuth client and the connection tokens (the doctor checks them against Makini) and the "
+        "initial version of each secret whose value the deployment wrote (the refresh reads it back); nothing "
+        "else, and never writes.",
+    )
     cross_account_arns: tuple[IamPrincipalArn, ...] = Field(
         default=(),
-        description="Principals outside aws:allowedAccountIds that keyAdminArns, deployerArns or operatorArns "
-        "name on purpose (e.g. a security account's admin role). Any other ARN outside the stack's accounts "
+        description="Principals outside aws:allowedAccountIds that keyAdminArns, deployerArns, operatorArns, "
+        "breakGlassArns or driftArns name on purpose (e.g. a security account's admin role). Any other ARN outside the stack's accounts "
         "is refused; consumers' roles are always in the stack's account (their read policy is attached there).",
     )
 
@@ -131,8 +146,49 @@ def account_problems(
             problems.append(
                 Problem(
                     f"makini:aws.crossAccountArns[{i}]",
-                    f"{arn} is listed as cross-account, but no key names it (keyAdminArns, deployerArns, operatorArns)",
+                    f"{arn} is listed as cross-account, but no key names it (keyAdminArns, deployerArns, operatorArns, "
+                    "breakGlassArns, driftArns)",
                     f"pulumi config rm --path 'makini:aws.crossAccountArns[{i}]'",
                 )
             )
+    return problems
+
+
+def break_glass_problems(aws: AwsSettings | None, consumer_roles: Collection[str]) -> list[Problem]:
+    """A break-glass principal is nobody's everyday identity: not a deployer, operator, drift check, key
+    administrator or consumer role, nor a CI role the bootstrap creates (``makini-infra-*``), since any of
+    those would carry the power to destroy production secrets into routine use."""
+    if aws is None:
+        return []
+    roles = {
+        "deployerArns": aws.deployer_arns,
+        "operatorArns": aws.operator_arns,
+        "driftArns": aws.drift_arns,
+        "keyAdminArns": aws.key_admin_arns,
+        "consumers' aws.roleArn": tuple(consumer_roles),
+    }
+    problems = []
+    for i, arn in enumerate(aws.break_glass_arns):
+        path = f"makini:aws.breakGlassArns[{i}]"
+        also = [key for key, arns in roles.items() if arn.lower() in {a.lower() for a in arns}]
+        if also:
+            problems.append(
+                Problem(
+                    path,
+                    f"{arn} is also in {', '.join(also)}; the break-glass identity must be one nobody uses every day, "
+                    "or routine use would carry the power to force-delete secrets",
+                    f"name a separate emergency role, or pulumi config rm --path '{path}'",
+                )
+            )
+        elif arn.rsplit("/", 1)[-1].startswith("makini-infra-"):
+            problems.append(
+                Problem(
+                    path,
+                    f"{arn} is named like a CI identity of the bootstrap (makini-infra-*), which workflows assume "
+                    "automatically; break-glass must be a role people assume deliberately",
+                    f"name a separate emergency role, or pulumi config rm --path '{path}'",
+                )
+            )
+    if len({a.lower() for a in aws.break_glass_arns}) != len(aws.break_glass_arns):
+        problems.append(Problem("makini:aws.breakGlassArns", "lists an ARN twice", "list each principal once"))
     return problems

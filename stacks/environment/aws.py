@@ -14,7 +14,13 @@ from components.aws.rotation import Reminder, TokenRotation, TokenRotationArgs, 
 from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
 from components.aws.webhook import WebhookEndpoint, WebhookEndpointArgs, receiver_role
 
-from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SystemIdentity, netsuite_m2m_key_path
+from ..catalog import (
+    DOCTOR_READS,
+    OAUTH_CLIENT_PATH,
+    WEBHOOK_SECRET_PATH,
+    SystemIdentity,
+    netsuite_m2m_key_path,
+)
 from ..config.aws import PERMISSIONS_BOUNDARY_NAME
 from ..naming import aws_secret_name
 from ..rotation import Deadline, bindings_document, reminder_deadlines, reminder_moment, rotation_bindings
@@ -117,6 +123,7 @@ class AwsBackend:
                 writer_arns=[system[i] for i in s.writers if i in system],
                 value=secret_value(cfg, s, ctx.generated),
                 tags=secret_tags(cfg, s),
+                drift_reads=s.kind in DOCTOR_READS,
             )
             for s in ctx.catalog.secrets
         ]
@@ -131,6 +138,8 @@ class AwsBackend:
                 key_admin_arns=aws_cfg.key_admin_arns if aws_cfg else (),
                 operator_arns=aws_cfg.operator_arns if aws_cfg else (),
                 deployer_arns=aws_cfg.deployer_arns if aws_cfg else (),
+                break_glass_arns=aws_cfg.break_glass_arns if aws_cfg else (),
+                drift_arns=aws_cfg.drift_arns if aws_cfg else (),
                 tags=ctx.tags,
             ),
             opts=ctx.opts(),

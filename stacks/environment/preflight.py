@@ -34,7 +34,7 @@ from components.aws.rotation_policies import rotation_policy
 from components.vault.policies import consumer_policy_hcl
 from components.vault.rotation import rotator_policy
 
-from ..catalog import OAUTH_CLIENT_PATH, Catalog, SystemIdentity
+from ..catalog import DOCTOR_READS, OAUTH_CLIENT_PATH, Catalog, SystemIdentity
 from ..config.azure import ROLE_ASSIGNMENT_QUOTA
 from ..config.model import StackConfig
 from ..errors import LimitsExceeded, Problem
@@ -139,8 +139,10 @@ def _aws(cfg: StackConfig, catalog: Catalog, target: Target) -> list[dict[str, A
     deployers = sorted(
         {*(aws_cfg.deployer_arns if aws_cfg else ()), caller_principal_arn(target.deployer) or target.deployer}
     )
+    break_glass = list(aws_cfg.break_glass_arns) if aws_cfg else []
+    drift = list(aws_cfg.drift_arns) if aws_cfg else []
     users: dict[str, None] = {}
-    rendered: dict[tuple[tuple[str, ...], tuple[str, ...], int], int] = {}
+    rendered: dict[tuple[tuple[str, ...], tuple[str, ...], int, bool, bool], int] = {}
     for s in catalog.secrets:
         readers = [consumers[r] for r in s.readers if r in consumers] + [
             system[i] for i in s.system_readers if i in system
@@ -155,9 +157,23 @@ def _aws(cfg: StackConfig, catalog: Catalog, target: Target) -> list[dict[str, A
                 tags={**tags, **secret_tags(cfg, s)},
             )
         )
-        key = (tuple(readers), tuple(writers), len(arns[s.path]))
-        if key not in rendered:  # the size depends on the principals and the ARN's length only
-            doc = secret_resource_policy(arns[s.path], readers, writers, operators, deployers)
+        drift_reads, written = s.kind in DOCTOR_READS, s.written_by_deployment
+        key = (tuple(readers), tuple(writers), len(arns[s.path]), drift_reads, written)
+        if key not in rendered:  # the size depends on the principals, the ARN's length and these two only
+            doc = secret_resource_policy(
+                arns[s.path],
+                readers,
+                writers,
+                operators,
+                deployers,
+                break_glass_arns=break_glass,
+                drift_arns=drift,
+                drift_reads_current=drift_reads,
+                # Secrets Manager's version ids are UUIDs: every one renders to the same length
+                initial_version_id=_SOME_VERSION_ID if written else None,
+                production=cfg.production,
+                recovery_window_days=cfg.recovery_window_days,
+            )
             rendered[key] = len(json.dumps(doc, sort_keys=True))
         out.append(
             _resource(
@@ -311,6 +327,10 @@ def _vault(cfg: StackConfig, catalog: Catalog) -> list[dict[str, Any]]:
             )
         )
     return out
+
+
+#: Stands in for the version id of a secret's initial value (a UUID) when the policy is only measured.
+_SOME_VERSION_ID = "00000000-0000-4000-8000-000000000000"
 
 
 def predicted_resources(

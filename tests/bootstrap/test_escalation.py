@@ -34,7 +34,7 @@ from cloudsplaining.scan.policy_document import PolicyDocument
 from cloudsplaining.shared.constants import PRIVILEGE_ESCALATION_METHODS
 
 from bootstrap import aws_policies
-from bootstrap.model import DeliveryStack, boundary_arn, deploy_role_name, preview_role_name
+from bootstrap.model import DeliveryStack, boundary_arn, deploy_role_name, drift_role_name, preview_role_name
 from tests.bootstrap.conftest import EXAMPLES, example
 from tests.iam.aws_policy import Policy, Request, evaluate
 
@@ -79,6 +79,7 @@ def dangerous_targets(stack: DeliveryStack) -> dict[str, list[Attempt]]:
     roles = [
         f"arn:aws:iam::{a}:role/{deploy_role_name(stack.name)}",
         f"arn:aws:iam::{a}:role/{preview_role_name(stack.name)}",
+        f"arn:aws:iam::{a}:role/{drift_role_name(stack.name)}",
         f"arn:aws:iam::{a}:role/makini-infra-{other}-deploy",
         f"arn:aws:iam::{a}:role/Admin",
         f"arn:aws:iam::{a}:role/OrganizationAccountAccessRole",
@@ -179,7 +180,7 @@ def makini_attempts(stack: DeliveryStack) -> dict[str, list[Attempt]]:
         ],
         "change the trust or policies of a CI role": [
             Attempt(x, f"arn:aws:iam::{a}:role/{n}")
-            for n in (deploy_role_name(stack.name), preview_role_name(stack.name))
+            for n in (deploy_role_name(stack.name), preview_role_name(stack.name), drift_role_name(stack.name))
             for x in ("iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DeleteRole")
         ],
         "attach AdministratorAccess to a program role": [
@@ -321,6 +322,7 @@ def ci_roles() -> list[tuple[str, DeliveryStack, str, dict]]:
     out = []
     for stack in _stacks():
         out.append((f"{stack.name}-deploy", stack, deploy_role_name(stack.name), aws_policies.deploy_policy(stack)))
+        out.append((f"{stack.name}-drift", stack, drift_role_name(stack.name), aws_policies.drift_policy(stack)))
         if stack.previewable_from_pull_requests:
             out.append(
                 (f"{stack.name}-preview", stack, preview_role_name(stack.name), aws_policies.preview_policy(stack))
@@ -435,6 +437,9 @@ def test_every_method_cloudsplaining_flags_in_strict_mode_is_attempted_and_has_n
         assert not all(_allowed_dangerous(role_id, a) for a in PRIVILEGE_ESCALATION_METHODS[method]), method
     if role.endswith("-preview"):
         assert flagged == set() and strict.write_actions_without_constraints == []
+    if role.endswith("-drift"):
+        # Decrypt is what reading a value through Secrets Manager takes (kms:ViaService bound); nothing writes.
+        assert flagged == set() and strict.write_actions_without_constraints == ["kms:Decrypt"]
 
 
 def test_preview_roles_never_read_a_secret_value_even_next_to_a_broad_policy():

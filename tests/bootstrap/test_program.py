@@ -58,19 +58,26 @@ def test_each_bootstrap_stack_registers_the_identities_of_its_stacks(name):
     assert boundary.protect and boundary.plain_inputs["name"] == "makini-infra-boundary"
     assert json.loads(boundary.plain_inputs["policy"]) == aws_policies.boundary_policy(stack.aws_account_id)
     roles = {r.plain_inputs["name"]: r for r in _of(run, "aws:iam/role:Role")}
-    expected = {f"makini-infra-{name}-deploy"} | ({f"makini-infra-{name}-preview"} if name == "dev" else set())
+    expected = {f"makini-infra-{name}-deploy", f"makini-infra-{name}-drift"} | (
+        {f"makini-infra-{name}-preview"} if name == "dev" else set()
+    )
     assert set(roles) == expected
     assert roles[f"makini-infra-{name}-deploy"].protect == stack.production
     provider_arn = f"arn:aws:iam::{stack.aws_account_id}:oidc-provider/{oidc.HOST}"
     assert json.loads(roles[f"makini-infra-{name}-deploy"].plain_inputs["assumeRolePolicy"]) == (
         aws_policies.deploy_trust_policy(provider_arn, REPO, REPO_ID, stack)
     )
+    assert json.loads(roles[f"makini-infra-{name}-drift"].plain_inputs["assumeRolePolicy"]) == (
+        aws_policies.drift_trust_policy(provider_arn, REPO, REPO_ID)
+    )
     policies = {
         p.plain_inputs["role"]: json.loads(p.plain_inputs["policy"]) for p in _of(run, "aws:iam/rolePolicy:RolePolicy")
     }
     assert policies[f"makini-infra-{name}-deploy"] == aws_policies.deploy_policy(stack)
+    assert policies[f"makini-infra-{name}-drift"] == aws_policies.drift_policy(stack)
     outputs = run.outputs["stacks"][name]
     assert outputs["deployRoleArn"] == stack.deploy_role_arn()
+    assert outputs["driftRoleArn"] == stack.drift_role_arn()
     assert run.outputs["permissionsBoundaryArn"] == boundary_arn(stack.aws_account_id)
 
 
@@ -87,8 +94,13 @@ def test_staging_gets_an_azure_identity_and_a_vault_role_and_no_preview():
     assert len(assignments) == 2
     (conditioned,) = [a for a in assignments if a.plain_inputs.get("condition")]
     assert conditioned.plain_inputs["conditionVersion"] == "2.0"
-    (role,) = _of(run, "vault:jwt/authBackendRole:AuthBackendRole")
-    assert role.plain_inputs["roleName"] == "makini-infra-staging-deploy"
+    roles = {r.plain_inputs["roleName"]: r for r in _of(run, "vault:jwt/authBackendRole:AuthBackendRole")}
+    assert set(roles) == {"makini-infra-staging-deploy", "makini-infra-staging-drift"}
+    drift = roles["makini-infra-staging-drift"].plain_inputs
+    assert "boundSubject" not in drift and drift["tokenNoDefaultPolicy"] is True
+    assert drift["boundClaims"]["job_workflow_ref"] == "acme/makini-infra/.github/workflows/drift.yml@refs/heads/main"
+    assert drift["boundClaims"]["event_name"] == "schedule,workflow_dispatch"
+    role = roles["makini-infra-staging-deploy"]
     assert role.plain_inputs["boundSubject"] == inputs["subject"]
     assert role.plain_inputs["boundClaims"]["ref"] == "refs/heads/main"
     assert role.plain_inputs["tokenNoDefaultPolicy"] is True
@@ -151,7 +163,11 @@ def test_the_deploy_policy_names_exactly_the_roles_and_policies_the_stack_create
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_parliament_lints_the_ci_documents(name):
     (stack,) = example(name).served
-    docs = {"deploy": aws_policies.deploy_policy(stack), "boundary": aws_policies.boundary_policy(stack.aws_account_id)}
+    docs = {
+        "deploy": aws_policies.deploy_policy(stack),
+        "drift": aws_policies.drift_policy(stack),
+        "boundary": aws_policies.boundary_policy(stack.aws_account_id),
+    }
     if stack.previewable_from_pull_requests:
         docs["preview"] = aws_policies.preview_policy(stack)
     for label, doc in docs.items():
@@ -175,6 +191,27 @@ def test_preview_policies_only_read_by_aws_access_levels():
         assert PRIVILEGES[(service, name)]["access_level"] in ("Read", "List"), action
     (deny,) = [s for s in doc["Statement"] if s["Effect"] == "Deny"]
     assert {"secretsmanager:GetSecretValue", "kms:Decrypt"} <= set(deny["Action"]) and deny["Resource"] == "*"
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_drift_policies_read_and_decrypt_only_through_secrets_manager(name):
+    """The drift check writes nothing: every action it is allowed is Read or List by AWS's access levels,
+    except kms:Decrypt, which only Secrets Manager may call for it, on this environment's secrets."""
+    (stack,) = example(name).served
+    doc = aws_policies.drift_policy(stack)
+    assert all(s["Effect"] == "Allow" for s in doc["Statement"])
+    for statement in doc["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            service, verb = action.split(":")
+            if action == "kms:Decrypt":
+                like = statement["Condition"]["StringLike"]
+                assert like["kms:ViaService"] == "secretsmanager.eu-west-1.amazonaws.com"
+                assert like["kms:EncryptionContext:SecretARN"].endswith(f":secret:makini/{stack.environment}/*")
+            else:
+                assert PRIVILEGES[(service, verb)]["access_level"] in ("Read", "List"), action
+    preview_reads = aws_policies.preview_policy(stack)["Statement"][1:]
+    assert doc["Statement"][: len(preview_reads)] == preview_reads
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

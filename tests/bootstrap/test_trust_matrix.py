@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import pytest
 
 from bootstrap import aws_policies, azure_ci, oidc, pulumi_cloud, vault_ci
-from bootstrap.model import deploy_role_name, preview_role_name
+from bootstrap.model import deploy_role_name, drift_role_name, preview_role_name
 from tests.bootstrap.conftest import EXAMPLES, REPO, REPO_ID, example
 from tests.iam.aws_policy import Request, evaluate
 
@@ -75,6 +75,14 @@ def identities() -> list[Identity]:
                     deploy_role_name(stack.name),
                 )
             )
+            out.append(
+                _aws(
+                    f"aws:{drift_role_name(stack.name)}",
+                    account,
+                    aws_policies.drift_trust_policy(provider, REPO, REPO_ID),
+                    drift_role_name(stack.name),
+                )
+            )
             if stack.previewable_from_pull_requests:
                 out.append(
                     _aws(
@@ -92,16 +100,28 @@ def identities() -> list[Identity]:
                     )
                 )
             if "vault" in stack.backends:
-                roles = [vault_ci.deploy_role(REPO, REPO_ID, stack, VAULT_AUD)]
+                roles = [
+                    vault_ci.deploy_role(REPO, REPO_ID, stack, VAULT_AUD),
+                    vault_ci.drift_role(REPO, REPO_ID, stack, VAULT_AUD),
+                ]
                 if stack.previewable_from_pull_requests:
                     roles.append(vault_ci.preview_role(REPO, REPO_ID, stack, VAULT_AUD))
                 out += [Identity(f"vault:{r.name}", "vault", VAULT_AUD, r.matches) for r in roles]
+    # A team's token is issued when any one of its OIDC policies matches (the drift team has one per event).
+    policies: dict[str, list[oidc.ClaimRequirement]] = {}
     for team in pulumi_cloud.team_policies(example("dev"), "acme"):
-        req = oidc.ClaimRequirement(
-            equals={k: v for k, v in team.rules.items() if "*" not in v},
-            like={k: v for k, v in team.rules.items() if "*" in v},
+        policies.setdefault(team.team, []).append(
+            oidc.ClaimRequirement(
+                equals={k: v for k, v in team.rules.items() if "*" not in v},
+                like={k: v for k, v in team.rules.items() if "*" in v},
+            )
         )
-        out.append(Identity(f"pulumi:{team.team}", "pulumi", PULUMI_AUD, req.matches))
+    for team, reqs in policies.items():
+        out.append(
+            Identity(
+                f"pulumi:{team}", "pulumi", PULUMI_AUD, lambda claims, reqs=reqs: any(r.matches(claims) for r in reqs)
+            )
+        )
     return out
 
 
@@ -125,6 +145,15 @@ def _deployers(stack: str) -> set[str]:
 
 
 PREVIEWERS = {"aws:makini-infra-dev-preview", "pulumi:makini-infra-preview"}
+DRIFT = ".github/workflows/drift.yml"
+#: The drift check of every stack: one workflow, read-only identities per stack, one Pulumi team.
+DRIFT_CHECKERS = {
+    "aws:makini-infra-dev-drift",
+    "aws:makini-infra-staging-drift",
+    "aws:makini-infra-prod-drift",
+    "vault:makini-infra-staging-drift",
+    "pulumi:makini-infra-drift",
+}
 
 #: Scenario -> (the job, the identities it may assume).
 SCENARIOS: dict[str, tuple[oidc.Job, set[str]]] = {
@@ -187,6 +216,26 @@ SCENARIOS: dict[str, tuple[oidc.Job, set[str]]] = {
         _job(repository_id="999", workflow=MAIN, environment="prod"),
         set(),
     ),
+    "scheduled drift check on main": (_job(event_name="schedule", workflow=DRIFT), DRIFT_CHECKERS),
+    "drift check run by hand on main": (_job(event_name="workflow_dispatch", workflow=DRIFT), DRIFT_CHECKERS),
+    "drift check run by hand on a feature branch": (
+        _job(event_name="workflow_dispatch", ref="refs/heads/feature", workflow=DRIFT),
+        set(),
+    ),
+    "drift.yml on a push to main (a trigger added in a branch)": (_job(workflow=DRIFT), set()),
+    "drift.yml on main naming environment prod": (
+        _job(event_name="workflow_dispatch", workflow=DRIFT, environment="prod"),
+        set(),
+    ),
+    "drift.yml from a pull request": (_job(event_name="pull_request", ref="refs/pull/7/merge", workflow=DRIFT), set()),
+    "drift.yml of another repository on main": (
+        _job(repository="evil/makini-infra", repository_id="999", event_name="schedule", workflow=DRIFT),
+        set(),
+    ),
+    "main.yml run by schedule on main (drift's event, another workflow)": (
+        _job(event_name="schedule", workflow=MAIN),
+        set(),
+    ),
     "a reusable workflow of another repository on main": (
         _job(workflow=MAIN, environment="prod", reusable_workflow="evil/tools/.github/workflows/deploy.yml"),
         set(),
@@ -219,9 +268,15 @@ def test_with_githubs_default_subject_nothing_opens(scenario):
 
 
 def test_production_is_reachable_only_by_its_main_deploy_job():
-    prod = {n for n in (i.name for i in IDENTITIES) if "prod" in n and "preview" not in n}
+    """Production's deploy identities: only its deploy job on main. Its read-only drift identity (and the
+    drift team, which reads every stack): only the drift check on main."""
+    names = {i.name for i in IDENTITIES}
+    prod = {n for n in names if "prod" in n and "preview" not in n and "drift" not in n}
     reaching = {s for s, (job, _) in SCENARIOS.items() if assumable(job) & prod}
     assert reaching == {"push to main, deploy job of prod"}
+    drift = {"aws:makini-infra-prod-drift", "pulumi:makini-infra-drift"}
+    reaching = {s for s, (job, _) in SCENARIOS.items() if assumable(job) & drift}
+    assert reaching == {"scheduled drift check on main", "drift check run by hand on main"}
 
 
 def test_a_fork_pull_request_would_reach_only_non_production_previews_even_if_github_issued_a_token():

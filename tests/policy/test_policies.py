@@ -70,7 +70,7 @@ def test_the_policies_have_real_resources_to_check():
 
 def test_pack_lists_every_policy_once_with_mandatory_enforcement():
     names = [p.name for p in P.ALL_POLICIES]
-    assert len(names) == len(set(names)) == 9
+    assert len(names) == len(set(names)) == len(P.RESOURCE_POLICIES) + len(P.STACK_POLICIES) == 10
     assert P.PACK_NAME == "makini-baseline" and P.ENFORCEMENT.value == "mandatory"
     source = Path("policy/__main__.py").read_text(encoding="utf-8")
     assert "PolicyPack(PACK_NAME, enforcement_level=ENFORCEMENT, policies=list(ALL_POLICIES))" in source
@@ -445,3 +445,61 @@ def test_an_unreadable_production_tag_is_reported(value):
     assert "must be" in message
     ok = synthetic(P.SECRET, "s", {"kmsKeyId": "k", "tags": {"environment": "prod", P.PRODUCTION_TAG: "true"}})
     assert validate_resource(P.production_tag_readable, ok).messages == []
+
+
+# --------------------------------------------------------------------------------------------------
+# secret-policies-protect-recovery (stack policy, issue 20)
+
+
+def _secret_stack(stack: str = "prod"):
+    resources = custom_resources(stack_run(stack))
+    policy = next(r for r in resources if r.type == P.SECRET_POLICY and "oauth-client" in r.name)
+    return resources, policy
+
+
+def _drop(policy: Res, *sids: str) -> None:
+    doc = json.loads(policy.props["policy"])
+    doc["Statement"] = [s for s in doc["Statement"] if s.get("Sid") not in sids]
+    policy.props["policy"] = json.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    ("break_it", "expected"),
+    [
+        (lambda rs, p: _drop(p, "DenyDeletionWithoutRecovery"), "ForceDeleteWithoutRecovery"),
+        (lambda rs, p: _drop(p, "DenyReplicationOutsideBreakGlass"), "ReplicateSecretToRegions"),
+        (lambda rs, p: _drop(p, "DenyDeletionInProduction"), "denies secretsmanager:DeleteSecret outright"),
+        (
+            lambda rs, p: p.props.update(
+                policy=p.props["policy"].replace('"Resource": "*"', f'"Resource": "{p.props["secretArn"]}"')
+            ),
+            "replica",
+        ),
+        (lambda rs, p: rs.remove(p), "has no resource policy"),
+    ],
+    ids=["force-delete", "replication", "production-delete", "primary-arn-only", "no-policy"],
+)
+def test_a_secret_policy_that_breaks_the_recovery_promise_is_reported(break_it, expected):
+    resources, policy = _secret_stack()
+    assert validate_stack(P.secret_policies_protect_recovery, resources).messages == []
+    break_it(resources, policy)
+    messages = validate_stack(P.secret_policies_protect_recovery, resources).messages
+    assert messages and all(expected in m for m in messages), messages
+
+
+def test_a_force_delete_deny_with_another_condition_does_not_count():
+    """A deny that only applies from some network, say, leaves every other caller free to force-delete."""
+    resources, policy = _secret_stack()
+    doc = json.loads(policy.props["policy"])
+    for statement in doc["Statement"]:
+        if statement["Sid"] == "DenyDeletionWithoutRecovery":
+            statement["Condition"]["IpAddress"] = {"aws:SourceIp": "203.0.113.0/24"}
+    policy.props["policy"] = json.dumps(doc)
+    (message,) = validate_stack(P.secret_policies_protect_recovery, resources).messages
+    assert "ForceDeleteWithoutRecovery" in message
+
+
+def test_development_secrets_may_be_deleted_within_their_window_by_the_deployers():
+    resources, policy = _secret_stack("dev")
+    _drop(policy, "DenyDeletionOutsideDeployers")
+    assert validate_stack(P.secret_policies_protect_recovery, resources).messages == []

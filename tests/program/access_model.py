@@ -33,6 +33,7 @@ from typing import Any
 
 from bootstrap.aws_policies import boundary_policy
 from bootstrap.model import boundary_arn
+from infra.offline import MOCK_DEPLOYER_ROLE, mock_secret_version_id
 from tests.iam import azure_rbac
 from tests.iam.aws_policy import Decision, Policy, Request, evaluate
 
@@ -104,6 +105,8 @@ class AwsSecret:
     arn: str
     policy: Policy
     tags: Mapping[str, str]
+    #: The resource policy as the plan carries it (for tests that edit or search it).
+    document: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -119,6 +122,44 @@ class AwsEnvironment:
     #: Roles the stack creates that are not in the access matrix (e.g. the reminder scheduler's).
     other_roles: dict[str, AwsIdentity] = field(default_factory=dict)
     key_tags: Mapping[str, str] = field(default_factory=dict)
+    #: Principals the stack names outside the matrix (``makini:aws.*`` and the identity running the plan):
+    #: their own identity policies are not in the plan; tests give them one (their worst case, or the
+    #: bootstrap's document for the CI roles).
+    deployers: tuple[str, ...] = ()
+    operators: tuple[str, ...] = ()
+    break_glass: tuple[str, ...] = ()
+    drift: tuple[str, ...] = ()
+    #: Catalog path -> the version id of the initial value the deployment wrote (its SecretVersion).
+    initial_versions: Mapping[str, str] = field(default_factory=dict)
+
+    def decide_as(
+        self,
+        principal: str,
+        policies: Iterable[Any],
+        action: str,
+        secret: AwsSecret,
+        context: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """One request of ``principal`` (a role whose identity policies are ``policies``) on ``secret``:
+        reading a value also needs the ``kms:Decrypt`` Secrets Manager makes for the caller, writing one the
+        ``kms:GenerateDataKey`` (the KMS decision is returned when it is the one that refuses)."""
+        parsed = tuple(p if isinstance(p, Policy) else Policy.parse(p, f"policy of {principal}") for p in policies)
+        identity = AwsIdentity(principal.rsplit("/", 1)[-1], principal, parsed)
+        decision = evaluate(
+            Request(principal, action, secret.arn, context=dict(context or {}), resource_tags=secret.tags),
+            identity_policies=parsed,
+            resource_policy=secret.policy,
+        )
+        kms = {"secretsmanager:GetSecretValue": "kms:Decrypt", "secretsmanager:PutSecretValue": "kms:GenerateDataKey"}
+        if decision.allowed and action in kms:
+            key = evaluate(
+                self.kms_request(identity, kms[action], secret),
+                identity_policies=parsed,
+                key_policy=self.key_policy,
+            )
+            if not key.allowed:
+                return key
+        return decision
 
     def secret_request(self, identity: AwsIdentity, action: str, secret: AwsSecret, **kw: Any) -> Request:
         kw.setdefault("principal_tags", identity.tags)
@@ -206,11 +247,13 @@ def aws_environment(plan: Mapping[str, Any], config: Mapping[str, Any]) -> AwsEn
         resource = [s for s in by_type["aws:secretsmanager/secret:Secret"] if s["inputs"]["name"] == m["name"]]
         if len(resource) != 1:
             raise AccessModelError(f"{env}: no secret named {m['name']}")
+        document = _doc(text, arn)
         secrets[path] = AwsSecret(
             path,
             arn,
-            Policy.parse(_doc(text, arn), f"resource policy of {path}"),
+            Policy.parse(document, f"resource policy of {path}"),
             resource[0]["inputs"].get("tags", {}),
+            document,
         )
     unguarded = {s["inputs"]["name"] for s in by_type.get("aws:secretsmanager/secret:Secret", [])} - {
         prefix + p for p in secrets
@@ -272,7 +315,27 @@ def aws_environment(plan: Mapping[str, Any], config: Mapping[str, Any]) -> AwsEn
             name = role_arn.rsplit("/", 1)[-1]
             identities[consumer] = AwsIdentity(consumer, role_arn, policies_of(name))
     key_tags = keys[0]["inputs"].get("tags", {})
-    return AwsEnvironment(env, account, region, key_arn, key_policy, secrets, identities, other, key_tags)
+    settings = config.get("makini:aws") or {}
+    versions = {}
+    for v in by_type.get("aws:secretsmanager/secretVersion:SecretVersion", []):
+        (path,) = [p for p, sec in secrets.items() if sec.arn == v["inputs"]["secretId"]]
+        versions[path] = mock_secret_version_id(v["name"])  # what the mock (and AWS) returns, not in the inputs
+    return AwsEnvironment(
+        env,
+        account,
+        region,
+        key_arn,
+        key_policy,
+        secrets,
+        identities,
+        other,
+        key_tags,
+        deployers=(f"arn:aws:iam::{account}:role/{MOCK_DEPLOYER_ROLE}", *settings.get("deployerArns", ())),
+        operators=tuple(settings.get("operatorArns", ())),
+        break_glass=tuple(settings.get("breakGlassArns", ())),
+        drift=tuple(settings.get("driftArns", ())),
+        initial_versions=versions,
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -89,13 +89,16 @@ def test_every_secret_has_a_resource_policy_that_denies_all_but_its_readers(stac
         tls = sids["DenyInsecureTransport"]
         assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         read = sids["DenyReadOutsideEnvironment"]
-        assert read["Effect"] == "Deny" and read["Principal"] == {"AWS": "*"} and read["Resource"] == arn
+        assert (
+            read["Effect"] == "Deny" and read["Principal"] == {"AWS": "*"} and read["Resource"] == "*"
+        )  # this secret (and its replicas)
         allowed = set(read["Condition"]["StringNotEquals"]["aws:PrincipalArn"])
         # the consumers listed for the connection, plus the environment's own rotation identity (it
-        # rotates tokens of connections with a makiniId), and nobody else
+        # rotates tokens of connections with a makiniId) and the drift check (the doctor), and nobody else
         conn = connections[key]
         readers = classes[conn["class"]]["consumers"] if "class" in conn else conn["consumers"]
         expected = {consumers[c]["aws"]["roleArn"] for c in readers}
+        expected.add(f"arn:aws:iam::{ACCOUNTS[name]}:role/makini-infra-{name}-drift")
         if connections[key].get("makiniId"):
             expected.add(f"arn:aws:iam::{ACCOUNTS[name]}:role/makini-{name}-rotation")
         assert allowed == expected

@@ -29,7 +29,7 @@ def test_cli_prints_tree_credits_and_outputs_for_dev():
     assert "makini:aws:SecretStore  makini-dev-aws" in out
     assert "aws:secretsmanager/secret:Secret  makini-dev-aws-connections-acme-maintainx-token" in out
     assert "Connection credits" in out and "11 of 20 (9 free)" in out
-    assert "policy: 3 statements: DenyInsecureTransport" in out
+    assert "policy: 8 statements: DenyInsecureTransport" in out
 
 
 def test_json_document_shape(capsys):
