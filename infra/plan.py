@@ -129,7 +129,8 @@ def access_matrix_section(cfg: StackConfig, run: ProgramRun) -> Section:
     queue_consumers = sorted(n for n, c in cfg.consumers.items() if c.webhook_queue)
     if queue_consumers:
         notes.append(
-            "Webhook queue consumers (receive and delete, on this environment's queue only): "
+            "Webhook queue consumers (receive and delete, on this environment's queue and its dead-letter queue "
+            "only; nobody else receives, only the receiver sends, nothing is redriven): "
             f"{', '.join(queue_consumers)}."
         )
     notes += administration_notes(cfg, catalog)

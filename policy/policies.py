@@ -65,6 +65,7 @@ IAM_POLICY_TYPES = (
 )
 LAMBDA_FUNCTION = "aws:lambda/function:Function"
 SQS_QUEUE = "aws:sqs/queue:Queue"
+SQS_QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 KEY_VAULT = "azure-native:keyvault:Vault"
 SERVICE_BUS_QUEUE = "azure-native:servicebus:Queue"
 
@@ -434,6 +435,81 @@ def _check_webhook_functions(args: StackValidationArgs, report: ReportViolation)
 
 
 # --------------------------------------------------------------------------------------------------
+# Stack validation: only the receiver puts messages in a webhook queue
+
+
+def _exceptions(statement: Mapping[str, Any]) -> list[str] | None:
+    """The principals a Deny spares (``StringNotEquals aws:PrincipalArn``), [] when it spares nobody; None
+    when it has any other condition (then it does not deny everyone else unconditionally)."""
+    condition = statement.get("Condition") or {}
+    if not condition:
+        return []
+    if set(condition) != {"StringNotEquals"} or {k.lower() for k in condition["StringNotEquals"]} != {
+        "aws:principalarn"
+    }:
+        return None
+    (value,) = condition["StringNotEquals"].values()
+    return sorted(str(v) for v in _as_list(value))
+
+
+def queue_policy_problems(document: Mapping[str, Any], senders: list[str]) -> list[str]:
+    """What a webhook queue's policy lacks so that only ``senders`` put messages in it (empty: nothing)."""
+    statements = [s for s in _as_list(document.get("Statement")) if isinstance(s, Mapping)]
+    problems = []
+
+    def denied_to_all_but(action: str, allowed: list[str]) -> bool:
+        return any(
+            _denies(s, action) and (spared := _exceptions(s)) is not None and set(spared) <= set(allowed)
+            for s in statements
+        )
+
+    if not denied_to_all_but("sqs:SendMessage", senders):
+        who = f"all but {', '.join(senders)}" if senders else "everyone"
+        problems.append(f"no statement denies sqs:SendMessage to {who}, so a message nobody verified can be queued")
+    if not denied_to_all_but("sqs:StartMessageMoveTask", []):
+        problems.append(
+            "no statement denies sqs:StartMessageMoveTask to everyone, so messages can be redriven into the queue"
+        )
+    return problems
+
+
+def _queue_policy_for(policies: Iterable[PolicyResource], queue: PolicyResource) -> PolicyResource | None:
+    url, name = queue.props.get("url"), queue.props.get("name")
+    for policy in policies:
+        target = policy.props.get("queueUrl")
+        if isinstance(target, str) and (target == url or (isinstance(name, str) and target.rsplit("/", 1)[-1] == name)):
+            return policy
+    return None
+
+
+def _check_webhook_queues(args: StackValidationArgs, report: ReportViolation) -> None:
+    queues = [r for r in args.resources if r.resource_type == SQS_QUEUE]
+    policies = [r for r in args.resources if r.resource_type == SQS_QUEUE_POLICY]
+    for fn in (r for r in args.resources if is_webhook_function(r)):
+        variables = (fn.props.get("environment") or {}).get("variables") or {}
+        queue_url, role = variables.get("QUEUE_URL"), fn.props.get("role")
+        queue = _queue_for_url(queues, queue_url) if isinstance(queue_url, str) else None
+        if queue is None or not isinstance(role, str):
+            continue  # webhook-functions-wired reports a missing queue; an unknown role is known next preview
+        target = (policy_document(queue.props.get("redrivePolicy")) or {}).get("deadLetterTargetArn")
+        dlq = _queue_for_arn(queues, target) if isinstance(target, str) else None
+        for q, senders, what in ((queue, [role], "queue"), (dlq, [], "dead-letter queue")):
+            if q is None:
+                continue
+            policy = _queue_policy_for(policies, q)
+            document = policy_document(policy.props.get("policy")) if policy is not None else None
+            if document is None:
+                report(
+                    f"the {what} '{q.name}' of webhook function '{fn.name}' has no readable queue policy: any principal "
+                    "of the account with sqs:SendMessage could queue a message consumers trust as verified",
+                    q.urn,
+                )
+                continue
+            for problem in queue_policy_problems(document, senders):
+                report(f"the {what} '{q.name}' of webhook function '{fn.name}': {problem}", q.urn)
+
+
+# --------------------------------------------------------------------------------------------------
 # Stack validation: every secret's resource policy keeps the recovery promise
 
 
@@ -616,7 +692,18 @@ secret_policies_protect_recovery = StackValidationPolicy(
     validate=_check_secret_policies,
 )
 
-STACK_POLICIES: tuple[StackValidationPolicy, ...] = (webhook_functions_wired, secret_policies_protect_recovery)
+webhook_queues_only_receiver_sends = StackValidationPolicy(
+    name="webhook-queues-only-receiver-sends",
+    description="A webhook function's queue denies sqs:SendMessage to all but that function's role, its dead-letter "
+    "queue denies it to everyone, and both deny starting a message move (a redrive), to everyone.",
+    validate=_check_webhook_queues,
+)
+
+STACK_POLICIES: tuple[StackValidationPolicy, ...] = (
+    webhook_functions_wired,
+    secret_policies_protect_recovery,
+    webhook_queues_only_receiver_sends,
+)
 ALL_POLICIES = (*RESOURCE_POLICIES, *STACK_POLICIES)
 PACK_NAME = "makini-baseline"
 ENFORCEMENT = EnforcementLevel.MANDATORY

@@ -459,5 +459,5 @@ def administration_notes(cfg: StackConfig, catalog: Catalog | None = None) -> li
         + (f", and the initial version of {', '.join(written)}" if written else "")
         + "; never writes.",
         f"AWS break-glass ({who('breakGlass')}): the only ones who may delete without the recovery window, "
-        "replicate, or delete in production; they read no value.",
+        "replicate, delete in production, or purge the webhook queues; they read no value.",
     ]

@@ -43,15 +43,19 @@ class ConsumerAccessArgs:
     #: Catalog path -> secret ARN (from the store).
     secret_arns: Mapping[str, pulumi.Input[str]]
     kms_key_arn: pulumi.Input[str]
-    #: The environment's webhook queue, for consumers that consume it.
+    #: The environment's webhook queue and its dead-letter queue, for consumers that consume it.
     queue_arn: pulumi.Input[str] | None = None
+    dlq_arn: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def _render(values: list[Any], classes: tuple[str, ...]) -> str:
-    """The read policy's JSON from [secret ARNs, key ARN, region, queue ARN or None, the environment's prefix]."""
-    arns, key, region, queue, prefix = values
-    return json.dumps(consumer_read_policy(arns, key, region, queue, prefix=prefix, classes=classes), sort_keys=True)
+    """The read policy's JSON from [secret ARNs, key ARN, region, queue ARN or None, dead-letter queue ARN or
+    None, the environment's prefix]."""
+    arns, key, region, queue, dlq, prefix = values
+    return json.dumps(
+        consumer_read_policy(arns, key, region, queue, dlq, prefix=prefix, classes=classes), sort_keys=True
+    )
 
 
 class ConsumerAccess(pulumi.ComponentResource):
@@ -77,10 +81,11 @@ class ConsumerAccess(pulumi.ComponentResource):
             if grant.webhook_queue and args.queue_arn is None:
                 raise ValueError(f"consumer {grant.consumer}: consumes the webhook queue, but there is none")
             queue = args.queue_arn if grant.webhook_queue else None
+            dlq = args.dlq_arn if grant.webhook_queue else None
             if not grant.paths and not grant.classes and queue is None:
                 continue
             arns = pulumi.Output.all(*(args.secret_arns[p] for p in sorted(grant.paths)))
-            document = pulumi.Output.all(arns, args.kms_key_arn, region.region, queue, prefix).apply(
+            document = pulumi.Output.all(arns, args.kms_key_arn, region.region, queue, dlq, prefix).apply(
                 functools.partial(_render, classes=tuple(grant.classes))
             )
             policy = aws.iam.Policy(

@@ -354,6 +354,7 @@ def consumer_read_policy(
     kms_key_arn: str,
     region: str,
     queue_arn: str | None = None,
+    dlq_arn: str | None = None,
     *,
     prefix: str,
     classes: Sequence[str] = (),
@@ -365,7 +366,8 @@ def consumer_read_policy(
     (:func:`class_token_pattern`), so the document does not grow with the number of connections.
     ``kms:Decrypt`` is limited to the environment key, to calls Secrets Manager makes in this region,
     and to this environment's secrets. A consumer of the webhook queue also receives and deletes
-    messages of exactly that queue, decrypting them only through SQS.
+    messages of exactly that queue and its dead-letter queue (which it drains once fixed: nothing is
+    redriven), decrypting them only through SQS.
 
     ``prefix`` is :func:`secret_arn_prefix` of the environment: every ARN and pattern must start with it.
     """
@@ -388,7 +390,7 @@ def consumer_read_policy(
                 "Sid": "ConsumeWebhookQueue",
                 "Effect": "Allow",
                 "Action": list(QUEUE_CONSUMER_ACTIONS),
-                "Resource": queue_arn,
+                "Resource": queue_arn if dlq_arn is None else [queue_arn, dlq_arn],
             },
             {
                 "Sid": "DecryptWebhookQueueThroughSqs",

@@ -110,6 +110,8 @@ class SecretStore(pulumi.ComponentResource):
 
     kms_key_arn: pulumi.Output[str]
     secret_arns: dict[str, pulumi.Output[str]]
+    #: The deployers the secrets' policies name (the configured ones and the identity running pulumi up).
+    deployer_arns: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: SecretStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("makini:aws:SecretStore", name, None, opts)
@@ -200,4 +202,5 @@ class SecretStore(pulumi.ComponentResource):
             self.secret_arns[s.path] = secret.arn
 
         self.kms_key_arn = self.key.arn
+        self.deployer_arns = deployers
         self.register_outputs({"kmsKeyArn": self.key.arn, "secretArns": self.secret_arns})

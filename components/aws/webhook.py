@@ -32,10 +32,20 @@ MAX_RECEIVE_COUNT = 5
 INTEGRATION_TIMEOUT_MS = 9_000
 
 
-def _queue_policy_json(arns: list[str], operators: Sequence[str], senders: bool) -> str:
-    """The queue policy (``arns``: the queue's and the receiver role's) as the queue takes it."""
-    queue_arn, receiver_arn = arns
-    return json.dumps(queue_policy(queue_arn, [receiver_arn, *operators] if senders else None), sort_keys=True)
+def _queue_policy_json(values: list[Any], *, dead_letter: bool, break_glass: Sequence[str], production: bool) -> str:
+    """The queue policy (``values``: the queue's ARN, the receiver's, the consumers', the deployers') as the
+    queue takes it."""
+    queue_arn, receiver_arn, consumers, deployers = values
+    doc = queue_policy(
+        queue_arn,
+        dead_letter=dead_letter,
+        receiver_arn=receiver_arn,
+        consumer_arns=consumers,
+        deployer_arns=deployers,
+        break_glass_arns=break_glass,
+        production=production,
+    )
+    return json.dumps(doc, sort_keys=True)
 
 
 def receiver_environment(
@@ -109,8 +119,12 @@ class WebhookEndpointArgs:
     silence_hours: int | None = None
     error_rate_percent: float = 5.0
     alarm_email: str | None = None
-    #: Operators may send to the queue too (a dead-letter redrive sends as the caller).
-    operator_arns: Sequence[str] = ()
+    #: Roles of the declared queue consumers: the only ones that receive from the queue and its dead-letter queue.
+    consumer_arns: Sequence[pulumi.Input[str]] = ()
+    #: Principals that run ``pulumi up`` (the store's deployers): they write the queues' policies and attributes.
+    deployer_arns: pulumi.Input[Sequence[str]] = ()
+    #: The only principals that may purge a queue (and, in production, delete one).
+    break_glass_arns: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     #: The Lambda package; default: :data:`RECEIVER_LAMBDA`'s archive.
     code: pulumi.Archive | None = None
@@ -122,6 +136,7 @@ class WebhookEndpoint(pulumi.ComponentResource):
     url: pulumi.Output[str]
     queue_url: pulumi.Output[str]
     queue_arn: pulumi.Output[str]
+    dlq_url: pulumi.Output[str]
     dlq_arn: pulumi.Output[str]
     alarm_topic_arn: pulumi.Output[str]
 
@@ -168,14 +183,22 @@ class WebhookEndpoint(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Consumers trust the queue as "already verified": only the receiver (and the operators who
-        # redrive the dead-letter queue) may send to it, and only over TLS.
-        for queue, senders, suffix in ((self.queue, True, "queue"), (self.dlq, False, "dlq")):
+        # Consumers trust both queues as "already verified": only the receiver sends to the queue, nobody to
+        # the dead-letter queue (SQS moves failed messages there), nothing is redriven; only the declared
+        # consumers receive; only over TLS (see webhook_policies.queue_policy).
+        consumers = pulumi.Output.all(*args.consumer_arns)
+        deployers = pulumi.Output.from_input(args.deployer_arns)
+        for queue, dead_letter, suffix in ((self.queue, False, "queue"), (self.dlq, True, "dlq")):
             aws.sqs.QueuePolicy(
                 f"{name}-{suffix}-policy",
                 queue_url=queue.url,
-                policy=pulumi.Output.all(queue.arn, args.role.arn).apply(
-                    functools.partial(_queue_policy_json, operators=args.operator_arns, senders=senders)
+                policy=pulumi.Output.all(queue.arn, args.role.arn, consumers, deployers).apply(
+                    functools.partial(
+                        _queue_policy_json,
+                        dead_letter=dead_letter,
+                        break_glass=list(args.break_glass_arns),
+                        production=prod,
+                    )
                 ),
                 opts=child,
             )
@@ -450,6 +473,7 @@ class WebhookEndpoint(pulumi.ComponentResource):
 
         self.queue_url = self.queue.url
         self.queue_arn = self.queue.arn
+        self.dlq_url = self.dlq.url
         self.dlq_arn = self.dlq.arn
         self.alarm_topic_arn = self.topic.arn
         self.register_outputs(
@@ -457,6 +481,7 @@ class WebhookEndpoint(pulumi.ComponentResource):
                 "url": self.url,
                 "queueUrl": self.queue_url,
                 "queueArn": self.queue_arn,
+                "dlqUrl": self.dlq_url,
                 "dlqArn": self.dlq_arn,
                 "alarmTopicArn": self.alarm_topic_arn,
             }

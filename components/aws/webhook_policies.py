@@ -161,13 +161,67 @@ def alarm_topic_policy(
     }
 
 
-def queue_policy(queue_arn: str, sender_arns: Sequence[str] | None) -> dict[str, Any]:
-    """Resource policy of the webhook queue (senders given) or its dead-letter queue (None).
+#: What a consumer does with a message: receive it, extend its lease, delete it once processed.
+CONSUME_ACTIONS = ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage")
+#: Moving messages between queues (a dead-letter redrive): source side StartMessageMoveTask and Cancel;
+#: the destination authorises it as the caller's SendMessage (SQS Developer Guide, dead-letter queue redrive).
+MOVE_ACTIONS = ("sqs:CancelMessageMoveTask", "sqs:StartMessageMoveTask")
+#: What changes a queue's policy, attributes (redrive, key, retention), tags or existence.
+ADMINISTRATION_ACTIONS = (
+    "sqs:AddPermission",
+    "sqs:RemovePermission",
+    "sqs:SetQueueAttributes",
+    "sqs:TagQueue",
+    "sqs:UntagQueue",
+)
+DELETE_ACTION = "sqs:DeleteQueue"
+PURGE_ACTION = "sqs:PurgeQueue"
 
-    Deny every request without TLS; on the main queue, deny SendMessage to every principal but the
-    receiver and the operators, whatever their identity policies say (same account included). The
-    dead-letter queue receives from SQS's own redrive, which no principal condition may block.
+
+def _deny(sid: str, actions: Sequence[str], queue_arn: str, allowed: Sequence[str]) -> dict[str, Any]:
+    statement: dict[str, Any] = {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": actions[0] if len(actions) == 1 else list(actions),
+        "Resource": queue_arn,
+    }
+    names = sorted(set(allowed))
+    if names:
+        statement["Condition"] = {"StringNotEquals": {"aws:PrincipalArn": names}}
+    return statement
+
+
+def queue_policy(
+    queue_arn: str,
+    *,
+    dead_letter: bool,
+    receiver_arn: str,
+    consumer_arns: Sequence[str] = (),
+    deployer_arns: Sequence[str] = (),
+    break_glass_arns: Sequence[str] = (),
+    production: bool = False,
+) -> dict[str, Any]:
+    """Resource policy of the webhook queue, or (``dead_letter``) of its dead-letter queue.
+
+    Consumers trust a message as verified because nobody but the receiver can put one in either queue,
+    whatever their identity policies say (same account included):
+
+    - no request without TLS;
+    - SendMessage: the receiver only on the queue; nobody on the dead-letter queue, which fills only by
+      SQS's own move of a message the queue failed ``maxReceiveCount`` times (that move is not a request of
+      any principal, so no statement applies to it);
+    - StartMessageMoveTask/CancelMessageMoveTask: nobody, so nothing is redriven into the queue (a redrive
+      sends as its caller, which the queue refuses anyway): consumers drain the dead-letter queue directly;
+    - ReceiveMessage, DeleteMessage, ChangeMessageVisibility: the declared queue consumers only;
+    - PurgeQueue: break-glass only; policy, attributes and tags: the deployers and break-glass; DeleteQueue:
+      the deployers (not in production) and break-glass.
+    Metadata reads (GetQueueAttributes, ListQueueTags) stay with IAM: operators watch depths with them.
     """
+    if any(
+        "*" in a or not a.startswith("arn:") for a in [receiver_arn, *consumer_arns, *deployer_arns, *break_glass_arns]
+    ):
+        raise ValueError("principals in a queue policy must be exact ARNs (no wildcards, no empty string)")
     statements: list[dict[str, Any]] = [
         {
             "Sid": "DenyInsecureTransport",
@@ -176,17 +230,24 @@ def queue_policy(queue_arn: str, sender_arns: Sequence[str] | None) -> dict[str,
             "Action": "sqs:*",
             "Resource": queue_arn,
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
+        },
+        _deny(
+            "DenySendToDeadLetterQueue" if dead_letter else "DenySendOutsideReceiver",
+            ["sqs:SendMessage"],
+            queue_arn,
+            [] if dead_letter else [receiver_arn],
+        ),
+        _deny("DenyMessageMoves", MOVE_ACTIONS, queue_arn, []),
+        _deny("DenyConsumeOutsideConsumers", CONSUME_ACTIONS, queue_arn, consumer_arns),
+        _deny("DenyPurgeOutsideBreakGlass", [PURGE_ACTION], queue_arn, break_glass_arns),
+        _deny(
+            "DenyAdministrationOutsideDeployers", ADMINISTRATION_ACTIONS, queue_arn, [*deployer_arns, *break_glass_arns]
+        ),
+        _deny(
+            "DenyDeletionInProduction" if production else "DenyDeletionOutsideDeployers",
+            [DELETE_ACTION],
+            queue_arn,
+            break_glass_arns if production else [*deployer_arns, *break_glass_arns],
+        ),
     ]
-    if sender_arns is not None:
-        statements.append(
-            {
-                "Sid": "DenySendOutsideReceiver",
-                "Effect": "Deny",
-                "Principal": {"AWS": "*"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"StringNotEquals": {"aws:PrincipalArn": sorted(set(sender_arns))}},
-            }
-        )
     return {"Version": "2012-10-17", "Statement": statements}

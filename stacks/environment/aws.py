@@ -167,6 +167,7 @@ class AwsBackend:
                 secret_arns=self.store.secret_arns,
                 kms_key_arn=self.store.kms_key_arn,
                 queue_arn=self.webhook.queue_arn if self.webhook is not None else None,
+                dlq_arn=self.webhook.dlq_arn if self.webhook is not None else None,
                 tags=ctx.tags,
             ),
             opts=ctx.opts(),
@@ -324,7 +325,11 @@ class AwsBackend:
                 silence_hours=w.alarms.effective_silence_hours(cfg.production),
                 error_rate_percent=w.alarms.error_rate_percent,
                 alarm_email=w.alarms.email,
-                operator_arns=cfg.aws.operator_arns if cfg.aws else (),
+                consumer_arns=[
+                    arn for n, arn in sorted(self.consumer_arns().items()) if cfg.consumers[n].webhook_queue
+                ],
+                deployer_arns=self.store.deployer_arns,
+                break_glass_arns=cfg.aws.break_glass_arns if cfg.aws else (),
                 tags=ctx.tags,
             ),
             opts=ctx.opts(),
@@ -357,6 +362,7 @@ class AwsBackend:
             "url": self.webhook.url,
             "queueUrl": self.webhook.queue_url,
             "queueArn": self.webhook.queue_arn,
+            "dlqUrl": self.webhook.dlq_url,
             "dlqArn": self.webhook.dlq_arn,
             "alarmTopicArn": self.webhook.alarm_topic_arn,
         }

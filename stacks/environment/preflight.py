@@ -205,6 +205,7 @@ def _aws(cfg: StackConfig, catalog: Catalog, target: Target) -> list[dict[str, A
             key_arn,
             target.region,
             queue if webhook_queue else None,
+            f"{queue}-dlq" if webhook_queue else None,
             prefix=prefix,
             classes=classes,
         )

@@ -70,7 +70,7 @@ def test_the_policies_have_real_resources_to_check():
 
 def test_pack_lists_every_policy_once_with_mandatory_enforcement():
     names = [p.name for p in P.ALL_POLICIES]
-    assert len(names) == len(set(names)) == len(P.RESOURCE_POLICIES) + len(P.STACK_POLICIES) == 10
+    assert len(names) == len(set(names)) == len(P.RESOURCE_POLICIES) + len(P.STACK_POLICIES) == 11
     assert P.PACK_NAME == "makini-baseline" and P.ENFORCEMENT.value == "mandatory"
     source = Path("policy/__main__.py").read_text(encoding="utf-8")
     assert "PolicyPack(PACK_NAME, enforcement_level=ENFORCEMENT, policies=list(ALL_POLICIES))" in source
@@ -503,3 +503,65 @@ def test_development_secrets_may_be_deleted_within_their_window_by_the_deployers
     resources, policy = _secret_stack("dev")
     _drop(policy, "DenyDeletionOutsideDeployers")
     assert validate_stack(P.secret_policies_protect_recovery, resources).messages == []
+
+
+# --------------------------------------------------------------------------------------------------
+# webhook-queues-only-receiver-sends (stack policy, issue 20)
+
+
+def _queue_stack():
+    resources = custom_resources(webhook_run("prod"))
+    policies = {r.name.rsplit("-", 2)[-2]: r for r in resources if r.type == P.SQS_QUEUE_POLICY}
+    return resources, policies["queue"], policies["dlq"]
+
+
+def _edit_statement(policy: Res, sid: str, edit) -> None:
+    doc = json.loads(policy.props["policy"])
+    for statement in doc["Statement"]:
+        if statement["Sid"] == sid:
+            edit(statement)
+    policy.props["policy"] = json.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    ("break_it", "expected"),
+    [
+        (
+            lambda q, d: _edit_statement(
+                q,
+                "DenySendOutsideReceiver",
+                lambda s: s["Condition"]["StringNotEquals"]["aws:PrincipalArn"].append(
+                    "arn:aws:iam::123456789012:role/makini-secrets-operator"
+                ),
+            ),
+            "denies sqs:SendMessage to all but",
+        ),
+        (
+            lambda q, d: _edit_statement(
+                d,
+                "DenySendToDeadLetterQueue",
+                lambda s: s.update(Condition={"StringNotEquals": {"aws:PrincipalArn": ["arn:aws:iam::1:role/op"]}}),
+            ),
+            "denies sqs:SendMessage to everyone",
+        ),
+        (
+            lambda q, d: _edit_statement(d, "DenyMessageMoves", lambda s: s.update(Action="sqs:ListMessageMoveTasks")),
+            "StartMessageMoveTask",
+        ),
+        (lambda q, d: q.props.update(policy="{}"), "denies sqs:SendMessage"),
+    ],
+    ids=["operator-sends", "dlq-sender", "redrive", "empty-policy"],
+)
+def test_a_webhook_queue_that_others_can_fill_is_reported(break_it, expected):
+    resources, queue, dlq = _queue_stack()
+    assert validate_stack(P.webhook_queues_only_receiver_sends, resources).messages == []
+    break_it(queue, dlq)
+    messages = validate_stack(P.webhook_queues_only_receiver_sends, resources).messages
+    assert messages and any(expected in m for m in messages), messages
+
+
+def test_a_webhook_queue_without_a_policy_is_reported():
+    resources, queue, _ = _queue_stack()
+    resources.remove(queue)
+    (message,) = validate_stack(P.webhook_queues_only_receiver_sends, resources).messages
+    assert "no readable queue policy" in message

@@ -148,7 +148,10 @@ def test_program_warnings_are_a_section_of_the_plan_not_stray_stderr(capsys):
 def test_access_matrix_names_the_webhook_queue_consumers(capsys):
     assert plan.main(["dev"]) == 0
     out = capsys.readouterr().out
-    assert "Webhook queue consumers (receive and delete, on this environment's queue only): asset-sync." in out
+    assert (
+        "Webhook queue consumers (receive and delete, on this environment's queue and its dead-letter queue only; "
+        "nobody else receives, only the receiver sends, nothing is redriven): asset-sync." in out
+    )
     assert plan.main(["staging"]) == 0
     assert "Webhook queue consumers" not in capsys.readouterr().out  # staging names none
 

@@ -594,7 +594,8 @@ def test_moto_policy_engine_on_real_arns_dev_yes_prod_no():
 
 def test_outputs_name_the_endpoint_queue_dlq_and_topic(prod):
     out = prod.outputs["webhooks"]["aws"]
-    assert set(out) == {"url", "queueUrl", "queueArn", "dlqArn", "alarmTopicArn"}
+    assert set(out) == {"url", "queueUrl", "queueArn", "dlqUrl", "dlqArn", "alarmTopicArn"}
+    assert out["dlqUrl"].endswith("/makini-prod-webhooks-dlq")
     assert out["queueUrl"].endswith("/makini-prod-webhooks") and out["dlqArn"].endswith(":makini-prod-webhooks-dlq")
     assert out["url"].startswith("https://") and out["url"].endswith("/makini/webhooks")
 

@@ -15,6 +15,7 @@ def config(env):
     c = base_config(env)
     c["makini:webhooks"] = {"enabled": True, "allowAnySource": env != "prod"}
     c["makini:aws"] = {"operatorArns": [f"arn:aws:iam::111111111111:role/secrets-operator-{env}"]}
+    c["makini:consumers"]["assets"]["webhookQueue"] = True
     return c
 
 
@@ -27,23 +28,31 @@ def queue_policies(r):
     return {p.name: json.loads(p.plain_inputs["policy"]) for p in r.of_type("aws:sqs/queuePolicy:QueuePolicy")}
 
 
-def test_only_the_receiver_and_operators_may_send_to_the_queue(runs):
+def test_only_the_receiver_sends_and_nobody_sends_to_the_dead_letter_queue(runs):
+    """The documents (the evaluator decides them in test_webhook_queue_access.py): the queue refuses every
+    sender but the receiver, operators included; the dead-letter queue refuses every sender and every
+    redrive; both refuse every consumer the stack does not declare."""
     env = "dev"
     docs = queue_policies(runs[env])
     queue = {s["Sid"]: s for s in docs[f"makini-{env}-aws-webhooks-queue-policy"]["Statement"]}
     send = queue["DenySendOutsideReceiver"]
     assert send["Effect"] == "Deny" and send["Action"] == "sqs:SendMessage" and send["Principal"] == {"AWS": "*"}
     assert send["Resource"] == f"arn:aws:sqs:eu-west-1:123456789012:makini-{env}-webhooks"
-    assert set(send["Condition"]["StringNotEquals"]["aws:PrincipalArn"]) == {
-        f"arn:aws:iam::123456789012:role/makini-{env}-webhook-receiver",
-        f"arn:aws:iam::111111111111:role/secrets-operator-{env}",
-    }
+    assert send["Condition"]["StringNotEquals"]["aws:PrincipalArn"] == [
+        f"arn:aws:iam::123456789012:role/makini-{env}-webhook-receiver"
+    ]
     for doc in docs.values():
-        tls = {s["Sid"]: s for s in doc["Statement"]}["DenyInsecureTransport"]
-        assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    # the dead-letter queue takes SQS's own redrive: no sender condition there
-    dlq = docs[f"makini-{env}-aws-webhooks-dlq-policy"]
-    assert [s["Sid"] for s in dlq["Statement"]] == ["DenyInsecureTransport"]
+        sids = {s["Sid"]: s for s in doc["Statement"]}
+        assert sids["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert "Condition" not in sids["DenyMessageMoves"]  # nobody redrives
+        consume = sids["DenyConsumeOutsideConsumers"]["Condition"]["StringNotEquals"]["aws:PrincipalArn"]
+        assert consume == ["arn:aws:iam::111111111111:role/assets-dev"]
+        assert f"secrets-operator-{env}" not in json.dumps(doc)  # operators neither send nor redrive
+    dlq = {s["Sid"]: s for s in docs[f"makini-{env}-aws-webhooks-dlq-policy"]["Statement"]}
+    assert (
+        dlq["DenySendToDeadLetterQueue"]["Action"] == "sqs:SendMessage"
+        and "Condition" not in dlq["DenySendToDeadLetterQueue"]
+    )
 
 
 def test_queue_policies_are_separated_and_lint_clean(runs):

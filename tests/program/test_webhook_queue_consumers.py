@@ -46,7 +46,10 @@ def test_only_the_queue_consumer_gets_queue_statements(documents):
     assets = consumer_doc(documents, "dev", "assets")
     orders = consumer_doc(documents, "dev", "orders")
     sids = {s["Sid"]: s for s in assets["Statement"]}
-    assert sids["ConsumeWebhookQueue"]["Resource"] == f"arn:aws:sqs:{REGION}:123456789012:makini-dev-webhooks"
+    assert sids["ConsumeWebhookQueue"]["Resource"] == [
+        f"arn:aws:sqs:{REGION}:123456789012:makini-dev-webhooks",
+        f"arn:aws:sqs:{REGION}:123456789012:makini-dev-webhooks-dlq",  # drained directly: nothing is redriven
+    ]
     assert set(sids["ConsumeWebhookQueue"]["Action"]) == {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -79,10 +82,11 @@ def test_moto_enforces_the_generated_document(documents):
     }
 
     @mock_aws
-    @set_initial_no_auth_action_count(6)
+    @set_initial_no_auth_action_count(7)
     def scenario():
         sqs_admin = boto3.client("sqs", region_name=REGION)
         dev = sqs_admin.create_queue(QueueName="makini-dev-webhooks")["QueueUrl"]
+        dev_dlq = sqs_admin.create_queue(QueueName="makini-dev-webhooks-dlq")["QueueUrl"]
         prod = sqs_admin.create_queue(QueueName="makini-prod-webhooks")["QueueUrl"]
         iam = boto3.client("iam", region_name=REGION)
         iam.create_user(UserName="assets-dev")
@@ -96,8 +100,13 @@ def test_moto_enforces_the_generated_document(documents):
         )
         boto3.client("sts", region_name=REGION).get_caller_identity()  # the last unauthenticated call
         sqs.receive_message(QueueUrl=dev)
+        sqs.receive_message(QueueUrl=dev_dlq)
         _denied(lambda: sqs.receive_message(QueueUrl=prod))
         _denied(lambda: sqs.send_message(QueueUrl=dev, MessageBody="{}"))
+        _denied(lambda: sqs.send_message(QueueUrl=dev_dlq, MessageBody="{}"))
+        _denied(
+            lambda: sqs.start_message_move_task(SourceArn=f"arn:aws:sqs:{REGION}:123456789012:makini-dev-webhooks-dlq")
+        )
         _denied(lambda: sqs.purge_queue(QueueUrl=dev))
 
     scenario()
