@@ -145,6 +145,22 @@ if azure_stacks and boot.settings.azure is not None:
     import pulumi_azure_native as azure_native
 
     az = boot.settings.azure
+    subscription = az.scope.split("/")[2]
+    rotator = azure_ci.rotator_role_definition(az.scope)
+    azure_native.authorization.RoleDefinition(
+        "key-vault-secret-rotator",
+        role_definition_id=rotator["name"],
+        role_name=rotator["roleName"],
+        description=rotator["description"],
+        role_type="CustomRole",
+        scope=az.scope,
+        assignable_scopes=rotator["assignableScopes"],
+        permissions=[
+            azure_native.authorization.PermissionArgs(
+                actions=[], not_actions=[], data_actions=rotator["permissions"][0]["dataActions"], not_data_actions=[]
+            )
+        ],
+    )
     for stack in azure_stacks:
         identity = azure_native.managedidentity.UserAssignedIdentity(
             f"{stack.name}-deploy-identity",
@@ -163,7 +179,6 @@ if azure_stacks and boot.settings.azure is not None:
             subject=credential.subject,
             audiences=list(credential.audiences),
         )
-        subscription = az.scope.split("/")[2]
         role = f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/"
         azure_native.authorization.RoleAssignment(
             f"{stack.name}-deploy-contributor",
@@ -179,7 +194,7 @@ if azure_stacks and boot.settings.azure is not None:
             principal_type="ServicePrincipal",
             role_definition_id=role + azure_ci.RBAC_ADMINISTRATOR,
             scope=az.scope,
-            condition=azure_ci.role_assignment_condition(),
+            condition=azure_ci.role_assignment_condition(azure_ci.assignable_roles(subscription)),
             condition_version="2.0",
             description=f"makini-infra CI: assigns only the data-plane roles stack {stack.name} uses",
         )

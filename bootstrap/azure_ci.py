@@ -16,23 +16,27 @@ an Azure identity (they never did share an app registration, since there is none
 Role assignments of a deploy identity, at the configured scope (the stack's subscription or resource
 group): Contributor (create the environment's resources) and Role Based Access Control Administrator
 with a condition (Azure ABAC, "Delegate Azure role assignment management to others with conditions")
-that lets it assign and remove only the data-plane roles the program assigns
-(:data:`ASSIGNABLE_ROLES`), so it can never grant Owner, User Access Administrator or itself more.
+that lets it assign and remove only the data-plane roles the program assigns (:func:`assignable_roles`:
+:data:`ASSIGNABLE_ROLES` and the rotator's custom role, which the bootstrap creates once per subscription,
+:func:`rotator_role_definition`), so it can never grant Owner, User Access Administrator or itself more.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from stacks.naming import rotator_role_definition_guid, rotator_role_name
 
 from .model import DeliveryStack, deploy_role_name
 from .oidc import AZURE_AUDIENCE, ISSUER, deploy_requirement
 
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 RBAC_ADMINISTRATOR = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
-#: Every role definition the program assigns (components/azure): the deploy identity may assign these only.
+#: Every built-in role definition the program assigns (components/azure): the deploy identity may assign
+#: these and the rotator's custom role (:func:`assignable_roles`) only.
 ASSIGNABLE_ROLES: dict[str, str] = {
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
-    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
     "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
@@ -40,6 +44,58 @@ ASSIGNABLE_ROLES: dict[str, str] = {
     "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
 }
+
+#: What the token rotation function does with a token secret (functions/rotation/azure_function.py: it
+#: gets the current version, then sets a new one with its tags and expiry), as Key Vault's RBAC data actions:
+#: get (getSecret) and set (setSecret, update), plus reading the metadata that comes with them. No delete,
+#: recover, backup, restore or purge: the closest built-in role, Key Vault Secrets Officer, has all of those
+#: (``Microsoft.KeyVault/vaults/secrets/*``), and Secrets User has no set.
+ROTATOR_DATA_ACTIONS = (
+    "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+    "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+    "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+    "Microsoft.KeyVault/vaults/secrets/update/action",
+)
+
+
+def rotator_role_definition(scope: str) -> dict[str, Any]:
+    """The custom role, shaped as the role definitions REST API and Microsoft's built-in role pages print one.
+
+    ``scope`` (a subscription or resource group id) is its assignable scope: the program assigns it per
+    token secret within it. Created by the bootstrap: the deploy identity may not write role definitions
+    (it could then widen a role it may assign)."""
+    subscription = scope.split("/")[2]
+    guid = rotator_role_definition_guid(subscription)
+    return {
+        "id": f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+        "name": guid,
+        "roleName": rotator_role_name(subscription),
+        "roleType": "CustomRole",
+        "description": "makini-infra: reads a connection token and writes its next version (rotation); nothing else.",
+        "assignableScopes": [scope],
+        "permissions": [
+            {"actions": [], "notActions": [], "dataActions": list(ROTATOR_DATA_ACTIONS), "notDataActions": []}
+        ],
+    }
+
+
+#: The role definitions REST API version the manual creation uses (docs/azure-functions.md).
+ROLE_DEFINITIONS_API = "2022-04-01"
+
+
+def rotator_role_request(scope: str) -> tuple[str, dict[str, Any]]:
+    """The ARM request that creates the custom role by hand (without the bootstrap): ``PUT <url>`` with the
+    body (``az rest --method put --url <url> --body @role.json``)."""
+    d = rotator_role_definition(scope)
+    url = f"https://management.azure.com{d['id']}?api-version={ROLE_DEFINITIONS_API}"
+    properties = {k: d[k] for k in ("roleName", "description", "assignableScopes", "permissions")}
+    return url, {"properties": {**properties, "type": "CustomRole"}}
+
+
+def assignable_roles(subscription_id: str) -> dict[str, str]:
+    """The role definitions the deploy identity may assign in a subscription: the built-ins the program uses
+    and the rotator's custom role there."""
+    return {**ASSIGNABLE_ROLES, rotator_role_definition_guid(subscription_id): rotator_role_name(subscription_id)}
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,10 @@ LAMBDA_FUNCTION = "aws:lambda/function:Function"
 SQS_QUEUE = "aws:sqs/queue:Queue"
 SQS_QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 KEY_VAULT = "azure-native:keyvault:Vault"
+WEB_APP = "azure-native:web:WebApp"
+SCM_ALLOWED = "azure-native:web:WebAppScmAllowed"
+FTP_ALLOWED = "azure-native:web:WebAppFtpAllowed"
+STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
 SERVICE_BUS_QUEUE = "azure-native:servicebus:Queue"
 
 #: Secrets Manager actions that disclose a secret's value or metadata, per secret.
@@ -610,6 +614,89 @@ def _check_secret_policies(args: StackValidationArgs, report: ReportViolation) -
 
 
 # --------------------------------------------------------------------------------------------------
+# Stack validation: Azure Function Apps are published by Pulumi only, and keep no key in their host storage
+
+
+def is_function_app(resource: PolicyResource) -> bool:
+    kind = resource.props.get("kind")
+    return resource.resource_type == WEB_APP and isinstance(kind, str) and "functionapp" in kind.lower()
+
+
+def _app_settings(app: PolicyResource) -> dict[str, Any]:
+    site = app.props.get("siteConfig") or {}
+    return {str(s.get("name")): s.get("value") for s in site.get("appSettings") or [] if isinstance(s, Mapping)}
+
+
+def _same_app(policy: PolicyResource, app: PolicyResource) -> bool:
+    return policy.props.get("name") == app.props.get("name") and policy.props.get("resourceGroupName") == app.props.get(
+        "resourceGroupName"
+    )
+
+
+def _check_function_apps(args: StackValidationArgs, report: ReportViolation) -> None:
+    for app in (r for r in args.resources if is_function_app(r)):
+        if not isinstance(app.props.get("name"), str):
+            continue  # not known yet in a preview: checked on the next one
+        site = app.props.get("siteConfig") or {}
+        for typ, what in ((SCM_ALLOWED, "SCM (Kudu)"), (FTP_ALLOWED, "FTP")):
+            policies = [r for r in args.resources if r.resource_type == typ and _same_app(r, app)]
+            if not policies or any(p.props.get("allow") is not False for p in policies):
+                report(
+                    f"function app '{app.name}' allows {what} basic-auth publishing credentials: anyone with its "
+                    f"publish profile can push code that runs as its identity; declare a {typ.rsplit(':', 1)[-1]} "
+                    "with allow: false",
+                    app.urn,
+                )
+        if site.get("ftpsState") != "Disabled":
+            report(
+                f"function app '{app.name}' has ftpsState {site.get('ftpsState')!r}; set it to \"Disabled\"", app.urn
+            )
+        if site.get("scmIpSecurityRestrictionsUseMain") is not True:
+            report(
+                f"function app '{app.name}': its SCM site does not follow the main site's access restrictions "
+                "(siteConfig.scmIpSecurityRestrictionsUseMain)",
+                app.urn,
+            )
+        if is_production(app.props, app.urn) and site.get("ipSecurityRestrictionsDefaultAction") != "Deny":
+            report(
+                f"production function app '{app.name}' admits any source (siteConfig.ipSecurityRestrictionsDefaultAction "
+                "is not Deny); allow only its callers",
+                app.urn,
+            )
+
+
+def _check_function_host_storage(args: StackValidationArgs, report: ReportViolation) -> None:
+    accounts = {r.props.get("accountName"): r for r in args.resources if r.resource_type == STORAGE_ACCOUNT}
+    for app in (r for r in args.resources if is_function_app(r)):
+        settings = _app_settings(app)
+        for key in ("AzureWebJobsStorage", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING"):
+            if key in settings:
+                report(
+                    f"function app '{app.name}' has the setting {key}: a connection string carries the storage "
+                    "account key; use identity-based host storage (AzureWebJobsStorage__accountName)",
+                    app.urn,
+                )
+        name = settings.get("AzureWebJobsStorage__accountName")
+        if not isinstance(name, str):
+            if "AzureWebJobsStorage" not in settings:
+                report(
+                    f"function app '{app.name}' names no host storage account (AzureWebJobsStorage__accountName)",
+                    app.urn,
+                )
+            continue
+        account = accounts.get(name)
+        if account is None:
+            continue  # an account of another stack: not ours to judge
+        if account.props.get("allowSharedKeyAccess") is not False:
+            report(
+                f"storage account '{account.name}' is the host storage of function app '{app.name}' and allows "
+                "shared-key access: anyone who can list its keys reads the host's state (function keys included) "
+                "without an identity; set allowSharedKeyAccess to false",
+                account.urn,
+            )
+
+
+# --------------------------------------------------------------------------------------------------
 # The policies (constructed here; the pack in __main__.py lists them)
 
 secrets_use_customer_managed_key = ResourceValidationPolicy(
@@ -699,10 +786,24 @@ webhook_queues_only_receiver_sends = StackValidationPolicy(
     validate=_check_webhook_queues,
 )
 
+function_apps_locked_down = StackValidationPolicy(
+    name="function-apps-locked-down",
+    description="Azure Function Apps have SCM and FTP basic-auth publishing off, FTPS off, the SCM site under the "
+    "main site's access restrictions, and (production) a default Deny for inbound traffic.",
+    validate=_check_function_apps,
+)
+function_host_storage_keyless = StackValidationPolicy(
+    name="function-host-storage-keyless",
+    description="Azure Function Apps use identity-based host storage, in an account without shared-key access.",
+    validate=_check_function_host_storage,
+)
+
 STACK_POLICIES: tuple[StackValidationPolicy, ...] = (
     webhook_functions_wired,
     secret_policies_protect_recovery,
     webhook_queues_only_receiver_sends,
+    function_apps_locked_down,
+    function_host_storage_keyless,
 )
 ALL_POLICIES = (*RESOURCE_POLICIES, *STACK_POLICIES)
 PACK_NAME = "makini-baseline"

@@ -40,7 +40,7 @@ SYSTEM_BACKENDS: dict[SystemIdentity, frozenset[str]] = {
 
 #: Whether the rotation job reads the value of a secret it writes, per backend, as each engine enforces it:
 #: AWS: its role has GetSecretValue on the tokens (createSecret reads AWSCURRENT, testSecret AWSPENDING);
-#: Azure: Key Vault Secrets Officer on each rotated token (it reads the current version's tags and value);
+#: Azure: the custom rotator role (get, set) on each rotated token (it reads the current version's tags and value);
 #: Vault: its policy grants create/update on the tokens' data and read/update on their metadata only, so
 #: reading a token value is refused (403, proven on OpenBao in tests/vault/test_access_on_openbao.py).
 WRITER_READS_VALUE: dict[str, bool] = {"aws": True, "azure": True, "vault": False}

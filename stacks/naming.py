@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections.abc import Iterable
 
 #: Key Vault secret names: 1-127 letters, digits and dashes.
@@ -211,3 +212,21 @@ def valid_vault_path(path: str) -> bool:
     """A KV path Vault stores as given: non-empty segments, no ``.``/``..``, no whitespace or control characters."""
     segments = path.split("/")
     return all(s and s not in (".", "..") and not any(c.isspace() or ord(c) < 32 for c in s) for s in segments)
+
+
+# --------------------------------------------------------------------------------------------------
+# Azure: the custom role of the rotation identity (created by bootstrap/, assigned by the program)
+
+#: Fixed namespace of the custom role's GUID: it must never change (assignments name it).
+_ROLE_NAMESPACE = uuid.UUID("2c7e3f4a-5b6d-5e8f-9a0b-6d616b696e69")
+
+
+def rotator_role_definition_guid(subscription_id: str) -> str:
+    """The GUID of "makini-infra Key Vault Secret Rotator" in a subscription: the same for the bootstrap that
+    creates it and the program that assigns it (custom role GUIDs are unique in the tenant, so per subscription)."""
+    return str(uuid.uuid5(_ROLE_NAMESPACE, f"{subscription_id.lower()}|key-vault-secret-rotator|v1"))
+
+
+def rotator_role_name(subscription_id: str) -> str:
+    """The custom role's name (unique in the tenant, like its GUID)."""
+    return f"makini-infra Key Vault Secret Rotator ({subscription_id.lower()})"

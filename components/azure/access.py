@@ -5,7 +5,8 @@
 * "Key Vault Secrets User" per (consumer, access class it reads), scoped to the class's own vault, which
   holds exactly the class's tokens: one assignment per class, not per connection (role assignments are a
   subscription-wide quota of 4,000);
-* "Key Vault Secrets Officer" only for the rotation identity, scoped to each secret it rotates;
+* the custom "makini-infra Key Vault Secret Rotator" (get and set, no delete/purge/backup/restore: see
+  bootstrap/azure_ci.py) only for the rotation identity, scoped to each secret it rotates (or its class's vault).
 * "Azure Service Bus Data Receiver" per consumer of the webhook queue (``webhookQueue: true``), scoped to
   exactly that queue (:class:`QueueAccess`): the namespace has local (SAS) auth disabled, so without it a
   consumer could not receive at all. Receive covers peek-lock, complete, abandon and dead-lettering, and the
@@ -25,8 +26,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_azure_native as azure_native
 
+from stacks.naming import rotator_role_definition_guid
+
 SECRETS_USER_ROLE_ID = "4633458b-17de-408a-b874-0445c86b69e6"
-SECRETS_OFFICER_ROLE_ID = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 SERVICE_BUS_RECEIVER_ROLE_ID = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"  # Azure Service Bus Data Receiver
 _NAMESPACE = uuid.UUID("6f1c7f8e-8f0e-5a39-9d53-6d616b696e69")  # fixed: names must never change
 
@@ -37,6 +39,12 @@ def role_definition_id(subscription_id: str, role_id: str) -> str:
 
 def assignment_name(environment: str, identity: str, path: str, role_id: str, principal_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{environment}|{identity}|{path}|{role_id}|{principal_id.lower()}"))
+
+
+def _rotation_assignment_name(environment: str, path: str, values: list[str]) -> str:
+    """``values``: the rotation principal and the subscription (the rotator role's GUID depends on it)."""
+    principal_id, subscription_id = values
+    return assignment_name(environment, "rotation", path, rotator_role_definition_guid(subscription_id), principal_id)
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ class KeyVaultAccess(pulumi.ComponentResource):
         super().__init__("makini:azure:KeyVaultAccess", name, None, opts)
         client = azure_native.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         user_role = client.subscription_id.apply(lambda s: role_definition_id(s, SECRETS_USER_ROLE_ID))
-        officer_role = client.subscription_id.apply(lambda s: role_definition_id(s, SECRETS_OFFICER_ROLE_ID))
+        rotator_role = client.subscription_id.apply(lambda s: role_definition_id(s, rotator_role_definition_guid(s)))
         self.assignments: dict[tuple[str, str], azure_native.authorization.RoleAssignment] = {}
         env = args.environment
 
@@ -115,13 +123,13 @@ class KeyVaultAccess(pulumi.ComponentResource):
                 pid = pulumi.Output.from_input(args.rotation_principal_id)
                 self.assignments[("rotation", path)] = azure_native.authorization.RoleAssignment(
                     f"{name}-rotation-{path.replace('/', '-')}",
-                    role_assignment_name=pid.apply(
-                        functools.partial(assignment_name, env, "rotation", path, SECRETS_OFFICER_ROLE_ID)
+                    role_assignment_name=pulumi.Output.all(pid, client.subscription_id).apply(
+                        functools.partial(_rotation_assignment_name, env, path)
                     ),
                     scope=scope("rotation", path),
                     principal_id=pid,
                     principal_type="ServicePrincipal",
-                    role_definition_id=officer_role,
+                    role_definition_id=rotator_role,
                     description=f"makini-infra: rotation writes new versions of {path} of {env}",
                     opts=pulumi.ResourceOptions(parent=self),
                 )

@@ -24,10 +24,24 @@ the code and ``requirements.txt`` only, and the apps fail at their first Azure S
 environment logs a warning in that case.
 
 :func:`upload_package` stores the zip as a block blob ``<package>-<sha256 prefix>.zip`` in a private
-container of the app's storage account (a new name per content, so a code change is a new URL and the
-app restarts on it) and returns the blob URL for ``WEBSITE_RUN_FROM_PACKAGE``; the app reads it with
-its managed identity (``WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID=SystemAssigned``) and a Storage
-Blob Data Reader assignment on the container, made by the caller once the identity exists.
+container of the app's *package* storage account (a new name per content, so a code change is a new URL
+and the app restarts on it) and returns the blob URL for ``WEBSITE_RUN_FROM_PACKAGE``; the app reads it
+with its managed identity (``WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID=SystemAssigned``) and a Storage
+Blob Data Reader assignment on that container, made by the caller once the identity exists.
+
+Two storage accounts per app (:func:`function_storage`), because the app must not be able to change its
+own code and its host state needs no key:
+
+* the *host* account (``AzureWebJobsStorage__accountName``): shared-key access off (every request
+  authorised with Entra ID), and, when the app is VNet-integrated, a firewall that denies everything but
+  the app's subnet; the app's identity owns its blobs and writes its tables there (the host's minimum);
+* the *package* account: holds only the code package; the app's identity may read that container and
+  nothing else. It keeps shared-key access because azure-native's ``storage.Blob`` uploads with the account
+  key (pulumi/pulumi-azure-native#2015), and public network access because ``pulumi up`` uploads from the
+  CI runner; only principals that may list its keys (the deployer) can use them.
+
+Publishing: the apps run from their package URL, so SCM/FTP basic-auth publishing credentials are switched
+off (:func:`disable_basic_publishing`): no deployment user or publish profile can push code.
 """
 
 from __future__ import annotations
@@ -205,13 +219,13 @@ STORAGE_TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 def host_storage_grants(
     name: str,
     principal_id: pulumi.Input[str],
-    storage: azure_native.storage.StorageAccount,
-    package: UploadedPackage,
+    storage: FunctionStorage,
     subscription_id: pulumi.Input[str],
     who: str,
     parent: pulumi.Resource,
 ) -> dict[str, azure_native.authorization.RoleAssignment]:
-    """The app identity's storage roles: host blobs and tables on its account, read on its package container."""
+    """The app identity's storage roles: host blobs and tables on its host account, and read on its package
+    container (in the other account: it cannot change its own code)."""
     sub = pulumi.Output.from_input(subscription_id)
 
     def grant(suffix: str, role: str, scope: pulumi.Input[str], what: str) -> azure_native.authorization.RoleAssignment:
@@ -226,12 +240,12 @@ def host_storage_grants(
         )
 
     return {
-        "host-storage": grant("host-storage", STORAGE_BLOB_DATA_OWNER, storage.id, "keeps its host state (blobs)"),
+        "host-storage": grant("host-storage", STORAGE_BLOB_DATA_OWNER, storage.host.id, "keeps its host state (blobs)"),
         "host-tables": grant(
-            "host-tables", STORAGE_TABLE_DATA_CONTRIBUTOR, storage.id, "writes host diagnostic events"
+            "host-tables", STORAGE_TABLE_DATA_CONTRIBUTOR, storage.host.id, "writes host diagnostic events"
         ),
         "package-reader": grant(
-            "package-reader", STORAGE_BLOB_DATA_READER, package.container.id, "reads its code package"
+            "package-reader", STORAGE_BLOB_DATA_READER, storage.package.container.id, "reads its code package"
         ),
     }
 
@@ -261,8 +275,11 @@ def host_storage_account(
     location: str,
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions,
+    subnet_id: str | None = None,
 ) -> azure_native.storage.StorageAccount:
-    """The Function App's own storage account (host state and its code package): private, TLS 1.2."""
+    """The Function App's host storage: private, TLS 1.2, Entra ID only (no shared key, no SAS) and, when the
+    app is VNet-integrated, reachable only from its subnet (the subnet needs the Microsoft.Storage service
+    endpoint; Y1 has no VNet integration, so it keeps the public endpoint, still keyless)."""
     return azure_native.storage.StorageAccount(
         f"{name}-storage",
         account_name=account_name,
@@ -271,13 +288,102 @@ def host_storage_account(
         kind="StorageV2",
         sku=azure_native.storage.SkuArgs(name="Standard_LRS"),
         allow_blob_public_access=False,
-        # azure-native's Blob upload needs the account key (pulumi-azure-native#2015); the app uses its identity.
+        allow_shared_key_access=False,
+        default_to_o_auth_authentication=True,
+        minimum_tls_version="TLS1_2",
+        enable_https_traffic_only=True,
+        network_rule_set=azure_native.storage.NetworkRuleSetArgs(
+            default_action=azure_native.storage.DefaultAction.DENY,
+            bypass="None",
+            virtual_network_rules=[azure_native.storage.VirtualNetworkRuleArgs(virtual_network_resource_id=subnet_id)],
+        )
+        if subnet_id
+        else None,
+        tags={**tags, "makini:purpose": "function-host-storage"},
+        opts=opts,
+    )
+
+
+def package_storage_account(
+    name: str,
+    account_name: str,
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> azure_native.storage.StorageAccount:
+    """The account that holds only the app's code package: private blobs, TLS 1.2. Shared-key access stays on
+    (azure-native's Blob uploads with the account key, pulumi/pulumi-azure-native#2015) and so does the public
+    endpoint (``pulumi up`` uploads from the CI runner); the app itself may only read its package container."""
+    return azure_native.storage.StorageAccount(
+        f"{name}-package-storage",
+        account_name=account_name,
+        resource_group_name=resource_group_name,
+        location=location,
+        kind="StorageV2",
+        sku=azure_native.storage.SkuArgs(name="Standard_LRS"),
+        allow_blob_public_access=False,
         allow_shared_key_access=True,
         minimum_tls_version="TLS1_2",
         enable_https_traffic_only=True,
-        tags=dict(tags),
+        tags={**tags, "makini:purpose": "function-package-storage"},
         opts=opts,
     )
+
+
+@dataclass(frozen=True)
+class FunctionStorage:
+    """An app's two storage accounts and its uploaded package (see the module doc)."""
+
+    host: azure_native.storage.StorageAccount
+    package_account: azure_native.storage.StorageAccount
+    package: UploadedPackage
+
+
+def package_account_name(host_account_name: str) -> str:
+    """The package account's name: the host account's, cut to fit Azure's 24 characters, + ``pkg``."""
+    return f"{host_account_name[:21]}pkg"
+
+
+def function_storage(
+    name: str,
+    host_account_name: str,
+    spec: FunctionPackageSpec,
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+    subnet_id: str | None = None,
+    dependencies_dir: Path | None = None,
+    generated: Mapping[str, str] | None = None,
+) -> FunctionStorage:
+    """The host account, the package account and the package in it (children of ``parent``); ``generated``:
+    deployment-written files shipped in the package (see :func:`package_files`)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    host = host_storage_account(name, host_account_name, resource_group_name, location, tags, child, subnet_id)
+    account = package_storage_account(
+        name, package_account_name(host_account_name), resource_group_name, location, tags, child
+    )
+    package = upload_package(
+        name, spec, account, resource_group_name, parent=parent, dependencies_dir=dependencies_dir, generated=generated
+    )
+    return FunctionStorage(host=host, package_account=account, package=package)
+
+
+def disable_basic_publishing(
+    name: str, app: azure_native.web.WebApp, resource_group_name: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> dict[str, pulumi.CustomResource]:
+    """Switch off SCM (Kudu) and FTP basic-auth publishing credentials (``basicPublishingCredentialsPolicies``):
+    the apps run from their package URL and are deployed by Pulumi with Entra ID, so no publish profile or
+    deployment user may push code."""
+    return {
+        "scm": azure_native.web.WebAppScmAllowed(
+            f"{name}-scm-basic-auth", name=app.name, resource_group_name=resource_group_name, allow=False, opts=opts
+        ),
+        "ftp": azure_native.web.WebAppFtpAllowed(
+            f"{name}-ftp-basic-auth", name=app.name, resource_group_name=resource_group_name, allow=False, opts=opts
+        ),
+    }
 
 
 def linux_plan(

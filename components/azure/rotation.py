@@ -7,17 +7,21 @@ current version is a period old, whatever the token's lifetime. Key Vault's ``Se
 not used: it fires 30 days before ``exp`` and once per version, which tied the schedule to a fabricated
 ``exp``, refused Makini's 30-day tokens and never fired again after a delivery that failed for a day.
 
-The app's system-assigned identity gets Key Vault Secrets Officer on each rotated token secret outside an
-access class and on each access class's own vault (the class is the unit: one assignment per class, whatever
-its number of connections), and Key Vault Secrets User on the OAuth client secret; nothing on the
-environment's vault itself. A class token's binding names its class's vault; the function reads the OAuth
-client from the environment's vault (``KEY_VAULT_URL``). Secret ids come in as inputs,
+The app's system-assigned identity gets the custom role "makini-infra Key Vault Secret Rotator" (get and
+set a secret, read its metadata: bootstrap/azure_ci.py creates it once per subscription, because the deploy
+identity may not write role definitions) on each rotated token secret outside an access class and on each
+access class's own vault (the class is the unit: one assignment per class, whatever its number of
+connections), and Key Vault Secrets User on the OAuth client secret; nothing on the environment's vault
+itself. Not Key Vault Secrets Officer: that also deletes, purges, backs up and restores. A class token's
+binding names its class's vault; the function reads the OAuth client from the environment's vault
+(``KEY_VAULT_URL``). Nothing calls the app (it runs on its timer): inbound is denied, SCM follows the main
+site, basic-auth publishing is off. Secret ids come in as inputs,
 so this component does not depend on the store's internals. These are the only Key Vault grants of the
 rotation identity: the environment does not hand it to KeyVaultAccess as well.
 
 Code: the rotation package (components/azure/function_package.py: ``rotation/`` runtime modules, the
-bindings, a root ``function_app.py``, host.json, requirements.txt) runs from a blob of the app's storage
-account, read with the app's identity; host storage is identity-based (the timer's schedule monitor keeps
+bindings, a root ``function_app.py``, host.json, requirements.txt) runs from a blob in a separate package storage
+account, which the app's identity reads but does not own (function_package.function_storage); host storage is identity-based (the timer's schedule monitor keeps
 its state there).
 
 Alert: the app sends its telemetry to its own Application Insights (``appi-makini-<env>-rotation``, Entra ID
@@ -39,22 +43,23 @@ from pathlib import Path
 import pulumi
 import pulumi_azure_native as azure_native
 
+from stacks.naming import rotator_role_definition_guid
+
 from .access import role_definition_id
 from .alerts import email_action_group
 from .function_package import (
     BINDINGS_FILE,
     ROTATION_PACKAGE,
-    host_storage_account,
+    disable_basic_publishing,
+    function_storage,
     host_storage_grants,
     linux_function_app,
     linux_plan,
-    upload_package,
 )
 
 FUNCTION_NAME = "makini_rotate_connection_tokens"
 #: The function's timer (functions/rotation/azure_function.py, SCHEDULE): hourly, UTC.
 SCHEDULE = "0 17 * * * *"
-SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 
@@ -97,14 +102,15 @@ class KeyVaultRotation(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         env, rg, tags = args.environment, args.resource_group_name, dict(args.tags)
         storage_name = args.storage_account_name or f"mkrot{args.environment}"[:24].replace("-", "")
-        self.storage = host_storage_account(name, storage_name, rg, args.location, tags, child)
-        self.plan = linux_plan(name, f"asp-makini-{env}-rotation", args.plan_sku, rg, args.location, tags, child)
-        self.package = upload_package(
+        self.storage = function_storage(
             name,
+            storage_name,
             ROTATION_PACKAGE,
-            self.storage,
             rg,
+            args.location,
+            tags,
             parent=self,
+            subnet_id=args.subnet_id,
             dependencies_dir=args.dependencies_dir,
             generated={BINDINGS_FILE: args.bindings_document},
         )
@@ -119,13 +125,15 @@ class KeyVaultRotation(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        self.package = self.storage.package
+        self.plan = linux_plan(name, f"asp-makini-{env}-rotation", args.plan_sku, rg, args.location, tags, child)
         self.app = linux_function_app(
             name,
             f"func-makini-{env}-rotation",
             resource_group_name=rg,
             location=args.location,
             plan=self.plan,
-            storage=self.storage,
+            storage=self.storage.host,
             package_url=self.package.url,
             subnet_id=args.subnet_id,
             settings={
@@ -136,38 +144,46 @@ class KeyVaultRotation(pulumi.ComponentResource):
             },
             tags=tags,
             opts=child,
+            http20_enabled=True,
+            # Like the receiver: default Deny, the SCM site following the main site. The function runs on its
+            # own timer, so nothing needs to call it: no inbound rule at all.
+            ip_security_restrictions=[],
+            ip_security_restrictions_default_action="Deny",
+            scm_ip_security_restrictions_use_main=True,
         )
         self.principal_id = self.app.identity.apply(lambda i: i.principal_id if i else None)
         subscription_id = azure_native.authorization.get_client_config_output(
             opts=pulumi.InvokeOutputOptions(parent=self)
         ).subscription_id
+        self.publishing = disable_basic_publishing(name, self.app, rg, child)
         self.storage_grants = host_storage_grants(
             name,
             self.principal_id,
             self.storage,
-            self.package,
             subscription_id,
             f"the token rotation of {env}",
             parent=self,
         )
         self.role_assignments: dict[str, azure_native.authorization.RoleAssignment] = {}
+        rotator_role = subscription_id.apply(lambda s: role_definition_id(s, rotator_role_definition_guid(s)))
         for secret_name, secret_id in sorted(args.token_secret_ids.items()):
             self.role_assignments[secret_name] = azure_native.authorization.RoleAssignment(
-                f"{name}-officer-{secret_name}",
+                f"{name}-rotator-{secret_name}",
                 principal_id=self.principal_id,
                 principal_type="ServicePrincipal",
-                role_definition_id=subscription_id.apply(lambda s: role_definition_id(s, SECRETS_OFFICER)),
+                role_definition_id=rotator_role,
                 scope=secret_id,
+                description=f"makini-infra: the token rotation of {env} reads {secret_name} and writes its next version",
                 opts=child,
             )
-        officer = subscription_id.apply(lambda s: role_definition_id(s, SECRETS_OFFICER))
         for klass in sorted(args.class_vaults):
             self.role_assignments[f"class:{klass}"] = azure_native.authorization.RoleAssignment(
-                f"{name}-officer-class-{klass}",
+                f"{name}-rotator-class-{klass}",
                 principal_id=self.principal_id,
                 principal_type="ServicePrincipal",
-                role_definition_id=officer,
+                role_definition_id=rotator_role,
                 scope=args.class_vaults[klass][0],
+                description=f"makini-infra: the token rotation of {env} reads and writes the tokens of class {klass}",
                 opts=child,
             )
         self.oauth_reader = azure_native.authorization.RoleAssignment(

@@ -6,10 +6,10 @@ The webhook secret comes from the Key Vault store as Inputs (its versionless URI
 component stands alone; stacks/environment/azure.py wires it to the store.
 
 Code: the receiver's package (components/azure/function_package.py) is uploaded to a private container
-of the app's storage account and run from there (WEBSITE_RUN_FROM_PACKAGE with the app's managed
-identity). The host storage is identity-based too (AzureWebJobsStorage__accountName, no connection
-string). The account still allows shared-key access because azure-native's Blob resource uploads
-with the account key (pulumi/pulumi-azure-native#2015); the app itself is never given a key.
+of the app's package storage account and run from there (WEBSITE_RUN_FROM_PACKAGE with the app's managed
+identity, which may only read that container). The host storage is another account, identity-based
+(AzureWebJobsStorage__accountName, no connection string) with shared-key access off and, with a subnet,
+a firewall that admits only the app's subnet. SCM/FTP basic-auth publishing is off.
 
 Network: with ``subnet_id`` the app is VNet-integrated (all outbound traffic routed through the
 subnet), which is how it reaches a Key Vault whose firewall denies by default; Linux Consumption (Y1)
@@ -38,11 +38,11 @@ from .access import role_definition_id
 from .alerts import email_action_group
 from .function_package import (
     RECEIVER_PACKAGE,
-    host_storage_account,
+    disable_basic_publishing,
+    function_storage,
     host_storage_grants,
     linux_function_app,
     linux_plan,
-    upload_package,
 )
 
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"  # Key Vault Secrets User
@@ -174,9 +174,18 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
         )
 
         # Function App ----------------------------------------------------------------------------------
-        self.storage = host_storage_account(
-            name, args.storage_account_name or f"stmk{env.replace('-', '')}hooks"[:24], rg, args.location, tags, child
+        self.storage = function_storage(
+            name,
+            args.storage_account_name or f"stmk{env.replace('-', '')}hooks"[:24],
+            RECEIVER_PACKAGE,
+            rg,
+            args.location,
+            tags,
+            parent=self,
+            subnet_id=args.subnet_id,
+            dependencies_dir=args.dependencies_dir,
         )
+        self.package = self.storage.package
         self.insights = azure_native.applicationinsights.Component(
             f"{name}-insights",
             resource_name_=f"appi-makini-{env}-webhooks",
@@ -189,9 +198,6 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             opts=child,
         )
         self.plan = linux_plan(name, f"asp-makini-{env}-webhooks", args.plan_sku, rg, args.location, tags, child)
-        self.package = upload_package(
-            name, RECEIVER_PACKAGE, self.storage, rg, parent=self, dependencies_dir=args.dependencies_dir
-        )
         settings: dict[str, pulumi.Input[str]] = {
             "APPLICATIONINSIGHTS_CONNECTION_STRING": self.insights.connection_string,
             "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Authorization=AAD",
@@ -214,7 +220,7 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             resource_group_name=rg,
             location=args.location,
             plan=self.plan,
-            storage=self.storage,
+            storage=self.storage.host,
             package_url=self.package.url,
             subnet_id=args.subnet_id,
             settings=settings,
@@ -226,6 +232,7 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             scm_ip_security_restrictions_use_main=True,
         )
         self.principal_id = self.app.identity.apply(lambda i: i.principal_id if i else None)
+        self.publishing = disable_basic_publishing(name, self.app, rg, child)
 
         # The identity's grants: exactly these ------------------------------------------------------
         def grant(
@@ -247,7 +254,6 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             name,
             self.principal_id,
             self.storage,
-            self.package,
             client.subscription_id,
             f"the webhook receiver of {env}",
             parent=self,

@@ -2,11 +2,11 @@
 
 Who grants what on the vaults' secrets: KeyVaultAccess grants the consumers (Secrets User per secret
 outside an access class they read, and on the vault of each access class they read); KeyVaultRotation
-grants its own identity (Secrets Officer on each rotated token outside a class and on each class's vault,
-Secrets User on the OAuth client); AzureWebhookEndpoint grants its own (Secrets User on the webhook
-secret, Data Sender on its queue); QueueAccess grants the webhook-queue consumers (Data Receiver on that
-queue). Each identity's grants are made in exactly one place: the rotation identity is never handed to
-KeyVaultAccess.
+grants its own identity (the custom rotator role, get and set, on each rotated token outside a class and on
+each class's vault, Secrets User on the OAuth client); AzureWebhookEndpoint grants its own (Secrets User on
+the webhook secret, Data Sender on its queue); QueueAccess grants the webhook-queue consumers (Data Receiver
+on that queue). Each identity's grants are made in exactly one place: the rotation identity is never handed
+to KeyVaultAccess.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bootstrap import aws_policies, oidc
+from bootstrap import aws_policies, azure_ci, oidc
 from bootstrap.model import BOOTSTRAP_DIR, boundary_arn
 from infra.offline import ProgramRun, load_stack_file, run_program
 from infra.plan import build_plan
@@ -90,6 +90,16 @@ def test_staging_gets_an_azure_identity_and_a_vault_role_and_no_preview():
         "repo:acme/makini-infra:repository_id:704215839:environment:staging:event_name:push:"
         "job_workflow_ref:acme/makini-infra/.github/workflows/main.yml@refs/heads/main"
     )
+    (rotator,) = _of(run, "azure-native:authorization:RoleDefinition")
+    scope = example("staging").settings.azure.scope  # type: ignore[union-attr]
+    expected = azure_ci.rotator_role_definition(scope)
+    assert rotator.plain_inputs["roleDefinitionId"] == expected["name"]
+    assert rotator.plain_inputs["assignableScopes"] == [scope]
+    (permission,) = rotator.plain_inputs["permissions"]
+    assert permission["dataActions"] == list(azure_ci.ROTATOR_DATA_ACTIONS) and permission["actions"] == []
+    url, body = azure_ci.rotator_role_request(scope)
+    assert url == f"https://management.azure.com{expected['id']}?api-version=2022-04-01"
+    assert body["properties"]["permissions"] == expected["permissions"] and body["properties"]["type"] == "CustomRole"
     assignments = _of(run, "azure-native:authorization:RoleAssignment")
     assert len(assignments) == 2
     (conditioned,) = [a for a in assignments if a.plain_inputs.get("condition")]
@@ -240,6 +250,8 @@ def test_the_azure_deploy_identity_may_assign_exactly_the_roles_the_program_assi
     (every one of them, so the deploy can succeed) and no privileged role. The condition itself is not
     evaluated here: tests/iam/azure_rbac refuses ABAC conditions rather than guess."""
     from bootstrap import azure_ci
+    from infra.offline import MOCK_SUBSCRIPTION_ID
+    from stacks.naming import rotator_role_definition_guid
 
     plan = program_plan("staging")
     assigned = {
@@ -247,13 +259,16 @@ def test_the_azure_deploy_identity_may_assign_exactly_the_roles_the_program_assi
         for r in plan["resources"]
         if r["type"] == "azure-native:authorization:RoleAssignment"
     }
-    assert assigned and assigned <= set(azure_ci.ASSIGNABLE_ROLES)
+    roles = azure_ci.assignable_roles(MOCK_SUBSCRIPTION_ID)
+    assert assigned == set(roles)  # every one of them is used, and nothing else
     builtin = json.loads((BOOTSTRAP_DIR.parent / "tests" / "iam" / "azure_builtin_roles.json").read_text())["roles"]
     known = {r["id"].rsplit("/", 1)[-1]: r["roleName"] for r in builtin}
     for guid, name in azure_ci.ASSIGNABLE_ROLES.items():
         assert known.get(guid) == name, guid
-    condition = azure_ci.role_assignment_condition()
-    for guid in azure_ci.ASSIGNABLE_ROLES:
+    assert set(roles) - set(azure_ci.ASSIGNABLE_ROLES) == {rotator_role_definition_guid(MOCK_SUBSCRIPTION_ID)}
+    assert "b86a8fe4-44ce-4948-aee5-eccb2c155cd7" not in roles  # Key Vault Secrets Officer: never assigned
+    condition = azure_ci.role_assignment_condition(roles)
+    for guid in roles:
         assert condition.count(guid) == 2  # write and delete
     owner, uaa = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
     for privileged in (owner, uaa, azure_ci.RBAC_ADMINISTRATOR, azure_ci.CONTRIBUTOR):

@@ -70,7 +70,7 @@ def test_the_policies_have_real_resources_to_check():
 
 def test_pack_lists_every_policy_once_with_mandatory_enforcement():
     names = [p.name for p in P.ALL_POLICIES]
-    assert len(names) == len(set(names)) == len(P.RESOURCE_POLICIES) + len(P.STACK_POLICIES) == 11
+    assert len(names) == len(set(names)) == len(P.RESOURCE_POLICIES) + len(P.STACK_POLICIES) == 13
     assert P.PACK_NAME == "makini-baseline" and P.ENFORCEMENT.value == "mandatory"
     source = Path("policy/__main__.py").read_text(encoding="utf-8")
     assert "PolicyPack(PACK_NAME, enforcement_level=ENFORCEMENT, policies=list(ALL_POLICIES))" in source
@@ -565,3 +565,91 @@ def test_a_webhook_queue_without_a_policy_is_reported():
     resources.remove(queue)
     (message,) = validate_stack(P.webhook_queues_only_receiver_sends, resources).messages
     assert "no readable queue policy" in message
+
+
+# --------------------------------------------------------------------------------------------------
+# function-apps-locked-down and function-host-storage-keyless (stack policies, issue 20)
+
+
+def _function_stack():
+    resources = custom_resources(stack_run("staging"))
+    apps = [r for r in resources if P.is_function_app(r)]
+    assert len(apps) == 2  # the webhook receiver and the token rotation
+    return resources, apps
+
+
+@pytest.mark.parametrize(
+    ("break_it", "expected"),
+    [
+        (lambda rs, app: rs.remove(next(r for r in rs if r.type == P.SCM_ALLOWED and P._same_app(r, app))), "SCM"),
+        (
+            lambda rs, app: next(r for r in rs if r.type == P.FTP_ALLOWED and P._same_app(r, app)).props.update(
+                allow=True
+            ),
+            "FTP",
+        ),
+        (lambda rs, app: app.props["siteConfig"].update(ftpsState="FtpsOnly"), "ftpsState"),
+        (lambda rs, app: app.props["siteConfig"].pop("scmIpSecurityRestrictionsUseMain"), "SCM site"),
+        (
+            lambda rs, app: (
+                app.props["tags"].update({P.PRODUCTION_TAG: "true"}),
+                app.props["siteConfig"].update(ipSecurityRestrictionsDefaultAction="Allow"),
+            ),
+            "admits any source",
+        ),
+    ],
+    ids=["scm-basic-auth", "ftp-basic-auth", "ftps", "scm-restrictions", "production-allow"],
+)
+@pytest.mark.parametrize("which", [0, 1], ids=["first-app", "second-app"])
+def test_a_function_app_that_others_can_publish_to_is_reported(break_it, expected, which):
+    resources, apps = _function_stack()
+    assert validate_stack(P.function_apps_locked_down, resources).messages == []
+    break_it(resources, apps[which])
+    (message,) = validate_stack(P.function_apps_locked_down, resources).messages
+    assert expected in message and apps[which].name in message
+
+
+@pytest.mark.parametrize(
+    ("break_it", "expected"),
+    [
+        (lambda rs, app, acct: acct.props.update(allowSharedKeyAccess=True), "allows shared-key access"),
+        (lambda rs, app, acct: acct.props.pop("allowSharedKeyAccess"), "allows shared-key access"),
+        (
+            lambda rs, app, acct: app.props["siteConfig"]["appSettings"].append(
+                {"name": "AzureWebJobsStorage", "value": "DefaultEndpointsProtocol=https;AccountKey=..."}
+            ),
+            "connection string",
+        ),
+        (
+            lambda rs, app, acct: app.props["siteConfig"].update(
+                appSettings=[
+                    s for s in app.props["siteConfig"]["appSettings"] if s["name"] != "AzureWebJobsStorage__accountName"
+                ]
+            ),
+            "names no host storage",
+        ),
+    ],
+    ids=["shared-key", "shared-key-default", "connection-string", "no-host-storage"],
+)
+def test_function_host_storage_with_keys_is_reported(break_it, expected):
+    resources, apps = _function_stack()
+    assert validate_stack(P.function_host_storage_keyless, resources).messages == []
+    app = apps[0]
+    name = {s["name"]: s["value"] for s in app.props["siteConfig"]["appSettings"]}["AzureWebJobsStorage__accountName"]
+    account = next(r for r in resources if r.type == P.STORAGE_ACCOUNT and r.props["accountName"] == name)
+    break_it(resources, app, account)
+    (message,) = validate_stack(P.function_host_storage_keyless, resources).messages
+    assert expected in message
+
+
+def test_the_package_account_may_keep_its_key_but_is_no_hosts_storage():
+    """The code package's account keeps shared-key access (azure-native uploads with the key); no app names
+    it as host storage, so the rule leaves it alone, and an app pointed at it is reported."""
+    resources, apps = _function_stack()
+    packages = [r for r in resources if r.type == P.STORAGE_ACCOUNT and r.props["allowSharedKeyAccess"] is True]
+    assert len(packages) == 2 and all(r.props["tags"]["makini:purpose"] == "function-package-storage" for r in packages)
+    for s in apps[0].props["siteConfig"]["appSettings"]:
+        if s["name"] == "AzureWebJobsStorage__accountName":
+            s["value"] = packages[0].props["accountName"]
+    (message,) = validate_stack(P.function_host_storage_keyless, resources).messages
+    assert "allows shared-key access" in message

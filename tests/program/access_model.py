@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bootstrap.aws_policies import boundary_policy
+from bootstrap.azure_ci import rotator_role_definition
 from bootstrap.model import boundary_arn
 from infra.offline import MOCK_DEPLOYER_ROLE, mock_secret_version_id
 from tests.iam import azure_rbac
@@ -359,10 +360,14 @@ class AzureEnvironment:
     #: Every Key Vault of the environment, by name.
     vault_ids: dict[str, str] = field(default_factory=dict)
 
+    #: The built-in roles, and the custom roles the bootstrap creates (the rotator's).
+    roles: azure_rbac.RoleCatalog = field(default_factory=azure_rbac.builtin_roles)
+
     def decide(self, identity: str, action: str, path: str) -> azure_rbac.AzureDecision:
         return azure_rbac.evaluate(
             azure_rbac.AzureRequest(self.principals[identity], action, self.secrets[path]),
             assignments=self.assignments,
+            roles=self.roles,
         )
 
     def may(self, identity: str, permission: str, path: str) -> bool:
@@ -427,7 +432,10 @@ def azure_environment(plan: Mapping[str, Any], config: Mapping[str, Any], subscr
         if len(ids) != 1:
             raise AccessModelError(f"{env}: the {name} component assigns roles to {len(ids)} principals: {sorted(ids)}")
         principals[name] = ids.pop()
-    return AzureEnvironment(env, vault_id, secrets, principals, assignments, vault_ids)
+    # The rotator's custom role, as the bootstrap defines it in this subscription (not a built-in).
+    custom = azure_rbac.RoleDefinition.from_json(rotator_role_definition(f"/subscriptions/{subscription_id}"))
+    roles = azure_rbac.builtin_roles().with_roles(custom)
+    return AzureEnvironment(env, vault_id, secrets, principals, assignments, vault_ids, roles)
 
 
 def matrix_cells(plan: Mapping[str, Any]) -> Iterable[tuple[str, str, bool, bool]]:

@@ -13,11 +13,11 @@ from fnmatch import fnmatchcase
 import hcl2
 import pytest
 
+from stacks.naming import rotator_role_definition_guid
 from tests.support import SCALE_CLASSES, SCALE_CONSUMERS, SCALE_EXPLICIT, run, scale_config
 
 N = 16
 USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6"
-OFFICER_ROLE = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,9 @@ def test_azure_rotation_is_granted_each_class_vault_and_binds_its_tokens_there(r
         a.plain_inputs
         for a in r.of_type("azure-native:authorization:RoleAssignment")
         if (a.parent or "").endswith("::makini-dev-azure-rotation")
-        and a.plain_inputs["roleDefinitionId"].endswith(OFFICER_ROLE)
+        # the custom rotator role (get and set), never Key Vault Secrets Officer
+        and a.plain_inputs["roleDefinitionId"].split("/")[-1]
+        == rotator_role_definition_guid(a.plain_inputs["scope"].split("/")[2])
     ]
     scopes = {g["scope"].rsplit("/", 1)[1] for g in rot if "/secrets/" not in g["scope"]}
     assert scopes == {v["vaultName"] for v in class_vaults.values()}

@@ -13,7 +13,6 @@ from tests.support import VAULT_ROTATOR, azure_section, base_config, load, run
 
 GUIDS = {"orders": "0b1f6c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b", "assets": "1b1f6c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b"}
 USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6"
-OFFICER_ROLE = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 EXPECTED = {  # from tests.support.base_config's connections, written out by hand
     ("orders", "connections/acme-sap/token"),
     ("orders", "connections/globex-mx/token"),
@@ -151,8 +150,9 @@ KeyVaultAccess("kva", KeyVaultAccessArgs(
 """
 
 
-def test_only_the_rotation_identity_gets_secrets_officer_and_only_on_what_it_rotates(tmp_path):
-    from infra.offline import PROJECT_ROOT
+def test_only_the_rotation_identity_gets_the_rotator_role_and_only_on_what_it_rotates(tmp_path):
+    from infra.offline import MOCK_SUBSCRIPTION_ID, PROJECT_ROOT
+    from stacks.naming import rotator_role_definition_guid
 
     program = tmp_path / "program.py"
     program.write_text(PROGRAM.format(root=str(PROJECT_ROOT), guid=GUIDS["orders"]))
@@ -163,7 +163,7 @@ def test_only_the_rotation_identity_gets_secrets_officer_and_only_on_what_it_rot
         by_role.setdefault(i["roleDefinitionId"].rsplit("/", 1)[1], set()).add((i["principalId"], i["scope"]))
     assert by_role == {
         USER_ROLE: {(GUIDS["orders"], "/sub/x/secrets/a")},
-        OFFICER_ROLE: {
+        rotator_role_definition_guid(MOCK_SUBSCRIPTION_ID): {
             ("99999999-9999-4999-8999-999999999999", "/sub/x/secrets/a"),
             ("99999999-9999-4999-8999-999999999999", "/sub/x/secrets/b"),
         },

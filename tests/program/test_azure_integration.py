@@ -15,13 +15,15 @@ from components.azure.function_package import (
     package_digest,
     package_files,
 )
-from infra.offline import is_secret_marker
+from infra.offline import MOCK_SUBSCRIPTION_ID, is_secret_marker
 from stacks.config import ConfigError
+from stacks.naming import rotator_role_definition_guid
 from tests.support import AZURE_FUNCTIONS_SUBNET, azure_section, base_config, load, run
 
 SUB = "00000000-0000-0000-0000-000000000000"
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
-SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"  # Key Vault Secrets Officer: nobody holds it
+ROTATOR = rotator_role_definition_guid(MOCK_SUBSCRIPTION_ID)
 SB_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
 PRINCIPALS = {"orders": "0b1f6c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b", "assets": "1b1f6c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b"}
 TOKENS = ("connections-acme-sap-token", "connections-globex-mx-token")
@@ -140,10 +142,11 @@ def test_roles_are_scoped_exactly(dev):
         "/providers/Microsoft.ServiceBus/namespaces/sb-makini-dev-webhooks/queues/webhooks"
         in sender.plain_inputs["scope"]
     )
-    # Officer on the rotated token secrets only, granted once, by the rotation component.
-    officers = [a for a in dev.of_type("azure-native:authorization:RoleAssignment") if role(a) == SECRETS_OFFICER]
-    assert sorted(a.plain_inputs["scope"].rsplit("/", 1)[1] for a in officers) == sorted(TOKENS)
-    assert all(a.parent.endswith("::makini-dev-azure-rotation") for a in officers)
+    # The rotator role on the rotated token secrets only, granted once, by the rotation component; no Officer.
+    rotators = [a for a in dev.of_type("azure-native:authorization:RoleAssignment") if role(a) == ROTATOR]
+    assert sorted(a.plain_inputs["scope"].rsplit("/", 1)[1] for a in rotators) == sorted(TOKENS)
+    assert all(a.parent.endswith("::makini-dev-azure-rotation") for a in rotators)
+    assert not [a for a in dev.of_type("azure-native:authorization:RoleAssignment") if role(a) == SECRETS_OFFICER]
     assert {g for g in rotation if g[0] == SECRETS_USER} == {(SECRETS_USER, "oauth-client")}
     # The consumers' grants hold only Secrets User, never for a system identity
     assert {g[0] for g in access} == {SECRETS_USER}

@@ -336,25 +336,18 @@ def _extra_permissions(stack: str, name: str) -> list[str]:
         if azure_rbac.evaluate(
             azure_rbac.AzureRequest(env.principals[name], control, env.vault_id, data=False),
             assignments=env.assignments,
+            roles=env.roles,
         ):
             extra.append(f"{control} on the vault")
     return extra
 
 
 def _azure_identities() -> list[Any]:
-    out = []
-    for stack in AZURE_STACKS:
-        for name in sorted(azure(stack).principals):
-            marks = []
-            if name == "rotation":
-                marks.append(
-                    pytest.mark.xfail(
-                        strict=True,
-                        reason="DEFECT (issue 20 item 4): Secrets Officer gives rotation delete/purge/backup/restore",
-                    )
-                )
-            out.append(pytest.param(stack, name, id=f"{stack}-{name}", marks=marks))
-    return out
+    return [
+        pytest.param(stack, name, id=f"{stack}-{name}")
+        for stack in AZURE_STACKS
+        for name in sorted(azure(stack).principals)
+    ]
 
 
 @pytest.mark.parametrize(("stack", "name"), _azure_identities())

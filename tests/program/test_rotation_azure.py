@@ -12,8 +12,9 @@ from components.azure.function_package import (
     STORAGE_BLOB_DATA_READER,
     STORAGE_TABLE_DATA_CONTRIBUTOR,
 )
-from components.azure.rotation import MONITORING_METRICS_PUBLISHER, SCHEDULE, SECRETS_OFFICER, SECRETS_USER
-from infra.offline import OfflineMocks, run_program
+from components.azure.rotation import MONITORING_METRICS_PUBLISHER, SCHEDULE, SECRETS_USER
+from infra.offline import MOCK_SUBSCRIPTION_ID, OfflineMocks, run_program
+from stacks.naming import rotator_role_definition_guid
 
 PROGRAM = Path(__file__).parent / "programs" / "azure_rotation.py"
 GROUP = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-makini-dev"
@@ -73,20 +74,20 @@ def test_roles_are_scoped_to_exactly_the_rotated_secrets(program):
         for r in program.of_type("azure-native:authorization:RoleAssignment")
     }
     account = f"{GROUP}/providers/Microsoft.Storage/storageAccounts/mkrotdev"
+    package = f"{GROUP}/providers/Microsoft.Storage/storageAccounts/mkrotdevpkg"
     storage = {
         (STORAGE_BLOB_DATA_OWNER, account),
         (STORAGE_TABLE_DATA_CONTRIBUTOR, account),
-        (STORAGE_BLOB_DATA_READER, f"{account}/blobServices/default/containers/function-packages"),
+        # Read on its code package only, in an account it does not own.
+        (STORAGE_BLOB_DATA_READER, f"{package}/blobServices/default/containers/function-packages"),
     }
     telemetry = {
         (MONITORING_METRICS_PUBLISHER, f"{GROUP}/providers/Microsoft.Insights/components/appi-makini-dev-rotation")
     }
+    rotator = rotator_role_definition_guid(MOCK_SUBSCRIPTION_ID)
     assert (
         grants
-        == {(SECRETS_OFFICER, t) for t in TOKENS}
-        | {(SECRETS_USER, f"{VAULT}/secrets/oauth-client")}
-        | storage
-        | telemetry
+        == {(rotator, t) for t in TOKENS} | {(SECRETS_USER, f"{VAULT}/secrets/oauth-client")} | storage | telemetry
     )
     for r in program.of_type("azure-native:authorization:RoleAssignment"):
         assert r.plain_inputs["principalId"] == PRINCIPAL

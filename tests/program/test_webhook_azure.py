@@ -142,7 +142,8 @@ def test_role_assignments_are_exactly_secret_reader_and_queue_sender(dev):
     }
     queue_id = f"{SUB}/resourceGroups/rg-makini-dev/providers/Microsoft.ServiceBus/namespaces/sb-makini-dev-webhooks/queues/webhooks"
     storage_id = f"{SUB}/resourceGroups/rg-makini-dev/providers/Microsoft.Storage/storageAccounts/stmkdevhooks"
-    container_id = f"{storage_id}/blobServices/default/containers/function-packages"
+    package_id = f"{SUB}/resourceGroups/rg-makini-dev/providers/Microsoft.Storage/storageAccounts/stmkdevhookspkg"
+    container_id = f"{package_id}/blobServices/default/containers/function-packages"
     assert grants == {
         (SECRETS_USER, SECRET_ID),
         (SERVICE_BUS_SENDER, queue_id),

@@ -257,9 +257,13 @@ def test_on_service_bus_only_the_receiver_sends_and_only_declared_consumers_rece
             principals[f"principal {a.principal_id}"] = a.principal_id
     senders, receivers = set(), set()
     for name, pid in principals.items():
-        if azure_rbac.evaluate(azure_rbac.AzureRequest(pid, SB_SEND, scope, data=True), assignments=env.assignments):
+        if azure_rbac.evaluate(
+            azure_rbac.AzureRequest(pid, SB_SEND, scope, data=True), assignments=env.assignments, roles=env.roles
+        ):
             senders.add(name)
-        if azure_rbac.evaluate(azure_rbac.AzureRequest(pid, SB_RECEIVE, scope, data=True), assignments=env.assignments):
+        if azure_rbac.evaluate(
+            azure_rbac.AzureRequest(pid, SB_RECEIVE, scope, data=True), assignments=env.assignments, roles=env.roles
+        ):
             receivers.add(name)
     assert senders == {"webhook-receiver"}
     assert receivers == queue_consumers(stack)
