@@ -8,16 +8,20 @@ A package is a zip of exactly the runtime files (:func:`package_files`):
 * a root ``function_app.py`` that re-exports the package's v2-model app
   (``from <package>.azure_function import app``), which is what the Functions host loads,
 * ``host.json`` (Functions v2 host schema with the extension bundle; the timer and HTTP triggers are built in),
-* ``requirements.txt`` (the Azure SDKs the code imports, with version ranges),
-* and, only when a dependencies folder is given, its contents under ``.python_packages/lib/site-packages/``.
+* ``requirements.txt``: the Azure SDKs the code imports and their closure, each at the exact version of the
+  program's ``uv.lock`` with every hash the lock holds (:mod:`.function_lock`), for ``pip install
+  --require-hashes --no-deps``,
+* and, only when a dependencies folder is given, its contents under ``.python_packages/lib/site-packages/``,
+  after proving it holds exactly those distributions at those versions (nothing missing, nothing extra).
 
 Dependencies. With ``WEBSITE_RUN_FROM_PACKAGE=<url>`` the platform mounts the zip read-only and runs
 no build (no Oryx, no ``SCM_DO_BUILD_DURING_DEPLOYMENT``): every third-party package must already be
 inside the zip. Wheels for the Functions' Linux image cannot be fetched reliably here, so the program
 does not download them: CI produces the folder before ``pulumi up`` (see docs/azure-functions.md)::
 
-    pip install --target build/azure-functions/<package> --platform manylinux2014_x86_64 \\
-        --python-version 3.11 --only-binary=:all: -r <requirements.txt of the package>
+    pip install --require-hashes --no-deps --target build/azure-functions/<package> \\
+        --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp --only-binary=:all: \\
+        -r <requirements.txt of the package: locked_requirements_text(spec)>
 
 and the stack names its parent with ``makini:azure.functionDependenciesDir``. Without it the zip holds
 the code and ``requirements.txt`` only, and the apps fail at their first Azure SDK import; the
@@ -57,10 +61,13 @@ import pulumi_azure_native as azure_native
 
 from ..packaging import FUNCTIONS_DIR, RECEIVER_CORE_MODULES, archive, runtime_files
 from .access import role_definition_id
+from .function_lock import check_installed, locked_requirements, requirements_text
 
 SITE_PACKAGES = ".python_packages/lib/site-packages"
 CONTAINER_NAME = "function-packages"
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+#: The Functions runtime's Python (the apps' linuxFxVersion) and the one the dependencies are locked for.
+PYTHON_VERSION = "3.11"
 
 #: host.json: Functions host v2 schema, with the extension bundle (the timer and HTTP triggers are built in).
 HOST_JSON = (
@@ -83,6 +90,7 @@ class FunctionPackageSpec:
 
     package: str
     modules: tuple[str, ...]
+    #: The distributions the code imports (names only: versions and hashes come from uv.lock).
     requirements: tuple[str, ...]
     #: The modules of ``functions/shared/`` it imports.
     shared: tuple[str, ...] = ()
@@ -95,13 +103,13 @@ class FunctionPackageSpec:
 RECEIVER_PACKAGE = FunctionPackageSpec(
     package="webhook_receiver",
     modules=("__init__.py", "azure_function.py", *RECEIVER_CORE_MODULES),
-    requirements=("azure-functions>=1.18,<2", "azure-servicebus>=7.11,<8", "azure-identity>=1.15,<2"),
+    requirements=("azure-functions", "azure-servicebus", "azure-identity"),
     shared=("jsonlog.py",),
 )
 ROTATION_PACKAGE = FunctionPackageSpec(
     package="rotation",
     modules=("__init__.py", "azure_function.py", "bindings.py", "makini_client.py", "backoff.py", "token_lifetime.py"),
-    requirements=("azure-functions>=1.18,<2", "azure-identity>=1.15,<2", "azure-keyvault-secrets>=4.7,<5"),
+    requirements=("azure-functions", "azure-identity", "azure-keyvault-secrets"),
     shared=("jsonlog.py",),
 )
 
@@ -124,6 +132,15 @@ def _dependency_files(root: Path) -> dict[str, Path]:
     return out
 
 
+def locked_requirements_text(spec: FunctionPackageSpec) -> str:
+    """The package's ``requirements.txt``: exact versions from uv.lock, with hashes."""
+    header = (
+        f"{spec.package}: locked from makini-infra's uv.lock for Python {PYTHON_VERSION} on Linux.\n"
+        "pip install --require-hashes --no-deps --target <dir> -r requirements.txt"
+    )
+    return requirements_text(locked_requirements(spec.requirements, PYTHON_VERSION), header=header)
+
+
 def package_files(
     spec: FunctionPackageSpec,
     dependencies_dir: Path | None = None,
@@ -139,9 +156,10 @@ def package_files(
         files[name] = text
     files["function_app.py"] = spec.function_app
     files["host.json"] = HOST_JSON
-    files["requirements.txt"] = "\n".join(spec.requirements) + "\n"
+    files["requirements.txt"] = locked_requirements_text(spec)
     if dependencies_dir is not None:
         files.update(_dependency_files(dependencies_dir))
+        check_installed(dependencies_dir, locked_requirements(spec.requirements, PYTHON_VERSION))
     return files
 
 
@@ -409,9 +427,6 @@ def linux_plan(
         tags=dict(tags),
         opts=opts,
     )
-
-
-PYTHON_VERSION = "3.11"
 
 
 def linux_function_app(

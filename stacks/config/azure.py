@@ -162,7 +162,8 @@ class AzureSettings(Model):
     function_dependencies_dir: str | None = Field(
         default=None,
         description="Folder (relative to the project) holding one pip --target folder per Function package "
-        "(webhook_receiver/, rotation/), built by CI for Linux; shipped in the code packages.",
+        "(webhook_receiver/, rotation/), built by CI for Linux from the package's locked requirements.txt; "
+        "shipped in the code packages only if it holds exactly the versions of uv.lock.",
     )
 
     @field_validator("allowed_ip_ranges", "allowed_subnet_ids", "private_endpoint_subnet_ids")
@@ -241,7 +242,8 @@ def function_dependencies_problems(
     given = azure.function_dependencies_dir
     folder = (project_root / given).resolve()
     fix = (
-        "build it first (pip install --target <dir>/<package> -r requirements.txt for each Function package, "
+        "build it first (pip install --require-hashes --no-deps --target <dir>/<package> -r <its locked requirements.txt> "
+        "for each Function package, "
         "see docs/azure-functions.md), or pulumi config rm --path 'makini:azure.functionDependenciesDir'"
     )
     if Path(given).is_absolute() or not folder.is_relative_to(project_root.resolve()):

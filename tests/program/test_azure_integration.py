@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from components.azure.function_lock import locked_requirements
 from components.azure.function_package import (
     FUNCTIONS_DIR,
+    PYTHON_VERSION,
     RECEIVER_PACKAGE,
     ROTATION_PACKAGE,
     SITE_PACKAGES,
@@ -195,13 +197,11 @@ def test_packages_hold_only_runtime_files(dev):
         assets = blob.plain_inputs["source"].assets
         assert set(assets) == expect[pkg] | shared | {"function_app.py", "host.json", "requirements.txt"}
         assert assets["function_app.py"].text.startswith(f"from {pkg}.azure_function import app")
-        reqs = assets["requirements.txt"].text.split()
-        assert all(any(op in r for op in (">=", "<")) for r in reqs)  # version ranges
+        reqs = [r for r in assets["requirements.txt"].text.splitlines() if r and not r.startswith((" ", "#"))]
+        assert reqs and all("==" in r and r.endswith(" \\") for r in reqs)  # exact versions, hashes follow
         assert blob.plain_inputs["blobName"].endswith(".zip") and blob.plain_inputs["type"] == "Block"
-    assert "azure-keyvault-secrets>=4.7,<5" in blobs["rotation"].plain_inputs["source"].assets["requirements.txt"].text
-    assert (
-        "azure-servicebus>=7.11,<8" in blobs["webhook_receiver"].plain_inputs["source"].assets["requirements.txt"].text
-    )
+    assert "\nazure-keyvault-secrets==" in blobs["rotation"].plain_inputs["source"].assets["requirements.txt"].text
+    assert "\nazure-servicebus==" in blobs["webhook_receiver"].plain_inputs["source"].assets["requirements.txt"].text
     for c in dev.of_type("azure-native:storage:BlobContainer"):
         assert c.plain_inputs["publicAccess"] == "None"
 
@@ -235,6 +235,10 @@ def test_dependencies_folder_is_shipped_under_site_packages(tmp_path: Path):
     (tmp_path / "azure" / "servicebus" / "__init__.py").write_text("x = 1\n")
     (tmp_path / "azure" / "__pycache__").mkdir()
     (tmp_path / "azure" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\0")
+    for p in locked_requirements(RECEIVER_PACKAGE.requirements, PYTHON_VERSION):  # what pip --target leaves
+        info = tmp_path / f"{p.name.replace('-', '_')}-{p.version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {p.name}\nVersion: {p.version}\n")
     files = package_files(RECEIVER_PACKAGE, tmp_path)
     assert f"{SITE_PACKAGES}/azure/servicebus/__init__.py" in files
     assert not any("__pycache__" in f for f in files)
