@@ -33,6 +33,7 @@ from bootstrap.model import (  # noqa: E402
     preview_role_name,
 )
 from infra.ci import read_stack_files  # noqa: E402
+from stacks.limits import PolicyTooLarge  # noqa: E402
 
 
 def _raw_config() -> dict[str, str]:
@@ -73,6 +74,10 @@ if aws_stacks:
         tags=TAGS,
         opts=pulumi.ResourceOptions(protect=True),
     )
+    try:  # every role's documents are measured before anything is declared
+        deploy_documents = {s.name: aws_policies.deploy_policies(s, partition) for s in aws_stacks}
+    except PolicyTooLarge as err:
+        raise pulumi.RunError(f"bootstrap stack {pulumi.get_stack()}: {err}") from None
     outputs["oidcProviderArn"] = provider.arn
     outputs["permissionsBoundaryArn"] = boundary.arn
     for stack in aws_stacks:
@@ -90,13 +95,23 @@ if aws_stacks:
             tags={**TAGS, "makini-infra:stack": stack.name},
             opts=pulumi.ResourceOptions(protect=stack.production),
         )
-        aws.iam.RolePolicy(
-            f"{stack.name}-deploy-policy",
-            name=deploy_role_name(stack.name),
-            role=deploy.name,
-            policy=json.dumps(aws_policies.deploy_policy(stack, partition), sort_keys=True),
-            opts=pulumi.ResourceOptions(depends_on=[boundary]),
-        )
+        # Customer managed policies, not one inline policy: the deploy role's permissions outgrow IAM's
+        # 10,240-character inline aggregate (aws_policies.deploy_policies refuses what even these cannot hold).
+        for index, document in enumerate(deploy_documents[stack.name], start=1):
+            policy = aws.iam.Policy(
+                f"{stack.name}-deploy-policy-{index}",
+                name=aws_policies.deploy_policy_name(stack.name, index),
+                description=f"makini-infra: pulumi up of stack {stack.name} ({index} of "
+                f"{len(deploy_documents[stack.name])})",
+                policy=json.dumps(document, sort_keys=True),
+                tags={**TAGS, "makini-infra:stack": stack.name},
+                opts=pulumi.ResourceOptions(depends_on=[boundary]),
+            )
+            aws.iam.RolePolicyAttachment(
+                f"{stack.name}-deploy-policy-{index}-attach",
+                role=deploy.name,
+                policy_arn=policy.arn,
+            )
         stacks_out[stack.name]["deployRoleArn"] = deploy.arn
         drift = aws.iam.Role(
             f"{stack.name}-drift",

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from stacks.limits import PolicyTooLarge, refuse_oversized_role, split_policy
 from stacks.naming import receiver_role_name, reminder_role_name, rotation_role_name
 
 from .model import (
@@ -39,6 +40,7 @@ from .model import (
     PERMISSIONS_BOUNDARY_NAME,
     DeliveryStack,
     boundary_arn,
+    deploy_role_name,
 )
 from .oidc import AWS_AUDIENCE, HOST, deploy_requirement, drift_requirement, preview_requirement
 
@@ -217,6 +219,11 @@ def ci_role_arns(account_id: str, partition: str = "aws") -> list[str]:
     return [f"arn:{partition}:iam::{account_id}:role/{CI_ROLE_PREFIX}*"]
 
 
+def ci_policy_arns(account_id: str, partition: str = "aws") -> list[str]:
+    """The CI roles' own managed policies (:func:`deploy_policies`): no CI role may change them."""
+    return [f"arn:{partition}:iam::{account_id}:policy/{CI_ROLE_PREFIX}*"]
+
+
 def oidc_provider_arn(account_id: str, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::{account_id}:oidc-provider/{HOST}"
 
@@ -247,6 +254,7 @@ def deploy_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
             "Action": "iam:*",
             "Resource": [
                 *ci_role_arns(a, p),
+                *ci_policy_arns(a, p),
                 f"arn:{p}:iam::{a}:policy/{PERMISSIONS_BOUNDARY_NAME}",
                 oidc_provider_arn(a, p),
             ],
@@ -688,6 +696,27 @@ def deploy_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
 
 # --------------------------------------------------------------------------------------------------
 # Preview
+
+
+def deploy_policy_name(stack_name: str, index: int) -> str:
+    """``makini-infra-<stack>-deploy-<n>``: the n-th (1-based) managed policy of the deploy role."""
+    return f"{deploy_role_name(stack_name)}-{index}"
+
+
+def deploy_policies(stack: DeliveryStack, partition: str = "aws") -> list[Document]:
+    """:func:`deploy_policy` as customer managed policies attached to the deploy role: its statements in
+    order, each document at most 6,144 characters (IAM's managed policy size, whitespace excluded), at most
+    10 of them (IAM's default quota of managed policies per role). One inline policy could not hold it: the
+    aggregate inline size per role is 10,240 characters, and the document grows with every consumer role it
+    may attach a read policy to. Raises :class:`stacks.limits.PolicyTooLarge` naming the role, the size and
+    the limit when even that does not fit."""
+    role = deploy_role_name(stack.name)
+    try:
+        docs = split_policy(deploy_policy(stack, partition))
+    except PolicyTooLarge as err:
+        raise PolicyTooLarge(f"role {role}: {err}") from None
+    refuse_oversized_role(role, docs)
+    return docs
 
 
 def _environment_reads(stack: DeliveryStack, partition: str) -> list[Document]:

@@ -684,10 +684,10 @@ def build_bootstrap_plan(stack: str, config_file: Path | None = None) -> Plan:
         production=any(s.production for s in boot.served),
         backends=backends,
         run=run,
-        # Shown, not refused: the bootstrap is run by an administrator apart from the stacks (see the warning).
+        # Refused like a stack's: an exceeded limit (e.g. a deploy role's policies) would fail pulumi up.
         sections=[
             identities_section(boot),
-            limits_section(run, _bootstrap_limits_context(source.config), refuse=False),
+            limits_section(run, _bootstrap_limits_context(source.config)),
         ],
         program="bootstrap",
     )

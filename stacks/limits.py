@@ -501,3 +501,101 @@ def report(measurements: Iterable[Measurement]) -> LimitsReport:
     return LimitsReport(
         rows=rows, exceeded=tuple(sorted(exceeded, key=lambda m: (order.index(m.limit_id), m.resource)))
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# IAM roles whose permissions are larger than one policy (the bootstrap's deploy roles)
+
+
+class PolicyTooLarge(ValueError):
+    """A role's permissions do not fit IAM's documented limits; the message names the role, size and limit."""
+
+
+def split_policy(document: Mapping[str, Any], max_chars: int | None = None) -> list[dict[str, Any]]:
+    """``document``'s statements, in order, in as few documents of at most ``max_chars`` (IAM's managed policy
+    size, whitespace excluded) as a greedy fill gives. Every statement keeps its Sid, Effect and conditions:
+    the union of the parts grants and denies exactly what ``document`` does (IAM evaluates all the policies
+    attached to a role together; an explicit Deny in any of them wins)."""
+    limit = LIMITS["aws.iam.managed-policy-size"].value if max_chars is None else max_chars
+    version = document.get("Version", "2012-10-17")
+    parts: list[list[Any]] = [[]]
+    for statement in _fitting_statements(document["Statement"], version, limit):
+        candidate = [*parts[-1], statement]
+        if parts[-1] and iam_policy_chars({"Version": version, "Statement": candidate}) > limit:
+            parts.append([statement])
+        else:
+            parts[-1] = candidate
+    docs = [{"Version": version, "Statement": p} for p in parts if p]
+    for doc in docs:
+        if iam_policy_chars(doc) > limit:
+            raise PolicyTooLarge(
+                f"statement {doc['Statement'][0].get('Sid', '?')} alone measures "
+                f"{iam_policy_chars(doc):,} characters, over {limit:,}"
+            )
+    return docs
+
+
+def _fitting_statements(statements: Iterable[Any], version: str, limit: int) -> list[Any]:
+    """A statement too large for one document, with a list of resources, becomes several statements with the
+    same Effect, actions and conditions over consecutive slices of its resources (Sids suffixed 1, 2, ...):
+    the same grant or deny, since a statement applies to each resource it lists independently."""
+    out: list[Any] = []
+    for st in statements:
+        resources = st.get("Resource")
+        if iam_policy_chars({"Version": version, "Statement": [st]}) <= limit or not isinstance(resources, list):
+            out.append(st)
+            continue
+        chunks: list[list[str]] = [[]]
+        for r in resources:
+            trial = {**st, "Sid": f"{st.get('Sid', '')}99", "Resource": [*chunks[-1], r]}
+            if chunks[-1] and iam_policy_chars({"Version": version, "Statement": [trial]}) > limit:
+                chunks.append([r])
+            else:
+                chunks[-1].append(r)
+        out += [{**st, "Sid": f"{st.get('Sid', '')}{i}", "Resource": c} for i, c in enumerate(chunks, start=1)]
+    return out
+
+
+def role_policy_measurements(
+    role: str, managed: Iterable[Mapping[str, Any] | str], inline: Iterable[Mapping[str, Any] | str] = ()
+) -> list[Measurement]:
+    """One role's policies against IAM's limits: each managed document's size, the number of managed
+    policies attached (the default quota, 10), and the aggregate size of its inline policies."""
+    managed = list(managed)
+    inline = list(inline)
+    out = [
+        Measurement(
+            "aws.iam.managed-policy-size",
+            f"role {role} managed policy {i + 1}",
+            iam_policy_chars(d),
+            LIMITS["aws.iam.managed-policy-size"].value,
+        )
+        for i, d in enumerate(managed)
+    ]
+    out.append(
+        Measurement(
+            "aws.iam.managed-policies-per-role",
+            f"role {role}",
+            len(managed),
+            LIMITS["aws.iam.managed-policies-per-role"].value,
+        )
+    )
+    if inline:
+        out.append(
+            Measurement(
+                "aws.iam.inline-policies-per-role",
+                f"role {role} (inline)",
+                sum(iam_policy_chars(d) for d in inline),
+                LIMITS["aws.iam.inline-policies-per-role"].value,
+            )
+        )
+    return out
+
+
+def refuse_oversized_role(
+    role: str, managed: Iterable[Mapping[str, Any] | str], inline: Iterable[Mapping[str, Any] | str] = ()
+) -> None:
+    """Raise :class:`PolicyTooLarge` naming the role, the measured size and the limit, for each one exceeded."""
+    exceeded = [m for m in role_policy_measurements(role, managed, inline) if m.exceeded]
+    if exceeded:
+        raise PolicyTooLarge("; ".join(m.describe() for m in exceeded))

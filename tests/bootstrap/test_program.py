@@ -54,7 +54,8 @@ def test_each_bootstrap_stack_registers_the_identities_of_its_stacks(name):
     (provider,) = _of(run, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     assert provider.protect and provider.plain_inputs["url"] == oidc.ISSUER
     assert provider.plain_inputs["clientIdLists"] == [oidc.AWS_AUDIENCE]
-    (boundary,) = _of(run, "aws:iam/policy:Policy")
+    managed = {p.plain_inputs["name"]: p for p in _of(run, "aws:iam/policy:Policy")}
+    boundary = managed.pop("makini-infra-boundary")
     assert boundary.protect and boundary.plain_inputs["name"] == "makini-infra-boundary"
     assert json.loads(boundary.plain_inputs["policy"]) == aws_policies.boundary_policy(stack.aws_account_id)
     roles = {r.plain_inputs["name"]: r for r in _of(run, "aws:iam/role:Role")}
@@ -73,7 +74,13 @@ def test_each_bootstrap_stack_registers_the_identities_of_its_stacks(name):
     policies = {
         p.plain_inputs["role"]: json.loads(p.plain_inputs["policy"]) for p in _of(run, "aws:iam/rolePolicy:RolePolicy")
     }
-    assert policies[f"makini-infra-{name}-deploy"] == aws_policies.deploy_policy(stack)
+    assert f"makini-infra-{name}-deploy" not in policies  # no inline policy: managed ones, attached
+    deploy_docs = [json.loads(managed[n].plain_inputs["policy"]) for n in sorted(managed)]
+    assert sorted(managed) == [f"makini-infra-{name}-deploy-{i}" for i in range(1, len(deploy_docs) + 1)]
+    # together exactly the deploy policy's statements, in order
+    assert [st for d in deploy_docs for st in d["Statement"]] == aws_policies.deploy_policy(stack)["Statement"]
+    attached = [a.plain_inputs for a in _of(run, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")]
+    assert len(attached) == len(deploy_docs) and {a["role"] for a in attached} == {f"makini-infra-{name}-deploy"}
     assert policies[f"makini-infra-{name}-drift"] == aws_policies.drift_policy(stack)
     outputs = run.outputs["stacks"][name]
     assert outputs["deployRoleArn"] == stack.deploy_role_arn()
