@@ -259,12 +259,21 @@ def test_the_azure_deploy_identity_may_assign_exactly_the_roles_the_program_assi
     from bootstrap import azure_ci
     from infra.offline import MOCK_SUBSCRIPTION_ID
     from stacks.naming import rotator_role_definition_guid
+    from tests.program.test_azure_integration import azure_config
+    from tests.support import run
 
     plan = program_plan("staging")
     assigned = {
         r["inputs"]["roleDefinitionId"].rsplit("/", 1)[-1]
         for r in plan["resources"]
         if r["type"] == "azure-native:authorization:RoleAssignment"
+    }
+    # the staging example has no webhook-queue consumer: a stack that has one assigns Data Receiver
+    with_queue_consumer = azure_config()
+    with_queue_consumer["makini:consumers"]["orders"]["webhookQueue"] = True
+    assigned |= {
+        a.plain_inputs["roleDefinitionId"].rsplit("/", 1)[-1]
+        for a in run(with_queue_consumer).of_type("azure-native:authorization:RoleAssignment")
     }
     roles = azure_ci.assignable_roles(MOCK_SUBSCRIPTION_ID)
     assert assigned == set(roles)  # every one of them is used, and nothing else
