@@ -14,6 +14,10 @@ that class, and nothing else is (a class name is never a connection key, and Net
 Azure), so grants do not grow with the number of connections. A class is the unit of every grant: its
 consumers read all of its tokens, and while rotation is enabled the rotation identity reads and writes
 all of them (a class token without a ``makiniId`` is writable by it but never scheduled).
+
+Run-time classes (``runtime: true``) hold no declared connection: their tokens are stored at run time by the
+environment's onboarding identity (the class's ``creators``) at ``connections/<class>/<makini connection id>/token``
+(:func:`runtime_token_path`), so the catalog knows the class and its grants, never its tokens.
 """
 
 from __future__ import annotations
@@ -101,6 +105,10 @@ class CatalogClass:
     readers: tuple[str, ...] = ()
     #: Identities created by the stack that write (and so read) every token of the class.
     writers: tuple[SystemIdentity, ...] = ()
+    #: Accepts connections added at run time (holds no declared connection).
+    runtime: bool = False
+    #: The onboarding identity (a consumer) that creates run-time tokens in the class; it never reads them.
+    creators: tuple[str, ...] = ()
 
     @property
     def prefix(self) -> str:
@@ -136,6 +144,21 @@ class Catalog:
     def classes_written_by(self, identity: SystemIdentity) -> tuple[CatalogClass, ...]:
         return tuple(c for c in self.classes if identity in c.writers)
 
+    def classes_created_by(self, consumer: str) -> tuple[CatalogClass, ...]:
+        """The run-time classes an onboarding identity may store new connections' tokens in."""
+        return tuple(c for c in self.classes if consumer in c.creators)
+
+    @property
+    def runtime_classes(self) -> tuple[CatalogClass, ...]:
+        """The classes that accept connections added at run time."""
+        return tuple(c for c in self.classes if c.runtime)
+
+    @property
+    def onboarding_identity(self) -> str | None:
+        """The consumer that stores run-time connections' tokens (``onboarding: true``), if any class takes them."""
+        creators = sorted({n for c in self.classes for n in c.creators})
+        return creators[0] if creators else None
+
     def in_class(self, name: str) -> tuple[CatalogSecret, ...]:
         return tuple(s for s in self.secrets if s.access_class == name)
 
@@ -154,6 +177,16 @@ def connection_token_path(key: str, access_class: str | None = None) -> str:
     return f"connections/{access_class}/{key}/token" if access_class else f"connections/{key}/token"
 
 
+def runtime_token_path(access_class: str, connection_id: str) -> str:
+    """Where a run-time connection's token lives: ``connections/<class>/<makini connection id>/token``.
+
+    The Makini connection id is the key (:data:`stacks.naming.RUNTIME_CONNECTION_ID`): a name cannot change
+    once a secret exists, so the path itself says which connection a run-time token belongs to, and the
+    rotators take the connection from it (never from a tag or value someone could edit later).
+    """
+    return connection_token_path(connection_id, access_class)
+
+
 def netsuite_m2m_key_path(key: str) -> str:
     return f"connections/{key}/m2m-key"
 
@@ -168,12 +201,16 @@ def build_catalog(cfg: StackConfig) -> Catalog:
     oauth_readers = tuple(sorted(n for n, c in cfg.consumers.items() if c.oauth_client))
     # While rotation is on, the rotation identity writes every class as a whole (the class is the grant).
     class_writers = (SystemIdentity.ROTATION,) if rotation_on else ()
+    # The onboarding identity (at most one: stacks/checks.py) creates tokens in every run-time class.
+    creators = tuple(sorted(n for n, c in cfg.consumers.items() if c.onboarding))
     classes = tuple(
         CatalogClass(
             name=name,
             description=c.description,
             readers=tuple(sorted(set(c.consumers))),
             writers=class_writers,
+            runtime=c.runtime,
+            creators=creators if c.runtime else (),
         )
         for name, c in sorted(cfg.access_classes.items())
     )

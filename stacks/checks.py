@@ -58,6 +58,7 @@ def cross_checks(cfg: StackConfig, accounts: Collection[str] = (), today: date |
         *production_problems(cfg),
         *connection_key_problems(cfg.connections),
         *_class_problems(cfg),
+        *_runtime_problems(cfg),
         *_consumer_references(cfg),
         *reserved_name_problems(cfg.consumers, RESERVED_CONSUMER_NAMES),
         *identity_per_backend_problems(cfg.consumers, cfg.backends),
@@ -325,6 +326,72 @@ def _class_problems(cfg: StackConfig) -> list[Problem]:
                     f"(connections/{conn.key}/...) would sit under the class's prefix connections/{clash}/, which "
                     "the class's consumers read",
                     "rename the connection key or the class",
+                )
+            )
+    return problems
+
+
+def _runtime_problems(cfg: StackConfig) -> list[Problem]:
+    """Run-time connections: at most one onboarding identity per environment, present exactly when a class
+    accepts run-time connections; it never reads what it stores; a run-time class holds no declared connection
+    (so the onboarding identity can never touch a token the stack file declares)."""
+    problems: list[Problem] = []
+    onboarding = sorted(n for n, c in cfg.consumers.items() if c.onboarding)
+    runtime = sorted(n for n, c in cfg.access_classes.items() if c.runtime)
+    if len(onboarding) > 1:
+        problems.append(
+            Problem(
+                consumer_path(onboarding[1], "onboarding"),
+                f"consumers {', '.join(repr(n) for n in onboarding)} are all marked as the onboarding identity; an "
+                "environment has one (every grant to store tokens at run time goes to it)",
+                "keep onboarding: true on the one service that runs the Makini Link flow: pulumi config rm --path "
+                f"'{consumer_path(onboarding[1], 'onboarding')}'",
+            )
+        )
+    if onboarding and not runtime:
+        problems.append(
+            Problem(
+                consumer_path(onboarding[0], "onboarding"),
+                f"consumer '{onboarding[0]}' is the onboarding identity, but no access class accepts connections added "
+                "at run time, so it could store nothing",
+                "mark the class new customers go to: pulumi config set --path "
+                "'makini:accessClasses.<class>.runtime' true",
+            )
+        )
+    if runtime and not onboarding:
+        problems.append(
+            Problem(
+                _class_path(runtime[0], "runtime"),
+                f"access class '{runtime[0]}' accepts connections added at run time, but no consumer is the "
+                "onboarding identity that stores them",
+                "mark the service that runs the Makini Link flow: pulumi config set --path "
+                "'makini:consumers.<name>.onboarding' true",
+            )
+        )
+    for name in onboarding:
+        for klass in runtime:
+            if name in cfg.access_classes[klass].consumers:
+                j = cfg.access_classes[klass].consumers.index(name)
+                problems.append(
+                    Problem(
+                        _class_path(klass, f"consumers[{j}]"),
+                        f"consumer '{name}' stores new customers' tokens in run-time access class '{klass}' and would "
+                        "also read them: the identity that stores tokens must not read them (a leak of it would "
+                        "expose every customer of the class)",
+                        f"read the class's tokens with another consumer: remove '{name}' from "
+                        f"{_class_path(klass, 'consumers')}",
+                    )
+                )
+    for i, conn in enumerate(cfg.connections):
+        declared = cfg.access_classes.get(conn.access_class) if conn.access_class else None
+        if declared is not None and declared.runtime:
+            problems.append(
+                Problem(
+                    f"makini:connections[{i}].class",
+                    f"connection '{conn.key}' is declared in access class '{conn.access_class}', which holds "
+                    "connections added at run time only (runtime: true): the onboarding identity writes there, so a "
+                    "declared token must live elsewhere",
+                    "file the connection under another class with the same consumers, or remove runtime from the class",
                 )
             )
     return problems

@@ -35,6 +35,16 @@ import re
 import uuid
 from collections.abc import Iterable
 
+#: A run-time connection's id (Makini's connection key, e.g. ``09000207611898``), which is also its key in the
+#: secret's path (``connections/<class>/<id>/token``): 1-64 lowercase letters, digits and single dashes,
+#: starting and ending with a letter or digit. Such a segment is the same name on every backend (a readable
+#: Key Vault segment, unchanged), so each backend's name gives the id back (the onboarding client and the
+#: rotators keep their own copy in functions/; a test checks they agree).
+RUNTIME_CONNECTION_ID = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,63}")
+RUNTIME_CONNECTION_ID_RULE = (
+    "1-64 characters: lowercase letters, digits and single dashes, starting and ending with a letter or digit"
+)
+
 #: Key Vault secret names: 1-127 letters, digits and dashes.
 KV_SECRET_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
 #: Key Vault names: 3-24 characters, letters, digits and dashes, starting with a letter, ending with a

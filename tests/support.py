@@ -63,6 +63,27 @@ def base_config(env: str = "dev") -> dict[str, Any]:
     )
 
 
+def runtime_config(env: str = "dev", backends: tuple[str, ...] = ("aws",)) -> dict[str, Any]:
+    """base_config with run-time connections (issue 19): an onboarding identity ``onboarding`` (which also reads
+    the OAuth client, as the service running Makini Link does) and a run-time class ``linked`` read by
+    ``assets`` and ``orders``; ``standard`` holds the second declared connection."""
+    c = base_config(env)
+    c["makini:backends"] = list(backends)
+    c["makini:consumers"]["onboarding"] = {
+        "oauthClient": True,
+        "onboarding": True,
+        "aws": {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/onboarding-{env}"},
+    }
+    c["makini:accessClasses"] = {
+        "standard": {"consumers": ["orders", "assets"]},
+        "linked": {"consumers": ["assets", "orders"], "runtime": True, "description": "Makini Link"},
+    }
+    conn = c["makini:connections"][1]
+    del conn["consumers"]
+    conn["class"] = "standard"
+    return c
+
+
 #: The Function Apps' VNet integration subnet the Azure test stacks use (the vault's firewall denies by default).
 AZURE_FUNCTIONS_SUBNET = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-net/providers/Microsoft.Network/"

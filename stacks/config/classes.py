@@ -5,8 +5,11 @@
 backend grants: a name prefix on AWS and Vault (``connections/<class>/``) and a Key Vault of its own on
 Azure, so no grant grows with the number of connections (see docs/access-at-scale.md).
 
-A class with no declared connection is allowed: it is a governed place that tokens stored at run time
-(issue 19's onboarding) are filed under, and it grants nothing but that place.
+A class with ``runtime: true`` is a governed place for connections added at run time, without a deploy:
+the environment's onboarding identity (the consumer with ``onboarding: true``) stores a new customer's token at
+``connections/<class>/<makini connection id>/token`` and the class's consumers read it like any other token
+of the class (see docs/access-at-scale.md, "Run-time connections"). Such a class holds no declared
+connection, so the onboarding identity can never touch a token the stack file declares.
 
 The rules that span connections, consumers and classes live in :mod:`stacks.config.class_rules`.
 """
@@ -35,3 +38,9 @@ class AccessClass(Model):
         default=(), description="Services that read every token of this class (names under makini:consumers)."
     )
     description: str = Field(default="", max_length=256, description="What the class holds, for reviewers.")
+    runtime: bool = Field(
+        default=False,
+        description="Accepts connections added at run time: the onboarding identity (the consumer with "
+        "onboarding: true) stores their tokens under the class without a deploy, at "
+        "connections/<class>/<makini connection id>/token. A run-time class holds no declared connection.",
+    )

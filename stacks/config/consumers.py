@@ -141,6 +141,13 @@ class Consumer(Model):
     vault: VaultIdentity | None = Field(
         default=None, description="Identity on Vault (required when backends has vault)."
     )
+    onboarding: bool = Field(
+        default=False,
+        description="The environment's onboarding identity (at most one consumer): the service that exchanges a "
+        "new customer's Makini Link code and stores the connection's token in a run-time access class "
+        "(accessClasses.<class>.runtime). It may create and update tokens there, never read, delete or re-tag "
+        'them (see docs/access-at-scale.md, "Run-time connections").',
+    )
 
 
 # --------------------------------------------------------------------------------------------------
