@@ -34,6 +34,7 @@ from bootstrap.model import (  # noqa: E402
 )
 from infra.ci import read_stack_files  # noqa: E402
 from stacks.limits import PolicyTooLarge  # noqa: E402
+from stacks.naming import ONBOARDING_KEY_VAULT_DATA_ACTIONS  # noqa: E402
 
 
 def _raw_config() -> dict[str, str]:
@@ -209,10 +210,27 @@ if azure_stacks and boot.settings.azure is not None:
             principal_type="ServicePrincipal",
             role_definition_id=role + azure_ci.RBAC_ADMINISTRATOR,
             scope=az.scope,
-            condition=azure_ci.role_assignment_condition(azure_ci.assignable_roles(subscription)),
+            condition=azure_ci.role_assignment_condition(azure_ci.assignable_roles(stack, subscription)),
             condition_version="2.0",
             description=f"makini-infra CI: assigns only the data-plane roles stack {stack.name} uses",
         )
+        onboarding = azure_ci.onboarding_role(stack, subscription, az.scope)
+        if onboarding is not None:
+            # Defined here, not by the stack: the deploy identity may assign it (the condition above), never edit it.
+            azure_native.authorization.RoleDefinition(
+                f"{stack.name}-onboarding-role",
+                role_definition_id=str(onboarding["name"]),
+                role_name=str(onboarding["roleName"]),
+                description=str(onboarding["description"]),
+                role_type="CustomRole",
+                scope=az.scope,
+                assignable_scopes=[az.scope],
+                permissions=[
+                    azure_native.authorization.PermissionArgs(
+                        actions=[], not_actions=[], data_actions=list(ONBOARDING_KEY_VAULT_DATA_ACTIONS)
+                    )
+                ],
+            )
         stacks_out[stack.name]["azureClientId"] = identity.client_id
 
 # --- Vault --------------------------------------------------------------------------------------------

@@ -242,7 +242,7 @@ def deploy_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
     program_roles = _roles(p, a, stack.program_role_names())
     policy_arns = [f"arn:{p}:iam::{a}:policy/{n}" for n in stack.consumer_policy_names()]
     created_policy = {
-        f"arn:{p}:iam::{a}:role/makini-{e}-{c}": f"arn:{p}:iam::{a}:policy/makini-{e}-{c}-read"
+        f"arn:{p}:iam::{a}:role/makini-{e}-{c}": [f"arn:{p}:iam::{a}:policy/{n}" for n in stack.policy_names_of(c)]
         for c in stack.created_consumer_roles
     }
     tagged_env = {"StringEquals": {"aws:ResourceTag/environment": e, "aws:ResourceTag/managed-by": "makini-infra"}}
@@ -519,7 +519,9 @@ def deploy_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
                 "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
                 "Resource": ext.role_arn,
                 "Condition": {
-                    "ArnEquals": {"iam:PolicyARN": f"arn:{p}:iam::{a}:policy/makini-{e}-{ext.consumer}-read"}
+                    "ArnEquals": {
+                        "iam:PolicyARN": [f"arn:{p}:iam::{a}:policy/{n}" for n in stack.policy_names_of(ext.consumer)]
+                    }
                 },
             }
         )

@@ -26,7 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stacks.naming import rotator_role_definition_guid, rotator_role_name
+from stacks.naming import (
+    onboarding_role_definition,
+    onboarding_role_guid,
+    rotator_role_definition_guid,
+    rotator_role_name,
+)
 
 from .model import DeliveryStack, deploy_role_name
 from .oidc import AZURE_AUDIENCE, ISSUER, deploy_requirement
@@ -92,12 +97,6 @@ def rotator_role_request(scope: str) -> tuple[str, dict[str, Any]]:
     return url, {"properties": {**properties, "type": "CustomRole"}}
 
 
-def assignable_roles(subscription_id: str) -> dict[str, str]:
-    """The role definitions the deploy identity may assign in a subscription: the built-ins the program uses
-    and the rotator's custom role there."""
-    return {**ASSIGNABLE_ROLES, rotator_role_definition_guid(subscription_id): rotator_role_name(subscription_id)}
-
-
 @dataclass(frozen=True)
 class FederatedCredential:
     name: str
@@ -125,6 +124,24 @@ def deploy_credential(repository: str, repository_id: str, stack: DeliveryStack)
     return FederatedCredential(
         name=f"github-{stack.name}-deploy", issuer=ISSUER, subject=need.equals["sub"], audiences=(AZURE_AUDIENCE,)
     )
+
+
+def onboarding_role(stack: DeliveryStack, subscription_id: str, scope: str) -> dict[str, object] | None:
+    """The custom role of the stack's onboarding identity (issue 19), which bootstrap defines at ``scope`` (the
+    deploy identity has no right to define roles: it could widen one it may assign). None without one."""
+    if stack.onboarding_consumer is None:
+        return None
+    return onboarding_role_definition(subscription_id, stack.environment, scope)
+
+
+def assignable_roles(stack: DeliveryStack, subscription_id: str) -> dict[str, str]:
+    """The role definitions the deploy identity may assign in a subscription: the built-ins the program uses
+    (:data:`ASSIGNABLE_ROLES`), the rotator's custom role there, and the stack's onboarding custom role when it
+    has an onboarding identity."""
+    roles = {**ASSIGNABLE_ROLES, rotator_role_definition_guid(subscription_id): rotator_role_name(subscription_id)}
+    if stack.onboarding_consumer is not None:
+        roles[onboarding_role_guid(subscription_id, stack.environment)] = f"makini-{stack.environment}-onboarding"
+    return roles
 
 
 def role_assignment_condition(roles: dict[str, str] = ASSIGNABLE_ROLES) -> str:

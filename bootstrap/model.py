@@ -44,6 +44,7 @@ from stacks.load import load_stack_config
 from stacks.naming import (
     consumer_read_policy_name,
     consumer_role_name,
+    onboarding_policy_name,
     receiver_role_name,
     reminder_role_name,
     rotation_role_name,
@@ -207,6 +208,9 @@ class DeliveryStack:
     #: ``makini:aws.permissionsBoundaryArn`` when the stack sets it (None: the bootstrap's boundary).
     permissions_boundary_arn: str | None = None
     github_environment: str = ""
+    #: The consumer marked ``onboarding: true`` (issue 19): on AWS it also gets ``makini-<env>-<c>-onboard``; on
+    #: Azure bootstrap defines its custom role, which the deploy identity may then assign.
+    onboarding_consumer: str | None = None
 
     @property
     def previewable_from_pull_requests(self) -> bool:
@@ -243,7 +247,17 @@ class DeliveryStack:
     def consumer_policy_names(self) -> tuple[str, ...]:
         """The customer-managed read policies the program creates (one per AWS consumer)."""
         consumers = {*self.created_consumer_roles, *(r.consumer for r in self.external_consumer_roles)}
-        return tuple(sorted(consumer_read_policy_name(self.environment, c) for c in consumers))
+        names = {consumer_read_policy_name(self.environment, c) for c in consumers}
+        if self.onboarding_consumer in consumers:
+            names.add(onboarding_policy_name(self.environment, self.onboarding_consumer))
+        return tuple(sorted(names))
+
+    def policy_names_of(self, consumer: str) -> tuple[str, ...]:
+        """The policies the program attaches to one consumer's role: its read policy, and the onboarding one."""
+        names = [consumer_read_policy_name(self.environment, consumer)]
+        if consumer == self.onboarding_consumer:
+            names.append(onboarding_policy_name(self.environment, consumer))
+        return tuple(names)
 
 
 @dataclass(frozen=True)
@@ -301,6 +315,7 @@ def load_delivery_stack(file: StackFile) -> DeliveryStack:
         external_consumer_roles=tuple(external),
         permissions_boundary_arn=boundary,
         github_environment=github_environment(file.name),
+        onboarding_consumer=next((n for n, c in sorted(cfg.consumers.items()) if c.onboarding), None),
     )
 
 

@@ -177,9 +177,16 @@ def class_grants(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[Clas
     out = []
     for consumer in sorted(cfg.consumers):
         for c in catalog.classes:
+            # The onboarding identity writes (creates and updates) a run-time class's tokens, never reads them.
             out.append(
                 ClassGrant(
-                    cfg.environment, consumer, IdentityKind.CONSUMER, c.name, c.prefix, consumer in c.readers, False
+                    cfg.environment,
+                    consumer,
+                    IdentityKind.CONSUMER,
+                    c.name,
+                    c.prefix,
+                    consumer in c.readers,
+                    consumer in c.creators,
                 )
             )
     for system in SystemIdentity:
@@ -204,6 +211,7 @@ def matrix_rows(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[tuple
     never one row per token, so the table does not grow with the number of connections.
     """
     catalog = catalog or build_catalog(cfg)
+    runtime = {c.name for c in catalog.runtime_classes}
     counts = {c.name: 0 for c in catalog.classes}
     for s in catalog.secrets:
         if s.access_class is not None:
@@ -222,7 +230,11 @@ def matrix_rows(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[tuple
         rows += [(c.identity, c.kind.value, c.environment, c.path, c.access) for c in allowed]
         for g in grants.get(identity, []):
             n = counts[g.access_class]
-            what = f"{g.prefix}* (class {g.access_class}: {n} token{'' if n == 1 else 's'})"
+            what = (
+                f"{g.prefix}* (run-time class {g.access_class}: tokens stored at run time)"
+                if g.access_class in runtime
+                else f"{g.prefix}* (class {g.access_class}: {n} token{'' if n == 1 else 's'})"
+            )
             rows.append((g.identity, g.kind.value, g.environment, what, g.access))
     return tuple(rows)
 
@@ -255,6 +267,9 @@ def matrix_dict(cfg: StackConfig, catalog: Catalog | None = None) -> dict[str, A
             "readers": list(c.readers),
             "writers": [w.value for w in c.writers],
             "connections": sorted(members[c.name]),
+            # Run-time classes (issue 19): tokens stored without a deploy by the onboarding identity.
+            "runtime": c.runtime,
+            "creators": list(c.creators),
         }
         for c in catalog.classes
     }

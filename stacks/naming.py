@@ -45,6 +45,71 @@ RUNTIME_CONNECTION_ID_RULE = (
     "1-64 characters: lowercase letters, digits and single dashes, starting and ending with a letter or digit"
 )
 
+#: The tags (AWS) and Key Vault tags (Azure) every run-time token carries, with the value each must have; the
+#: connection id's value is the id in the secret's name. AWS refuses a create with other keys or other values
+#: (the onboarding identity's policy: components/aws/policies.py, onboarding_store_policy); the onboarding
+#: client (functions/onboarding) keeps its own copy, and a test checks they agree.
+RUNTIME_TAG_CONNECTION_ID = "makini:connection-id"
+RUNTIME_TAG_CLASS = "makini:class"
+RUNTIME_TAG_KIND = "makini:kind"
+RUNTIME_TAG_ENVIRONMENT = "environment"
+RUNTIME_TAG_MANAGED_BY = "managed-by"
+#: ``managed-by`` of a run-time token: stored by the onboarding service, not by Pulumi (``makini-infra``).
+RUNTIME_MANAGED_BY = "makini-onboarding"
+
+
+def runtime_tags(environment: str, access_class: str, connection_id: str) -> dict[str, str]:
+    """The tags of a run-time connection token (see :data:`RUNTIME_TAG_CONNECTION_ID`)."""
+    return {
+        RUNTIME_TAG_ENVIRONMENT: environment,
+        RUNTIME_TAG_MANAGED_BY: RUNTIME_MANAGED_BY,
+        RUNTIME_TAG_KIND: "connection-token",
+        RUNTIME_TAG_CLASS: access_class,
+        RUNTIME_TAG_CONNECTION_ID: connection_id,
+    }
+
+
+#: The Key Vault data actions of the onboarding identity's custom Azure role: store a new token (a new version,
+#: with its tags) and read names, tags and attributes (never a value), so a retry is idempotent and a connection
+#: is never stored in two classes. No built-in role is this narrow: Key Vault Secrets Officer is
+#: ``Microsoft.KeyVault/vaults/secrets/*`` (it reads every value, deletes and purges), Secrets User only reads.
+ONBOARDING_KEY_VAULT_DATA_ACTIONS = (
+    "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+    "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+)
+_ONBOARDING_ROLE_NAMESPACE = uuid.UUID("b8f0c7a2-4c1e-5e0b-9a7d-6d616b696e69")  # fixed: the GUID must never change
+
+
+def onboarding_role_guid(subscription_id: str, environment: str) -> str:
+    """The onboarding custom role's GUID (role definitions are unique per tenant): subscription and environment."""
+    return str(uuid.uuid5(_ONBOARDING_ROLE_NAMESPACE, f"{subscription_id.lower()}|{environment}"))
+
+
+def onboarding_role_name(subscription_id: str, environment: str) -> str:
+    """``makini-<env>-onboarding-<subscription prefix>`` (role names are unique per tenant too)."""
+    return f"makini-{environment}-onboarding-{subscription_id.lower()[:8]}"
+
+
+def onboarding_role_definition(subscription_id: str, environment: str, assignable_scope: str) -> dict[str, object]:
+    """The custom role as the REST API describes it (``name`` is the GUID). bootstrap/ defines it, with the rights
+    to define roles; the stack's deploy identity only assigns it (tests/iam evaluates it from this document)."""
+    return {
+        "name": onboarding_role_guid(subscription_id, environment),
+        "roleName": onboarding_role_name(subscription_id, environment),
+        "description": f"makini-infra: store new customers' Makini connection tokens of {environment} (set "
+        "secrets and read their metadata; never read a value, delete, purge, back up or restore)",
+        "assignableScopes": [assignable_scope],
+        "permissions": [
+            {
+                "actions": [],
+                "notActions": [],
+                "dataActions": list(ONBOARDING_KEY_VAULT_DATA_ACTIONS),
+                "notDataActions": [],
+            }
+        ],
+    }
+
+
 #: Key Vault secret names: 1-127 letters, digits and dashes.
 KV_SECRET_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
 #: Key Vault names: 3-24 characters, letters, digits and dashes, starting with a letter, ending with a
@@ -159,6 +224,11 @@ def aws_secret_name(environment: str, path: str) -> str:
 def consumer_role_name(environment: str, consumer: str) -> str:
     """A consumer's role when the stack creates it (AWS IAM), and its Vault auth role."""
     return f"makini-{environment}-{consumer}"
+
+
+def onboarding_policy_name(environment: str, consumer: str) -> str:
+    """The onboarding identity's store policy (AWS IAM, Vault ACL): create tokens in run-time classes only."""
+    return f"makini-{environment}-{consumer}-onboard"
 
 
 def consumer_read_policy_name(environment: str, consumer: str) -> str:

@@ -5,6 +5,10 @@ Per consumer one customer-managed policy ``makini-<env>-<consumer>-read`` (built
 the one :class:`components.aws.identity.ConsumerRoles` created. It names each secret outside a class
 by ARN and each access class it reads by the class's name pattern. The secrets' resource policies (the
 store) deny everyone else, so access needs both: this grant and the store's allow-list.
+
+The onboarding identity (issue 19) gets one more policy, ``makini-<env>-<consumer>-onboard``
+(:func:`components.aws.policies.onboarding_store_policy`): create run-time tokens in the run-time classes,
+with their tags and the environment's key, and never read, delete or re-tag one.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from stacks.naming import consumer_read_policy_name
+from stacks.naming import consumer_read_policy_name, onboarding_policy_name
 
-from .policies import consumer_read_policy, role_name_from_arn, secret_arn_prefix
+from .policies import consumer_read_policy, onboarding_store_policy, role_name_from_arn, secret_arn_prefix
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,16 @@ class ConsumerGrant:
 
 
 @dataclass(frozen=True)
+class OnboardingGrant:
+    """The environment's onboarding identity: stores run-time connections' tokens in these classes."""
+
+    consumer: str
+    role_arn: pulumi.Input[str]
+    #: The run-time access classes (``accessClasses.<class>.runtime``).
+    classes: Sequence[str]
+
+
+@dataclass(frozen=True)
 class ConsumerAccessArgs:
     environment: str
     consumers: Sequence[ConsumerGrant]
@@ -47,6 +61,8 @@ class ConsumerAccessArgs:
     queue_arn: pulumi.Input[str] | None = None
     dlq_arn: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: The onboarding identity, when the environment takes run-time connections.
+    onboarding: OnboardingGrant | None = None
 
 
 def _render(values: list[Any], classes: tuple[str, ...]) -> str:
@@ -105,4 +121,40 @@ class ConsumerAccess(pulumi.ComponentResource):
             )
             self.policies[grant.consumer] = policy
             self.policy_arns[grant.consumer] = policy.arn
-        self.register_outputs({"policyArns": self.policy_arns})
+        self.onboarding_policy_arn: pulumi.Output[str] | None = None
+        if args.onboarding is not None:
+            self.onboarding_policy_arn = self._onboarding(name, args, args.onboarding, region.region, prefix)
+        self.register_outputs({"policyArns": self.policy_arns, "onboardingPolicyArn": self.onboarding_policy_arn})
+
+    def _onboarding(
+        self,
+        name: str,
+        args: ConsumerAccessArgs,
+        grant: OnboardingGrant,
+        region: pulumi.Output[str],
+        prefix: pulumi.Output[str],
+    ) -> pulumi.Output[str]:
+        classes = tuple(sorted(grant.classes))
+        document = pulumi.Output.all(args.kms_key_arn, region, prefix).apply(
+            lambda v: json.dumps(
+                onboarding_store_policy(v[0], v[1], prefix=v[2], environment=args.environment, classes=classes),
+                sort_keys=True,
+            )
+        )
+        policy = aws.iam.Policy(
+            f"{name}-{grant.consumer}-onboard",
+            name=onboarding_policy_name(args.environment, grant.consumer),
+            description=f"makini-infra: {grant.consumer} stores new customers' tokens of {args.environment} in "
+            f"run-time classes {', '.join(classes)} (create only, never read)",
+            policy=document,
+            tags={**args.tags, "makini:consumer": grant.consumer},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-{grant.consumer}-onboard-attach",
+            role=pulumi.Output.from_input(grant.role_arn).apply(role_name_from_arn),
+            policy_arn=policy.arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        arn: pulumi.Output[str] = policy.arn
+        return arn

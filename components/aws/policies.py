@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from stacks.naming import aws_secret_name
+from stacks.naming import (
+    RUNTIME_MANAGED_BY,
+    RUNTIME_TAG_CLASS,
+    RUNTIME_TAG_CONNECTION_ID,
+    RUNTIME_TAG_ENVIRONMENT,
+    RUNTIME_TAG_KIND,
+    RUNTIME_TAG_MANAGED_BY,
+    aws_secret_name,
+)
 
 #: Data-plane reads of a secret value.
 READ_ACTIONS = ("secretsmanager:GetSecretValue",)
@@ -401,6 +409,168 @@ def consumer_read_policy(
             },
         ]
     return doc
+
+
+# --------------------------------------------------------------------------------------------------
+# The onboarding identity: stores run-time connections' tokens (issue 19)
+
+#: What the onboarding identity may do in a run-time class: create a token (with its tags), put a new value
+#: for a customer who reconnected, and look a token up (metadata, never the value) so a retry is idempotent
+#: and a connection is never stored in two classes.
+ONBOARDING_CREATE_ACTIONS = ("secretsmanager:CreateSecret", "secretsmanager:TagResource")
+ONBOARDING_UPDATE_ACTIONS = ("secretsmanager:PutSecretValue",)
+ONBOARDING_LOOKUP_ACTIONS = ("secretsmanager:DescribeSecret",)
+#: Never, on any token of the environment, whatever another policy of its role says.
+ONBOARDING_DENIED_ACTIONS = (
+    "secretsmanager:CancelRotateSecret",
+    "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutResourcePolicy",
+    "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:RestoreSecret",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:StopReplicationToReplica",
+    "secretsmanager:UntagResource",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:UpdateSecretVersionStage",
+)
+
+
+def runtime_token_arn_pattern(
+    prefix: str, access_class: str, connection_id: str = "*", suffix: str = ARN_SUFFIX_PATTERN
+) -> str:
+    """``<prefix>connections/<class>/<id>/token-*``: the ARN of a run-time token (``*``: any of the class).
+
+    For ``CreateSecret`` the suffix is ``*``: whether the ARN a create is authorised on carries the random
+    suffix is not documented, so the pattern allows both, and the ``secretsmanager:Name`` conditions of
+    :func:`onboarding_store_policy` pin the name itself to ``.../<id>/token``."""
+    return f"{prefix}connections/{access_class}/{connection_id}/token{suffix}"
+
+
+def onboarding_store_policy(
+    kms_key_arn: str, region: str, *, prefix: str, environment: str, classes: Sequence[str]
+) -> dict[str, Any]:
+    """Identity policy of the onboarding identity: create run-time tokens in the governed place, nothing else.
+
+    Per run-time class: ``CreateSecret`` (with ``TagResource``, which a create with tags needs) only
+
+    - at ``makini/<env>/connections/<class>/<id>/token``, where ``<id>`` is the value of the request's
+      ``makini:connection-id`` tag (a policy variable in ``Resource``), so the tag always equals the name
+      that binds the token to its connection, and a later ``TagResource`` can only re-set the same values;
+    - encrypted with the environment's key (``secretsmanager:KmsKeyArn``; without a key the request names
+      none and is refused);
+    - with exactly the run-time tags (``aws:TagKeys``), each with its one allowed value (``aws:RequestTag``):
+      environment, ``managed-by: makini-onboarding``, kind, class, the connection id (present);
+
+    ``PutSecretValue`` (a customer who reconnected gets a new token) and ``DescribeSecret`` on the class's
+    tokens; ``kms:GenerateDataKey``/``kms:Decrypt`` only through Secrets Manager for the class's tokens
+    (Secrets Manager needs both to encrypt a new value with a customer-managed key; without
+    ``GetSecretValue`` they decrypt nothing for the caller). Denied explicitly, on every secret under
+    ``connections/`` of the environment: reading a value, deleting, restoring, policies, untagging,
+    ``UpdateSecret``, rotation and replication; and a create whose name is not exactly
+    ``connections/<class>/<id>/token`` (``secretsmanager:Name``) or whose id holds ``*``, ``?`` or ``/``.
+    """
+    if not prefix.endswith("/") or "*" in prefix or "*" in kms_key_arn:
+        raise ValueError("the prefix and the key ARN must be exact")
+    classes = sorted(set(classes))
+    if not classes:
+        raise ValueError("an onboarding identity needs at least one run-time class")
+    secret_name_prefix = prefix.split(":secret:", 1)[1]
+    id_var = "${aws:RequestTag/" + RUNTIME_TAG_CONNECTION_ID + "}"
+    statements: list[dict[str, Any]] = []
+    for c in classes:
+        sid = "".join(part.capitalize() for part in c.split("-"))
+        statements.append(
+            {
+                "Sid": f"CreateRuntimeTokens{sid}",
+                "Effect": "Allow",
+                "Action": list(ONBOARDING_CREATE_ACTIONS),
+                "Resource": runtime_token_arn_pattern(prefix, c, id_var, suffix="*"),
+                "Condition": {
+                    "StringEquals": {
+                        f"aws:RequestTag/{RUNTIME_TAG_ENVIRONMENT}": environment,
+                        f"aws:RequestTag/{RUNTIME_TAG_MANAGED_BY}": RUNTIME_MANAGED_BY,
+                        f"aws:RequestTag/{RUNTIME_TAG_KIND}": "connection-token",
+                        f"aws:RequestTag/{RUNTIME_TAG_CLASS}": c,
+                    },
+                    "ForAllValues:StringEquals": {
+                        "aws:TagKeys": sorted(
+                            [
+                                RUNTIME_TAG_CLASS,
+                                RUNTIME_TAG_CONNECTION_ID,
+                                RUNTIME_TAG_ENVIRONMENT,
+                                RUNTIME_TAG_KIND,
+                                RUNTIME_TAG_MANAGED_BY,
+                            ]
+                        )
+                    },
+                    "Null": {f"aws:RequestTag/{RUNTIME_TAG_CONNECTION_ID}": "false"},
+                },
+            }
+        )
+        statements.append(
+            {
+                "Sid": f"CreateWithEnvironmentKey{sid}",
+                "Effect": "Deny",
+                "Action": "secretsmanager:CreateSecret",
+                "Resource": runtime_token_arn_pattern(prefix, c, suffix="*"),
+                "Condition": {"StringNotEquals": {"secretsmanager:KmsKeyArn": kms_key_arn}},
+            }
+        )
+    patterns = [runtime_token_arn_pattern(prefix, c) for c in classes]
+    statements += [
+        {
+            "Sid": "UpdateAndLookUpRuntimeTokens",
+            "Effect": "Allow",
+            "Action": [*ONBOARDING_UPDATE_ACTIONS, *ONBOARDING_LOOKUP_ACTIONS],
+            "Resource": patterns,
+        },
+        {
+            "Sid": "EncryptThroughSecretsManager",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": kms_key_arn,
+            "Condition": {
+                "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:SecretARN": [f"{prefix}connections/{c}/*" for c in classes]},
+            },
+        },
+        {
+            "Sid": "NeverReadOrManageTokens",
+            "Effect": "Deny",
+            "Action": list(ONBOARDING_DENIED_ACTIONS),
+            "Resource": f"{prefix}connections/*",
+        },
+        {
+            "Sid": "NoDeeperNamesOrWildcardIds",
+            "Effect": "Deny",
+            "Action": list(ONBOARDING_CREATE_ACTIONS),
+            "Resource": f"{prefix}connections/*",
+            "Condition": {
+                "StringLike": {
+                    f"aws:RequestTag/{RUNTIME_TAG_CONNECTION_ID}": ["*${*}*", "*${?}*", "*/*"],
+                }
+            },
+        },
+        {
+            "Sid": "NoDeeperNames",
+            "Effect": "Deny",
+            "Action": "secretsmanager:CreateSecret",
+            "Resource": f"{prefix}connections/*",
+            "Condition": {"StringLike": {"secretsmanager:Name": f"{secret_name_prefix}connections/*/*/*/*"}},
+        },
+        {
+            "Sid": "OnlyTokenNames",
+            "Effect": "Deny",
+            "Action": "secretsmanager:CreateSecret",
+            "Resource": f"{prefix}connections/*",
+            "Condition": {"StringNotLike": {"secretsmanager:Name": f"{secret_name_prefix}connections/*/*/token"}},
+        },
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def role_name_from_arn(arn: str) -> str:

@@ -10,7 +10,13 @@
 * "Azure Service Bus Data Receiver" per consumer of the webhook queue (``webhookQueue: true``), scoped to
   exactly that queue (:class:`QueueAccess`): the namespace has local (SAS) auth disabled, so without it a
   consumer could not receive at all. Receive covers peek-lock, complete, abandon and dead-lettering, and the
-  queue's dead-letter subqueue; it gives no send and nothing on any other queue.
+  queue's dead-letter subqueue; it gives no send and nothing on any other queue;
+* the onboarding identity (issue 19): the custom role ``makini-<env>-onboarding-<subscription>``
+  (:data:`stacks.naming.ONBOARDING_KEY_VAULT_DATA_ACTIONS`: set a secret and read secrets' metadata; never a
+  value, never delete, purge, back up or restore) on each run-time class's vault. No built-in role is that
+  narrow: Key Vault Secrets Officer is ``Microsoft.KeyVault/vaults/secrets/*`` (it reads every value and
+  deletes), and Secrets User only reads. bootstrap/ defines the role: defining roles is not the deploy
+  identity's right (it could widen a role it may assign), so the program only assigns it, by its fixed GUID.
 Role assignment names are GUIDs derived (uuid5) from environment, identity, secret path, role and
 principal, so a re-run never creates duplicates. Secret ids come in as Inputs: this component does not
 depend on how the store builds them.
@@ -26,7 +32,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_azure_native as azure_native
 
-from stacks.naming import rotator_role_definition_guid
+from stacks.naming import onboarding_role_guid, rotator_role_definition_guid
 
 SECRETS_USER_ROLE_ID = "4633458b-17de-408a-b874-0445c86b69e6"
 SERVICE_BUS_RECEIVER_ROLE_ID = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"  # Azure Service Bus Data Receiver
@@ -59,6 +65,16 @@ class AzureConsumerGrant:
 
 
 @dataclass(frozen=True)
+class AzureOnboardingGrant:
+    """The onboarding identity: sets secrets in the vaults of these run-time classes, and nothing else."""
+
+    consumer: str
+    principal_id: str
+    principal_type: str
+    classes: Sequence[str]
+
+
+@dataclass(frozen=True)
 class KeyVaultAccessArgs:
     environment: str
     #: Catalog path -> the secret's Azure resource id (from the store).
@@ -70,6 +86,12 @@ class KeyVaultAccessArgs:
     rotated_paths: Sequence[str] = field(default_factory=tuple)
     #: Access class -> the resource id of its Key Vault.
     class_vault_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    #: The onboarding identity, when the environment takes run-time connections.
+    onboarding: AzureOnboardingGrant | None = None
+
+
+def _onboarding_assignment_name(environment: str, consumer: str, pattern: str, principal_id: str, sub: str) -> str:
+    return assignment_name(environment, consumer, pattern, onboarding_role_guid(sub, environment), principal_id)
 
 
 class KeyVaultAccess(pulumi.ComponentResource):
@@ -133,7 +155,36 @@ class KeyVaultAccess(pulumi.ComponentResource):
                     description=f"makini-infra: rotation writes new versions of {path} of {env}",
                     opts=pulumi.ResourceOptions(parent=self),
                 )
+        if args.onboarding is not None:
+            self._onboarding(name, env, args.onboarding, args.class_vault_ids, client.subscription_id)
         self.register_outputs({"assignmentCount": len(self.assignments)})
+
+    def _onboarding(
+        self,
+        name: str,
+        env: str,
+        grant: AzureOnboardingGrant,
+        class_vault_ids: Mapping[str, pulumi.Input[str]],
+        subscription_id: pulumi.Output[str],
+    ) -> None:
+        role = subscription_id.apply(lambda sub: role_definition_id(sub, onboarding_role_guid(sub, env)))
+        for klass in sorted(set(grant.classes)):
+            if klass not in class_vault_ids:
+                raise ValueError(f"{grant.consumer}: no Key Vault for run-time class {klass}")
+            pattern = f"onboard:connections/{klass}/*"
+            self.assignments[(grant.consumer, pattern)] = azure_native.authorization.RoleAssignment(
+                f"{name}-{grant.consumer}-onboard-{klass}",
+                role_assignment_name=subscription_id.apply(
+                    functools.partial(_onboarding_assignment_name, env, grant.consumer, pattern, grant.principal_id)
+                ),
+                scope=class_vault_ids[klass],
+                principal_id=grant.principal_id,
+                principal_type=grant.principal_type,
+                role_definition_id=role,
+                description=f"makini-infra: {grant.consumer} stores new customers' tokens in run-time class {klass} "
+                f"of {env} (custom role makini-{env}-onboarding-*, defined by bootstrap/: set secrets, read metadata)",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Least-privilege Vault access for the consumers of one environment.
 
 Per consumer a ``vault.Policy`` (``makini-<env>-<consumer>-read``, rendered by the pure
-:mod:`components.vault.policies`) and one auth role binding its workload identity to exactly that
-policy (``token_no_default_policy``: not even Vault's default policy), on the auth backend mounted at
+:mod:`components.vault.policies`; the onboarding identity also ``makini-<env>-<consumer>-onboard``) and one
+auth role binding its workload identity to exactly those policies (``token_no_default_policy``: not even Vault's default policy), on the auth backend mounted at
 the configured path: JWT/OIDC, Kubernetes or AppRole. Tokens are short-lived (config caps them).
 The auth backends themselves are the platform's (they hold the issuer or cluster settings); this
 component only adds roles to them.
@@ -18,9 +18,9 @@ from typing import TypedDict
 import pulumi
 import pulumi_vault as vault
 
-from stacks.naming import consumer_read_policy_name, consumer_role_name
+from stacks.naming import consumer_read_policy_name, consumer_role_name, onboarding_policy_name
 
-from .policies import consumer_policy_hcl
+from .policies import consumer_policy_hcl, onboarding_policy_hcl
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,9 @@ class VaultConsumerGrant:
     token_max_ttl: int = 3600
     #: Access classes whose tokens it reads (one ``+`` segment per class).
     classes: Sequence[str] = ()
+    #: Run-time classes it stores new connections' tokens in (the onboarding identity): a second policy,
+    #: ``makini-<env>-<consumer>-onboard``, on the same auth role.
+    creates: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -89,30 +92,47 @@ class VaultAccess(pulumi.ComponentResource):
         self.policies: dict[str, vault.Policy] = {}
         self.roles: dict[str, pulumi.CustomResource] = {}
         self.policy_names = {}
+        self.onboarding_policy_names: dict[str, pulumi.Output[str]] = {}
         for grant in sorted(args.consumers, key=lambda g: g.consumer):
-            if not grant.paths and not grant.classes:
+            if not grant.paths and not grant.classes and not grant.creates:
                 continue
             env, consumer = args.environment, grant.consumer
-            policy = vault.Policy(
-                f"{name}-{consumer}",
-                name=consumer_read_policy_name(env, consumer),
-                policy=pulumi.Output.from_input(args.mount).apply(
-                    functools.partial(
-                        consumer_policy_hcl, env, consumer, paths=tuple(grant.paths), classes=tuple(grant.classes)
-                    )
-                ),
-                opts=child,
-            )
-            self.policies[consumer] = policy
-            self.policy_names[consumer] = policy.name
-            self.roles[consumer] = self._role(name, env, grant, policy)
-        self.register_outputs({"policyNames": self.policy_names})
+            policies: list[vault.Policy] = []
+            if grant.paths or grant.classes:
+                policy = vault.Policy(
+                    f"{name}-{consumer}",
+                    name=consumer_read_policy_name(env, consumer),
+                    policy=pulumi.Output.from_input(args.mount).apply(
+                        functools.partial(
+                            consumer_policy_hcl, env, consumer, paths=tuple(grant.paths), classes=tuple(grant.classes)
+                        )
+                    ),
+                    opts=child,
+                )
+                self.policies[consumer] = policy
+                self.policy_names[consumer] = policy.name
+                policies.append(policy)
+            if grant.creates:
+                onboard = vault.Policy(
+                    f"{name}-{consumer}-onboard",
+                    name=onboarding_policy_name(env, consumer),
+                    policy=pulumi.Output.from_input(args.mount).apply(
+                        functools.partial(_onboarding_hcl, env, consumer, tuple(grant.creates))
+                    ),
+                    opts=child,
+                )
+                self.onboarding_policy_names[consumer] = onboard.name
+                policies.append(onboard)
+            self.roles[consumer] = self._role(name, env, grant, policies)
+        self.register_outputs({"policyNames": self.policy_names, "onboardingPolicyNames": self.onboarding_policy_names})
 
-    def _role(self, name: str, env: str, grant: VaultConsumerGrant, policy: vault.Policy) -> pulumi.CustomResource:
+    def _role(
+        self, name: str, env: str, grant: VaultConsumerGrant, policies: Sequence[vault.Policy]
+    ) -> pulumi.CustomResource:
         consumer, auth = grant.consumer, grant.auth
         common = AuthRoleOptions(
             role_name=consumer_role_name(env, consumer),
-            token_policies=[policy.name],
+            token_policies=[p.name for p in policies],
             token_no_default_policy=True,
             token_ttl=grant.token_ttl,
             token_max_ttl=grant.token_max_ttl,
@@ -150,6 +170,10 @@ class VaultAccess(pulumi.ComponentResource):
                 **common,
             )
         raise TypeError(f"consumer {consumer}: unknown Vault auth role {type(auth).__name__}")
+
+
+def _onboarding_hcl(env: str, consumer: str, classes: tuple[str, ...], mount: str) -> str:
+    return onboarding_policy_hcl(env, consumer, mount, classes)
 
 
 class AuthRoleOptions(TypedDict):

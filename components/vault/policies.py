@@ -85,3 +85,26 @@ def consumer_policy_hcl(
     for p in granted:
         lines += ["", f'path "{p}" {{', '  capabilities = ["read"]', "}"]
     return "\n".join(lines) + "\n\n" + token_self_hcl()
+
+
+def onboarding_policy_hcl(environment: str, consumer: str, mount: str, classes: Iterable[str]) -> str:
+    """The onboarding identity's HCL policy: ``create``/``update`` on the tokens of each run-time class, nothing
+    else (issue 19).
+
+    ``<mount>/data/connections/<class>/+/token``: a write of a new customer's token (``create``) or of a new token
+    for a customer who reconnected (``update``; on a mount with ``cas_required`` a write must name the version it
+    replaces, ``cas: 0`` for a first write). No ``read`` (a KV v2 write answers with the version's metadata, never
+    the value), no ``delete``/``destroy``, no ``list``, and nothing on ``metadata/``: custom metadata and the
+    version settings (``delete_version_after`` would let it expire every token) stay the deployer's. The path names
+    the connection (the ``+`` segment), so nothing the onboarding identity writes can re-point a token.
+    """
+    globs = [class_token_glob(mount, c) for c in sorted(set(classes))]
+    if not globs:
+        raise ValueError(f"onboarding identity {consumer} of {environment} has no run-time class")
+    lines = [
+        f"# makini-infra: {consumer} stores new customers' tokens of {environment} in its run-time classes "
+        "(create and update only: never read, list or delete)."
+    ]
+    for p in globs:
+        lines += ["", f'path "{p}" {{', '  capabilities = ["create", "update"]', "}"]
+    return "\n".join(lines) + "\n\n" + token_self_hcl()

@@ -8,7 +8,7 @@ from datetime import UTC, timedelta
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.access import ConsumerAccess, ConsumerAccessArgs, ConsumerGrant
+from components.aws.access import ConsumerAccess, ConsumerAccessArgs, ConsumerGrant, OnboardingGrant
 from components.aws.identity import ConsumerRoles, ConsumerRolesArgs
 from components.aws.rotation import Reminder, TokenRotation, TokenRotationArgs, rotation_role
 from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
@@ -159,6 +159,7 @@ class AwsBackend:
             )
             for n in sorted(arns)
         ]
+        onboarding = ctx.catalog.onboarding_identity
         return ConsumerAccess(
             f"{ctx.name}-aws-access",
             ConsumerAccessArgs(
@@ -169,6 +170,13 @@ class AwsBackend:
                 queue_arn=self.webhook.queue_arn if self.webhook is not None else None,
                 dlq_arn=self.webhook.dlq_arn if self.webhook is not None else None,
                 tags=ctx.tags,
+                onboarding=OnboardingGrant(
+                    consumer=onboarding,
+                    role_arn=arns[onboarding],
+                    classes=[c.name for c in ctx.catalog.classes_created_by(onboarding)],
+                )
+                if onboarding is not None
+                else None,
             ),
             opts=ctx.opts(),
         )

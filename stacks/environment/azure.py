@@ -18,6 +18,7 @@ import pulumi
 
 from components.azure.access import (
     AzureConsumerGrant,
+    AzureOnboardingGrant,
     KeyVaultAccess,
     KeyVaultAccessArgs,
     QueueAccess,
@@ -125,6 +126,17 @@ class AzureBackend:
             for n, c in sorted(cfg.consumers.items())
             if c.azure is not None
         ]
+        onboarding = None
+        name = ctx.catalog.onboarding_identity
+        if name is not None and cfg.consumers[name].azure is not None:
+            identity = cfg.consumers[name].azure
+            assert identity is not None
+            onboarding = AzureOnboardingGrant(
+                consumer=name,
+                principal_id=identity.principal_id,
+                principal_type=identity.principal_type,
+                classes=[k.name for k in ctx.catalog.classes_created_by(name)],
+            )
         return KeyVaultAccess(
             f"{ctx.name}-azure-access",
             KeyVaultAccessArgs(
@@ -132,6 +144,7 @@ class AzureBackend:
                 secret_ids=self.store.secret_ids,
                 consumers=grants,
                 class_vault_ids={k: v.id for k, v in self.store.class_vaults.items()},
+                onboarding=onboarding,
             ),
             opts=ctx.opts(),
         )

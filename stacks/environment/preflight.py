@@ -27,11 +27,12 @@ from components.aws.policies import (
     caller_principal_arn,
     consumer_read_policy,
     kms_key_policy,
+    onboarding_store_policy,
     secret_arn_prefix,
     secret_resource_policy,
 )
 from components.aws.rotation_policies import rotation_policy
-from components.vault.policies import consumer_policy_hcl
+from components.vault.policies import consumer_policy_hcl, onboarding_policy_hcl
 from components.vault.rotation import rotator_policy
 
 from ..catalog import DOCTOR_READS, OAUTH_CLIENT_PATH, Catalog, SystemIdentity
@@ -46,6 +47,7 @@ from ..naming import (
     consumer_role_name,
     key_vault_name,
     key_vault_secret_name,
+    onboarding_policy_name,
     receiver_role_name,
     rotation_role_name,
     vault_metadata_path,
@@ -218,6 +220,24 @@ def _aws(cfg: StackConfig, catalog: Catalog, target: Target) -> list[dict[str, A
                 tags={**tags, "makini:consumer": n},
             )
         )
+    onboarding = catalog.onboarding_identity
+    if onboarding is not None and onboarding in consumers:
+        doc = onboarding_store_policy(
+            key_arn,
+            target.region,
+            prefix=prefix,
+            environment=env,
+            classes=[c.name for c in catalog.classes_created_by(onboarding)],
+        )
+        out.append(
+            _resource(
+                "aws:iam/policy:Policy",
+                f"{name}-aws-access-{onboarding}-onboard",
+                name=onboarding_policy_name(env, onboarding),
+                policy=json.dumps(doc, sort_keys=True),
+                tags={**tags, "makini:consumer": onboarding},
+            )
+        )
     if SystemIdentity.ROTATION in system:
         doc = rotation_policy(
             partition=target.partition,
@@ -280,6 +300,9 @@ def _azure(cfg: StackConfig, catalog: Catalog, project: str, organization: str |
     rotated_classes = catalog.classes_written_by(SystemIdentity.ROTATION)
     if rotated or rotated_classes:
         count += len(rotated) + len(rotated_classes) + ROTATION_FIXED_ASSIGNMENTS
+    onboarding = catalog.onboarding_identity
+    if onboarding is not None and cfg.consumers[onboarding].azure is not None:
+        count += len(catalog.classes_created_by(onboarding))  # the custom role on each run-time class vault
     if cfg.webhooks.enabled:
         count += RECEIVER_FIXED_ASSIGNMENTS
         # Data Receiver on the queue for each webhook-queue consumer (components/azure/access.QueueAccess).
@@ -316,6 +339,18 @@ def _vault(cfg: StackConfig, catalog: Catalog) -> list[dict[str, Any]]:
                     policy=consumer_policy_hcl(env, n, mount, paths, classes),
                 )
             )
+    onboarding = catalog.onboarding_identity
+    if onboarding is not None and cfg.consumers[onboarding].vault is not None:
+        out.append(
+            _resource(
+                "vault:index/policy:Policy",
+                f"{name}-vault-access-{onboarding}-onboard",
+                name=onboarding_policy_name(env, onboarding),
+                policy=onboarding_policy_hcl(
+                    env, onboarding, mount, [c.name for c in catalog.classes_created_by(onboarding)]
+                ),
+            )
+        )
     token_paths = sorted(s.path for s in catalog.explicit_secrets if SystemIdentity.ROTATION in s.writers)
     classes = [c.name for c in catalog.classes_written_by(SystemIdentity.ROTATION)]
     if token_paths or classes:

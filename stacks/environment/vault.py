@@ -104,6 +104,7 @@ class VaultBackend:
                 token_ttl=c.vault.token_ttl,
                 token_max_ttl=c.vault.token_max_ttl,
                 classes=[k.name for k in ctx.catalog.classes_read_by(n)],
+                creates=[k.name for k in ctx.catalog.classes_created_by(n)],
             )
             for n, c in sorted(cfg.consumers.items())
             if c.vault is not None

@@ -20,9 +20,10 @@ import pytest
 
 from bootstrap import aws_policies, azure_ci, oidc
 from bootstrap.model import BOOTSTRAP_DIR, boundary_arn
-from infra.offline import ProgramRun, load_stack_file, run_program
+from infra.offline import MOCK_SUBSCRIPTION_ID, ProgramRun, load_stack_file, run_program
 from infra.plan import build_plan
 from infra.plan import main as plan_main
+from stacks.naming import onboarding_role_guid
 from tests.bootstrap.conftest import EXAMPLES, REPO, REPO_ID, example
 
 with warnings.catch_warnings():
@@ -97,9 +98,12 @@ def test_staging_gets_an_azure_identity_and_a_vault_role_and_no_preview():
         "repo:acme/makini-infra:repository_id:704215839:environment:staging:event_name:push:"
         "job_workflow_ref:acme/makini-infra/.github/workflows/main.yml@refs/heads/main"
     )
-    (rotator,) = _of(run, "azure-native:authorization:RoleDefinition")
     scope = example("staging").settings.azure.scope  # type: ignore[union-attr]
     expected = azure_ci.rotator_role_definition(scope)
+    definitions = {r.plain_inputs["roleDefinitionId"]: r for r in _of(run, "azure-native:authorization:RoleDefinition")}
+    # the rotator's role (issue 20) and the onboarding identity's (issue 19): nothing else
+    assert len(definitions) == 2
+    rotator = definitions[expected["name"]]
     assert rotator.plain_inputs["roleDefinitionId"] == expected["name"]
     assert rotator.plain_inputs["assignableScopes"] == [scope]
     (permission,) = rotator.plain_inputs["permissions"]
@@ -257,7 +261,6 @@ def test_the_azure_deploy_identity_may_assign_exactly_the_roles_the_program_assi
     (every one of them, so the deploy can succeed) and no privileged role. The condition itself is not
     evaluated here: tests/iam/azure_rbac refuses ABAC conditions rather than guess."""
     from bootstrap import azure_ci
-    from infra.offline import MOCK_SUBSCRIPTION_ID
     from stacks.naming import rotator_role_definition_guid
     from tests.program.test_azure_integration import azure_config
     from tests.support import run
@@ -275,13 +278,18 @@ def test_the_azure_deploy_identity_may_assign_exactly_the_roles_the_program_assi
         a.plain_inputs["roleDefinitionId"].rsplit("/", 1)[-1]
         for a in run(with_queue_consumer).of_type("azure-native:authorization:RoleAssignment")
     }
-    roles = azure_ci.assignable_roles(MOCK_SUBSCRIPTION_ID)
+    (stack,) = example("staging").served
+    roles = azure_ci.assignable_roles(stack, MOCK_SUBSCRIPTION_ID)
     assert assigned == set(roles)  # every one of them is used, and nothing else
+    # the custom roles (the rotator's, issue 20; the onboarding identity's, issue 19) are bootstrap's
+    assert set(roles) - set(azure_ci.ASSIGNABLE_ROLES) == {
+        rotator_role_definition_guid(MOCK_SUBSCRIPTION_ID),
+        onboarding_role_guid(MOCK_SUBSCRIPTION_ID, "staging"),
+    }
     builtin = json.loads((BOOTSTRAP_DIR.parent / "tests" / "iam" / "azure_builtin_roles.json").read_text())["roles"]
     known = {r["id"].rsplit("/", 1)[-1]: r["roleName"] for r in builtin}
     for guid, name in azure_ci.ASSIGNABLE_ROLES.items():
         assert known.get(guid) == name, guid
-    assert set(roles) - set(azure_ci.ASSIGNABLE_ROLES) == {rotator_role_definition_guid(MOCK_SUBSCRIPTION_ID)}
     assert "b86a8fe4-44ce-4948-aee5-eccb2c155cd7" not in roles  # Key Vault Secrets Officer: never assigned
     condition = azure_ci.role_assignment_condition(roles)
     for guid in roles:

@@ -35,6 +35,7 @@ from bootstrap.aws_policies import boundary_policy
 from bootstrap.azure_ci import rotator_role_definition
 from bootstrap.model import boundary_arn
 from infra.offline import MOCK_DEPLOYER_ROLE, mock_secret_version_id
+from stacks.naming import onboarding_role_definition
 from tests.iam import azure_rbac
 from tests.iam.aws_policy import Decision, Policy, Request, evaluate
 
@@ -359,13 +360,19 @@ class AzureEnvironment:
     assignments: list[azure_rbac.RoleAssignment]
     #: Every Key Vault of the environment, by name.
     vault_ids: dict[str, str] = field(default_factory=dict)
+    #: The built-in roles plus the custom roles the plan defines (the onboarding identity's).
+    roles: azure_rbac.RoleCatalog = field(default_factory=azure_rbac.builtin_roles)
 
     #: The built-in roles, and the custom roles the bootstrap creates (the rotator's).
     roles: azure_rbac.RoleCatalog = field(default_factory=azure_rbac.builtin_roles)
 
     def decide(self, identity: str, action: str, path: str) -> azure_rbac.AzureDecision:
+        return self.decide_on(identity, action, self.secrets[path])
+
+    def decide_on(self, identity: str, action: str, resource_id: str) -> azure_rbac.AzureDecision:
+        """Any resource id: e.g. a run-time token, which the plan does not hold."""
         return azure_rbac.evaluate(
-            azure_rbac.AzureRequest(self.principals[identity], action, self.secrets[path]),
+            azure_rbac.AzureRequest(self.principals[identity], action, resource_id),
             assignments=self.assignments,
             roles=self.roles,
         )
@@ -432,9 +439,15 @@ def azure_environment(plan: Mapping[str, Any], config: Mapping[str, Any], subscr
         if len(ids) != 1:
             raise AccessModelError(f"{env}: the {name} component assigns roles to {len(ids)} principals: {sorted(ids)}")
         principals[name] = ids.pop()
-    # The rotator's custom role, as the bootstrap defines it in this subscription (not a built-in).
-    custom = azure_rbac.RoleDefinition.from_json(rotator_role_definition(f"/subscriptions/{subscription_id}"))
-    roles = azure_rbac.builtin_roles().with_roles(custom)
+    # The custom roles the plan assigns, as the bootstrap defines them in this subscription (not built-ins):
+    # the rotator's and the onboarding identity's (both from stacks.naming / bootstrap.azure_ci).
+    custom = [
+        azure_rbac.RoleDefinition.from_json(rotator_role_definition(f"/subscriptions/{subscription_id}")),
+        azure_rbac.RoleDefinition.from_json(
+            onboarding_role_definition(subscription_id, env, f"/subscriptions/{subscription_id}")
+        ),
+    ]
+    roles = azure_rbac.builtin_roles().with_roles(*custom)
     return AzureEnvironment(env, vault_id, secrets, principals, assignments, vault_ids, roles)
 
 

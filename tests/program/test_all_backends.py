@@ -129,16 +129,17 @@ def test_staging_stack_file_uses_all_three_backends():
     src = load_stack_file("staging")
     r = run_program("staging", src.config, src.secret_keys)
     assert r.outputs["backends"] == ["aws", "azure", "vault"]
-    # the environment's vault and the 'standard' access class's own, with the same settings each
+    # the environment's vault and the access classes' own ('standard', run-time 'linked'), same settings each
     vaults = {
         v.plain_inputs["vaultName"]: v.plain_inputs["properties"] for v in r.of_type("azure-native:keyvault:Vault")
     }
-    assert set(vaults) == {r.outputs["azure"]["vaultName"], r.outputs["azure"]["classVaults"]["standard"]["vaultName"]}
+    classes = r.outputs["azure"]["classVaults"]
+    assert set(vaults) == {r.outputs["azure"]["vaultName"], *(classes[k]["vaultName"] for k in ("standard", "linked"))}
     for props in vaults.values():
         assert props["publicNetworkAccess"] == "Disabled" and props["enablePurgeProtection"] is True
         assert props["softDeleteRetentionInDays"] == 90
-    assert len(r.of_type("azure-native:network:PrivateEndpoint")) == 2  # one per vault
-    assert len(r.of_type("azure-native:monitor:DiagnosticSetting")) == 2
+    assert len(r.of_type("azure-native:network:PrivateEndpoint")) == 3  # one per vault
+    assert len(r.of_type("azure-native:monitor:DiagnosticSetting")) == 3  # one per vault
     [config] = r.of_type("vault:kv/secretBackendV2:SecretBackendV2")
     assert config.plain_inputs["deleteVersionAfter"] == 5040 * 3600
     assert r.outputs["vault"]["mount"] == "makini-staging"

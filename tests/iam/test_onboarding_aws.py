@@ -1,0 +1,180 @@
+"""The onboarding identity's AWS policy (issue 19), decided by the evaluator written from the IAM User Guide.
+
+moto's IAM engine ignores conditions (tests/iam/README.md), and every rule here is a condition or a policy
+variable: ``aws:RequestTag``, ``aws:TagKeys``, ``secretsmanager:KmsKeyArn``, ``secretsmanager:Name`` and the
+connection id tag used as ``${aws:RequestTag/makini:connection-id}`` in ``Resource``. So the proof is the
+evaluator's; tests/functions/onboarding/ runs the client against moto for what moto models (actions and
+resources), and tests/program/test_onboarding_plan.py checks the deployed document is this one.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from components.aws.policies import onboarding_store_policy, secret_arn_prefix
+from stacks.naming import runtime_tags
+from tests.iam.aws_policy import Outcome, Policy, Request, evaluate
+
+ACCOUNT = "111111111111"
+REGION = "eu-west-1"
+ENV = "prod"
+PREFIX = secret_arn_prefix("aws", REGION, ACCOUNT, ENV)
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+OTHER_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/ffffffff-12ab-34cd-56ef-1234567890ab"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/onboarding-prod"
+POLICY = Policy.parse(
+    onboarding_store_policy(KEY, REGION, prefix=PREFIX, environment=ENV, classes=["linked", "eu-linked"]),
+    "onboard",
+)
+
+
+def arn(name: str, suffix: str = "-AbCdEf") -> str:
+    return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}{suffix}"
+
+
+def create(
+    name: str = f"makini/{ENV}/connections/linked/29000207611898/token",
+    tags: dict[str, str] | None = None,
+    key: str | None = KEY,
+    suffix: str = "-AbCdEf",
+):
+    tags = runtime_tags(ENV, "linked", "29000207611898") if tags is None else tags
+    context: dict[str, object] = {"secretsmanager:Name": name}
+    if key is not None:
+        context["secretsmanager:KmsKeyArn"] = key
+    out = []
+    for action in ("secretsmanager:CreateSecret", "secretsmanager:TagResource"):
+        ctx = dict(context) if action.endswith("CreateSecret") else {}
+        request = Request(ROLE, action, arn(name, suffix), context=ctx, request_tags=tags)
+        out.append(evaluate(request, identity_policies=[POLICY]))
+    return out
+
+
+def allowed(decisions) -> bool:
+    return all(d.allowed for d in decisions)
+
+
+@pytest.mark.parametrize("suffix", ["-AbCdEf", ""])
+def test_creates_a_token_of_a_run_time_class_with_its_tags_and_the_environment_key(suffix):
+    decisions = create(suffix=suffix)
+    assert allowed(decisions), [d.reason for d in decisions]
+    other = create(
+        name=f"makini/{ENV}/connections/eu-linked/77/token", tags=runtime_tags(ENV, "eu-linked", "77"), suffix=suffix
+    )
+    assert allowed(other), [d.reason for d in other]
+
+
+@pytest.mark.parametrize(
+    ("why", "kwargs"),
+    [
+        ("another environment", dict(name="makini/dev/connections/linked/29000207611898/token")),
+        ("a declared class", dict(name=f"makini/{ENV}/connections/standard/29000207611898/token")),
+        ("an explicit-list token's place", dict(name=f"makini/{ENV}/connections/29000207611898/token")),
+        ("outside connections/", dict(name=f"makini/{ENV}/oauth/client")),
+        ("a deeper name", dict(name=f"makini/{ENV}/connections/linked/29000207611898/x/token")),
+        ("not a token", dict(name=f"makini/{ENV}/connections/linked/29000207611898/m2m-key")),
+        ("a name longer than token", dict(name=f"makini/{ENV}/connections/linked/29000207611898/tokenx")),
+        ("the default key", dict(key=None)),
+        ("another key", dict(key=OTHER_KEY)),
+        ("no tags", dict(tags={})),
+        ("an extra tag", dict(tags={**runtime_tags(ENV, "linked", "29000207611898"), "team": "x"})),
+        ("another class's tag", dict(tags=runtime_tags(ENV, "eu-linked", "29000207611898"))),
+        ("another environment's tag", dict(tags=runtime_tags("dev", "linked", "29000207611898"))),
+        ("an id tag naming another connection", dict(tags=runtime_tags(ENV, "linked", "29000207611899"))),
+        (
+            "managed-by not the onboarding's",
+            dict(tags={**runtime_tags(ENV, "linked", "29000207611898"), "managed-by": "makini-infra"}),
+        ),
+        (
+            "no connection id tag",
+            dict(tags={k: v for k, v in runtime_tags(ENV, "linked", "1").items() if k != "makini:connection-id"}),
+        ),
+        (
+            "a wildcard id tag",
+            dict(name=f"makini/{ENV}/connections/linked/*/token", tags=runtime_tags(ENV, "linked", "*")),
+        ),
+    ],
+)
+def test_refuses_a_create_outside_the_governed_place(why, kwargs):
+    decisions = create(**kwargs)
+    assert not allowed(decisions), why
+
+
+def test_a_later_tag_change_can_only_repeat_the_values_that_bind_the_name():
+    name = f"makini/{ENV}/connections/linked/29000207611898/token"
+
+    def tag(tags):
+        return evaluate(
+            Request(ROLE, "secretsmanager:TagResource", arn(name), request_tags=tags), identity_policies=[POLICY]
+        )
+
+    assert tag(runtime_tags(ENV, "linked", "29000207611898")).allowed  # the same values: harmless
+    assert not tag({"makini:connection-id": "29000207611899"}).allowed  # re-pointing at another customer
+    assert not tag({"makini:class": "eu-linked"}).allowed
+    assert not tag({"owner": "me"}).allowed
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DeleteSecret",
+        "secretsmanager:PutResourcePolicy",
+        "secretsmanager:UntagResource",
+        "secretsmanager:UpdateSecret",
+        "secretsmanager:RotateSecret",
+        "secretsmanager:RestoreSecret",
+    ],
+)
+def test_never_reads_or_manages_a_token_even_with_an_admin_policy_beside(action):
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    for name in (
+        f"makini/{ENV}/connections/linked/29000207611898/token",
+        f"makini/{ENV}/connections/standard/acme/token",
+        f"makini/{ENV}/connections/acme/token",
+    ):
+        decision = evaluate(Request(ROLE, action, arn(name)), identity_policies=[POLICY, admin])
+        assert decision.outcome is Outcome.EXPLICIT_DENY, (action, name)
+
+
+def test_updates_and_looks_up_only_run_time_tokens_of_its_environment():
+    def put(name):
+        return evaluate(Request(ROLE, "secretsmanager:PutSecretValue", arn(name)), identity_policies=[POLICY]).allowed
+
+    assert put(f"makini/{ENV}/connections/linked/29000207611898/token")
+    assert put(f"makini/{ENV}/connections/eu-linked/1/token")
+    assert not put(f"makini/{ENV}/connections/standard/acme/token")
+    assert not put(f"makini/{ENV}/connections/acme/token")
+    assert not put("makini/dev/connections/linked/29000207611898/token")
+    assert not put(f"makini/{ENV}/webhook/secret")
+
+
+def test_uses_the_key_only_through_secrets_manager_for_run_time_tokens():
+    def kms(action, secret, via=f"secretsmanager.{REGION}.amazonaws.com"):
+        ctx = {"kms:ViaService": via, "kms:EncryptionContext:SecretARN": secret, "kms:CallerAccount": ACCOUNT}
+        root = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        }
+        return evaluate(Request(ROLE, action, KEY, context=ctx), identity_policies=[POLICY], key_policy=root).allowed
+
+    token = arn(f"makini/{ENV}/connections/linked/29000207611898/token")
+    assert kms("kms:GenerateDataKey", token) and kms("kms:Decrypt", token)
+    assert not kms("kms:GenerateDataKey", arn(f"makini/{ENV}/connections/standard/a/token"))
+    assert not kms("kms:Decrypt", arn("makini/dev/connections/linked/1/token"))
+    assert not kms("kms:Decrypt", token, via="s3.eu-west-1.amazonaws.com")
+    assert not kms("kms:Encrypt", token)
+
+
+def test_the_builder_refuses_what_would_widen_it():
+    with pytest.raises(ValueError):
+        onboarding_store_policy(KEY, REGION, prefix=PREFIX, environment=ENV, classes=[])
+    with pytest.raises(ValueError):
+        onboarding_store_policy(KEY, REGION, prefix=PREFIX + "*", environment=ENV, classes=["linked"])
