@@ -93,18 +93,28 @@ def onboarding_policy_hcl(environment: str, consumer: str, mount: str, classes: 
 
     ``<mount>/data/connections/<class>/+/token``: a write of a new customer's token (``create``) or of a new token
     for a customer who reconnected (``update``; on a mount with ``cas_required`` a write must name the version it
-    replaces, ``cas: 0`` for a first write). No ``read`` (a KV v2 write answers with the version's metadata, never
-    the value), no ``delete``/``destroy``, no ``list``, and nothing on ``metadata/``: custom metadata and the
-    version settings (``delete_version_after`` would let it expire every token) stay the deployer's. The path names
+    replaces, ``cas: 0`` for a first write). ``read`` on the same token's ``metadata/`` path: its versions and
+    custom metadata (never a value), so a retry is idempotent and a connection is never stored in two classes.
+    No ``read`` on ``data/`` (a KV v2 write answers with the version's metadata, never the value), no
+    ``delete``/``destroy``, no ``list``, and no write on ``metadata/``: custom metadata and the version settings
+    (``delete_version_after`` would let it expire every token) stay the deployer's. The path names
     the connection (the ``+`` segment), so nothing the onboarding identity writes can re-point a token.
     """
-    globs = [class_token_glob(mount, c) for c in sorted(set(classes))]
+    classes = sorted(set(classes))
+    globs = [class_token_glob(mount, c) for c in classes]
     if not globs:
         raise ValueError(f"onboarding identity {consumer} of {environment} has no run-time class")
     lines = [
         f"# makini-infra: {consumer} stores new customers' tokens of {environment} in its run-time classes "
-        "(create and update only: never read, list or delete)."
+        "(create and update only: never read a value, list or delete)."
     ]
-    for p in globs:
+    for c, p in zip(classes, globs, strict=True):
+        meta = p.replace(f"{mount.strip('/')}/data/", f"{mount.strip('/')}/metadata/", 1)
         lines += ["", f'path "{p}" {{', '  capabilities = ["create", "update"]', "}"]
+        lines += [
+            f"# the current version of a {c} token (for check-and-set) and whether one exists: never its value",
+            f'path "{meta}" {{',
+            '  capabilities = ["read"]',
+            "}",
+        ]
     return "\n".join(lines) + "\n\n" + token_self_hcl()

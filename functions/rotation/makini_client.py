@@ -316,6 +316,32 @@ class MakiniClient:
         jsonlog.register_secret(token)
         return token
 
+    def exchange_link_code(self, code: str, redirect_uri: str, client_id: str, client_secret: str) -> IssuedToken:
+        """A new customer's connection token: the Makini Link authorization code exchanged at ``POST /link/token``
+        (``grant_type=authorization_code``, FACTS.md). Retried like every call (429, 5xx, network); a code Makini
+        already consumed answers 400, raised as :class:`MakiniError`. The code, the client secret and the token
+        are registered with the logger's masking before anything is sent or returned."""
+        if not code or not redirect_uri:
+            raise MakiniError("the Link authorization code and its redirect_uri are required")
+        if not client_id or not client_secret:
+            raise MakiniError("OAuth client credentials are incomplete: client_id and client_secret are required")
+        jsonlog.register_secret(client_secret)
+        jsonlog.register_secret(code)
+        body = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }
+        data = self._request("POST", "/link/token", json_body=body, what="Link code exchange")
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise MakiniError("Makini /link/token answered the code exchange without an access_token")
+        jsonlog.register_secret(token)
+        expires = data.get("expires_in") if isinstance(data, dict) else None
+        return IssuedToken(token, expires if isinstance(expires, int) and not isinstance(expires, bool) else None)
+
     def issue_connection_token(self, system_token: str, connection_id: str) -> IssuedToken:
         """A fresh connection token (:func:`read_token_reply` says what is accepted). The body is ``{}``: the
         OAS's request schema lists no property, and its sample (``{"token": "{{TOKEN_GENERATED}}",

@@ -10,6 +10,10 @@
 Endpoints:
 - ``POST /link/token`` (JSON body) grant_type=client_credentials + client_id + client_secret ->
   ``{"access_token", "token_type": "Bearer", "expires_in"}``; wrong credentials -> 401.
+  grant_type=authorization_code + code + redirect_uri + client_id + client_secret (FACTS.md: Makini Link) ->
+  a new connection token ``{"access_token", "token_type": "Bearer", "expires_in": 30 days, "refresh_token"}``
+  for the connection the code was made for (:meth:`FakeMakini.link_code`); a code works once, with its own
+  redirect_uri, else 400.
 - ``GET /api/system/connections`` (system token) -> ``{"data": [...], "links": {...}, "meta": {...}}``.
 - ``POST /api/system/connections/{id}/token`` (system token) -> ``{"data": {"token", "expires_in"}}`` (the
   OAS's response schema around the ConnectionToken sample ``{"token": ..., "expires_in": ...}``), or the bare
@@ -146,6 +150,8 @@ class FakeMakini:
         self.connections: dict[str, Connection] = {}
         self._system_tokens: dict[str, float] = {}
         self._connection_tokens: dict[str, ConnectionToken] = {}
+        #: Link authorization codes: code -> (connection key, redirect_uri); removed when exchanged.
+        self._link_codes: dict[str, tuple[str, str]] = {}
         self._faults: list[Fault] = []
         self._requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
@@ -201,6 +207,16 @@ class FakeMakini:
             raise ValueError(f"sync_status must be one of {SYNC_STATUSES}")
         with self._lock:
             self.connections[key].sync_status = sync_status
+
+    def link_code(self, connection_id: str, redirect_uri: str = "https://app.example.com/makini/callback") -> str:
+        """What Makini Link hands the product's redirect after a customer connects: a single-use code (the
+        connection is created if it does not exist yet)."""
+        with self._lock:
+            if connection_id not in self.connections:
+                self.connections[connection_id] = Connection(key=connection_id, name=f"Connection {connection_id}")
+            code = "mklc_" + secrets.token_urlsafe(24)
+            self._link_codes[code] = (connection_id, redirect_uri)
+            return code
 
     def mint_connection_token(self, connection_id: str) -> str:
         """A token as if issued earlier (e.g. the value already in AWSCURRENT)."""
@@ -359,8 +375,10 @@ class FakeMakini:
         if not isinstance(body, dict):
             return _error(400, "Body must be a JSON object")
         grant = body.get("grant_type")
+        if grant == "authorization_code":
+            return self._link_code_exchange(body)
         if grant != "client_credentials":
-            return _error(400, "unsupported grant_type (the fake implements client_credentials)")
+            return _error(400, "unsupported grant_type (the fake implements client_credentials and authorization_code)")
         if not body.get("client_id") or not body.get("client_secret"):
             return _error(400, "client_id and client_secret are required")
         if not (
@@ -371,6 +389,31 @@ class FakeMakini:
         token = "mks_" + secrets.token_urlsafe(32)
         self._system_tokens[token] = self.clock() + SYSTEM_TOKEN_LIFETIME
         return 200, {"access_token": token, "token_type": "Bearer", "expires_in": SYSTEM_TOKEN_LIFETIME}, {}
+
+    def _link_code_exchange(self, body: dict) -> tuple[int, dict, dict[str, str]]:
+        missing = sorted({"code", "redirect_uri", "client_id", "client_secret"} - {k for k, v in body.items() if v})
+        if missing:
+            return _error(400, f"missing: {', '.join(missing)}")
+        if not (
+            secrets.compare_digest(str(body["client_id"]), self.client_id)
+            and secrets.compare_digest(str(body["client_secret"]), self.client_secret)
+        ):
+            return _error(401, "Client authentication failed")
+        found = self._link_codes.get(str(body["code"]))
+        if found is None or found[1] != body["redirect_uri"]:
+            return _error(400, "invalid_grant: the code is unknown, used, or was issued for another redirect_uri")
+        del self._link_codes[str(body["code"])]
+        token = self._issue(found[0])
+        return (
+            200,
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": CONNECTION_TOKEN_LIFETIME,
+                "refresh_token": "mkr_" + secrets.token_urlsafe(24),
+            },
+            {},
+        )
 
     def _system(self, req: RecordedRequest) -> tuple[int, dict, dict[str, str]]:
         parts = [unquote(p) for p in req.path.split("/")[1:]]  # api, system, connections, ...

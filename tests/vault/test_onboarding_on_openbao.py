@@ -45,7 +45,9 @@ def test_stores_a_new_token_that_exactly_the_class_consumers_read(openbao, vault
     assert status == 200
     # it never reads what it stored, nor lists, nor deletes
     assert openbao.http("GET", f"{onb.mount}/data/{path}", token=token)[0] == 403
-    assert openbao.http("GET", f"{onb.mount}/metadata/{path}", token=token)[0] == 403
+    status, meta = openbao.http("GET", f"{onb.mount}/metadata/{path}", token=token)  # versions, for check-and-set
+    assert status == 200 and meta["data"]["current_version"] == 2 and "token" not in str(meta)
+    assert openbao.http("GET", f"{onb.mount}/metadata/connections/standard/x/token", token=token)[0] == 403
     assert openbao.http("LIST", f"{onb.mount}/metadata/connections/linked/", token=token)[0] == 403
     assert openbao.http("DELETE", f"{onb.mount}/data/{path}", token=token)[0] == 403
     assert openbao.http("POST", f"{onb.mount}/delete/{path}", {"versions": [1]}, token=token)[0] == 403
