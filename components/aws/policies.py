@@ -455,11 +455,13 @@ def onboarding_store_policy(
 ) -> dict[str, Any]:
     """Identity policy of the onboarding identity: create run-time tokens in the governed place, nothing else.
 
-    Per run-time class: ``CreateSecret`` (with ``TagResource``, which a create with tags needs) only
+    ``CreateSecret`` (with ``TagResource``, which a create with tags needs) only
 
-    - at ``makini/<env>/connections/<class>/<id>/token``, where ``<id>`` is the value of the request's
-      ``makini:connection-id`` tag (a policy variable in ``Resource``), so the tag always equals the name
-      that binds the token to its connection, and a later ``TagResource`` can only re-set the same values;
+    - at ``makini/<env>/connections/<class>/<id>/token``, where ``<class>`` and ``<id>`` are the values of the
+      request's ``makini:class`` and ``makini:connection-id`` tags (policy variables in ``Resource``) and the
+      class is one of the run-time classes, so the tags always equal the name that binds the token to its
+      connection, a later ``TagResource`` can only re-set the same values, and the document is the same size
+      for one run-time class or ten;
     - encrypted with the environment's key (``secretsmanager:KmsKeyArn``; without a key the request names
       none and is refused);
     - with exactly the run-time tags (``aws:TagKeys``), each with its one allowed value (``aws:RequestTag``):
@@ -480,46 +482,44 @@ def onboarding_store_policy(
         raise ValueError("an onboarding identity needs at least one run-time class")
     secret_name_prefix = prefix.split(":secret:", 1)[1]
     id_var = "${aws:RequestTag/" + RUNTIME_TAG_CONNECTION_ID + "}"
-    statements: list[dict[str, Any]] = []
-    for c in classes:
-        sid = "".join(part.capitalize() for part in c.split("-"))
-        statements.append(
-            {
-                "Sid": f"CreateRuntimeTokens{sid}",
-                "Effect": "Allow",
-                "Action": list(ONBOARDING_CREATE_ACTIONS),
-                "Resource": runtime_token_arn_pattern(prefix, c, id_var, suffix="*"),
-                "Condition": {
-                    "StringEquals": {
-                        f"aws:RequestTag/{RUNTIME_TAG_ENVIRONMENT}": environment,
-                        f"aws:RequestTag/{RUNTIME_TAG_MANAGED_BY}": RUNTIME_MANAGED_BY,
-                        f"aws:RequestTag/{RUNTIME_TAG_KIND}": "connection-token",
-                        f"aws:RequestTag/{RUNTIME_TAG_CLASS}": c,
-                    },
-                    "ForAllValues:StringEquals": {
-                        "aws:TagKeys": sorted(
-                            [
-                                RUNTIME_TAG_CLASS,
-                                RUNTIME_TAG_CONNECTION_ID,
-                                RUNTIME_TAG_ENVIRONMENT,
-                                RUNTIME_TAG_KIND,
-                                RUNTIME_TAG_MANAGED_BY,
-                            ]
-                        )
-                    },
-                    "Null": {f"aws:RequestTag/{RUNTIME_TAG_CONNECTION_ID}": "false"},
+    class_var = "${aws:RequestTag/" + RUNTIME_TAG_CLASS + "}"
+    tag_keys = sorted(
+        [
+            RUNTIME_TAG_CLASS,
+            RUNTIME_TAG_CONNECTION_ID,
+            RUNTIME_TAG_ENVIRONMENT,
+            RUNTIME_TAG_KIND,
+            RUNTIME_TAG_MANAGED_BY,
+        ]
+    )
+    statements: list[dict[str, Any]] = [
+        {
+            # One statement for every run-time class: the class and the id in the name are the request's tags
+            # (policy variables), and the class tag must be one of the run-time classes, so the document does not
+            # grow with the number of classes.
+            "Sid": "CreateRuntimeTokens",
+            "Effect": "Allow",
+            "Action": list(ONBOARDING_CREATE_ACTIONS),
+            "Resource": runtime_token_arn_pattern(prefix, class_var, id_var, suffix="*"),
+            "Condition": {
+                "StringEquals": {
+                    f"aws:RequestTag/{RUNTIME_TAG_ENVIRONMENT}": environment,
+                    f"aws:RequestTag/{RUNTIME_TAG_MANAGED_BY}": RUNTIME_MANAGED_BY,
+                    f"aws:RequestTag/{RUNTIME_TAG_KIND}": "connection-token",
+                    f"aws:RequestTag/{RUNTIME_TAG_CLASS}": classes,
                 },
-            }
-        )
-        statements.append(
-            {
-                "Sid": f"CreateWithEnvironmentKey{sid}",
-                "Effect": "Deny",
-                "Action": "secretsmanager:CreateSecret",
-                "Resource": runtime_token_arn_pattern(prefix, c, suffix="*"),
-                "Condition": {"StringNotEquals": {"secretsmanager:KmsKeyArn": kms_key_arn}},
-            }
-        )
+                "ForAllValues:StringEquals": {"aws:TagKeys": tag_keys},
+                "Null": {f"aws:RequestTag/{RUNTIME_TAG_CONNECTION_ID}": "false"},
+            },
+        },
+        {
+            "Sid": "CreateWithEnvironmentKeyOnly",
+            "Effect": "Deny",
+            "Action": "secretsmanager:CreateSecret",
+            "Resource": f"{prefix}connections/*",
+            "Condition": {"ArnNotEquals": {"secretsmanager:KmsKeyArn": kms_key_arn}},
+        },
+    ]
     patterns = [runtime_token_arn_pattern(prefix, c) for c in classes]
     statements += [
         {
@@ -554,6 +554,13 @@ def onboarding_store_policy(
                     f"aws:RequestTag/{RUNTIME_TAG_CONNECTION_ID}": ["*${*}*", "*${?}*", "*/*"],
                 }
             },
+        },
+        {
+            "Sid": "NoWildcardClasses",
+            "Effect": "Deny",
+            "Action": list(ONBOARDING_CREATE_ACTIONS),
+            "Resource": f"{prefix}connections/*",
+            "Condition": {"StringLike": {f"aws:RequestTag/{RUNTIME_TAG_CLASS}": ["*${*}*", "*${?}*", "*/*"]}},
         },
         {
             "Sid": "NoDeeperNames",

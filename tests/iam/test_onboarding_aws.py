@@ -79,6 +79,19 @@ def test_creates_a_token_of_a_run_time_class_with_its_tags_and_the_environment_k
         ("no tags", dict(tags={})),
         ("an extra tag", dict(tags={**runtime_tags(ENV, "linked", "29000207611898"), "team": "x"})),
         ("another class's tag", dict(tags=runtime_tags(ENV, "eu-linked", "29000207611898"))),
+        (
+            "a declared class named in both name and tag",
+            dict(
+                name=f"makini/{ENV}/connections/standard/29000207611898/token",
+                tags=runtime_tags(ENV, "standard", "29000207611898"),
+            ),
+        ),
+        (
+            "a wildcard class tag",
+            dict(
+                name=f"makini/{ENV}/connections/*/29000207611898/token", tags=runtime_tags(ENV, "*", "29000207611898")
+            ),
+        ),
         ("another environment's tag", dict(tags=runtime_tags("dev", "linked", "29000207611898"))),
         ("an id tag naming another connection", dict(tags=runtime_tags(ENV, "linked", "29000207611899"))),
         (
@@ -171,6 +184,19 @@ def test_uses_the_key_only_through_secrets_manager_for_run_time_tokens():
     assert not kms("kms:Decrypt", arn("makini/dev/connections/linked/1/token"))
     assert not kms("kms:Decrypt", token, via="s3.eu-west-1.amazonaws.com")
     assert not kms("kms:Encrypt", token)
+
+
+def test_a_run_time_class_adds_only_its_patterns_to_the_document():
+    from stacks.limits import iam_policy_chars
+
+    def size(n):
+        classes = [f"class-{i:02d}" for i in range(n)]
+        return iam_policy_chars(onboarding_store_policy(KEY, REGION, prefix=PREFIX, environment=ENV, classes=classes))
+
+    # a class adds its name to the tag's allowed values and its two ARN patterns (update/look up, KMS context),
+    # never a statement: ~200 characters, so a dozen run-time classes fit in 6,144 (the limits model refuses more)
+    assert size(10) - size(1) < 9 * 220
+    assert size(12) < 6144
 
 
 def test_the_builder_refuses_what_would_widen_it():

@@ -35,9 +35,10 @@ def test_aws_the_onboarding_identity_gets_one_store_policy_attached_to_its_role(
     doc = docs["makini-dev-onboarding-onboard"]
     creates = [s for s in doc["Statement"] if s["Sid"].startswith("CreateRuntimeTokens")]
     assert [s["Resource"] for s in creates] == [
-        f"arn:aws:secretsmanager:eu-west-1:{MOCK_ACCOUNT}:secret:makini/dev/connections/linked/"
-        "${aws:RequestTag/makini:connection-id}/token*"
+        f"arn:aws:secretsmanager:eu-west-1:{MOCK_ACCOUNT}:secret:makini/dev/connections/"
+        "${aws:RequestTag/makini:class}/${aws:RequestTag/makini:connection-id}/token*"
     ]
+    assert creates[0]["Condition"]["StringEquals"]["aws:RequestTag/makini:class"] == ["linked"]
     attachments = [a.plain_inputs for a in aws_run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")]
     onboard = [a for a in attachments if str(a.get("policyArn", "")).endswith("-onboard")]
     assert [a["role"] for a in onboard] == ["onboarding-dev"]

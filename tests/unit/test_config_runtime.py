@@ -6,20 +6,8 @@ from __future__ import annotations
 import pytest
 
 from stacks.catalog import SystemIdentity, build_catalog, runtime_token_path
-from stacks.config import ConfigError
 from tests.support import load, runtime_config
-
-
-def refused(c) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        load(c)
-    return info.value
-
-
-def problem(err: ConfigError, path: str):
-    hits = [p for p in err.problems if p.path == path]
-    assert hits, err.render()
-    return hits[0]
+from tests.unit.test_config_classes import problem, refused
 
 
 def test_the_onboarding_identity_creates_in_every_run_time_class_and_reads_none():
