@@ -8,14 +8,25 @@ from hypothesis import strategies as st
 from functions.onboarding import places
 from stacks import naming
 from stacks.catalog import runtime_token_path
-from stacks.config.classes import CLASS_NAME_RULE  # noqa: F401 (the rule the copy follows)
 
 ids = st.from_regex(naming.RUNTIME_CONNECTION_ID, fullmatch=True)
 classes = st.from_regex(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,23}", fullmatch=True)
 
 
 def test_the_rules_and_tags_are_the_stacks():
+    from pydantic import TypeAdapter, ValidationError
+
+    from stacks.config.classes import ClassName
+
     assert places.CONNECTION_ID.pattern == naming.RUNTIME_CONNECTION_ID.pattern
+    config = TypeAdapter(ClassName)
+    for name in ("ab", "linked", "eu-linked", "a" * 24, "a", "A1", "1ab", "ab-", "a--b", "a" * 25, "a_b"):
+        try:
+            config.validate_python(name)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert accepted == bool(places.CLASS_NAME.fullmatch(name)), name
     assert places.CONNECTION_ID_RULE == naming.RUNTIME_CONNECTION_ID_RULE
     assert places.tags("prod", "linked", "1") == naming.runtime_tags("prod", "linked", "1")
     assert places.MANAGED_BY == naming.RUNTIME_MANAGED_BY
@@ -34,3 +45,11 @@ def test_a_path_outside_the_class_names_no_connection():
     assert places.connection_of("linked", "connections/linked/a/b/token") is None
     assert places.connection_of("linked", "connections/linked2/a/token") is None
     assert places.connection_of("linked", "connections/linked/A/token") is None
+
+
+def test_the_rotators_bind_run_time_tokens_with_the_same_id_rule():
+    from functions.rotation import azure_function, vault_rotator
+
+    assert azure_function._RUNTIME_ID.pattern == naming.RUNTIME_CONNECTION_ID.pattern
+    assert vault_rotator._RUNTIME_ID.pattern == naming.RUNTIME_CONNECTION_ID.pattern
+    assert azure_function.runtime_connection_id("linked", places.key_vault_secret_name("linked", "0900-1")) == "0900-1"
