@@ -193,6 +193,8 @@ def _consumer_references(cfg: StackConfig) -> list[Problem]:
             )
     for access_class in cfg.access_classes.values():
         referenced.update(access_class.consumers)
+    # The onboarding identity stores tokens (its own rules are in _runtime_problems), even if it reads nothing.
+    referenced.update(n for n, c in cfg.consumers.items() if c.onboarding)
     declared_names = sorted(cfg.consumers)
     for i, conn in enumerate(cfg.connections):
         ns = conn.netsuite

@@ -93,3 +93,9 @@ def test_a_run_time_connection_id_is_refused_when_a_backend_would_rename_it(bad)
     from stacks.naming import RUNTIME_CONNECTION_ID
 
     assert not RUNTIME_CONNECTION_ID.fullmatch(bad)
+
+
+def test_an_onboarding_identity_that_reads_nothing_is_not_an_idle_consumer():
+    c = runtime_config()
+    c["makini:consumers"]["onboarding"]["oauthClient"] = False  # e.g. it gets the Link token from elsewhere
+    assert load(c).consumers["onboarding"].onboarding

@@ -45,11 +45,3 @@ def test_a_path_outside_the_class_names_no_connection():
     assert places.connection_of("linked", "connections/linked/a/b/token") is None
     assert places.connection_of("linked", "connections/linked2/a/token") is None
     assert places.connection_of("linked", "connections/linked/A/token") is None
-
-
-def test_the_rotators_bind_run_time_tokens_with_the_same_id_rule():
-    from functions.rotation import azure_function, vault_rotator
-
-    assert azure_function._RUNTIME_ID.pattern == naming.RUNTIME_CONNECTION_ID.pattern
-    assert vault_rotator._RUNTIME_ID.pattern == naming.RUNTIME_CONNECTION_ID.pattern
-    assert azure_function.runtime_connection_id("linked", places.key_vault_secret_name("linked", "0900-1")) == "0900-1"
