@@ -200,10 +200,6 @@ def class_grants(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[Clas
     return tuple(out)
 
 
-def readable_paths(cfg: StackConfig, identity: str, catalog: Catalog | None = None) -> tuple[str, ...]:
-    return tuple(c.path for c in access_cells(cfg, catalog) if c.identity == identity and c.read)
-
-
 def matrix_rows(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[tuple[str, ...], ...]:
     """Rows for the plan: the allowed cells only (identity, kind, environment, secret, access).
 
