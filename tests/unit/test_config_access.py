@@ -241,3 +241,40 @@ def test_separate_identities_pass(tmp_path):
     _write_stacks(tmp_path)
     result = _cli(tmp_path)
     assert result.returncode == 0 and "2 stacks" in result.stdout
+
+
+def _stack(env: str, roles: dict[str, str], allow: bool = False):
+    c = base_config(env)
+    for consumer, role in roles.items():
+        c["makini:consumers"][consumer]["aws"]["roleArn"] = f"arn:aws:iam::111111111111:role/{role}"
+    if allow:
+        c["makini:access"] = {"allowSharedIdentities": True}
+    return load(c)
+
+
+def test_every_shared_identity_is_reported_not_only_the_first():
+    """An identity seen in one stack only, or shared with consent, does not stop the search for the next one."""
+    configs = {
+        "dev": _stack("dev", {"assets": "x-shared-ok", "orders": "y-shared"}, allow=True),
+        "staging": _stack("staging", {"assets": "x-shared-ok", "orders": "staging-orders"}, allow=True),
+        "prod": _stack("prod", {"assets": "prod-assets", "orders": "y-shared"}),
+        "qa": _stack("qa", {"assets": "qa-assets", "orders": "Y-SHARED"}),  # IAM role names ignore case
+    }
+    problems = cross_environment_conflicts(configs)
+    assert len(problems) == 1, [p.message for p in problems]
+    (p,) = problems
+    assert "role/y-shared is granted in 3 environments" in p.message
+    assert "dev and prod and qa" in p.message
+    assert p.path == "; ".join(
+        f'Pulumi.{s}.yaml makini:consumers["orders"].aws.roleArn' for s in ("dev", "prod", "qa")
+    ), p.path
+    assert "--stack prod" in p.fix and "--stack qa" in p.fix and "--stack dev" not in p.fix
+
+
+def test_a_later_shared_identity_is_found_after_unshared_ones():
+    configs = {
+        "dev": _stack("dev", {"assets": "a1", "orders": "shared"}),
+        "prod": _stack("prod", {"assets": "a2", "orders": "shared"}),
+    }
+    (p,) = cross_environment_conflicts(configs)
+    assert "consumer 'orders' in dev, consumer 'orders' in prod" in p.message

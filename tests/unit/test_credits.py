@@ -60,3 +60,50 @@ def test_totals_and_budget(conns, table):
     biggest = report.biggest(3)
     assert [b.credits for b in biggest] == sorted(expected, reverse=True)[:3]
     assert report.as_dict()["used"] == report.used
+
+
+def _conn(key: str, system: str, tier: int, deployment: str) -> Connection:
+    return Connection.model_validate({"key": key, "system": system, "tier": tier, "deployment": deployment})
+
+
+def test_the_credits_document_names_every_connection_with_its_tier_and_cost():
+    """The plan's credits JSON (a reviewer's and a script's view): every key, every value, in order."""
+    table = Credits.model_validate({"pool": 20, "tier1": 1, "tier2": 3, "tier3": 5, "onPremMultiplier": 3})
+    conns = [
+        _conn("maint", "MaintainX", 1, "cloud"),
+        _conn("ns", "NetSuite", 2, "on_prem"),
+        _conn("sap", "SAP ECC", 3, "cloud"),
+    ]
+    assert credit_report(conns, table).as_dict() == {
+        "pool": 20,
+        "used": 1 + 9 + 5,
+        "free": 20 - 15,
+        "connections": [
+            {"key": "maint", "system": "MaintainX", "tier": 1, "deployment": "cloud", "credits": 1},
+            {"key": "ns", "system": "NetSuite", "tier": 2, "deployment": "on_prem", "credits": 9},
+            {"key": "sap", "system": "SAP ECC", "tier": 3, "deployment": "cloud", "credits": 5},
+        ],
+    }
+
+
+def test_the_default_price_table_is_makinis():
+    table = Credits.model_validate({"pool": 0})
+    prices = [credit_report([_conn("c", "S", tier, "cloud")], table).used for tier in (1, 2, 3)]
+    assert prices == [1, 2, 4]
+    assert credit_report([_conn("c", "S", 3, "on_prem")], table).used == 8
+
+
+def test_a_pool_used_exactly_is_within_budget_and_one_more_is_over():
+    table = Credits.model_validate({"pool": 4})
+    exact = credit_report([_conn("a", "S", 3, "cloud")], table)
+    assert (exact.over_budget, exact.free) == (False, 0)
+    over = credit_report([_conn("a", "S", 3, "cloud"), _conn("b", "S", 1, "cloud")], table)
+    assert (over.over_budget, over.free) == (True, -1)
+
+
+def test_the_biggest_connections_break_ties_by_key_and_default_to_three():
+    table = Credits.model_validate({"pool": 100})
+    conns = [_conn(k, "S", tier, "cloud") for k, tier in (("d", 3), ("b", 2), ("a", 2), ("c", 3), ("e", 1))]
+    report = credit_report(conns, table)
+    assert [r.key for r in report.biggest()] == ["c", "d", "a"]
+    assert [r.key for r in report.biggest(5)] == ["c", "d", "a", "b", "e"]
