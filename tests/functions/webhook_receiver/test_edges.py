@@ -8,6 +8,7 @@ canonical forms from node, never from the code under test.
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import ipaddress
 import json
@@ -24,6 +25,7 @@ KEY = SECRET.encode()
 SIG = base64.b64encode(bytes(range(32))).decode()  # a well-formed 44-character signature
 
 
+@functools.cache
 def node_stringify(text: str) -> str:
     """``JSON.stringify(JSON.parse(text))`` by node."""
     script = "process.stdout.write(JSON.stringify(JSON.parse(require('fs').readFileSync(0,'utf8'))))"
@@ -110,18 +112,6 @@ def test_after_a_key_refresh_the_js_stringify_form_still_verifies():
     assert verified.body == canonical
     with pytest.raises(errors.SignatureInvalid):
         signature.authenticate(pretty, sig, load, signature.MODE_RAW)  # raw mode: never the canonical form
-
-
-def test_a_refresh_that_brings_the_same_keys_is_not_verified_twice():
-    loads = []
-
-    def load(refresh: bool):
-        loads.append(refresh)
-        return [KEY]  # a new list with the same keys
-
-    with pytest.raises(errors.SignatureInvalid):
-        signature.authenticate(b"{}", SIG, load)
-    assert loads == [False, True]
 
 
 @pytest.mark.parametrize(
@@ -341,3 +331,75 @@ def test_the_queued_message_is_compact_utf8_json_with_every_routing_field():
 def test_routing_fields(value, connection, event):
     assert payload.connection_id(value) == connection
     assert payload.event_type(value) == event
+
+
+# --- every refusal says what is wrong (the "message" of the 401/503 answer and of the log line) ------------
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "reason"),
+    [
+        (None, errors.SignatureMissing, "signature header missing"),
+        (b"x" * 44, errors.SignatureInvalid, "signature header malformed"),
+        (SIG + " " * 213, errors.SignatureInvalid, "signature header too long"),
+        (" \t", errors.SignatureMissing, "signature header empty"),
+        (",".join([SIG] * 5), errors.SignatureInvalid, "too many signatures"),
+        ("sha256=" + SIG, errors.SignatureInvalid, "signature is not base64 of a 32-byte HMAC-SHA256"),
+    ],
+)
+def test_header_refusals_name_the_problem(value, error, reason):
+    with pytest.raises(error) as raised:
+        signature.decode_signatures(value)
+    assert raised.value.reason == reason
+
+
+def test_verification_refusals_name_the_problem():
+    with pytest.raises(errors.Unavailable) as raised:
+        signature.verify(b"{}", [bytes(32)], ())
+    assert raised.value.reason == "no webhook secret available"
+    with pytest.raises(errors.SignatureInvalid) as raised:
+        signature.verify(b"{}", [bytes(32)], (KEY,))
+    assert raised.value.reason == "signature does not match"
+
+
+@pytest.mark.parametrize("value", [f"\n{SIG}", f"{SIG}\r", f"\x0b{SIG}", f"{SIG},\x0c{SIG}", f"{SIG}\n,{SIG}"])
+def test_only_spaces_and_tabs_surround_a_signature(value):
+    """HTTP's optional whitespace is SP and HTAB; a line break or form feed is junk, not padding."""
+    with pytest.raises(errors.SignatureInvalid):
+        signature.decode_signatures(value)
+
+
+def test_with_several_keys_or_signatures_a_wrong_signature_still_fails():
+    body = b'{"event":"assets.updated"}'
+    good = base64.b64decode(openssl_signature(SECRET, body))
+    for presented, keys in [
+        ([bytes(32)], (KEY, b"other-secret")),
+        ([bytes(32), bytes(range(32))], (KEY,)),
+        ([bytes(32), bytes(range(32))], (KEY, b"other-secret")),
+    ]:
+        with pytest.raises(errors.SignatureInvalid):
+            signature.verify(body, presented, keys)
+    assert signature.verify(body, [bytes(32), good], (KEY,)) == "raw"  # the second of two signatures
+    assert signature.verify(body, [good, bytes(32)], (KEY,)) == "raw"
+
+
+def test_the_js_stringify_form_verifies_without_a_refresh():
+    pretty = b'{\n  "event": "assets.updated",\n  "body": [1]\n}'
+    sig = openssl_signature(SECRET, node_stringify(pretty.decode()).encode())
+    verified = signature.authenticate(pretty, sig, lambda refresh: (KEY,), signature.MODE_RAW_JS)
+    assert verified.matched == "js-stringify"
+
+
+def test_a_refresh_that_brings_the_same_keys_is_not_tried_again(monkeypatch):
+    compared = []
+    monkeypatch.setattr(signature, "_compare", lambda a, b: compared.append(1) or hmac.compare_digest(a, b))
+    with pytest.raises(errors.SignatureInvalid):
+        signature.authenticate(b"{}", SIG, lambda refresh: [KEY])  # a new list each call, the same key
+    assert compared == [1]
+
+
+def test_the_verified_text_is_the_body_as_sent():
+    body = b'{"event": "assets.updated", "body": [1]}'
+    verified = signature.authenticate(body, openssl_signature(SECRET, body), lambda refresh: (KEY,))
+    assert (verified.body, verified.text, verified.matched) == (body, body.decode(), "raw")
+    assert verified.payload == {"event": "assets.updated", "body": [1]}
