@@ -362,7 +362,9 @@ def test_verification_refusals_name_the_problem():
     assert raised.value.reason == "signature does not match"
 
 
-@pytest.mark.parametrize("value", [f"\n{SIG}", f"{SIG}\r", f"\x0b{SIG}", f"{SIG},\x0c{SIG}", f"{SIG}\n,{SIG}"])
+@pytest.mark.parametrize(
+    "value", [f"\n{SIG}", f"{SIG}\r", f"\x0b{SIG}", f"{SIG},\x0c{SIG}", f"{SIG}\n,{SIG}", f"X{SIG}", f"{SIG},{SIG}X"]
+)
 def test_only_spaces_and_tabs_surround_a_signature(value):
     """HTTP's optional whitespace is SP and HTAB; a line break or form feed is junk, not padding."""
     with pytest.raises(errors.SignatureInvalid):
@@ -403,3 +405,11 @@ def test_the_verified_text_is_the_body_as_sent():
     verified = signature.authenticate(body, openssl_signature(SECRET, body), lambda refresh: (KEY,))
     assert (verified.body, verified.text, verified.matched) == (body, body.decode(), "raw")
     assert verified.payload == {"event": "assets.updated", "body": [1]}
+
+
+def test_the_signature_modes_are_the_documented_setting_values():
+    assert settings.mode_setting({}) == signature.MODE_RAW == "raw"
+    assert settings.mode_setting({"SIGNATURE_MODE": " raw "}) == "raw"
+    assert settings.mode_setting({"SIGNATURE_MODE": "raw+js-stringify"}) == signature.MODE_RAW_JS
+    with pytest.raises(errors.ConfigurationError, match="SIGNATURE_MODE must be one of raw, raw\\+js-stringify"):
+        settings.mode_setting({"SIGNATURE_MODE": "RAW"})
