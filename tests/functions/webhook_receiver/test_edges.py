@@ -413,3 +413,59 @@ def test_the_signature_modes_are_the_documented_setting_values():
     assert settings.mode_setting({"SIGNATURE_MODE": "raw+js-stringify"}) == signature.MODE_RAW_JS
     with pytest.raises(errors.ConfigurationError, match="SIGNATURE_MODE must be one of raw, raw\\+js-stringify"):
         settings.mode_setting({"SIGNATURE_MODE": "RAW"})
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "reason"),
+    [
+        (lambda: request.check_method("GET"), errors.MethodNotAllowed, "only POST is accepted"),
+        (
+            lambda: request.check_source(None, request.parse_networks("10.0.0.0/8")),
+            errors.SourceNotAllowed,
+            "source address unknown",
+        ),
+        (
+            lambda: request.check_source("x", request.parse_networks("10.0.0.0/8")),
+            errors.SourceNotAllowed,
+            "source address unknown",
+        ),
+        (
+            lambda: request.check_source("11.0.0.1", request.parse_networks("10.0.0.0/8")),
+            errors.SourceNotAllowed,
+            "source address not allowed",
+        ),
+        (lambda: request.event_body_bytes(b"{}", False, 10), errors.MalformedRequest, "event body must be a string"),
+        (
+            lambda: request.event_body_bytes("{}", "yes", 10),
+            errors.MalformedRequest,
+            "isBase64Encoded must be a boolean",
+        ),
+        (lambda: request.event_body_bytes("A" * 12, True, 3), errors.PayloadTooLarge, "body larger than 3 bytes"),
+        (
+            lambda: request.event_body_bytes("QQ=", True, 3),
+            errors.MalformedRequest,
+            "isBase64Encoded body is not valid base64",
+        ),
+        (lambda: request.event_body_bytes("QUJD", True, 2), errors.PayloadTooLarge, "body larger than 2 bytes"),
+        (lambda: request.event_body_bytes("abc", False, 2), errors.PayloadTooLarge, "body larger than 2 bytes"),
+        (
+            lambda: request.event_body_bytes("\udc80", False, 10),
+            errors.MalformedRequest,
+            "body is not encodable as UTF-8",
+        ),
+        (
+            lambda: request.parse_networks("10.0.0.0/33"),
+            errors.ConfigurationError,
+            "ALLOWED_SOURCE_IPS entry 1 is not an IP address or CIDR; "
+            "use comma-separated values such as 15.204.75.108/32,148.113.140.236/32",
+        ),
+    ],
+)
+def test_request_refusals_name_the_problem(call, error, reason):
+    with pytest.raises(error) as raised:
+        call()
+    assert type(raised.value) is error and raised.value.reason == reason
+
+
+def test_a_non_string_header_is_skipped_not_the_rest():
+    assert request.normalise_headers({1: "x", "X-Sig": "a", "n": None, "X-SIG": "b"}) == {"x-sig": "a,b"}
