@@ -299,7 +299,7 @@ def reach_mutants(path: str, source: str) -> list[ReachMutant]:
     out: list[ReachMutant] = []
     for number, mutation in enumerate(visitor.mutations, start=1):
         owner = mutation.contained_by_top_level_function
-        if owner is not None and _trampolined(owner):
+        if isinstance(owner, cst.FunctionDef) and _trampolined(owner):
             continue  # mutmut's pass has it
         mutated_module = wrapped.deep_replace(mutation.original_node, mutation.mutated_node)
         assert isinstance(mutated_module, cst.Module)

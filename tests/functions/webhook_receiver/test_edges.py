@@ -156,16 +156,19 @@ def test_a_1e400_body_parses_to_infinity_and_is_queued_as_sent():
 
 def test_verified_bodies_must_be_utf8_json_with_unique_keys():
     for body, reason in [
-        (b"", "empty"),
-        (b"\xff{}", "UTF-8"),
-        (b'{"a":1,"a":2}', "duplicated key"),
-        (b"{", "not JSON"),
+        (b"", "verified body is empty, expected JSON"),
+        (b"\xff{}", "verified body is not UTF-8"),
+        (b'{"a":1,"a":2}', "verified body has a duplicated key in a JSON object; keys must be unique"),
+        (b"{", "verified body is not JSON"),
+        (b"[NaN]", "verified body is not JSON"),
     ]:
-        with pytest.raises(errors.MalformedRequest, match=reason):
+        with pytest.raises(errors.MalformedRequest) as raised:
             payload.parse_payload(body)
+        assert raised.value.reason == reason
     assert payload.loads_strict('{"a":1,"a":2}') == {"a": 2}  # JSON.parse semantics for the canonical form
-    with pytest.raises(ValueError, match="NaN and Infinity"):
+    with pytest.raises(ValueError) as raised_nan:
         payload.loads_strict("[NaN]")
+    assert str(raised_nan.value) == "NaN and Infinity are not JSON"
 
 
 # --- the body limit ----------------------------------------------------------------------------------------
