@@ -281,3 +281,167 @@ def test_role_name_from_arn_refuses_what_is_not_a_role(arn):
 )
 def test_caller_principal_arn_is_none_when_not_derivable(caller):
     assert caller_principal_arn(caller) is None
+
+
+@pytest.mark.parametrize(
+    ("caller", "principal"),
+    [
+        (f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy/gh-run-42", f"arn:aws:iam::{ACCOUNT}:role/deploy"),
+        (f"arn:aws-cn:sts::{ACCOUNT}:assumed-role/deploy/s", f"arn:aws-cn:iam::{ACCOUNT}:role/deploy"),
+        (f"arn:aws:iam::{ACCOUNT}:user/alice", f"arn:aws:iam::{ACCOUNT}:user/alice"),
+        (f"arn:aws:iam::{ACCOUNT}:user/ops/alice", f"arn:aws:iam::{ACCOUNT}:user/ops/alice"),
+        (f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{ACCOUNT}:root"),
+    ],
+)
+def test_caller_principal_arn_of_sessions_users_and_the_root(caller, principal):
+    assert caller_principal_arn(caller) == principal
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        f"arn:aws:iam::{ACCOUNT}:assumed-role/deploy/s",  # only STS issues sessions
+        f"arn:aws:sts::{ACCOUNT}:user/alice",
+        f"arn:aws:sts::{ACCOUNT}:root",
+        f"arn:aws:iam::{ACCOUNT}:rootx",
+        f"arn:aws:iam::{ACCOUNT}:users/alice",
+    ],
+)
+def test_caller_principal_arn_needs_the_right_service_for_each_kind(caller):
+    assert caller_principal_arn(caller) is None
+
+
+# --- the exact documents AWS receives (what the plan shows a reviewer) ---------------------------------------
+
+
+def test_the_secret_resource_policy_document():
+    assert secret_resource_policy(SECRET, [READER], [WRITER], [OPERATOR], [DEPLOYER]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "secretsmanager:*",
+                "Resource": SECRET,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                "Sid": "DenyReadOutsideEnvironment",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": SECRET,
+                "Condition": {"StringNotEquals": {"aws:PrincipalArn": [READER, WRITER]}},
+            },
+            {
+                "Sid": "DenyWriteOutsideWriters",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": [
+                    "secretsmanager:CancelRotateSecret",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:RotateSecret",
+                    "secretsmanager:UpdateSecret",
+                    "secretsmanager:UpdateSecretVersionStage",
+                ],
+                "Resource": SECRET,
+                "Condition": {"StringNotEquals": {"aws:PrincipalArn": sorted([WRITER, OPERATOR, DEPLOYER])}},
+            },
+        ],
+    }
+
+
+def test_the_consumer_policy_document():
+    via_sm = f"secretsmanager.{REGION}.amazonaws.com"
+    assert consumer_read_policy([SECRET], KEY, REGION, QUEUE, prefix=PREFIX, classes=["plants"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadOwnSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+                "Resource": [SECRET, PREFIX + "connections/plants/*/token-*"],
+            },
+            {
+                "Sid": "DecryptThroughSecretsManager",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": KEY,
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": via_sm},
+                    "StringLike": {"kms:EncryptionContext:SecretARN": PREFIX + "*"},
+                },
+            },
+            {
+                "Sid": "ConsumeWebhookQueue",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ReceiveMessage",
+                ],
+                "Resource": QUEUE,
+            },
+            {
+                "Sid": "DecryptWebhookQueueThroughSqs",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": KEY,
+                "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}},
+            },
+        ],
+    }
+
+
+def test_the_key_policy_document():
+    policy = kms_key_policy("aws", ACCOUNT, REGION, [STRANGER], [READER])
+    assert policy["Statement"][1:] == [
+        {
+            "Sid": "KeyAdministration",
+            "Effect": "Allow",
+            "Principal": {"AWS": [STRANGER]},
+            "Action": list(KEY_ADMIN_ACTIONS),
+            "Resource": "*",
+        },
+        {
+            "Sid": "UseThroughSecretsManagerOnly",
+            "Effect": "Allow",
+            "Principal": {"AWS": [READER]},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com",
+                    "kms:CallerAccount": ACCOUNT,
+                }
+            },
+        },
+    ]
+
+
+def test_the_lambda_trust_policy_document():
+    assert lambda_trust_policy("LambdaAssume") == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "LambdaAssume",
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def test_a_consumer_policy_refusal_names_the_rule():
+    with pytest.raises(ValueError) as raised:
+        consumer_read_policy([PREFIX + "x-*"], KEY, REGION, prefix=PREFIX)
+    assert str(raised.value) == "secret and key ARNs must be exact (no wildcards)"
+    with pytest.raises(ValueError) as raised:
+        # only class patterns, under a prefix that would span every environment
+        consumer_read_policy([], KEY, REGION, prefix=PREFIX.replace("/prod/", "/*/"), classes=["plants"])
+    assert (
+        str(raised.value) == f"every secret ARN must be in the environment's prefix {PREFIX.replace('/prod/', '/*/')!r}"
+    )
