@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from stacks.access import (
     Identity,
+    access_cells,
+    class_grants,
     consumer_identities,
     cross_environment_conflicts,
+    explicit_cells,
+    matrix_cell,
     matrix_dict,
     matrix_rows,
     shared_identity_problems,
 )
+from stacks.catalog import build_catalog
 from stacks.config.consumers import Consumer
 from stacks.config.model import StackConfig
 from tests.support import VAULT_ROTATOR, base_config, load
@@ -234,3 +239,18 @@ def test_the_matrix_document_has_every_key():
             "classes": dict.fromkeys(("gold", "tin", "lead"), both),
         },
     }
+
+
+def test_the_compact_forms_build_the_catalog_themselves_when_not_given_one():
+    cfg = _classed()
+    catalog = build_catalog(cfg)
+    assert class_grants(cfg) == class_grants(cfg, catalog)
+    assert explicit_cells(cfg) == explicit_cells(cfg, catalog)
+    assert access_cells(cfg) == access_cells(cfg, catalog)
+    assert {g.environment for g in class_grants(cfg)} == {c.environment for c in access_cells(cfg)} == {"dev"}
+
+
+def test_a_matrix_without_classes_denies_what_it_does_not_list():
+    matrix = {"identities": {"x": {"secrets": {"oauth/client": {"read": True, "write": False}}}}}
+    assert matrix_cell(matrix, "x", "oauth/client") == {"read": True, "write": False}
+    assert matrix_cell(matrix, "x", "connections/gold/a/token") == {"read": False, "write": False}
