@@ -504,6 +504,11 @@ def run_module(
     for s, e in excused:
         if e is not None:
             print(f"   equivalent: {s.path}:{s.line}  {s.before!r} -> {s.after!r}\n      because {e.reason}")
+    stale = [e for e in equivalents if not any(e.matches(s) for s in survivors)]
+    if stale and sample is None:
+        print(f"   {len(stale)} entries of {EQUIVALENT_FILE.name} match no survivor (killed now? remove them):")
+        for e in stale:
+            print(f"      {e.before!r} -> {e.after!r}")
     if left:
         print(f"   surviving mutants ({len(left)}):")
         for s in left:
