@@ -254,3 +254,10 @@ def test_a_matrix_without_classes_denies_what_it_does_not_list():
     matrix = {"identities": {"x": {"secrets": {"oauth/client": {"read": True, "write": False}}}}}
     assert matrix_cell(matrix, "x", "oauth/client") == {"read": True, "write": False}
     assert matrix_cell(matrix, "x", "connections/gold/a/token") == {"read": False, "write": False}
+
+
+def test_a_consumer_s_class_grant_is_the_same_on_every_backend():
+    (gold,) = [g for g in class_grants(_classed()) if (g.identity, g.access_class) == ("xy", "gold")]
+    assert gold.by_backend == ()
+    assert gold.on("aws") == gold.on("vault") == (True, False)
+    assert (gold.access, gold.as_cell()) == ("read", {"read": True, "write": False})
