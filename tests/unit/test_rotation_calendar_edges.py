@@ -7,11 +7,21 @@ Dates are counted by hand on a calendar; the JSON keys are the ones the plan's `
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
-from stacks.rotation import HEADERS, Mode, Status, calendar, calendar_dict, calendar_rows, reminder_deadlines
+from stacks.rotation import (
+    HEADERS,
+    Deadline,
+    Mode,
+    Status,
+    calendar,
+    calendar_dict,
+    calendar_rows,
+    reminder_deadlines,
+    reminder_moment,
+)
 from tests.support import base_config, load
 
 from .test_rotation_calendar_netsuite import KEY, entry, netsuite_cfg
@@ -232,3 +242,117 @@ def test_reminder_deadlines_name_both_hand_issued_secrets():
     )
     assert oauth is not None and oauth.due == date(2026, 6, 30)
     assert reminder_deadlines(load(base_config()))["oauth/client"] is None
+
+
+RENEW = (
+    "replace the key pair (pulumi up --replace on its tls:index/privateKey:PrivateKey) and upload the new "
+    "certificate to the integration record"
+)
+
+
+def test_every_field_of_a_dated_netsuite_entry():
+    e = entry(netsuite_cfg(), date(2027, 12, 1), NOT_AFTER)
+    assert e.as_dict() == {
+        "environment": "dev",
+        "path": KEY,
+        "kind": "netsuite-m2m-key",
+        "connection": "initech-ns",
+        "mode": "manual-with-reminder",
+        "periodDays": 730,
+        "lastRotated": "2025-12-31",
+        "nextDate": "2027-12-31",
+        "nextEvent": "due",
+        "status": "reminder-due",
+        "note": f"certificate expires on 2027-12-31 (30 days left): {RENEW}",
+    }
+    assert entry(netsuite_cfg(), date(2028, 1, 1), NOT_AFTER).note == (
+        f"certificate expired on 2027-12-31: NetSuite refuses its tokens; {RENEW} now"
+    )
+
+
+def test_every_field_of_an_undated_netsuite_entry():
+    e = entry(netsuite_cfg(), date(2027, 12, 1))
+    assert (e.environment, e.kind.value, e.mode, e.next_event, e.last_rotated) == (
+        "dev",
+        "netsuite-m2m-key",
+        Mode.MANUAL_WITH_REMINDER,
+        "",
+        None,
+    )
+    assert e.note == (
+        "certificate valid 730 days from creation; renew by 30 days before expiry "
+        f"(stack output netsuiteCertificates.initech-ns.renewBy): {RENEW}"
+    )
+
+
+def test_every_field_of_undated_hand_issued_and_manual_entries():
+    c = base_config("prod")
+    del c["makini:connections"][1]["makiniId"]
+    entries = {e.path: e for e in calendar(load(c), date(2026, 11, 1))}
+    assert entries["webhook/secret"].as_dict() == {
+        "environment": "prod",
+        "path": "webhook/secret",
+        "kind": "webhook-secret",
+        "connection": None,
+        "mode": "manual-with-reminder",
+        "periodDays": 90,
+        "lastRotated": None,
+        "nextDate": None,
+        "nextEvent": None,
+        "status": "unknown",
+        "note": "the reminder needs the date the current secret was issued: pulumi config set --path "
+        "'makini:rotation.webhookSecretRotatedOn' YYYY-MM-DD",
+    }
+    manual = entries["connections/globex-mx/token"]
+    assert (manual.environment, manual.kind.value, manual.next_event) == ("prod", "connection-token", "")
+    assert manual.as_dict()["nextEvent"] is None
+
+
+def test_the_json_document_dates_what_it_knows_as_of_its_day():
+    data = calendar_dict(hook_cfg(), date(2026, 11, 16))
+    [hook_entry] = [s for s in data["secrets"] if s["path"] == "webhook/secret"]
+    assert (hook_entry["lastRotated"], hook_entry["nextDate"], hook_entry["status"]) == (
+        "2026-09-01",
+        "2026-11-30",
+        "reminder-due",
+    )
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    """The machine's local zone is New York (UTC-5 in December): dates must still be UTC days."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    "not_after",
+    [
+        "2027-12-31T02:00:00Z",  # 2027-12-30 in New York
+        "2027-12-31T22:00:00",  # no offset means UTC; read as New York time it would be 2028-01-01 in UTC
+    ],
+)
+def test_netsuite_dates_are_utc_days_whatever_the_machine_s_zone(new_york, not_after):
+    e = entry(netsuite_cfg(), date(2027, 6, 1), not_after)
+    assert (e.next_date, e.last_rotated) == (date(2027, 12, 1), date(2025, 12, 31))
+    assert entry(netsuite_cfg(), date(2027, 12, 31), not_after).status is Status.OVERDUE
+
+
+def test_on_the_reminder_day_the_one_time_reminder_moves_to_the_due_date():
+    deadline = reminder_deadlines(hook_cfg())["webhook/secret"]
+    assert deadline is not None
+    assert reminder_moment(deadline, date(2026, 11, 15)) == datetime(2026, 11, 16, 9, tzinfo=UTC)
+    assert reminder_moment(deadline, date(2026, 11, 16)) == datetime(2026, 11, 30, 9, tzinfo=UTC)
+    assert reminder_moment(deadline, date(2026, 11, 30)) is None
+
+
+@pytest.mark.parametrize(("max_age", "reminder"), [(0, 0), (5, -1), (5, 5), (5, 6)])
+def test_a_deadline_needs_a_reminder_inside_its_maximum_age(max_age, reminder):
+    with pytest.raises(ValueError) as raised:
+        Deadline(date(2026, 1, 1), max_age, reminder)
+    assert str(raised.value) == "need max_age_days >= 1 and 0 <= reminder_days < max_age_days"
