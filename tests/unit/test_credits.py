@@ -107,3 +107,18 @@ def test_the_biggest_connections_break_ties_by_key_and_default_to_three():
     report = credit_report(conns, table)
     assert [r.key for r in report.biggest()] == ["c", "d", "a"]
     assert [r.key for r in report.biggest(5)] == ["c", "d", "a", "b", "e"]
+
+
+def test_the_plan_s_credits_table_has_a_tier_column_and_a_total_row():
+    from infra.plan import credits_section
+    from tests.support import base_config, load
+
+    cfg = load(base_config())
+    section = credits_section(cfg, None)  # type: ignore[arg-type]  # the credits section does not read the run
+    assert section.headers == ("connection", "system", "tier", "deployment", "credits")
+    assert section.rows == (
+        ("acme-sap", "SAP S/4HANA", "3", "cloud", "4"),
+        ("globex-mx", "MaintainX", "1", "cloud", "1"),
+        ("total", "", "", "", "5 of 10 (5 free)"),
+    )
+    assert section.data == credit_report(cfg.connections, cfg.credits).as_dict()
