@@ -60,6 +60,7 @@ def test_on_the_due_day_the_secret_is_overdue():
     e = hook(date(2026, 11, 30))
     assert (e.status, e.next_date, e.next_event) == (Status.OVERDUE, date(2026, 11, 30), "due")
     assert e.note == "past its maximum age since 2026-11-30: issue a new one in Makini now"
+    assert (e.as_dict()["status"], e.row()[-1]) == ("overdue", "overdue")
 
 
 def test_the_reminder_follows_the_configured_lead_time():
@@ -154,7 +155,7 @@ def test_the_table_rows():
     del c["makini:connections"][1]["makiniId"]
     c["makini:rotation"] = {"webhookSecretRotatedOn": "2026-09-01"}
     rows = {r[1]: r for r in calendar_rows(calendar(load(c), date(2026, 11, 1)))}
-    assert len(HEADERS) == 7
+    assert HEADERS == ("environment", "secret", "mode", "period/max age", "last rotated", "next", "status")
     assert rows["connections/acme-sap/token"] == (
         "prod",
         "connections/acme-sap/token",
