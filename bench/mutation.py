@@ -505,7 +505,7 @@ def run_module(
         if e is not None:
             print(f"   equivalent: {s.path}:{s.line}  {s.before!r} -> {s.after!r}\n      because {e.reason}")
     stale = [e for e in equivalents if not any(e.matches(s) for s in survivors)]
-    if stale and sample is None:
+    if stale and sample is None and reach:  # a partial run cannot tell a stale entry from an unrun mutant
         print(f"   {len(stale)} entries of {EQUIVALENT_FILE.name} match no survivor (killed now? remove them):")
         for e in stale:
             print(f"      {e.before!r} -> {e.after!r}")

@@ -72,8 +72,11 @@ def test_a_jwt_identity_without_a_subject_is_named_by_its_claims():
             'makini:consumers["x"].vault.auth.jwt',
         )
     ]
-    plain = Consumer.model_validate({"vault": {"auth": {"jwt": {"boundAudiences": ["v"], "boundSubject": "s"}}}})
-    assert [i.label for i in consumer_identities("x", plain)] == ["Vault JWT subject 's' on auth/jwt"]
+    plain = Consumer.model_validate(
+        {"vault": {"auth": {"jwt": {"mountPath": "Xjwt/", "boundAudiences": ["v"], "boundSubject": "s"}}}}
+    )
+    [ident] = consumer_identities("x", plain)
+    assert (ident.key[1], ident.label) == ("Xjwt", "Vault JWT subject 's' on auth/Xjwt")  # only slashes trimmed
 
 
 def test_every_kubernetes_service_account_in_every_namespace_is_an_identity():
@@ -81,14 +84,18 @@ def test_every_kubernetes_service_account_in_every_namespace_is_an_identity():
         {
             "vault": {
                 "auth": {
-                    "kubernetes": {"mountPath": "k8s/", "serviceAccountNames": ["s1", "s2"], "namespaces": ["n1", "n2"]}
+                    "kubernetes": {
+                        "mountPath": "/Xk8sX/",
+                        "serviceAccountNames": ["s1", "s2"],
+                        "namespaces": ["n1", "n2"],
+                    }
                 }
             }
         }
     )
     path = 'makini:consumers["assets"].vault.auth.kubernetes'
     assert consumer_identities("assets", consumer) == [
-        Identity("vault", ("vault-k8s", "k8s", ns, sa), f"Kubernetes service account {ns}/{sa} on auth/k8s", path)
+        Identity("vault", ("vault-k8s", "Xk8sX", ns, sa), f"Kubernetes service account {ns}/{sa} on auth/Xk8sX", path)
         for ns in ("n1", "n2")
         for sa in ("s1", "s2")
     ]
