@@ -203,6 +203,7 @@ def test_the_json_document_has_every_key_of_the_published_shape():
         "path": "connections/acme-sap/token",
         "kind": "connection-token",
         "connection": "acme-sap",
+        "makiniId": "0900001",
         "mode": "automatic",
         "periodDays": 21,
         "lastRotated": None,
@@ -223,6 +224,7 @@ def test_the_json_entry_of_a_dated_secret_carries_its_dates():
         "path": "webhook/secret",
         "kind": "webhook-secret",
         "connection": None,
+        "makiniId": None,
         "mode": "manual-with-reminder",
         "periodDays": 90,
         "lastRotated": "2026-09-01",
@@ -258,6 +260,7 @@ def test_every_field_of_a_dated_netsuite_entry():
         "path": KEY,
         "kind": "netsuite-m2m-key",
         "connection": "initech-ns",
+        "makiniId": None,
         "mode": "manual-with-reminder",
         "periodDays": 730,
         "lastRotated": "2025-12-31",
@@ -281,8 +284,9 @@ def test_every_field_of_an_undated_netsuite_entry():
         None,
     )
     assert e.note == (
-        "certificate valid 730 days from creation; renew by 30 days before expiry "
-        f"(stack output netsuiteCertificates.initech-ns.renewBy): {RENEW}"
+        "certificate valid 730 days from creation; renew by 30 days before expiry. No date is recorded, so no "
+        "reminder can fire: copy the stack output netsuiteCertificates.initech-ns.notAfter into "
+        f"makini:connections[2].netsuite.certificateNotAfter. Then: {RENEW}"
     )
 
 
@@ -295,6 +299,7 @@ def test_every_field_of_undated_hand_issued_and_manual_entries():
         "path": "webhook/secret",
         "kind": "webhook-secret",
         "connection": None,
+        "makiniId": None,
         "mode": "manual-with-reminder",
         "periodDays": 90,
         "lastRotated": None,
