@@ -207,6 +207,8 @@ def test_the_matrix_document_has_every_key():
             "readers": ["xy"],
             "writers": ["rotation"],
             "connections": ["a", "b"],
+            "runtime": False,
+            "creators": [],
         },
         "tin": {
             "description": "",
@@ -214,6 +216,8 @@ def test_the_matrix_document_has_every_key():
             "readers": ["xy"],
             "writers": ["rotation"],
             "connections": ["d"],
+            "runtime": False,
+            "creators": [],
         },
         "lead": {
             "description": "",
@@ -221,6 +225,8 @@ def test_the_matrix_document_has_every_key():
             "readers": [],
             "writers": ["rotation"],
             "connections": [],
+            "runtime": False,
+            "creators": [],
         },
     }
     explicit = ("oauth/client", "webhook/secret", "connections/c/token")

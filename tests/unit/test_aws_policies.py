@@ -86,8 +86,13 @@ def test_only_writers_operators_and_deployers_put_a_value_in_place(action):
 
 def test_management_stays_with_iam_and_plain_http_is_refused_to_everyone():
     policy = secret_resource_policy(SECRET, [READER], [WRITER])
-    assert on_secret(STRANGER, "secretsmanager:DescribeSecret", policy).allowed
-    assert on_secret(STRANGER, "secretsmanager:PutResourcePolicy", policy).allowed
+    assert on_secret(STRANGER, "secretsmanager:DescribeSecret", policy).allowed  # metadata stays with IAM
+    # the policy itself, tags and a restore are the deployers' (none named here: nobody's)
+    decision = on_secret(STRANGER, "secretsmanager:PutResourcePolicy", policy)
+    assert decision.outcome is Outcome.EXPLICIT_DENY
+    assert "DenyAdministrationOutsideDeployers" in str(decision.statements)
+    with_deployer = secret_resource_policy(SECRET, [READER], [WRITER], deployer_arns=[DEPLOYER])
+    assert on_secret(DEPLOYER, "secretsmanager:PutResourcePolicy", with_deployer).allowed
     for principal in (READER, WRITER):
         decision = on_secret(principal, "secretsmanager:GetSecretValue", policy, tls=False)
         assert decision.outcome is Outcome.EXPLICIT_DENY
@@ -98,7 +103,7 @@ def test_the_allowed_principals_are_listed_once_and_in_order():
     policy = secret_resource_policy(SECRET, [WRITER, READER, READER], [WRITER])
     read = next(s for s in policy["Statement"] if s["Sid"] == "DenyReadOutsideEnvironment")
     assert read["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": sorted({READER, WRITER})}}
-    assert read["Principal"] == {"AWS": "*"} and read["Effect"] == "Deny" and read["Resource"] == SECRET
+    assert read["Principal"] == {"AWS": "*"} and read["Effect"] == "Deny" and read["Resource"] == "*"
     assert policy["Version"] == "2012-10-17"
 
 
@@ -315,6 +320,14 @@ def test_caller_principal_arn_needs_the_right_service_for_each_kind(caller):
 
 
 def test_the_secret_resource_policy_document():
+    # Every statement applies to the secret the policy is attached to ("*" in a resource policy);
+    # no break-glass principal is named, so nobody may delete without recovery or replicate.
+    def deny(sid: str, actions: list[str], allowed: list[str] | None = None) -> dict:
+        statement = {"Sid": sid, "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": actions, "Resource": "*"}
+        if allowed is not None:
+            statement["Condition"] = {"StringNotEquals": {"aws:PrincipalArn": allowed}}
+        return statement
+
     assert secret_resource_policy(SECRET, [READER], [WRITER], [OPERATOR], [DEPLOYER]) == {
         "Version": "2012-10-17",
         "Statement": [
@@ -323,31 +336,49 @@ def test_the_secret_resource_policy_document():
                 "Effect": "Deny",
                 "Principal": {"AWS": "*"},
                 "Action": "secretsmanager:*",
-                "Resource": SECRET,
+                "Resource": "*",
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             },
-            {
-                "Sid": "DenyReadOutsideEnvironment",
-                "Effect": "Deny",
-                "Principal": {"AWS": "*"},
-                "Action": ["secretsmanager:GetSecretValue"],
-                "Resource": SECRET,
-                "Condition": {"StringNotEquals": {"aws:PrincipalArn": [READER, WRITER]}},
-            },
-            {
-                "Sid": "DenyWriteOutsideWriters",
-                "Effect": "Deny",
-                "Principal": {"AWS": "*"},
-                "Action": [
+            deny("DenyReadOutsideEnvironment", ["secretsmanager:GetSecretValue"], [READER, WRITER]),
+            deny(
+                "DenyWriteOutsideWriters",
+                [
                     "secretsmanager:CancelRotateSecret",
                     "secretsmanager:PutSecretValue",
                     "secretsmanager:RotateSecret",
                     "secretsmanager:UpdateSecret",
                     "secretsmanager:UpdateSecretVersionStage",
                 ],
-                "Resource": SECRET,
-                "Condition": {"StringNotEquals": {"aws:PrincipalArn": sorted([WRITER, OPERATOR, DEPLOYER])}},
+                sorted([WRITER, OPERATOR, DEPLOYER]),
+            ),
+            deny(
+                "DenyAdministrationOutsideDeployers",
+                [
+                    "secretsmanager:DeleteResourcePolicy",
+                    "secretsmanager:PutResourcePolicy",
+                    "secretsmanager:RestoreSecret",
+                    "secretsmanager:TagResource",
+                    "secretsmanager:UntagResource",
+                ],
+                [DEPLOYER],
+            ),
+            deny("DenyDeletionOutsideDeployers", ["secretsmanager:DeleteSecret"], [DEPLOYER]),
+            {
+                "Sid": "DenyDeletionWithoutRecovery",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": ["secretsmanager:DeleteSecret"],
+                "Resource": "*",
+                "Condition": {"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": "true"}},
             },
+            deny(
+                "DenyReplicationOutsideBreakGlass",
+                [
+                    "secretsmanager:RemoveRegionsFromReplication",
+                    "secretsmanager:ReplicateSecretToRegions",
+                    "secretsmanager:StopReplicationToReplica",
+                ],
+            ),
         ],
     }
 
