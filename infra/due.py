@@ -6,7 +6,7 @@ Reads each stack's ``Pulumi.<stack>.yaml`` (all of them when none is named), com
 calendar for today (UTC) and lists every secret whose reminder date has come (``reminder-due``), that
 is past its maximum age (``overdue``), or whose issue date is not recorded (``unknown``: no reminder
 can fire). A NetSuite M2M certificate is dated by ``makini:connections[i].netsuite.certificateNotAfter`` (the
-stack output ``netsuiteCertificates.<key>.notAfter``, recorded after ``pulumi up``): due from its renew-by date,
+stack output ``netsuiteCertificateNotAfter`` (key ``<key>``), recorded after ``pulumi up``): due from its renew-by date,
 overdue after it expires, and ``UNDATED`` (a failure too) while the date is not recorded. The scheduled workflow ``.github/workflows/reminders.yml`` runs it daily, so a stack on
 Azure or Vault alone (where no AWS reminder schedule exists) still gets its reminder: a failed run.
 

@@ -54,6 +54,7 @@ from stacks.access import administration, administration_notes, matrix_dict, mat
 from stacks.catalog import build_catalog
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.credits import credit_report
+from stacks.environment.aws import aws_reminders
 from stacks.environment.preflight import Target, limit_problems, limits_context, preflight, refuse_if_exceeded
 from stacks.errors import LimitsExceeded
 from stacks.limits import HEADERS as LIMIT_HEADERS
@@ -148,11 +149,39 @@ def access_matrix_section(cfg: StackConfig, run: ProgramRun) -> Section:
     )
 
 
+#: Each backend's webhook outputs, by the key the plan's webhooks report uses.
+WEBHOOK_OUTPUTS: dict[str, dict[str, str]] = {
+    "aws": {
+        "url": "awsWebhookUrl",
+        "queueUrl": "awsWebhookQueueUrl",
+        "queueArn": "awsWebhookQueueArn",
+        "dlqUrl": "awsWebhookDlqUrl",
+        "dlqArn": "awsWebhookDlqArn",
+        "alarmTopicArn": "awsWebhookAlarmTopicArn",
+    },
+    "azure": {
+        "url": "azureWebhookUrl",
+        "serviceBusNamespace": "azureWebhookServiceBusNamespace",
+        "queueName": "azureWebhookQueueName",
+        "alarms": "azureWebhookAlarms",
+        "alarmActionGroup": "azureWebhookAlarmActionGroup",
+        "queueConsumers": "azureWebhookQueueConsumers",
+    },
+}
+
+
+def _outputs_of(run: ProgramRun, names: Mapping[str, str]) -> dict[str, Any] | None:
+    """``{key: output}`` for the outputs ``names`` maps, or None when the program exported none of them."""
+    out = redact(run.outputs)
+    found = {key: out[name] for key, name in names.items() if name in out}
+    return found or None
+
+
 def webhooks_section(cfg: StackConfig, run: ProgramRun) -> Section | None:
     """Each backend's webhook endpoint: where Makini posts, where messages land, what alarms watch it."""
     if not cfg.webhooks.enabled:
         return None
-    endpoints = redact(run.outputs.get("webhooks") or {})
+    endpoints = {b: out for b, names in WEBHOOK_OUTPUTS.items() if (out := _outputs_of(run, names)) is not None}
     alarm_names = sorted(
         r.plain_inputs.get("name", r.name)
         for r in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
@@ -240,28 +269,59 @@ def _azure_function_notes(cfg: StackConfig, azure: bool) -> tuple[str, ...]:
 SECTIONS: list[SectionBuilder] = [credits_section, access_matrix_section, webhooks_section]
 
 
+#: The AWS rotation's outputs, by the key the plan's rotation report uses.
+AWS_ROTATION_OUTPUTS = {
+    "functionArn": "awsRotationFunctionArn",
+    "alarmTopicArn": "awsRotationAlarmTopicArn",
+    "alarms": "awsRotationAlarms",
+    "reminderTopicArn": "awsReminderTopicArn",
+}
+#: The Vault rotator's outputs, by the key the plan's rotation report uses.
+VAULT_ROTATION_OUTPUTS = {
+    "policy": "vaultRotatorPolicy",
+    "role": "vaultRotatorRole",
+    "authMethod": "vaultRotatorAuthMethod",
+    "schedule": "vaultRotatorSchedule",
+    "tokenPaths": "vaultRotatorTokenPaths",
+    "classPrefixes": "vaultRotatorClassPrefixes",
+    "bindingsConfigMap": "vaultRotatorBindingsConfigMap",
+    "cronJob": "vaultRotatorCronJob",
+    "prometheusRule": "vaultRotatorPrometheusRule",
+}
+
+
 def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = None) -> Section:
     """Per secret of the environment: how it rotates, the period or maximum age, and what is next."""
     today = today or clock.utc_today()
     entries = rotation_calendar(cfg, today)
     data = calendar_dict(cfg, today)
-    aws_out = redact(run.outputs.get("rotation") or {}).get("aws")
     notes = [f"As of {today.isoformat()} (UTC)."]
-    if azure_out := redact(run.outputs.get("rotation") or {}).get("azure"):
+    if azure_out := _outputs_of(
+        run,
+        {
+            "functionAppName": "azureRotationFunctionApp",
+            "schedule": "azureRotationSchedule",
+            "alert": "azureRotationAlert",
+        },
+    ):
         data["azure"] = azure_out
         notes.append(
             f"Azure: {azure_out.get('functionAppName')} runs every hour ({azure_out.get('schedule')}, UTC) and "
             "rotates each bound token whose period has passed."
         )
-    if aws_out:
+    if aws_out := _outputs_of(run, AWS_ROTATION_OUTPUTS):
+        # Which reminders are scheduled depends on the day: the same pure rules the program schedules them by.
+        reminders = aws_reminders(cfg, today)
+        aws_out["reminderSchedules"] = sorted(r.path for r in reminders if r.at is not None)
+        aws_out["notes"] = [r.note for r in reminders if r.at is None and r.note]
         data["aws"] = aws_out
-        notes += list(aws_out.get("notes", []))
-    if vault_out := redact(run.outputs.get("rotation") or {}).get("vault"):
+        notes += aws_out["notes"]
+    if vault_out := _outputs_of(run, VAULT_ROTATION_OUTPUTS):
         data["vault"] = vault_out
         notes.append(
             f"Vault: the rotator CronJob runs at '{vault_out['schedule']}' (UTC) as role {vault_out['role']} "
-            "and rotates each bound token whose period has passed; apply its manifests rotation.vault.bindingsConfigMap "
-            "and rotation.vault.cronJob."
+            "and rotates each bound token whose period has passed; apply its manifests, the outputs "
+            "vaultRotatorBindingsConfigMap and vaultRotatorCronJob."
         )
     for e in entries:
         if e.status.value in ("overdue", "reminder-due"):
@@ -326,7 +386,7 @@ def stack_limits_section(cfg: StackConfig, run: ProgramRun, source_config: Mappi
 
 
 #: Stack outputs that repeat a report: the text plan shows the report, not the output.
-OUTPUT_SECTIONS = {"accessMatrix": "access_matrix", "rotation": "rotation"}
+OUTPUT_SECTIONS = {"accessMatrix": "access_matrix", "rotationModes": "rotation", "rotationPeriodDays": "rotation"}
 
 
 # --------------------------------------------------------------------------------------------------

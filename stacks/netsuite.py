@@ -80,8 +80,8 @@ def netsuite_problems(connections: Sequence[Connection]) -> list[Problem]:
             problems.append(
                 Problem(
                     f"{path}.certificateNotAfter",
-                    "has no time zone; copy it from the stack output netsuiteCertificates."
-                    f"{conn.key}.notAfter as is (RFC 3339, e.g. 2028-11-30T10:00:00Z)",
+                    "has no time zone; copy it from the stack output netsuiteCertificateNotAfter (key "
+                    f"{conn.key}) as is (RFC 3339, e.g. 2028-11-30T10:00:00Z)",
                     f"{fix_path}.certificateNotAfter' <notAfter>",
                 )
             )

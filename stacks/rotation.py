@@ -11,7 +11,7 @@ date arithmetic is testable. Three modes:
   age, and a reminder ``reminderDaysBefore`` days before it, dated when the rotated-on date is configured.
   NetSuite M2M keys too: the period is the certificate's validity, the next date its renew-by date
   (``renewalReminderDays`` before expiry), dated when the certificate's notAfter is known (after deployment:
-  the ``netsuiteCertificates`` stack output), never guessed offline.
+  the ``netsuiteCertificateNotAfter`` stack output), never guessed offline.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def _netsuite_key(cfg: StackConfig, s: CatalogSecret, today: date, not_after: st
             "",
             Status.UNKNOWN,
             f"certificate valid {validity} days from creation; renew by {reminder} days before expiry. No date is "
-            f"recorded, so no reminder can fire: copy the stack output netsuiteCertificates.{conn.key}.notAfter "
+            f"recorded, so no reminder can fire: copy the stack output netsuiteCertificateNotAfter (key {conn.key}) "
             f"into makini:connections[{[c.key for c in cfg.connections].index(conn.key)}].netsuite."
             f"certificateNotAfter. Then: {renew}",
             connection=conn.key,
@@ -328,6 +328,17 @@ def calendar_dict(cfg: StackConfig, today: date, catalog: Catalog | None = None)
     }
 
 
+def rotation_outputs(cfg: StackConfig, catalog: Catalog | None = None) -> dict[str, dict[str, Any]]:
+    """The date-free part of the calendar, as stack outputs: each secret's mode and period, by catalog path.
+
+    Neither depends on the day (a status or a next date would: those are the plan's and ``infra.due``'s)."""
+    entries = calendar(cfg, date(2000, 1, 1), catalog)  # modes and periods do not depend on the date
+    return {
+        "rotationModes": {e.path: e.mode.value for e in entries},
+        "rotationPeriodDays": {e.path: e.period_days for e in entries},
+    }
+
+
 def reminder_deadlines(cfg: StackConfig) -> dict[str, Deadline | None]:
     """Catalog path -> the deadline of each hand-issued secret (None when its rotated-on date is not set)."""
     r = cfg.rotation
@@ -339,6 +350,30 @@ def reminder_deadlines(cfg: StackConfig) -> dict[str, Deadline | None]:
         "webhook/secret": mk(r.webhook_secret_rotated_on, r.webhook_secret_max_age_days),
         "oauth/client": mk(r.oauth_client_secret_rotated_on, r.oauth_client_secret_max_age_days),
     }
+
+
+#: Each hand-issued secret: what it is called, its rotated-on config key, and where Makini issues a new one.
+HAND_ISSUED: dict[str, tuple[str, str, str]] = {
+    "webhook/secret": ("webhook secret", "webhookSecretRotatedOn", "Makini's Webhooks page"),
+    "oauth/client": ("OAuth client secret", "oauthClientSecretRotatedOn", "Makini's API credentials page"),
+}
+
+
+def reminder_note(cfg: StackConfig, path: str, deadline: Deadline | None, today: date) -> str:
+    """Why a hand-issued secret has no reminder scheduled ("" when it has one): its rotated-on date is not
+    set, or it is past its maximum age (a schedule in the past would never fire)."""
+    what, key, _ = HAND_ISSUED[path]
+    if deadline is None:
+        return (
+            f"{cfg.environment}: no reminder for the {what}: it needs the date the current one was issued "
+            f"(pulumi config set --path 'makini:rotation.{key}' YYYY-MM-DD)"
+        )
+    if reminder_moment(deadline, today) is not None:
+        return ""
+    return (
+        f"{cfg.environment}: the {what} is past its maximum age ({deadline.due.isoformat()}): no reminder "
+        "is scheduled; rotate it now"
+    )
 
 
 #: Reminders are sent at this hour (UTC) of their day.

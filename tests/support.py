@@ -202,3 +202,9 @@ def scale_config(n: int, backends: Iterable[str] = ("aws", "azure", "vault"), en
     if "vault" in backends:
         c["makini:vault"] = {"rotator": VAULT_ROTATOR}
     return c
+
+
+def tokens(by_path: Mapping[str, Any]) -> dict[str, Any]:
+    """Connection key -> value, from an output keyed by catalog path (``awsSecretArns``, ``vaultPaths``, ...):
+    the connection tokens only (``connections/<key>/token``, ``connections/<class>/<key>/token``)."""
+    return {p.split("/")[-2]: v for p, v in by_path.items() if p.startswith("connections/") and p.endswith("/token")}

@@ -78,7 +78,12 @@ def bindings_config_map_name(environment: str) -> str:
     return f"makini-{environment}-rotation-bindings"
 
 
-def cronjob_manifest(
+def cronjob_manifest(*args: Any, **kwargs: Any) -> str:
+    """:func:`cronjob_document` as YAML (for ``kubectl apply -f``)."""
+    return yaml.safe_dump(cronjob_document(*args, **kwargs), sort_keys=False)
+
+
+def cronjob_document(
     environment: str,
     vault_addr: str,
     image: str,
@@ -90,9 +95,9 @@ def cronjob_manifest(
     schedule: str = "17 3 * * *",
     auth_method: str = "kubernetes",
     jwt_audience: str | None = None,
-) -> str:
-    """The rotator's Kubernetes CronJob (YAML): on ``schedule`` (UTC), never concurrent, the rotation bindings
-    (:func:`bindings_config_map`) mounted read-only, Vault login with the pod's service-account token
+) -> dict[str, Any]:
+    """The rotator's Kubernetes CronJob (a manifest object): on ``schedule`` (UTC), never concurrent, the rotation
+    bindings (:func:`bindings_config_map`) mounted read-only, Vault login with the pod's service-account token
     (``kubernetes``) or a projected token for ``jwt_audience`` (``jwt``)."""
     if auth_method not in ("kubernetes", "jwt"):
         raise ValueError(f"auth_method must be kubernetes or jwt, not {auth_method!r}")
@@ -166,7 +171,7 @@ def cronjob_manifest(
             "jobTemplate": {"spec": {"backoffLimit": 2, "template": {"spec": pod}}},
         },
     }
-    return yaml.safe_dump(doc, sort_keys=False)
+    return doc
 
 
 def cronjob_name(environment: str) -> str:

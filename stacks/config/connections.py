@@ -42,7 +42,7 @@ class NetSuiteM2M(Model):
     )
     certificate_not_after: datetime | None = Field(
         default=None,
-        description="The deployed certificate's notAfter (stack output netsuiteCertificates.<key>.notAfter, "
+        description="The deployed certificate's notAfter (stack output netsuiteCertificateNotAfter, key <key>, "
         "RFC 3339), recorded after pulumi up so python -m infra.due can date the renewal reminder offline.",
     )
     key_algorithm: Literal["RSA-3072", "RSA-4096", "EC-P256", "EC-P384", "EC-P521"] = Field(

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import pulumi
 
@@ -22,7 +21,7 @@ from ..catalog import Catalog, build_catalog, netsuite_m2m_key_path
 from ..config.model import StackConfig
 from ..credits import CreditReport, credit_report
 from ..netsuite import MAX_CERTIFICATE_DAYS, renew_by
-from ..rotation import calendar_dict
+from ..rotation import rotation_outputs
 from .aws import AwsBackend
 from .azure import AzureBackend
 from .common import MANAGED_BY, BackendComposition, Context, common_tags, secret_tags, secret_value
@@ -98,31 +97,27 @@ class Environment(pulumi.ComponentResource):
         }
 
     def outputs(self) -> dict[str, object]:
-        """Stack outputs: where each secret lives, who may read it, when it rotates; never a value."""
-        rotation: dict[str, Any] = calendar_dict(self.config, self.today, self.catalog)
+        """Stack outputs (documented in stacks/outputs.py): where each secret lives, who may read it, how it
+        rotates; never a value, and never a date that depends on the day the program runs."""
         out: dict[str, object] = {
             "environment": self.config.environment,
+            "production": self.config.production,
             "backends": list(self.config.backends),
             "creditsUsed": self.credits.used,
             "creditsFree": self.credits.free,
             "accessMatrix": matrix_dict(self.config, self.catalog),
-            "rotation": rotation,
+            **rotation_outputs(self.config, self.catalog),
         }
         if self.netsuite_certificates:
-            # Upload certPem to the integration record's M2M setup; renew before renewBy.
-            out["netsuiteCertificates"] = {
-                key: {"certPem": c.cert_pem, "notAfter": c.not_after, "renewBy": c.renew_by}
-                for key, c in self.netsuite_certificates.items()
-            }
-        webhooks: dict[str, object] = {}
-        for backend, composition in self.backends.items():
-            out[backend] = composition.outputs()
-            if (rotates := composition.rotation_outputs()) is not None:
-                rotation[backend] = rotates
-            if (endpoint := composition.webhook_outputs()) is not None:
-                webhooks[backend] = endpoint
-        if webhooks:
-            out["webhooks"] = webhooks
+            # Upload the PEM to the integration record's M2M setup; renew before renewBy.
+            certs = sorted(self.netsuite_certificates.items())
+            out["netsuiteCertificatePems"] = {key: c.cert_pem for key, c in certs}
+            out["netsuiteCertificateNotAfter"] = {key: c.not_after for key, c in certs}
+            out["netsuiteCertificateRenewBy"] = {key: c.renew_by for key, c in certs}
+        for composition in self.backends.values():
+            out.update(composition.outputs())
+            out.update(composition.rotation_outputs() or {})
+            out.update(composition.webhook_outputs() or {})
         return out
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 
 import pulumi
 import pulumi_aws as aws
@@ -22,9 +22,18 @@ from ..catalog import (
     netsuite_m2m_key_path,
 )
 from ..config.aws import PERMISSIONS_BOUNDARY_NAME
+from ..config.model import StackConfig
 from ..naming import aws_secret_name
-from ..rotation import Deadline, bindings_document, reminder_deadlines, reminder_moment, rotation_bindings
-from .common import Context, by_kind, secret_tags, secret_value
+from ..rotation import (
+    HAND_ISSUED,
+    Deadline,
+    bindings_document,
+    reminder_deadlines,
+    reminder_moment,
+    reminder_note,
+    rotation_bindings,
+)
+from .common import Context, secret_tags, secret_value
 
 
 class AwsBackend:
@@ -184,94 +193,7 @@ class AwsBackend:
     # -- rotation -----------------------------------------------------------------------------------
 
     def _reminders(self) -> list[Reminder]:
-        ctx, cfg = self.ctx, self.ctx.config
-        labels = {
-            WEBHOOK_SECRET_PATH: ("webhook secret", "webhookSecretRotatedOn", "Makini's Webhooks page"),
-            OAUTH_CLIENT_PATH: ("OAuth client secret", "oauthClientSecretRotatedOn", "Makini's API credentials page"),
-        }
-        reminders = []
-        for path, deadline in reminder_deadlines(cfg).items():
-            what, key, where = labels[path]
-            slug = path.replace("/", "-")
-            if deadline is None:
-                reminders.append(
-                    Reminder(
-                        path,
-                        slug,
-                        None,
-                        "",
-                        "",
-                        note=(
-                            f"{cfg.environment}: no reminder for the {what}: it needs the date the current one was issued "
-                            f"(pulumi config set --path 'makini:rotation.{key}' YYYY-MM-DD)"
-                        ),
-                    )
-                )
-                continue
-            moment = reminder_moment(deadline, ctx.today)
-            subject = f"makini-infra {cfg.environment}: rotate the {what} by {deadline.due.isoformat()}"
-            message = (
-                f"The Makini {what} of environment {cfg.environment} ({aws_secret_name(cfg.environment, path)}) was issued on "
-                f"{deadline.rotated_on.isoformat()} and reaches its {deadline.max_age_days}-day maximum age on "
-                f"{deadline.due.isoformat()}. Issue a new one on {where}, store it, then set "
-                f"makini:rotation.{key} to the new date."
-            )
-            note = (
-                ""
-                if moment
-                else (
-                    f"{cfg.environment}: the {what} is past its maximum age ({deadline.due.isoformat()}): no reminder "
-                    "is scheduled; rotate it now"
-                )
-            )
-            reminders.append(Reminder(path, slug, moment, subject, message, note=note))
-        return reminders + self._netsuite_reminders()
-
-    def _netsuite_reminders(self) -> list[Reminder]:
-        """One reminder per NetSuite M2M certificate, at its renew-by date (``renewalReminderDays`` before its
-        recorded notAfter), to the same topic as the hand-issued secrets'."""
-        ctx, cfg = self.ctx, self.ctx.config
-        out = []
-        for i, conn in enumerate(cfg.connections):
-            ns = conn.netsuite
-            if ns is None:
-                continue
-            path = netsuite_m2m_key_path(conn.key)
-            slug = _schedule_slug(cfg.environment, f"netsuite-{conn.key}")
-            if ns.certificate_not_after is None:
-                out.append(
-                    Reminder(
-                        path,
-                        slug,
-                        None,
-                        "",
-                        "",
-                        note=(
-                            f"{cfg.environment}: no reminder for the NetSuite certificate of {conn.key}: record its "
-                            f"notAfter (stack output netsuiteCertificates.{conn.key}.notAfter) with pulumi config set "
-                            f"--path 'makini:connections[{i}].netsuite.certificateNotAfter' <notAfter>"
-                        ),
-                    )
-                )
-                continue
-            end = ns.certificate_not_after.astimezone(UTC).date()
-            validity = ns.certificate_validity_days
-            deadline = Deadline(end - timedelta(days=validity), validity, ns.renewal_reminder_days)
-            moment = reminder_moment(deadline, ctx.today)
-            subject = (
-                f"makini-infra {cfg.environment}: renew the NetSuite certificate of {conn.key} by {end.isoformat()}"
-            )
-            message = (
-                f"The NetSuite M2M certificate of connection {conn.key} in {cfg.environment} expires on "
-                f"{end.isoformat()}; NetSuite then refuses the connection. Replace the key pair (pulumi up --replace on "
-                "its tls:index/privateKey:PrivateKey), upload the new certificate to the integration record, and record "
-                f"the new notAfter in makini:connections[{i}].netsuite.certificateNotAfter."
-            )
-            note = (
-                "" if moment else f"{cfg.environment}: the NetSuite certificate of {conn.key} has expired: renew it now"
-            )
-            out.append(Reminder(path, slug, moment, subject, message, note=note))
-        return out
+        return aws_reminders(self.ctx.config, self.ctx.today)
 
     def _rotation(self) -> TokenRotation:
         ctx, cfg, r = self.ctx, self.ctx.config, self.ctx.config.rotation
@@ -346,33 +268,30 @@ class AwsBackend:
     # -- outputs ------------------------------------------------------------------------------------
 
     def outputs(self) -> dict[str, object]:
-        return {
-            "kmsKeyArn": self.store.kms_key_arn,
-            "secretArns": by_kind(self.ctx.catalog, self.store.secret_arns),
-        }
+        return {"awsKmsKeyArn": self.store.kms_key_arn, "awsSecretArns": dict(self.store.secret_arns)}
 
     def rotation_outputs(self) -> dict[str, object] | None:
         if self.rotation is None:
             return None
+        # Which reminders are scheduled depends on the day (an overdue secret has none): the plan's calendar
+        # and python -m infra.due say so, not an output.
         return {
-            "functionArn": self.rotation.function_arn,
-            "alarmTopicArn": self.rotation.alarm_topic_arn,
-            "alarms": list(self.rotation.alarm_names),
-            "reminderTopicArn": self.rotation.topic_arn,
-            "reminderSchedules": sorted(self.rotation.schedules),
-            "notes": list(self.rotation.notes),
+            "awsRotationFunctionArn": self.rotation.function_arn,
+            "awsRotationAlarmTopicArn": self.rotation.alarm_topic_arn,
+            "awsRotationAlarms": list(self.rotation.alarm_names),
+            "awsReminderTopicArn": self.rotation.topic_arn,
         }
 
     def webhook_outputs(self) -> dict[str, object] | None:
         if self.webhook is None:
             return None
         return {
-            "url": self.webhook.url,
-            "queueUrl": self.webhook.queue_url,
-            "queueArn": self.webhook.queue_arn,
-            "dlqUrl": self.webhook.dlq_url,
-            "dlqArn": self.webhook.dlq_arn,
-            "alarmTopicArn": self.webhook.alarm_topic_arn,
+            "awsWebhookUrl": self.webhook.url,
+            "awsWebhookQueueUrl": self.webhook.queue_url,
+            "awsWebhookQueueArn": self.webhook.queue_arn,
+            "awsWebhookDlqUrl": self.webhook.dlq_url,
+            "awsWebhookDlqArn": self.webhook.dlq_arn,
+            "awsWebhookAlarmTopicArn": self.webhook.alarm_topic_arn,
         }
 
 
@@ -387,3 +306,68 @@ def _schedule_slug(environment: str, slug: str) -> str:
         return slug
     digest = hashlib.sha256(slug.encode()).hexdigest()[:8]
     return f"{slug[: room - 9].rstrip('-')}-{digest}"
+
+
+def aws_reminders(cfg: StackConfig, today: date) -> list[Reminder]:
+    """The reminders of the hand-issued secrets and the NetSuite certificates as of ``today``: each at its moment,
+    or with a note saying why none is scheduled. Pure (the plan's rotation calendar shows them too)."""
+    reminders = []
+    for path, deadline in reminder_deadlines(cfg).items():
+        what, key, where = HAND_ISSUED[path]
+        slug = path.replace("/", "-")
+        note = reminder_note(cfg, path, deadline, today)
+        if deadline is None:
+            reminders.append(Reminder(path, slug, None, "", "", note=note))
+            continue
+        moment = reminder_moment(deadline, today)
+        subject = f"makini-infra {cfg.environment}: rotate the {what} by {deadline.due.isoformat()}"
+        message = (
+            f"The Makini {what} of environment {cfg.environment} ({aws_secret_name(cfg.environment, path)}) was issued on "
+            f"{deadline.rotated_on.isoformat()} and reaches its {deadline.max_age_days}-day maximum age on "
+            f"{deadline.due.isoformat()}. Issue a new one on {where}, store it, then set "
+            f"makini:rotation.{key} to the new date."
+        )
+        reminders.append(Reminder(path, slug, moment, subject, message, note=note))
+    return reminders + _netsuite_reminders(cfg, today)
+
+
+def _netsuite_reminders(cfg: StackConfig, today: date) -> list[Reminder]:
+    """One reminder per NetSuite M2M certificate, at its renew-by date (``renewalReminderDays`` before its
+    recorded notAfter), to the same topic as the hand-issued secrets'."""
+    out = []
+    for i, conn in enumerate(cfg.connections):
+        ns = conn.netsuite
+        if ns is None:
+            continue
+        path = netsuite_m2m_key_path(conn.key)
+        slug = _schedule_slug(cfg.environment, f"netsuite-{conn.key}")
+        if ns.certificate_not_after is None:
+            out.append(
+                Reminder(
+                    path,
+                    slug,
+                    None,
+                    "",
+                    "",
+                    note=(
+                        f"{cfg.environment}: no reminder for the NetSuite certificate of {conn.key}: record its "
+                        f"notAfter (stack output netsuiteCertificateNotAfter, key {conn.key}) with pulumi config set "
+                        f"--path 'makini:connections[{i}].netsuite.certificateNotAfter' <notAfter>"
+                    ),
+                )
+            )
+            continue
+        end = ns.certificate_not_after.astimezone(UTC).date()
+        validity = ns.certificate_validity_days
+        deadline = Deadline(end - timedelta(days=validity), validity, ns.renewal_reminder_days)
+        moment = reminder_moment(deadline, today)
+        subject = f"makini-infra {cfg.environment}: renew the NetSuite certificate of {conn.key} by {end.isoformat()}"
+        message = (
+            f"The NetSuite M2M certificate of connection {conn.key} in {cfg.environment} expires on "
+            f"{end.isoformat()}; NetSuite then refuses the connection. Replace the key pair (pulumi up --replace on "
+            "its tls:index/privateKey:PrivateKey), upload the new certificate to the integration record, and record "
+            f"the new notAfter in makini:connections[{i}].netsuite.certificateNotAfter."
+        )
+        note = "" if moment else f"{cfg.environment}: the NetSuite certificate of {conn.key} has expired: renew it now"
+        out.append(Reminder(path, slug, moment, subject, message, note=note))
+    return out

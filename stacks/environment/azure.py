@@ -32,7 +32,7 @@ from components.azure.webhook import AzureWebhookEndpoint, AzureWebhookEndpointA
 from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SecretKind, SystemIdentity
 from ..naming import class_key_vault_name, key_vault_name, key_vault_secret_name, resource_group_name
 from ..rotation import bindings_document, rotation_bindings
-from .common import Context, by_kind, key_vault_secret_tags, secret_value
+from .common import Context, key_vault_secret_tags, secret_value
 
 #: Project root: makini:azure.functionDependenciesDir is relative to it.
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -182,11 +182,6 @@ class AzureBackend:
             return None
         return PROJECT_DIR / az.function_dependencies_dir / package
 
-    def secret_uri(self, path: str) -> pulumi.Output[str]:
-        """The versionless Key Vault URI of a catalog secret (a Key Vault reference follows its current version)."""
-        name = self.store.secret_names[path]
-        return self.store.vault_uri.apply(lambda u: f"{u.rstrip('/')}/secrets/{name}")
-
     # -- rotation -------------------------------------------------------------------------------------
 
     def _rotation(self) -> KeyVaultRotation:
@@ -285,36 +280,49 @@ class AzureBackend:
     # -- outputs --------------------------------------------------------------------------------------
 
     def outputs(self) -> dict[str, object]:
+        store = self.store
         out: dict[str, object] = {
-            "vaultName": self.store.vault_name,
-            "vaultUri": self.store.vault_uri,
-            "secretIds": by_kind(self.ctx.catalog, self.store.secret_ids),
-            "secretNames": by_kind(self.ctx.catalog, self.store.secret_names),
+            "azureVaultName": store.vault_name,
+            "azureVaultUri": store.vault_uri,
+            "azureSecretIds": dict(store.secret_ids),
+            "azureSecretNames": dict(store.secret_names),
+            "azureSecretUris": {s.path: self.secret_uri(s.path) for s in self.ctx.catalog.secrets},
         }
-        if self.store.class_vaults:
-            out["classVaults"] = {
-                k: {"vaultName": v.name, "vaultUri": self.store.class_vault_uris[k]}
-                for k, v in self.store.class_vaults.items()
-            }
+        if store.class_vaults:
+            out["azureClassVaultNames"] = {k: v.name for k, v in store.class_vaults.items()}
+            out["azureClassVaultUris"] = dict(store.class_vault_uris)
         return out
+
+    def vault_uri_of(self, path: str) -> pulumi.Output[str]:
+        """The URI of the Key Vault that holds catalog secret ``path`` (its class's, or the environment's)."""
+        klass = self.ctx.catalog.by_path()[path].access_class
+        return self.store.vault_uri if klass is None else self.store.class_vault_uris[klass]
+
+    def secret_uri(self, path: str) -> pulumi.Output[str]:
+        """The versionless Key Vault URI of catalog secret ``path`` (``https://<vault>.vault.azure.net/secrets/<name>``;
+        a Key Vault reference follows its current version)."""
+        name = self.store.secret_names[path]
+        return self.vault_uri_of(path).apply(lambda uri: f"{uri.rstrip('/')}/secrets/{name}")
 
     def rotation_outputs(self) -> dict[str, object] | None:
         if self.rotation is None:
             return None
         return {
-            "functionAppName": self.rotation.function_app_name,
-            "schedule": SCHEDULE,
-            "alert": self.rotation.alert_name,
+            "azureRotationFunctionApp": self.rotation.function_app_name,
+            "azureRotationSchedule": SCHEDULE,
+            "azureRotationAlert": self.rotation.alert_name,
         }
 
     def webhook_outputs(self) -> dict[str, object] | None:
         if self.webhook is None:
             return None
         return {
-            "url": self.webhook.url,
-            "serviceBusNamespace": self.webhook.namespace.name,
-            "queueName": self.webhook.queue.name,
-            "alarms": self.webhook.alert_names,
-            "alarmActionGroup": self.webhook.action_group.name,
-            "queueConsumers": sorted(self.queue_access.assignments) if self.queue_access is not None else [],
+            "azureWebhookUrl": self.webhook.url,
+            "azureWebhookServiceBusNamespace": self.webhook.namespace.name,
+            "azureWebhookQueueName": self.webhook.queue.name,
+            "azureWebhookAlarms": self.webhook.alert_names,
+            "azureWebhookAlarmActionGroup": self.webhook.action_group.name,
+            "azureWebhookQueueConsumers": sorted(self.queue_access.assignments)
+            if self.queue_access is not None
+            else [],
         }

@@ -41,15 +41,15 @@ class BackendComposition(Protocol):
     components children of the environment; the environment loops over the backends for its outputs."""
 
     def outputs(self) -> dict[str, object]:
-        """The stack output named after the backend: where each secret lives there."""
+        """Stack outputs named ``<backend>...`` (stacks/outputs.py): where each secret lives there."""
         ...
 
     def rotation_outputs(self) -> dict[str, object] | None:
-        """``rotation.<backend>``: what rotates connection tokens there, or None."""
+        """Stack outputs about what rotates connection tokens there, or None."""
         ...
 
     def webhook_outputs(self) -> dict[str, object] | None:
-        """``webhooks.<backend>``: the webhook endpoint there, or None."""
+        """Stack outputs about the webhook endpoint there, or None."""
         ...
 
 
@@ -138,12 +138,3 @@ def vault_custom_metadata(cfg: StackConfig, secret: CatalogSecret) -> dict[str, 
             if days is not None:
                 meta["rotation_period_days"] = str(days)
     return meta
-
-
-def by_kind(catalog: Catalog, by_path: Mapping[str, object]) -> dict[str, object]:
-    """``{oauthClient, webhookSecret, connections: {key: ...}}`` from a catalog-path mapping."""
-    return {
-        "oauthClient": by_path["oauth/client"],
-        "webhookSecret": by_path["webhook/secret"],
-        "connections": {s.connection: by_path[s.path] for s in catalog.of_kind(SecretKind.CONNECTION_TOKEN)},
-    }

@@ -5,6 +5,10 @@ The config model stops here: the components get plain frozen dataclasses built f
 
 from __future__ import annotations
 
+from typing import Any
+
+import yaml
+
 from components.vault.access import (
     AppRoleRole,
     JwtRole,
@@ -18,7 +22,7 @@ from components.vault.rotation import (
     VaultRotation,
     VaultRotationArgs,
     bindings_config_map,
-    cronjob_manifest,
+    cronjob_document,
     prometheus_rule,
 )
 from components.vault.store import VaultSecretArgs, VaultStore, VaultStoreArgs
@@ -28,7 +32,7 @@ from ..config.consumers import VaultIdentity
 from ..config.vault import VaultRotator, VaultSettings
 from ..naming import vault_rotator_role_name
 from ..rotation import bindings_document, rotation_bindings
-from .common import Context, by_kind, secret_value, vault_custom_metadata
+from .common import Context, secret_value, vault_custom_metadata
 
 
 def auth_role(identity: VaultIdentity) -> VaultAuthRole:
@@ -161,13 +165,13 @@ class VaultBackend:
             opts=ctx.opts(),
         )
 
-    def cronjob(self) -> str | None:
-        """The rotator's CronJob manifest (YAML; no secret in it), or None when nothing rotates on Vault."""
+    def cronjob(self) -> dict[str, Any] | None:
+        """The rotator's CronJob manifest (an object; no secret in it), or None when nothing rotates on Vault."""
         rotator = self.rotator
         if self.rotation is None or rotator is None:
             return None
         jwt = rotator.auth.jwt
-        return cronjob_manifest(
+        return cronjob_document(
             environment=self.ctx.config.environment,
             vault_addr=rotator.vault_address,
             image=rotator.image,
@@ -193,27 +197,28 @@ class VaultBackend:
         return bindings_config_map(cfg.environment, rotator.namespace, document)
 
     def rotation_outputs(self) -> dict[str, object] | None:
-        """``rotation.vault``: the rotator's policy and role names, its manifests (bindings ConfigMap, CronJob)
-        and schedule."""
+        """The rotator's policy and role names, schedule, what it may write, and its manifests (bindings
+        ConfigMap, CronJob, PrometheusRule) as objects (apply them with your Kubernetes tooling)."""
         if self.rotation is None or self.rotator is None:
             return None
-        out: dict[str, object] = {
-            "policy": self.rotation.policy_name,
-            "role": self.rotation.role_name,
-            "bindingsConfigMap": self.bindings_config_map(),
-            "cronJob": self.cronjob(),
-            "prometheusRule": prometheus_rule(self.ctx.config.environment, self.rotator.namespace),
-            "schedule": self.rotator.schedule,
-            "authMethod": self.rotator.auth.method,
-            "tokenPaths": self.token_paths,
+        bindings = self.bindings_config_map()
+        return {
+            "vaultRotatorPolicy": self.rotation.policy_name,
+            "vaultRotatorRole": self.rotation.role_name,
+            "vaultRotatorAuthMethod": self.rotator.auth.method,
+            "vaultRotatorSchedule": self.rotator.schedule,
+            "vaultRotatorTokenPaths": list(self.token_paths),
+            "vaultRotatorClassPrefixes": [f"connections/{c}/" for c in self.rotated_classes],
+            "vaultRotatorCronJob": self.cronjob(),
+            "vaultRotatorBindingsConfigMap": yaml.safe_load(bindings) if bindings is not None else {},
+            "vaultRotatorPrometheusRule": yaml.safe_load(
+                prometheus_rule(self.ctx.config.environment, self.rotator.namespace)
+            ),
         }
-        if self.rotated_classes:
-            out["classPrefixes"] = [f"connections/{c}/" for c in self.rotated_classes]
-        return out
 
     def webhook_outputs(self) -> None:
         """Vault has no webhook endpoint (the receivers run on AWS or Azure)."""
         return None
 
     def outputs(self) -> dict[str, object]:
-        return {"mount": self.store.mount_path, "paths": by_kind(self.ctx.catalog, self.store.paths)}
+        return {"vaultMount": self.store.mount_path, "vaultPaths": dict(self.store.paths)}

@@ -144,8 +144,8 @@ class Deployment:
 
     def bindings_file(self, folder: Path) -> Path:
         """The rotation bindings as the CronJob's pod sees them: ``bindings.json`` of the ConfigMap the program
-        generated (stack output ``rotation.vault.bindingsConfigMap``), written where ROTATION_BINDINGS_FILE points."""
-        config_map = yaml.safe_load(self.run.outputs["rotation"]["vault"]["bindingsConfigMap"])
+        generated (stack output ``vaultRotatorBindingsConfigMap``), written where ROTATION_BINDINGS_FILE points."""
+        config_map = self.run.outputs["vaultRotatorBindingsConfigMap"]
         path = folder / f"{self.environment}-bindings.json"
         path.write_text(config_map["data"]["bindings.json"], encoding="utf-8")
         return path

@@ -14,7 +14,7 @@ import hcl2
 import pytest
 
 from stacks.naming import rotator_role_definition_guid
-from tests.support import SCALE_CLASSES, SCALE_CONSUMERS, SCALE_EXPLICIT, run, scale_config
+from tests.support import SCALE_CLASSES, SCALE_CONSUMERS, SCALE_EXPLICIT, run, scale_config, tokens
 
 N = 16
 USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6"
@@ -35,7 +35,7 @@ def class_of(i: int) -> str | None:
 
 def test_aws_consumers_read_their_classes_by_one_pattern_each(r):
     docs = {x.plain_inputs["name"]: json.loads(x.plain_inputs["policy"]) for x in r.of_type("aws:iam/policy:Policy")}
-    arns = r.outputs["aws"]["secretArns"]["connections"]
+    arns = tokens(r.outputs["awsSecretArns"])
     for consumer in SCALE_CONSUMERS:
         doc = docs[f"makini-dev-{consumer}-read"]
         read = next((s for s in doc["Statement"] if s["Sid"] == "ReadOwnSecrets"), None)
@@ -58,7 +58,7 @@ def test_aws_consumers_read_their_classes_by_one_pattern_each(r):
 
 def test_aws_class_tokens_resource_policies_name_exactly_the_class_readers(r):
     roles = {n: f"arn:aws:iam::111111111111:role/{n}-dev" for n in SCALE_CONSUMERS}
-    by_arn = {v: k for k, v in r.outputs["aws"]["secretArns"]["connections"].items()}
+    by_arn = {v: k for k, v in tokens(r.outputs["awsSecretArns"]).items()}
     rotation = "arn:aws:iam::111111111111:role/makini-dev-rotation"
     seen = 0
     for p in r.of_type("aws:secretsmanager/secretPolicy:SecretPolicy"):
@@ -97,14 +97,14 @@ def test_aws_resources_per_connection_are_at_most_three(r):
 
 def test_azure_each_class_has_its_vault_and_consumers_are_granted_the_vault(r):
     vaults = {x.plain_inputs["vaultName"]: x for x in r.of_type("azure-native:keyvault:Vault")}
-    class_vaults = r.outputs["azure"]["classVaults"]
+    class_vaults = {k: {"vaultName": v} for k, v in r.outputs["azureClassVaultNames"].items()}
     assert set(class_vaults) == set(SCALE_CLASSES)
     assert {v["vaultName"] for v in class_vaults.values()} <= set(vaults)
     assert len(vaults) == 1 + len(SCALE_CLASSES)
     for klass, v in class_vaults.items():
         assert v["vaultName"].startswith("kvc-dev-") and len(v["vaultName"]) <= 24
         # the class vault has the environment vault's settings (firewall, RBAC, soft delete)
-        env_props = vaults[r.outputs["azure"]["vaultName"]].plain_inputs["properties"]
+        env_props = vaults[r.outputs["azureVaultName"]].plain_inputs["properties"]
         props = vaults[v["vaultName"]].plain_inputs["properties"]
         assert props == env_props, klass
     secrets = r.of_type("azure-native:keyvault:Secret")
@@ -131,7 +131,7 @@ def test_azure_each_class_has_its_vault_and_consumers_are_granted_the_vault(r):
 
 
 def test_azure_rotation_is_granted_each_class_vault_and_binds_its_tokens_there(r):
-    class_vaults = r.outputs["azure"]["classVaults"]
+    class_vaults = {k: {"vaultName": v} for k, v in r.outputs["azureClassVaultNames"].items()}
     rot = [
         a.plain_inputs
         for a in r.of_type("azure-native:authorization:RoleAssignment")
@@ -146,7 +146,7 @@ def test_azure_rotation_is_granted_each_class_vault_and_binds_its_tokens_there(r
     [blob] = [b for b in r.of_type("azure-native:storage:Blob") if b.plain_inputs["blobName"].startswith("rotation-")]
     bindings = json.loads(blob.inputs["source"].assets["rotation/bindings.json"].text)["bindings"]
     vault_of = {key.split("/", 1)[0] for key in bindings}
-    assert vault_of == {r.outputs["azure"]["vaultName"]} | {v["vaultName"] for v in class_vaults.values()}
+    assert vault_of == {r.outputs["azureVaultName"]} | {v["vaultName"] for v in class_vaults.values()}
     for klass, v in class_vaults.items():
         mine = [k for k in bindings if k.startswith(f"{v['vaultName']}/")]
         assert mine and all(k.split("/", 1)[1].startswith(f"connections-{klass}-") for k in mine)

@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from infra.offline import OfflineMocks, RecordingMonitor, is_secret_marker, load_stack_file, run_program
-from tests.support import base_config, run
+from tests.support import base_config, run, tokens
 
 SECRET = "aws:secretsmanager/secret:Secret"
 POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
@@ -43,7 +43,7 @@ def policies_by_secret(run):
 def test_every_secret_is_encrypted_with_the_environment_key(stack):
     name, run = stack
     key = store_key(run, name)
-    key_arn = run.outputs["aws"]["kmsKeyArn"]
+    key_arn = run.outputs["awsKmsKeyArn"]
     assert key_arn.startswith("arn:aws:kms:")
     secrets = run.of_type(SECRET)
     assert secrets
@@ -69,7 +69,7 @@ def test_catalog_secrets_exist_for_every_connection(stack):
         for c in conns
     }
     assert names == expected
-    assert set(run.outputs["aws"]["secretArns"]["connections"]) == set(keys)
+    assert set(tokens(run.outputs["awsSecretArns"])) == set(keys)
 
 
 def test_every_secret_has_a_resource_policy_that_denies_all_but_its_readers(stack):
@@ -79,11 +79,11 @@ def test_every_secret_has_a_resource_policy_that_denies_all_but_its_readers(stac
     consumers = json.loads(src.config["makini:consumers"])
     classes = json.loads(src.config.get("makini:accessClasses", "{}"))
     by_arn = policies_by_secret(run)
-    arns = run.outputs["aws"]["secretArns"]
+    arns = run.outputs["awsSecretArns"]
     assert len(by_arn) == len(run.of_type(SECRET))
     for p in run.of_type(POLICY):
         assert p.plain_inputs["blockPublicPolicy"] is True
-    for key, arn in arns["connections"].items():
+    for key, arn in tokens(arns).items():
         doc = by_arn[arn]
         sids = {s["Sid"]: s for s in doc["Statement"]}
         tls = sids["DenyInsecureTransport"]
@@ -107,7 +107,7 @@ def test_every_secret_has_a_resource_policy_that_denies_all_but_its_readers(stac
         assert f"arn:aws:iam::{ACCOUNTS[name]}:role/makini-{name}-rotation" in writers
         assert not writers & {consumers[c]["aws"]["roleArn"] for c in consumers}  # consumers never write
     # only the environment's own webhook receiver reads the webhook secret, when it has one
-    webhook_read = {s["Sid"]: s for s in by_arn[arns["webhookSecret"]]["Statement"]}["DenyReadOutsideEnvironment"]
+    webhook_read = {s["Sid"]: s for s in by_arn[arns["webhook/secret"]]["Statement"]}["DenyReadOutsideEnvironment"]
     receivers = set(webhook_read.get("Condition", {}).get("StringNotEquals", {}).get("aws:PrincipalArn", []))
     assert receivers <= {f"arn:aws:iam::{ACCOUNTS[name]}:role/makini-{name}-webhook-receiver"}
 
@@ -199,9 +199,9 @@ def test_canary_never_appears_outside_secret_markers():
 def test_each_stack_builds_in_its_own_pinned_account():
     for name, account in ACCOUNTS.items():
         r = stack_run(name)
-        assert r.outputs["aws"]["kmsKeyArn"].split(":")[4] == account
+        assert r.outputs["awsKmsKeyArn"].split(":")[4] == account
         assert {s.plain_inputs["name"] for s in r.of_type(SECRET)}  # and every secret ARN is in it:
-        assert {a.split(":")[4] for a in r.outputs["aws"]["secretArns"]["connections"].values()} == {account}
+        assert {a.split(":")[4] for a in tokens(r.outputs["awsSecretArns"]).values()} == {account}
 
 
 def test_environments_are_separated():
@@ -211,14 +211,14 @@ def test_environments_are_separated():
     assert "makini/prod" not in dev_text and "alias/makini/prod" not in dev_text
     assert "makini/dev" not in prod_text
     assert "333333333333" not in dev_text  # prod's account never appears in dev's policies
-    assert dev.outputs["aws"]["kmsKeyArn"] != prod.outputs["aws"]["kmsKeyArn"]
+    assert dev.outputs["awsKmsKeyArn"] != prod.outputs["awsKmsKeyArn"]
 
 
 def test_outputs_give_locations_and_credits_never_values():
     r = stack_run("dev")
     assert r.outputs["creditsUsed"] == 11 and r.outputs["creditsFree"] == 9
     assert r.outputs["environment"] == "dev" and r.outputs["backends"] == ["aws"]
-    for arn in r.outputs["aws"]["secretArns"]["connections"].values():
+    for arn in tokens(r.outputs["awsSecretArns"]).values():
         assert arn.startswith("arn:aws:secretsmanager:eu-west-1:111111111111:secret:makini/dev/connections/")
 
 

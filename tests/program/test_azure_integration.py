@@ -79,13 +79,13 @@ def test_no_exp_and_no_rotation_when_rotation_is_off():
         s.plain_inputs["properties"]["attributes"].get("expires") is None
         for s in r.of_type("azure-native:keyvault:Secret")
     )
-    assert "azure" not in r.outputs["rotation"]
+    assert not {"azureRotationFunctionApp", "azureRotationSystemTopic"} & set(r.outputs)
 
 
 def test_webhook_settings_reference_the_versionless_secret_uri(dev):
     [app] = [a for a in dev.of_type("azure-native:web:WebApp") if a.plain_inputs["name"].endswith("-webhooks")]
     settings = {s["name"]: s["value"] for s in app.plain_inputs["siteConfig"]["appSettings"]}
-    vault = dev.outputs["azure"]["vaultName"]
+    vault = dev.outputs["azureVaultName"]
     assert (
         settings["WEBHOOK_SECRET"]
         == f"@Microsoft.KeyVault(SecretUri=https://{vault}.vault.azure.net/secrets/webhook-secret)"
@@ -249,20 +249,18 @@ def test_dependencies_folder_is_shipped_under_site_packages(tmp_path: Path):
 
 
 def test_outputs_never_hold_values(dev):
-    w = dev.outputs["webhooks"]["azure"]
+    w = {k: v for k, v in dev.outputs.items() if k.startswith("azureWebhook")}
     assert w == {
-        "url": "https://func-makini-dev-webhooks.azurewebsites.net/api/makini/webhooks",
-        "serviceBusNamespace": "sb-makini-dev-webhooks",
-        "queueName": "webhooks",
-        "alarms": ["makini-dev-webhooks-5xx", "makini-dev-webhooks-dead-letter"],
-        "alarmActionGroup": "ag-makini-dev-webhooks",
-        "queueConsumers": [],
+        "azureWebhookUrl": "https://func-makini-dev-webhooks.azurewebsites.net/api/makini/webhooks",
+        "azureWebhookServiceBusNamespace": "sb-makini-dev-webhooks",
+        "azureWebhookQueueName": "webhooks",
+        "azureWebhookAlarms": ["makini-dev-webhooks-5xx", "makini-dev-webhooks-dead-letter"],
+        "azureWebhookAlarmActionGroup": "ag-makini-dev-webhooks",
+        "azureWebhookQueueConsumers": [],
     }
-    assert dev.outputs["rotation"]["azure"] == {
-        "functionAppName": "func-makini-dev-rotation",
-        "schedule": "0 17 * * * *",
-        "alert": "makini-dev-rotation-failures",
-    }
+    assert dev.outputs["azureRotationFunctionApp"] == "func-makini-dev-rotation"
+    assert dev.outputs["azureRotationSchedule"] == "0 17 * * * *"
+    assert dev.outputs["azureRotationAlert"] == "makini-dev-rotation-failures"
 
     def walk(v):
         assert not is_secret_marker(v)
@@ -383,10 +381,10 @@ def test_webhook_queue_consumers_may_receive_from_exactly_that_queue():
     assert not may("orders", send, queue_id)
     assert not may("orders", receive, other_queue)
     assert not may("assets", receive, queue_id)
-    assert result.outputs["webhooks"]["azure"]["queueConsumers"] == ["orders"]
+    assert result.outputs["azureWebhookQueueConsumers"] == ["orders"]
 
 
 def test_no_queue_consumer_no_receiver_role(dev):
     assert [a for a in dev.of_type("azure-native:servicebus:Queue")]
     assert not [a for a in dev.of_type("azure-native:authorization:RoleAssignment") if role(a) == SB_RECEIVER]
-    assert dev.outputs["webhooks"]["azure"]["queueConsumers"] == []
+    assert dev.outputs["azureWebhookQueueConsumers"] == []

@@ -90,7 +90,7 @@ def test_prod_has_90_day_retention_purge_protection_and_no_public_access(prod):
 
 def test_private_endpoint_per_subnet_to_the_vault_group(prod):
     [vault] = prod.of_type(VAULT)
-    vault_id = prod.outputs["azure"]["secretIds"]["oauthClient"].split("/secrets/")[0]
+    vault_id = prod.outputs["azureSecretIds"]["oauth/client"].split("/secrets/")[0]
     assert vault_id.endswith("/providers/Microsoft.KeyVault/vaults/" + vault.plain_inputs["vaultName"])
     endpoints = prod.of_type(PE)
     assert sorted(e.plain_inputs["subnet"]["id"] for e in endpoints) == sorted([SUBNET_A, SUBNET_B])
@@ -105,7 +105,7 @@ def test_diagnostic_settings_only_with_a_workspace(dev, prod):
     [diag] = dev.of_type(DIAG)
     assert diag.plain_inputs["workspaceId"] == WORKSPACE
     assert diag.plain_inputs["logs"] == [{"category": "AuditEvent", "enabled": True}]
-    assert diag.plain_inputs["resourceUri"].endswith("/vaults/" + dev.outputs["azure"]["vaultName"])
+    assert diag.plain_inputs["resourceUri"].endswith("/vaults/" + dev.outputs["azureVaultName"])
     assert prod.of_type(DIAG) == [] and dev.of_type(PE) == []
 
 
@@ -123,7 +123,7 @@ def test_one_secret_per_catalog_entry_with_mapped_names_content_type_and_tags(de
     assert token["tags"]["makini-connection-id"] == "0900001"
     assert secrets["webhook-secret"].plain_inputs["properties"]["contentType"] == "text/plain"
     for s in secrets.values():
-        assert s.plain_inputs["vaultName"] == dev.outputs["azure"]["vaultName"]
+        assert s.plain_inputs["vaultName"] == dev.outputs["azureVaultName"]
         assert s.plain_inputs["resourceGroupName"] == "rg-makini-dev"
         assert set(s.ignore_changes) >= {"properties", "tags"}  # create-only: no PUT ever reverts a value
 
@@ -167,16 +167,22 @@ def test_existing_resource_group_is_used_not_created():
     [vault] = r.of_type(VAULT)
     assert vault.plain_inputs["resourceGroupName"] == "rg-platform-shared"
     assert vault.plain_inputs["vaultName"] == "kv-acme-dev-01"
-    assert r.outputs["azure"]["vaultUri"] == "https://kv-acme-dev-01.vault.azure.net/"
+    assert r.outputs["azureVaultUri"] == "https://kv-acme-dev-01.vault.azure.net/"
 
 
 def test_outputs_name_locations_never_values(dev):
-    out = dev.outputs["azure"]
-    assert out["vaultUri"] == f"https://{out['vaultName']}.vault.azure.net/"
-    ids = out["secretIds"]
-    assert ids["connections"]["acme-sap"].endswith(f"/vaults/{out['vaultName']}/secrets/connections-acme-sap-token")
+    out = dev.outputs
+    assert out["azureVaultUri"] == f"https://{out['azureVaultName']}.vault.azure.net/"
+    ids = out["azureSecretIds"]
+    assert ids["connections/acme-sap/token"].endswith(
+        f"/vaults/{out['azureVaultName']}/secrets/connections-acme-sap-token"
+    )
     assert (
-        ids["webhookSecret"].startswith("/subscriptions/") and "/resourceGroups/rg-makini-dev/" in ids["webhookSecret"]
+        ids["webhook/secret"].startswith("/subscriptions/")
+        and "/resourceGroups/rg-makini-dev/" in ids["webhook/secret"]
+    )
+    assert out["azureSecretUris"]["connections/acme-sap/token"] == (
+        f"https://{out['azureVaultName']}.vault.azure.net/secrets/connections-acme-sap-token"
     )
     text = json.dumps(dev.outputs)
     assert CANARY not in text and PLACEHOLDER_VALUE not in text

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from infra.offline import is_secret_marker, redact
-from tests.support import VAULT_ROTATOR, azure_section, base_config, run
+from infra.plan import rotation_section
+from tests.support import VAULT_ROTATOR, azure_section, base_config, load, run
 
 KEY = "tls:index/privateKey:PrivateKey"
 CERT = "tls:index/selfSignedCert:SelfSignedCert"
@@ -107,10 +108,10 @@ def test_private_key_is_the_value_of_the_catalog_secret_on_every_backend(program
 
 
 def test_certificate_dates_and_renewal_reminder_exported(program):
-    entry = program.outputs["netsuiteCertificates"]["initech-ns"]
-    assert entry["certPem"].startswith("-----BEGIN CERTIFICATE-----")
-    not_after = datetime.strptime(entry["notAfter"], "%Y-%m-%dT%H:%M:%SZ")
-    renew = datetime.strptime(entry["renewBy"], "%Y-%m-%dT%H:%M:%SZ")
+    out = program.outputs
+    assert out["netsuiteCertificatePems"]["initech-ns"].startswith("-----BEGIN CERTIFICATE-----")
+    not_after = datetime.strptime(out["netsuiteCertificateNotAfter"]["initech-ns"], "%Y-%m-%dT%H:%M:%SZ")
+    renew = datetime.strptime(out["netsuiteCertificateRenewBy"]["initech-ns"], "%Y-%m-%dT%H:%M:%SZ")
     assert not_after - renew == timedelta(days=45)
     assert not_after - datetime.utcnow() <= timedelta(days=730)
 
@@ -168,8 +169,9 @@ def test_aws_schedules_the_renewal_reminder_once_not_after_is_recorded():
     ]
     renew = (end - timedelta(days=45)).date()
     assert schedule["scheduleExpression"] == f"at({renew.isoformat()}T09:00:00)"
-    assert schedule["target"]["arn"] == dated.outputs["rotation"]["aws"]["reminderTopicArn"]
+    assert schedule["target"]["arn"] == dated.outputs["awsReminderTopicArn"]
     assert "NetSuite M2M certificate of connection initech-ns" in schedule["target"]["input"]
     undated = run(netsuite_config(backends=("aws",)))
     assert not [s for s in undated.of_type("aws:scheduler/schedule:Schedule") if "netsuite" in s.plain_inputs["name"]]
-    assert any("netsuite.certificateNotAfter" in n for n in undated.outputs["rotation"]["aws"]["notes"])
+    notes = rotation_section(load(netsuite_config(backends=("aws",))), undated).data["aws"]["notes"]
+    assert any("netsuite.certificateNotAfter" in n for n in notes)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 from moto.events.models import EventPattern
 
 from tests.iam.aws_policy import Request, evaluate
@@ -72,7 +71,7 @@ def one(result, typ, suffix):
 
 
 def test_aws_alarms_go_where_the_receiver_alarms_go(with_receiver):
-    topic = with_receiver.outputs["webhooks"]["aws"]["alarmTopicArn"]
+    topic = with_receiver.outputs["awsWebhookAlarmTopicArn"]
     errors = one(with_receiver, "aws:cloudwatch/metricAlarm:MetricAlarm", "-rotation-errors").plain_inputs
     assert errors["name"] == "makini-dev-rotation-errors"
     assert (errors["namespace"], errors["metricName"]) == ("AWS/Lambda", "Errors")
@@ -80,7 +79,7 @@ def test_aws_alarms_go_where_the_receiver_alarms_go(with_receiver):
     assert errors["alarmActions"] == [topic] and errors["okActions"] == [topic]
     target = one(with_receiver, "aws:cloudwatch/eventTarget:EventTarget", "-rotation-failed-notify").plain_inputs
     assert target["arn"] == topic and target["rule"] == "makini-dev-rotation-failed"
-    assert with_receiver.outputs["rotation"]["aws"]["alarmTopicArn"] == topic
+    assert with_receiver.outputs["awsRotationAlarmTopicArn"] == topic
     assert not [t for t in with_receiver.of_type("aws:sns/topic:Topic") if "rotation-alarms" in t.name]
 
 
@@ -89,10 +88,10 @@ def test_aws_without_a_receiver_the_rotation_has_its_own_channel(alone):
         t for t in alone.of_type("aws:sns/topic:Topic") if t.plain_inputs["name"] == "makini-dev-rotation-alarms"
     ]
     errors = one(alone, "aws:cloudwatch/metricAlarm:MetricAlarm", "-rotation-errors").plain_inputs
-    assert errors["alarmActions"] == [alone.outputs["rotation"]["aws"]["alarmTopicArn"]]
+    assert errors["alarmActions"] == [alone.outputs["awsRotationAlarmTopicArn"]]
     sub = one(alone, "aws:sns/topicSubscription:TopicSubscription", "-rotation-alarms-email").plain_inputs
     assert (sub["protocol"], sub["endpoint"]) == ("email", "oncall@example.com")
-    assert topic.plain_inputs["kmsMasterKeyId"] != alone.outputs["aws"]["kmsKeyArn"]  # the secrets key is not used
+    assert topic.plain_inputs["kmsMasterKeyId"] != alone.outputs["awsKmsKeyArn"]  # the secrets key is not used
 
 
 @pytest.mark.parametrize("fixture", ["with_receiver", "alone"])
@@ -142,9 +141,8 @@ def test_vault_the_cronjobs_failed_and_missing_runs_have_rules_for_the_clusters_
     from tests.program.test_rotation_vault_wiring import vault_cfg
 
     result = run(vault_cfg())
-    out = result.outputs["rotation"]["vault"]
-    job = yaml.safe_load(out["cronJob"])
-    rule = yaml.safe_load(out["prometheusRule"])
+    job = result.outputs["vaultRotatorCronJob"]
+    rule = result.outputs["vaultRotatorPrometheusRule"]
     assert rule["kind"] == "PrometheusRule" and rule["apiVersion"] == "monitoring.coreos.com/v1"
     assert rule["metadata"]["namespace"] == job["metadata"]["namespace"] == "makini"
     [group] = rule["spec"]["groups"]

@@ -16,7 +16,8 @@ from moto import mock_aws
 
 from components.aws.lambda_package import ROTATION_LAMBDA
 from components.aws.rotation_policies import reminder_publish_policy, rotation_policy
-from tests.support import base_config, run
+from infra.plan import rotation_section
+from tests.support import base_config, load, run, tokens
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # the mocks' account
@@ -44,7 +45,7 @@ def prod():
 
 
 def _token_arns(r) -> dict[str, str]:
-    return r.outputs["aws"]["secretArns"]["connections"]
+    return tokens(r.outputs["awsSecretArns"])
 
 
 def _rotation_doc(r) -> dict:
@@ -94,9 +95,11 @@ def test_one_invoke_permission_whose_source_arn_pattern_covers_every_token_of_th
     # nothing of another environment (fnmatch: '*' and '?' as in IAM's StringLike/ArnLike).
     from fnmatch import fnmatchcase
 
-    arns = dev.outputs["aws"]["secretArns"]
+    arns = dev.outputs["awsSecretArns"]
     assert all(fnmatchcase(a, TOKEN_PATTERN) for a in _token_arns(dev).values())
-    assert not fnmatchcase(arns["oauthClient"], TOKEN_PATTERN) and not fnmatchcase(arns["webhookSecret"], TOKEN_PATTERN)
+    assert not fnmatchcase(arns["oauth/client"], TOKEN_PATTERN) and not fnmatchcase(
+        arns["webhook/secret"], TOKEN_PATTERN
+    )
     assert not fnmatchcase(_token_arns(dev)["acme-sap"].replace("/dev/", "/prod/"), TOKEN_PATTERN)
     assert not fnmatchcase(
         f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:makini/dev/connections/acme/m2m-key-abcdef", TOKEN_PATTERN
@@ -114,7 +117,7 @@ def test_connection_without_makini_id_gets_no_schedule():
     r = run(cfg)
     ids = [x.plain_inputs["secretId"] for x in r.of_type("aws:secretsmanager/secretRotation:SecretRotation")]
     assert ids == [_token_arns(r)["acme-sap"]]
-    cal = {s["path"]: s["mode"] for s in r.outputs["rotation"]["secrets"]}
+    cal = r.outputs["rotationModes"]
     assert cal["connections/globex-mx/token"] == "manual" and cal["connections/acme-sap/token"] == "automatic"
 
 
@@ -136,7 +139,7 @@ def test_function_settings(dev):
     assert f["runtime"] == "python3.13" and f["architectures"] == ["arm64"] and f["timeout"] == 60
     assert f["handler"] == ROTATION_LAMBDA.handler == "rotation.aws_lambda.handler"
     assert f["role"] == f"arn:aws:iam::{ACCOUNT}:role/makini-dev-rotation"
-    assert f["environment"]["variables"] == {"OAUTH_CLIENT_SECRET_ARN": dev.outputs["aws"]["secretArns"]["oauthClient"]}
+    assert f["environment"]["variables"] == {"OAUTH_CLIENT_SECRET_ARN": dev.outputs["awsSecretArns"]["oauth/client"]}
     assert f["loggingConfig"]["logGroup"] == "/aws/lambda/makini-dev-rotation"
     logs = dev.named("makini-dev-aws-rotation-logs").plain_inputs
     assert logs["name"] == "/aws/lambda/makini-dev-rotation" and logs["retentionInDays"] == 30
@@ -193,10 +196,10 @@ def test_rotation_policy_is_exactly_the_documented_grants(dev):
         "Sid": "ReadOAuthClient",
         "Effect": "Allow",
         "Action": ["secretsmanager:GetSecretValue"],
-        "Resource": dev.outputs["aws"]["secretArns"]["oauthClient"],
+        "Resource": dev.outputs["awsSecretArns"]["oauth/client"],
     }
     kms = by_sid["UseKeyThroughSecretsManager"]
-    assert kms["Resource"] == dev.outputs["aws"]["kmsKeyArn"]
+    assert kms["Resource"] == dev.outputs["awsKmsKeyArn"]
     assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
     assert by_sid["WriteOwnLogs"]["Resource"] == (
@@ -281,7 +284,7 @@ def test_the_store_names_the_rotator_as_writer_of_rotated_tokens_and_reader_of_t
                 doc, "DenyReadOutsideEnvironment"
             )
             seen.add(arn)
-        elif arn == dev.outputs["aws"]["secretArns"]["oauthClient"]:
+        elif arn == dev.outputs["awsSecretArns"]["oauth/client"]:
             assert role in principals(doc, "DenyReadOutsideEnvironment")
             assert role not in principals(doc, "DenyWriteOutsideWriters")
             seen.add(arn)
@@ -306,7 +309,7 @@ def test_the_store_names_the_rotator_as_writer_of_rotated_tokens_and_reader_of_t
 
 def test_reminder_schedule_for_the_dated_webhook_secret_and_a_note_for_the_oauth_client(dev):
     topic = dev.named("makini-dev-aws-rotation-reminders").plain_inputs
-    assert topic["kmsMasterKeyId"] == dev.outputs["aws"]["kmsKeyArn"]
+    assert topic["kmsMasterKeyId"] == dev.outputs["awsKmsKeyArn"]
     sub = dev.named("makini-dev-aws-rotation-reminders-email").plain_inputs
     assert (sub["protocol"], sub["endpoint"]) == ("email", "oncall@example.com")
     schedules = dev.of_type("aws:scheduler/schedule:Schedule")
@@ -315,10 +318,11 @@ def test_reminder_schedule_for_the_dated_webhook_secret_and_a_note_for_the_oauth
     reminder = TODAY - timedelta(days=10) + timedelta(days=90 - 14)
     assert s["scheduleExpression"] == f"at({reminder.isoformat()}T09:00:00)"
     assert s["scheduleExpressionTimezone"] == "UTC" and s["flexibleTimeWindow"] == {"mode": "OFF"}
-    topic_arn = dev.outputs["rotation"]["aws"]["reminderTopicArn"]
+    topic_arn = dev.outputs["awsReminderTopicArn"]
     assert s["target"]["arn"] == topic_arn
     assert s["target"]["roleArn"] == f"arn:aws:iam::{ACCOUNT}:role/makini-dev-rotation-reminders"
-    assert "webhook secret" in s["target"]["input"] and "x" not in dev.outputs["rotation"]["aws"]["reminderSchedules"]
+    assert "webhook secret" in s["target"]["input"] and "x" not in s["name"]
+    assert rotation_section(load(_config("dev")), dev, TODAY).data["aws"]["reminderSchedules"] == ["webhook/secret"]
     publish = json.loads(
         next(
             p
@@ -327,11 +331,11 @@ def test_reminder_schedule_for_the_dated_webhook_secret_and_a_note_for_the_oauth
         ).plain_inputs["policy"]
     )
     assert publish == reminder_publish_policy(
-        region=REGION, topic_arn=topic_arn, kms_key_arn=dev.outputs["aws"]["kmsKeyArn"]
+        region=REGION, topic_arn=topic_arn, kms_key_arn=dev.outputs["awsKmsKeyArn"]
     )
     trust = json.loads(dev.named("makini-dev-aws-rotation-reminder-role").plain_inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    notes = dev.outputs["rotation"]["aws"]["notes"]
+    notes = rotation_section(load(_config("dev")), dev, TODAY).data["aws"]["notes"]
     assert len(notes) == 1 and "oauthClientSecretRotatedOn" in notes[0]
 
 
@@ -340,18 +344,19 @@ def test_overdue_secret_gets_no_schedule_but_a_note():
     cfg["makini:rotation"]["webhookSecretRotatedOn"] = (TODAY - timedelta(days=200)).isoformat()
     r = run(cfg)
     assert not r.of_type("aws:scheduler/schedule:Schedule")
-    assert any("past its maximum age" in n for n in r.outputs["rotation"]["aws"]["notes"])
-    hook = next(s for s in r.outputs["rotation"]["secrets"] if s["path"] == "webhook/secret")
+    section = rotation_section(load(cfg), r, TODAY).data
+    assert any("past its maximum age" in n for n in section["aws"]["notes"])
+    hook = next(s for s in section["secrets"] if s["path"] == "webhook/secret")
     assert hook["status"] == "overdue"
 
 
 def test_rotation_output_and_no_secret_values(dev):
-    out = dev.outputs["rotation"]
-    assert out["connectionTokenDays"] == 21 and out["asOf"] == TODAY.isoformat()
-    assert {s["path"] for s in out["secrets"]} == {
-        "oauth/client",
-        "webhook/secret",
-        "connections/acme-sap/token",
-        "connections/globex-mx/token",
+    out = dev.outputs
+    assert out["rotationPeriodDays"]["connections/acme-sap/token"] == 21
+    assert out["rotationModes"] == {
+        "oauth/client": "manual-with-reminder",
+        "webhook/secret": "manual-with-reminder",
+        "connections/acme-sap/token": "automatic",
+        "connections/globex-mx/token": "automatic",
     }
-    assert out["aws"]["functionArn"].endswith(":function:makini-dev-rotation")
+    assert out["awsRotationFunctionArn"].endswith(":function:makini-dev-rotation")

@@ -61,10 +61,12 @@ def test_kubernetes_role_binds_the_configured_service_account(program):
 
 
 def test_output_rotation_vault_has_policy_role_and_cronjob(program):
-    out = program.outputs["rotation"]["vault"]
-    assert out["policy"] == "makini-dev-rotator" and out["role"] == "makini-dev-rotator"
-    assert out["schedule"] == "17 3 * * *"
-    job = yaml.safe_load(out["cronJob"])
+    out = program.outputs
+    assert out["vaultRotatorPolicy"] == "makini-dev-rotator" and out["vaultRotatorRole"] == "makini-dev-rotator"
+    assert out["vaultRotatorSchedule"] == "17 3 * * *"
+    job = out["vaultRotatorCronJob"]
+    # The manifest as an object, and kubectl's YAML of it.
+    assert yaml.safe_load(yaml.safe_dump(job)) == job
     assert job["kind"] == "CronJob" and job["metadata"]["namespace"] == "makini"
     assert job["spec"]["timeZone"] == "Etc/UTC" and job["spec"]["schedule"] == "17 3 * * *"
     pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
@@ -89,7 +91,7 @@ def test_jwt_rotator_gets_a_jwt_role_and_a_projected_token():
         for x in r.of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
         if x.plain_inputs["roleName"] == "makini-dev-rotator"
     ]
-    pod = yaml.safe_load(r.outputs["rotation"]["vault"]["cronJob"])["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    pod = r.outputs["vaultRotatorCronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     [projected] = [v for v in pod["volumes"] if "projected" in v]
     assert projected["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "vault"

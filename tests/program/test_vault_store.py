@@ -7,7 +7,7 @@ import json
 import pytest
 
 from infra.offline import is_secret_marker
-from tests.support import VAULT_ROTATOR, base_config, run
+from tests.support import VAULT_ROTATOR, base_config, run, tokens
 
 MOUNT = "vault:index/mount:Mount"
 CONFIG = "vault:kv/secretBackendV2:SecretBackendV2"
@@ -129,17 +129,13 @@ def test_children_are_named_after_and_parented_by_the_component(prod):
 
 
 def test_outputs_name_paths_never_values(dev, prod):
-    assert dev.outputs["vault"] == {
-        "mount": "makini-dev",
-        "paths": {
-            "oauthClient": "makini-dev/data/oauth/client",
-            "webhookSecret": "makini-dev/data/webhook/secret",
-            "connections": {
-                "acme-sap": "makini-dev/data/connections/acme-sap/token",
-                "globex-mx": "makini-dev/data/connections/globex-mx/token",
-            },
-        },
+    assert dev.outputs["vaultMount"] == "makini-dev"
+    assert dev.outputs["vaultPaths"] == {
+        "oauth/client": "makini-dev/data/oauth/client",
+        "webhook/secret": "makini-dev/data/webhook/secret",
+        "connections/acme-sap/token": "makini-dev/data/connections/acme-sap/token",
+        "connections/globex-mx/token": "makini-dev/data/connections/globex-mx/token",
     }
-    assert prod.outputs["vault"]["paths"]["connections"]["globex-mx"] == "makini-prod/data/connections/globex-mx/token"
+    assert tokens(prod.outputs["vaultPaths"])["globex-mx"] == "makini-prod/data/connections/globex-mx/token"
     for r in (dev, prod):
         assert CANARY not in json.dumps(r.outputs)

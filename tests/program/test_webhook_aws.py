@@ -152,7 +152,7 @@ def test_lambda_runtime_architecture_sizes_and_environment(dev):
         "SIGNATURE_MODE": "raw",
         "LOG_LEVEL": "INFO",
     }
-    assert dev.outputs["aws"]["secretArns"]["webhookSecret"] == env["WEBHOOK_SECRET_ARN"]
+    assert dev.outputs["awsSecretArns"]["webhook/secret"] == env["WEBHOOK_SECRET_ARN"]
     logs = one(dev, "aws:cloudwatch/logGroup:LogGroup", "-function-logs").plain_inputs
     assert logs["name"] == "/aws/lambda/makini-dev-webhook-receiver" and logs["retentionInDays"] == 30
     assert fn["loggingConfig"]["logGroup"] == logs["name"]
@@ -258,13 +258,11 @@ def test_http_api_stage_route_integration_and_permission(dev):
     assert route["target"] == "integrations/makini-dev-aws-webhooks-integration-id"
 
     perm = one(dev, "aws:lambda/permission:Permission", "-invoke").plain_inputs
-    api_id = api.urn and dev.outputs["webhooks"]["aws"]["url"].split("//")[1].split(".")[0]
+    api_id = api.urn and dev.outputs["awsWebhookUrl"].split("//")[1].split(".")[0]
     assert perm["principal"] == "apigateway.amazonaws.com" and perm["action"] == "lambda:InvokeFunction"
     assert perm["function"] == "makini-dev-webhook-receiver"
     assert perm["sourceArn"] == f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/*/POST/makini/webhooks"
-    assert dev.outputs["webhooks"]["aws"]["url"] == (
-        f"https://{api_id}.execute-api.{REGION}.amazonaws.com/makini/webhooks"
-    )
+    assert dev.outputs["awsWebhookUrl"] == (f"https://{api_id}.execute-api.{REGION}.amazonaws.com/makini/webhooks")
 
 
 def test_custom_domain_route_and_throttling(custom):
@@ -276,7 +274,7 @@ def test_custom_domain_route_and_throttling(custom):
     mapping = one(custom, "aws:apigatewayv2/apiMapping:ApiMapping", "-mapping").plain_inputs
     assert mapping["domainName"] == "webhooks.staging.example.com"
     assert one(custom, "aws:apigatewayv2/api:Api", "-api").plain_inputs["disableExecuteApiEndpoint"] is True
-    assert custom.outputs["webhooks"]["aws"]["url"] == "https://webhooks.staging.example.com/hooks/makini"
+    assert custom.outputs["awsWebhookUrl"] == "https://webhooks.staging.example.com/hooks/makini"
     assert one(custom, "aws:apigatewayv2/route:Route", "-route").plain_inputs["routeKey"] == "POST /hooks/makini"
     stage = one(custom, "aws:apigatewayv2/stage:Stage", "-stage").plain_inputs
     assert stage["defaultRouteSettings"]["throttlingBurstLimit"] == 40
@@ -294,7 +292,7 @@ def test_custom_domain_route_and_throttling(custom):
 
 
 def test_queue_and_dlq_are_encrypted_with_the_environment_key_and_redrive(dev):
-    key_arn = dev.outputs["aws"]["kmsKeyArn"]
+    key_arn = dev.outputs["awsKmsKeyArn"]
     queue = one(dev, QUEUE, "-queue").plain_inputs
     dlq = one(dev, QUEUE, "-dlq").plain_inputs
     for q in (queue, dlq):
@@ -347,11 +345,11 @@ def alarms(r):
 
 def test_alarms_go_to_the_encrypted_topic(dev, prod):
     topic = one(prod, "aws:sns/topic:Topic", "-alarms").plain_inputs
-    topic_arn = prod.outputs["webhooks"]["aws"]["alarmTopicArn"]
+    topic_arn = prod.outputs["awsWebhookAlarmTopicArn"]
     assert topic["name"] == "makini-prod-webhook-alarms"
     alarm_key = one(prod, "aws:kms/key:Key", "-alarm-key").plain_inputs
     assert topic["kmsMasterKeyId"].startswith(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/")
-    assert topic["kmsMasterKeyId"] != prod.outputs["aws"]["kmsKeyArn"]
+    assert topic["kmsMasterKeyId"] != prod.outputs["awsKmsKeyArn"]
     key_policy = json.loads(alarm_key["policy"])
     cw = next(s for s in key_policy["Statement"] if s["Sid"] == "CloudWatchAlarmsPublish")
     assert cw["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
@@ -406,15 +404,15 @@ def receiver_doc(r):
 
 
 def test_the_receiver_policy_is_exactly_the_builders_document(dev):
-    webhook_arn = dev.outputs["aws"]["secretArns"]["webhookSecret"]
+    webhook_arn = dev.outputs["awsSecretArns"]["webhook/secret"]
     expected = receiver_policy(
         partition="aws",
         region=REGION,
         account_id=ACCOUNT,
         environment="dev",
         secret_arn=webhook_arn,
-        kms_key_arn=dev.outputs["aws"]["kmsKeyArn"],
-        queue_arn=dev.outputs["webhooks"]["aws"]["queueArn"],
+        kms_key_arn=dev.outputs["awsKmsKeyArn"],
+        queue_arn=dev.outputs["awsWebhookQueueArn"],
         table_arn=f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/makini-dev-webhook-dedupe",
     )
     assert receiver_doc(dev) == expected
@@ -438,7 +436,7 @@ def test_the_receiver_policy_is_exactly_the_builders_document(dev):
         "logs:CreateLogStream",
         "logs:PutLogEvents",
     }
-    kms = [s for s in expected["Statement"] if s["Resource"] == dev.outputs["aws"]["kmsKeyArn"]]
+    kms = [s for s in expected["Statement"] if s["Resource"] == dev.outputs["awsKmsKeyArn"]]
     assert {s["Condition"]["StringEquals"]["kms:ViaService"] for s in kms} == {
         f"secretsmanager.{REGION}.amazonaws.com",
         f"sqs.{REGION}.amazonaws.com",
@@ -593,7 +591,8 @@ def test_moto_policy_engine_on_real_arns_dev_yes_prod_no():
 
 
 def test_outputs_name_the_endpoint_queue_dlq_and_topic(prod):
-    out = prod.outputs["webhooks"]["aws"]
+    out = {k.removeprefix("awsWebhook"): v for k, v in prod.outputs.items() if k.startswith("awsWebhook")}
+    out = {k[0].lower() + k[1:]: v for k, v in out.items()}
     assert set(out) == {"url", "queueUrl", "queueArn", "dlqUrl", "dlqArn", "alarmTopicArn"}
     assert out["dlqUrl"].endswith("/makini-prod-webhooks-dlq")
     assert out["queueUrl"].endswith("/makini-prod-webhooks") and out["dlqArn"].endswith(":makini-prod-webhooks-dlq")

@@ -61,10 +61,7 @@ def test_every_location_is_a_resource_the_program_creates(program):
     assert any("--" in locate(cfg, s, "azure", project=PROJECT).name for s in tokens)  # the hashed family
     (classed,) = [s for s in tokens if s.access_class == "standard"]
     assert locate(cfg, classed, "aws", project=PROJECT).name == "makini/dev/connections/standard/initech-fiix/token"
-    assert (
-        locate(cfg, classed, "azure", project=PROJECT).container
-        == r.outputs["azure"]["classVaults"]["standard"]["vaultName"]
-    )
+    assert locate(cfg, classed, "azure", project=PROJECT).container == r.outputs["azureClassVaultNames"]["standard"]
     assert (
         locate(cfg, classed, "azure", project=PROJECT).container
         != locate(cfg, tokens[0], "azure", project=PROJECT).container

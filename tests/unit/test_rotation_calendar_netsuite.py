@@ -48,7 +48,7 @@ def test_m2m_key_is_manual_with_reminder_not_a_token():
     assert "token" not in e.note and "30-day" not in e.note
     # Undated offline (notAfter is known only after deployment): no invented date.
     assert e.next_date is None and e.status is Status.UNKNOWN
-    assert "netsuiteCertificates.initech-ns.notAfter" in e.note and "netsuite.certificateNotAfter" in e.note
+    assert "netsuiteCertificateNotAfter (key initech-ns)" in e.note and "netsuite.certificateNotAfter" in e.note
 
 
 def test_a_recorded_not_after_dates_the_reminder_offline():

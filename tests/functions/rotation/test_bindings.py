@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 from rotation.bindings import FORMAT, BindingError, Bindings, UnboundSecret
 
 from components.aws.lambda_package import BINDINGS_FILE, ROTATION_LAMBDA
@@ -142,11 +141,11 @@ def test_the_vault_config_map_carries_the_bindings_by_kv_path():
 
     config = vault_cfg()
     result = run(config)
-    config_map = yaml.safe_load(result.outputs["rotation"]["vault"]["bindingsConfigMap"])
+    config_map = result.outputs["vaultRotatorBindingsConfigMap"]
     assert config_map["kind"] == "ConfigMap" and config_map["metadata"]["name"] == "makini-dev-rotation-bindings"
     b = Bindings.parse(config_map["data"]["bindings.json"], source="ConfigMap", backend="vault")
     assert b.entries == rotation_bindings(load(config)) and b.entries
-    job = yaml.safe_load(result.outputs["rotation"]["vault"]["cronJob"])
+    job = result.outputs["vaultRotatorCronJob"]
     pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     [volume] = [v for v in pod["volumes"] if v.get("configMap")]
