@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from infra.cli import make_parser
-from stacks.outputs import OUTPUTS, Shape
+from stacks.outputs import CONSUMER_VIEW, OUTPUTS, Shape
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "outputs.md"
 
@@ -42,9 +42,36 @@ def _row(name: str, shape: Shape, when: str, description: str, keys: str) -> str
     return f"| `{name}` | {what} | {when} | {description} |"
 
 
+VIEWS = """
+## Consumer views
+
+`consumer-<name>` holds what the application team of consumer `<name>` needs to wire its service, and nothing
+else: its identity on each backend of the stack and exactly the secret locations it may read there (a test
+compares each view with what the independent policy evaluators in `tests/iam` say the identity can read). It
+is also the plan's "Consumer views" section. Read it from your own stack:
+
+```python
+ref = pulumi.StackReference("<org>/makini-infra/<stack>")
+view = ref.get_output("consumer-asset-sync")  # examples/app_stack/ wires a Lambda with it
+```
+
+| key | what |
+|---|---|
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def render() -> str:
     rows = [_row(o.name, o.shape, o.when, o.description.replace("|", "\\|"), o.keys) for o in OUTPUTS]
-    return HEAD + "\n".join(rows) + "\n"
+    view_rows = [
+        f"| `{backend + '.' if backend else ''}{key}` | {_cell(text)} |"
+        for backend, keys in CONSUMER_VIEW.items()
+        for key, text in keys.items()
+    ]
+    return HEAD + "\n".join(rows) + "\n" + VIEWS + "\n".join(view_rows) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,7 @@ from stacks.limits import HEADERS as LIMIT_HEADERS
 from stacks.limits import Context as LimitsContext
 from stacks.limits import measure
 from stacks.limits import report as limits_report
+from stacks.outputs import CONSUMER_PREFIX, consumer_output
 from stacks.rotation import HEADERS as ROTATION_HEADERS
 from stacks.rotation import calendar as rotation_calendar
 from stacks.rotation import calendar_dict, calendar_rows
@@ -276,6 +277,50 @@ AWS_ROTATION_OUTPUTS = {
     "alarms": "awsRotationAlarms",
     "reminderTopicArn": "awsReminderTopicArn",
 }
+
+
+def _view_row(consumer: str, backend: str, view: Mapping[str, Any]) -> tuple[str, ...]:
+    if backend == "aws":
+        identity = f"role {view['roleArn']}"
+        secrets, classes = view["secretArns"], view["classArnPatterns"]
+        queue = view["webhookQueueUrl"] or "-"
+    elif backend == "azure":
+        identity = f"{view['principalType']} {view['principalId']}"
+        secrets, classes = view["secretUris"], view["classVaultUris"]
+        queue = "-"
+    else:
+        identity = f"{view['authMethod']} role {view['authRole']} (auth/{view['authMount']})"
+        secrets, classes = view["secretPaths"], view["classPathGlobs"]
+        queue = "-"
+    reads = [*sorted(secrets), *(f"class {c}: {p}" for c, p in sorted(classes.items()))]
+    return (consumer, backend, identity, "; ".join(reads) or "nothing", str(queue))
+
+
+def consumers_section(cfg: StackConfig, run: ProgramRun) -> Section | None:
+    """Per consumer, per backend: the identity it must use, exactly what it may read, the queue it consumes
+    (the ``consumer-<name>`` outputs: what its application team wires)."""
+    if not cfg.consumers:
+        return None
+    outputs = redact(run.outputs)
+    views = {name: outputs[consumer_output(name)] for name in sorted(cfg.consumers)}
+    rows = tuple(_view_row(name, backend, view[backend]) for name, view in views.items() for backend in cfg.backends)
+    return Section(
+        key="consumers",
+        title="Consumer views",
+        headers=("consumer", "backend", "identity", "may read", "webhook queue"),
+        rows=rows,
+        data=views,
+        notes=(
+            "Each row is the stack output consumer-<name> (docs/outputs.md, 'Consumer views'): an application "
+            "stack reads it with pulumi.StackReference. Secrets are catalog paths; class grants cover every "
+            "token of the class, present and future.",
+        ),
+    )
+
+
+SECTIONS.append(consumers_section)
+
+
 #: The Vault rotator's outputs, by the key the plan's rotation report uses.
 VAULT_ROTATION_OUTPUTS = {
     "policy": "vaultRotatorPolicy",
@@ -387,6 +432,10 @@ def stack_limits_section(cfg: StackConfig, run: ProgramRun, source_config: Mappi
 
 #: Stack outputs that repeat a report: the text plan shows the report, not the output.
 OUTPUT_SECTIONS = {"accessMatrix": "access_matrix", "rotationModes": "rotation", "rotationPeriodDays": "rotation"}
+
+
+def _section_of_output(name: str) -> str | None:
+    return "consumers" if name.startswith(CONSUMER_PREFIX) else OUTPUT_SECTIONS.get(name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -598,7 +647,7 @@ class Plan:
         for s in self.sections:
             lines += ["", s.title, *("  " + line for line in _table(s.headers, s.rows)), *("  " + n for n in s.notes)]
         shown = {s.key for s in self.sections}
-        outputs = {k: v for k, v in redact(self.run.outputs).items() if OUTPUT_SECTIONS.get(k) not in shown}
+        outputs = {k: v for k, v in redact(self.run.outputs).items() if _section_of_output(k) not in shown}
         lines += ["", "Outputs (reports shown above are left out)"]
         lines += ["  " + line for line in json.dumps(outputs, indent=2).splitlines()]
         return "\n".join(lines) + "\n"

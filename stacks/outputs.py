@@ -76,6 +76,13 @@ OUTPUTS: tuple[OutputDoc, ...] = (
         "Each secret's rotation period or maximum age in days (null: none).",
         PATH,
     ),
+    _o(
+        "consumer-<name>",
+        D,
+        "one per consumer",
+        "What consumer `<name>` needs to wire its service: per backend of the stack, its identity and exactly the "
+        "secret locations it may read (see 'Consumer views' below).",
+    ),
     # -- AWS
     _o("awsKmsKeyArn", S, "aws", "The environment's customer-managed KMS key (every secret is encrypted with it)."),
     _o("awsSecretArns", M, "aws", "Secrets Manager secret ARNs (names `makini/<env>/<path>`).", PATH),
@@ -226,3 +233,36 @@ def is_flat(documented: str | None, value: object) -> bool:
         isinstance(k, str) and (_scalar(v) or (isinstance(v, list) and all(_scalar(x) for x in v)))
         for k, v in value.items()
     )
+
+
+#: The keys of a consumer's view (output ``consumer-<name>``): at the top, then under each backend of the
+#: stack. Every key is always present: a backend on which the consumer reads nothing has empty maps (an
+#: explicit empty view, never a missing key).
+CONSUMER_VIEW: dict[str, dict[str, str]] = {
+    "": {
+        "consumer": "The consumer's name (`makini:consumers.<name>`).",
+        "environment": "The environment.",
+    },
+    "aws": {
+        "roleArn": "The IAM role the service must run as: the secrets' resource policies name it.",
+        "readPolicyArn": "The consumer's read policy, already attached to that role (null: it reads nothing on AWS).",
+        "secretArns": "Catalog path → secret ARN, for each secret outside access classes it may read.",
+        "classArnPatterns": "Access class → the ARN pattern of every token of the class (`.../connections/<class>/*/token-*`).",
+        "webhookQueueUrl": "The webhook SQS queue it consumes (null unless `webhookQueue: true`).",
+        "webhookQueueArn": "Its ARN (null unless `webhookQueue: true`).",
+    },
+    "azure": {
+        "principalId": "The Entra ID object the service must authenticate as (its Key Vault Secrets User grants).",
+        "principalType": "`ServicePrincipal`, `User` or `Group`.",
+        "secretUris": "Catalog path → versionless Key Vault secret URI, for each secret outside access classes.",
+        "classVaultUris": "Access class → the URI of the class's Key Vault: it may read every secret in it.",
+    },
+    "vault": {
+        "authMethod": "How it logs in: `jwt`, `kubernetes` or `approle`.",
+        "authMount": "The auth mount (`auth/<authMount>/login`).",
+        "authRole": "The role to log in with (`makini-<env>-<consumer>`).",
+        "mount": "The KV v2 mount.",
+        "secretPaths": "Catalog path → API path of the data (`<mount>/data/<path>`), for each secret outside classes.",
+        "classPathGlobs": "Access class → the policy path of its tokens (`<mount>/data/connections/<class>/+/token`).",
+    },
+}

@@ -88,6 +88,8 @@ class ConsumerAccess(pulumi.ComponentResource):
             region.region,
             aws.get_caller_identity_output(opts=invoke).account_id,
         ).apply(lambda v: secret_arn_prefix(v[0], v[1], v[2], args.environment))
+        #: ``arn:<partition>:secretsmanager:<region>:<account>:secret:makini/<env>/``: what the class patterns extend.
+        self.secret_arn_prefix: pulumi.Output[str] = prefix
         self.policies: dict[str, aws.iam.Policy] = {}
         self.policy_arns = {}
         for grant in sorted(args.consumers, key=lambda g: g.consumer):

@@ -21,6 +21,7 @@ from ..catalog import Catalog, build_catalog, netsuite_m2m_key_path
 from ..config.model import StackConfig
 from ..credits import CreditReport, credit_report
 from ..netsuite import MAX_CERTIFICATE_DAYS, renew_by
+from ..outputs import consumer_output
 from ..rotation import rotation_outputs
 from .aws import AwsBackend
 from .azure import AzureBackend
@@ -114,6 +115,12 @@ class Environment(pulumi.ComponentResource):
             out["netsuiteCertificatePems"] = {key: c.cert_pem for key, c in certs}
             out["netsuiteCertificateNotAfter"] = {key: c.not_after for key, c in certs}
             out["netsuiteCertificateRenewBy"] = {key: c.renew_by for key, c in certs}
+        for consumer in sorted(self.config.consumers):
+            out[consumer_output(consumer)] = {
+                "consumer": consumer,
+                "environment": self.config.environment,
+                **{backend: composition.consumer_view(consumer) for backend, composition in self.backends.items()},
+            }
         for composition in self.backends.values():
             out.update(composition.outputs())
             out.update(composition.rotation_outputs() or {})

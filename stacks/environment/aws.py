@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, date, timedelta
 
@@ -10,6 +11,7 @@ import pulumi_aws as aws
 
 from components.aws.access import ConsumerAccess, ConsumerAccessArgs, ConsumerGrant, OnboardingGrant
 from components.aws.identity import ConsumerRoles, ConsumerRolesArgs
+from components.aws.policies import class_token_pattern
 from components.aws.rotation import Reminder, TokenRotation, TokenRotationArgs, rotation_role
 from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
 from components.aws.webhook import WebhookEndpoint, WebhookEndpointArgs, receiver_role
@@ -269,6 +271,21 @@ class AwsBackend:
 
     def outputs(self) -> dict[str, object]:
         return {"awsKmsKeyArn": self.store.kms_key_arn, "awsSecretArns": dict(self.store.secret_arns)}
+
+    def consumer_view(self, consumer: str) -> dict[str, object]:
+        catalog, queue = self.ctx.catalog, self.webhook if self.ctx.config.consumers[consumer].webhook_queue else None
+        prefix = self.access.secret_arn_prefix
+        return {
+            "roleArn": self.consumer_arns()[consumer],
+            "readPolicyArn": self.access.policy_arns.get(consumer),
+            "secretArns": {s.path: self.store.secret_arns[s.path] for s in catalog.explicitly_readable_by(consumer)},
+            "classArnPatterns": {
+                c.name: prefix.apply(functools.partial(class_token_pattern, access_class=c.name))
+                for c in catalog.classes_read_by(consumer)
+            },
+            "webhookQueueUrl": queue.queue_url if queue is not None else None,
+            "webhookQueueArn": queue.queue_arn if queue is not None else None,
+        }
 
     def rotation_outputs(self) -> dict[str, object] | None:
         if self.rotation is None:

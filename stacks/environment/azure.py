@@ -304,6 +304,17 @@ class AzureBackend:
         name = self.store.secret_names[path]
         return self.vault_uri_of(path).apply(lambda uri: f"{uri.rstrip('/')}/secrets/{name}")
 
+    def consumer_view(self, consumer: str) -> dict[str, object]:
+        identity = self.ctx.config.consumers[consumer].azure
+        assert identity is not None  # the config requires an identity on every backend in use
+        catalog = self.ctx.catalog
+        return {
+            "principalId": identity.principal_id,
+            "principalType": identity.principal_type,
+            "secretUris": {s.path: self.secret_uri(s.path) for s in catalog.explicitly_readable_by(consumer)},
+            "classVaultUris": {c.name: self.store.class_vault_uris[c.name] for c in catalog.classes_read_by(consumer)},
+        }
+
     def rotation_outputs(self) -> dict[str, object] | None:
         if self.rotation is None:
             return None

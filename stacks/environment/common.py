@@ -52,6 +52,11 @@ class BackendComposition(Protocol):
         """Stack outputs about the webhook endpoint there, or None."""
         ...
 
+    def consumer_view(self, consumer: str) -> dict[str, object]:
+        """What ``consumer`` needs on this backend: its identity and exactly the secret locations it may read
+        (every key present, empty when it reads nothing here); see docs/outputs.md, "Consumer views"."""
+        ...
+
 
 #: Tag on every resource of a production stack: how the policy pack (and anyone reading tags) knows an
 #: environment is production when its name is not prod/production/prd (``makini:production: true``).

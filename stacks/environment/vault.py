@@ -5,8 +5,10 @@ The config model stops here: the components get plain frozen dataclasses built f
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import pulumi
 import yaml
 
 from components.vault.access import (
@@ -18,6 +20,7 @@ from components.vault.access import (
     VaultAuthRole,
     VaultConsumerGrant,
 )
+from components.vault.policies import class_token_glob
 from components.vault.rotation import (
     VaultRotation,
     VaultRotationArgs,
@@ -30,7 +33,7 @@ from components.vault.store import VaultSecretArgs, VaultStore, VaultStoreArgs
 from ..catalog import OAUTH_CLIENT_PATH, SystemIdentity
 from ..config.consumers import VaultIdentity
 from ..config.vault import VaultRotator, VaultSettings
-from ..naming import vault_rotator_role_name
+from ..naming import consumer_role_name, vault_rotator_role_name
 from ..rotation import bindings_document, rotation_bindings
 from .common import Context, secret_value, vault_custom_metadata
 
@@ -214,6 +217,24 @@ class VaultBackend:
             "vaultRotatorPrometheusRule": yaml.safe_load(
                 prometheus_rule(self.ctx.config.environment, self.rotator.namespace)
             ),
+        }
+
+    def consumer_view(self, consumer: str) -> dict[str, object]:
+        identity = self.ctx.config.consumers[consumer].vault
+        assert identity is not None  # the config requires an identity on every backend in use
+        catalog, env, mount = self.ctx.catalog, self.ctx.config.environment, self.store.mount_path
+        method = identity.auth.methods()[0]
+        auth = getattr(identity.auth, method)
+        return {
+            "authMethod": method,
+            "authMount": auth.mount_path,
+            "authRole": consumer_role_name(env, consumer),
+            "mount": mount,
+            "secretPaths": {s.path: self.store.paths[s.path] for s in catalog.explicitly_readable_by(consumer)},
+            "classPathGlobs": {
+                c.name: pulumi.Output.from_input(mount).apply(functools.partial(class_token_glob, access_class=c.name))
+                for c in catalog.classes_read_by(consumer)
+            },
         }
 
     def webhook_outputs(self) -> None:

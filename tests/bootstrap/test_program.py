@@ -239,7 +239,7 @@ def test_drift_policies_read_and_decrypt_only_through_secrets_manager(name):
 def test_the_offline_plan_of_the_bootstrap_has_the_programs_shape(name, capsys):
     assert plan_main([name, "--program", "bootstrap", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(program_plan("dev")) - {"credits", "access_matrix", "rotation", "webhooks"} <= set(doc)
+    assert set(program_plan("dev")) - {"credits", "access_matrix", "rotation", "webhooks", "consumers"} <= set(doc)
     assert {"stack", "environment", "production", "backends", "resources", "outputs", "warnings"} <= set(doc)
     assert doc["production"] == (name == "prod")
     rows = doc["ci_identities"]

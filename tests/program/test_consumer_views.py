@@ -1,0 +1,167 @@
+"""Each consumer's view (output ``consumer-<name>``, the plan's "Consumer views") equals what the independent
+evaluators say that identity can read.
+
+The view is what an application team wires; if it lists a secret the identity cannot read, the service fails
+at run time, and if it misses one (or its class pattern is wider than the grant) the team is told something
+the clouds do not enforce. The oracle is the same as the effective-access proof's
+(``tests/program/access_model.py`` and ``tests/iam``: AWS's, Microsoft's and Vault's documented evaluation, not
+our policy builders), applied to the plan's documents:
+
+* AWS (every example stack): a secret is in the view (by exact ARN, or matched by one of its class patterns)
+  exactly when GetSecretValue and the KMS decrypt Secrets Manager makes succeed for the view's role; the
+  role is the identity the policies name; the queue is in the view exactly when the role may receive from it.
+* Azure (staging): a secret is in the view (by URI, or its vault is one of the view's class vaults) exactly
+  when the principal may ``get`` it from every role assignment in the plan.
+* Vault (staging): a secret's data path is in the view (exactly, or under one of its globs) exactly when the
+  policy of the view's auth role grants ``read`` there (tests/iam/vault_acl.py), and the role logs in on the
+  view's auth mount.
+"""
+
+from __future__ import annotations
+
+import re
+from fnmatch import fnmatchcase
+from typing import Any
+
+import pytest
+
+from tests.iam.aws_policy import Request, evaluate
+from tests.iam.vault_acl import Acl
+from tests.program.test_effective_access import aws, azure, plan, stack_config
+
+AWS_STACKS = ("dev", "staging", "prod")
+
+
+def views(stack: str) -> dict[str, dict[str, Any]]:
+    return {k.removeprefix("consumer-"): v for k, v in plan(stack)["outputs"].items() if k.startswith("consumer-")}
+
+
+def test_every_consumer_has_a_view_on_every_backend_of_its_stack():
+    for stack in AWS_STACKS:
+        consumers = set(stack_config(stack)["makini:consumers"])
+        got = views(stack)
+        assert set(got) == consumers, stack
+        for name, view in got.items():
+            assert view["consumer"] == name and view["environment"] == plan(stack)["environment"]
+            assert set(view) == {"consumer", "environment", *plan(stack)["backends"]}
+    assert set(plan("staging")["consumers"]) == set(views("staging")), "the plan's section is the outputs"
+
+
+# --------------------------------------------------------------------------------------------------
+# AWS
+
+
+def aws_view_covers(view: dict[str, Any], path: str, arn: str) -> bool:
+    if path in view["secretArns"]:
+        assert view["secretArns"][path] == arn, f"{path}: the view's ARN is not the secret's"
+        return True
+    return any(fnmatchcase(arn, pattern) for pattern in view["classArnPatterns"].values())
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_aws_view_is_exactly_what_the_role_can_read(stack):
+    env = aws(stack)
+    wrong = []
+    for name, view in views(stack).items():
+        v = view["aws"]
+        identity = env.identities[name]
+        assert v["roleArn"] == identity.arn, name
+        assert set(v["secretArns"]) <= set(env.secrets), f"{name}: the view names a secret the plan does not hold"
+        for path, secret in env.secrets.items():
+            readable, listed = env.reads(identity, secret), aws_view_covers(v, path, secret.arn)
+            if readable != listed:
+                wrong.append(f"{stack} {name} {path}: reads {readable}, in view {listed}")
+    assert wrong == []
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_aws_view_names_the_queue_exactly_when_the_role_may_consume_it(stack):
+    env = aws(stack)
+    queue_arn = plan(stack)["outputs"].get("awsWebhookQueueArn")
+    for name, view in views(stack).items():
+        v, identity = view["aws"], env.identities[name]
+        may = queue_arn is not None and bool(
+            evaluate(
+                Request(identity.arn, "sqs:ReceiveMessage", queue_arn, principal_tags=identity.tags),
+                identity_policies=identity.policies,
+                boundary=identity.boundary,
+            )
+        )
+        assert (v["webhookQueueArn"] == queue_arn) is may and (v["webhookQueueArn"] is None) is not may, name
+        assert (v["webhookQueueUrl"] is None) is (v["webhookQueueArn"] is None)
+
+
+def test_aws_view_check_can_fail():
+    """A view whose class pattern were the environment's whole prefix would list the OAuth client too."""
+    env, view = aws("staging"), views("staging")["work-orders"]["aws"]
+    widened = {
+        **view,
+        "classArnPatterns": {"standard": view["classArnPatterns"]["standard"].split("connections/")[0] + "*"},
+    }
+    oauth = env.secrets["oauth/client"]
+    assert aws_view_covers(widened, "oauth/client", oauth.arn)
+    assert not env.reads(env.identities["work-orders"], oauth)
+
+
+# --------------------------------------------------------------------------------------------------
+# Azure
+
+
+def test_azure_view_is_exactly_what_the_principal_can_get():
+    env = azure("staging")
+    uris = plan("staging")["outputs"]["azureSecretUris"]
+    wrong = []
+    for name, view in views("staging").items():
+        v = view["azure"]
+        assert env.principals[name] == v["principalId"], name
+        for path in env.secrets:
+            listed = (path in v["secretUris"] and v["secretUris"][path] == uris[path]) or any(
+                uris[path].startswith(vault) for vault in v["classVaultUris"].values()
+            )
+            if env.may(name, "get", path) != listed:
+                wrong.append(f"{name} {path}: get {env.may(name, 'get', path)}, in view {listed}")
+    assert wrong == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Vault
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A Vault policy path: ``+`` is one segment, a trailing ``*`` a prefix (Vault's policy documentation)."""
+    body = re.escape(pattern.removesuffix("*")).replace(r"\+", "[^/]+")
+    return re.compile(body + (".*" if pattern.endswith("*") else ""))
+
+
+def test_vault_view_is_exactly_what_the_role_can_read():
+    doc = plan("staging")
+    policies = {
+        r["inputs"]["name"]: r["inputs"]["policy"] for r in doc["resources"] if r["type"] == "vault:index/policy:Policy"
+    }
+    roles = {
+        r["inputs"]["roleName"]: r["inputs"]
+        for r in doc["resources"]
+        if r["type"].startswith("vault:") and r["type"].endswith("authBackendRole:AuthBackendRole")
+    }
+    data_paths = doc["outputs"]["vaultPaths"]
+    wrong = []
+    for name, view in views("staging").items():
+        v = view["vault"]
+        role = roles[v["authRole"]]
+        assert role["backend"] == v["authMount"], name
+        acl = Acl.of(*(policies[p] for p in role["tokenPolicies"]))
+        for path, data in data_paths.items():
+            listed = (path in v["secretPaths"] and v["secretPaths"][path] == data) or any(
+                _glob(g).fullmatch(data) for g in v["classPathGlobs"].values()
+            )
+            if acl.allows(data, "read") != listed:
+                wrong.append(f"{name} {path}: read {acl.allows(data, 'read')}, in view {listed}")
+    assert wrong == []
+
+
+def test_a_consumer_with_nothing_on_a_backend_gets_an_explicit_empty_view():
+    onboarding = views("staging")["onboarding"]
+    for backend, keys in (("aws", ("secretArns", "classArnPatterns")), ("azure", ("secretUris", "classVaultUris"))):
+        assert all(isinstance(onboarding[backend][k], dict) for k in keys)
+    assert onboarding["aws"]["classArnPatterns"] == {} and onboarding["vault"]["classPathGlobs"] == {}
+    assert onboarding["aws"]["webhookQueueArn"] is None
