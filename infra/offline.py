@@ -33,6 +33,7 @@ import pulumi
 import pulumi.resource as pulumi_resource
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.settings import ROOT, SETTINGS
 from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -627,6 +628,9 @@ class RecordedResource:
     dependencies: tuple[str, ...]
     #: Inputs as the engine received them (camelCase), secrets still marked.
     inputs: dict[str, Any]
+    #: The URNs the resource answers to besides its own (``aliases``), as the SDK computes them (its parent's
+    #: aliases included) when the monitor does not take alias specifications (see ``AliasUrnMonitor``).
+    alias_urns: tuple[str, ...] = ()
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -668,6 +672,19 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             if not thread_loop.is_closed() and not thread_loop.is_running():
                 thread_loop.close()
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine gives: ``urn:pulumi:<stack>::<project>::<parent's qualified type>$<type>::<name>``.
+
+        The qualified type is the whole chain of parent types (the engine's ``resource.NewURN`` with the parent's
+        ``QualifiedType()``; the SDK's ``create_urn`` builds aliases the same way); Pulumi's MockMonitor keeps
+        only the nearest parent's type, so a renamed grandparent would not show in the URNs of its grandchildren.
+        """
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
     def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().Invoke(request)
         self._track_thread_loop()
@@ -687,8 +704,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             ignore_changes=tuple(request.ignoreChanges),
             dependencies=tuple(request.dependencies),
             inputs=rpc.deserialize_properties(request.object) if request.type != "pulumi:pulumi:Stack" else {},
+            alias_urns=tuple(request.aliasURNs),
         )
         return response
+
+
+class AliasUrnMonitor(RecordingMonitor):
+    """A RecordingMonitor of an engine without alias specifications: the Pulumi SDK then computes every alias
+    as a full URN itself (a resource's own, and those it inherits from its parent's, as the engine does for
+    specifications), so what a rename keeps can be checked without an engine (tests/program/test_urns.py)."""
+
+    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        info = super().GetDeploymentInfo(request)
+        kept = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS]
+        return resource_pb2.DeploymentInfo(supportedFeatures=kept)
 
 
 @dataclass

@@ -48,6 +48,12 @@ INTERNALS: dict[str, str] = {
     "pulumi.runtime.set_mocks": "installs the mocks (with the monitor= and logger= keywords)",
     "pulumi.runtime.set_all_config": "hands the stack's configuration to the program",
     "pulumi.runtime.get_root_resource": "the root stack, whose outputs are the stack outputs",
+    "pulumi.runtime.proto.resource_pb2": "the engine protocol's messages",
+    "pulumi.runtime.proto.resource_pb2.DeploymentInfo": "what GetDeploymentInfo answers (the monitor's features)",
+    "pulumi.runtime.proto.resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS": "left out by AliasUrnMonitor, so "
+    "the SDK computes alias URNs itself",
+    "pulumi.runtime.mocks.MockMonitor.make_urn": "overridden to build URNs with the whole parent type chain",
+    "pulumi.runtime.mocks.MockMonitor.GetDeploymentInfo": "overridden by AliasUrnMonitor",
 }
 #: Fields of the RegisterResource request the recording monitor reads.
 REQUEST_FIELDS = (
@@ -60,6 +66,7 @@ REQUEST_FIELDS = (
     "ignoreChanges",
     "dependencies",
     "object",
+    "aliasURNs",
 )
 
 
