@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_azure_native as azure_native
 
+from components.aliases import formerly
 from stacks.naming import onboarding_role_guid, rotator_role_definition_guid
 
 SECRETS_USER_ROLE_ID = "4633458b-17de-408a-b874-0445c86b69e6"
@@ -98,7 +99,8 @@ class KeyVaultAccess(pulumi.ComponentResource):
     """Per-secret role assignments for one environment's Key Vault."""
 
     def __init__(self, name: str, args: KeyVaultAccessArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("makini:azure:KeyVaultAccess", name, None, opts)
+        # Named like its counterparts on the other backends; formerly makini:azure:KeyVaultAccess.
+        super().__init__("makini:azure:ConsumerAccess", name, None, formerly(opts, "makini:azure:KeyVaultAccess"))
         client = azure_native.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         user_role = client.subscription_id.apply(lambda s: role_definition_id(s, SECRETS_USER_ROLE_ID))
         rotator_role = client.subscription_id.apply(lambda s: role_definition_id(s, rotator_role_definition_guid(s)))

@@ -43,6 +43,7 @@ from pathlib import Path
 import pulumi
 import pulumi_azure_native as azure_native
 
+from components.aliases import formerly
 from stacks.naming import rotator_role_definition_guid
 
 from .access import role_definition_id
@@ -94,7 +95,8 @@ class KeyVaultRotationArgs:
 
 class KeyVaultRotation(pulumi.ComponentResource):
     def __init__(self, name: str, args: KeyVaultRotationArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("makini:azure:KeyVaultRotation", name, None, opts)
+        # Named like its counterparts on the other backends; formerly makini:azure:KeyVaultRotation.
+        super().__init__("makini:azure:TokenRotation", name, None, formerly(opts, "makini:azure:KeyVaultRotation"))
         if args.subnet_id and args.plan_sku == "Y1":
             raise ValueError(
                 "plan_sku Y1 (Linux Consumption) has no VNet integration; use EP1-EP3, B, S or P with subnet_id"

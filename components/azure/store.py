@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_azure_native as azure_native
 
+from components.aliases import formerly
 from stacks.naming import resource_group_name, stable_hash
 
 #: What a catalog entry without a configured value holds, in a disabled version nobody can read.
@@ -87,7 +88,8 @@ class KeyVaultStore(pulumi.ComponentResource):
     secret_names: dict[str, str]
 
     def __init__(self, name: str, args: KeyVaultStoreArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("makini:azure:KeyVaultStore", name, None, opts)
+        # Named like its counterparts on the other backends; formerly makini:azure:KeyVaultStore.
+        super().__init__("makini:azure:SecretStore", name, None, formerly(opts, "makini:azure:KeyVaultStore"))
         prod = args.production
         guard = pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod)
         client = azure_native.authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))

@@ -18,6 +18,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_vault as vault
 
+from components.aliases import formerly
 from stacks.naming import consumer_read_policy_name, consumer_role_name, onboarding_policy_name
 
 from .policies import consumer_policy_hcl, onboarding_policy_hcl
@@ -87,7 +88,8 @@ class VaultAccess(pulumi.ComponentResource):
     policy_names: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: VaultAccessArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("makini:vault:VaultAccess", name, None, opts)
+        # Named like its counterparts on the other backends; formerly makini:vault:VaultAccess.
+        super().__init__("makini:vault:ConsumerAccess", name, None, formerly(opts, "makini:vault:VaultAccess"))
         child = pulumi.ResourceOptions(parent=self)
         self.policies: dict[str, vault.Policy] = {}
         self.roles: dict[str, pulumi.CustomResource] = {}

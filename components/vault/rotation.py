@@ -29,6 +29,7 @@ import pulumi
 import pulumi_vault as vault
 import yaml
 
+from components.aliases import formerly
 from stacks.naming import vault_mount, vault_rotator_role_name
 
 from .access import AuthRoleOptions, JwtRole
@@ -281,7 +282,8 @@ class VaultRotationArgs:
 
 class VaultRotation(pulumi.ComponentResource):
     def __init__(self, name: str, args: VaultRotationArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("makini:vault:VaultRotation", name, None, opts)
+        # Named like its counterparts on the other backends; formerly makini:vault:VaultRotation.
+        super().__init__("makini:vault:TokenRotation", name, None, formerly(opts, "makini:vault:VaultRotation"))
         child = pulumi.ResourceOptions(parent=self)
         policy_name = vault_rotator_role_name(args.environment)
         self.policy = vault.Policy(

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_vault as vault
 
+from components.aliases import formerly
 from stacks.naming import vault_data_path, vault_metadata_path, vault_mount
 
 
@@ -83,7 +84,8 @@ class VaultStore(pulumi.ComponentResource):
     paths: dict[str, str]
 
     def __init__(self, name: str, args: VaultStoreArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("makini:vault:VaultStore", name, None, opts)
+        # Named like its counterparts on the other backends; formerly makini:vault:VaultStore.
+        super().__init__("makini:vault:SecretStore", name, None, formerly(opts, "makini:vault:VaultStore"))
         prod = args.production
         guard = pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod)
         mount = vault_mount(args.environment)

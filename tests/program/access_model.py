@@ -344,7 +344,7 @@ def aws_environment(plan: Mapping[str, Any], config: Mapping[str, Any]) -> AwsEn
 # Azure
 
 #: The component types whose role assignments belong to one of the stack's own managed identities.
-SYSTEM_COMPONENTS = {"makini:azure:KeyVaultRotation": "rotation", "makini:azure:WebhookEndpoint": "webhook-receiver"}
+SYSTEM_COMPONENTS = {"makini:azure:TokenRotation": "rotation", "makini:azure:WebhookEndpoint": "webhook-receiver"}
 _KINDS = {"oauth-client": "oauth/client", "webhook-secret": "webhook/secret"}
 
 

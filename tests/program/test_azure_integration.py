@@ -54,7 +54,7 @@ def test_endpoint_and_rotation_are_children_of_the_environment(dev):
     env = dev.named("makini-dev")
     for name, typ in (
         ("makini-dev-azure-webhooks", "makini:azure:WebhookEndpoint"),
-        ("makini-dev-azure-rotation", "makini:azure:KeyVaultRotation"),
+        ("makini-dev-azure-rotation", "makini:azure:TokenRotation"),
     ):
         comp = dev.named(name)
         assert comp.type == typ and comp.parent == env.urn
@@ -74,7 +74,7 @@ def test_no_exp_and_no_rotation_when_rotation_is_off():
     c = azure_config()
     c["makini:rotation"] = {"enabled": False}
     r = run(c)
-    assert not r.of_type("makini:azure:KeyVaultRotation")
+    assert not r.of_type("makini:azure:TokenRotation")
     assert all(
         s.plain_inputs["properties"]["attributes"].get("expires") is None
         for s in r.of_type("azure-native:keyvault:Secret")

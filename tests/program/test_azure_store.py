@@ -154,7 +154,7 @@ def test_prod_is_protected_and_retained(prod, dev):
 
 
 def test_children_are_named_after_and_parented_by_the_component(dev):
-    [store] = dev.of_type("makini:azure:KeyVaultStore")
+    [store] = dev.of_type("makini:azure:SecretStore")
     assert store.name == "makini-dev-azure"
     for typ in (RG, VAULT, SECRET, DIAG):
         for r in dev.of_type(typ):

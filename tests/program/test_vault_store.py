@@ -121,7 +121,7 @@ def test_prod_is_protected_and_retained(prod, dev):
 
 
 def test_children_are_named_after_and_parented_by_the_component(prod):
-    [store] = prod.of_type("makini:vault:VaultStore")
+    [store] = prod.of_type("makini:vault:SecretStore")
     assert store.name == "makini-prod-vault"
     for typ in (MOUNT, CONFIG, META, VALUE):
         for r in prod.of_type(typ):
