@@ -283,7 +283,7 @@ def _view_row(consumer: str, backend: str, view: Mapping[str, Any]) -> tuple[str
     if backend == "aws":
         identity = f"role {view['roleArn']}"
         secrets, classes = view["secretArns"], view["classArnPatterns"]
-        queue = view["webhookQueueUrl"] or "-"
+        queue = view["webhookQueue"].get("url") or "-"
     elif backend == "azure":
         identity = f"{view['principalType']} {view['principalId']}"
         secrets, classes = view["secretUris"], view["classVaultUris"]

@@ -6,6 +6,7 @@ preview, so they are:
 * **flat**: a scalar, a list of scalars, or one map (a catalog path, connection key, access class or
   consumer name to a scalar); the few structured documents (the access matrix, the rotator's CronJob
   manifest, a consumer's view) are marked as such and described in docs/outputs.md;
+* **never null**: the engine drops a null value from a map, so "nothing" is an empty map, list or string;
 * **date-free**: the same output whatever day the program runs (``tests/program/test_stable_outputs.py``
   runs it on two days); due dates and statuses are ``python -m infra.due``'s and the plan's calendar's;
 * **documented**: the composition exports only names listed here (a test checks every example stack), and
@@ -73,7 +74,7 @@ OUTPUTS: tuple[OutputDoc, ...] = (
         "rotationPeriodDays",
         M,
         "always",
-        "Each secret's rotation period or maximum age in days (null: none).",
+        "Each secret's rotation period or maximum age in days.",
         PATH,
     ),
     _o(
@@ -237,7 +238,8 @@ def is_flat(documented: str | None, value: object) -> bool:
 
 #: The keys of a consumer's view (output ``consumer-<name>``): at the top, then under each backend of the
 #: stack. Every key is always present: a backend on which the consumer reads nothing has empty maps (an
-#: explicit empty view, never a missing key).
+#: explicit empty view, never a missing key). No output holds a null anywhere: the engine drops null values
+#: from maps, so a key would silently disappear from the deployed stack's outputs.
 CONSUMER_VIEW: dict[str, dict[str, str]] = {
     "": {
         "consumer": "The consumer's name (`makini:consumers.<name>`).",
@@ -245,11 +247,10 @@ CONSUMER_VIEW: dict[str, dict[str, str]] = {
     },
     "aws": {
         "roleArn": "The IAM role the service must run as: the secrets' resource policies name it.",
-        "readPolicyArn": "The consumer's read policy, already attached to that role (null: it reads nothing on AWS).",
+        "readPolicyArn": "The consumer's read policy, already attached to that role (empty: it reads nothing on AWS).",
         "secretArns": "Catalog path → secret ARN, for each secret outside access classes it may read.",
         "classArnPatterns": "Access class → the ARN pattern of every token of the class (`.../connections/<class>/*/token-*`).",
-        "webhookQueueUrl": "The webhook SQS queue it consumes (null unless `webhookQueue: true`).",
-        "webhookQueueArn": "Its ARN (null unless `webhookQueue: true`).",
+        "webhookQueue": "The webhook SQS queue it consumes, `{url, arn}` (empty unless `webhookQueue: true`).",
     },
     "azure": {
         "principalId": "The Entra ID object the service must authenticate as (its Key Vault Secrets User grants).",

@@ -277,14 +277,14 @@ class AwsBackend:
         prefix = self.access.secret_arn_prefix
         return {
             "roleArn": self.consumer_arns()[consumer],
-            "readPolicyArn": self.access.policy_arns.get(consumer),
+            # No None in an output: the engine drops null values from maps, and the key would be missing.
+            "readPolicyArn": self.access.policy_arns.get(consumer, ""),
             "secretArns": {s.path: self.store.secret_arns[s.path] for s in catalog.explicitly_readable_by(consumer)},
             "classArnPatterns": {
                 c.name: prefix.apply(functools.partial(class_token_pattern, access_class=c.name))
                 for c in catalog.classes_read_by(consumer)
             },
-            "webhookQueueUrl": queue.queue_url if queue is not None else None,
-            "webhookQueueArn": queue.queue_arn if queue is not None else None,
+            "webhookQueue": {"url": queue.queue_url, "arn": queue.queue_arn} if queue is not None else {},
         }
 
     def rotation_outputs(self) -> dict[str, object] | None:

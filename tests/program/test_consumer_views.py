@@ -87,8 +87,10 @@ def test_aws_view_names_the_queue_exactly_when_the_role_may_consume_it(stack):
                 boundary=identity.boundary,
             )
         )
-        assert (v["webhookQueueArn"] == queue_arn) is may and (v["webhookQueueArn"] is None) is not may, name
-        assert (v["webhookQueueUrl"] is None) is (v["webhookQueueArn"] is None)
+        if may:
+            assert v["webhookQueue"] == {"arn": queue_arn, "url": plan(stack)["outputs"]["awsWebhookQueueUrl"]}, name
+        else:
+            assert v["webhookQueue"] == {}, name
 
 
 def test_aws_view_check_can_fail():
@@ -164,4 +166,4 @@ def test_a_consumer_with_nothing_on_a_backend_gets_an_explicit_empty_view():
     for backend, keys in (("aws", ("secretArns", "classArnPatterns")), ("azure", ("secretUris", "classVaultUris"))):
         assert all(isinstance(onboarding[backend][k], dict) for k in keys)
     assert onboarding["aws"]["classArnPatterns"] == {} and onboarding["vault"]["classPathGlobs"] == {}
-    assert onboarding["aws"]["webhookQueueArn"] is None
+    assert onboarding["aws"]["webhookQueue"] == {}

@@ -72,6 +72,22 @@ def test_every_output_is_documented_and_flat(stack, two_days):
     assert nested == [], f"{stack}: outputs nested deeper than documented: {nested}"
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_output_holds_a_null(stack, two_days):
+    """The engine drops null values from maps: a key documented as always present would go missing."""
+
+    def nulls(value: object, where: str) -> list[str]:
+        if value is None:
+            return [where]
+        if isinstance(value, dict):
+            return [n for k, v in value.items() for n in nulls(v, f"{where}.{k}")]
+        if isinstance(value, list):
+            return [n for i, v in enumerate(value) for n in nulls(v, f"{where}[{i}]")]
+        return []
+
+    assert [n for k, v in two_days[stack][0].items() for n in nulls(v, k)] == []
+
+
 def test_every_documented_output_is_exported_by_an_example_stack(two_days):
     exported = {documented_name(k) for first, _ in two_days.values() for k in first}
     assert sorted(set(DOCUMENTED) - exported) == []
