@@ -1,7 +1,7 @@
 """The offline plan: what ``pulumi up`` would build for a stack, readable without cloud access.
 
     python -m infra.plan <stack> [--program bootstrap] [--config-file FILE] [--json | --markdown]
-                         [--previous OLD.json [--allow-moves]]
+                         [--previous OLD.json [--allow-moves]] [--import-file FILE]
 
 ``--program bootstrap`` plans the CI identities instead (``bootstrap/Pulumi.<stack>.yaml``, the bootstrap
 program): the same JSON shape, with a ``ci_identities`` report of who may assume what.
@@ -15,6 +15,10 @@ With ``--previous OLD.json`` (an earlier plan's JSON, e.g. the base branch's) it
 token whose path would move (a connection moved into or out of an access class: a new secret and the
 deletion of the old one; see infra/moves.py), as warnings; in production it refuses them unless
 ``--allow-moves``.
+
+With ``--import-file FILE`` it also writes the ``pulumi import --file`` document that adopts the stores that
+already exist under the stack's names (AWS secrets and KMS key, Vault mount and secrets; see infra/adopt.py and
+docs/adoption.md). That reads the clouds with your credentials (names and IDs, never a value).
 
 Exit codes: 0 plan printed; 2 invalid configuration, unreadable stack or previous-plan file, a document a
 cloud would refuse (a documented limit exceeded: message on stderr naming the limit, the resource, the
@@ -66,6 +70,7 @@ from stacks.rotation import HEADERS as ROTATION_HEADERS
 from stacks.rotation import calendar as rotation_calendar
 from stacks.rotation import calendar_dict, calendar_rows
 
+from . import adopt
 from .ci import read_stack_files
 from .cli import make_parser, unexpected
 from .moves import moves as path_moves
@@ -902,6 +907,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--allow-moves", action="store_true", help="plan path moves in production (refused by default, exit 2)"
     )
+    parser.add_argument(
+        "--import-file",
+        type=Path,
+        help="also write a `pulumi import --file` document adopting the existing stores (reads the clouds)",
+    )
     args = parser.parse_args(argv)
     try:
         plan = build_plan(args.stack, args.config_file, args.program, args.previous, args.allow_moves)
@@ -914,6 +924,25 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - one clear line instead of a traceback
         print(f"makini-infra: the plan of stack '{args.stack}' failed: {unexpected(err)}", file=sys.stderr)
         return EXIT_FAILED
+    if args.import_file is not None:
+        try:
+            if args.program != "infra":
+                raise adopt.AdoptionError("--import-file adopts the stores of the makini-infra program only")
+            source = load_stack_file(args.stack, args.config_file)
+            found = adopt.discover(source.load(), source.config, plan.run, os.environ)
+            doc = adopt.import_document(plan.run, found)
+            args.import_file.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        except adopt.AdoptionError as err:
+            print(f"makini-infra: --import-file: {err}", file=sys.stderr)
+            return EXIT_INVALID
+        except Exception as err:  # noqa: BLE001 - one clear line instead of a traceback
+            print(f"makini-infra: --import-file: could not read what exists: {unexpected(err)}", file=sys.stderr)
+            return EXIT_FAILED
+        print(
+            f"makini-infra: wrote {args.import_file} ({adopt.summary(doc)}); then: pulumi import --file "
+            f"{args.import_file} --stack {args.stack} (see docs/adoption.md)",
+            file=sys.stderr,
+        )
     if args.json:
         text = json.dumps(plan.to_json(), indent=2) + "\n"
     elif args.markdown:
