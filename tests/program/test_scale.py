@@ -29,6 +29,7 @@ Who decides, and what is structural:
 from __future__ import annotations
 
 import json
+import re
 from fnmatch import fnmatchcase
 from functools import cache
 from typing import Any
@@ -304,4 +305,34 @@ def test_vault_effective_access_at_scale_on_openbao(stack, openbao):
                 want_read = False  # the Vault rotator never reads the values it writes (the matrix's vault cell)
             if (read, write) != (want_read, want_write):
                 wrong.append((identity, path, sorted(granted)))
+    assert wrong == []
+
+
+def test_consumer_views_at_scale_are_the_declaration_and_do_not_grow(stack):
+    """Each consumer's view (output consumer-<name>) covers exactly the secrets the declaration grants it on every
+    backend (the declaration equals the evaluators' answer: the tests above), naming a class by its grant, so
+    a view does not grow with the class's tokens."""
+    plan, _ = stack
+    out = plan["outputs"]
+    expected = _expected_from_declaration()
+    aws_names = {p: arn for p, arn in out["awsSecretArns"].items()}
+    uris, paths = out["azureSecretUris"], out["vaultPaths"]
+    wrong = []
+    for consumer in SCALE_CONSUMERS:
+        view = out[f"consumer-{consumer}"]
+        assert len(json.dumps(view)) < 8_000, f"{consumer}: the view grows with the connections"
+        for path in aws_names:
+            want = expected[(consumer, path)][0]
+            got = {
+                "aws": path in view["aws"]["secretArns"]
+                or any(fnmatchcase(aws_names[path], p) for p in view["aws"]["classArnPatterns"].values()),
+                "azure": path in view["azure"]["secretUris"]
+                or any(uris[path].startswith(v) for v in view["azure"]["classVaultUris"].values()),
+                "vault": path in view["vault"]["secretPaths"]
+                or any(
+                    re.fullmatch(re.escape(g).replace(r"\+", "[^/]+"), paths[path])
+                    for g in view["vault"]["classPathGlobs"].values()
+                ),
+            }
+            wrong += [f"{consumer} {b} {path}: {g}, declared {want}" for b, g in got.items() if g != want]
     assert wrong == []
