@@ -292,7 +292,8 @@ def _view_row(consumer: str, backend: str, view: Mapping[str, Any]) -> tuple[str
     elif backend == "azure":
         identity = f"{view['principalType']} {view['principalId']}"
         secrets, classes = view["secretUris"], view["classVaultUris"]
-        queue = "-"
+        q = view["webhookQueue"]
+        queue = f"{q['serviceBusNamespace']}/{q['queueName']}" if q else "-"
     else:
         identity = f"{view['authMethod']} role {view['authRole']} (auth/{view['authMount']})"
         secrets, classes = view["secretPaths"], view["classPathGlobs"]

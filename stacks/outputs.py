@@ -257,6 +257,8 @@ CONSUMER_VIEW: dict[str, dict[str, str]] = {
         "principalType": "`ServicePrincipal`, `User` or `Group`.",
         "secretUris": "Catalog path → versionless Key Vault secret URI, for each secret outside access classes.",
         "classVaultUris": "Access class → the URI of the class's Key Vault: it may read every secret in it.",
+        "webhookQueue": "The Service Bus queue it receives from, `{serviceBusNamespace, queueName}` (empty unless "
+        "`webhookQueue: true`).",
     },
     "vault": {
         "authMethod": "How it logs in: `jwt`, `kubernetes` or `approle`.",

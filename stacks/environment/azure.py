@@ -313,6 +313,13 @@ class AzureBackend:
             "principalType": identity.principal_type,
             "secretUris": {s.path: self.secret_uri(s.path) for s in catalog.explicitly_readable_by(consumer)},
             "classVaultUris": {c.name: self.store.class_vault_uris[c.name] for c in catalog.classes_read_by(consumer)},
+            # The queue it may receive from (Azure Service Bus Data Receiver on exactly that queue), or {}.
+            "webhookQueue": {
+                "serviceBusNamespace": self.webhook.namespace.name,
+                "queueName": self.webhook.queue.name,
+            }
+            if self.webhook is not None and self.queue_access is not None and consumer in self.queue_access.assignments
+            else {},
         }
 
     def rotation_outputs(self) -> dict[str, object] | None:

@@ -17,7 +17,7 @@ from components.azure.function_package import (
     package_digest,
     package_files,
 )
-from infra.offline import MOCK_SUBSCRIPTION_ID, is_secret_marker
+from infra.offline import MOCK_SUBSCRIPTION_ID, is_secret_marker, unwrap_secrets
 from stacks.config import ConfigError
 from stacks.naming import rotator_role_definition_guid
 from tests.support import AZURE_FUNCTIONS_SUBNET, azure_section, base_config, load, run
@@ -382,6 +382,11 @@ def test_webhook_queue_consumers_may_receive_from_exactly_that_queue():
     assert not may("orders", receive, other_queue)
     assert not may("assets", receive, queue_id)
     assert result.outputs["azureWebhookQueueConsumers"] == ["orders"]
+    # The consumer views name the queue exactly for the principal the evaluator lets receive from it.
+    for who in ("orders", "assets"):
+        queue = unwrap_secrets(result.outputs[f"consumer-{who}"])["azure"]["webhookQueue"]
+        assert bool(queue) is may(who, receive, queue_id), who
+    assert unwrap_secrets(result.outputs["consumer-orders"])["azure"]["webhookQueue"]["queueName"] == "webhooks"
 
 
 def test_no_queue_consumer_no_receiver_role(dev):

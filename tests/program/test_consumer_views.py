@@ -125,6 +125,30 @@ def test_azure_view_is_exactly_what_the_principal_can_get():
     assert wrong == []
 
 
+def test_azure_view_names_the_queue_exactly_when_the_principal_may_receive_from_it():
+    """Azure Service Bus Data Receiver (role 4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0, Microsoft's built-in roles)
+    assigned to the principal at the queue's scope, read from the plan's role assignments."""
+    doc = plan("staging")
+    queue_ids = [r for r in doc["resources"] if r["type"] == "azure-native:servicebus:Queue"]
+    receivers = {
+        r["inputs"]["principalId"]
+        for r in doc["resources"]
+        if r["type"] == "azure-native:authorization:RoleAssignment"
+        and r["inputs"]["roleDefinitionId"].endswith("4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0")
+        and "/queues/" in r["inputs"]["scope"]
+    }
+    assert queue_ids
+    for name, view in views("staging").items():
+        v = view["azure"]
+        if v["principalId"] in receivers:
+            assert v["webhookQueue"] == {
+                "serviceBusNamespace": doc["outputs"]["azureWebhookServiceBusNamespace"],
+                "queueName": doc["outputs"]["azureWebhookQueueName"],
+            }, name
+        else:
+            assert v["webhookQueue"] == {}, name
+
+
 # --------------------------------------------------------------------------------------------------
 # Vault
 
