@@ -285,7 +285,7 @@ def test_every_field_of_an_undated_netsuite_entry():
     )
     assert e.note == (
         "certificate valid 730 days from creation; renew by 30 days before expiry. No date is recorded, so no "
-        "reminder can fire: copy the stack output netsuiteCertificates.initech-ns.notAfter into "
+        "reminder can fire: copy the stack output netsuiteCertificateNotAfter (key initech-ns) into "
         f"makini:connections[2].netsuite.certificateNotAfter. Then: {RENEW}"
     )
 
