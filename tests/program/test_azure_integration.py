@@ -20,6 +20,7 @@ from components.azure.function_package import (
 from infra.offline import MOCK_SUBSCRIPTION_ID, is_secret_marker, unwrap_secrets
 from stacks.config import ConfigError
 from stacks.naming import rotator_role_definition_guid
+from tests.pyparse import parse_python
 from tests.support import AZURE_FUNCTIONS_SUBNET, azure_section, base_config, load, run
 
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -221,7 +222,7 @@ def test_apps_run_from_the_package_with_identity_based_storage(dev):
 def test_module_closure_and_no_pulumi_in_packages():
     for spec in (RECEIVER_PACKAGE, ROTATION_PACKAGE):
         for module in spec.modules:
-            tree = ast.parse((FUNCTIONS_DIR / spec.package / module).read_text())
+            tree = parse_python((FUNCTIONS_DIR / spec.package / module).read_text())
             for node in ast.walk(tree):
                 if isinstance(node, ast.ImportFrom) and node.level == 1:
                     for n in [node.module] if node.module else [a.name for a in node.names]:

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.pyparse import parse_python
+
 OFFLINE = Path(__file__).resolve().parents[2] / "infra" / "offline.py"
 
 #: Every Pulumi SDK name infra/offline.py uses, and what for.
@@ -113,7 +115,7 @@ def test_the_sdk_still_takes_and_sends_what_the_harness_passes_and_reads():
 
 def _sdk_names_used(path: Path) -> set[str]:
     """Every ``pulumi.runtime`` name the module imports or reaches through an attribute chain."""
-    tree = ast.parse(path.read_text())
+    tree = parse_python(path.read_text())
     aliases: dict[str, str] = {}
     used: set[str] = set()
     for node in ast.walk(tree):

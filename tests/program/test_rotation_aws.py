@@ -17,6 +17,7 @@ from moto import mock_aws
 from components.aws.lambda_package import ROTATION_LAMBDA
 from components.aws.rotation_policies import reminder_publish_policy, rotation_policy
 from infra.plan import rotation_section
+from tests.pyparse import parse_python
 from tests.support import base_config, load, run, tokens
 
 REGION = "eu-west-1"
@@ -159,7 +160,7 @@ def test_archive_holds_only_the_rotation_runtime_code(dev):
     # the closure is complete: every relative import of the packaged modules, and every shared module
     # they import, is packaged
     for module in modules:
-        tree = ast.parse((ROTATION_LAMBDA.source / module).read_text())
+        tree = parse_python((ROTATION_LAMBDA.source / module).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 names = [node.module] if node.module else [a.name for a in node.names]

@@ -18,6 +18,7 @@ from components.aws.lambda_package import RECEIVER_LAMBDA
 from components.aws.webhook_policies import receiver_policy
 from stacks.config.stack_file import dump_stack_yaml
 from stacks.config.webhooks import MAKINI_SOURCE_IPS
+from tests.pyparse import parse_python
 from tests.support import base_config, run
 
 COMPONENT = "makini:aws:WebhookEndpoint"
@@ -196,7 +197,7 @@ def test_the_archive_holds_the_handler_modules_and_nothing_else(dev):
 def _imported_files(archive_path: str) -> set[str]:
     """Archive paths a module imports: its package's modules (relative imports) and functions.shared's."""
     package = archive_path.rsplit("/", 1)[0]
-    tree = ast.parse((FUNCTIONS_DIR / archive_path.removeprefix("functions/")).read_text())
+    tree = parse_python((FUNCTIONS_DIR / archive_path.removeprefix("functions/")).read_text())
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level == 1:

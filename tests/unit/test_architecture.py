@@ -17,6 +17,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.pyparse import parse_python
+
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_PARTY = ("infra", "stacks", "components", "functions", "policy", "bootstrap", "bench", "tests")
 
@@ -120,7 +122,7 @@ def imports(root: Path) -> list[Import]:
             if ".venv" in path.parts or "venv" in path.parts or "snapshots" in path.parts:
                 continue
             importer = module_name(root, path)
-            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            tree = parse_python(path.read_text(encoding="utf-8"), str(path))
             top_level = {id(n) for n in tree.body}
             for node in ast.walk(tree):
                 if isinstance(node, ast.Import | ast.ImportFrom):
@@ -219,7 +221,7 @@ def test_every_module_of_the_layered_packages_has_a_layer():
 def test_every_top_level_package_says_what_it_holds():
     for package in ("infra", "stacks", "components", "functions"):
         init = ROOT / package / "__init__.py"
-        doc = ast.get_docstring(ast.parse(init.read_text()))
+        doc = ast.get_docstring(parse_python(init.read_text()))
         assert doc and len(doc.splitlines()) == 1, f"{init}: a one-line docstring saying what the package holds"
 
 

@@ -21,6 +21,7 @@ from rotation.makini_client import DEFAULT_BASE_URL, MakiniClient, MakiniHostRef
 
 from tests.fakes.makini_api import FakeMakini
 from tests.fakes.makini_contract import load_oas
+from tests.pyparse import parse_python
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -149,7 +150,7 @@ def test_no_runtime_code_can_switch_the_loopback_allowance_on():
     offenders = []
     for folder in ("functions", "infra", "stacks", "components", "policy", "bootstrap"):
         for path in (ROOT / folder).rglob("*.py"):
-            tree = ast.parse(path.read_text(encoding="utf-8"))
+            tree = parse_python(path.read_text(encoding="utf-8"))
             for node in ast.walk(tree):
                 for k in node.keywords if isinstance(node, ast.Call) else ():
                     forwarded = isinstance(k.value, ast.Name) and k.value.id == "allow_loopback"

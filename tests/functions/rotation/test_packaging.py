@@ -9,6 +9,7 @@ from pathlib import Path
 
 from components.aws.lambda_package import ROTATION_LAMBDA
 from components.packaging import runtime_files
+from tests.pyparse import parse_python
 
 from ..archive_layout import unpack
 
@@ -17,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[3] / "functions" / "rotation"
 
 def test_no_pulumi_or_stacks_imports_and_only_relative_intra_package_imports():
     for source in PACKAGE.glob("*.py"):
-        tree = ast.parse(source.read_text(), str(source))
+        tree = parse_python(source.read_text(), str(source))
         for node in ast.walk(tree):
             names = []
             if isinstance(node, ast.Import):

@@ -10,6 +10,7 @@ import sys
 
 from components.aws.lambda_package import RECEIVER_LAMBDA
 from components.azure.function_package import RECEIVER_PACKAGE, package_files
+from tests.pyparse import parse_python
 
 from ..archive_layout import unpack
 
@@ -77,7 +78,7 @@ def test_azure_module_imports_the_sdks_lazily():
 
 def test_no_pulumi_import_and_only_relative_package_imports():
     for path in sorted((ROOT / "functions").rglob("*.py")):
-        tree = ast.parse(path.read_text(), filename=str(path))
+        tree = parse_python(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
             names = []
             if isinstance(node, ast.Import):
