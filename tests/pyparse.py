@@ -3,21 +3,17 @@
 Some CPython releases keep the AST converter's recursion depth in interpreter-wide state, so a parse
 that runs while another thread converts an AST (the Pulumi SDK and moto run threads inside the test
 process) can fail with ``SystemError: AST constructor recursion depth mismatch`` (CPython gh-106905).
-The source is the same on a retry, so a retry is exact, never a way around a real failure. Garbage is
-collected first: in this suite the race came with finalizers of Pulumi's never-awaited coroutines running
-(and warning) in the middle of a parse.
+The source is the same on a retry, so a retry is exact, never a way around a real failure.
 """
 
 from __future__ import annotations
 
 import ast
-import gc
 
 _ATTEMPTS = 5
 
 
 def parse_python(source: str, filename: str = "<unknown>") -> ast.Module:
-    gc.collect()
     for attempt in range(_ATTEMPTS):
         try:
             return ast.parse(source, filename)
