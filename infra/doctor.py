@@ -70,7 +70,7 @@ from stacks.locations import BACKEND_TITLES, SecretLocation, locate
 
 from .cli import make_parser, unexpected
 from .offline import PROJECT, StackFileError, load_stack_file
-from .stores import ReaderFactory, StoreError, StoreReader, default_reader
+from .stores import ReaderFactory, StoreError, StoreReader, default_reader, parse_oauth_client
 
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
@@ -163,20 +163,6 @@ class _RetryCounter(logging.Handler):
             self.retries += 1
 
 
-def _parse_oauth(raw: str) -> tuple[str, str] | None:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    client_id, secret = value.get("client_id"), value.get("client_secret")
-    if not isinstance(client_id, str) or not client_id or not isinstance(secret, str) or not secret:
-        return None
-    jsonlog.register_secret(secret)
-    return client_id, secret
-
-
 def _parse_token(raw: str) -> str | None:
     try:
         value = json.loads(raw)
@@ -239,7 +225,7 @@ class Doctor:
                     '(store {"client_id", "client_secret"} there)'
                 )
                 continue
-            parsed = _parse_oauth(raw)
+            parsed = parse_oauth_client(raw)
             if parsed is None:
                 f.attention.append(f'OAuth client: {loc} does not hold {{"client_id", "client_secret"}}')
                 continue

@@ -47,7 +47,6 @@ Exit codes: 0 done on every backend; 2 bad arguments, unknown connection or inva
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -68,7 +67,7 @@ from stacks.naming import aws_secret_name
 
 from .cli import make_parser, unexpected
 from .offline import DEFAULT_REGION, PROJECT, StackFileError, StackSource, load_stack_file
-from .stores import StoreError, default_reader, vault_address, vault_reader
+from .stores import StoreError, default_reader, parse_oauth_client, vault_address, vault_reader
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 MAKINI_API = "https://api.makini.io"
@@ -483,7 +482,7 @@ def revoke(
         except StoreError as e:
             problems.append(str(e))
             continue
-        parsed = _parse_oauth(raw)
+        parsed = parse_oauth_client(raw)
         if parsed is None:
             problems.append(f'{loc}: no {{"client_id", "client_secret"}} stored')
             continue
@@ -518,16 +517,6 @@ def revoke(
         file=out,
     )
     return EXIT_OK
-
-
-def _parse_oauth(raw: str | None) -> tuple[str, str] | None:
-    try:
-        value = json.loads(raw or "")
-    except ValueError:
-        return None
-    if not isinstance(value, dict) or not value.get("client_id") or not value.get("client_secret"):
-        return None
-    return str(value["client_id"]), str(value["client_secret"])
 
 
 def _read_secret(path: str, stdin: TextIO) -> str:

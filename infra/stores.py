@@ -33,6 +33,22 @@ from stacks.locations import SecretLocation
 from .offline import DEFAULT_REGION
 
 
+def parse_oauth_client(raw: str | None) -> tuple[str, str] | None:
+    """``(client_id, client_secret)`` from a stored OAuth client (JSON ``{"client_id", "client_secret"}``, both
+    non-empty strings), or None when it holds anything else. The secret is registered with the log masking."""
+    try:
+        value = json.loads(raw or "")
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    client_id, secret = value.get("client_id"), value.get("client_secret")
+    if not isinstance(client_id, str) or not client_id or not isinstance(secret, str) or not secret:
+        return None
+    jsonlog.register_secret(secret)
+    return client_id, secret
+
+
 class StoreError(Exception):
     """A store could not be read. The message names where and why, never a value."""
 
