@@ -268,6 +268,35 @@ def host_storage_grants(
     }
 
 
+#: Monitoring Metrics Publisher: sends telemetry to an Application Insights resource that takes Entra ID only.
+MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+
+
+def telemetry_publisher_grant(
+    name: str,
+    principal_id: pulumi.Input[str],
+    insights_id: pulumi.Input[str],
+    subscription_id: pulumi.Input[str],
+    who: str,
+    parent: pulumi.Resource,
+) -> azure_native.authorization.RoleAssignment:
+    """The app identity's right to send telemetry to its own Application Insights. Every Function App's
+    Application Insights here has ``disable_local_auth`` (Entra ID only, no instrumentation-key ingestion), so
+    without this grant the app runs but its requests, failures and logs never arrive, and the alerts built
+    on them never fire."""
+    return azure_native.authorization.RoleAssignment(
+        f"{name}-telemetry",
+        principal_id=principal_id,
+        principal_type="ServicePrincipal",
+        role_definition_id=pulumi.Output.from_input(subscription_id).apply(
+            lambda s: role_definition_id(s, MONITORING_METRICS_PUBLISHER)
+        ),
+        scope=insights_id,
+        description=f"makini-infra: {who} sends its telemetry (Entra ID only)",
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 #: App Service plan SKU -> tier.
 PLAN_TIERS = {
     "Y1": "Dynamic",

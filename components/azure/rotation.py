@@ -56,13 +56,13 @@ from .function_package import (
     host_storage_grants,
     linux_function_app,
     linux_plan,
+    telemetry_publisher_grant,
 )
 
 FUNCTION_NAME = "makini_rotate_connection_tokens"
 #: The function's timer (functions/rotation/azure_function.py, SCHEDULE): hourly, UTC.
 SCHEDULE = "0 17 * * * *"
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
-MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 
 
 @dataclass(frozen=True)
@@ -196,14 +196,8 @@ class KeyVaultRotation(pulumi.ComponentResource):
             scope=args.oauth_client_secret_id,
             opts=child,
         )
-        self.telemetry_publisher = azure_native.authorization.RoleAssignment(
-            f"{name}-telemetry",
-            principal_id=self.principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=subscription_id.apply(lambda s: role_definition_id(s, MONITORING_METRICS_PUBLISHER)),
-            scope=self.insights.id,
-            description=f"makini-infra: the token rotation of {env} sends its telemetry (Entra ID only)",
-            opts=child,
+        self.telemetry_publisher = telemetry_publisher_grant(
+            name, self.principal_id, self.insights.id, subscription_id, f"the token rotation of {env}", parent=self
         )
         if args.action_group_id is not None:
             action_group_id = pulumi.Output.from_input(args.action_group_id)

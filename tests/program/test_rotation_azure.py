@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from components.azure.function_package import (
+    MONITORING_METRICS_PUBLISHER,
     STORAGE_BLOB_DATA_OWNER,
     STORAGE_BLOB_DATA_READER,
     STORAGE_TABLE_DATA_CONTRIBUTOR,
 )
-from components.azure.rotation import MONITORING_METRICS_PUBLISHER, SCHEDULE, SECRETS_USER
+from components.azure.rotation import SCHEDULE, SECRETS_USER
 from infra.offline import MOCK_SUBSCRIPTION_ID, OfflineMocks, run_program
 from stacks.naming import rotator_role_definition_guid
 
