@@ -43,6 +43,7 @@ from .function_package import (
     host_storage_grants,
     linux_function_app,
     linux_plan,
+    telemetry_publisher_grant,
 )
 
 SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"  # Key Vault Secrets User
@@ -257,6 +258,9 @@ class AzureWebhookEndpoint(pulumi.ComponentResource):
             client.subscription_id,
             f"the webhook receiver of {env}",
             parent=self,
+        )
+        self.telemetry_publisher = telemetry_publisher_grant(
+            name, self.principal_id, self.insights.id, client.subscription_id, f"the webhook receiver of {env}", self
         )
 
         # Alerts -----------------------------------------------------------------------------------------

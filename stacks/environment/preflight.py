@@ -59,10 +59,11 @@ from .common import common_tags, key_vault_secret_tags, secret_tags, vault_custo
 #: The longest IAM role name (64): the deploying principal's ARN when it is not known in advance.
 WORST_CASE_ROLE = "x" * 64
 #: Role assignments of each Function App's own identity that do not depend on the catalog: host blobs,
-#: host tables and its code package (components/azure/function_package.host_storage_grants), plus the
-#: webhook receiver's read of the webhook secret and send to its queue, and the rotation app's read of
-#: the OAuth client and its telemetry to its Application Insights (Monitoring Metrics Publisher).
-RECEIVER_FIXED_ASSIGNMENTS = 3 + 2
+#: host tables and its code package (components/azure/function_package.host_storage_grants) and its telemetry
+#: to its Application Insights (Monitoring Metrics Publisher, telemetry_publisher_grant), plus the webhook
+#: receiver's read of the webhook secret and send to its queue, and the rotation app's read of the OAuth
+#: client.
+RECEIVER_FIXED_ASSIGNMENTS = 3 + 3
 ROTATION_FIXED_ASSIGNMENTS = 3 + 2
 
 

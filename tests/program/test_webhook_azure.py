@@ -134,7 +134,7 @@ def test_access_restrictions_from_the_allow_list_default_deny(dev):
     assert site["scmIpSecurityRestrictionsUseMain"] is True
 
 
-def test_role_assignments_are_exactly_secret_reader_and_queue_sender(dev):
+def test_role_assignments_are_exactly_secret_reader_queue_sender_storage_and_telemetry(dev):
     records, out = dev
     grants = {
         (r.plain_inputs["roleDefinitionId"].rsplit("/", 1)[1], r.plain_inputs["scope"])
@@ -144,13 +144,17 @@ def test_role_assignments_are_exactly_secret_reader_and_queue_sender(dev):
     storage_id = f"{SUB}/resourceGroups/rg-makini-dev/providers/Microsoft.Storage/storageAccounts/stmkdevhooks"
     package_id = f"{SUB}/resourceGroups/rg-makini-dev/providers/Microsoft.Storage/storageAccounts/stmkdevhookspkg"
     container_id = f"{package_id}/blobServices/default/containers/function-packages"
+    insights_id = f"{SUB}/resourceGroups/rg-makini-dev/providers/Microsoft.Insights/components/appi-makini-dev-webhooks"
     assert grants == {
         (SECRETS_USER, SECRET_ID),
         (SERVICE_BUS_SENDER, queue_id),
         ("b7e6dc6d-f1e8-4753-8033-0f276bb0955b", storage_id),  # Storage Blob Data Owner (host)
         ("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", storage_id),  # Storage Table Data Contributor (host)
-        ("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", container_id),
-    }  # Storage Blob Data Reader (package)
+        ("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1", container_id),  # Storage Blob Data Reader (package)
+        # Monitoring Metrics Publisher on its own Application Insights, which takes Entra ID only
+        # (disableLocalAuth): without it the receiver's requests, failures and logs never arrive.
+        ("3913510d-42f4-4e42-8a64-420c390055eb", insights_id),
+    }
     for r in of(records, "azure-native:authorization:RoleAssignment"):
         assert r.plain_inputs["principalId"] == out["principal"]
         assert r.plain_inputs["principalType"] == "ServicePrincipal"
