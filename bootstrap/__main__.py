@@ -177,6 +177,40 @@ if azure_stacks and boot.settings.azure is not None:
             )
         ],
     )
+    # The daily drift check (drift.yml): one identity for every Azure stack, trusted by that workflow on main
+    # only (one exact credential per event), Reader at the scope. Its data-plane reads (the doctor reads the
+    # OAuth client and the tokens) are each stack's own grants: declare its principal id as a consumer there.
+    drift_identity = azure_native.managedidentity.UserAssignedIdentity(
+        "drift-identity",
+        resource_name_=azure_ci.DRIFT_IDENTITY_NAME,
+        resource_group_name=az.resource_group_name,
+        location=az.location,
+        tags=TAGS,
+    )
+    for credential in azure_ci.drift_credentials(boot.repository, boot.repository_id):
+        azure_native.managedidentity.FederatedIdentityCredential(
+            credential.name,
+            federated_identity_credential_resource_name=credential.name,
+            resource_group_name=az.resource_group_name,
+            resource_name_=drift_identity.name,
+            issuer=credential.issuer,
+            subject=credential.subject,
+            audiences=list(credential.audiences),
+        )
+    azure_native.authorization.RoleAssignment(
+        "drift-reader",
+        principal_id=drift_identity.principal_id,
+        principal_type="ServicePrincipal",
+        role_definition_id=f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/"
+        + azure_ci.READER,
+        scope=az.scope,
+        description="makini-infra CI: the daily drift check reads the stacks' resources (no data plane)",
+    )
+    outputs["azureDrift"] = {
+        "clientId": drift_identity.client_id,  # repository variable AZURE_DRIFT_CLIENT_ID
+        "principalId": drift_identity.principal_id,  # a consumer in each Azure stack (reads what the doctor checks)
+        "subscriptionId": subscription,  # AZURE_DRIFT_SUBSCRIPTION_ID
+    }
     for stack in azure_stacks:
         identity = azure_native.managedidentity.UserAssignedIdentity(
             f"{stack.name}-deploy-identity",

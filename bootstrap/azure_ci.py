@@ -34,10 +34,16 @@ from stacks.naming import (
 )
 
 from .model import DeliveryStack, deploy_role_name
-from .oidc import AZURE_AUDIENCE, ISSUER, deploy_requirement
+from .oidc import AZURE_AUDIENCE, ISSUER, deploy_requirement, drift_jobs, token_claims
 
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 RBAC_ADMINISTRATOR = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+#: Reader: the drift check's management-plane read (``pulumi preview --refresh``); no data plane, no
+#: ``list`` actions (keys, app settings, connection strings).
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+#: The daily drift check's identity, one per bootstrap (``.github/workflows/drift.yml`` takes one Azure
+#: identity from the repository variables ``AZURE_DRIFT_*`` for every stack).
+DRIFT_IDENTITY_NAME = "makini-infra-drift"
 #: Every built-in role definition the program assigns (components/azure): the deploy identity may assign
 #: these and the rotator's custom role (:func:`assignable_roles`) only.
 ASSIGNABLE_ROLES: dict[str, str] = {
@@ -124,6 +130,19 @@ def deploy_credential(repository: str, repository_id: str, stack: DeliveryStack)
     return FederatedCredential(
         name=f"github-{stack.name}-deploy", issuer=ISSUER, subject=need.equals["sub"], audiences=(AZURE_AUDIENCE,)
     )
+
+
+def drift_credentials(repository: str, repository_id: str) -> tuple[FederatedCredential, ...]:
+    """The drift check's federated credentials: one per event of ``drift.yml`` on ``main`` (Entra matches a
+    subject exactly, and the subject names the event), so no other workflow, branch, environment or event
+    gets a token for the drift identity."""
+    out = []
+    for job in drift_jobs(repository, repository_id):
+        claims = token_claims(job, AZURE_AUDIENCE)
+        assert claims is not None
+        name = f"github-drift-{job.event_name.replace('_', '-')}"
+        out.append(FederatedCredential(name=name, issuer=ISSUER, subject=claims["sub"], audiences=(AZURE_AUDIENCE,)))
+    return tuple(out)
 
 
 def onboarding_role(stack: DeliveryStack, subscription_id: str, scope: str) -> dict[str, object] | None:

@@ -91,8 +91,12 @@ def test_each_bootstrap_stack_registers_the_identities_of_its_stacks(name):
 
 def test_staging_gets_an_azure_identity_and_a_vault_role_and_no_preview():
     run = bootstrap_run("staging")
-    (credential,) = _of(run, "azure-native:managedidentity:FederatedIdentityCredential")
-    inputs = credential.plain_inputs
+    credentials = {
+        c.plain_inputs["federatedIdentityCredentialResourceName"]: c.plain_inputs
+        for c in _of(run, "azure-native:managedidentity:FederatedIdentityCredential")
+    }
+    assert set(credentials) == {"github-staging-deploy", "github-drift-schedule", "github-drift-workflow-dispatch"}
+    inputs = credentials["github-staging-deploy"]
     assert inputs["issuer"] == oidc.ISSUER and inputs["audiences"] == [oidc.AZURE_AUDIENCE]
     assert inputs["subject"] == (
         "repo:acme/makini-infra:repository_id:704215839:environment:staging:event_name:push:"
@@ -112,7 +116,24 @@ def test_staging_gets_an_azure_identity_and_a_vault_role_and_no_preview():
     assert url == f"https://management.azure.com{expected['id']}?api-version=2022-04-01"
     assert body["properties"]["permissions"] == expected["permissions"] and body["properties"]["type"] == "CustomRole"
     assignments = _of(run, "azure-native:authorization:RoleAssignment")
-    assert len(assignments) == 2
+    assert len(assignments) == 3
+    identities = {
+        i.plain_inputs["resourceName"]: i for i in _of(run, "azure-native:managedidentity:UserAssignedIdentity")
+    }
+    assert set(identities) == {"makini-infra-staging-deploy", "makini-infra-drift"}
+    # The drift identity: drift.yml on main, one exact subject per event, in no environment; Reader, nothing else.
+    for event in ("schedule", "workflow_dispatch"):
+        drift_credential = credentials[f"github-drift-{event.replace('_', '-')}"]
+        assert drift_credential["resourceName"] == "makini-infra-drift"
+        assert drift_credential["issuer"] == oidc.ISSUER and drift_credential["audiences"] == [oidc.AZURE_AUDIENCE]
+        assert drift_credential["subject"] == (
+            f"repo:acme/makini-infra:repository_id:704215839:ref:refs/heads/main:event_name:{event}:"
+            "job_workflow_ref:acme/makini-infra/.github/workflows/drift.yml@refs/heads/main"
+        )
+    (reader,) = [a for a in assignments if a.name == "drift-reader"]
+    assert reader.plain_inputs["roleDefinitionId"].endswith("/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7")
+    assert reader.plain_inputs["scope"] == scope and "condition" not in reader.plain_inputs
+    assert set(run.outputs["azureDrift"]) == {"clientId", "principalId", "subscriptionId"}
     (conditioned,) = [a for a in assignments if a.plain_inputs.get("condition")]
     assert conditioned.plain_inputs["conditionVersion"] == "2.0"
     roles = {r.plain_inputs["roleName"]: r for r in _of(run, "vault:jwt/authBackendRole:AuthBackendRole")}

@@ -107,6 +107,16 @@ def identities() -> list[Identity]:
                 if stack.previewable_from_pull_requests:
                     roles.append(vault_ci.preview_role(REPO, REPO_ID, stack, VAULT_AUD))
                 out += [Identity(f"vault:{r.name}", "vault", VAULT_AUD, r.matches) for r in roles]
+    # The Azure drift identity: one for every Azure stack, any of its credentials (one per event) issues a token.
+    drift_credentials = azure_ci.drift_credentials(REPO, REPO_ID)
+    out.append(
+        Identity(
+            f"azure:{azure_ci.DRIFT_IDENTITY_NAME}",
+            "azure",
+            oidc.AZURE_AUDIENCE,
+            lambda claims, creds=drift_credentials: any(c.matches(claims) for c in creds),
+        )
+    )
     # A team's token is issued when any one of its OIDC policies matches (the drift team has one per event).
     policies: dict[str, list[oidc.ClaimRequirement]] = {}
     for team in pulumi_cloud.team_policies(example("dev"), "acme"):
@@ -152,6 +162,7 @@ DRIFT_CHECKERS = {
     "aws:makini-infra-staging-drift",
     "aws:makini-infra-prod-drift",
     "vault:makini-infra-staging-drift",
+    "azure:makini-infra-drift",
     "pulumi:makini-infra-drift",
 }
 
