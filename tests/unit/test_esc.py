@@ -124,3 +124,49 @@ def test_the_schema_can_fail():
     doc["values"]["aws"]["secrets"]["fn::open::aws-secrets"]["get"]["x"] = {"secretId": "a", "value": "leak"}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, SCHEMA)
+
+
+def test_vault_opens_exactly_what_each_consumers_jwt_role_may_read():
+    """A consumer logging in to Vault with JWT (the one auth ESC supports): its definition logs in as the role the
+    program created for it and reads exactly the KV paths that role's policies allow (the Vault ACL evaluator
+    written from Vault's documentation, over the policies the program registered), declared and class tokens."""
+    from stacks.naming import consumer_role_name
+    from tests.iam.vault_acl import Acl
+    from tests.support import VAULT_ROTATOR, run
+
+    c = base_config("dev")
+    c["makini:backends"] = ["vault"]
+    c["makini:vault"] = {"rotator": VAULT_ROTATOR}
+    c["makini:consumers"] = {
+        name: {"vault": {"auth": {"jwt": {"boundAudiences": ["vault"], "boundSubject": f"repo:acme/{name}:env:dev"}}}}
+        for name in ("orders", "assets")
+    }
+    c["makini:accessClasses"] = {"standard": {"description": "Standard plan customers.", "consumers": ["assets"]}}
+    c["makini:connections"].append(
+        {
+            "key": "hooli-fiix",
+            "system": "Fiix",
+            "tier": 1,
+            "deployment": "cloud",
+            "makiniId": "0900003",
+            "class": "standard",
+        }
+    )
+    r = run(c)
+    policies = {p.plain_inputs["name"]: p.plain_inputs["policy"] for p in r.of_type("vault:index/policy:Policy")}
+    roles = {x.plain_inputs["roleName"]: x.plain_inputs for x in r.of_type("vault:jwt/authBackendRole:AuthBackendRole")}
+    paths = set(unwrap_secrets(r.outputs)["vaultPaths"].values())
+    cfg = load(c)
+    for consumer in ("orders", "assets"):
+        role = roles[consumer_role_name("dev", consumer)]
+        acl = Acl.of(*(policies[name] for name in role["tokenPolicies"]))
+        doc, _ = esc.environment_definition(
+            cfg, consumer, region="eu-west-1", account_id="111111111111", vault_address="https://vault.dev:8200"
+        )
+        jsonschema.validate(doc, SCHEMA)
+        vault = doc["values"]["vault"]
+        login = vault["login"]["fn::open::vault-login"]["jwt"]
+        assert (login["role"], login["mount"]) == (consumer_role_name("dev", consumer), role["backend"])
+        read = {v["path"] for v in vault["secrets"]["fn::open::vault-secrets"]["read"].values()}
+        assert read and read == {p for p in paths if acl.allows(p, "read")}, consumer
+    assert any("/connections/standard/hooli-fiix/token" in p for p in read)  # assets reads its class's token
