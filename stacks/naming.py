@@ -70,10 +70,14 @@ def runtime_tags(environment: str, access_class: str, connection_id: str) -> dic
 
 
 #: The Key Vault data actions of the onboarding identity's custom Azure role: store a new token (a new version,
-#: with its tags) and read names, tags and attributes (never a value), so a retry is idempotent and a connection
-#: is never stored in two classes. No built-in role is this narrow: Key Vault Secrets Officer is
-#: ``Microsoft.KeyVault/vaults/secrets/*`` (it reads every value, deletes and purges), Secrets User only reads.
+#: with its tags), read names, tags and attributes (never a value), so a retry is idempotent, a token is never
+#: overwritten (the client looks first: RBAC cannot tell a create from an overwrite, ``setSecret`` is both) and
+#: a connection is never stored in two classes; and soft-delete a disconnected customer's token (recoverable for
+#: the vault's retention; never purge, recover, back up or restore). No built-in role is this narrow: Key Vault
+#: Secrets Officer is ``Microsoft.KeyVault/vaults/secrets/*`` (it reads every value and purges), Secrets User
+#: only reads.
 ONBOARDING_KEY_VAULT_DATA_ACTIONS = (
+    "Microsoft.KeyVault/vaults/secrets/delete",
     "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
     "Microsoft.KeyVault/vaults/secrets/setSecret/action",
 )
@@ -97,7 +101,7 @@ def onboarding_role_definition(subscription_id: str, environment: str, assignabl
         "name": onboarding_role_guid(subscription_id, environment),
         "roleName": onboarding_role_name(subscription_id, environment),
         "description": f"makini-infra: store new customers' Makini connection tokens of {environment} (set "
-        "secrets and read their metadata; never read a value, delete, purge, back up or restore)",
+        "secrets, read their metadata, soft-delete; never read a value, purge, recover, back up or restore)",
         "assignableScopes": [assignable_scope],
         "permissions": [
             {

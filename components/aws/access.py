@@ -48,6 +48,8 @@ class OnboardingGrant:
     role_arn: pulumi.Input[str]
     #: The run-time access classes (``accessClasses.<class>.runtime``).
     classes: Sequence[str]
+    #: The stack's recovery window: the shortest deletion the onboarding identity may schedule.
+    recovery_window_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,14 @@ class ConsumerAccess(pulumi.ComponentResource):
         classes = tuple(sorted(grant.classes))
         document = pulumi.Output.all(args.kms_key_arn, region, prefix).apply(
             lambda v: json.dumps(
-                onboarding_store_policy(v[0], v[1], prefix=v[2], environment=args.environment, classes=classes),
+                onboarding_store_policy(
+                    v[0],
+                    v[1],
+                    prefix=v[2],
+                    environment=args.environment,
+                    classes=classes,
+                    recovery_window_days=grant.recovery_window_days,
+                ),
                 sort_keys=True,
             )
         )
@@ -147,7 +156,7 @@ class ConsumerAccess(pulumi.ComponentResource):
             f"{name}-{grant.consumer}-onboard",
             name=onboarding_policy_name(args.environment, grant.consumer),
             description=f"makini-infra: {grant.consumer} stores new customers' tokens of {args.environment} in "
-            f"run-time classes {', '.join(classes)} (create only, never read)",
+            f"run-time classes {', '.join(classes)} (create, never overwrite or read; schedule deletion)",
             policy=document,
             tags={**args.tags, "makini:consumer": grant.consumer},
             opts=pulumi.ResourceOptions(parent=self),

@@ -414,28 +414,23 @@ def consumer_read_policy(
 # --------------------------------------------------------------------------------------------------
 # The onboarding identity: stores run-time connections' tokens (issue 19)
 
-#: What the onboarding identity may do in a run-time class: create a token (with its tags), put a new value
-#: for a customer who reconnected, and look a token up (metadata, never the value) so a retry is idempotent
-#: and a connection is never stored in two classes.
+#: What the onboarding identity may do in a run-time class: create a token (with its tags; a new secret's
+#: first value comes with ``CreateSecret``), look a token up (metadata, never the value) so a retry is
+#: idempotent and a connection is never stored in two classes, and schedule a disconnected customer's token
+#: for deletion within the recovery window. Never ``PutSecretValue``: it creates, it never overwrites.
 ONBOARDING_CREATE_ACTIONS = ("secretsmanager:CreateSecret", "secretsmanager:TagResource")
-ONBOARDING_UPDATE_ACTIONS = ("secretsmanager:PutSecretValue",)
 ONBOARDING_LOOKUP_ACTIONS = ("secretsmanager:DescribeSecret",)
+ONBOARDING_DELETE_ACTIONS = ("secretsmanager:DeleteSecret",)
 #: Never, on any token of the environment, whatever another policy of its role says.
 ONBOARDING_DENIED_ACTIONS = (
-    "secretsmanager:CancelRotateSecret",
-    "secretsmanager:DeleteResourcePolicy",
-    "secretsmanager:DeleteSecret",
-    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:*Replica*",  # ReplicateSecretToRegions, RemoveRegionsFromReplication, StopReplicationToReplica
+    "secretsmanager:*ResourcePolicy",  # Get, Put, Delete, Validate
+    "secretsmanager:*Rotat*",  # RotateSecret, CancelRotateSecret
     "secretsmanager:GetSecretValue",
-    "secretsmanager:PutResourcePolicy",
-    "secretsmanager:RemoveRegionsFromReplication",
-    "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:PutSecretValue",
     "secretsmanager:RestoreSecret",
-    "secretsmanager:RotateSecret",
-    "secretsmanager:StopReplicationToReplica",
     "secretsmanager:UntagResource",
-    "secretsmanager:UpdateSecret",
-    "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:Update*",  # UpdateSecret, UpdateSecretVersionStage
 )
 
 
@@ -451,9 +446,16 @@ def runtime_token_arn_pattern(
 
 
 def onboarding_store_policy(
-    kms_key_arn: str, region: str, *, prefix: str, environment: str, classes: Sequence[str]
+    kms_key_arn: str,
+    region: str,
+    *,
+    prefix: str,
+    environment: str,
+    classes: Sequence[str],
+    recovery_window_days: int,
 ) -> dict[str, Any]:
-    """Identity policy of the onboarding identity: create run-time tokens in the governed place, nothing else.
+    """Identity policy of the onboarding identity: create run-time tokens in the governed place (never
+    overwrite one), schedule a disconnected customer's for deletion, nothing else.
 
     ``CreateSecret`` (with ``TagResource``, which a create with tags needs) only
 
@@ -467,14 +469,21 @@ def onboarding_store_policy(
     - with exactly the run-time tags (``aws:TagKeys``), each with its one allowed value (``aws:RequestTag``):
       environment, ``managed-by: makini-onboarding``, kind, class, the connection id (present);
 
-    ``PutSecretValue`` (a customer who reconnected gets a new token) and ``DescribeSecret`` on the class's
-    tokens; ``kms:GenerateDataKey``/``kms:Decrypt`` only through Secrets Manager for the class's tokens
-    (Secrets Manager needs both to encrypt a new value with a customer-managed key; without
-    ``GetSecretValue`` they decrypt nothing for the caller). Denied explicitly, on every secret under
-    ``connections/`` of the environment: reading a value, deleting, restoring, policies, untagging,
-    ``UpdateSecret``, rotation and replication; and a create whose name is not exactly
-    ``connections/<class>/<id>/token`` (``secretsmanager:Name``) or whose id holds ``*``, ``?`` or ``/``.
+    ``DescribeSecret`` on the class's tokens (whether one exists, its version ids: a retry recognises its own
+    ``ClientRequestToken``); ``DeleteSecret`` on them only with a recovery window of at least the stack's
+    (``secretsmanager:RecoveryWindowInDays``; without one Secrets Manager waits 30 days, the longest) and never
+    ``ForceDeleteWithoutRecovery``; ``kms:GenerateDataKey``/``kms:Decrypt`` only through Secrets
+    Manager for the class's tokens (Secrets Manager needs both to encrypt a new value with a customer-managed
+    key; without ``GetSecretValue`` they decrypt nothing for the caller). Denied explicitly, on every secret
+    under ``connections/`` of the environment: reading a value, ``PutSecretValue`` (it creates, never
+    overwrites: an identity that could would put customer B's token at customer A's name or blank every
+    token), restoring, policies, untagging, ``UpdateSecret``, rotation and replication; ``DeleteSecret``
+    on a secret not tagged ``managed-by: makini-onboarding``, with a shorter window than the stack's, or forced;
+    and a create whose name is not exactly ``connections/<class>/<id>/token`` (``secretsmanager:Name``) or
+    whose id holds ``*``, ``?`` or ``/``.
     """
+    if not 7 <= recovery_window_days <= 30:
+        raise ValueError("the recovery window is 7 to 30 days (Secrets Manager's RecoveryWindowInDays)")
     if not prefix.endswith("/") or "*" in prefix or "*" in kms_key_arn:
         raise ValueError("the prefix and the key ARN must be exact")
     classes = sorted(set(classes))
@@ -523,10 +532,40 @@ def onboarding_store_policy(
     patterns = [runtime_token_arn_pattern(prefix, c) for c in classes]
     statements += [
         {
-            "Sid": "UpdateAndLookUpRuntimeTokens",
+            # Whether a token exists and its version ids (a retry recognises its own ClientRequestToken); and a
+            # disconnected customer's token scheduled for deletion, which an operator can undo (RestoreSecret)
+            # for the window. One statement, so the document grows by the class's pattern only: DescribeSecret
+            # has no RecoveryWindowInDays (IfExists); a DeleteSecret without one is Secrets Manager's default,
+            # 30 days, the longest; a forced one (no window) is denied below. By name: a declared class is never a
+            # run-time class.
+            "Sid": "LookUpOrDelete",
             "Effect": "Allow",
-            "Action": [*ONBOARDING_UPDATE_ACTIONS, *ONBOARDING_LOOKUP_ACTIONS],
+            "Action": [*ONBOARDING_LOOKUP_ACTIONS, *ONBOARDING_DELETE_ACTIONS],
             "Resource": patterns,
+            "Condition": {
+                "NumericGreaterThanEqualsIfExists": {"secretsmanager:RecoveryWindowInDays": str(recovery_window_days)}
+            },
+        },
+        {
+            "Sid": "DeleteOnlyOnboarded",
+            "Effect": "Deny",
+            "Action": list(ONBOARDING_DELETE_ACTIONS),
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {f"aws:ResourceTag/{RUNTIME_TAG_MANAGED_BY}": RUNTIME_MANAGED_BY}},
+        },
+        {
+            "Sid": "KeepRecoveryWindow",
+            "Effect": "Deny",
+            "Action": list(ONBOARDING_DELETE_ACTIONS),
+            "Resource": f"{prefix}connections/*",
+            "Condition": {"NumericLessThan": {"secretsmanager:RecoveryWindowInDays": str(recovery_window_days)}},
+        },
+        {
+            "Sid": "NoForceDelete",
+            "Effect": "Deny",
+            "Action": list(ONBOARDING_DELETE_ACTIONS),
+            "Resource": "*",
+            "Condition": {"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": "true"}},
         },
         {
             "Sid": "EncryptThroughSecretsManager",

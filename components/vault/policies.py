@@ -88,17 +88,21 @@ def consumer_policy_hcl(
 
 
 def onboarding_policy_hcl(environment: str, consumer: str, mount: str, classes: Iterable[str]) -> str:
-    """The onboarding identity's HCL policy: ``create``/``update`` on the tokens of each run-time class, nothing
-    else (issue 19).
+    """The onboarding identity's HCL policy: create (never overwrite) and soft-delete the tokens of each run-time
+    class, nothing else (issue 19).
 
-    ``<mount>/data/connections/<class>/+/token``: a write of a new customer's token (``create``) or of a new token
-    for a customer who reconnected (``update``; on a mount with ``cas_required`` a write must name the version it
-    replaces, ``cas: 0`` for a first write). ``read`` on the same token's ``metadata/`` path: its versions and
-    custom metadata (never a value), so a retry is idempotent and a connection is never stored in two classes.
-    No ``read`` on ``data/`` (a KV v2 write answers with the version's metadata, never the value), no
-    ``delete``/``destroy``, no ``list``, and no write on ``metadata/``: custom metadata and the version settings
-    (``delete_version_after`` would let it expire every token) stay the deployer's. The path names
-    the connection (the ``+`` segment), so nothing the onboarding identity writes can re-point a token.
+    ``<mount>/data/connections/<class>/+/token``: ``create`` only. KV v2 asks for ``create`` when the key does not
+    exist yet and ``update`` when it does (whatever check-and-set says), so the onboarding identity writes a new
+    customer's token and can never overwrite one: it cannot put customer B's token at customer A's path nor blank
+    every customer's token. A customer who reconnected is the rotation's (a fresh token for the connection the
+    name gives) or an operator's replace. ``delete`` on the same path: ``DELETE`` of the data path soft-deletes
+    the latest version (a disconnected customer; an operator undeletes it), never ``destroy`` and never the
+    metadata (both are other paths). ``read`` on the token's ``metadata/`` path: whether it exists, its versions
+    and their deletion times (never a value), so a retry and a second disconnect are no-ops and a connection is
+    never stored in two classes. No ``read`` on ``data/`` (a KV v2 write answers with the version's metadata,
+    never the value), no ``list``, and no write on ``metadata/``: custom metadata and the version settings
+    (``delete_version_after`` would let it expire every token) stay the deployer's. The path names the
+    connection (the ``+`` segment), so nothing the onboarding identity writes can re-point a token.
     """
     classes = sorted(set(classes))
     globs = [class_token_glob(mount, c) for c in classes]
@@ -106,13 +110,13 @@ def onboarding_policy_hcl(environment: str, consumer: str, mount: str, classes: 
         raise ValueError(f"onboarding identity {consumer} of {environment} has no run-time class")
     lines = [
         f"# makini-infra: {consumer} stores new customers' tokens of {environment} in its run-time classes "
-        "(create and update only: never read a value, list or delete)."
+        "(create, never overwrite; soft-delete a disconnected customer's; never read a value, list or destroy)."
     ]
     for c, p in zip(classes, globs, strict=True):
         meta = p.replace(f"{mount.strip('/')}/data/", f"{mount.strip('/')}/metadata/", 1)
-        lines += ["", f'path "{p}" {{', '  capabilities = ["create", "update"]', "}"]
+        lines += ["", f'path "{p}" {{', '  capabilities = ["create", "delete"]', "}"]
         lines += [
-            f"# the current version of a {c} token (for check-and-set) and whether one exists: never its value",
+            f"# whether a {c} token exists, its versions and deletion times: never its value",
             f'path "{meta}" {{',
             '  capabilities = ["read"]',
             "}",

@@ -29,6 +29,9 @@ TAG_KIND = "makini:kind"
 TAG_ENVIRONMENT = "environment"
 TAG_MANAGED_BY = "managed-by"
 MANAGED_BY = "makini-onboarding"
+#: Key Vault only: the request id of the store that wrote a version, so a retry recognises its own write (AWS shows
+#: it as the version id; its policy allows exactly the tags of :func:`tags`).
+TAG_REQUEST_ID = "makini:request-id"
 KIND = "connection-token"
 
 

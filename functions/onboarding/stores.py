@@ -1,37 +1,71 @@
-"""The governed place on each backend: store a run-time connection's token, find which class holds a connection.
+"""The governed place on each backend: create a run-time connection's token (never overwrite one), tell whether a
+connection has a token in a class, schedule a disconnected customer's token for deletion.
 
 Each place does only what the onboarding identity's grants allow (docs/access-at-scale.md, "Run-time
-connections"): create and update the class's tokens and look at their metadata; it never reads a value back.
+connections"): create the class's tokens, look at their metadata and soft-delete them; it never reads a value
+back and never writes over an existing token.
 
-- :class:`AwsPlace` (a boto3 Secrets Manager client): ``CreateSecret`` with the environment's KMS key and exactly
-  the run-time tags, else ``PutSecretValue`` on the existing secret; both with a ``ClientRequestToken`` derived
-  from the connection and the value, so a retry of the same store is a no-op for Secrets Manager;
-- :class:`VaultPlace` (Vault's HTTP API with the onboarding identity's token): a KV v2 write with check-and-set,
-  ``cas: 0`` when the token is new, else the current version (read from the token's metadata);
-- :class:`AzurePlace` (one azure-keyvault-secrets ``SecretClient`` per run-time class vault): ``set_secret`` with
-  the run-time tags; existence from the versions' properties (metadata only).
+Every store carries a **request id**: a random UUID the client draws once per token (:func:`new_request_id`) and
+hands back in :class:`~functions.onboarding.client.StoreFailed`, so a retry reuses it. Random, not derived from the
+token: it is visible to anyone who may describe the secret, and a digest of the token (even keyed with a value the
+retry also holds) would let a guess of the token be checked against it. Where the backend shows it without a
+value, a retry recognises its own earlier write by it:
+
+- :class:`AwsPlace` (a boto3 Secrets Manager client): ``CreateSecret`` with the environment's KMS key, exactly
+  the run-time tags and the request id as ``ClientRequestToken``, which becomes the version id ``DescribeSecret``
+  lists (recognisable); Secrets Manager itself ignores a repeated create with the same token and value.
+  Never ``PutSecretValue`` (the onboarding policy denies it). ``DeleteSecret`` with the recovery window;
+- :class:`VaultPlace` (Vault's HTTP API with the onboarding identity's token): a KV v2 write with ``cas: 0`` and
+  a policy with ``create`` but no ``update``, so Vault refuses any write on an existing token. A version carries no
+  metadata of the writer's, so Vault cannot tell a retry's own earlier write from another's: a retry knows from
+  :class:`StoreFailed` which backends stored. ``DELETE`` of the data path soft-deletes the latest version;
+- :class:`AzurePlace` (one azure-keyvault-secrets ``SecretClient`` per run-time class vault): Key Vault's RBAC
+  cannot split a create from an overwrite (``setSecret`` is both), so the place looks first (``readMetadata``)
+  and refuses an existing token itself: **the cloud does not enforce it**, and two stores racing for the same
+  new name can both write. The request id is a tag of the version (``makini:request-id``), so a retry
+  recognises its own write. ``begin_delete_secret`` soft-deletes (purge protection keeps it recoverable).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from . import places
 
-Outcome = Literal["created", "updated"]
-#: Fixed: a retry must derive the same ClientRequestToken.
-_REQUEST_NAMESPACE = uuid.UUID("0c4b7d36-3f5a-5b7e-8f1d-6d616b696e69")
+#: ``created``: this call wrote the token; ``unchanged``: this request's earlier write was already there (a retry).
+Outcome = Literal["created", "unchanged"]
+#: ``scheduled``: deletion scheduled now; ``already-deleted``: it was (a second disconnect); ``absent``: no token.
+Removal = Literal["scheduled", "already-deleted", "absent"]
+#: What a look at a token's metadata tells: none, this request's own write, someone else's, a soft-deleted one.
+Presence = Literal["absent", "ours", "present", "deleted"]
 
 
 class StoreError(Exception):
-    """A backend refused or failed a store; the message names the backend and the secret, never the token."""
+    """A backend refused or failed a call; the message names the backend and the secret, never the token."""
+
+
+class TokenExists(StoreError):
+    """The connection already has a token on this backend (live, or deleted but recoverable) that this request did
+    not write: the place never overwrites it."""
+
+    def __init__(self, backend: str, name: str, *, deleted: bool = False) -> None:
+        state = "is scheduled for deletion (a disconnected connection, recoverable)" if deleted else "already exists"
+        super().__init__(f"{backend}: {name} {state}")
+        self.backend = backend
+        self.name = name
+        self.deleted = deleted
+
+
+def new_request_id() -> str:
+    """A fresh request id (a random UUID, the shape Secrets Manager's ``ClientRequestToken`` takes)."""
+    return str(uuid.uuid4())
 
 
 class Place(Protocol):
@@ -39,19 +73,27 @@ class Place(Protocol):
 
     backend: str
 
-    def holds(self, access_class: str, connection_id: str) -> bool:
-        """Whether a token for the connection exists in the class (metadata only)."""
+    def look(self, access_class: str, connection_id: str, request_id: str | None = None) -> Presence:
+        """Whether the connection has a token in the class (metadata only), and whether this request wrote it."""
         ...
 
-    def store(self, access_class: str, connection_id: str, value: str) -> Outcome:
-        """Create the token, or put a new value in place when it exists."""
+    def store(self, access_class: str, connection_id: str, value: str, request_id: str) -> Outcome:
+        """Create the token; :class:`TokenExists` when one exists that this request did not write."""
+        ...
+
+    def delete(self, access_class: str, connection_id: str) -> Removal:
+        """Schedule the token's deletion (recoverable); a no-op when it is already deleted or absent."""
         ...
 
 
-def request_token(connection_id: str, value: str) -> str:
-    """A Secrets Manager ClientRequestToken (a UUID) for this value of this connection: the same on a retry."""
-    digest = hashlib.sha256(value.encode()).hexdigest()
-    return str(uuid.uuid5(_REQUEST_NAMESPACE, f"{connection_id}|{digest}"))
+def _passed(deletion_time: object) -> bool:
+    """Whether a KV v2 version's ``deletion_time`` (RFC 3339, empty when none) has come: a mount's
+    ``delete_version_after`` stamps a future one on every live version."""
+    if not isinstance(deletion_time, str) or not deletion_time:
+        return False
+    # seconds precision is enough (Vault writes nanoseconds, which fromisoformat does not read)
+    stamp = datetime.fromisoformat(deletion_time[:19] + "+00:00")
+    return stamp <= datetime.now(UTC)
 
 
 def _aws_code(err: Exception) -> str | None:
@@ -61,46 +103,73 @@ def _aws_code(err: Exception) -> str | None:
 
 @dataclass
 class AwsPlace:
-    """Secrets Manager: ``makini/<env>/connections/<class>/<id>/token``, encrypted with the environment's key."""
+    """Secrets Manager: ``makini/<env>/connections/<class>/<id>/token``, encrypted with the environment's key.
+
+    ``recovery_window_days``: the window a disconnect schedules; the onboarding policy refuses one shorter than
+    the stack's (``makini:aws.recoveryWindowDays``, 30 in production, 7 elsewhere), so the default is the longest.
+    """
 
     client: Any
     environment: str
     kms_key_arn: str
+    recovery_window_days: int = 30
     backend: str = "aws"
 
-    def holds(self, access_class: str, connection_id: str) -> bool:
-        name = places.aws_secret_name(self.environment, access_class, connection_id)
+    def _name(self, access_class: str, connection_id: str) -> str:
+        return places.aws_secret_name(self.environment, access_class, connection_id)
+
+    def look(self, access_class: str, connection_id: str, request_id: str | None = None) -> Presence:
+        name = self._name(access_class, connection_id)
         try:
             described = self.client.describe_secret(SecretId=name)
         except Exception as err:
             if _aws_code(err) == "ResourceNotFoundException":
-                return False
+                return "absent"
             raise StoreError(f"aws: could not look up {name}: {_aws_code(err) or type(err).__name__}") from None
-        return described.get("DeletedDate") is None
+        if described.get("DeletedDate") is not None:
+            return "deleted"
+        return "ours" if request_id is not None and request_id in described.get("VersionIdsToStages", {}) else "present"
 
-    def store(self, access_class: str, connection_id: str, value: str) -> Outcome:
-        name = places.aws_secret_name(self.environment, access_class, connection_id)
-        token = request_token(connection_id, value)
+    def store(self, access_class: str, connection_id: str, value: str, request_id: str) -> Outcome:
+        name = self._name(access_class, connection_id)
         tags = places.tags(self.environment, access_class, connection_id)
         try:
             self.client.create_secret(
                 Name=name,
                 KmsKeyId=self.kms_key_arn,
                 SecretString=value,
-                ClientRequestToken=token,
+                ClientRequestToken=request_id,
                 Description=f"Makini bearer token of run-time connection {connection_id} ({access_class}) in "
                 f"{self.environment}",
                 Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
             )
             return "created"
         except Exception as err:
-            if _aws_code(err) != "ResourceExistsException":
+            # an existing name: ResourceExistsException; one scheduled for deletion: InvalidRequestException
+            if _aws_code(err) not in ("ResourceExistsException", "InvalidRequestException"):
                 raise StoreError(f"aws: could not create {name}: {_aws_code(err) or type(err).__name__}") from None
+            code = _aws_code(err)
+        presence = self.look(access_class, connection_id, request_id)
+        if presence == "ours":
+            return "unchanged"
+        if presence in ("present", "deleted"):
+            raise TokenExists(self.backend, name, deleted=presence == "deleted")
+        raise StoreError(f"aws: could not create {name}: {code}")
+
+    def delete(self, access_class: str, connection_id: str) -> Removal:
+        name = self._name(access_class, connection_id)
+        presence = self.look(access_class, connection_id)
+        if presence in ("absent", "deleted"):
+            return "absent" if presence == "absent" else "already-deleted"
         try:
-            self.client.put_secret_value(SecretId=name, SecretString=value, ClientRequestToken=token)
+            self.client.delete_secret(SecretId=name, RecoveryWindowInDays=self.recovery_window_days)
         except Exception as err:
-            raise StoreError(f"aws: could not update {name}: {_aws_code(err) or type(err).__name__}") from None
-        return "updated"
+            if _aws_code(err) == "ResourceNotFoundException":
+                return "absent"
+            if _aws_code(err) == "InvalidRequestException" and self.look(access_class, connection_id) == "deleted":
+                return "already-deleted"
+            raise StoreError(f"aws: could not delete {name}: {_aws_code(err) or type(err).__name__}") from None
+        return "scheduled"
 
 
 @dataclass
@@ -128,26 +197,40 @@ class VaultPlace:
             raise StoreError(f"vault: {self.address} unreachable ({type(err).__name__})") from None
         return status, (json.loads(raw) if raw.strip() else {})
 
-    def _version(self, access_class: str, connection_id: str) -> int | None:
+    def look(self, access_class: str, connection_id: str, request_id: str | None = None) -> Presence:
+        """From the token's metadata: absent, or the current version live or deleted (a version carries nothing of
+        the writer's, so this request's own write is never recognised: ``ours`` is not an answer here)."""
         path = f"{self.mount}/metadata/{places.catalog_path(access_class, connection_id)}"
         status, body = self._call("GET", path)
         if status == 404:
-            return None
+            return "absent"
         if status != 200:
             raise StoreError(f"vault: could not look up {path}: HTTP {status}")
-        return int(body["data"]["current_version"])
+        data = body["data"]
+        current = data.get("versions", {}).get(str(data.get("current_version")), {})
+        return "deleted" if current.get("destroyed") or _passed(current.get("deletion_time")) else "present"
 
-    def holds(self, access_class: str, connection_id: str) -> bool:
-        return self._version(access_class, connection_id) is not None
-
-    def store(self, access_class: str, connection_id: str, value: str) -> Outcome:
-        version = self._version(access_class, connection_id)
+    def store(self, access_class: str, connection_id: str, value: str, request_id: str) -> Outcome:
         path = f"{self.mount}/data/{places.catalog_path(access_class, connection_id)}"
-        body = {"data": json.loads(value), "options": {"cas": version or 0}}
-        status, _ = self._call("POST", path, body)
-        if status != 200:
-            raise StoreError(f"vault: could not write {path}: HTTP {status}")
-        return "created" if version is None else "updated"
+        # cas 0: only when the key does not exist; the policy (create, no update) refuses an existing key anyway
+        status, _ = self._call("POST", path, {"data": json.loads(value), "options": {"cas": 0}})
+        if status == 200:
+            return "created"
+        presence = self.look(access_class, connection_id)
+        if presence != "absent":
+            raise TokenExists(self.backend, path, deleted=presence == "deleted")
+        raise StoreError(f"vault: could not write {path}: HTTP {status}")
+
+    def delete(self, access_class: str, connection_id: str) -> Removal:
+        """Soft-delete the latest version (``DELETE`` on the data path): an operator can undelete it."""
+        presence = self.look(access_class, connection_id)
+        if presence in ("absent", "deleted"):
+            return "absent" if presence == "absent" else "already-deleted"
+        path = f"{self.mount}/data/{places.catalog_path(access_class, connection_id)}"
+        status, _ = self._call("DELETE", path)
+        if status not in (200, 204):
+            raise StoreError(f"vault: could not delete {path}: HTTP {status}")
+        return "scheduled"
 
 
 @dataclass
@@ -164,25 +247,55 @@ class AzurePlace:
         except KeyError:
             raise StoreError(f"azure: no Key Vault client for run-time class {access_class}") from None
 
-    def holds(self, access_class: str, connection_id: str) -> bool:
+    def look(self, access_class: str, connection_id: str, request_id: str | None = None) -> Presence:
+        """From the versions' properties (``readMetadata``, never a value): the newest version's request-id tag
+        says whether this request wrote it. A soft-deleted secret lists no versions (``absent`` here; its name
+        stays taken, which :meth:`store` reports)."""
         name = places.key_vault_secret_name(access_class, connection_id)
         try:
-            return next(iter(self._client(access_class).list_properties_of_secret_versions(name)), None) is not None
+            versions = list(self._client(access_class).list_properties_of_secret_versions(name))
+        except StoreError:
+            raise
         except Exception as err:
             if type(err).__name__ == "ResourceNotFoundError":
-                return False
+                return "absent"
             raise StoreError(f"azure: could not look up {name}: {type(err).__name__}") from None
+        if not versions:
+            return "absent"
+        newest = max(versions, key=lambda p: (p.created_on is not None, p.created_on))
+        tag = (newest.tags or {}).get(places.TAG_REQUEST_ID)
+        return "ours" if request_id is not None and tag == request_id else "present"
 
-    def store(self, access_class: str, connection_id: str, value: str) -> Outcome:
+    def store(self, access_class: str, connection_id: str, value: str, request_id: str) -> Outcome:
         name = places.key_vault_secret_name(access_class, connection_id)
-        existed = self.holds(access_class, connection_id)
+        presence = self.look(access_class, connection_id, request_id)
+        if presence == "ours":
+            return "unchanged"
+        if presence != "absent":
+            raise TokenExists(self.backend, f"{name} in the {access_class} vault")
         try:
             self._client(access_class).set_secret(
                 name,
                 value,
-                tags=places.tags(self.environment, access_class, connection_id),
+                tags={**places.tags(self.environment, access_class, connection_id), places.TAG_REQUEST_ID: request_id},
                 content_type="application/json",
             )
         except Exception as err:
+            if type(err).__name__ == "ResourceExistsError":  # 409: deleted but recoverable, the name is taken
+                raise TokenExists(self.backend, f"{name} in the {access_class} vault", deleted=True) from None
             raise StoreError(f"azure: could not set {name}: {type(err).__name__}") from None
-        return "updated" if existed else "created"
+        return "created"
+
+    def delete(self, access_class: str, connection_id: str) -> Removal:
+        """Soft delete (``secrets/delete``): recoverable for the vault's retention; never purged. Not waited for (the
+        poller needs ``deletedSecrets`` rights the role does not hold); a second call finds no live secret."""
+        name = places.key_vault_secret_name(access_class, connection_id)
+        if self.look(access_class, connection_id) == "absent":
+            return "absent"
+        try:
+            self._client(access_class).begin_delete_secret(name)
+        except Exception as err:
+            if type(err).__name__ == "ResourceNotFoundError":
+                return "already-deleted"
+            raise StoreError(f"azure: could not delete {name}: {type(err).__name__}") from None
+        return "scheduled"

@@ -185,6 +185,7 @@ class AwsBackend:
                     consumer=onboarding,
                     role_arn=arns[onboarding],
                     classes=[c.name for c in ctx.catalog.classes_created_by(onboarding)],
+                    recovery_window_days=ctx.config.recovery_window_days,
                 )
                 if onboarding is not None
                 else None,

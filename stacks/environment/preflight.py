@@ -229,6 +229,7 @@ def _aws(cfg: StackConfig, catalog: Catalog, target: Target) -> list[dict[str, A
             prefix=prefix,
             environment=env,
             classes=[c.name for c in catalog.classes_created_by(onboarding)],
+            recovery_window_days=cfg.recovery_window_days,
         )
         out.append(
             _resource(

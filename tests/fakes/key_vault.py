@@ -1,12 +1,16 @@
 """An in-memory double of azure-keyvault-secrets' ``SecretClient`` at the SDK boundary.
 
 It offers only what the code under test calls (``get_secret``, ``set_secret``,
-``update_secret_properties``, ``list_properties_of_secret_versions``) with the SDK's shapes: ``KeyVaultSecret``-like objects with
+``update_secret_properties``, ``list_properties_of_secret_versions``, ``begin_delete_secret``) with the SDK's shapes: ``KeyVaultSecret``-like objects with
 ``.value`` and ``.properties`` (name, version, tags, expires_on, content_type, enabled, created_on: Key
 Vault stamps each version's creation time itself, here from ``clock``), and the SDK's exceptions: ``ResourceNotFoundError`` for an unknown name, and an
 ``HttpResponseError`` with status 403 for a disabled version ("Operation get is not allowed on a
 disabled secret.", what Key Vault answers for the program's disabled placeholder) or for a name the
-caller has no role on (``denied``). No Azure engine installs here; the behaviour follows the SDK's and
+caller has no role on (``denied``). Deletion is Key Vault's soft delete (soft delete is always on; purge
+protection keeps it for the retention): a deleted secret leaves the live names (reads and listings answer not
+found) but keeps its name taken, so ``set_secret`` answers 409 Conflict ("Secret ... is currently in a deleted but
+recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.",
+``ResourceExistsError`` in the SDK) until an operator recovers it (``recover``, here for the tests). No Azure engine installs here; the behaviour follows the SDK's and
 Key Vault's documentation.
 """
 
@@ -17,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
 
 @dataclass
@@ -49,6 +53,8 @@ class FakeSecretClient:
     #: Secret names the caller holds no role on (Key Vault answers 403 Forbidden).
     denied: set[str] = field(default_factory=set)
     reads: int = 0
+    #: Soft-deleted secrets: name -> their versions (recoverable; this double offers no purge).
+    deleted: dict[str, list[Secret]] = field(default_factory=dict)
     #: When Key Vault "stamps" a new version (created_on); tests move it to let periods pass.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -75,6 +81,11 @@ class FakeSecretClient:
             raise _forbidden(
                 "Caller is not authorized to perform action on resource. Action: "
                 "'Microsoft.KeyVault/vaults/secrets/setSecret/action'"
+            )
+        if name in self.deleted:
+            raise ResourceExistsError(
+                message=f"Secret {name} is currently in a deleted but recoverable state, and its name cannot be "
+                "reused; in this state, the secret can only be recovered or purged."
             )
         props = Props(
             name, uuid.uuid4().hex, dict(tags or {}), expires_on, content_type, enabled is not False, self.clock()
@@ -115,6 +126,34 @@ class FakeSecretClient:
                 "'Microsoft.KeyVault/vaults/secrets/readMetadata/action'"
             )
         return iter([s.properties for s in self.versions.get(name, [])])
+
+    def begin_delete_secret(self, name, **kwargs):
+        """Key Vault's DELETE of a secret (all its versions; ``secrets/delete``): a soft delete. The SDK returns a
+        poller at once; an unknown (or already deleted) name is 404."""
+        if name in self.denied:
+            raise _forbidden(
+                "Caller is not authorized to perform action on resource. Action: "
+                "'Microsoft.KeyVault/vaults/secrets/delete'"
+            )
+        if not self.versions.get(name):
+            raise ResourceNotFoundError(f"Secret not found: {name}")
+        self.deleted[name] = self.versions.pop(name)
+        return _DonePoller(name)
+
+    def recover(self, name: str) -> None:
+        """The operator's ``az keyvault secret recover`` (not a method the code under test calls)."""
+        self.versions[name] = self.deleted.pop(name)
+
+
+@dataclass
+class _DonePoller:
+    name: str
+
+    def result(self, timeout=None):
+        return self.name
+
+    def wait(self, timeout=None) -> None:
+        return None
 
 
 def _forbidden(message: str) -> HttpResponseError:

@@ -22,8 +22,11 @@ PREFIX = secret_arn_prefix("aws", REGION, ACCOUNT, ENV)
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 OTHER_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/ffffffff-12ab-34cd-56ef-1234567890ab"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/onboarding-prod"
+WINDOW = 14  # the stack's recovery window (makini:aws.recoveryWindowDays)
 POLICY = Policy.parse(
-    onboarding_store_policy(KEY, REGION, prefix=PREFIX, environment=ENV, classes=["linked", "eu-linked"]),
+    onboarding_store_policy(
+        KEY, REGION, prefix=PREFIX, environment=ENV, classes=["linked", "eu-linked"], recovery_window_days=WINDOW
+    ),
     "onboard",
 )
 
@@ -131,12 +134,19 @@ def test_a_later_tag_change_can_only_repeat_the_values_that_bind_the_name():
     "action",
     [
         "secretsmanager:GetSecretValue",
-        "secretsmanager:DeleteSecret",
+        "secretsmanager:PutSecretValue",
         "secretsmanager:PutResourcePolicy",
         "secretsmanager:UntagResource",
         "secretsmanager:UpdateSecret",
         "secretsmanager:RotateSecret",
         "secretsmanager:RestoreSecret",
+        "secretsmanager:CancelRotateSecret",
+        "secretsmanager:UpdateSecretVersionStage",
+        "secretsmanager:ReplicateSecretToRegions",
+        "secretsmanager:RemoveRegionsFromReplication",
+        "secretsmanager:StopReplicationToReplica",
+        "secretsmanager:DeleteResourcePolicy",
+        "secretsmanager:GetResourcePolicy",
     ],
 )
 def test_never_reads_or_manages_a_token_even_with_an_admin_policy_beside(action):
@@ -150,16 +160,90 @@ def test_never_reads_or_manages_a_token_even_with_an_admin_policy_beside(action)
         assert decision.outcome is Outcome.EXPLICIT_DENY, (action, name)
 
 
-def test_updates_and_looks_up_only_run_time_tokens_of_its_environment():
-    def put(name):
-        return evaluate(Request(ROLE, "secretsmanager:PutSecretValue", arn(name)), identity_policies=[POLICY]).allowed
+def test_looks_up_only_run_time_tokens_of_its_environment():
+    def describe(name):
+        return evaluate(Request(ROLE, "secretsmanager:DescribeSecret", arn(name)), identity_policies=[POLICY]).allowed
 
-    assert put(f"makini/{ENV}/connections/linked/29000207611898/token")
-    assert put(f"makini/{ENV}/connections/eu-linked/1/token")
-    assert not put(f"makini/{ENV}/connections/standard/acme/token")
-    assert not put(f"makini/{ENV}/connections/acme/token")
-    assert not put("makini/dev/connections/linked/29000207611898/token")
-    assert not put(f"makini/{ENV}/webhook/secret")
+    assert describe(f"makini/{ENV}/connections/linked/29000207611898/token")
+    assert describe(f"makini/{ENV}/connections/eu-linked/1/token")
+    assert not describe(f"makini/{ENV}/connections/standard/acme/token")
+    assert not describe(f"makini/{ENV}/connections/acme/token")
+    assert not describe("makini/dev/connections/linked/29000207611898/token")
+    assert not describe(f"makini/{ENV}/webhook/secret")
+
+
+def test_never_overwrites_a_token_it_created():
+    """Create, never overwrite: no new value on an existing token (customer B's token at customer A's name, or a
+    blank over every customer's), nor a re-staged old version, even with an admin policy beside."""
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    name = arn(f"makini/{ENV}/connections/linked/29000207611898/token")
+    for action in (
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecret",
+        "secretsmanager:UpdateSecretVersionStage",
+    ):
+        assert not evaluate(Request(ROLE, action, name), identity_policies=[POLICY]).allowed, action
+        assert evaluate(Request(ROLE, action, name), identity_policies=[POLICY, admin]).outcome is Outcome.EXPLICIT_DENY
+
+
+RUNTIME_TAGS = runtime_tags(ENV, "linked", "29000207611898")
+DECLARED_TAGS = {"environment": ENV, "managed-by": "makini-infra"}  # what the deployer's secrets carry
+
+
+def delete(name, *, window=WINDOW, force=None, tags=RUNTIME_TAGS, extra=()):
+    context: dict[str, object] = {}
+    if window is not None:
+        context["secretsmanager:RecoveryWindowInDays"] = window
+    if force is not None:
+        context["secretsmanager:ForceDeleteWithoutRecovery"] = force
+    request = Request(ROLE, "secretsmanager:DeleteSecret", arn(name), context=context, resource_tags=tags)
+    return evaluate(request, identity_policies=[POLICY, *extra])
+
+
+def test_schedules_deletion_of_a_run_time_token_within_the_recovery_window():
+    token = f"makini/{ENV}/connections/linked/29000207611898/token"
+    assert delete(token).allowed
+    assert delete(token, window=30).allowed
+    assert delete(f"makini/{ENV}/connections/eu-linked/77/token", tags=runtime_tags(ENV, "eu-linked", "77")).allowed
+    assert delete(token, force=False).allowed
+    # no window named: Secrets Manager's default, 30 days, the longest there is (the client always names one)
+    assert delete(token, window=None).allowed
+
+
+@pytest.mark.parametrize(
+    ("why", "name", "kwargs"),
+    [
+        ("a shorter window than the stack's", None, dict(window=WINDOW - 1)),
+        ("the shortest window", None, dict(window=7)),
+        ("forced, without recovery", None, dict(window=None, force=True)),
+        ("forced, with a window", None, dict(force=True)),
+        ("not tagged a run-time token", None, dict(tags={})),
+        (
+            "a declared class's token carrying run-time tags",
+            f"makini/{ENV}/connections/standard/acme/token",
+            dict(tags=runtime_tags(ENV, "standard", "acme")),
+        ),
+        ("tagged by the deployer", None, dict(tags={**RUNTIME_TAGS, "managed-by": "makini-infra"})),
+        ("a declared class's token", f"makini/{ENV}/connections/standard/acme/token", dict(tags=DECLARED_TAGS)),
+        ("a declared explicit-list token", f"makini/{ENV}/connections/acme/token", dict(tags=DECLARED_TAGS)),
+        ("the OAuth client", f"makini/{ENV}/oauth/client", dict(tags=DECLARED_TAGS)),
+        (
+            "another environment's run-time token",
+            "makini/dev/connections/linked/29000207611898/token",
+            dict(tags=runtime_tags("dev", "linked", "29000207611898")),
+        ),
+        ("a secret outside makini", "billing/db-password", dict(tags=DECLARED_TAGS)),
+    ],
+)
+def test_never_deletes_outside_its_run_time_tokens_nor_without_recovery(why, name, kwargs):
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    name = name or f"makini/{ENV}/connections/linked/29000207611898/token"
+    assert not delete(name, **kwargs).allowed, why
+    # explicitly denied where the tag or the window says so: no other policy on the role widens it. By name only
+    # (this policy's Allow): a declared token someone tagged as a run-time one, another environment's run-time
+    # token (as for reads: the explicit denies cover the environment's own prefix)
+    if "carrying run-time tags" not in why and "another environment" not in why:
+        assert delete(name, extra=[admin], **kwargs).outcome is Outcome.EXPLICIT_DENY, why
 
 
 def test_uses_the_key_only_through_secrets_manager_for_run_time_tokens():
@@ -191,7 +275,11 @@ def test_a_run_time_class_adds_only_its_patterns_to_the_document():
 
     def size(n):
         classes = [f"class-{i:02d}" for i in range(n)]
-        return iam_policy_chars(onboarding_store_policy(KEY, REGION, prefix=PREFIX, environment=ENV, classes=classes))
+        return iam_policy_chars(
+            onboarding_store_policy(
+                KEY, REGION, prefix=PREFIX, environment=ENV, classes=classes, recovery_window_days=WINDOW
+            )
+        )
 
     # a class adds its name to the tag's allowed values and its two ARN patterns (update/look up, KMS context),
     # never a statement: ~200 characters, so a dozen run-time classes fit in 6,144 (the limits model refuses more)
@@ -201,6 +289,33 @@ def test_a_run_time_class_adds_only_its_patterns_to_the_document():
 
 def test_the_builder_refuses_what_would_widen_it():
     with pytest.raises(ValueError):
-        onboarding_store_policy(KEY, REGION, prefix=PREFIX, environment=ENV, classes=[])
+        onboarding_store_policy(KEY, REGION, prefix=PREFIX, environment=ENV, classes=[], recovery_window_days=7)
     with pytest.raises(ValueError):
-        onboarding_store_policy(KEY, REGION, prefix=PREFIX + "*", environment=ENV, classes=["linked"])
+        onboarding_store_policy(
+            KEY, REGION, prefix=PREFIX + "*", environment=ENV, classes=["linked"], recovery_window_days=7
+        )
+    for days in (0, 6, 31):
+        with pytest.raises(ValueError, match="recovery window"):
+            onboarding_store_policy(
+                KEY, REGION, prefix=PREFIX, environment=ENV, classes=["l"], recovery_window_days=days
+            )
+
+
+def test_moto_refuses_an_overwrite_and_a_read_too():
+    """Where moto evaluates (actions and resources; it ignores conditions, tests/iam/README.md): the statements
+    that keep the onboarding identity from overwriting or reading a token carry no condition, so moto's IAM
+    engine, driven with the deployed document, refuses them as well."""
+    from tests.iam.test_aws_moto_differential import moto_allows
+
+    doc = onboarding_store_policy(
+        KEY, REGION, prefix=PREFIX, environment=ENV, classes=["linked", "eu-linked"], recovery_window_days=WINDOW
+    )
+    token = arn(f"makini/{ENV}/connections/linked/29000207611898/token")
+    for action in (
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:RestoreSecret",
+    ):
+        assert not moto_allows([doc], action, token), action
+    assert moto_allows([doc], "secretsmanager:DescribeSecret", token)  # the harness answers both ways

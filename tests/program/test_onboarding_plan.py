@@ -94,14 +94,13 @@ def test_azure_the_onboarding_role_is_narrower_than_every_built_in_role(azure_st
     (perm,) = role["permissions"]
     assert perm["actions"] == [] and perm["notDataActions"] == []
     assert sorted(perm["dataActions"]) == [
+        "Microsoft.KeyVault/vaults/secrets/delete",
         "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
         "Microsoft.KeyVault/vaults/secrets/setSecret/action",
     ]
     officer = builtin_roles().by_name("Key Vault Secrets Officer")
-    # the built-in candidate is wider: it reads values and deletes
-    assert officer.allows(SECRET_DATA_ACTIONS["get"][0], True) and officer.allows(
-        SECRET_DATA_ACTIONS["delete"][0], True
-    )
+    # the built-in candidate is wider: it reads values and purges
+    assert officer.allows(SECRET_DATA_ACTIONS["get"][0], True) and officer.allows(SECRET_DATA_ACTIONS["purge"][0], True)
 
 
 def test_azure_the_onboarding_identity_sets_run_time_tokens_of_its_class_vault_only(azure_staging):
@@ -117,7 +116,8 @@ def test_azure_the_onboarding_identity_sets_run_time_tokens_of_its_class_vault_o
 
     assert may("onboarding", SECRET_SET, runtime_secret)
     assert may("onboarding", "Microsoft.KeyVault/vaults/secrets/readMetadata/action", runtime_secret)
-    for permission in ("get", "delete", "purge", "backup", "restore", "recover"):
+    assert may("onboarding", SECRET_DATA_ACTIONS["delete"][0], runtime_secret)  # soft delete: a disconnect
+    for permission in ("get", "purge", "backup", "restore", "recover"):
         for action in SECRET_DATA_ACTIONS[permission]:
             assert not may("onboarding", action, runtime_secret), permission
     assert not may("onboarding", "Microsoft.KeyVault/vaults/secrets/update/action", runtime_secret)  # no re-tagging
@@ -128,6 +128,7 @@ def test_azure_the_onboarding_identity_sets_run_time_tokens_of_its_class_vault_o
         linked.replace("staging", "prod") + "/secrets/connections-linked-29000207611898-token",
     ):
         assert not may("onboarding", SECRET_SET, other), other
+        assert not may("onboarding", SECRET_DATA_ACTIONS["delete"][0], other), other
     # the class's consumers read what it stores; nobody else does
     readers = {
         i: may(i, SECRET_DATA_ACTIONS["get"][0], runtime_secret) for i in ("work-orders", "asset-sync", "onboarding")

@@ -7,22 +7,26 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 
 from functions.onboarding import (
+    AlreadyStored,
     AwsPlace,
     AzurePlace,
     ConnectionInAnotherClass,
     CreditGovernor,
     CreditsExhausted,
+    DisconnectFailed,
     Onboarding,
     OnboardingRefused,
     StoreFailed,
     VaultPlace,
 )
-from functions.onboarding.stores import StoreError
-from functions.rotation.makini_client import MakiniClient
+from functions.onboarding.stores import StoreError, TokenExists
+from functions.rotation.makini_client import MakiniAuthError, MakiniClient
 from tests.engines.vault_platform import Deployment, deploy, env_name, stack_file, vault_only, with_secrets
 from tests.fakes.key_vault import FakeSecretClient
 from tests.fakes.makini_api import FakeMakini
@@ -137,17 +141,178 @@ def test_connect_exchanges_the_link_code_and_stores_the_token_on_every_backend(
     assert "onboarding_stored" in caplog.text
 
 
-def test_a_retry_is_idempotent_and_a_reconnect_replaces_the_token(rig):
+def vault_read(openbao, vault_platform, vault_env, connection_id, consumer="work-orders"):
+    path = f"{vault_env.mount}/data/connections/linked/{connection_id}/token"
+    status, body = openbao.http("GET", path, token=onboarding_token(vault_platform, vault_env, consumer))
+    return body["data"]["data"]["token"] if status == 200 else status
+
+
+def test_a_second_store_is_refused_and_never_overwrites(rig, openbao, vault_platform, vault_env):
+    """Customer B's token at customer A's name, a blank, or a reconnect's new token: refused before any write, on
+    the first backend that holds one, with what to do instead; every backend keeps the first token."""
     client, sm, _, kv, env = rig
     cid = "29000207611901"
     assert client.store(cid, "linked", "tok-1").outcomes == {"aws": "created", "vault": "created", "azure": "created"}
-    # the same ClientRequestToken with the same value: Secrets Manager ignores the request (no new version)
-    assert client.store(cid, "linked", "tok-1").outcomes["vault"] == "updated"
-    name = f"makini/{env}/connections/linked/{cid}/token"
-    assert len(sm.list_secret_version_ids(SecretId=name)["Versions"]) == 1
-    client.store(cid, "linked", "tok-2")  # the customer reconnected: a new token
-    assert aws_value(sm, env, cid)["token"] == "tok-2"
-    assert len(kv["linked"].versions[f"connections-linked-{cid}-token"]) == 3  # Key Vault keeps every set
+    for token in ("tok-of-customer-b", "tok-2"):
+        with pytest.raises(AlreadyStored) as info:
+            client.store(cid, "linked", token)
+        message = str(info.value)
+        assert f"connection {cid} in run-time class 'linked'" in message and "on aws" in message
+        assert "never overwrites" in message and "rotation issues a fresh token" in message
+        assert (info.value.connection_id, info.value.access_class, info.value.backend) == (cid, "linked", "aws")
+    assert aws_value(sm, env, cid)["token"] == "tok-1"
+    assert len(sm.list_secret_version_ids(SecretId=f"makini/{env}/connections/linked/{cid}/token")["Versions"]) == 1
+    assert vault_read(openbao, vault_platform, vault_env, cid) == "tok-1"
+    assert len(kv["linked"].versions[f"connections-linked-{cid}-token"]) == 1
+
+
+@pytest.mark.parametrize("backend", ["aws", "vault", "azure"])
+def test_each_backend_alone_refuses_to_overwrite(rig, backend, openbao, vault_platform, vault_env):
+    client, sm, _, kv, env = rig
+    cid = f"29000207612{['aws', 'vault', 'azure'].index(backend)}01"
+    place = next(p for p in client.stores if p.backend == backend)
+    alone = Onboarding(env, ["linked"], [place])
+    alone.store(cid, "linked", "tok-1")
+    with pytest.raises(AlreadyStored, match=f"on {backend} already has a token"):
+        alone.store(cid, "linked", "tok-2")
+    # the place itself (a store that raced past the look): the cloud refuses on AWS and Vault, the place on Azure
+    with pytest.raises(TokenExists):
+        place.store("linked", cid, '{"connection_id":"x","token":"tok-3"}', "0b5f8a4e-6f0c-4d61-9a4e-1b2c3d4e5f60")
+    if backend == "aws":
+        assert aws_value(sm, env, cid)["token"] == "tok-1"
+    elif backend == "vault":
+        assert vault_read(openbao, vault_platform, vault_env, cid) == "tok-1"
+    else:
+        assert [json.loads(v.value)["token"] for v in kv["linked"].versions[f"connections-linked-{cid}-token"]] == [
+            "tok-1"
+        ]
+
+
+def test_connect_refuses_a_stored_connection_before_the_code_is_exchanged(rig, makini):
+    client, *_ = rig
+    cid = "29000207611911"
+    client.store(cid, "linked", "tok-1")
+    code = makini.link_code(cid, REDIRECT)
+    with pytest.raises(AlreadyStored, match=f"connection {cid}"):
+        client.connect(code, REDIRECT, cid, "linked", tier=1, deployment="cloud")
+    assert not [r for r in makini.requests if r.path == "/link/token"]
+
+
+class LostAnswer:
+    """A place whose write lands but whose answer is lost (a timeout after the backend stored it)."""
+
+    def __init__(self, place):
+        self.place, self.backend, self.lost = place, place.backend, 1
+
+    def look(self, *args):
+        return self.place.look(*args)
+
+    def delete(self, *args):
+        return self.place.delete(*args)
+
+    def store(self, *args):
+        outcome = self.place.store(*args)
+        if self.lost:
+            self.lost -= 1
+            raise StoreError(f"{self.backend}: no answer (timed out)")
+        return outcome
+
+
+def test_a_retry_writes_only_the_backends_that_did_not_store(rig, openbao, vault_platform, vault_env):
+    client, sm, _, kv, env = rig
+    cid = "29000207611921"
+
+    class Down:
+        backend = "vault"
+
+        def look(self, *a):
+            return "absent"
+
+        def store(self, *a):
+            raise StoreError("vault: https://vault:8200 unreachable (ConnectionRefusedError)")
+
+    aws, vault, azure = client.stores
+    with pytest.raises(StoreFailed) as info:
+        Onboarding(env, ["linked"], [aws, Down(), azure]).store(cid, "linked", "tok-1")
+    failed = info.value
+    assert failed.stored_on == frozenset({"aws"}) and "stored on: aws" in str(failed)
+    stored = client.store(cid, "linked", "tok-1", retry=failed)
+    assert stored.outcomes == {"aws": "unchanged", "vault": "created", "azure": "created"}
+    assert stored.request_id == failed.request_id
+    assert len(sm.list_secret_version_ids(SecretId=f"makini/{env}/connections/linked/{cid}/token")["Versions"]) == 1
+    assert vault_read(openbao, vault_platform, vault_env, cid) == "tok-1"
+    # a store without the failed attempt's record finds tokens it cannot tell from another's: refused
+    with pytest.raises(AlreadyStored):
+        client.store(cid, "linked", "tok-1")
+
+
+@pytest.mark.parametrize("backend", ["aws", "azure"])
+def test_a_retry_recognises_its_own_write_whose_answer_was_lost(rig, backend):
+    client, sm, _, kv, env = rig
+    cid = f"2900020761193{['aws', 'azure'].index(backend)}"
+    places = [LostAnswer(p) if p.backend == backend else p for p in client.stores if p.backend in ("aws", "azure")]
+    flaky = Onboarding(env, ["linked"], places)
+    with pytest.raises(StoreFailed) as info:
+        flaky.store(cid, "linked", "tok-1")
+    assert backend not in info.value.stored_on  # the client never saw the answer
+    stored = flaky.store(cid, "linked", "tok-1", retry=info.value)
+    assert stored.outcomes[backend] == "unchanged"
+    if backend == "aws":
+        name = f"makini/{env}/connections/linked/{cid}/token"
+        (version,) = sm.list_secret_version_ids(SecretId=name)["Versions"]
+        assert version["VersionId"] == info.value.request_id
+    else:
+        (version,) = kv["linked"].versions[f"connections-linked-{cid}-token"]
+        assert version.properties.tags["makini:request-id"] == info.value.request_id
+
+
+def test_vault_cannot_tell_its_own_lost_write_and_says_so(rig, openbao, vault_platform, vault_env):
+    client, *_ = rig
+    cid = "29000207611941"
+    vault = next(p for p in client.stores if p.backend == "vault")
+    flaky = Onboarding(client.environment, ["linked"], [LostAnswer(vault)])
+    with pytest.raises(StoreFailed) as info:
+        flaky.store(cid, "linked", "tok-1")
+    with pytest.raises(AlreadyStored, match="answer from Vault was lost, the token there may be this one"):
+        flaky.store(cid, "linked", "tok-1", retry=info.value)
+    assert vault_read(openbao, vault_platform, vault_env, cid) == "tok-1"  # and nothing was overwritten
+
+
+def test_the_request_id_is_random_not_derived_from_the_token(rig):
+    """The version id anyone who may describe the secret sees tells nothing about the token: two stores of the
+    same token for two connections get unrelated random (version 4) UUIDs."""
+    client, sm, _, _, env = rig
+    ids = []
+    for cid in ("29000207611951", "29000207611952"):
+        stored = client.store(cid, "linked", "tok-same")
+        (version,) = sm.list_secret_version_ids(SecretId=f"makini/{env}/connections/linked/{cid}/token")["Versions"]
+        assert version["VersionId"] == stored.request_id
+        ids.append(uuid.UUID(stored.request_id))
+    assert ids[0] != ids[1] and {i.version for i in ids} == {4}
+
+
+def test_a_retry_in_another_class_is_refused(moto_aws):
+    sm, key = moto_aws
+    kv = {"linked": FakeSecretClient("https://a"), "eu": FakeSecretClient("https://b")}
+
+    class Down:
+        backend = "azure"
+
+        def look(self, *a):
+            return "absent"
+
+        def store(self, *a):
+            raise StoreError("azure: could not set x: ServiceRequestError")
+
+    aws = AwsPlace(sm, "retrycls", key)
+    with pytest.raises(StoreFailed) as info:
+        Onboarding("retrycls", ["linked", "eu"], [aws, Down()]).store("29000207611961", "linked", "tok-1")
+    client = Onboarding("retrycls", ["linked", "eu"], [aws, AzurePlace(kv, "retrycls")])
+    with pytest.raises(ConnectionInAnotherClass, match="was being stored in run-time class 'linked'"):
+        client.store("29000207611961", "eu", "tok-1", retry=info.value)
+    with pytest.raises(ConnectionInAnotherClass, match="already stored in run-time class 'linked' on aws"):
+        client.store("29000207611961", "eu", "tok-1")
+    assert not kv["eu"].versions
 
 
 @pytest.mark.parametrize(
@@ -179,14 +344,22 @@ def test_a_token_that_is_not_a_string_is_refused(rig, token):
         client.store("29000207611902", "linked", token)
 
 
-def test_a_second_store_in_another_class_is_refused(moto_aws, makini):
+@pytest.mark.parametrize("backend", ["aws", "vault", "azure"])
+def test_a_second_store_in_another_class_is_refused_on_every_backend(moto_aws, openbao, backend):
+    """Each backend alone refuses it (the name differs per class, so no cloud policy can: the client looks)."""
     sm, key = moto_aws
+    env = f"twoclass-{backend}"
     kv = {"linked": FakeSecretClient("https://a"), "eu": FakeSecretClient("https://b")}
-    client = Onboarding("twoclass", ["linked", "eu"], [AwsPlace(sm, "twoclass", key), AzurePlace(kv, "twoclass")])
+    place = {
+        "aws": lambda: AwsPlace(sm, env, key),
+        "vault": lambda: VaultPlace(openbao.addr, openbao.root_token, openbao.enable_kv2("twoclass")),
+        "azure": lambda: AzurePlace(kv, env),
+    }[backend]()
+    client = Onboarding(env, ["linked", "eu"], [place])
     client.store("29000207611903", "linked", "tok-1")
-    with pytest.raises(ConnectionInAnotherClass, match="already stored in run-time class 'linked' on aws"):
+    with pytest.raises(ConnectionInAnotherClass, match=f"already stored in run-time class 'linked' on {backend}"):
         client.store("29000207611903", "eu", "tok-1")
-    assert not kv["eu"].versions
+    assert place.look("eu", "29000207611903") == "absent"
 
 
 def test_the_credit_pool_refuses_before_the_code_is_exchanged(rig, makini):
@@ -205,8 +378,8 @@ def test_a_failed_store_keeps_the_issued_token_for_a_retry_and_never_shows_it(ri
     class Broken:
         backend = "azure"
 
-        def holds(self, *a):
-            return False
+        def look(self, *a):
+            return "absent"
 
         def store(self, *a):
             raise StoreError("azure: could not set x: HttpResponseError")
@@ -226,5 +399,121 @@ def test_a_failed_store_keeps_the_issued_token_for_a_retry_and_never_shows_it(ri
     assert "stored on: aws" in str(info.value) and issued.token not in repr(info.value.issued)
     assert issued.token not in caplog.text
     # the service retries with the token it holds (the code cannot be exchanged twice)
-    assert set(client.store("29000207611905", "linked", issued.token).outcomes) == {"aws", "vault", "azure"}
+    retried = client.store("29000207611905", "linked", issued.token, retry=info.value)
+    assert retried.outcomes == {"aws": "unchanged", "vault": "created", "azure": "created"}
     assert aws_value(sm, env, "29000207611905")["token"] == issued.token
+
+
+# -- disconnect -------------------------------------------------------------------------------------------------
+
+
+def test_disconnect_schedules_deletion_on_every_backend_recoverably(rig, openbao, vault_platform, vault_env):
+    client, sm, _, kv, env = rig
+    cid = "29000207611971"
+    client.store(cid, "linked", "tok-1")
+    done = client.disconnect(cid, "linked")
+    assert done.outcomes == {"aws": "scheduled", "vault": "scheduled", "azure": "scheduled"} and not done.makini
+    # AWS: scheduled for deletion after the place's recovery window (the default, 30 days), never forced
+    described = sm.describe_secret(SecretId=f"makini/{env}/connections/linked/{cid}/token")
+    days = (described["DeletedDate"] - datetime.now(UTC)).total_seconds() / 86400
+    assert 29.9 < days <= 30
+    # Vault: the consumers lose it; the version is soft-deleted, not destroyed
+    assert vault_read(openbao, vault_platform, vault_env, cid) == 404
+    status, meta = openbao.http("GET", f"{vault_env.mount}/metadata/connections/linked/{cid}/token")
+    assert status == 200 and meta["data"]["versions"]["1"]["destroyed"] is False
+    # Azure: soft-deleted (recoverable), not purged
+    name = f"connections-linked-{cid}-token"
+    assert name not in kv["linked"].versions and name in kv["linked"].deleted
+    # a second disconnect is a no-op; a store of the same connection says it is disconnected, never overwrites
+    again = client.disconnect(cid, "linked")
+    assert again.outcomes == {"aws": "already-deleted", "vault": "already-deleted", "azure": "absent"}
+    with pytest.raises(AlreadyStored, match="is disconnected: its token is scheduled for deletion"):
+        client.store(cid, "linked", "tok-2")
+    # the operators' restore steps (docs/operations.md) bring the first token back
+    sm.restore_secret(SecretId=f"makini/{env}/connections/linked/{cid}/token")
+    assert aws_value(sm, env, cid)["token"] == "tok-1"
+    assert (
+        openbao.http("POST", f"{vault_env.mount}/undelete/connections/linked/{cid}/token", {"versions": [1]})[0] == 204
+    )
+    assert vault_read(openbao, vault_platform, vault_env, cid) == "tok-1"
+    kv["linked"].recover(name)
+    assert json.loads(kv["linked"].get_secret(name).value)["token"] == "tok-1"
+
+
+def test_disconnect_on_aws_uses_the_places_recovery_window(moto_aws):
+    sm, key = moto_aws
+    client = Onboarding("window", ["linked"], [AwsPlace(sm, "window", key, recovery_window_days=7)])
+    client.store("29000207611972", "linked", "tok-1")
+    client.disconnect("29000207611972", "linked")
+    described = sm.describe_secret(SecretId="makini/window/connections/linked/29000207611972/token")
+    assert 6.9 < (described["DeletedDate"] - datetime.now(UTC)).total_seconds() / 86400 <= 7
+
+
+def test_disconnect_of_a_connection_never_stored_is_a_no_op(rig):
+    client, *_ = rig
+    assert client.disconnect("29000207611973", "linked").outcomes == {
+        "aws": "absent",
+        "vault": "absent",
+        "azure": "absent",
+    }
+
+
+@pytest.mark.parametrize(
+    ("connection_id", "access_class", "message"),
+    [
+        ("", "linked", "connection_id is missing"),
+        (None, "linked", "connection_id is missing"),
+        ("Conn/1", "linked", "not a Makini connection key"),
+        ("acme-maintainx", "standard", "unknown run-time class 'standard'"),  # a declared class: never onboarding's
+        ("29000207611974", "*", "unknown run-time class"),
+    ],
+)
+def test_disconnect_refuses_bad_input_and_deletes_nothing(rig, makini, connection_id, access_class, message):
+    client, sm, *_ = rig
+    if client.stores[0].look("linked", "29000207611975") == "absent":
+        client.store("29000207611975", "linked", "tok-keep")
+    before = sm.list_secrets()["SecretList"]
+    with pytest.raises(OnboardingRefused, match=message):
+        client.disconnect(connection_id, access_class, in_makini=True)
+    assert sm.list_secrets()["SecretList"] == before
+    assert not [r for r in makini.requests if r.method == "DELETE"]
+
+
+def test_disconnect_in_makini_when_the_customer_asked(rig, makini):
+    client, sm, _, _, env = rig
+    cid = "29000207611976"
+    code = makini.link_code(cid, REDIRECT)
+    client.connect(code, REDIRECT, cid, "linked", tier=1, deployment="cloud")
+    token = aws_value(sm, env, cid)["token"]
+    done = client.disconnect(cid, "linked", in_makini=True)
+    assert done.makini and done.outcomes["aws"] == "scheduled"
+    deletes = [r for r in makini.requests if r.method == "DELETE"]
+    assert [r.path for r in deletes] == [f"/api/system/connections/{cid}"]
+    assert [p for r in makini.requests for p in check_request(r.method, r.path, r.json, r.headers)] == []
+    with pytest.raises(MakiniAuthError):  # Makini revoked it
+        MakiniClient(makini.base_url, allow_loopback=True).check_token(token)
+    # a second disconnect: Makini no longer knows the connection (404), the stores are already deleted
+    again = client.disconnect(cid, "linked", in_makini=True)
+    assert again.makini and set(again.outcomes.values()) <= {"already-deleted", "absent"}
+
+
+def test_a_failed_disconnect_says_where_and_is_retried(rig):
+    client, sm, _, _, env = rig
+    cid = "29000207611977"
+    client.store(cid, "linked", "tok-1")
+
+    class Down:
+        backend = "vault"
+
+        def delete(self, *a):
+            raise StoreError("vault: https://vault:8200 unreachable (ConnectionRefusedError)")
+
+    aws, vault, azure = client.stores
+    with pytest.raises(DisconnectFailed, match="deletion scheduled on: aws") as info:
+        Onboarding(env, ["linked"], [aws, Down(), azure]).disconnect(cid, "linked")
+    assert info.value.done == frozenset({"aws"})
+    assert client.disconnect(cid, "linked").outcomes == {
+        "aws": "already-deleted",
+        "vault": "scheduled",
+        "azure": "scheduled",
+    }
