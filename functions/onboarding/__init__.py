@@ -21,7 +21,7 @@ Plain Python (no Pulumi); for the service that runs Makini Link (the stack's onb
     )
     try:
         stored = onboarding.connect(code, redirect_uri, "09000207611898", "linked", tier=1, deployment="cloud",
-                                    runtime_in_use=[(2, "cloud"), ...])
+                                    runtime_in_use=customers_tiers)  # (tier, deployment) of those in use
     except StoreFailed as failed:       # a backend did not store it: retry with the token it holds
         onboarding.store("09000207611898", "linked", failed.issued.token, retry=failed)
     except AlreadyStored:               # a reconnect: never an overwrite (the rotation or an operator replaces it)
