@@ -237,12 +237,13 @@ class Onboarding:
             raise OnboardingRefused(
                 f"retry= is the failed store of connection {retry.connection_id!r}, not of {connection_id!r}"
             )
-        connection_id, access_class = self._check(connection_id, access_class)
+        connection_id, access_class = self._check_names(connection_id, access_class)
         if not isinstance(token, str) or not token.strip():
             raise OnboardingRefused(
                 f"the token of connection {connection_id} must be a non-empty string (got {type(token).__name__}): "
                 "pass the access_token Makini issued, as text"
             )
+        self._check(connection_id, access_class)
         jsonlog.register_secret(token)
         request_id = retry.request_id if retry is not None and retry.request_id else new_request_id()
         done = retry.stored_on if retry is not None else frozenset()

@@ -517,3 +517,42 @@ def test_a_failed_disconnect_says_where_and_is_retried(rig):
         "vault": "scheduled",
         "azure": "scheduled",
     }
+
+
+def test_makini_refusing_the_disconnect_deletes_nothing(rig, makini):
+    client, sm, _, kv, env = rig
+    cid = "29000207611978"
+    client.store(cid, "linked", "tok-1")
+    makini.add_connection(cid)
+    makini.fail_next(401, method="DELETE")
+    with pytest.raises(MakiniAuthError):
+        client.disconnect(cid, "linked", in_makini=True)
+    assert client.stores[0].look("linked", cid) == "present"
+    assert aws_value(sm, env, cid)["token"] == "tok-1"
+    assert kv["linked"].versions[f"connections-linked-{cid}-token"]
+
+
+def test_bad_input_is_refused_before_any_backend_is_asked():
+    class Untouchable:
+        backend = "aws"
+
+        def __getattr__(self, name):
+            raise AssertionError(f"the place was asked: {name}")
+
+    client = Onboarding("quiet", ["linked"], [Untouchable()])
+    for args, message in (
+        (("29000207611979", "linked", 42), "must be a non-empty string \\(got int\\)"),
+        (("29000207611979", "linked", b"tok"), "got bytes"),
+        (("29000207611979", "standard", "tok"), "unknown run-time class"),
+        (("", "linked", "tok"), "connection_id is missing"),
+    ):
+        with pytest.raises(OnboardingRefused, match=message):
+            client.store(*args)
+    with pytest.raises(OnboardingRefused, match="unknown run-time class"):
+        client.disconnect("29000207611979", "standard")
+
+
+def test_one_place_per_backend(moto_aws):
+    sm, key = moto_aws
+    with pytest.raises(OnboardingRefused, match="one place per backend"):
+        Onboarding("dup", ["linked"], [AwsPlace(sm, "dup", key), AwsPlace(sm, "dup", key)])
