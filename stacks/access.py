@@ -177,7 +177,8 @@ def class_grants(cfg: StackConfig, catalog: Catalog | None = None) -> tuple[Clas
     out = []
     for consumer in sorted(cfg.consumers):
         for c in catalog.classes:
-            # The onboarding identity writes (creates and updates) a run-time class's tokens, never reads them.
+            # The onboarding identity creates a run-time class's tokens (never overwrites one) and schedules a
+            # disconnected customer's for deletion; it never reads them.
             out.append(
                 ClassGrant(
                     cfg.environment,

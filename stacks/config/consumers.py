@@ -145,8 +145,9 @@ class Consumer(Model):
         default=False,
         description="The environment's onboarding identity (at most one consumer): the service that exchanges a "
         "new customer's Makini Link code and stores the connection's token in a run-time access class "
-        "(accessClasses.<class>.runtime). It may create and update tokens there, never read, delete or re-tag "
-        'them (see docs/access-at-scale.md, "Run-time connections").',
+        "(accessClasses.<class>.runtime). It may create tokens there (never overwrite one) and schedule a "
+        "disconnected customer's token for deletion within the recovery window; never read, purge or re-tag them "
+        '(see docs/access-at-scale.md, "Run-time connections").',
     )
 
 
