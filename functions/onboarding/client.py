@@ -302,14 +302,12 @@ class Onboarding:
             try:
                 outcomes[place.backend] = place.delete(access_class, connection_id)
             except StoreError as err:
-                jsonlog.log(
-                    logger,
+                self._log(
                     logging.ERROR,
                     "onboarding_disconnect_failed",
-                    environment=self.environment,
-                    connection_id=connection_id,
-                    access_class=access_class,
-                    backend=place.backend,
+                    connection_id,
+                    access_class,
+                    place.backend,
                     done_on=sorted(outcomes),
                     error=str(err),
                 )
@@ -317,14 +315,12 @@ class Onboarding:
                     f"{err} (deletion scheduled on: {', '.join(sorted(outcomes)) or 'none'}; call disconnect again)",
                     frozenset(outcomes),
                 ) from None
-            jsonlog.log(
-                logger,
+            self._log(
                 logging.WARNING,
                 "onboarding_disconnected",
-                environment=self.environment,
-                connection_id=connection_id,
-                access_class=access_class,
-                backend=place.backend,
+                connection_id,
+                access_class,
+                place.backend,
                 outcome=outcomes[place.backend],
             )
         return Disconnected(connection_id, access_class, outcomes, disconnected)
@@ -358,14 +354,12 @@ class Onboarding:
                 ) from None
             except StoreError as err:
                 stored = frozenset(outcomes)
-                jsonlog.log(
-                    logger,
+                self._log(
                     logging.ERROR,
                     "onboarding_store_failed",
-                    environment=self.environment,
-                    connection_id=connection_id,
-                    access_class=access_class,
-                    backend=place.backend,
+                    connection_id,
+                    access_class,
+                    place.backend,
                     stored_on=sorted(stored),
                     error=str(err),
                 )
@@ -378,14 +372,27 @@ class Onboarding:
                     request_id=request_id,
                     stored_on=stored,
                 ) from None
-            jsonlog.log(
-                logger,
+            self._log(
                 logging.INFO,
                 "onboarding_stored",
-                environment=self.environment,
-                connection_id=connection_id,
-                access_class=access_class,
-                backend=place.backend,
+                connection_id,
+                access_class,
+                place.backend,
                 outcome=outcomes[place.backend],
             )
         return StoredConnection(connection_id, access_class, outcomes, decision, request_id)
+
+    def _log(
+        self, level: int, event: str, connection_id: str, access_class: str, backend: str, **fields: object
+    ) -> None:
+        """One JSON log line about a connection on a backend (names and outcomes only, never a token)."""
+        jsonlog.log(
+            logger,
+            level,
+            event,
+            environment=self.environment,
+            connection_id=connection_id,
+            access_class=access_class,
+            backend=backend,
+            **fields,
+        )

@@ -198,6 +198,21 @@ def test_connect_refuses_a_stored_connection_before_the_code_is_exchanged(rig, m
     assert not [r for r in makini.requests if r.path == "/link/token"]
 
 
+class Down:
+    """A backend that cannot be reached: it finds nothing, and every write or delete fails."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def look(self, *args):
+        return "absent"
+
+    def store(self, *args):
+        raise StoreError(f"{self.backend}: https://{self.backend}.example unreachable (ConnectionRefusedError)")
+
+    delete = store
+
+
 class LostAnswer:
     """A place whose write lands but whose answer is lost (a timeout after the backend stored it)."""
 
@@ -222,18 +237,9 @@ def test_a_retry_writes_only_the_backends_that_did_not_store(rig, openbao, vault
     client, sm, _, kv, env = rig
     cid = "29000207611921"
 
-    class Down:
-        backend = "vault"
-
-        def look(self, *a):
-            return "absent"
-
-        def store(self, *a):
-            raise StoreError("vault: https://vault:8200 unreachable (ConnectionRefusedError)")
-
     aws, vault, azure = client.stores
     with pytest.raises(StoreFailed) as info:
-        Onboarding(env, ["linked"], [aws, Down(), azure]).store(cid, "linked", "tok-1")
+        Onboarding(env, ["linked"], [aws, Down("vault"), azure]).store(cid, "linked", "tok-1")
     failed = info.value
     assert failed.stored_on == frozenset({"aws"}) and "stored on: aws" in str(failed)
     stored = client.store(cid, "linked", "tok-1", retry=failed)
@@ -295,18 +301,9 @@ def test_a_retry_in_another_class_is_refused(moto_aws):
     sm, key = moto_aws
     kv = {"linked": FakeSecretClient("https://a"), "eu": FakeSecretClient("https://b")}
 
-    class Down:
-        backend = "azure"
-
-        def look(self, *a):
-            return "absent"
-
-        def store(self, *a):
-            raise StoreError("azure: could not set x: ServiceRequestError")
-
     aws = AwsPlace(sm, "retrycls", key)
     with pytest.raises(StoreFailed) as info:
-        Onboarding("retrycls", ["linked", "eu"], [aws, Down()]).store("29000207611961", "linked", "tok-1")
+        Onboarding("retrycls", ["linked", "eu"], [aws, Down("azure")]).store("29000207611961", "linked", "tok-1")
     client = Onboarding("retrycls", ["linked", "eu"], [aws, AzurePlace(kv, "retrycls")])
     with pytest.raises(ConnectionInAnotherClass, match="was being stored in run-time class 'linked'"):
         client.store("29000207611961", "eu", "tok-1", retry=info.value)
@@ -375,19 +372,10 @@ def test_the_credit_pool_refuses_before_the_code_is_exchanged(rig, makini):
 def test_a_failed_store_keeps_the_issued_token_for_a_retry_and_never_shows_it(rig, makini, caplog):
     client, sm, key, kv, env = rig
 
-    class Broken:
-        backend = "azure"
-
-        def look(self, *a):
-            return "absent"
-
-        def store(self, *a):
-            raise StoreError("azure: could not set x: HttpResponseError")
-
     failing = Onboarding(
         env,
         ["linked"],
-        [client.stores[0], Broken()],
+        [client.stores[0], Down("azure")],
         makini=client.makini,
         client_id=client.client_id,
         client_secret=client.client_secret,
@@ -502,15 +490,9 @@ def test_a_failed_disconnect_says_where_and_is_retried(rig):
     cid = "29000207611977"
     client.store(cid, "linked", "tok-1")
 
-    class Down:
-        backend = "vault"
-
-        def delete(self, *a):
-            raise StoreError("vault: https://vault:8200 unreachable (ConnectionRefusedError)")
-
     aws, vault, azure = client.stores
     with pytest.raises(DisconnectFailed, match="deletion scheduled on: aws") as info:
-        Onboarding(env, ["linked"], [aws, Down(), azure]).disconnect(cid, "linked")
+        Onboarding(env, ["linked"], [aws, Down("vault"), azure]).disconnect(cid, "linked")
     assert info.value.done == frozenset({"aws"})
     assert client.disconnect(cid, "linked").outcomes == {
         "aws": "already-deleted",
