@@ -115,6 +115,13 @@ class AwsPlace:
     recovery_window_days: int = 30
     backend: str = "aws"
 
+    def __post_init__(self) -> None:
+        if not 7 <= self.recovery_window_days <= 30:
+            raise ValueError(
+                f"recovery_window_days={self.recovery_window_days}: Secrets Manager takes 7 to 30 days, and the "
+                "onboarding policy at least the stack's (makini:aws.recoveryWindowDays)"
+            )
+
     def _name(self, access_class: str, connection_id: str) -> str:
         return places.aws_secret_name(self.environment, access_class, connection_id)
 
@@ -168,7 +175,13 @@ class AwsPlace:
                 return "absent"
             if _aws_code(err) == "InvalidRequestException" and self.look(access_class, connection_id) == "deleted":
                 return "already-deleted"
-            raise StoreError(f"aws: could not delete {name}: {_aws_code(err) or type(err).__name__}") from None
+            hint = (
+                f" (a recovery window of {self.recovery_window_days} days: the onboarding policy refuses one shorter "
+                "than the stack's makini:aws.recoveryWindowDays)"
+                if _aws_code(err) == "AccessDeniedException"
+                else ""
+            )
+            raise StoreError(f"aws: could not delete {name}: {_aws_code(err) or type(err).__name__}{hint}") from None
         return "scheduled"
 
 

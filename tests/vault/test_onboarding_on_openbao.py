@@ -70,6 +70,7 @@ def test_stores_a_new_token_that_exactly_the_class_consumers_read(openbao, vault
         "connections/linked/29000207611899/m2m-key",  # not a token
         "connections/linked/a/29000207611899/token",  # deeper than one segment
         "connections/linked/29000207611899/token/x",
+        "connections/linked/token",  # no connection id
         "oauth/client",
         "webhook/secret",
     ],
@@ -85,6 +86,9 @@ def test_cannot_write_to_another_environment(openbao, vault_platform, onb, envir
     for other in environments:
         assert put(openbao, token, other.mount, f"connections/linked/{CONNECTION}/token")[0] == 403
         assert put(openbao, token, other.mount, f"connections/standard/{CONNECTION}/token")[0] == 403
+        assert (
+            openbao.http("DELETE", f"{other.mount}/data/connections/linked/{CONNECTION}/token", token=token)[0] == 403
+        )
     # and another environment's onboarding identity cannot write here
     staging = environments[0]
     theirs = login(vault_platform, staging, "onboarding")

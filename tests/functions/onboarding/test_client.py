@@ -437,6 +437,35 @@ def test_disconnect_on_aws_uses_the_places_recovery_window(moto_aws):
     assert 6.9 < (described["DeletedDate"] - datetime.now(UTC)).total_seconds() / 86400 <= 7
 
 
+def test_an_aws_place_takes_only_a_window_secrets_manager_accepts(moto_aws):
+    sm, key = moto_aws
+    for days in (0, 6, 31):
+        with pytest.raises(ValueError, match="7 to 30 days"):
+            AwsPlace(sm, "window", key, recovery_window_days=days)
+
+
+def test_a_refused_aws_deletion_names_the_window(moto_aws):
+    """What AWS answers when the place's window is shorter than the stack's (the policy's KeepRecoveryWindow deny)."""
+    from botocore.exceptions import ClientError
+
+    sm, key = moto_aws
+
+    class Refusing:
+        def __getattr__(self, name):
+            return getattr(sm, name)
+
+        def delete_secret(self, **kwargs):
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "explicit deny"}}, "DeleteSecret")
+
+    place = AwsPlace(Refusing(), "refused", key, recovery_window_days=7)
+    Onboarding("refused", ["linked"], [place]).store("29000207611980", "linked", "tok-1")
+    with pytest.raises(
+        DisconnectFailed, match="a recovery window of 7 days: the onboarding policy refuses one shorter"
+    ):
+        Onboarding("refused", ["linked"], [place]).disconnect("29000207611980", "linked")
+    assert place.look("linked", "29000207611980") == "present"
+
+
 def test_disconnect_of_a_connection_never_stored_is_a_no_op(rig):
     client, *_ = rig
     assert client.disconnect("29000207611973", "linked").outcomes == {
