@@ -169,7 +169,7 @@ class Onboarding:
     ) -> frozenset[str]:
         """Refuse when a backend holds a token this request did not write; the backends where it recognises its own
         earlier write (a retry whose answer was lost) are returned, to be left alone."""
-        ours = set()
+        ours: set[str] = set()
         for place in self.stores:
             if place.backend in skip:
                 continue
