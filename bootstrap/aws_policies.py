@@ -14,7 +14,8 @@ Per stack (``S``, environment ``E``, account ``A``):
   ``pr.yml`` and reads metadata of environment ``E``; secret values and decryption are denied.
 * ``makini-infra-boundary`` (one per account) is the ceiling of every role the program creates: the
   data-plane actions of makini-infra's runtime roles on the resources of the role's *own* environment
-  (``${aws:PrincipalTag/environment}``), nothing else (no IAM, no Lambda, no STS).
+  (``${aws:PrincipalTag/environment}``), nothing else (no IAM, no STS, no Lambda but invoking the environment's
+  own functions).
 
 Condition keys used, from the Service Authorization Reference / IAM User Guide:
 ``iam:PermissionsBoundary`` (CreateRole, PutRolePermissionsBoundary, Put/DeleteRolePolicy,
@@ -157,6 +158,33 @@ def boundary_policy(account_id: str, partition: str = "aws") -> Document:
                     "secretsmanager:UpdateSecretVersionStage",
                 ],
                 "Resource": _arn(p, "secretsmanager", "*", a, f"secret:makini/{env}/*"),
+            },
+            {
+                # The keeper of run-time secrets (components/aws/keeper.py): look up and put the class's policy on
+                # a run-time token and configure its rotation; its own policy names the run-time classes exactly.
+                "Sid": "GovernRuntimeSecretsOfOwnEnvironment",
+                "Effect": "Allow",
+                "Action": [
+                    "secretsmanager:GetResourcePolicy",
+                    "secretsmanager:PutResourcePolicy",
+                    "secretsmanager:RotateSecret",
+                ],
+                "Resource": _arn(p, "secretsmanager", "*", a, f"secret:makini/{env}/connections/*"),
+            },
+            {
+                # ListSecrets has no resource type (Service Authorization Reference): only "*" matches it.
+                "Sid": "ListSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:ListSecrets",
+                "Resource": "*",
+            },
+            {
+                # RotateSecret's caller must be allowed to invoke the rotation function; the onboarding identity
+                # (when the program creates its role) invokes the keeper. Never another environment's function.
+                "Sid": "InvokeFunctionsOfOwnEnvironment",
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": _arn(p, "lambda", "*", a, f"function:makini-{env}-*"),
             },
             {
                 "Sid": "KeysOfOwnEnvironmentThroughServices",

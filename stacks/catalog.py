@@ -61,6 +61,7 @@ RESERVED_CONSUMER_NAMES = frozenset(
         "webhook-alarms",
         "webhook-dedupe",
         "keyvault",
+        "keeper",
     }
 )
 

@@ -268,6 +268,15 @@ def reminder_role_name(environment: str) -> str:
     return f"makini-{environment}-rotation-reminders"
 
 
+def keeper_function_name(environment: str) -> str:
+    """The AWS Lambda (and its role) that governs the environment's run-time secrets (components/aws/keeper.py)."""
+    return f"makini-{environment}-keeper"
+
+
+def keeper_log_group_name(environment: str) -> str:
+    return f"/aws/lambda/{keeper_function_name(environment)}"
+
+
 # --------------------------------------------------------------------------------------------------
 # HashiCorp Vault
 

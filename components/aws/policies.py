@@ -47,6 +47,10 @@ REPLICATION_ACTIONS = (
     "secretsmanager:StopReplicationToReplica",
 )
 DELETE_ACTION = "secretsmanager:DeleteSecret"
+#: What the keeper of run-time secrets does to one (components/aws/keeper.py): configure its rotation and put
+#: its class's resource policy; a run-time token's policy spares it for these two actions only.
+KEEPER_WRITE_ACTION = "secretsmanager:RotateSecret"
+KEEPER_ADMINISTRATION_ACTION = "secretsmanager:PutResourcePolicy"
 #: Reads of metadata only (no value): left to IAM. Every other action that takes a secret is denied above
 #: to all but the principals named for it (tests/program/test_effective_access.py checks the list is whole).
 METADATA_ACTIONS = (
@@ -156,6 +160,7 @@ def secret_resource_policy(
     initial_version_id: str | None = None,
     production: bool = False,
     recovery_window_days: int | None = None,
+    keeper_arns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Resource policy of one secret: every action that reads, writes, administers, deletes or copies it
     is denied to every principal but the ones named for it, whatever their identity policies say (same
@@ -174,14 +179,17 @@ def secret_resource_policy(
     - deletion: the deployers (not in production) and the break-glass principals; deleting without the
       recovery window (``ForceDeleteWithoutRecovery``) or with a shorter window than the environment's:
       the break-glass principals only;
-    - replication to other regions: the break-glass principals only.
+    - replication to other regions: the break-glass principals only;
+    - with ``keeper_arns`` (a run-time token's policy, put by the environment's keeper, components/aws/keeper.py):
+      the keeper may also put this policy again (``PutResourcePolicy``) and configure rotation
+      (``RotateSecret``), nothing else, so it can bring the secret back to its class's document after a change.
 
     ``secret_arn`` is checked but not named: every statement applies to the secret the policy is attached
     to (:data:`THIS_SECRET`). Metadata reads (:data:`METADATA_ACTIONS`) stay with IAM.
     """
     if not secret_arn.startswith("arn:") or ":secret:" not in secret_arn:
         raise ValueError(f"not a Secrets Manager secret ARN: {secret_arn!r}")
-    every = [*reader_arns, *writer_arns, *operator_arns, *deployer_arns, *break_glass_arns, *drift_arns]
+    every = [*reader_arns, *writer_arns, *operator_arns, *deployer_arns, *break_glass_arns, *drift_arns, *keeper_arns]
     if any(not isinstance(a, str) or not a.startswith("arn:") or "*" in a or "?" in a for a in every):
         raise ValueError("principals in a secret's resource policy must be exact ARNs (no wildcards, no empty string)")
     current_readers = [*reader_arns, *writer_arns, *(drift_arns if drift_reads_current else ())]
@@ -212,9 +220,27 @@ def secret_resource_policy(
                 {"StringNotEquals": {"secretsmanager:VersionId": initial_version_id}},
             ),
         ]
+    writers = [*writer_arns, *operator_arns, *deployer_arns]
+    administrators = [*deployer_arns, *break_glass_arns]
+    if not keeper_arns:
+        statements += [
+            _deny("DenyWriteOutsideWriters", WRITE_ACTIONS, writers),
+            _deny("DenyAdministrationOutsideDeployers", ADMINISTRATION_ACTIONS, administrators),
+        ]
+    else:
+        # The same two denies, with the keeper spared for exactly the two actions it performs.
+        kept_write, kept_admin = (KEEPER_WRITE_ACTION,), (KEEPER_ADMINISTRATION_ACTION,)
+        statements += [
+            _deny("DenyWriteOutsideWriters", [a for a in WRITE_ACTIONS if a not in kept_write], writers),
+            _deny("DenyRotationSetupOutsideWritersAndKeeper", kept_write, [*writers, *keeper_arns]),
+            _deny(
+                "DenyAdministrationOutsideDeployers",
+                [a for a in ADMINISTRATION_ACTIONS if a not in kept_admin],
+                administrators,
+            ),
+            _deny("DenyPolicyOutsideDeployersAndKeeper", kept_admin, [*administrators, *keeper_arns]),
+        ]
     statements += [
-        _deny("DenyWriteOutsideWriters", WRITE_ACTIONS, [*writer_arns, *operator_arns, *deployer_arns]),
-        _deny("DenyAdministrationOutsideDeployers", ADMINISTRATION_ACTIONS, [*deployer_arns, *break_glass_arns]),
         _deny(
             "DenyDeletionOutsideDeployers" if not production else "DenyDeletionInProduction",
             [DELETE_ACTION],
