@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stacks.limits import PolicyTooLarge, refuse_oversized_role, split_policy
-from stacks.naming import receiver_role_name, reminder_role_name, rotation_role_name
+from stacks.naming import keeper_function_name, receiver_role_name, reminder_role_name, rotation_role_name
 
 from .model import (
     CI_ROLE_PREFIX,
@@ -50,8 +50,9 @@ Document = dict[str, Any]
 #: Services the program's roles are passed to: the Lambda functions' roles, the reminder scheduler's.
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
-#: Principals the program lets invoke its functions (lambda:AddPermission).
-INVOKING_SERVICES = ("apigateway.amazonaws.com", "secretsmanager.amazonaws.com")
+#: Principals the program lets invoke its functions (lambda:AddPermission): the webhook API, Secrets Manager
+#: (rotation), EventBridge (the keeper's sweep schedule); and the stack's onboarding role (the keeper), by ARN.
+INVOKING_SERVICES = ("apigateway.amazonaws.com", "events.amazonaws.com", "secretsmanager.amazonaws.com")
 #: Never allowed to a preview role: reading a secret's value or decrypting.
 PREVIEW_DENIED_ACTIONS = (
     "secretsmanager:GetSecretValue",
@@ -268,6 +269,8 @@ def deploy_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
     r = stack.aws_region or "*"
     boundary = boundary_arn(a, p)
     program_roles = _roles(p, a, stack.program_role_names())
+    onboarding = stack.onboarding_role_arn(p)
+    invoking_roles = [onboarding] if onboarding is not None else []
     policy_arns = [f"arn:{p}:iam::{a}:policy/{n}" for n in stack.consumer_policy_names()]
     created_policy = {
         f"arn:{p}:iam::{a}:role/makini-{e}-{c}": [f"arn:{p}:iam::{a}:policy/{n}" for n in stack.policy_names_of(c)]
@@ -495,7 +498,7 @@ def deploy_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
             "Sid": "PassFunctionRolesToLambdaOnly",
             "Effect": "Allow",
             "Action": "iam:PassRole",
-            "Resource": _roles(p, a, [rotation_role_name(e), receiver_role_name(e)]),
+            "Resource": _roles(p, a, [rotation_role_name(e), receiver_role_name(e), keeper_function_name(e)]),
             "Condition": {"StringEquals": {"iam:PassedToService": LAMBDA_SERVICE}},
         },
         {
@@ -594,7 +597,7 @@ def deploy_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
             "Effect": "Allow",
             "Action": "lambda:AddPermission",
             "Resource": _arn(p, "lambda", r, a, f"function:makini-{e}-*"),
-            "Condition": {"StringEquals": {"lambda:Principal": list(INVOKING_SERVICES)}},
+            "Condition": {"StringEquals": {"lambda:Principal": [*INVOKING_SERVICES, *invoking_roles]}},
         },
         {
             "Sid": "QueuesOfThisEnvironment",

@@ -44,6 +44,7 @@ from stacks.load import load_stack_config
 from stacks.naming import (
     consumer_read_policy_name,
     consumer_role_name,
+    keeper_function_name,
     onboarding_policy_name,
     receiver_role_name,
     reminder_role_name,
@@ -240,9 +241,21 @@ class DeliveryStack:
     def program_role_names(self) -> tuple[str, ...]:
         """Every IAM role the program may create for this stack (all carry the boundary)."""
         env = self.environment
-        names = {rotation_role_name(env), reminder_role_name(env), receiver_role_name(env)}
+        names = {rotation_role_name(env), reminder_role_name(env), receiver_role_name(env), keeper_function_name(env)}
         names.update(consumer_role_name(env, c) for c in self.created_consumer_roles)
         return tuple(sorted(names))
+
+    def onboarding_role_arn(self, partition: str = "aws") -> str | None:
+        """The onboarding identity's AWS role (created or configured), which may invoke the keeper; None without one."""
+        consumer = self.onboarding_consumer
+        if consumer is None or self.aws_account_id is None:
+            return None
+        for external in self.external_consumer_roles:
+            if external.consumer == consumer:
+                return external.role_arn
+        if consumer in self.created_consumer_roles:
+            return f"arn:{partition}:iam::{self.aws_account_id}:role/{consumer_role_name(self.environment, consumer)}"
+        return None
 
     def consumer_policy_names(self) -> tuple[str, ...]:
         """The customer-managed read policies the program creates (one per AWS consumer)."""

@@ -127,6 +127,14 @@ def access_matrix_section(cfg: StackConfig, run: ProgramRun) -> Section:
             )
             + "."
         )
+        keeper = run.outputs.get("awsKeeperFunctionName")
+        if keeper is not None and catalog.runtime_classes:
+            notes.append(
+                f"Run-time classes on AWS ({', '.join(c.name for c in catalog.runtime_classes)}) are kept by the Lambda "
+                f"{keeper}: when the onboarding service invokes it after a create, and on its sweep schedule, each "
+                "run-time token gets its class's resource policy (the readers above; nobody else reads it) and, when "
+                "tokens rotate, rotation with the environment's function."
+            )
         empty = [c.name for c in catalog.classes if not counts[c.name]]
         if empty:
             notes.append(

@@ -88,6 +88,13 @@ OUTPUTS: tuple[OutputDoc, ...] = (
     _o("awsKmsKeyArn", S, "aws", "The environment's customer-managed KMS key (every secret is encrypted with it)."),
     _o("awsSecretArns", M, "aws", "Secrets Manager secret ARNs (names `makini/<env>/<path>`).", PATH),
     _o(
+        "awsKeeperFunctionName",
+        S,
+        "aws, run-time classes",
+        "The Lambda that gives each run-time token its class's resource policy and rotation: the onboarding service "
+        "invokes it with the new secret's ARN right after it creates one (`AwsPlace(..., keeper=...)`).",
+    ),
+    _o(
         "awsRotationFunctionArn",
         S,
         "aws, rotation enabled",

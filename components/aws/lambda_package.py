@@ -1,4 +1,4 @@
-"""Code packages for the AWS Lambda functions (webhook receiver, Secrets Manager rotation).
+"""Code packages for the AWS Lambda functions (webhook receiver, Secrets Manager rotation, run-time secrets' keeper).
 
 The Lambda counterpart of :class:`components.azure.function_package.FunctionPackageSpec`: one spec per
 function says which files of ``functions/<package>/`` it runs, its handler and its runtime, and the
@@ -68,3 +68,10 @@ ROTATION_LAMBDA = LambdaPackage(
 )
 #: Where the rotation packages carry the deployment's bindings (functions/rotation/bindings.py, PACKAGED_FILE).
 BINDINGS_FILE = "rotation/bindings.json"
+#: The keeper of run-time secrets: aws_lambda -> governance, and the shared JSON logger. The program adds the
+#: deployment's ``keeper/settings.json`` (components.aws.keeper_policies.KEEPER_SETTINGS_FILE).
+KEEPER_LAMBDA = LambdaPackage(
+    package="keeper",
+    modules=("__init__.py", "aws_lambda.py", "governance.py"),
+    shared=("jsonlog.py",),
+)

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from components.aws.access import ConsumerAccess, ConsumerAccessArgs, ConsumerGrant, OnboardingGrant
 from components.aws.identity import ConsumerRoles, ConsumerRolesArgs
+from components.aws.keeper import RuntimeClassAccess, SecretKeeper, SecretKeeperArgs
 from components.aws.policies import class_token_pattern
 from components.aws.rotation import Reminder, TokenRotation, TokenRotationArgs, rotation_role
 from components.aws.store import SecretStore, SecretStoreArgs, StoreSecretArgs
@@ -71,6 +72,8 @@ class AwsBackend:
         self.webhook = self._webhook() if self.webhook_role is not None else None
         # After the receiver: rotation alarms go to its alarm topic when there is one.
         self.rotation = self._rotation() if self.rotation_role is not None else None
+        # After rotation: run-time tokens get the rotation function, and its alarms' topic.
+        self.keeper = self._keeper()
         # Last: consumers of the webhook queue are granted on the queue the endpoint created.
         self.access = self._access()
 
@@ -230,6 +233,51 @@ class AwsBackend:
             opts=ctx.opts(),
         )
 
+    # -- run-time secrets -------------------------------------------------------------------------
+
+    def _keeper(self) -> SecretKeeper | None:
+        """The keeper of the run-time classes' tokens (issue 19): when the environment takes run-time connections
+        and its onboarding identity is on AWS."""
+        ctx, cfg = self.ctx, self.ctx.config
+        catalog, arns = ctx.catalog, self.consumer_arns()
+        onboarding = catalog.onboarding_identity
+        if onboarding is None or onboarding not in arns or not catalog.classes_created_by(onboarding):
+            return None
+        system, aws_cfg, r = self.system_arns, cfg.aws, cfg.rotation
+        rotation = self.rotation.function_arn if self.rotation is not None else None
+        return SecretKeeper(
+            f"{ctx.name}-aws-keeper",
+            SecretKeeperArgs(
+                environment=cfg.environment,
+                production=cfg.production,
+                classes=[
+                    RuntimeClassAccess(
+                        name=c.name,
+                        reader_arns=[arns[n] for n in c.readers if n in arns],
+                        writer_arns=[system[i] for i in c.writers if i in system],
+                    )
+                    for c in catalog.classes_created_by(onboarding)
+                ],
+                onboarding_role_arn=arns[onboarding],
+                deployer_arns=self.store.deployer_arns,
+                operator_arns=aws_cfg.operator_arns if aws_cfg else (),
+                break_glass_arns=aws_cfg.break_glass_arns if aws_cfg else (),
+                drift_arns=aws_cfg.drift_arns if aws_cfg else (),
+                recovery_window_days=cfg.recovery_window_days,
+                rotation_function_arn=rotation,
+                period_days=r.connection_token_days if rotation is not None else None,
+                rotation_window=r.rotation_window,
+                log_retention_days=cfg.webhooks.log_retention_days(cfg.production),
+                permissions_boundary=self.permissions_boundary,
+                alarm_topic_arn=self.rotation.alarm_topic_arn
+                if self.rotation is not None
+                else (self.webhook.alarm_topic_arn if self.webhook is not None else None),
+                alarm_email=r.notify_email,
+                tags=ctx.tags,
+            ),
+            opts=ctx.opts(),
+        )
+
     # -- webhooks -----------------------------------------------------------------------------------
 
     def _webhook(self) -> WebhookEndpoint:
@@ -271,7 +319,10 @@ class AwsBackend:
     # -- outputs ------------------------------------------------------------------------------------
 
     def outputs(self) -> dict[str, object]:
-        return {"awsKmsKeyArn": self.store.kms_key_arn, "awsSecretArns": dict(self.store.secret_arns)}
+        out: dict[str, object] = {"awsKmsKeyArn": self.store.kms_key_arn, "awsSecretArns": dict(self.store.secret_arns)}
+        if self.keeper is not None:
+            out["awsKeeperFunctionName"] = self.keeper.function_name
+        return out
 
     def consumer_view(self, consumer: str) -> dict[str, object]:
         catalog, queue = self.ctx.catalog, self.webhook if self.ctx.config.consumers[consumer].webhook_queue else None

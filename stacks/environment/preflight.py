@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components.aws.keeper_policies import keeper_policy
 from components.aws.policies import (
     caller_principal_arn,
     consumer_read_policy,
@@ -45,10 +46,12 @@ from ..naming import (
     class_key_vault_name,
     consumer_read_policy_name,
     consumer_role_name,
+    keeper_function_name,
     key_vault_name,
     key_vault_secret_name,
     onboarding_policy_name,
     receiver_role_name,
+    rotation_function_name,
     rotation_role_name,
     vault_metadata_path,
     vault_mount,
@@ -238,6 +241,27 @@ def _aws(cfg: StackConfig, catalog: Catalog, target: Target) -> list[dict[str, A
                 name=onboarding_policy_name(env, onboarding),
                 policy=json.dumps(doc, sort_keys=True),
                 tags={**tags, "makini:consumer": onboarding},
+            )
+        )
+    runtime = [c.name for c in catalog.classes_created_by(onboarding)] if onboarding is not None else []
+    if onboarding is not None and onboarding in consumers and runtime:
+        rotates = SystemIdentity.ROTATION in system
+        function = f"arn:{target.partition}:lambda:{target.region}:{target.account_id}:function:"
+        doc = keeper_policy(
+            partition=target.partition,
+            region=target.region,
+            account_id=target.account_id,
+            environment=env,
+            classes=runtime,
+            rotation_function_arn=f"{function}{rotation_function_name(env)}" if rotates else None,
+        )
+        out.append(
+            _resource(
+                "aws:iam/rolePolicy:RolePolicy",
+                f"{name}-aws-keeper-policy",
+                name=keeper_function_name(env),
+                role=keeper_function_name(env),
+                policy=json.dumps(doc, sort_keys=True),
             )
         )
     if SystemIdentity.ROTATION in system:
