@@ -29,6 +29,7 @@ value, a retry recognises its own earlier write by it:
 from __future__ import annotations
 
 import json
+import logging
 import urllib.error
 import urllib.request
 import uuid
@@ -38,6 +39,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from . import places
+
+_log = logging.getLogger(__name__)
 
 #: ``created``: this call wrote the token; ``unchanged``: this request's earlier write was already there (a retry).
 Outcome = Literal["created", "unchanged"]
@@ -114,6 +117,12 @@ class AwsPlace:
     kms_key_arn: str
     recovery_window_days: int = 30
     backend: str = "aws"
+    #: The environment's keeper (stack output ``awsKeeperFunctionName``): invoked (asynchronously, with the new
+    #: secret's ARN only) right after a create, so the token gets its class's resource policy and rotation now
+    #: rather than at the keeper's next sweep. None: the sweep alone does it.
+    keeper: str | None = None
+    #: A boto3 Lambda client for the keeper's invoke (default: ``boto3.client("lambda")``).
+    keeper_client: Any = None
 
     def __post_init__(self) -> None:
         if not 7 <= self.recovery_window_days <= 30:
@@ -141,7 +150,7 @@ class AwsPlace:
         name = self._name(access_class, connection_id)
         tags = places.tags(self.environment, access_class, connection_id)
         try:
-            self.client.create_secret(
+            created = self.client.create_secret(
                 Name=name,
                 KmsKeyId=self.kms_key_arn,
                 SecretString=value,
@@ -150,6 +159,7 @@ class AwsPlace:
                 f"{self.environment}",
                 Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
             )
+            self._keep(created.get("ARN", name))
             return "created"
         except Exception as err:
             # an existing name: ResourceExistsException; one scheduled for deletion: InvalidRequestException
@@ -162,6 +172,27 @@ class AwsPlace:
         if presence in ("present", "deleted"):
             raise TokenExists(self.backend, name, deleted=presence == "deleted")
         raise StoreError(f"aws: could not create {name}: {code}")
+
+    def _keep(self, secret_id: str) -> None:
+        """Ask the keeper to govern the new secret now; a failed invoke only delays it to the next sweep."""
+        if self.keeper is None:
+            return
+        try:
+            client = self.keeper_client
+            if client is None:
+                import boto3  # noqa: PLC0415 - only services that name a keeper need the Lambda client
+
+                client = self.keeper_client = boto3.client("lambda")
+            client.invoke(
+                FunctionName=self.keeper, InvocationType="Event", Payload=json.dumps({"secretId": secret_id}).encode()
+            )
+        except Exception as err:
+            _log.warning(
+                "aws: keeper %s not invoked for %s (%s): its next sweep keeps it",
+                self.keeper,
+                secret_id,
+                _aws_code(err) or type(err).__name__,
+            )
 
     def delete(self, access_class: str, connection_id: str) -> Removal:
         name = self._name(access_class, connection_id)

@@ -313,3 +313,52 @@ def test_names_and_ids_agree_with_the_stack():
     assert name_in("makini/dev/x") == "makini/dev/x"
     assert name_in("arn:aws:s3:::bucket") == ""
     assert name_in(f"{PREFIX}x") == ""
+
+
+class KeeperAsLambda:
+    """A Lambda client whose ``invoke`` runs the keeper's handler in process (what an asynchronous invoke does)."""
+
+    def __init__(self, keeper: Keeper, fail: bool = False):
+        self.keeper, self.fail, self.invokes = keeper, fail, []
+
+    def invoke(self, **kwargs: Any) -> dict[str, Any]:
+        self.invokes.append(kwargs)
+        if self.fail:
+            raise RuntimeError("throttled")
+        event = json.loads(kwargs["Payload"])
+        aws_lambda._keeper = self.keeper
+        try:
+            aws_lambda.handler(event, None)
+        finally:
+            aws_lambda._keeper = None
+        return {"StatusCode": 202}
+
+
+def test_the_onboarding_client_invokes_the_keeper_right_after_it_creates_a_secret(aws):
+    sm, key, function, settings = aws
+    lam = KeeperAsLambda(Keeper(sm, settings))
+    place = AwsPlace(sm, ENV, key, keeper="makini-dev-keeper", keeper_client=lam)
+    request = str(uuid.uuid4())
+    value = json.dumps({"token": "t", "connection_id": "c"})
+    assert place.store("linked", "29000207611898", value, request) == "created"
+    arn = sm.describe_secret(SecretId="makini/dev/connections/linked/29000207611898/token")["ARN"]
+    assert [(i["FunctionName"], i["InvocationType"], json.loads(i["Payload"])) for i in lam.invokes] == [
+        ("makini-dev-keeper", "Event", {"secretId": arn})
+    ]
+    assert_kept(sm, arn, "linked", function)
+    # a retry of the same store is harmless: whether the backend reports it created or unchanged, the keeper (if
+    # asked again) finds nothing to change
+    assert place.store("linked", "29000207611898", value, request) in ("created", "unchanged")
+    assert Keeper(sm, settings).keep(arn)["policies_put"] == 0
+    assert_kept(sm, arn, "linked", function)
+
+
+def test_a_failed_keeper_invoke_does_not_fail_the_store(aws, caplog):
+    sm, key, _, settings = aws
+    lam = KeeperAsLambda(Keeper(sm, settings), fail=True)
+    place = AwsPlace(sm, ENV, key, keeper="makini-dev-keeper", keeper_client=lam)
+    value = json.dumps({"token": "secret-token-value", "connection_id": "c"})
+    assert place.store("linked", "1", value, str(uuid.uuid4())) == "created"
+    assert len(lam.invokes) == 1 and "next sweep" in caplog.text and "secret-token-value" not in caplog.text
+    # the sweep then keeps it
+    assert Keeper(sm, settings).sweep(now=time.time(), remaining_seconds=lambda: 900)["policies_put"] == 1
