@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .naming import KEEPER_SETTINGS_FILE
+
 IAM_QUOTAS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
 LAMBDA_QUOTAS = "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"
 SECRETS_MANAGER_QUOTAS = "https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html"
@@ -318,6 +320,17 @@ def _tags(resource: Mapping[str, Any]) -> dict[str, str] | None:
     return tags if isinstance(tags, dict) else None
 
 
+def _packaged_text(code: object, path: str) -> str | None:
+    """A generated file of a function's package: ``code`` is the program's archive (an object whose ``assets`` map
+    holds text assets, duck-typed: this module imports no Pulumi) or the preflight's ``{path: text}``."""
+    assets = code if isinstance(code, Mapping) else getattr(code, "assets", None)
+    if not isinstance(assets, Mapping) or path not in assets:
+        return None
+    item = assets[path]
+    text = item if isinstance(item, str) else getattr(item, "text", None)
+    return text if isinstance(text, str) else None
+
+
 def measure(resources: Iterable[Mapping[str, Any]], ctx: Context = Context()) -> list[Measurement]:
     """Every limit's value per resource (and per aggregate: role, function, subscription)."""
     out: list[Measurement] = []
@@ -369,6 +382,15 @@ def measure(resources: Iterable[Mapping[str, Any]], ctx: Context = Context()) ->
         elif typ == "aws:lambda/permission:Permission":
             permissions.setdefault(str(inputs.get("function")), []).append(lambda_permission_statement(inputs, ctx))
         elif typ == "aws:lambda/function:Function":
+            settings = _packaged_text(inputs.get("code"), KEEPER_SETTINGS_FILE)
+            if settings is not None:
+                # The keeper puts these on run-time tokens at run time: the same limit as a declared token's policy.
+                for access_class, entry in sorted(json.loads(settings)["classes"].items()):
+                    add(
+                        "aws.secretsmanager.resource-policy-size",
+                        f"{name} (run-time class {access_class}: each token's policy)",
+                        len(json.dumps(entry["resourcePolicy"], sort_keys=True)),
+                    )
             variables = (inputs.get("environment") or {}).get("variables") or {}
             if variables:
                 add(

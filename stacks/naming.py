@@ -273,6 +273,11 @@ def keeper_function_name(environment: str) -> str:
     return f"makini-{environment}-keeper"
 
 
+#: Where the keeper's package carries its settings (the run-time classes' resource policies, the rotation): the
+#: program writes it (components/aws/keeper.py), the function reads it, the limits model measures its documents.
+KEEPER_SETTINGS_FILE = "keeper/settings.json"
+
+
 def keeper_log_group_name(environment: str) -> str:
     return f"/aws/lambda/{keeper_function_name(environment)}"
 

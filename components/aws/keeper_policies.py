@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stacks.naming import aws_secret_name, keeper_log_group_name
+from stacks.naming import KEEPER_SETTINGS_FILE, aws_secret_name, keeper_log_group_name
 
 from .policies import (
     KEEPER_ADMINISTRATION_ACTION,
@@ -22,8 +22,7 @@ from .policies import (
     secret_resource_policy,
 )
 
-#: Where the keeper's package carries its settings (functions/keeper/aws_lambda.py, SETTINGS_FILE).
-KEEPER_SETTINGS_FILE = "keeper/settings.json"
+__all__ = ["KEEPER_SETTINGS_FILE", "keeper_policy", "keeper_settings", "runtime_class_resource_policy"]
 #: Metadata the keeper reads of a run-time token: its rotation (DescribeSecret) and its policy; never a value.
 KEEPER_LOOKUP_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy")
 #: Never, on any secret, whatever another policy of the role says: values, versions, deletion, tags, replication,

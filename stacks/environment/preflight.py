@@ -23,7 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.aws.keeper_policies import keeper_policy
+from components.aws.keeper_policies import (
+    KEEPER_SETTINGS_FILE,
+    keeper_policy,
+    keeper_settings,
+    runtime_class_resource_policy,
+)
 from components.aws.policies import (
     caller_principal_arn,
     consumer_read_policy,
@@ -262,6 +267,39 @@ def _aws(cfg: StackConfig, catalog: Catalog, target: Target) -> list[dict[str, A
                 name=keeper_function_name(env),
                 role=keeper_function_name(env),
                 policy=json.dumps(doc, sort_keys=True),
+            )
+        )
+        # The resource policy the keeper puts on each run-time class's tokens (a declared token's limit).
+        policies = {
+            c.name: runtime_class_resource_policy(
+                prefix,
+                c.name,
+                reader_arns=[consumers[r] for r in c.readers if r in consumers],
+                writer_arns=[system[i] for i in c.writers if i in system],
+                creator_arns=[consumers[onboarding]],
+                keeper_arn=target.role_arn(keeper_function_name(env)),
+                operator_arns=operators,
+                deployer_arns=deployers,
+                break_glass_arns=break_glass,
+                drift_arns=drift,
+                production=cfg.production,
+                recovery_window_days=cfg.recovery_window_days,
+            )
+            for c in catalog.classes_created_by(onboarding)
+        }
+        settings = keeper_settings(
+            environment=env,
+            policies=policies,
+            rotation_function_arn=None,
+            period_days=None,
+            rotation_window=None,
+        )
+        out.append(
+            _resource(
+                "aws:lambda/function:Function",
+                f"{name}-aws-keeper-function",
+                name=keeper_function_name(env),
+                code={KEEPER_SETTINGS_FILE: json.dumps(settings, sort_keys=True)},
             )
         )
     if SystemIdentity.ROTATION in system:

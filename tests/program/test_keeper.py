@@ -246,3 +246,33 @@ def test_the_kept_policy_decides_like_a_declared_token_of_the_class_but_for_the_
     assert {a for w, a in allowed if w == onboarding} == set(
         WRITE_ACTIONS
     )  # its identity policy then allows only PutSecretValue
+
+
+# --------------------------------------------------------------------------------------------------
+# The limits model: the documents the keeper puts count against Secrets Manager's resource-policy limit
+
+
+def test_the_limits_model_measures_each_run_time_class_policy(dev):
+    from infra.plan import plan_resources
+    from stacks.limits import measure
+
+    found = [m for m in measure(plan_resources(dev)) if "run-time class linked" in m.resource]
+    assert [(m.limit_id, m.limit) for m in found] == [("aws.secretsmanager.resource-policy-size", 20480)]
+    assert found[0].value == len(json.dumps(settings(dev)["classes"]["linked"]["resourcePolicy"], sort_keys=True))
+
+
+def test_a_run_time_class_policy_over_the_limit_is_refused_before_anything_is_registered():
+    from infra.offline import OfflineMocks, RecordingMonitor, run_program
+    from tests.support import flatten
+
+    c = with_account(runtime_config("dev"))
+    # The operators appear twice in a run-time token's policy (writes, and the rotation setup the keeper shares)
+    # and once in a declared token's: ~13 KB there, over 20,480 characters here.
+    c["makini:aws"] = {"operatorArns": [role(f"operator-{i:03d}-with-a-long-role-name") for i in range(170)]}
+    monitor = RecordingMonitor(OfflineMocks())
+    with pytest.raises(pulumi.RunError) as info:
+        run_program("dev", flatten(c), monitor=monitor)
+    message = str(info.value)
+    assert "Secrets Manager" in message and "run-time class linked" in message, message
+    assert "makini-dev-aws-connections-standard-globex-mx-token-policy" not in message  # the declared ones fit
+    assert [r.type for r in monitor.records.values()] == ["pulumi:pulumi:Stack"]
