@@ -56,7 +56,7 @@ class SecretKeeperArgs:
     environment: str
     production: bool
     classes: Sequence[RuntimeClassAccess]
-    #: The onboarding identity's role: it creates the tokens, may put new values, and invokes the keeper.
+    #: The onboarding identity's role: it creates the tokens, schedules their deletion, and invokes the keeper.
     onboarding_role_arn: pulumi.Input[str]
     #: The store's deployers (the configured ones and whoever runs pulumi up), as its secrets' policies name them.
     deployer_arns: pulumi.Input[Sequence[str]]

@@ -138,14 +138,15 @@ def runtime_class_resource_policy(
     """The resource policy of every token of a run-time class: the document a declared token of the class would
     get from the store (readers: the class's consumers; writers: the rotation identity; the operators, deployers,
     break-glass and drift principals of the environment; the drift check reads current tokens), with two
-    additions a run-time token needs: its creators (the onboarding identity) may put a new value like an operator
-    (never read: their identity policy denies it too), and the keeper may put this policy again and configure
-    rotation (nothing else). ``prefix`` is :func:`secret_arn_prefix` of the environment."""
+    additions a run-time token needs: its creators (the onboarding identity) may schedule its deletion when the
+    customer disconnects (the recovery-window denies still bind them; they never read or write a value), and the
+    keeper may put this policy again and configure rotation (nothing else). ``prefix`` is
+    :func:`secret_arn_prefix` of the environment."""
     return secret_resource_policy(
         f"{prefix}connections/{access_class}/",
         reader_arns,
         writer_arns,
-        [*operator_arns, *creator_arns],
+        operator_arns,
         deployer_arns,
         break_glass_arns=break_glass_arns,
         drift_arns=drift_arns,
@@ -153,6 +154,7 @@ def runtime_class_resource_policy(
         production=production,
         recovery_window_days=recovery_window_days,
         keeper_arns=[keeper_arn],
+        deleter_arns=creator_arns,
     )
 
 

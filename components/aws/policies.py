@@ -161,6 +161,7 @@ def secret_resource_policy(
     production: bool = False,
     recovery_window_days: int | None = None,
     keeper_arns: Sequence[str] = (),
+    deleter_arns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Resource policy of one secret: every action that reads, writes, administers, deletes or copies it
     is denied to every principal but the ones named for it, whatever their identity policies say (same
@@ -182,14 +183,25 @@ def secret_resource_policy(
     - replication to other regions: the break-glass principals only;
     - with ``keeper_arns`` (a run-time token's policy, put by the environment's keeper, components/aws/keeper.py):
       the keeper may also put this policy again (``PutResourcePolicy``) and configure rotation
-      (``RotateSecret``), nothing else, so it can bring the secret back to its class's document after a change.
+      (``RotateSecret``), nothing else, so it can bring the secret back to its class's document after a change;
+    - with ``deleter_arns`` (a run-time token's onboarding identity, which schedules a disconnected customer's
+      token for deletion): spared the deletion deny (production included), never the recovery-window ones.
 
     ``secret_arn`` is checked but not named: every statement applies to the secret the policy is attached
     to (:data:`THIS_SECRET`). Metadata reads (:data:`METADATA_ACTIONS`) stay with IAM.
     """
     if not secret_arn.startswith("arn:") or ":secret:" not in secret_arn:
         raise ValueError(f"not a Secrets Manager secret ARN: {secret_arn!r}")
-    every = [*reader_arns, *writer_arns, *operator_arns, *deployer_arns, *break_glass_arns, *drift_arns, *keeper_arns]
+    every = [
+        *reader_arns,
+        *writer_arns,
+        *operator_arns,
+        *deployer_arns,
+        *break_glass_arns,
+        *drift_arns,
+        *keeper_arns,
+        *deleter_arns,
+    ]
     if any(not isinstance(a, str) or not a.startswith("arn:") or "*" in a or "?" in a for a in every):
         raise ValueError("principals in a secret's resource policy must be exact ARNs (no wildcards, no empty string)")
     current_readers = [*reader_arns, *writer_arns, *(drift_arns if drift_reads_current else ())]
@@ -244,7 +256,7 @@ def secret_resource_policy(
         _deny(
             "DenyDeletionOutsideDeployers" if not production else "DenyDeletionInProduction",
             [DELETE_ACTION],
-            [*break_glass_arns] if production else [*deployer_arns, *break_glass_arns],
+            [*break_glass_arns, *deleter_arns] if production else [*deployer_arns, *break_glass_arns, *deleter_arns],
         ),
         _deny(
             "DenyDeletionWithoutRecovery",

@@ -207,9 +207,11 @@ def test_the_class_policy_reads_are_the_class_readers_and_rotation_only():
         assert on_secret(reader, "secretsmanager:GetSecretValue").allowed
     for other in (ONBOARDING, KEEPER, DEPLOYER, f"arn:aws:iam::{ACCOUNT}:role/Admin"):
         assert on_secret(other, "secretsmanager:GetSecretValue").outcome is Outcome.EXPLICIT_DENY, other
-    # the onboarding identity puts a new value for a customer who reconnected, never more
-    assert on_secret(ONBOARDING, "secretsmanager:PutSecretValue").allowed
-    for action in ("secretsmanager:PutResourcePolicy", "secretsmanager:TagResource", "secretsmanager:DeleteSecret"):
+    # the onboarding identity schedules a disconnected customer's deletion (in production too), within the window
+    assert on_secret(ONBOARDING, "secretsmanager:DeleteSecret", {"secretsmanager:RecoveryWindowInDays": 30}).allowed
+    for context in ({"secretsmanager:RecoveryWindowInDays": 7}, {"secretsmanager:ForceDeleteWithoutRecovery": True}):
+        assert on_secret(ONBOARDING, "secretsmanager:DeleteSecret", context).outcome is Outcome.EXPLICIT_DENY
+    for action in ("secretsmanager:PutResourcePolicy", "secretsmanager:TagResource", "secretsmanager:PutSecretValue"):
         assert on_secret(ONBOARDING, action).outcome is Outcome.EXPLICIT_DENY, action
     # nobody else administers it: an admin role is denied putting another policy
     admin = f"arn:aws:iam::{ACCOUNT}:role/Admin"

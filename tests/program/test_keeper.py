@@ -243,9 +243,7 @@ def test_the_kept_policy_decides_like_a_declared_token_of_the_class_but_for_the_
         if evaluate(Request(who, action, runtime_arn("dev")), identity_policies=[ADMIN], resource_policy=kept).allowed
     }
     assert {a for w, a in allowed if w == keeper} == {"secretsmanager:PutResourcePolicy", "secretsmanager:RotateSecret"}
-    assert {a for w, a in allowed if w == onboarding} == set(
-        WRITE_ACTIONS
-    )  # its identity policy then allows only PutSecretValue
+    assert {a for w, a in allowed if w == onboarding} == {"secretsmanager:DeleteSecret"}  # a disconnect
 
 
 # --------------------------------------------------------------------------------------------------
