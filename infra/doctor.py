@@ -8,7 +8,12 @@ obtains a system token (``POST /link/token``), lists every page of Makini's conn
 (``GET /api/system/connections``) and compares them with the declared connections: declared but
 missing or not active, listed but undeclared, system/platform mismatches. It then reads each stored
 connection token and asks Makini about it with the cheap call ``GET /api/integrations/current``
-(works; ``sync_status`` fail or error; 401), and computes the credits in use against the pool. The
+(works; ``sync_status`` fail or error; 401), and computes the credits in use against the pool. Run-time
+connections (issue 19): it lists the names stored in each run-time class on each backend (never a value: AWS
+``ListSecrets`` with a name-prefix filter, the class's Key Vault's secret properties, Vault ``LIST`` on the
+class's ``metadata/`` folder), counts those Makini lists against the pool, and flags a token whose connection
+Makini does not list or lists as not active (schedule its deletion), one stored in two classes or on one backend
+but not another, and a connection Makini lists that has no token stored anywhere. The
 rules are in :mod:`stacks.drift`; secret locations come from :mod:`stacks.locations`; stores are read
 through :mod:`infra.stores`; Makini is called through the rotation functions' client, with the same
 host pin (only ``https://api.makini.io``), bounded concurrency and retries that honour ``Retry-After``
@@ -66,7 +71,7 @@ from stacks.drift import (
     Verdict,
     compare,
 )
-from stacks.locations import BACKEND_TITLES, SecretLocation, locate
+from stacks.locations import BACKEND_TITLES, SecretLocation, locate, locate_runtime_class
 
 from .cli import make_parser, unexpected
 from .offline import PROJECT, StackFileError, load_stack_file
@@ -149,6 +154,8 @@ class Facts:
     tokens: dict[str, list[TokenCheck]] = field(default_factory=dict)
     listed: list[dict[str, Any]] = field(default_factory=list)
     system_token: str | None = None
+    #: Run-time class -> backend -> connection ids whose tokens are stored there (each pair that could be listed).
+    runtime: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
 class _RetryCounter(logging.Handler):
@@ -326,6 +333,33 @@ class Doctor:
                 f"Makini stopped answering: {BREAKER_THRESHOLD} token checks in a row failed, the rest were skipped"
             )
 
+    # -- 4. the run-time classes' names, on every backend (never a value) -------------------------------
+
+    def list_runtime(self) -> None:
+        classes = sorted(n for n, c in self.cfg.access_classes.items() if c.runtime)
+        for access_class in classes:
+            per_backend = self.facts.runtime.setdefault(access_class, {})
+            for backend, reader in self.readers.items():
+                place = locate_runtime_class(
+                    self.cfg, access_class, backend, project=PROJECT, organization=self.organization
+                )
+                self.progress.show(
+                    f"doctor {self.stack}: listing run-time class {access_class} on {backend}", force=True
+                )
+                try:
+                    names = reader.list_names(place)
+                except StoreError as err:
+                    self.facts.unchecked.append(f"run-time class {access_class}: could not list the tokens: {err}")
+                    continue
+                ids = [place.connection_of(n) for n in names]
+                strays = sum(i is None for i in ids)
+                if strays:
+                    self.facts.notes.append(
+                        f"run-time class {access_class}: {strays} name(s) in {place} are not run-time tokens "
+                        "(connections/<class>/<makini connection id>/token) and were ignored"
+                    )
+                per_backend[backend] = [i for i in ids if i is not None]
+
     def run(self) -> DriftReport | None:
         if not self.readers:
             return None
@@ -337,6 +371,8 @@ class Doctor:
             return None
         if not self.list_connections(token):
             return None
+        if self.only is None:
+            self.list_runtime()
         if self.skip_tokens:
             self.facts.notes.append("token checks skipped (--skip-tokens)")
         else:
@@ -352,6 +388,7 @@ class Doctor:
             attention=self.facts.attention,
             unchecked=self.facts.unchecked,
             notes=self.facts.notes,
+            runtime=self.facts.runtime,
         )
 
 
@@ -360,6 +397,8 @@ class Doctor:
 
 
 def _tokens_cell(row: ConnectionRow) -> str:
+    if row.runtime:
+        return "; ".join(f"{c}: {', '.join(b)} (names)" for c, b in row.runtime_dict().items())
     if not row.tokens:
         return "-" if row.declared else "(undeclared)"
     return ", ".join(f"{t.backend} {t.state.value}" for t in row.tokens)
@@ -369,7 +408,8 @@ _ORDER = {Verdict.ATTENTION: 0, Verdict.UNCHECKED: 1, Verdict.OK: 2}
 
 
 def _sorted_rows(report: DriftReport) -> list[ConnectionRow]:
-    return sorted(report.rows, key=lambda r: (_ORDER[r.verdict], r.key is None, r.key or "", r.makini_id or ""))
+    kinds = {"declared": 0, "undeclared": 1, "runtime": 2}
+    return sorted(report.rows, key=lambda r: (_ORDER[r.verdict], kinds[r.kind], r.key or "", r.makini_id or ""))
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -387,7 +427,7 @@ HEADERS = ("connection", "makini id", "in makini", "integration", "tokens", "ver
 
 def _cells(row: ConnectionRow) -> list[str]:
     return [
-        row.key or "(undeclared)",
+        row.key or ("(run-time)" if row.runtime else "(undeclared)"),
         row.makini_id or "-",
         (row.makini.status or "?") if row.makini else ("missing" if row.declared and row.makini_id else "-"),
         (row.makini.integration if row.makini else "") or "-",
@@ -401,9 +441,18 @@ def _credits_line(report: DriftReport) -> str | None:
     if c is None:
         return None
     in_use = f"{c.minimum}" if c.minimum == c.maximum else f"{c.minimum} to {c.maximum}"
-    return f"Credits: {in_use} in use at Makini (the stack declares {c.declared}), pool {c.pool}" + (
+    runtime = f"; {c.runtime} run-time connection(s) of unknown tier" if c.runtime else ""
+    return f"Credits: {in_use} in use at Makini (the stack declares {c.declared}{runtime}), pool {c.pool}" + (
         " -- OVER THE POOL" if c.over_pool else ""
     )
+
+
+def _runtime_phrase(report: DriftReport) -> str:
+    """``N run-time connection(s) stored (T name(s) listed); `` when the stack has run-time classes."""
+    if not report.runtime_classes:
+        return ""
+    counts = report.counts()
+    return f"{counts['runtime']} run-time connection(s) stored ({counts['runtime_tokens']} name(s) listed); "
 
 
 def _verdict_line(report: DriftReport) -> str:
@@ -423,7 +472,8 @@ def render_text(report: DriftReport, *, base_url: str, show_all: bool, limit: in
         f"Doctor: stack {report.stack} (environment {report.environment}), {scope}, against {base_url}; "
         f"stores: {', '.join(BACKEND_TITLES[b] for b in report.backends)}",
         f"Makini lists {counts['listed_by_makini']} connection(s); the stack declares {counts['declared']}; "
-        f"{counts['tokens_checked']} stored token(s) checked.",
+        + _runtime_phrase(report)
+        + f"{counts['tokens_checked']} stored token(s) checked.",
         "",
     ]
     rows = _sorted_rows(report)
@@ -461,7 +511,7 @@ def render_markdown(report: DriftReport, *, base_url: str, limit: int) -> str:
         f"## {icon} Doctor: {report.stack}",
         "",
         f"{_verdict_line(report)}. Makini ({base_url}) lists {counts['listed_by_makini']} connection(s); the stack "
-        f"declares {counts['declared']}; {counts['tokens_checked']} stored token(s) checked; "
+        f"declares {counts['declared']}; {_runtime_phrase(report)}{counts['tokens_checked']} stored token(s) checked; "
         f"{counts['attention']} need attention, {counts['unchecked']} could not be checked, "
         f"{counts['undeclared']} undeclared.",
         "",

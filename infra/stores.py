@@ -10,6 +10,10 @@ azure-keyvault-secrets for Azure Key Vault, hvac for Vault KV v2. ``read(locatio
 * or raises :class:`StoreError` when the store cannot be read (access denied, not signed in,
   unreachable, SDK missing), naming the location and why and how to fix it. Never a value.
 
+``list_names(place)`` lists the names stored in a run-time class's place (:class:`stacks.locations.RuntimeClassPlace`,
+names only, never a value: AWS ``ListSecrets`` with a name-prefix filter, Key Vault the class vault's secret
+properties, Vault ``LIST`` on the class's ``metadata/`` folder), or raises :class:`StoreError`.
+
 Locations come from :func:`stacks.locations.locate`; readers never build a path themselves. The
 credentials are the caller's own (the AWS default chain, ``DefaultAzureCredential``, ``VAULT_TOKEN`` /
 ``~/.vault-token`` or a workload JWT login), so a reader can do exactly what its caller may.
@@ -28,7 +32,7 @@ from functions.rotation.vault_rotator import ConfigError as VaultSettingsError
 from functions.rotation.vault_rotator import vault_client_from_env
 from functions.shared import jsonlog
 from stacks.config.model import StackConfig
-from stacks.locations import SecretLocation
+from stacks.locations import RuntimeClassPlace, SecretLocation
 
 from .offline import DEFAULT_REGION
 
@@ -58,6 +62,10 @@ class StoreReader(Protocol):
 
     def read(self, location: SecretLocation) -> str | None:
         """The value at ``location`` (text), None when none is stored, or :class:`StoreError`."""
+        ...
+
+    def list_names(self, place: RuntimeClassPlace) -> list[str]:
+        """Every name stored under ``place`` (names only), or :class:`StoreError`."""
         ...
 
 
@@ -104,6 +112,31 @@ class AwsSecretsReader:
             except (TypeError, UnicodeDecodeError):
                 value = ""
         return value if isinstance(value, str) else None
+
+    def list_names(self, place: RuntimeClassPlace) -> list[str]:
+        """``ListSecrets`` filtered by the name prefix, every page (a secret scheduled for deletion is not listed).
+        The filter is a case-insensitive prefix match, so each name is checked again here."""
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        names: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_secrets").paginate(
+                Filters=[{"Key": "name", "Values": [place.prefix]}], PaginationConfig={"PageSize": 100}
+            )
+            for page in pages:
+                names += [str(s.get("Name", "")) for s in page.get("SecretList", ())]
+        except ClientError as err:
+            error = err.response.get("Error", {})
+            code = str(error.get("Code", "ClientError"))
+            if code in ("AccessDeniedException", "AccessDenied"):
+                raise StoreError(
+                    f"{place} ({self.region}): access denied listing names; the identity running this needs "
+                    "secretsmanager:ListSecrets (names and tags only, never a value)"
+                ) from None
+            raise StoreError(f"{place} ({self.region}): {code}: {_short(error.get('Message', ''))}") from None
+        except BotoCoreError as err:
+            raise StoreError(f"{place} ({self.region}): {type(err).__name__}: {_short(err)}") from None
+        return [n for n in names if n.startswith(place.prefix)]
 
 
 def aws_reader(region: str, max_connections: int = 10) -> AwsSecretsReader:
@@ -184,6 +217,32 @@ class KeyVaultReader:
         value = getattr(secret, "value", None)
         return value if isinstance(value, str) else None
 
+    def list_names(self, place: RuntimeClassPlace) -> list[str]:
+        """The class vault's secret names (``list_properties_of_secrets``: properties only, never a value; a
+        deleted secret is not listed)."""
+        from azure.core.exceptions import (  # noqa: PLC0415
+            ClientAuthenticationError,
+            HttpResponseError,
+            ServiceRequestError,
+        )
+
+        try:
+            names = [str(p.name) for p in self._client(place.vault_url).list_properties_of_secrets()]
+        except ClientAuthenticationError as err:
+            raise StoreError(f"{place}: not signed in to Azure ({_short(err, 160)}); run `az login`") from None
+        except HttpResponseError as err:
+            status = getattr(err, "status_code", None)
+            message = _short(getattr(err, "message", None) or err, 200)
+            if status == 403:
+                raise StoreError(
+                    f"{place}: access denied listing names ({message}); the identity running this needs "
+                    "Microsoft.KeyVault/vaults/secrets/readMetadata/action on the class vault (Key Vault Reader)"
+                ) from None
+            raise StoreError(f"{place}: HTTP {status}: {message}") from None
+        except ServiceRequestError as err:
+            raise StoreError(f"{place}: the vault is unreachable ({_short(err, 200)})") from None
+        return [n for n in names if n.startswith(place.prefix)]
+
 
 def key_vault_reader() -> KeyVaultReader:
     try:
@@ -236,6 +295,29 @@ class VaultReader:
         if set(data) == {"value"} and isinstance(data["value"], str):
             return data["value"]
         return json.dumps(data)
+
+    def list_names(self, place: RuntimeClassPlace) -> list[str]:
+        """``LIST <mount>/metadata/<class prefix>``: each ``<id>/`` folder is the token ``<prefix><id><suffix>``
+        (the onboarding identity may create only there). A soft-deleted token keeps its metadata and is listed."""
+        import hvac.exceptions  # noqa: PLC0415
+        import requests  # noqa: PLC0415
+
+        where = f"{place}" + (f" at {self.address}" if self.address else "")
+        try:
+            answer = self.client.secrets.kv.v2.list_secrets(path=place.prefix, mount_point=place.container)
+        except hvac.exceptions.InvalidPath:
+            return []  # nothing stored under the prefix yet
+        except hvac.exceptions.Forbidden:
+            raise StoreError(
+                f"{where}: permission denied. The Vault token's policy must allow list on "
+                f"{place.container}/metadata/{place.prefix}"
+            ) from None
+        except hvac.exceptions.Unauthorized:
+            raise StoreError(f"{where}: the Vault token is missing, invalid or expired (vault login)") from None
+        except (hvac.exceptions.VaultError, requests.RequestException) as err:
+            raise StoreError(f"{where}: {type(err).__name__}: {_short(err, 200)}") from None
+        keys = ((answer or {}).get("data") or {}).get("keys") or []
+        return [f"{place.prefix}{k[:-1]}{place.suffix}" for k in keys if isinstance(k, str) and k.endswith("/")]
 
 
 def vault_address(cfg: StackConfig, provider_config: Mapping[str, str], env: Mapping[str, str]) -> str | None:

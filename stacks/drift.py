@@ -21,11 +21,19 @@ The rules, in the order they are applied to a declared connection:
 * a connection without ``makiniId`` cannot be matched with Makini's list (a note, not an alarm: the
   connection Makini lists for it then shows as undeclared, which is).
 
-A connection Makini lists that no ``makiniId`` declares is **undeclared**: it spends credits nobody
-manages. **Credits in use** are those of the declared connections Makini lists (their declared tier and
-deployment, :func:`stacks.credits.connection_credits`) plus, for undeclared ones whose tier nobody
-declared, a range from the cheapest to the dearest price in the tier table; more than the pool even at
-the cheapest is an alarm, possibly more is a note.
+**Run-time connections** (issue 19): the doctor lists the names stored in each run-time class on each backend
+(never a value), and each connection id found there is a row of its own. It needs attention when Makini does
+not list it (disconnected or deleted: its token should be scheduled for deletion) or lists it as not active;
+when it is stored in two classes (a connection belongs to one class: their readers differ); when a class holds
+it on one backend the stack uses but not on another (listed) one; and when a declared connection has the same
+``makiniId`` (a connection is declared or run-time, never both).
+
+A connection Makini lists that no ``makiniId`` declares and no run-time class holds is **undeclared**: nothing
+stored anywhere, it spends credits nobody manages. **Credits in use** are those of the declared connections
+Makini lists (their declared tier and deployment, :func:`stacks.credits.connection_credits`) plus, for the
+run-time and undeclared ones Makini lists, a range from the cheapest to the dearest price in the tier table:
+Makini's connection list gives no tier or deployment (``oas3_system.json``: key, name, status, integration,
+...), so nothing better is known; more than the pool even at the cheapest is an alarm, possibly more is a note.
 
 Exit codes (``infra.doctor``): 0 healthy; 3 something needs attention; 1 something could not be checked
 (this wins over 3: the picture is incomplete); 2 is bad input, decided before anything is compared.
@@ -153,10 +161,24 @@ class ConnectionRow:
     attention: tuple[str, ...] = ()
     unchecked: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: A run-time connection: every (run-time class, backend) whose store holds a token named for it.
+    runtime: tuple[tuple[str, str], ...] = ()
 
     @property
     def declared(self) -> bool:
         return self.key is not None
+
+    @property
+    def kind(self) -> str:
+        """``declared``, ``runtime`` (stored at run time, not declared) or ``undeclared`` (stored nowhere)."""
+        return "declared" if self.declared else "runtime" if self.runtime else "undeclared"
+
+    def runtime_dict(self) -> dict[str, list[str]]:
+        """Run-time class -> the backends holding the token."""
+        out: dict[str, list[str]] = {}
+        for access_class, backend in self.runtime:
+            out.setdefault(access_class, []).append(backend)
+        return out
 
     @property
     def verdict(self) -> Verdict:
@@ -171,6 +193,8 @@ class ConnectionRow:
             "key": self.key,
             "makini_id": self.makini_id,
             "declared": self.declared,
+            "kind": self.kind,
+            "runtime": self.runtime_dict(),
             "system": self.system,
             "tier": self.tier,
             "deployment": self.deployment,
@@ -196,14 +220,21 @@ class CreditsInUse:
     #: Cheapest and dearest price of one connection in the tier table (an undeclared one's tier is unknown).
     cheapest: int
     dearest: int
+    #: Run-time connections Makini lists (not declared): their tier is unknown too (Makini's list gives none).
+    runtime: int = 0
+
+    @property
+    def unpriced(self) -> int:
+        """Connections Makini lists whose tier nobody declared: run-time and undeclared ones."""
+        return self.undeclared + self.runtime
 
     @property
     def minimum(self) -> int:
-        return self.listed_declared + self.undeclared * self.cheapest
+        return self.listed_declared + self.unpriced * self.cheapest
 
     @property
     def maximum(self) -> int:
-        return self.listed_declared + self.undeclared * self.dearest
+        return self.listed_declared + self.unpriced * self.dearest
 
     @property
     def over_pool(self) -> bool:
@@ -221,6 +252,7 @@ class CreditsInUse:
             "in_use_max": self.maximum,
             "listed_declared": self.listed_declared,
             "undeclared_connections": self.undeclared,
+            "runtime_connections": self.runtime,
             "over_pool": self.over_pool,
         }
 
@@ -239,6 +271,8 @@ class DriftReport:
     only: str | None = None
     listed: int = 0
     backends: tuple[str, ...] = field(default_factory=tuple)
+    #: The stack's run-time classes (their names were listed when the whole stack was checked).
+    runtime_classes: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -260,7 +294,9 @@ class DriftReport:
             "ok": sum(r.verdict is Verdict.OK for r in declared),
             "attention": sum(r.verdict is Verdict.ATTENTION for r in self.rows),
             "unchecked": sum(r.verdict is Verdict.UNCHECKED for r in self.rows),
-            "undeclared": sum(not r.declared for r in self.rows),
+            "undeclared": sum(r.kind == "undeclared" for r in self.rows),
+            "runtime": sum(r.kind == "runtime" for r in self.rows),
+            "runtime_tokens": sum(len(r.runtime) for r in self.rows),
             "tokens_checked": sum(len(r.tokens) for r in declared),
         }
 
@@ -270,6 +306,7 @@ class DriftReport:
             "environment": self.environment,
             "scope": {"connection": self.only} if self.only else {"connection": None},
             "backends": list(self.backends),
+            "runtime_classes": list(self.runtime_classes),
             "exit_code": self.exit_code,
             "verdict": self.verdict,
             "summary": self.counts(),
@@ -368,6 +405,67 @@ def parse_listed(items: Iterable[object]) -> tuple[dict[str, MakiniConnection], 
     return out, unusable
 
 
+def _runtime_stored(runtime: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, list[tuple[str, str]]]:
+    """Connection id -> every (run-time class, backend) holding a token for it."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for access_class, per_backend in sorted(runtime.items()):
+        for backend, ids in per_backend.items():
+            for i in sorted(set(ids)):
+                out.setdefault(i, []).append((access_class, backend))
+    return out
+
+
+def _runtime_row(
+    connection_id: str,
+    where: Sequence[tuple[str, str]],
+    found: MakiniConnection | None,
+    runtime: Mapping[str, Mapping[str, Sequence[str]]],
+    backends: Sequence[str],
+    first_with_id: Mapping[str, str],
+) -> ConnectionRow:
+    """A connection whose token is stored in a run-time class (see the module doc for the rules)."""
+    classes = sorted({c for c, _ in where})
+    attention: list[str] = []
+    declared_as = first_with_id.get(connection_id)
+    if declared_as is not None:
+        attention.append(
+            f"also declared as connection {declared_as} (makiniId {connection_id}): a connection is declared or "
+            f"stored at run time, never both; schedule the run-time token's deletion in class {', '.join(classes)}"
+        )
+    if found is None:
+        attention.append(
+            f"not in Makini: no connection {connection_id} (disconnected or deleted), yet its token is stored in "
+            f"class {', '.join(classes)}: schedule its deletion within the recovery window (docs/operations.md, "
+            "'Onboarding customers at run time')"
+        )
+    elif not found.active:
+        attention.append(
+            f"not active in Makini (status {found.status or 'empty'!r}): if the customer disconnected, schedule its "
+            "token's deletion (docs/operations.md, 'Onboarding customers at run time')"
+        )
+    if len(classes) > 1:
+        attention.append(
+            f"stored in {len(classes)} run-time classes ({', '.join(classes)}): a connection belongs to one class "
+            "(each class has its own readers); schedule the deletion of the copy in the wrong class"
+        )
+    for access_class in classes:
+        holding = [b for c, b in where if c == access_class]
+        missing = [b for b in backends if b in runtime.get(access_class, {}) and b not in holding]
+        if missing:
+            attention.append(
+                f"class {access_class}: stored on {', '.join(holding)} but not on {', '.join(missing)}: every "
+                "backend the stack uses should hold it (store it again with the onboarding client, which writes "
+                "every backend)"
+            )
+    return ConnectionRow(
+        key=None,
+        makini_id=connection_id,
+        makini=found,
+        attention=tuple(attention),
+        runtime=tuple(where),
+    )
+
+
 def _price_range(table: Credits) -> tuple[int, int]:
     prices = [table.tier1, table.tier2, table.tier3]
     return min(prices), max(prices) * table.on_prem_multiplier
@@ -384,11 +482,16 @@ def compare(
     attention: Sequence[str] = (),
     unchecked: Sequence[str] = (),
     notes: Sequence[str] = (),
+    runtime: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> DriftReport:
     """The drift report of ``cfg`` against Makini's list and the token checks (by connection key).
 
-    With ``only`` (a declared connection key) the report covers that connection alone: no undeclared
-    rows and no credits, since one connection says nothing about the pool.
+    ``runtime``: run-time class -> backend -> the connection ids whose tokens are stored there, for each
+    (class, backend) that could be listed; a pair missing from it could not be listed (the caller says why in
+    ``unchecked``), so no connection is called missing there and an undeclared one is "could not check".
+
+    With ``only`` (a declared connection key) the report covers that connection alone: no undeclared or
+    run-time rows and no credits, since one connection says nothing about the pool.
     """
     listed, unusable = parse_listed(listed_items)
     stack_attention, stack_unchecked, stack_notes = list(attention), list(unchecked), list(notes)
@@ -405,23 +508,45 @@ def compare(
         raise ValueError(f"stack {stack!r} declares no connection {only!r}")
     rows = [_declared_row(c, listed, tokens.get(c.key, ()), first_with_id) for c in scope]
     credits = None
+    runtime_classes = sorted(n for n, c in cfg.access_classes.items() if c.runtime)
     if only is None:
         without_id = sorted(c.key for c in cfg.connections if c.makini_id is None)
         hint = f" (if it is {', '.join(without_id)}, set its makiniId)" if without_id else ""
-        undeclared = [m for i, m in sorted(listed.items()) if i not in first_with_id]
+        stored = _runtime_stored(runtime or {})
+        used = tuple(backends) or tuple(cfg.backends)
+        complete = all(set(used) <= set((runtime or {}).get(c, {})) for c in runtime_classes)
+        undeclared = [m for i, m in sorted(listed.items()) if i not in first_with_id and i not in stored]
         for m in undeclared:
-            rows.append(
-                ConnectionRow(
-                    key=None,
-                    makini_id=m.id,
-                    makini=m,
-                    attention=(
-                        f"undeclared: Makini lists connection {m.id} ({m.integration or 'unknown integration'}, "
-                        f"status {m.status or 'empty'!r}) but no connection of this stack declares it{hint}; "
-                        "it uses credits nobody manages: declare it or disconnect it",
-                    ),
-                )
+            what = (
+                f"undeclared: Makini lists connection {m.id} ({m.integration or 'unknown integration'}, "
+                f"status {m.status or 'empty'!r}) but no connection of this stack declares it{hint}"
             )
+            if not runtime_classes:
+                reason = f"{what}; it uses credits nobody manages: declare it or disconnect it"
+            elif complete:
+                reason = (
+                    f"{what} and no run-time class ({', '.join(runtime_classes)}) holds a token for it on any "
+                    "backend: nothing is stored for it anywhere, and it uses credits nobody manages: store its token "
+                    "(the onboarding client), declare it, or disconnect it"
+                )
+            else:
+                rows.append(
+                    ConnectionRow(
+                        key=None,
+                        makini_id=m.id,
+                        makini=m,
+                        unchecked=(
+                            f"{what}; the run-time classes could not be listed on every backend, so whether a "
+                            "token is stored for it is unknown",
+                        ),
+                    )
+                )
+                continue
+            rows.append(ConnectionRow(key=None, makini_id=m.id, makini=m, attention=(reason,)))
+        rows += [
+            _runtime_row(i, where, listed.get(i), runtime or {}, used, first_with_id)
+            for i, where in sorted(stored.items())
+        ]
         cheapest, dearest = _price_range(cfg.credits)
         credits = CreditsInUse(
             pool=cfg.credits.pool,
@@ -434,6 +559,7 @@ def compare(
             undeclared=len(undeclared),
             cheapest=cheapest,
             dearest=dearest,
+            runtime=sum(1 for i in stored if i in listed and i not in first_with_id),
         )
         if credits.over_pool:
             stack_attention.append(
@@ -443,8 +569,8 @@ def compare(
             )
         elif credits.may_exceed_pool:
             stack_notes.append(
-                f"credits in use at Makini are {credits.minimum} to {credits.maximum} (undeclared connections' tiers "
-                f"are unknown): possibly more than the pool of {credits.pool}"
+                f"credits in use at Makini are {credits.minimum} to {credits.maximum} (run-time and undeclared "
+                f"connections' tiers are unknown): possibly more than the pool of {credits.pool}"
             )
     return DriftReport(
         stack=stack,
@@ -457,4 +583,5 @@ def compare(
         only=only,
         listed=len(listed),
         backends=tuple(backends),
+        runtime_classes=tuple(runtime_classes) if only is None else (),
     )

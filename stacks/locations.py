@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .catalog import CatalogSecret
+from .catalog import CatalogSecret, SecretKind, runtime_token_path
 from .config.model import Backend, StackConfig
 from .naming import (
+    RUNTIME_CONNECTION_ID,
     aws_secret_name,
     class_key_vault_name,
     key_vault_name,
@@ -76,3 +77,65 @@ def locate(
             vault = key_vault_name(cfg.environment, project, organization, override)
         return SecretLocation("azure", vault, key_vault_secret_name(secret.path), secret.path)
     return SecretLocation("vault", vault_mount(cfg.environment), secret.path, secret.path)
+
+
+@dataclass(frozen=True)
+class RuntimeClassPlace:
+    """Where one run-time class's tokens live on one backend: every name ``prefix + <connection id> + suffix``
+    in ``container`` (names only, never a value). Derived from :func:`locate` of a token at
+    :func:`stacks.catalog.runtime_token_path`, so the names are the ones the program grants and the onboarding
+    client writes (``tests/unit/test_locations.py`` holds them to ``functions.onboarding.places``).
+    """
+
+    backend: Backend
+    access_class: str
+    container: str
+    prefix: str
+    suffix: str
+
+    def name_of(self, connection_id: str) -> str:
+        return f"{self.prefix}{connection_id}{self.suffix}"
+
+    def connection_of(self, name: str) -> str | None:
+        """The connection id a stored name gives back, or None when the name is not a token of the class."""
+        if not (name.startswith(self.prefix) and name.endswith(self.suffix)):
+            return None
+        middle = name[len(self.prefix) : len(name) - len(self.suffix)]
+        return middle if RUNTIME_CONNECTION_ID.fullmatch(middle) else None
+
+    @property
+    def vault_url(self) -> str:
+        """The class vault's URL (Azure only)."""
+        if self.backend != "azure":
+            raise ValueError(f"{self} is not in a Key Vault")
+        return key_vault_url(self.container)
+
+    def __str__(self) -> str:
+        if self.backend == "aws":
+            return f"AWS Secrets Manager secrets {self.prefix}*{self.suffix}"
+        if self.backend == "azure":
+            return f"Key Vault {self.container} secrets {self.prefix}*{self.suffix}"
+        return f"Vault KV {self.container}/{self.prefix}*{self.suffix}"
+
+
+_PROBE_ID = "0"
+
+
+def locate_runtime_class(
+    cfg: StackConfig, access_class: str, backend: Backend, *, project: str, organization: str | None = None
+) -> RuntimeClassPlace:
+    """The place of run-time class ``access_class``'s tokens on ``backend`` (see :class:`RuntimeClassPlace`)."""
+    if access_class not in cfg.access_classes or not cfg.access_classes[access_class].runtime:
+        raise ValueError(f"stack {cfg.environment!r} has no run-time class {access_class!r}")
+    probe = CatalogSecret(
+        kind=SecretKind.CONNECTION_TOKEN,
+        path=runtime_token_path(access_class, _PROBE_ID),
+        description="",
+        connection=_PROBE_ID,
+        access_class=access_class,
+    )
+    loc = locate(cfg, probe, backend, project=project, organization=organization)
+    # the id is one segment of the name on every backend: split the probe's name around it
+    marker = {"aws": "/", "azure": "-", "vault": "/"}[backend]
+    before, _, after = loc.name.rpartition(f"{marker}{_PROBE_ID}{marker}")
+    return RuntimeClassPlace(backend, access_class, loc.container, before + marker, marker + after)

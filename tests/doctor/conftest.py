@@ -29,7 +29,7 @@ from infra import doctor
 from infra.offline import PROJECT
 from infra.stores import AwsSecretsReader, KeyVaultReader, StoreReader, VaultReader
 from stacks.catalog import SecretKind, build_catalog
-from stacks.locations import SecretLocation, locate
+from stacks.locations import RuntimeClassPlace, SecretLocation, locate, locate_runtime_class
 from tests.fakes.key_vault import FakeSecretClient
 from tests.fakes.makini_api import FakeMakini
 from tests.support import VAULT_ROTATOR, azure_section, load
@@ -84,6 +84,22 @@ def stack_config(env: str, connections: Iterable[dict], backends=("aws",), pool:
     return cfg
 
 
+def with_runtime(config: dict, classes: Iterable[str] = ("linked",)) -> dict:
+    """``config`` with run-time classes read by ``reader`` and stored into by ``onboarding`` (issue 19)."""
+    backends = config["makini:backends"]
+    consumers: dict[str, Any] = {"onboarding": {"onboarding": True}, "reader": {}}
+    for i, (name, consumer) in enumerate(consumers.items()):
+        if "aws" in backends:
+            consumer["aws"] = {"roleArn": f"arn:aws:iam::123456789012:role/{name}"}
+        if "azure" in backends:
+            consumer["azure"] = {"principalId": f"{i + 1:08x}-0000-4000-8000-{i + 1:012x}"}
+        if "vault" in backends:
+            consumer["vault"] = {"auth": {"kubernetes": {"serviceAccountNames": [name], "namespaces": ["apps"]}}}
+    config["makini:consumers"] = consumers
+    config["makini:accessClasses"] = {c: {"consumers": ["reader"], "runtime": True} for c in classes}
+    return config
+
+
 class MemoryReader:
     """A StoreReader over a dict (the doctor's interface itself): for the scale test only, where the
     store is not what is measured. The real readers are tested in test_stores.py."""
@@ -92,6 +108,7 @@ class MemoryReader:
         self.backend = backend
         self.values: dict[str, str] = {}
         self.reads = 0
+        self.lists = 0
         self._lock = threading.Lock()
 
     def read(self, location: SecretLocation) -> str | None:
@@ -101,6 +118,12 @@ class MemoryReader:
 
     def put(self, location: SecretLocation, value: str) -> None:
         self.values[f"{location.container}/{location.name}"] = value
+
+    def list_names(self, place: RuntimeClassPlace) -> list[str]:
+        with self._lock:
+            self.lists += 1
+        start = f"{place.container}/{place.prefix}"
+        return [k.split("/", 1)[1] if place.container else k[1:] for k in self.values if k.startswith(start)]
 
 
 @dataclass
@@ -119,6 +142,12 @@ class Rig:
     @property
     def cfg(self):
         return load(self.config)
+
+    def location_of_oauth(self, backend: str) -> SecretLocation:
+        return self.location(SecretKind.OAUTH_CLIENT, backend)
+
+    def place(self, access_class: str, backend: str) -> RuntimeClassPlace:
+        return locate_runtime_class(self.cfg, access_class, backend, project=PROJECT)
 
     def location(self, kind: SecretKind, backend: str, connection: str | None = None) -> SecretLocation:
         cfg = self.cfg
@@ -232,9 +261,11 @@ class OpenBaoMount:
             path=path, secret=data if isinstance(data, dict) else {"value": value}, mount_point=self.mount
         )
 
-    def reader(self, readable: Iterable[str] = ("*",)) -> VaultReader:
+    def reader(self, readable: Iterable[str] = ("*",), listable: Iterable[str] = ()) -> VaultReader:
+        """``listable``: metadata paths the token may LIST (the run-time classes' folders)."""
         policy = self.openbao.unique("doctor")
         rules = "".join(f'path "{self.mount}/data/{p}" {{\n  capabilities = ["read"]\n}}\n' for p in readable)
+        rules += "".join(f'path "{self.mount}/metadata/{p}" {{\n  capabilities = ["list"]\n}}\n' for p in listable)
         self.root.sys.create_or_update_policy(name=policy, policy=rules)
         token = self.root.auth.token.create(policies=[policy], no_default_policy=True, ttl="1h")["auth"]["client_token"]
         return VaultReader(self.openbao.client(token=token), self.openbao.addr)
@@ -247,6 +278,8 @@ class Stores:
         self.rig = rig
         self.sm = moto_sm
         self.kv: FakeSecretClient | None = None
+        #: One Key Vault double per vault URL (the environment's, each class's).
+        self.kvs: dict[str, FakeSecretClient] = {}
         self.vault: OpenBaoMount | None = None
         cfg = rig.cfg
         if "aws" in cfg.backends:
@@ -254,12 +287,12 @@ class Stores:
             rig.readers["aws"] = AwsSecretsReader(moto_sm, REGION)
         if "azure" in cfg.backends:
             loc = rig.location(SecretKind.OAUTH_CLIENT, "azure")
-            self.kv = FakeSecretClient(loc.vault_url)
-            rig.readers["azure"] = KeyVaultReader(lambda url: self.kv if url == self.kv.vault_url else None)
+            self.kv = self.kv_for(loc.vault_url)
+            rig.readers["azure"] = KeyVaultReader(lambda url: self.kvs.get(url))
         if "vault" in cfg.backends:
             assert openbao is not None, "a Vault stack needs the openbao fixture"
             self.vault = OpenBaoMount(openbao, rig.location(SecretKind.OAUTH_CLIENT, "vault").container)
-            rig.readers["vault"] = self.vault.reader()
+            rig.readers["vault"] = self.vault.reader(listable=["connections/*"])
 
     def put(self, backend: str, loc: SecretLocation, value: str | None) -> None:
         if backend == "aws":
@@ -278,6 +311,21 @@ class Stores:
     def put_oauth(self, value: str | None = None, backends: Iterable[str] | None = None) -> None:
         for b in backends or self.rig.cfg.backends:
             self.put(b, self.rig.location(SecretKind.OAUTH_CLIENT, b), oauth_value() if value is None else value)
+
+    def put_runtime(self, access_class: str, connection_id: str, backends: Iterable[str] | None = None) -> None:
+        """A run-time token, where the onboarding client stores it (the doctor lists names, never reads it)."""
+        for b in backends or self.rig.cfg.backends:
+            name = self.rig.place(access_class, b).name_of(connection_id)
+            value = token_value(f"runtime-token-{connection_id}", connection_id)
+            if b == "aws":
+                self.sm.create_secret(Name=name, SecretString=value)
+            elif b == "azure":
+                self.kv_for(self.rig.place(access_class, b).vault_url).set_secret(name, value)
+            else:
+                self.vault.put(name, value)
+
+    def kv_for(self, vault_url: str) -> FakeSecretClient:
+        return self.kvs.setdefault(vault_url, FakeSecretClient(vault_url))
 
     def put_token(self, key: str, value: str | None, backends: Iterable[str] | None = None) -> None:
         for b in backends or self.rig.cfg.backends:

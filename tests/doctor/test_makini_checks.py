@@ -92,6 +92,8 @@ def test_every_kind_of_drift_is_found_with_its_reason(drifted, fake_makini):
         "attention": 7,
         "unchecked": 0,
         "undeclared": 1,
+        "runtime": 0,
+        "runtime_tokens": 0,
         "tokens_checked": 8,
     }
     # Credits: listed declared = 100 (2) + 102 (2) + 103 (tier 3 on-prem: 8) + 104 (2) + 105 (2) + 106 (2);
@@ -103,6 +105,7 @@ def test_every_kind_of_drift_is_found_with_its_reason(drifted, fake_makini):
         "in_use_max": 18 + 8,
         "listed_declared": 18,
         "undeclared_connections": 1,
+        "runtime_connections": 0,
         "over_pool": False,
     }
     pages = [r.query.get("page") for r in fake_makini.requests if r.path == "/api/system/connections"]

@@ -1,7 +1,8 @@
 """An in-memory double of azure-keyvault-secrets' ``SecretClient`` at the SDK boundary.
 
 It offers only what the code under test calls (``get_secret``, ``set_secret``,
-``update_secret_properties``, ``list_properties_of_secret_versions``, ``begin_delete_secret``) with the SDK's shapes: ``KeyVaultSecret``-like objects with
+``update_secret_properties``, ``list_properties_of_secret_versions``, ``list_properties_of_secrets``,
+``begin_delete_secret``) with the SDK's shapes: ``KeyVaultSecret``-like objects with
 ``.value`` and ``.properties`` (name, version, tags, expires_on, content_type, enabled, created_on: Key
 Vault stamps each version's creation time itself, here from ``clock``), and the SDK's exceptions: ``ResourceNotFoundError`` for an unknown name, and an
 ``HttpResponseError`` with status 403 for a disabled version ("Operation get is not allowed on a
@@ -55,6 +56,9 @@ class FakeSecretClient:
     reads: int = 0
     #: Soft-deleted secrets: name -> their versions (recoverable; this double offers no purge).
     deleted: dict[str, list[Secret]] = field(default_factory=dict)
+    #: list_properties_of_secrets calls, and whether the caller may list the vault at all.
+    lists: int = 0
+    list_denied: bool = False
     #: When Key Vault "stamps" a new version (created_on); tests move it to let periods pass.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -126,6 +130,17 @@ class FakeSecretClient:
                 "'Microsoft.KeyVault/vaults/secrets/readMetadata/action'"
             )
         return iter([s.properties for s in self.versions.get(name, [])])
+
+    def list_properties_of_secrets(self, **kwargs):
+        """Each secret's properties (its latest version's, no value), as the SDK's pager yields them; 403 when the
+        caller holds no role that lists the vault (``list_denied``)."""
+        if self.list_denied:
+            raise _forbidden(
+                "Caller is not authorized to perform action on resource. Action: "
+                "'Microsoft.KeyVault/vaults/secrets/readMetadata/action'"
+            )
+        self.lists += 1
+        return iter([versions[-1].properties for _, versions in sorted(self.versions.items()) if versions])
 
     def begin_delete_secret(self, name, **kwargs):
         """Key Vault's DELETE of a secret (all its versions; ``secrets/delete``): a soft delete. The SDK returns a

@@ -246,3 +246,139 @@ def test_systems_match_ignores_case_and_punctuation(a):
     if any(ch.isalnum() for ch in a):
         assert systems_match(a, f"-{a.upper()}_") is True
         assert systems_match(f" {a.lower()}/", a) is True
+
+
+# -- run-time connections (issue 19) ----------------------------------------------------------------------------
+
+
+def runtime_stack(pool: int = 100) -> StackConfig:
+    """One declared connection (makiniId 1) and run-time classes ``linked`` and ``partners``."""
+    c = config([conn("a", "1")], pool=pool)
+    c["makini:consumers"] = {
+        "onboarding": {"onboarding": True, "aws": {"roleArn": "arn:aws:iam::123456789012:role/onboarding"}},
+        "reader": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/reader"}},
+    }
+    c["makini:accessClasses"] = {
+        "linked": {"consumers": ["reader"], "runtime": True},
+        "partners": {"consumers": ["reader"], "runtime": True},
+    }
+    return load(c)
+
+
+def test_runtime_connections_are_their_own_rows_and_spend_credits_of_unknown_tier():
+    cfg = runtime_stack()
+    report = compare(
+        "dev",
+        cfg,
+        [listed("1"), listed("500"), listed("501")],
+        {"a": [works()]},
+        backends=("aws", "vault"),
+        runtime={"linked": {"aws": ["500", "501"], "vault": ["500", "501"]}, "partners": {"aws": [], "vault": []}},
+    )
+    assert report.exit_code == EXIT_HEALTHY, [r.attention for r in report.rows]
+    rows = {r.makini_id: r for r in report.rows}
+    assert rows["500"].kind == "runtime" and rows["500"].runtime_dict() == {"linked": ["aws", "vault"]}
+    assert report.counts()["runtime"] == 2 and report.counts()["undeclared"] == 0
+    assert report.counts()["runtime_tokens"] == 4
+    c = report.credits
+    assert (c.listed_declared, c.runtime, c.undeclared) == (2, 2, 0)
+    assert (c.minimum, c.maximum) == (2 + 2 * 1, 2 + 2 * 8)  # tier 1 cloud to tier 3 on-prem each
+
+
+def test_runtime_findings_each_with_its_reason():
+    cfg = runtime_stack()
+    report = compare(
+        "dev",
+        cfg,
+        [listed("1"), listed("600"), listed("601", status="disconnected"), listed("602"), listed("603")],
+        {"a": [works()]},
+        backends=("aws", "vault"),
+        runtime={
+            # 600: only on aws; 601: not active; 602: in two classes; 604: not in Makini; 1: also declared
+            "linked": {"aws": ["600", "601", "602", "604", "1"], "vault": ["601", "602", "604", "1"]},
+            "partners": {"aws": ["602"], "vault": ["602"]},
+        },
+    )
+    rows = {r.makini_id: r for r in report.rows if not r.declared}
+    assert report.exit_code == EXIT_ATTENTION
+    assert rows["600"].attention == (
+        "class linked: stored on aws but not on vault: every backend the stack uses should hold it (store it again "
+        "with the onboarding client, which writes every backend)",
+    )
+    assert rows["601"].attention[0].startswith("not active in Makini (status 'disconnected')")
+    assert rows["602"].attention[0].startswith("stored in 2 run-time classes (linked, partners)")
+    assert rows["604"].attention[0].startswith("not in Makini: no connection 604 (disconnected or deleted)")
+    assert "schedule its deletion" in rows["604"].attention[0]
+    assert rows["1"].attention[0].startswith("also declared as connection a (makiniId 1)")
+    # 603: listed by Makini, stored nowhere
+    assert rows["603"].kind == "undeclared"
+    assert "no run-time class (linked, partners) holds a token for it on any backend" in rows["603"].attention[0]
+    # credits: a (2), and the listed run-time ones 600, 601, 602 (1 is declared, 604 unlisted), 603 undeclared
+    assert (report.credits.runtime, report.credits.undeclared) == (3, 1)
+
+
+def test_a_class_not_listed_everywhere_leaves_a_connection_stored_nowhere_unchecked():
+    cfg = runtime_stack()
+    report = compare(
+        "dev",
+        cfg,
+        [listed("1"), listed("700")],
+        {"a": [works()]},
+        backends=("aws", "vault"),
+        runtime={"linked": {"aws": ["701"]}, "partners": {"aws": [], "vault": []}},  # linked on vault: unreadable
+    )
+    rows = {r.makini_id: r for r in report.rows}
+    assert rows["700"].verdict is Verdict.UNCHECKED and "could not be listed" in rows["700"].unchecked[0]
+    assert rows["701"].attention[0].startswith("not in Makini")
+    assert not any("not on vault" in a for a in rows["701"].attention)  # vault was not listed: no claim
+
+
+def test_runtime_credits_over_the_pool():
+    cfg = runtime_stack(pool=10)
+    ids = [str(900 + i) for i in range(9)]
+    report = compare(
+        "dev",
+        cfg,
+        [listed("1"), *(listed(i) for i in ids)],
+        {"a": [works()]},
+        runtime={"linked": {"aws": ids}, "partners": {"aws": []}},
+    )
+    assert report.credits.minimum == 2 + 9 and report.credits.over_pool
+    assert report.exit_code == EXIT_ATTENTION
+    assert any("exceed the pool of 10" in a for a in report.attention)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(
+        st.sampled_from([str(i) for i in range(1000, 1012)]),
+        st.tuples(
+            st.sets(st.sampled_from(["linked", "partners"]), min_size=1),
+            st.sets(st.sampled_from(["aws", "vault"]), min_size=1),
+            st.booleans(),
+        ),
+        max_size=12,
+    )
+)
+def test_runtime_rows_are_clean_exactly_when_listed_stored_once_and_everywhere(stored):
+    cfg = runtime_stack(pool=10_000)
+    runtime: dict[str, dict[str, list[str]]] = {c: {"aws": [], "vault": []} for c in ("linked", "partners")}
+    for cid, (classes, backends, _) in stored.items():
+        for c in classes:
+            for b in backends:
+                runtime[c][b].append(cid)
+    listed_ids = [cid for cid, (_, _, in_makini) in stored.items() if in_makini]
+    report = compare(
+        "dev",
+        cfg,
+        [listed("1"), *(listed(i) for i in listed_ids)],
+        {"a": [works()]},
+        backends=("aws", "vault"),
+        runtime=runtime,
+    )
+    rows = {r.makini_id: r for r in report.rows if not r.declared}
+    assert set(rows) == set(stored)
+    for cid, (classes, backends, in_makini) in stored.items():
+        clean = in_makini and len(classes) == 1 and backends == {"aws", "vault"}
+        assert (rows[cid].verdict is Verdict.OK) == clean, (cid, rows[cid].attention)
+    assert report.credits.runtime == len(listed_ids)

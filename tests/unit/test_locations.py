@@ -8,11 +8,15 @@ plan's harness), not recomputed from stacks.naming, so the commands that read se
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from functions.onboarding import places
 from infra.offline import PROJECT
 from stacks.catalog import SecretKind, build_catalog
-from stacks.locations import SecretLocation, locate
-from tests.support import VAULT_ROTATOR, azure_section, base_config, load, run
+from stacks.locations import SecretLocation, locate, locate_runtime_class
+from stacks.naming import RUNTIME_CONNECTION_ID, class_key_vault_name
+from tests.support import VAULT_ROTATOR, azure_section, base_config, load, run, runtime_config
 
 
 def all_backends_config() -> dict:
@@ -95,3 +99,43 @@ def test_a_backend_the_stack_does_not_use_is_refused():
         locate(cfg, build_catalog(cfg).secrets[0], "vault", project=PROJECT)
     with pytest.raises(ValueError, match="not in a Key Vault"):
         _ = SecretLocation("aws", "", "x", "x").vault_url
+
+
+# -- run-time classes: where the doctor lists their tokens ---------------------------------------------------
+
+_ids = st.from_regex(RUNTIME_CONNECTION_ID, fullmatch=True)
+_classes = st.from_regex(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,23}", fullmatch=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_ids, _classes)
+def test_a_runtime_class_place_names_what_the_onboarding_client_writes(connection_id, access_class):
+    config = runtime_config("prod", backends=("aws", "azure", "vault"))
+    config["makini:azure"] = azure_section()
+    config["makini:vault"] = {"rotator": VAULT_ROTATOR}
+    config["makini:accessClasses"] = {access_class: {"consumers": ["assets"], "runtime": True}}
+    config["makini:connections"][1].pop("class")
+    config["makini:connections"][1]["consumers"] = ["orders"]
+    for i, (name, consumer) in enumerate(config["makini:consumers"].items()):
+        consumer["azure"] = {"principalId": f"{i + 1:08x}-0000-4000-8000-{i + 1:012x}"}
+        consumer["vault"] = {"auth": {"kubernetes": {"serviceAccountNames": [name], "namespaces": ["apps"]}}}
+    cfg = load(config)
+    aws = locate_runtime_class(cfg, access_class, "aws", project=PROJECT)
+    azure = locate_runtime_class(cfg, access_class, "azure", project=PROJECT)
+    vault = locate_runtime_class(cfg, access_class, "vault", project=PROJECT)
+    assert aws.name_of(connection_id) == places.aws_secret_name("prod", access_class, connection_id)
+    assert azure.name_of(connection_id) == places.key_vault_secret_name(access_class, connection_id)
+    assert vault.name_of(connection_id) == places.catalog_path(access_class, connection_id)
+    assert vault.container == "makini-prod" and aws.container == ""
+    assert azure.container == class_key_vault_name("prod", access_class, PROJECT)  # the class's own vault
+    for place in (aws, azure, vault):
+        assert place.connection_of(place.name_of(connection_id)) == connection_id
+        assert place.connection_of(place.name_of(connection_id) + "x") is None
+        assert place.connection_of(place.prefix + "a/b" + place.suffix) is None
+
+
+def test_a_runtime_class_place_is_refused_for_a_declared_class():
+    cfg = load(runtime_config("dev"))
+    assert locate_runtime_class(cfg, "linked", "aws", project=PROJECT).prefix == "makini/dev/connections/linked/"
+    with pytest.raises(ValueError, match="no run-time class 'standard'"):
+        locate_runtime_class(cfg, "standard", "aws", project=PROJECT)
