@@ -46,9 +46,11 @@ VIEWS = """
 ## Consumer views
 
 `consumer-<name>` holds what the application team of consumer `<name>` needs to wire its service, and nothing
-else: its identity on each backend of the stack and exactly the secret locations it may read there (a test
-compares each view with what the independent policy evaluators in `tests/iam` say the identity can read). It
-is also the plan's "Consumer views" section. Read it from your own stack:
+else: its identity on each backend of the stack, exactly the secret locations it may read there and, for the
+environment's onboarding identity, exactly where it may create run-time tokens (the `create*` keys, empty for
+every other consumer). A test compares each view with what the independent policy evaluators in `tests/iam`
+say the identity can read and create. It is also the plan's "Consumer views" section. Read it from your own
+stack:
 
 ```python
 ref = pulumi.StackReference("<org>/makini-infra/<stack>")

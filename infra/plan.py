@@ -307,7 +307,19 @@ def _view_row(consumer: str, backend: str, view: Mapping[str, Any]) -> tuple[str
         secrets, classes = view["secretPaths"], view["classPathGlobs"]
         queue = "-"
     reads = [*sorted(secrets), *(f"class {c}: {p}" for c, p in sorted(classes.items()))]
-    return (consumer, backend, identity, "; ".join(reads) or "nothing", str(queue))
+    creates = view[_CREATES[backend]]
+    return (
+        consumer,
+        backend,
+        identity,
+        "; ".join(reads) or "nothing",
+        "; ".join(f"class {c}: {p}" for c, p in sorted(creates.items())) or "-",
+        str(queue),
+    )
+
+
+#: The view key saying where the onboarding identity may create run-time tokens, per backend.
+_CREATES = {"aws": "createNamePatterns", "azure": "createVaultUris", "vault": "createPathGlobs"}
 
 
 def consumers_section(cfg: StackConfig, run: ProgramRun) -> Section | None:
@@ -321,18 +333,59 @@ def consumers_section(cfg: StackConfig, run: ProgramRun) -> Section | None:
     return Section(
         key="consumers",
         title="Consumer views",
-        headers=("consumer", "backend", "identity", "may read", "webhook queue"),
+        headers=("consumer", "backend", "identity", "may read", "may create", "webhook queue"),
         rows=rows,
         data=views,
         notes=(
             "Each row is the stack output consumer-<name> (docs/outputs.md, 'Consumer views'): an application "
             "stack reads it with pulumi.StackReference. Secrets are catalog paths; class grants cover every "
-            "token of the class, present and future.",
+            "token of the class, present and future. May create: where the onboarding identity stores run-time "
+            "tokens (nobody else creates any).",
         ),
     )
 
 
 SECTIONS.append(consumers_section)
+
+
+def runtime_classes_section(cfg: StackConfig, run: ProgramRun) -> Section | None:
+    """The governed place of each run-time class on each backend: where its tokens live, who reads them, who
+    creates them (from the onboarding identity's consumer view, so the place shown is the one it is granted)."""
+    catalog = build_catalog(cfg)
+    creator = catalog.onboarding_identity
+    if not catalog.runtime_classes or creator is None:
+        return None
+    view = redact(run.outputs)[consumer_output(creator)]
+    rows, data = [], {}
+    for c in catalog.runtime_classes:
+        places = {b: view[b][_CREATES[b]].get(c.name, "") for b in cfg.backends}
+        writers = [*(f"{n} (creates)" for n in c.creators), *(w.value for w in c.writers)]
+        rows += [
+            (c.name, b, str(place), ", ".join(c.readers) or "nobody", ", ".join(writers)) for b, place in places.items()
+        ]
+        data[c.name] = {
+            "description": c.description,
+            "path": f"{c.prefix}<makini connection id>/token",
+            "readers": list(c.readers),
+            "creators": list(c.creators),
+            "writers": [w.value for w in c.writers],
+            "places": places,
+        }
+    return Section(
+        key="runtime_classes",
+        title="Run-time classes (governed places)",
+        headers=("class", "backend", "place", "read by", "written by"),
+        rows=tuple(rows),
+        data=data,
+        notes=(
+            f"A run-time token lives at connections/<class>/<makini connection id>/token: {creator} stores it without "
+            "a deploy (functions/onboarding) and never reads it; the class's readers read it through the grants they "
+            "already hold. python -m infra.doctor lists them against Makini.",
+        ),
+    )
+
+
+SECTIONS.append(runtime_classes_section)
 
 
 #: The Vault rotator's outputs, by the key the plan's rotation report uses.

@@ -81,8 +81,9 @@ OUTPUTS: tuple[OutputDoc, ...] = (
         "consumer-<name>",
         D,
         "one per consumer",
-        "What consumer `<name>` needs to wire its service: per backend of the stack, its identity and exactly the "
-        "secret locations it may read (see 'Consumer views' below).",
+        "What consumer `<name>` needs to wire its service: per backend of the stack, its identity, exactly the "
+        "secret locations it may read and, for the onboarding identity, where it may create run-time tokens (see "
+        "'Consumer views' below).",
     ),
     # -- AWS
     _o("awsKmsKeyArn", S, "aws", "The environment's customer-managed KMS key (every secret is encrypted with it)."),
@@ -258,6 +259,11 @@ CONSUMER_VIEW: dict[str, dict[str, str]] = {
         "secretArns": "Catalog path → secret ARN, for each secret outside access classes it may read.",
         "classArnPatterns": "Access class → the ARN pattern of every token of the class (`.../connections/<class>/*/token-*`).",
         "webhookQueue": "The webhook SQS queue it consumes, `{url, arn}` (empty unless `webhookQueue: true`).",
+        "createNamePatterns": "The onboarding identity only (`onboarding: true`; empty for every other consumer): "
+        "run-time class → the Secrets Manager names it may create tokens at (`makini/<env>/connections/<class>/*/token`, "
+        "`*` one Makini connection id), as roleArn, with the run-time tags and the environment's KMS key.",
+        "onboardingPolicyArn": "The onboarding identity only: its store policy, already attached to roleArn (empty "
+        "for every other consumer).",
     },
     "azure": {
         "principalId": "The Entra ID object the service must authenticate as (its Key Vault Secrets User grants).",
@@ -266,6 +272,10 @@ CONSUMER_VIEW: dict[str, dict[str, str]] = {
         "classVaultUris": "Access class → the URI of the class's Key Vault: it may read every secret in it.",
         "webhookQueue": "The Service Bus queue it receives from, `{serviceBusNamespace, queueName}` (empty unless "
         "`webhookQueue: true`).",
+        "createVaultUris": "The onboarding identity only (empty for every other consumer): run-time class → the URI "
+        "of the class's Key Vault, where it may set secrets (`connections-<class>-<id>-token`).",
+        "createRoleDefinitionId": "The onboarding identity only: the custom role it holds on those vaults "
+        "(`makini-<env>-onboarding-*`, defined by bootstrap/; empty for every other consumer).",
     },
     "vault": {
         "authMethod": "How it logs in: `jwt`, `kubernetes` or `approle`.",
@@ -274,5 +284,9 @@ CONSUMER_VIEW: dict[str, dict[str, str]] = {
         "mount": "The KV v2 mount.",
         "secretPaths": "Catalog path → API path of the data (`<mount>/data/<path>`), for each secret outside classes.",
         "classPathGlobs": "Access class → the policy path of its tokens (`<mount>/data/connections/<class>/+/token`).",
+        "createPathGlobs": "The onboarding identity only (empty for every other consumer): run-time class → the "
+        "policy path it may create tokens at (`<mount>/data/connections/<class>/+/token`), logged in as authRole.",
+        "onboardingPolicy": "The onboarding identity only: the policy that allows it, on authRole (empty for every "
+        "other consumer).",
     },
 }

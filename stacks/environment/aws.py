@@ -23,6 +23,7 @@ from ..catalog import (
     WEBHOOK_SECRET_PATH,
     SystemIdentity,
     netsuite_m2m_key_path,
+    runtime_token_path,
 )
 from ..config.aws import PERMISSIONS_BOUNDARY_NAME
 from ..config.model import StackConfig
@@ -337,6 +338,15 @@ class AwsBackend:
                 for c in catalog.classes_read_by(consumer)
             },
             "webhookQueue": {"url": queue.queue_url, "arn": queue.queue_arn} if queue is not None else {},
+            # The onboarding identity's write rights (issue 19): where it may create run-time tokens, and the policy
+            # that allows it (attached to roleArn). Empty for every other consumer.
+            "createNamePatterns": {
+                c.name: aws_secret_name(self.ctx.config.environment, runtime_token_path(c.name, "*"))
+                for c in catalog.classes_created_by(consumer)
+            },
+            "onboardingPolicyArn": (self.access.onboarding_policy_arn or "")
+            if catalog.classes_created_by(consumer)
+            else "",
         }
 
     def rotation_outputs(self) -> dict[str, object] | None:

@@ -308,6 +308,7 @@ class AzureBackend:
         identity = self.ctx.config.consumers[consumer].azure
         assert identity is not None  # the config requires an identity on every backend in use
         catalog = self.ctx.catalog
+        creates = catalog.classes_created_by(consumer)
         return {
             "principalId": identity.principal_id,
             "principalType": identity.principal_type,
@@ -320,6 +321,14 @@ class AzureBackend:
             }
             if self.webhook is not None and self.queue_access is not None and consumer in self.queue_access.assignments
             else {},
+            # The onboarding identity's write rights (issue 19): the run-time class vaults it may set secrets in, and
+            # the role it holds there (the custom onboarding role, from its assignments). Empty for everyone else.
+            "createVaultUris": {c.name: self.store.class_vault_uris[c.name] for c in creates},
+            "createRoleDefinitionId": self.access.assignments[
+                (consumer, f"onboard:connections/{creates[0].name}/*")
+            ].role_definition_id
+            if creates
+            else "",
         }
 
     def rotation_outputs(self) -> dict[str, object] | None:

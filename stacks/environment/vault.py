@@ -235,6 +235,15 @@ class VaultBackend:
                 c.name: pulumi.Output.from_input(mount).apply(functools.partial(class_token_glob, access_class=c.name))
                 for c in catalog.classes_read_by(consumer)
             },
+            # The onboarding identity's write rights (issue 19): the class paths it may create tokens at, and the
+            # policy that allows it (on authRole). Empty for every other consumer.
+            "createPathGlobs": {
+                c.name: pulumi.Output.from_input(mount).apply(functools.partial(class_token_glob, access_class=c.name))
+                for c in catalog.classes_created_by(consumer)
+            },
+            "onboardingPolicy": self.access.onboarding_policy_names.get(consumer, "")
+            if catalog.classes_created_by(consumer)
+            else "",
         }
 
     def webhook_outputs(self) -> None:

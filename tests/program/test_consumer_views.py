@@ -191,3 +191,159 @@ def test_a_consumer_with_nothing_on_a_backend_gets_an_explicit_empty_view():
         assert all(isinstance(onboarding[backend][k], dict) for k in keys)
     assert onboarding["aws"]["classArnPatterns"] == {} and onboarding["vault"]["classPathGlobs"] == {}
     assert onboarding["aws"]["webhookQueue"] == {}
+
+
+# --------------------------------------------------------------------------------------------------
+# Write rights: where the onboarding identity may create run-time tokens (issue 19). The view's create* keys
+# equal what the evaluators say each consumer can create, at every class's place (run-time or declared), at the
+# place of a token outside classes and in a class the stack does not have; empty for every other consumer.
+
+SAMPLE_ID = "29000207611898"
+
+
+def _places(stack: str) -> list[str]:
+    """Where a token could be created: every class's place, the explicit place, a class the stack lacks."""
+    classes = sorted(stack_config(stack).get("makini:accessClasses") or {})
+    return [*(f"connections/{c}/{SAMPLE_ID}/token" for c in classes), f"connections/{SAMPLE_ID}/token"] + [
+        f"connections/nosuch/{SAMPLE_ID}/token"
+    ]
+
+
+class _NewSecret:
+    """A secret that does not exist yet: only its ARN (what the KMS call Secrets Manager makes names)."""
+
+    def __init__(self, arn: str) -> None:
+        self.arn = arn
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_aws_view_says_exactly_where_the_role_may_create_tokens(stack):
+    from stacks.naming import runtime_tags
+
+    env, doc = aws(stack), plan(stack)
+    arn_prefix = next(iter(env.secrets.values())).arn.split(":secret:")[0] + ":secret:"
+    attached = {
+        (r["inputs"]["role"], r["inputs"]["policyArn"])
+        for r in doc["resources"]
+        if r["type"] == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    }
+    wrong, creators = [], []
+    for name, view in views(stack).items():
+        v, identity = view["aws"], env.identities[name]
+        for path in _places(stack):
+            access_class = path.split("/")[1] if path.count("/") == 3 else "none"
+            secret_name = f"makini/{env.environment}/{path}"
+            arn = f"{arn_prefix}{secret_name}-AbCdEf"
+            tags = runtime_tags(env.environment, access_class, SAMPLE_ID)
+            create = Request(
+                identity.arn,
+                "secretsmanager:CreateSecret",
+                arn,
+                context={"secretsmanager:Name": secret_name, "secretsmanager:KmsKeyArn": env.key_arn},
+                request_tags=tags,
+                principal_tags=identity.tags,
+            )
+            tag = Request(
+                identity.arn, "secretsmanager:TagResource", arn, request_tags=tags, principal_tags=identity.tags
+            )
+            kms = env.kms_request(identity, "kms:GenerateDataKey", _NewSecret(arn))  # type: ignore[arg-type]
+            can = all(
+                evaluate(r, identity_policies=identity.policies, boundary=identity.boundary, key_policy=key).allowed
+                for r, key in ((create, None), (tag, None), (kms, env.key_policy))
+            )
+            listed = any(fnmatchcase(secret_name, p) for p in v["createNamePatterns"].values())
+            if can != listed:
+                wrong.append(f"{stack} {name} {path}: may create {can}, in view {listed}")
+        if v["createNamePatterns"]:
+            creators.append(name)
+            role = v["roleArn"].rsplit("/", 1)[-1]
+            assert (role, v["onboardingPolicyArn"]) in attached, f"{name}: the view's policy is not on its role"
+        else:
+            assert v["onboardingPolicyArn"] == "", name
+    assert wrong == []
+    runtime = [c for c, s in (stack_config(stack).get("makini:accessClasses") or {}).items() if s.get("runtime")]
+    assert creators == (["onboarding"] if runtime else []), stack
+
+
+def test_azure_view_says_exactly_which_vaults_the_principal_may_set_secrets_in():
+    from tests.iam.azure_rbac import SECRET_SET
+
+    env, doc = azure("staging"), plan("staging")
+    roles_at = {
+        (r["inputs"]["principalId"], r["inputs"]["scope"]): r["inputs"]["roleDefinitionId"]
+        for r in doc["resources"]
+        if r["type"] == "azure-native:authorization:RoleAssignment"
+    }
+    wrong = []
+    for name, view in views("staging").items():
+        v = view["azure"]
+        for vault_name, vault_id in env.vault_ids.items():
+            for path in _places("staging"):
+                secret_id = f"{vault_id}/secrets/{path.replace('/', '-')}"
+                can = env.decide_on(name, SECRET_SET, secret_id).allowed
+                listed = f"https://{vault_name}.vault.azure.net/" in v["createVaultUris"].values()
+                if can != listed:
+                    wrong.append(f"{name} {vault_name} {path}: may set {can}, in view {listed}")
+            uri = f"https://{vault_name}.vault.azure.net/"
+            if uri in v["createVaultUris"].values():
+                assert roles_at[(v["principalId"], vault_id)] == v["createRoleDefinitionId"], name
+        if not v["createVaultUris"]:
+            assert v["createRoleDefinitionId"] == "", name
+    assert wrong == []
+    assert [n for n, view in views("staging").items() if view["azure"]["createVaultUris"]] == ["onboarding"]
+
+
+def test_vault_view_says_exactly_where_the_role_may_create_tokens():
+    doc = plan("staging")
+    policies = {
+        r["inputs"]["name"]: r["inputs"]["policy"] for r in doc["resources"] if r["type"] == "vault:index/policy:Policy"
+    }
+    roles = {
+        r["inputs"]["roleName"]: r["inputs"]
+        for r in doc["resources"]
+        if r["type"].startswith("vault:") and r["type"].endswith("authBackendRole:AuthBackendRole")
+    }
+    wrong = []
+    for name, view in views("staging").items():
+        v = view["vault"]
+        role = roles[v["authRole"]]
+        acl = Acl.of(*(policies[p] for p in role["tokenPolicies"]))
+        for path in _places("staging"):
+            data = f"{v['mount']}/data/{path}"
+            listed = any(_glob(g).fullmatch(data) for g in v["createPathGlobs"].values())
+            if acl.allows(data, "create") != listed:
+                wrong.append(f"{name} {path}: create {acl.allows(data, 'create')}, in view {listed}")
+        if v["createPathGlobs"]:
+            assert v["onboardingPolicy"] in role["tokenPolicies"], name
+        else:
+            assert v["onboardingPolicy"] == "", name
+    assert wrong == []
+    assert [n for n, view in views("staging").items() if view["vault"]["createPathGlobs"]] == ["onboarding"]
+
+
+def test_create_view_check_can_fail():
+    """A view whose AWS pattern named every class would claim a declared class's place the policy refuses."""
+    v = views("staging")["onboarding"]["aws"]
+    widened = v["createNamePatterns"]["linked"].replace("/linked/", "/*/")
+    assert fnmatchcase(f"makini/staging/connections/standard/{SAMPLE_ID}/token", widened)
+    assert not fnmatchcase(f"makini/staging/connections/standard/{SAMPLE_ID}/token", v["createNamePatterns"]["linked"])
+
+
+def test_the_plan_shows_each_run_time_class_governed_place_as_the_onboarding_view_grants_it():
+    doc = plan("staging")
+    view = views("staging")["onboarding"]
+    section = doc["runtime_classes"]
+    assert (
+        set(section)
+        == {c for c, s in stack_config("staging")["makini:accessClasses"].items() if s.get("runtime")}
+        == {"linked"}
+    )
+    linked = section["linked"]
+    assert linked["places"] == {
+        "aws": view["aws"]["createNamePatterns"]["linked"],
+        "azure": view["azure"]["createVaultUris"]["linked"],
+        "vault": view["vault"]["createPathGlobs"]["linked"],
+    }
+    assert linked["creators"] == ["onboarding"]
+    assert linked["readers"] == sorted(stack_config("staging")["makini:accessClasses"]["linked"]["consumers"])
+    assert "runtime_classes" not in plan("dev") and "runtime_classes" not in plan("prod")  # no run-time class
