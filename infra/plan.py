@@ -1,6 +1,6 @@
 """The offline plan: what ``pulumi up`` would build for a stack, readable without cloud access.
 
-    python -m infra.plan <stack> [--program bootstrap] [--config-file FILE] [--json | --markdown]
+    python -m infra.plan <stack> [--program bootstrap] [--config-file FILE] [--json | --markdown] [--detail]
                          [--previous OLD.json [--allow-moves]] [--import-file FILE]
 
 ``--program bootstrap`` plans the CI identities instead (``bootstrap/Pulumi.<stack>.yaml``, the bootstrap
@@ -10,6 +10,14 @@ Runs the real program under Pulumi mocks with the stack's ``Pulumi.<stack>.yaml`
 like one) and prints the resources as a tree by component with their key properties, the credits
 table, and the environment's reports (access matrix, rotation calendar, webhook endpoints as those
 capabilities are configured). Secret values are never printed: they appear as ``[secret]``.
+
+At scale the text and Markdown plans summarise what grows with the connections (beyond ``SUMMARY_THRESHOLD``
+rows): the credits per access class, tier and deployment, the calendar per due day or week with the first items
+due, and the first few resources of a kind per component with a count; ``--detail`` prints every row. The JSON
+(``--json``) always holds every row; a long input document that repeats across resources (a resource policy
+shared by a class's secrets) is printed once under ``documents`` and referenced as ``{"$document": <id>}``
+(``expand_documents`` inlines them again); a resource's URN is left out when its parent's gives it, and its
+options when they have their defaults (``expand_documents`` restores both).
 
 With ``--previous OLD.json`` (an earlier plan's JSON, e.g. the base branch's) it lists every connection
 token whose path would move (a connection moved into or out of an access class: a new secret and the
@@ -28,12 +36,13 @@ measured value and the fix; no traceback), or a path move in production without 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +66,7 @@ from stacks import clock
 from stacks.access import administration, administration_notes, matrix_dict, matrix_rows
 from stacks.catalog import build_catalog
 from stacks.config import ConfigError, Problem, StackConfig
-from stacks.credits import credit_report
+from stacks.credits import CreditReport, credit_report
 from stacks.environment.aws import aws_reminders
 from stacks.environment.preflight import Target, limit_problems, limits_context, preflight, refuse_if_exceeded
 from stacks.errors import LimitsExceeded
@@ -67,8 +76,8 @@ from stacks.limits import measure
 from stacks.limits import report as limits_report
 from stacks.outputs import CONSUMER_PREFIX, consumer_output
 from stacks.rotation import HEADERS as ROTATION_HEADERS
+from stacks.rotation import CalendarEntry, calendar_dict, calendar_rows
 from stacks.rotation import calendar as rotation_calendar
-from stacks.rotation import calendar_dict, calendar_rows
 
 from . import adopt
 from .ci import read_stack_files
@@ -77,6 +86,23 @@ from .moves import moves as path_moves
 from .offline import ProgramRun, RecordedResource, StackFileError, load_stack_file, redact, run_program
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+#: Beyond this many rows (connections, calendar entries, resources of one type under one parent) the human plan
+#: summarises (per class, tier and deployment; per due date; the first few resources of a kind) and says so;
+#: ``--detail`` prints every row, and the JSON always holds them all.
+SUMMARY_THRESHOLD = 50
+#: Resources of one kind shown before the rest are counted (the resource tree, beyond the threshold).
+TREE_SAMPLE = 3
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the human plan shows instead of a section's rows when they are too many to read."""
+
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +115,40 @@ class Section:
     rows: tuple[tuple[str, ...], ...]
     data: Any
     notes: tuple[str, ...] = field(default=())
+    #: Shown instead of ``rows`` unless ``--detail`` (only when the rows exceed :data:`SUMMARY_THRESHOLD`).
+    summary: Summary | None = None
+
+    def shown(self, detail: bool) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str, ...]]:
+        """Headers, rows and notes as the human plan shows them."""
+        if self.summary is None or detail:
+            return self.headers, self.rows, self.notes
+        return self.summary.headers, self.summary.rows, (*self.summary.notes, *self.notes)
+
+
+#: A text output value longer than this is cut in the human plan (unless ``--detail``).
+OUTPUT_TEXT_LIMIT = 2000
+
+
+def _summarised(value: Any) -> Any:
+    """An output as the human plan shows it: a map or list of more than :data:`SUMMARY_THRESHOLD` entries (one per
+    secret) as its first :data:`TREE_SAMPLE` and a count; a very long text cut. ``--detail`` and ``--json`` show all."""
+    if isinstance(value, dict):
+        items = list(value.items())
+        if len(items) > SUMMARY_THRESHOLD:
+            more = f"{len(items) - TREE_SAMPLE:,} more (--detail, --json)"
+            return {**{k: _summarised(v) for k, v in items[:TREE_SAMPLE]}, "...": more}
+        return {k: _summarised(v) for k, v in items}
+    if isinstance(value, list):
+        if len(value) > SUMMARY_THRESHOLD:
+            return [*(_summarised(v) for v in value[:TREE_SAMPLE]), f"... {len(value) - TREE_SAMPLE:,} more"]
+        return [_summarised(v) for v in value]
+    if isinstance(value, str) and len(value) > OUTPUT_TEXT_LIMIT:
+        return value[:OUTPUT_TEXT_LIMIT] + f"... ({len(value):,} characters; --detail, --json)"
+    return value
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 SectionBuilder = Callable[[StackConfig, ProgramRun], "Section | None"]
@@ -105,6 +165,28 @@ def credits_section(cfg: StackConfig, run: ProgramRun) -> Section:
         headers=("connection", "system", "tier", "deployment", "credits"),
         rows=rows,
         data=report.as_dict(),
+        summary=_credits_summary(cfg, report) if len(report.rows) > SUMMARY_THRESHOLD else None,
+    )
+
+
+def _credits_summary(cfg: StackConfig, report: CreditReport) -> Summary:
+    """Totals per access class, tier and deployment (a connection outside classes counts under its own list)."""
+    class_of = {c.key: c.access_class or "(own consumer list)" for c in cfg.connections}
+    groups: dict[tuple[str, int, str], list[int]] = {}
+    for r in report.rows:
+        groups.setdefault((class_of[r.key], r.tier, r.deployment), []).append(r.credits)
+    rows = tuple(
+        (klass, str(tier), deployment, f"{len(credits):,}", f"{sum(credits):,}")
+        for (klass, tier, deployment), credits in sorted(groups.items())
+    ) + (("total", "", "", f"{len(report.rows):,}", f"{report.used:,} of {report.pool:,} ({report.free:,} free)"),)
+    biggest = ", ".join(f"{r.key} ({r.credits})" for r in report.biggest(3))
+    return Summary(
+        headers=("class", "tier", "deployment", "connections", "credits"),
+        rows=rows,
+        notes=(
+            f"{_count(len(report.rows), 'connection')}: totals per class, tier and deployment (--detail lists every "
+            f"connection; --json holds them all). The dearest: {biggest}.",
+        ),
     )
 
 
@@ -435,17 +517,68 @@ def rotation_section(cfg: StackConfig, run: ProgramRun, today: date | None = Non
             "and rotates each bound token whose period has passed; apply its manifests, the outputs "
             "vaultRotatorBindingsConfigMap and vaultRotatorCronJob."
         )
-    for e in entries:
-        if e.status.value in ("overdue", "reminder-due"):
-            notes.append(f"{e.path}: {e.note}")
+    attention = [e for e in entries if e.status.value in ("overdue", "reminder-due")]
+    rows = calendar_rows(entries)
+    summary = _calendar_summary(entries, today, len(attention)) if len(rows) > SUMMARY_THRESHOLD else None
+    for e in attention[: SUMMARY_THRESHOLD if summary is not None else None]:
+        notes.append(f"{e.path}: {e.note}")
+    if summary is not None and len(attention) > SUMMARY_THRESHOLD:
+        notes.append(f"... and {len(attention) - SUMMARY_THRESHOLD:,} more overdue or reminder-due (--detail)")
     return Section(
         key="rotation",
         title="Rotation calendar",
         headers=ROTATION_HEADERS,
-        rows=calendar_rows(entries),
+        rows=rows,
         data=data,
         notes=tuple(notes),
+        summary=summary,
     )
+
+
+#: Dated entries due within this many days are counted per day in the summarised calendar; later ones per week.
+CALENDAR_DAYS = 14
+_KIND_LABELS = {"connection-token": ("connection token", None), "netsuite-m2m-key": ("NetSuite M2M key", None)}
+
+
+def _due_bucket(e: CalendarEntry, today: date) -> tuple[str, str]:
+    """(sort key, text) of when an entry is next due: its day soon, its week later, its period when undated."""
+    if e.next_date is None:
+        return ("~", e.row()[5])
+    if (e.next_date - today).days < CALENDAR_DAYS:
+        return (e.next_date.isoformat(), f"{e.next_event} {e.next_date.isoformat()}")
+    monday = e.next_date - timedelta(days=e.next_date.weekday())
+    return (monday.isoformat(), f"{e.next_event} in the week of {monday.isoformat()}")
+
+
+def _calendar_summary(entries: tuple[CalendarEntry, ...], today: date, attention: int) -> Summary:
+    """Secrets that are one of a kind (OAuth client, webhook secret) row by row; connection tokens and NetSuite keys
+    counted per mode, period, due day (or week, beyond two weeks) and status; then the first items due."""
+    single = [e for e in entries if e.kind.value not in _KIND_LABELS]
+    groups: dict[tuple[str, str, str, int, str, str], list[CalendarEntry]] = {}
+    for e in entries:
+        if e.kind.value in _KIND_LABELS:
+            order, text = _due_bucket(e, today)
+            groups.setdefault((order, e.kind.value, e.mode.value, e.period_days, text, e.status.value), []).append(e)
+    rows = [e.row() for e in single]
+    for (_, kind, mode, period, text, status), members in sorted(groups.items()):
+        dates = sorted(e.last_rotated for e in members if e.last_rotated is not None)
+        last = (
+            "unknown"
+            if not dates
+            else dates[0].isoformat() + (f" to {dates[-1].isoformat()}" if len(dates) > 1 else "")
+        )
+        label = _count(len(members), _KIND_LABELS[kind][0])
+        rows.append((members[0].environment, label, mode, f"{period} d", last, text, status))
+    dated = sorted((e for e in entries if e.next_date is not None), key=lambda e: (e.next_date, e.path))
+    first = "; ".join(f"{e.path} {e.next_event} {e.next_date.isoformat()}" for e in dated[:3] if e.next_date)
+    notes = [
+        f"{_count(len(entries), 'secret')}: connection tokens and NetSuite keys counted per due day (per week beyond "
+        f"{CALENDAR_DAYS} days), mode and status; --detail lists every secret, --json holds them all.",
+        f"First due: {first}." if first else "Nothing is dated: every token rotates on its schedule after deployment.",
+    ]
+    if attention:
+        notes.append(f"{_count(attention, 'secret')} overdue or reminder-due (listed below).")
+    return Summary(headers=ROTATION_HEADERS, rows=tuple(rows), notes=tuple(notes))
 
 
 SECTIONS.append(rotation_section)
@@ -625,7 +758,9 @@ def _flags(r: RecordedResource) -> str:
     return f"  [{'; '.join(flags)}]" if flags else ""
 
 
-def resource_tree(run: ProgramRun) -> list[str]:
+def resource_tree(run: ProgramRun, detail: bool = True) -> list[str]:
+    """The resources by component. Without ``detail``, a kind of resource that a component holds more than
+    :data:`SUMMARY_THRESHOLD` of (one per connection) shows its first :data:`TREE_SAMPLE` and a count."""
     children: dict[str | None, list[RecordedResource]] = {}
     for r in run.resources:
         children.setdefault(r.parent, []).append(r)
@@ -636,7 +771,19 @@ def resource_tree(run: ProgramRun) -> list[str]:
         lines.append(f"{indent}{r.type}  {r.name}{_flags(r)}")
         for k, v in key_properties(r) if r.custom else []:
             lines.append(f"{indent}      {k}: {v}")
-        for child in children.get(r.urn, []):
+        kids = children.get(r.urn, [])
+        per_type: dict[str, int] = {}
+        for child in kids:
+            per_type[child.type] = per_type.get(child.type, 0) + 1
+        shown: dict[str, int] = {}
+        for child in kids:
+            many = not detail and child.custom and per_type[child.type] > SUMMARY_THRESHOLD
+            shown[child.type] = shown.get(child.type, 0) + 1
+            if many and shown[child.type] > TREE_SAMPLE:
+                if shown[child.type] == TREE_SAMPLE + 1:
+                    rest = per_type[child.type] - TREE_SAMPLE
+                    lines.append(f"{indent}    ... and {rest:,} more {child.type} (--detail lists every resource)")
+                continue
             walk(child, depth + 1)
 
     for siblings in children.values():
@@ -644,6 +791,119 @@ def resource_tree(run: ProgramRun) -> list[str]:
     for root in children.get(None, []):
         walk(root, 0)
     return lines
+
+
+# --------------------------------------------------------------------------------------------------
+# The JSON without repetition
+
+#: An input string at least this long that occurs more than once among the resources is printed once, under
+#: ``documents`` (at scale: one resource policy per access class instead of one per secret).
+SHARED_DOCUMENT_MIN = 512
+DOCUMENT_REF = "$document"
+
+
+def _document_id(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def share_documents(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` (a plan's JSON) as ``--json`` prints it, without repetition: every input string of at least
+    :data:`SHARED_DOCUMENT_MIN` characters that occurs more than once among ``resources`` replaced by
+    ``{"$document": <id>}`` and printed once under ``documents`` (``<id>``: the first 16 hex digits of its
+    SHA-256); a resource's ``urn`` left out when its parent's URN, type and name give it; ``protect``,
+    ``retainOnDelete`` and ``ignoreChanges`` left out at their defaults (false, false, []). Nothing is lost:
+    :func:`expand_documents` gives ``doc`` back."""
+    counts: dict[str, int] = {}
+
+    def count(value: Any) -> None:
+        if isinstance(value, str):
+            if len(value) >= SHARED_DOCUMENT_MIN:
+                counts[value] = counts.get(value, 0) + 1
+        elif isinstance(value, dict):
+            for v in value.values():
+                count(v)
+        elif isinstance(value, list):
+            for v in value:
+                count(v)
+
+    for r in doc.get("resources", ()):
+        count(r.get("inputs"))
+    ids = {text: _document_id(text) for text, n in counts.items() if n > 1}
+
+    def share(value: Any) -> Any:
+        if isinstance(value, str):
+            return {DOCUMENT_REF: ids[value]} if value in ids else value
+        if isinstance(value, dict):
+            return {k: share(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [share(v) for v in value]
+        return value
+
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key == "resources":
+            out[key] = [_lean(r, share) for r in value]
+            if ids:
+                out["documents"] = {i: text for text, i in sorted(ids.items(), key=lambda kv: kv[1])}
+        else:
+            out[key] = value
+    return out
+
+
+#: Resource options left out of the printed JSON when they have these (Pulumi's default) values.
+_DEFAULT_OPTIONS: dict[str, Any] = {"protect": False, "retainOnDelete": False, "ignoreChanges": []}
+
+
+def _child_urn(parent: str, typ: str, name: str) -> str | None:
+    """Pulumi's URN of a resource from its parent's: ``<stack>::<project>::<parent types>$<type>::<name>`` (a
+    child of the stack resource has its own type alone)."""
+    parts = parent.split("::")
+    if len(parts) != 4:
+        return None
+    qualified = typ if parts[2] == "pulumi:pulumi:Stack" else f"{parts[2]}${typ}"
+    return f"{parts[0]}::{parts[1]}::{qualified}::{name}"
+
+
+def _lean(r: dict[str, Any], share: Callable[[Any], Any]) -> dict[str, Any]:
+    """A resource without what repeats: its URN when its parent's gives it, options at their defaults."""
+    out = {}
+    for key, value in r.items():
+        if key == "urn" and r.get("parent") and _child_urn(r["parent"], r["type"], r["name"]) == value:
+            continue
+        if key in _DEFAULT_OPTIONS and value == _DEFAULT_OPTIONS[key]:
+            continue
+        out[key] = share(value) if key == "inputs" else value
+    return out
+
+
+def expand_documents(doc: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`share_documents`: every ``{"$document": <id>}`` replaced by its text again, each
+    resource's URN and default options restored (a plan printed before them comes back unchanged)."""
+    documents = doc.get("documents") or {}
+
+    def expand(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {DOCUMENT_REF}:
+                return documents[value[DOCUMENT_REF]]
+            return {k: expand(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [expand(v) for v in value]
+        return value
+
+    def full(r: dict[str, Any]) -> dict[str, Any]:
+        out = dict(r)
+        if "urn" not in out and out.get("parent"):
+            out["urn"] = _child_urn(out["parent"], out["type"], out["name"])
+        for key, value in _DEFAULT_OPTIONS.items():
+            out.setdefault(key, value)
+        if "inputs" in out:
+            out["inputs"] = expand(out["inputs"])
+        return out
+
+    out = {k: v for k, v in doc.items() if k != "documents"}
+    if isinstance(doc.get("resources"), list):
+        out["resources"] = [full(r) for r in doc["resources"]]
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -696,6 +956,11 @@ class Plan:
         doc["warnings"] = list(self.run.warnings)
         return doc
 
+    def to_document(self) -> dict[str, Any]:
+        """What ``--json`` prints: :meth:`to_json` with each long input document that repeats across resources
+        printed once (:func:`share_documents`; :func:`expand_documents` restores :meth:`to_json` exactly)."""
+        return share_documents(self.to_json())
+
     def header(self) -> str:
         prod = "production (protected)" if self.production else "non-production"
         custom = sum(1 for r in self.run.resources if r.custom)
@@ -705,31 +970,36 @@ class Plan:
             f"backends {', '.join(self.backends)}; {custom} resources"
         )
 
-    def to_text(self) -> str:
+    def to_text(self, detail: bool = False) -> str:
+        """The human plan; beyond :data:`SUMMARY_THRESHOLD` rows it summarises unless ``detail``."""
         lines = ["makini-infra offline plan (under mocks; nothing was deployed)", self.header()]
         if self.run.warnings:
             lines += ["", "Warnings", *(f"  ! {w}" for w in self.run.warnings)]
         lines += ["", "Resources"]
-        lines += ["  " + line for line in resource_tree(self.run)]
+        lines += ["  " + line for line in resource_tree(self.run, detail)]
         for s in self.sections:
-            lines += ["", s.title, *("  " + line for line in _table(s.headers, s.rows)), *("  " + n for n in s.notes)]
+            headers, rows, notes = s.shown(detail)
+            lines += ["", s.title, *("  " + line for line in _table(headers, rows)), *("  " + n for n in notes)]
         shown = {s.key for s in self.sections}
         outputs = {k: v for k, v in redact(self.run.outputs).items() if _section_of_output(k) not in shown}
+        if not detail:
+            outputs = {k: _summarised(v) for k, v in outputs.items()}
         lines += ["", "Outputs (reports shown above are left out)"]
         lines += ["  " + line for line in json.dumps(outputs, indent=2).splitlines()]
         return "\n".join(lines) + "\n"
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, detail: bool = False) -> str:
         lines = [f"## makini-infra plan: `{self.stack}`", "", self.header() + " (offline, under mocks).", ""]
         if self.run.warnings:
             lines += ["> [!WARNING]", *(f"> {w}" for w in self.run.warnings), ""]
         for s in self.sections:
-            lines += [f"### {s.title}", "", *_md_table(s.headers, s.rows), *("", *s.notes), ""]
+            headers, rows, notes = s.shown(detail)
+            lines += [f"### {s.title}", "", *_md_table(headers, rows), *("", *notes), ""]
         lines += [
             "<details><summary>Resources</summary>",
             "",
             "```",
-            *resource_tree(self.run),
+            *resource_tree(self.run, detail),
             "```",
             "",
             "</details>",
@@ -882,7 +1152,7 @@ def load_previous(path: Path) -> dict[str, Any]:
         raise PreviousPlanError(
             f"--previous {path}: not a plan's JSON (no access_matrix): use python -m infra.plan <stack> --json"
         )
-    return doc
+    return expand_documents(doc)
 
 
 def moves_section(
@@ -962,6 +1232,11 @@ def main(argv: list[str] | None = None) -> int:
     fmt.add_argument("--json", action="store_true", help="print one JSON document")
     fmt.add_argument("--markdown", action="store_true", help="print Markdown (for a CI job summary)")
     parser.add_argument(
+        "--detail",
+        action="store_true",
+        help=f"text and Markdown: every row and resource, even beyond {SUMMARY_THRESHOLD} (--json always has them)",
+    )
+    parser.add_argument(
         "--previous",
         type=Path,
         help="an earlier plan's JSON (e.g. the base branch's): report every secret whose path would move",
@@ -1006,11 +1281,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     if args.json:
-        text = json.dumps(plan.to_json(), indent=2) + "\n"
+        text = json.dumps(plan.to_document(), indent=2) + "\n"
     elif args.markdown:
-        text = plan.to_markdown()
+        text = plan.to_markdown(args.detail)
     else:
-        text = plan.to_text()
+        text = plan.to_text(args.detail)
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

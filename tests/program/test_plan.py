@@ -34,7 +34,9 @@ def test_cli_prints_tree_credits_and_outputs_for_dev():
 
 def test_json_document_shape(capsys):
     assert plan.main(["prod", "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    printed = json.loads(capsys.readouterr().out)
+    assert all("urn" not in r for r in printed["resources"] if r["parent"])  # the parent's URN gives it
+    doc = plan.expand_documents(printed)
     assert doc["stack"] == "prod"
     assert {"stack", "resources", "outputs", "credits"} <= set(doc)
     urns = {r["urn"] for r in doc["resources"]}
