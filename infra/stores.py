@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -269,26 +269,38 @@ class VaultReader:
         self.client = client
         self.address = address
 
-    def read(self, location: SecretLocation) -> str | None:
+    @contextlib.contextmanager
+    def _errors(self, what: object, denied: str) -> Iterator[None]:
+        """hvac's errors as one :class:`StoreError` naming ``what`` (``InvalidPath``, nothing there, passes)."""
         import hvac.exceptions  # noqa: PLC0415 - only Vault stacks need hvac
         import requests  # noqa: PLC0415 - hvac's transport
 
-        where = f"{location}" + (f" at {self.address}" if self.address else "")
+        where = f"{what}" + (f" at {self.address}" if self.address else "")
         try:
-            secret = self.client.secrets.kv.v2.read_secret_version(
-                path=location.name, mount_point=location.container, raise_on_deleted_version=True
-            )
+            yield
         except hvac.exceptions.InvalidPath:
-            return None
+            raise
         except hvac.exceptions.Forbidden:
-            raise StoreError(
-                f"{where}: permission denied. The Vault token's policy must allow read on "
-                f"{location.container}/data/{location.name} (declare the identity as a consumer)"
-            ) from None
+            raise StoreError(f"{where}: permission denied. {denied}") from None
         except hvac.exceptions.Unauthorized:
             raise StoreError(f"{where}: the Vault token is missing, invalid or expired (vault login)") from None
         except (hvac.exceptions.VaultError, requests.RequestException) as err:
             raise StoreError(f"{where}: {type(err).__name__}: {_short(err, 200)}") from None
+
+    def read(self, location: SecretLocation) -> str | None:
+        import hvac.exceptions  # noqa: PLC0415 - only Vault stacks need hvac
+
+        denied = (
+            f"The Vault token's policy must allow read on {location.container}/data/{location.name} (declare the "
+            "identity as a consumer)"
+        )
+        try:
+            with self._errors(location, denied):
+                secret = self.client.secrets.kv.v2.read_secret_version(
+                    path=location.name, mount_point=location.container, raise_on_deleted_version=True
+                )
+        except hvac.exceptions.InvalidPath:
+            return None
         data = ((secret or {}).get("data") or {}).get("data")
         if not isinstance(data, dict) or not data:
             return None
@@ -300,22 +312,13 @@ class VaultReader:
         """``LIST <mount>/metadata/<class prefix>``: each ``<id>/`` folder is the token ``<prefix><id><suffix>``
         (the onboarding identity may create only there). A soft-deleted token keeps its metadata and is listed."""
         import hvac.exceptions  # noqa: PLC0415
-        import requests  # noqa: PLC0415
 
-        where = f"{place}" + (f" at {self.address}" if self.address else "")
+        denied = f"The Vault token's policy must allow list on {place.container}/metadata/{place.prefix}"
         try:
-            answer = self.client.secrets.kv.v2.list_secrets(path=place.prefix, mount_point=place.container)
+            with self._errors(place, denied):
+                answer = self.client.secrets.kv.v2.list_secrets(path=place.prefix, mount_point=place.container)
         except hvac.exceptions.InvalidPath:
             return []  # nothing stored under the prefix yet
-        except hvac.exceptions.Forbidden:
-            raise StoreError(
-                f"{where}: permission denied. The Vault token's policy must allow list on "
-                f"{place.container}/metadata/{place.prefix}"
-            ) from None
-        except hvac.exceptions.Unauthorized:
-            raise StoreError(f"{where}: the Vault token is missing, invalid or expired (vault login)") from None
-        except (hvac.exceptions.VaultError, requests.RequestException) as err:
-            raise StoreError(f"{where}: {type(err).__name__}: {_short(err, 200)}") from None
         keys = ((answer or {}).get("data") or {}).get("keys") or []
         return [f"{place.prefix}{k[:-1]}{place.suffix}" for k in keys if isinstance(k, str) and k.endswith("/")]
 

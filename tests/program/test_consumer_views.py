@@ -159,8 +159,8 @@ def _glob(pattern: str) -> re.Pattern[str]:
     return re.compile(body + (".*" if pattern.endswith("*") else ""))
 
 
-def test_vault_view_is_exactly_what_the_role_can_read():
-    doc = plan("staging")
+def vault_policies_and_roles(doc: dict[str, Any]) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """The plan's Vault policies (name -> HCL) and auth roles (name -> inputs)."""
     policies = {
         r["inputs"]["name"]: r["inputs"]["policy"] for r in doc["resources"] if r["type"] == "vault:index/policy:Policy"
     }
@@ -169,6 +169,12 @@ def test_vault_view_is_exactly_what_the_role_can_read():
         for r in doc["resources"]
         if r["type"].startswith("vault:") and r["type"].endswith("authBackendRole:AuthBackendRole")
     }
+    return policies, roles
+
+
+def test_vault_view_is_exactly_what_the_role_can_read():
+    doc = plan("staging")
+    policies, roles = vault_policies_and_roles(doc)
     data_paths = doc["outputs"]["vaultPaths"]
     wrong = []
     for name, view in views("staging").items():
@@ -295,14 +301,7 @@ def test_azure_view_says_exactly_which_vaults_the_principal_may_set_secrets_in()
 
 def test_vault_view_says_exactly_where_the_role_may_create_tokens():
     doc = plan("staging")
-    policies = {
-        r["inputs"]["name"]: r["inputs"]["policy"] for r in doc["resources"] if r["type"] == "vault:index/policy:Policy"
-    }
-    roles = {
-        r["inputs"]["roleName"]: r["inputs"]
-        for r in doc["resources"]
-        if r["type"].startswith("vault:") and r["type"].endswith("authBackendRole:AuthBackendRole")
-    }
+    policies, roles = vault_policies_and_roles(doc)
     wrong = []
     for name, view in views("staging").items():
         v = view["vault"]
