@@ -59,7 +59,7 @@ def test_the_text_plan_summarises_and_detail_lists_everything(scaled):
 
 
 def test_small_stacks_are_shown_row_by_row():
-    p = build_plan("staging")
+    p = build_plan("dev")
     assert all(s.summary is None for s in p.sections)
     assert p.to_text() == p.to_text(detail=True)
 
