@@ -879,10 +879,11 @@ def preview_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
 def drift_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
     """The drift check: ``pulumi preview --refresh`` and ``python -m infra.doctor`` of ``stack``; no write.
 
-    The preview's reads, plus reading secret values of the environment and decrypting them through Secrets
-    Manager. Which values: each secret's resource policy decides (the stack's ``makini:aws.driftArns``): the
-    OAuth client and the connection tokens (the doctor), and the initial version of each secret the deployment
-    wrote (the refresh reads it back); every other secret denies it."""
+    The preview's reads, plus listing secret names (``python -m infra.doctor`` lists the run-time classes'
+    tokens), reading secret values of the environment and decrypting them through Secrets Manager. Which
+    values: each secret's resource policy decides (the stack's ``makini:aws.driftArns``): the OAuth client and
+    the connection tokens (the doctor), and the initial version of each secret the deployment wrote (the
+    refresh reads it back); every other secret denies it."""
     if stack.aws_account_id is None:
         raise ValueError(f"stack {stack.name} pins no AWS account")
     a, p, e = stack.aws_account_id, partition, stack.environment
@@ -892,6 +893,14 @@ def drift_policy(stack: DeliveryStack, partition: str = "aws") -> Document:
         "Version": "2012-10-17",
         "Statement": [
             *_environment_reads(stack, partition),
+            {
+                # The doctor lists the run-time classes' token names (issue 19): names and tags, never a value.
+                # ListSecrets has no resource-level permissions: "*" is the only resource AWS accepts.
+                "Sid": "ListSecretNames",
+                "Effect": "Allow",
+                "Action": "secretsmanager:ListSecrets",
+                "Resource": "*",
+            },
             {
                 "Sid": "ReadSecretValuesTheSecretsAllow",
                 "Effect": "Allow",

@@ -318,3 +318,20 @@ def test_the_azure_deploy_identity_may_assign_exactly_the_roles_the_program_assi
     owner, uaa = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
     for privileged in (owner, uaa, azure_ci.RBAC_ADMINISTRATOR, azure_ci.CONTRIBUTOR):
         assert privileged not in condition
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_drift_check_may_list_secret_names_and_the_preview_may_not(name):
+    """The doctor lists run-time classes' token names with ListSecrets (no resource-level permissions: "*")."""
+    from tests.iam.aws_policy import Policy, Request, evaluate
+
+    (stack,) = example(name).served
+    role = f"arn:aws:iam::{stack.aws_account_id}:role/x"
+
+    def lists(doc: dict) -> bool:
+        request = Request(role, "secretsmanager:ListSecrets", "*")
+        return evaluate(request, identity_policies=[Policy.parse(doc, "ci")]).allowed
+
+    assert lists(aws_policies.drift_policy(stack))
+    if stack.previewable_from_pull_requests:
+        assert not lists(aws_policies.preview_policy(stack))
