@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from functions.rotation.backoff import RetryPolicy
 from functions.rotation.makini_client import (
@@ -66,6 +66,7 @@ from stacks.drift import (
     EXIT_UNCHECKED,
     ConnectionRow,
     DriftReport,
+    MakiniConnection,
     TokenCheck,
     TokenState,
     Verdict,
@@ -359,6 +360,31 @@ class Doctor:
                         "(connections/<class>/<makini connection id>/token) and were ignored"
                     )
                 per_backend[backend] = [i for i in ids if i is not None]
+        self._drop_deleted()
+
+    def _drop_deleted(self) -> None:
+        """A listing may hold tokens whose current value is deleted (Vault keeps a soft-deleted token's
+        metadata): for the ids that would be flagged (Makini does not list them as active, or another backend
+        lacks them) ask the store whether they are live, and forget those that are not. A healthy stack costs
+        no extra request."""
+        active = {m.id for m in (MakiniConnection.from_api(i) for i in self.facts.listed) if m and m.active}
+        for access_class, per_backend in self.facts.runtime.items():
+            everywhere = set.intersection(*(set(ids) for ids in per_backend.values())) if per_backend else set()
+            for name, ids in per_backend.items():
+                backend = cast(Backend, name)  # the keys are the readers' backends (list_runtime)
+                suspects = [i for i in ids if i not in active or i not in everywhere]
+                if not suspects:
+                    continue
+                place = locate_runtime_class(
+                    self.cfg, access_class, backend, project=PROJECT, organization=self.organization
+                )
+                try:
+                    live = self.readers[backend].live_names(place, [place.name_of(i) for i in suspects])
+                except StoreError as err:
+                    self.facts.unchecked.append(f"run-time class {access_class}: could not check deletions: {err}")
+                    continue
+                gone = set(suspects) - {place.connection_of(n) for n in live}
+                per_backend[backend] = [i for i in ids if i not in gone]
 
     def run(self) -> DriftReport | None:
         if not self.readers:

@@ -25,6 +25,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -66,6 +67,11 @@ class StoreReader(Protocol):
 
     def list_names(self, place: RuntimeClassPlace) -> list[str]:
         """Every name stored under ``place`` (names only), or :class:`StoreError`."""
+        ...
+
+    def live_names(self, place: RuntimeClassPlace, names: list[str]) -> list[str]:
+        """Those of ``names`` (listed under ``place``) whose current value is not deleted: the same names where a
+        listing already leaves deleted secrets out (AWS, Key Vault); from each one's metadata on Vault."""
         ...
 
 
@@ -137,6 +143,9 @@ class AwsSecretsReader:
         except BotoCoreError as err:
             raise StoreError(f"{place} ({self.region}): {type(err).__name__}: {_short(err)}") from None
         return [n for n in names if n.startswith(place.prefix)]
+
+    def live_names(self, place: RuntimeClassPlace, names: list[str]) -> list[str]:
+        return list(names)  # ListSecrets leaves out a secret scheduled for deletion
 
 
 def aws_reader(region: str, max_connections: int = 10) -> AwsSecretsReader:
@@ -243,6 +252,9 @@ class KeyVaultReader:
             raise StoreError(f"{place}: the vault is unreachable ({_short(err, 200)})") from None
         return [n for n in names if n.startswith(place.prefix)]
 
+    def live_names(self, place: RuntimeClassPlace, names: list[str]) -> list[str]:
+        return list(names)  # a deleted (recoverable) secret is not listed
+
 
 def key_vault_reader() -> KeyVaultReader:
     try:
@@ -321,6 +333,39 @@ class VaultReader:
             return []  # nothing stored under the prefix yet
         keys = ((answer or {}).get("data") or {}).get("keys") or []
         return [f"{place.prefix}{k[:-1]}{place.suffix}" for k in keys if isinstance(k, str) and k.endswith("/")]
+
+    def live_names(self, place: RuntimeClassPlace, names: list[str]) -> list[str]:
+        """A soft-deleted token (the onboarding client's disconnect) keeps its metadata and is listed: read each
+        one's metadata (versions and times, never a value) and keep those whose current version is live."""
+        import hvac.exceptions  # noqa: PLC0415
+
+        out = []
+        for name in names:
+            try:
+                with self._errors(
+                    f"{place} ({name})",
+                    f"The Vault token's policy must allow read on {place.container}/metadata/{name}",
+                ):
+                    answer = self.client.secrets.kv.v2.read_secret_metadata(path=name, mount_point=place.container)
+            except hvac.exceptions.InvalidPath:
+                continue  # gone since the listing
+            data = (answer or {}).get("data") or {}
+            current = (data.get("versions") or {}).get(str(data.get("current_version"))) or {}
+            if not (current.get("destroyed") or _deletion_passed(current.get("deletion_time"))):
+                out.append(name)
+        return out
+
+
+def _deletion_passed(deletion_time: object) -> bool:
+    """Whether a KV v2 version's ``deletion_time`` (RFC 3339, empty when none) has come (a mount's
+    ``delete_version_after`` stamps a future one on every live version)."""
+    if not isinstance(deletion_time, str) or not deletion_time:
+        return False
+    try:  # seconds are enough (Vault writes nanoseconds, which fromisoformat does not read)
+        stamp = datetime.fromisoformat(deletion_time[:19] + "+00:00")
+    except ValueError:
+        return False
+    return stamp <= datetime.now(UTC)
 
 
 def vault_address(cfg: StackConfig, provider_config: Mapping[str, str], env: Mapping[str, str]) -> str | None:

@@ -119,6 +119,9 @@ class MemoryReader:
     def put(self, location: SecretLocation, value: str) -> None:
         self.values[f"{location.container}/{location.name}"] = value
 
+    def live_names(self, place: RuntimeClassPlace, names: list[str]) -> list[str]:
+        return list(names)
+
     def list_names(self, place: RuntimeClassPlace) -> list[str]:
         with self._lock:
             self.lists += 1
@@ -262,10 +265,13 @@ class OpenBaoMount:
         )
 
     def reader(self, readable: Iterable[str] = ("*",), listable: Iterable[str] = ()) -> VaultReader:
-        """``listable``: metadata paths the token may LIST (the run-time classes' folders)."""
+        """``listable``: metadata paths the token may list and read (the run-time classes' folders and their tokens'
+        versions, never a value: as the drift role's ``metadata/*``)."""
         policy = self.openbao.unique("doctor")
         rules = "".join(f'path "{self.mount}/data/{p}" {{\n  capabilities = ["read"]\n}}\n' for p in readable)
-        rules += "".join(f'path "{self.mount}/metadata/{p}" {{\n  capabilities = ["list"]\n}}\n' for p in listable)
+        rules += "".join(
+            f'path "{self.mount}/metadata/{p}" {{\n  capabilities = ["read", "list"]\n}}\n' for p in listable
+        )
         self.root.sys.create_or_update_policy(name=policy, policy=rules)
         token = self.root.auth.token.create(policies=[policy], no_default_policy=True, ttl="1h")["auth"]["client_token"]
         return VaultReader(self.openbao.client(token=token), self.openbao.addr)

@@ -217,3 +217,33 @@ def test_three_thousand_runtime_connections_in_one_run(new_stack, fake_makini):
     # Not a benchmark: a bound that catches an accidental quadratic path. Measured ~2 s on the 2-core runner.
     assert elapsed < 60, f"{N} run-time connections took {elapsed:.1f}s"
     print(f"\n{N} run-time connections on 3 backends: {elapsed:.2f}s")
+
+
+def test_a_token_whose_deletion_is_scheduled_is_not_reported(new_stack, moto_sm, openbao, fake_makini):
+    """The onboarding client's disconnect schedules the deletion: AWS stops listing the secret, Vault keeps the
+    soft-deleted token's metadata (LIST shows it). The doctor asks Vault about the ids it would flag only."""
+    rig = _runtime_stack(new_stack, backends=("aws", "vault"))
+    stores = Stores(rig, moto_sm, openbao)
+    stores.put_oauth()
+    fake_makini.add_connection("100")
+    stores.put_token("a", json.dumps({"token": fake_makini.mint_connection_token("100")}))
+    fake_makini.add_connection("500")
+    stores.put_runtime("linked", "500")  # healthy
+    stores.put_runtime("linked", "501")  # disconnected, deletion scheduled on both backends
+    stores.put_runtime("linked", "502")  # disconnected, its deletion never scheduled on Vault
+    for gone in ("501", "502"):
+        moto_sm.delete_secret(SecretId=rig.place("linked", "aws").name_of(gone), RecoveryWindowInDays=7)
+    vault_name = rig.place("linked", "vault").name_of("501")
+    stores.vault.root.secrets.kv.v2.delete_latest_version_of_secret(path=vault_name, mount_point=stores.vault.mount)
+    asked: list[list[str]] = []
+    reader = rig.readers["vault"]
+    live = reader.live_names
+    reader.live_names = lambda place, names: asked.append(list(names)) or live(place, names)  # type: ignore[method-assign]
+    code, doc, _ = rig.run_json()
+    rows = {r["makini_id"]: r for r in doc["connections"] if not r["declared"]}
+    assert set(rows) == {"500", "502"}, rows  # 501 is gone everywhere: nothing to do
+    assert rows["502"]["attention"][0].startswith("not in Makini: no connection 502")
+    assert rows["502"]["runtime"] == {"linked": ["vault"]}
+    assert rows["500"]["verdict"] == "ok" and code == 3
+    place = rig.place("linked", "vault")
+    assert asked == [[place.name_of("501"), place.name_of("502")]]  # never the healthy 500
