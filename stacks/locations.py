@@ -26,6 +26,12 @@ from .naming import (
 BACKEND_TITLES: dict[str, str] = {"aws": "AWS Secrets Manager", "azure": "Azure Key Vault", "vault": "Vault"}
 
 
+def _vault_url(place: object, backend: str, container: str) -> str:
+    if backend != "azure":
+        raise ValueError(f"{place} is not in a Key Vault")
+    return key_vault_url(container)
+
+
 @dataclass(frozen=True)
 class SecretLocation:
     """One secret's place in one backend's store; names only, never a value.
@@ -44,9 +50,7 @@ class SecretLocation:
     @property
     def vault_url(self) -> str:
         """The Key Vault URL (Azure locations only)."""
-        if self.backend != "azure":
-            raise ValueError(f"{self} is not in a Key Vault")
-        return key_vault_url(self.container)
+        return _vault_url(self, self.backend, self.container)
 
     def __str__(self) -> str:
         if self.backend == "aws":
@@ -106,9 +110,7 @@ class RuntimeClassPlace:
     @property
     def vault_url(self) -> str:
         """The class vault's URL (Azure only)."""
-        if self.backend != "azure":
-            raise ValueError(f"{self} is not in a Key Vault")
-        return key_vault_url(self.container)
+        return _vault_url(self, self.backend, self.container)
 
     def __str__(self) -> str:
         if self.backend == "aws":
