@@ -94,13 +94,16 @@ def preview_policy_hcl(stack: DeliveryStack) -> str:
 
 
 def drift_policy_hcl(stack: DeliveryStack) -> str:
-    """The preview's reads, and the data of the OAuth client and of every connection token (the doctor)."""
+    """The preview's reads (metadata list included: the doctor lists the run-time classes), and the data of the
+    OAuth client and of every connection token the doctor checks: explicit ones (``connections/<key>/token``) and
+    class ones, declared or stored at run time (``connections/<class>/<key>/token``)."""
     e = stack.environment
     return "\n".join(
         [
             preview_policy_hcl(stack),
             f'path "{vault_data_path(e, "oauth/client")}" {{ capabilities = ["read"] }}',
             f'path "{vault_data_path(e, "connections/+/token")}" {{ capabilities = ["read"] }}',
+            f'path "{vault_data_path(e, "connections/+/+/token")}" {{ capabilities = ["read"] }}',
         ]
     )
 

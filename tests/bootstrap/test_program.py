@@ -335,3 +335,27 @@ def test_the_drift_check_may_list_secret_names_and_the_preview_may_not(name):
     assert lists(aws_policies.drift_policy(stack))
     if stack.previewable_from_pull_requests:
         assert not lists(aws_policies.preview_policy(stack))
+
+
+def test_the_vault_drift_role_reads_what_the_doctor_reads_and_nothing_else():
+    """The doctor reads the OAuth client and every connection token (declared, class and run-time ones, which live
+    one level deeper: connections/<class>/<key>/token) and lists the run-time classes; never the webhook secret or
+    another environment's mount. Decided by the Vault ACL evaluator over the role's own policy."""
+    from bootstrap import vault_ci
+    from infra.offline import unwrap_secrets
+    from tests.iam.vault_acl import Acl
+
+    (stack,) = example("staging").served
+    role = vault_ci.drift_role(REPO, REPO_ID, stack, "makini-infra-vault")
+    acl = Acl.of(*role.policy_hcl.values())
+    src = load_stack_file("staging")
+    paths = unwrap_secrets(run_program("staging", src.config, src.secret_keys).outputs)["vaultPaths"]
+    tokens = {p for key, p in paths.items() if key.startswith("connections/")}
+    assert any(p.count("/") == 5 for p in tokens), "staging has a class token (connections/<class>/<key>/token)"
+    for path in [*tokens, paths["oauth/client"], "makini-staging/data/connections/linked/19000207611999/token"]:
+        assert acl.allows(path, "read"), path
+    assert acl.allows("makini-staging/metadata/connections/linked/", "list")
+    for path in [paths["webhook/secret"], "makini-prod/data/connections/acme/token", "makini-staging/data/x/y/z"]:
+        assert not acl.allows(path, "read"), path
+    for write in ("create", "update", "delete"):
+        assert not any(acl.allows(p, write) for p in tokens)
