@@ -23,9 +23,10 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from .catalog import Catalog, CatalogSecret, SecretKind, SystemIdentity, build_catalog
+from .catalog import Catalog, CatalogSecret, SecretKind, SystemIdentity, build_catalog, class_prefix
 from .config.model import StackConfig
 from .config.rotation import TOKEN_LIFETIME_DAYS
+from .naming import aws_secret_name
 from .netsuite import renew_by
 
 
@@ -415,14 +416,46 @@ def rotation_bindings(cfg: StackConfig, catalog: Catalog | None = None) -> dict[
     return out
 
 
-def bindings_document(environment: str, backend: str, period_days: int | None, bindings: Mapping[str, str]) -> str:
+def rotated_runtime_classes(catalog: Catalog) -> tuple[str, ...]:
+    """The run-time classes whose tokens the rotation writes (every run-time class while rotation is on): the
+    ``runtimeClasses`` of the bindings document, bound by name (functions/rotation/bindings.py)."""
+    return tuple(c.name for c in catalog.runtime_classes if SystemIdentity.ROTATION in c.writers)
+
+
+def runtime_prefix(backend: str, environment: str, access_class: str, vault: str | None = None) -> str:
+    """The secret-key prefix of a run-time class's tokens on ``backend``: AWS ``makini/<env>/connections/<class>/``,
+    Vault ``connections/<class>/`` (in the mount), Key Vault ``<class vault>/connections-<class>-``. The
+    rotators' copy (``functions/rotation/bindings.py``, ``runtime_prefix``) refuses any other; a test checks
+    they agree."""
+    if backend == "aws":
+        return aws_secret_name(environment, class_prefix(access_class))
+    if backend == "vault":
+        return class_prefix(access_class)
+    if backend == "azure":
+        if vault is None:
+            raise ValueError("a Key Vault run-time prefix needs the class's vault name")
+        # stacks.naming.key_vault_secret_name keeps a class name's and a connection id's segments as they are
+        return f"{vault}/connections-{access_class}-"
+    raise ValueError(f"unknown backend {backend!r}")
+
+
+def bindings_document(
+    environment: str,
+    backend: str,
+    period_days: int | None,
+    bindings: Mapping[str, str],
+    runtime_classes: Mapping[str, str] | None = None,
+) -> str:
     """The bindings as the rotators read them: backend secret key -> connection id, compact and sorted
-    (so the package, and so the plan, change only when a binding does)."""
-    doc = {
+    (so the package, and so the plan, change only when a binding does); ``runtime_classes`` (run-time class ->
+    the secret-key prefix of its tokens, :func:`runtime_prefix`) when the environment has any."""
+    doc: dict[str, Any] = {
         "format": BINDINGS_FORMAT,
         "environment": environment,
         "backend": backend,
         "periodDays": period_days,
         "bindings": dict(sorted(bindings.items())),
     }
+    if runtime_classes:
+        doc["runtimeClasses"] = dict(sorted(runtime_classes.items()))
     return json.dumps(doc, separators=(",", ":")) + "\n"

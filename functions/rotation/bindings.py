@@ -17,19 +17,27 @@ that names another connection is logged (``binding_mismatch``) and ignored.
 The document (written by ``stacks/rotation.py``, :func:`bindings_document`)::
 
     {"format": "makini-rotation-bindings/1", "environment": "prod", "backend": "aws", "periodDays": 7,
-     "bindings": {"<secret key>": "<Makini connection id>", ...}}
+     "bindings": {"<secret key>": "<Makini connection id>", ...},
+     "runtimeClasses": {"<class>": "<secret key prefix>", ...}}
 
 The secret key is what the backend names a secret by: the Secrets Manager name (``makini/prod/connections/
 acme/token``), ``<vault name>/<secret name>`` on Key Vault, the KV path in the mount on Vault.
 
-Run-time connections (stored by an onboarding service, without a deploy) need a binding from another source
-that only the deployer or that service controls: implement :class:`BindingSource` and combine it with
-:meth:`Bindings.chain`, which refuses a secret two sources bind to different connections.
+Run-time connections (stored by the onboarding service, without a deploy: issue 19) are bound by their
+**name**, which nobody can change once the secret exists: ``runtimeClasses`` names the environment's run-time
+classes (the deployer's config) and the prefix the backend files their tokens under, and :class:`RuntimeNames`
+binds exactly ``<prefix><connection id>/token`` (Key Vault: ``<vault>/connections-<class>-<id>-token`` in the
+class's own vault), the id checked against the connection-id rule and never guessed. A name of any other
+shape, of a class that is not run-time, or with a malformed id is unbound. :meth:`Bindings.with_runtime_names`
+chains it after the deployment's bindings (:meth:`Bindings.chain`, which refuses a secret two sources bind to
+different connections); every rotator reads its bindings that way. Each :class:`Binding` says which source
+made it (``via``: ``deployment`` or ``runtime-name``), which every rotator logs.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +49,18 @@ PACKAGED_FILE = Path(__file__).with_name("bindings.json")
 #: The Vault rotator's file (a ConfigMap mounted into the CronJob's pod).
 ENV_BINDINGS_FILE = "ROTATION_BINDINGS_FILE"
 BACKENDS = ("aws", "azure", "vault")
+
+#: A Makini connection id as a run-time token's name carries it: ``stacks.naming.RUNTIME_CONNECTION_ID`` and
+#: ``functions/onboarding/places.py`` ``CONNECTION_ID`` (a runtime package imports neither; a test checks all
+#: three agree).
+CONNECTION_ID = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,63}")
+#: An access class name (``stacks.config.classes.ClassName``).
+CLASS_NAME = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,23}")
+#: A Key Vault name (``stacks.naming.KV_VAULT_NAME``).
+KEY_VAULT_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){1,22}[A-Za-z0-9]")
+#: ``Binding.via``: the deployment's bindings, or a run-time token's name.
+VIA_DEPLOYMENT = "deployment"
+VIA_RUNTIME_NAME = "runtime-name"
 
 
 class BindingError(Exception):
@@ -58,6 +78,10 @@ class Binding:
     secret: str
     connection_id: str
     source: str
+    #: Which kind of source bound it: :data:`VIA_DEPLOYMENT` or :data:`VIA_RUNTIME_NAME`.
+    via: str = VIA_DEPLOYMENT
+    #: The run-time class whose name bound it (``via == VIA_RUNTIME_NAME``), else None.
+    access_class: str | None = None
 
 
 class BindingSource(Protocol):
@@ -84,6 +108,91 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def runtime_prefix(backend: str, environment: str, access_class: str, vault: str | None = None) -> str:
+    """The secret-key prefix of a run-time class's tokens on ``backend`` (what ``runtimeClasses`` must say)."""
+    if backend == "aws":
+        return f"makini/{environment}/connections/{access_class}/"
+    if backend == "vault":
+        return f"connections/{access_class}/"
+    if backend == "azure":
+        if vault is None:
+            raise ValueError("a Key Vault run-time prefix needs the class's vault name")
+        return f"{vault}/connections-{access_class}-"
+    raise ValueError(f"unknown backend {backend!r}")
+
+
+#: What follows the connection id in a run-time token's secret key.
+RUNTIME_SUFFIX = {"aws": "/token", "vault": "/token", "azure": "-token"}
+
+
+@dataclass(frozen=True)
+class RuntimeNames:
+    """Binds a run-time token by its name: ``<class prefix><connection id><suffix>`` (a :class:`BindingSource`).
+
+    ``classes`` maps each run-time class of the environment to its prefix (:func:`runtime_prefix`); nothing
+    else binds: not a declared class (it is not in ``classes``), not a name with a malformed id, another shape
+    or a case variant. It cannot list secrets (:meth:`secrets` is empty): a rotator lists the classes' places
+    and asks :meth:`binding_for` about each name it finds."""
+
+    environment: str
+    backend: str
+    classes: Mapping[str, str]
+    source: str = "run-time name"
+
+    def __post_init__(self) -> None:
+        if self.backend not in RUNTIME_SUFFIX:
+            raise BindingError(f"{self.source}: unknown backend {self.backend!r}")
+        vaults: dict[str, str] = {}
+        for access_class, prefix in self.classes.items():
+            if not isinstance(access_class, str) or not CLASS_NAME.fullmatch(access_class):
+                raise BindingError(f"{self.source}: run-time class {str(access_class)[:80]!r} is not a class name")
+            vault = None
+            if self.backend == "azure":
+                vault = prefix.split("/", 1)[0] if isinstance(prefix, str) and "/" in prefix else ""
+                if not KEY_VAULT_NAME.fullmatch(vault):
+                    raise BindingError(
+                        f"{self.source}: run-time class {access_class} names no Key Vault "
+                        f"('<vault>/connections-{access_class}-', got {str(prefix)[:120]!r})"
+                    )
+                if vault.lower() in vaults:
+                    raise BindingError(
+                        f"{self.source}: run-time classes {vaults[vault.lower()]} and {access_class} share the vault "
+                        f"{vault}; each run-time class has its own"
+                    )
+                vaults[vault.lower()] = access_class
+            expected = runtime_prefix(self.backend, self.environment, access_class, vault)
+            if prefix != expected:
+                raise BindingError(
+                    f"{self.source}: run-time class {access_class} has the prefix {str(prefix)[:120]!r}, not "
+                    f"{expected!r}; regenerate the bindings with pulumi up"
+                )
+
+    def binding_for(self, secret: str) -> Binding | None:
+        suffix = RUNTIME_SUFFIX[self.backend]
+        if not isinstance(secret, str) or not secret.endswith(suffix):
+            return None
+        for access_class, prefix in self.classes.items():
+            if secret.startswith(prefix):
+                connection_id = secret[len(prefix) : -len(suffix)]
+                if len(secret) < len(prefix) + len(suffix) or not CONNECTION_ID.fullmatch(connection_id):
+                    return None  # a malformed id is never guessed
+                return Binding(
+                    secret,
+                    connection_id,
+                    f"{self.source} (run-time class {access_class})",
+                    via=VIA_RUNTIME_NAME,
+                    access_class=access_class,
+                )
+        return None
+
+    def secrets(self) -> Sequence[str]:
+        return ()
+
+    def name(self, access_class: str, connection_id: str) -> str:
+        """The secret key of a run-time token (the inverse of :meth:`binding_for`)."""
+        return f"{self.classes[access_class]}{connection_id}{RUNTIME_SUFFIX[self.backend]}"
+
+
 @dataclass(frozen=True)
 class Bindings:
     """The deployed bindings of one environment on one backend (a :class:`BindingSource`)."""
@@ -94,6 +203,8 @@ class Bindings:
     source: str
     #: The rotation period of the environment (days), or None when the document does not say.
     period_days: int | None = None
+    #: The environment's run-time classes -> the secret-key prefix of their tokens (``runtimeClasses``).
+    runtime_classes: Mapping[str, str] = field(default_factory=dict)
     _extra: tuple[BindingSource, ...] = field(default=(), repr=False)
 
     @classmethod
@@ -127,7 +238,18 @@ class Bindings:
                 raise BindingError(
                     f"{where}: {key[:120]!r} is not bound to a Makini connection id (a non-empty string)"
                 )
-        return cls(environment=environment, backend=backend, entries=dict(raw), source=source, period_days=period)
+        runtime = doc.get("runtimeClasses", {})
+        if not isinstance(runtime, dict):
+            raise BindingError(f"{where}: runtimeClasses is not an object (class -> prefix)")
+        RuntimeNames(environment, backend, runtime, source=where)  # refuses a malformed or widened prefix
+        return cls(
+            environment=environment,
+            backend=backend,
+            entries=dict(raw),
+            source=source,
+            period_days=period,
+            runtime_classes=dict(runtime),
+        )
 
     @classmethod
     def load(cls, path: Path | str, *, backend: str) -> Bindings:
@@ -148,7 +270,27 @@ class Bindings:
     def chain(self, *sources: BindingSource) -> Bindings:
         """These bindings, then each of ``sources`` for secrets they do not name (issue 19's run-time
         connections); a secret bound to two different connections is refused by :meth:`binding_for`."""
-        return Bindings(self.environment, self.backend, self.entries, self.source, self.period_days, sources)
+        return Bindings(
+            self.environment,
+            self.backend,
+            self.entries,
+            self.source,
+            self.period_days,
+            self.runtime_classes,
+            (*self._extra, *sources),
+        )
+
+    def runtime_names(self) -> RuntimeNames:
+        """The run-time names this document declares (its ``runtimeClasses``; none: binds nothing)."""
+        return RuntimeNames(
+            self.environment, self.backend, self.runtime_classes, source=f"run-time name ({self.source})"
+        )
+
+    def with_runtime_names(self) -> Bindings:
+        """These bindings, then the run-time tokens' names (what every rotator checks secrets against)."""
+        if not self.runtime_classes or any(isinstance(e, RuntimeNames) for e in self._extra):
+            return self
+        return self.chain(self.runtime_names())
 
     # -- BindingSource ---------------------------------------------------------------------------------
 
@@ -180,9 +322,12 @@ class Bindings:
         binding = self.binding_for(secret)
         if binding is None:
             raise UnboundSecret(
-                f"secret {secret} is not in the deployed rotation bindings of {self.environment} ({self.source}): "
-                "it is not rotated. If it should be, declare its connection with a makiniId in the stack and "
-                "run pulumi up (the bindings come with the deployment, never from the secret's tags or value)"
+                f"secret {secret} is not in the deployed rotation bindings of {self.environment} ({self.source}) "
+                "and is not named as a run-time token of one of its run-time classes "
+                f"({', '.join(sorted(self.runtime_classes)) or 'none'}): it is not rotated. If it should be, declare "
+                "its connection with a makiniId in the stack and run pulumi up, or store it at "
+                "connections/<run-time class>/<connection id>/token (the bindings come with the deployment and the "
+                "name, never from the secret's tags or value)"
             )
         return binding
 

@@ -35,7 +35,9 @@ from ..rotation import (
     reminder_deadlines,
     reminder_moment,
     reminder_note,
+    rotated_runtime_classes,
     rotation_bindings,
+    runtime_prefix,
 )
 from .common import Context, secret_tags, secret_value
 
@@ -217,6 +219,7 @@ class AwsBackend:
                     "aws",
                     r.connection_token_days,
                     {aws_secret_name(cfg.environment, p): c for p, c in rotation_bindings(cfg, ctx.catalog).items()},
+                    {c: runtime_prefix("aws", cfg.environment, c) for c in rotated_runtime_classes(ctx.catalog)},
                 ),
                 oauth_client_secret_arn=self.store.secret_arns[OAUTH_CLIENT_PATH],
                 kms_key_arn=self.store.kms_key_arn,

@@ -31,7 +31,7 @@ from components.azure.webhook import AzureWebhookEndpoint, AzureWebhookEndpointA
 
 from ..catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, SecretKind, SystemIdentity
 from ..naming import class_key_vault_name, key_vault_name, key_vault_secret_name, resource_group_name
-from ..rotation import bindings_document, rotation_bindings
+from ..rotation import bindings_document, rotated_runtime_classes, rotation_bindings, runtime_prefix
 from .common import Context, key_vault_secret_tags, secret_value
 
 #: Project root: makini:azure.functionDependenciesDir is relative to it.
@@ -209,6 +209,10 @@ class AzureBackend:
                     {
                         f"{vaults.get(path, self.vault_name)}/{key_vault_secret_name(path)}": makini_id
                         for path, makini_id in rotation_bindings(cfg, ctx.catalog).items()
+                    },
+                    {
+                        c: runtime_prefix("azure", cfg.environment, c, class_vaults[c])
+                        for c in rotated_runtime_classes(ctx.catalog)
                     },
                 ),
                 plan_sku=cfg.webhooks.azure.plan_sku,

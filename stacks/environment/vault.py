@@ -34,7 +34,7 @@ from ..catalog import OAUTH_CLIENT_PATH, SystemIdentity
 from ..config.consumers import VaultIdentity
 from ..config.vault import VaultRotator, VaultSettings
 from ..naming import consumer_role_name, vault_rotator_role_name
-from ..rotation import bindings_document, rotation_bindings
+from ..rotation import bindings_document, rotated_runtime_classes, rotation_bindings, runtime_prefix
 from .common import Context, secret_value, vault_custom_metadata
 
 
@@ -195,7 +195,11 @@ class VaultBackend:
             return None
         cfg = self.ctx.config
         document = bindings_document(
-            cfg.environment, "vault", cfg.rotation.connection_token_days, rotation_bindings(cfg, self.ctx.catalog)
+            cfg.environment,
+            "vault",
+            cfg.rotation.connection_token_days,
+            rotation_bindings(cfg, self.ctx.catalog),
+            {c: runtime_prefix("vault", cfg.environment, c) for c in rotated_runtime_classes(self.ctx.catalog)},
         )
         return bindings_config_map(cfg.environment, rotator.namespace, document)
 
