@@ -25,8 +25,11 @@ The old token is not revoked: it stays valid at Makini, so readers holding ``AWS
 working whatever step fails, and a failed rotation leaves only an unused ``AWSPENDING`` version.
 
 Which connection a secret gets a token for comes from the deployment's bindings (``bindings.json`` in this
-package, see bindings.py), checked at every step: an unbound secret is refused before anything is read,
-and a tag or value naming another connection is logged and ignored.
+package, see bindings.py) or, for a run-time token (issue 19: stored by the onboarding service, rotation
+enabled on it without a deploy), from its name ``makini/<env>/connections/<run-time class>/<id>/token``, checked
+at every step: an unbound secret is refused before anything is read, and a tag or value naming another
+connection is logged (``binding_mismatch``) and ignored. Each step's log says which source bound the secret
+(``bound_by``: ``deployment`` or ``runtime-name``).
 
 Value format (JSON): ``{"token": "...", "connection_id": "...", "issued_at": "<ISO 8601 UTC>"}``.
 """
@@ -68,7 +71,9 @@ _bindings_loader: Callable[[], Bindings] | None = None
 
 
 def _bindings() -> Bindings:
-    return _bindings_loader() if _bindings_loader is not None else Bindings.packaged("aws")
+    """The deployment's bindings, then the run-time tokens' names (bindings.py, ``RuntimeNames``)."""
+    bindings = _bindings_loader() if _bindings_loader is not None else Bindings.packaged("aws")
+    return bindings.with_runtime_names()
 
 
 def _secrets_client() -> Any:
@@ -158,7 +163,17 @@ def handler(event: dict[str, Any], context: Any) -> None:
         )
         raise RotationError(f"secret version {token} not set as AWSPENDING for rotation of secret {arn}")
 
-    jsonlog.log(logger, logging.INFO, "rotation_step_start", secret=arn, step=step, client_request_token=token)
+    jsonlog.log(
+        logger,
+        logging.INFO,
+        "rotation_step_start",
+        secret=arn,
+        step=step,
+        client_request_token=token,
+        connection_id=binding.connection_id,
+        bound_by=binding.via,
+        binding_source=binding.source,
+    )
     steps[step](sm, arn, token, meta, context, binding)
     jsonlog.log(logger, logging.INFO, "rotation_step_done", secret=arn, step=step, client_request_token=token)
 
@@ -380,6 +395,7 @@ def _log_mismatches(arn: str, meta: dict[str, Any], current_raw: str | None, bin
                 where=where,
                 claimed=claimed,
                 connection_id=binding.connection_id,
+                bound_by=binding.via,
                 binding_source=binding.source,
             )
 

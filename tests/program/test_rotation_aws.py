@@ -361,3 +361,84 @@ def test_rotation_output_and_no_secret_values(dev):
         "connections/globex-mx/token": "automatic",
     }
     assert out["awsRotationFunctionArn"].endswith(":function:makini-dev-rotation")
+
+
+# --------------------------------------------------------------------------------------------------
+# Run-time tokens (issue 19): created by the onboarding identity, no resource policy, rotation enabled on them
+# without a deploy. The rotation role's policy and the one invoke permission must already cover them.
+
+RUNTIME_ARN = (
+    f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:makini/dev/connections/linked/29000207611898/token-AbCdEf"
+)
+
+
+@pytest.fixture(scope="module")
+def runtime_dev():
+    from tests.support import runtime_config
+
+    return run(runtime_config("dev"))
+
+
+def test_the_rotation_role_rotates_a_run_time_token_that_has_no_resource_policy(runtime_dev):
+    from components.aws.rotation_policies import TOKEN_ACTIONS
+    from tests.iam.aws_policy import Policy, Request, evaluate
+
+    doc = Policy.parse(_rotation_doc(runtime_dev), "rotation role policy")
+    [key] = [
+        k for k in runtime_dev.of_type("aws:kms/key:Key") if k.plain_inputs["tags"].get("makini:purpose") == "secrets"
+    ]
+    key_policy = Policy.parse(json.loads(key.plain_inputs["policy"]), "key policy")
+    role = f"arn:aws:iam::{ACCOUNT}:role/makini-dev-rotation"
+    for action in TOKEN_ACTIONS:
+        decision = evaluate(Request(role, action, RUNTIME_ARN), identity_policies=[doc], resource_policy=None)
+        assert decision.allowed, (action, decision)
+    key_arn = next(s.plain_inputs["kmsKeyId"] for s in runtime_dev.of_type("aws:secretsmanager/secret:Secret"))
+    for action in ("kms:Decrypt", "kms:GenerateDataKey"):
+        via = {
+            "kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com",
+            "kms:CallerAccount": ACCOUNT,
+            "kms:EncryptionContext:SecretARN": RUNTIME_ARN,
+        }
+        assert evaluate(
+            Request(role, action, key_arn, context=via), identity_policies=[doc], key_policy=key_policy
+        ).allowed
+        assert not evaluate(Request(role, action, key_arn), identity_policies=[doc], key_policy=key_policy).allowed
+    # nothing else of the environment, and nothing of another environment's run-time class
+    for other in (RUNTIME_ARN.replace("/token-", "/m2m-key-"), RUNTIME_ARN.replace("/dev/", "/prod/")):
+        assert not evaluate(Request(role, "secretsmanager:PutSecretValue", other), identity_policies=[doc]).allowed
+
+
+def test_the_one_invoke_permission_lets_secrets_manager_rotate_a_run_time_token(runtime_dev):
+    """Lambda renders a Permission as a statement of the function's resource policy (AddPermission: principal,
+    action, ArnLike on AWS:SourceArn, StringEquals on AWS:SourceAccount); Secrets Manager's invocation for a
+    run-time token is allowed by it, one for another environment's is not."""
+    from tests.iam.aws_policy import Policy, Request, evaluate
+
+    [p] = [
+        x.plain_inputs
+        for x in runtime_dev.of_type("aws:lambda/permission:Permission")
+        if x.plain_inputs["function"] == "makini-dev-rotation"
+    ]
+    fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:makini-dev-rotation"
+    statement = {
+        "Sid": "rotation",
+        "Effect": "Allow",
+        "Principal": {"Service": p["principal"]},
+        "Action": p["action"],
+        "Resource": fn,
+        "Condition": {
+            "ArnLike": {"AWS:SourceArn": p["sourceArn"]},
+            "StringEquals": {"AWS:SourceAccount": p["sourceAccount"]},
+        },
+    }
+    policy = Policy.parse({"Version": "2012-10-17", "Statement": [statement]}, "function policy")
+
+    def invoke(source_arn: str) -> bool:
+        ctx = {"aws:SourceArn": source_arn, "aws:SourceAccount": ACCOUNT}
+        return evaluate(
+            Request("secretsmanager.amazonaws.com", "lambda:InvokeFunction", fn, context=ctx), resource_policy=policy
+        ).allowed
+
+    assert invoke(RUNTIME_ARN)
+    assert not invoke(RUNTIME_ARN.replace("/dev/", "/prod/"))
+    assert not invoke(RUNTIME_ARN.replace("/token-", "/m2m-key-"))
