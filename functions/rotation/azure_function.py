@@ -18,6 +18,17 @@ the version's creation time that Key Vault keeps (an out-of-band ``az keyvault s
 period, as on Vault). ``exp`` is now the truth: ``now + expires_in`` when Makini gives a lifetime, none when
 the token does not expire.
 
+Run-time tokens (issue 19: stored by the onboarding service in a run-time class's own vault, without a deploy)
+are not in the bindings: each run lists each run-time class's vault (``list_properties_of_secrets``: names, and
+the current version's attributes and tags, no value; the rotator role's ``readMetadata``), and a name bound by
+the bindings' ``runtimeClasses`` (``connections-<class>-<id>-token``, the id checked, see bindings.py) is rotated
+for the connection its name says, like a bound secret. The listing carries what decides "not due" (the current
+version's ``created_on``, ``enabled``, the request tag), so a not-due run-time token costs no call of its own:
+thousands of them cost the listing's pages (25 names a page). Any other name in a class vault is skipped and
+logged (``not_bound``), never rotated. Every rotation's log says which source bound the secret (``bound_by``:
+``deployment`` or ``runtime-name``); a tag or current value naming another connection is logged
+(``binding_mismatch``) and ignored.
+
 Each run has a time budget (``ROTATION_TIME_BUDGET_SECONDS``, default 240 s: inside the Consumption plan's
 5-minute limit); due secrets it cannot reach are ``deferred`` to the next run. A run with any failed secret
 raises at the end (after trying every other secret), so the invocation is marked failed, which is what the
@@ -42,7 +53,7 @@ from typing import Any
 
 from functions.shared import jsonlog
 
-from .bindings import Binding, BindingError, Bindings
+from .bindings import VIA_RUNTIME_NAME, Binding, BindingError, Bindings, claimed_connection
 from .makini_client import ENV_API_BASE, MakiniClient, MakiniError
 from .token_lifetime import DAY, TokenLifetimeTooShort, check_token_lifetime
 
@@ -51,6 +62,8 @@ FUNCTION_NAME = "makini_rotate_connection_tokens"
 #: and a failed secret is retried within the hour.
 SCHEDULE = "0 17 * * * *"
 CONNECTION_TAG = "makini-connection-id"
+#: The tag the onboarding client sets on a run-time token (functions/onboarding/places.py, TAG_CONNECTION_ID).
+RUNTIME_CONNECTION_TAG = "makini:connection-id"
 LAST_ROTATED_TAG = "makini-last-rotated"
 #: ``python -m infra.rotate --connection KEY --now`` sets this tag (an ISO time) on the current version: the next
 #: run rotates the secret if the request is newer than the version. A tag can only ask for an extra rotation of
@@ -79,6 +92,8 @@ class Report:
     rotated: list[str] = field(default_factory=list)
     not_due: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
+    #: Names in a run-time class's vault that are not a run-time token's name: never rotated.
+    skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     #: Tokens Makini issued in this run that were not stored (each stays valid until its connection is deleted).
     tokens_left_live: int = 0
@@ -88,6 +103,7 @@ class Report:
             "rotated": self.rotated,
             "not_due": self.not_due,
             "deferred": self.deferred,
+            "skipped": self.skipped,
             "failed": self.failed,
             "tokens_left_live": self.tokens_left_live,
         }
@@ -156,7 +172,8 @@ class KeyVaultRotator:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.bindings = bindings
+        # The deployment's bindings, then the run-time tokens' names (bindings.py, RuntimeNames).
+        self.bindings = bindings.with_runtime_names()
         self.home, self.oauth_name, self.budget = _settings(env)
         if bindings.period_days is None:
             raise RotationError(
@@ -200,13 +217,16 @@ class KeyVaultRotator:
     # -- a run --------------------------------------------------------------------------------------
 
     def run(self, *, only: str | None = None, dry_run: bool = False) -> Report:
-        """Every bound secret (or ``only``, rotated now whether due or not)."""
+        """Every bound secret and every run-time token of the run-time classes' vaults (or ``only``, rotated now
+        whether due or not)."""
         report = Report()
         started = self.clock()
-        keys = [only] if only else list(self.bindings.secrets())
-        for key in keys:
+        work: list[tuple[str, Any]] = (
+            [(only, None)] if only else [(k, None) for k in self.bindings.secrets()] + self._runtime_tokens(report)
+        )
+        for key, listed in work:
             try:
-                self._one(key, report, force=bool(only), dry_run=dry_run, started=started)
+                self._one(key, report, force=bool(only), dry_run=dry_run, started=started, listed=listed)
             except (RotationError, MakiniError, TokenLifetimeTooShort, BindingError) as err:
                 report.failed[key] = str(err)
                 jsonlog.log(
@@ -224,10 +244,53 @@ class KeyVaultRotator:
             rotated=len(report.rotated),
             not_due=len(report.not_due),
             deferred=len(report.deferred),
+            skipped=len(report.skipped),
             failed=len(report.failed),
             tokens_left_live=report.tokens_left_live,
         )
         return report
+
+    def _runtime_tokens(self, report: Report) -> list[tuple[str, Any]]:
+        """(secret key, its listed properties) of every run-time token in the run-time classes' vaults; other
+        names there are skipped. A vault that cannot be listed fails the run (after the other secrets)."""
+        found: list[tuple[str, Any]] = []
+        for access_class, prefix in sorted(self.bindings.runtime_classes.items()):
+            vault = prefix.split("/", 1)[0]
+            try:
+                listed = list(self._client(vault_url_for(vault, self.home)).list_properties_of_secrets())
+            except Exception as err:  # noqa: BLE001 - a 403 or an outage: this class waits for the next run
+                message = f"cannot list run-time class {access_class}'s vault: {type(err).__name__}: "
+                message += jsonlog.mask(str(err))[:300]
+                report.failed[f"{vault}/*"] = message
+                jsonlog.log(logger, logging.ERROR, "rotation_failed", secret=f"{vault}/*", error=message)
+                continue
+            for props in listed:
+                key = f"{vault}/{getattr(props, 'name', '')}"
+                binding = self.bindings.binding_for(key)
+                if binding is None or binding.access_class != access_class:
+                    report.skipped.append(key)
+                    jsonlog.log(
+                        logger,
+                        logging.WARNING,
+                        "not_bound",
+                        secret=key,
+                        reason=f"not a run-time token's name of class {access_class}",
+                    )
+                    continue
+                found.append((key, props))
+        return found
+
+    def _due(self, current: Any, now: datetime) -> tuple[bool, str]:
+        """Whether a secret whose current version has these properties is due (None: no usable version)."""
+        if current is None or not getattr(current, "enabled", True) or getattr(current, "created_on", None) is None:
+            return True, "no usable version yet (the program's placeholder or none)"
+        due_at = current.created_on + timedelta(days=self.period_days)
+        if due_at <= now:
+            return True, f"current version written {_iso(current.created_on)}, due {_iso(due_at)}"
+        requested = _parse_iso((getattr(current, "tags", None) or {}).get(ROTATE_REQUESTED_TAG))
+        if requested is not None and requested > current.created_on:
+            return True, f"rotation requested at {_iso(requested)} (infra.rotate --now)"
+        return False, f"current version written {_iso(current.created_on)}, due {_iso(due_at)}"
 
     def _current(self, client: Any, name: str) -> Any | None:
         """The current (latest) version's properties, or None when the secret has no version."""
@@ -242,21 +305,19 @@ class KeyVaultRotator:
         # versions written in the same second keep the listing's order).
         return max(dated, key=lambda t: (t[0], t[1]))[2] if dated else None
 
-    def _one(self, key: str, report: Report, *, force: bool, dry_run: bool, started: float) -> None:
+    def _one(self, key: str, report: Report, *, force: bool, dry_run: bool, started: float, listed: Any = None) -> None:
         binding = self.bindings.require(key)
         vault_url, name = self._locate(key)
         client = self._client(vault_url)
-        current = self._current(client, name)
         now = self.now()
+        if listed is not None and not force and not self._due(listed, now)[0]:
+            # The listing carried the current version's attributes: not due, no call of its own.
+            self._log_mismatch(key, binding, listed)
+            report.not_due.append(key)
+            return
+        current = self._current(client, name)
         self._log_mismatch(key, binding, current)
-        if current is None or not getattr(current, "enabled", True):
-            is_due, reason = True, "no usable version yet (the program's placeholder or none)"
-        else:
-            due_at = current.created_on + timedelta(days=self.period_days)
-            is_due, reason = due_at <= now, f"current version written {_iso(current.created_on)}, due {_iso(due_at)}"
-            requested = _parse_iso((getattr(current, "tags", None) or {}).get(ROTATE_REQUESTED_TAG))
-            if not is_due and requested is not None and requested > current.created_on:
-                is_due, reason = True, f"rotation requested at {_iso(requested)} (infra.rotate --now)"
+        is_due, reason = self._due(current, now)
         if not (is_due or force):
             report.not_due.append(key)
             return
@@ -267,9 +328,16 @@ class KeyVaultRotator:
         if dry_run:
             report.rotated.append(key)
             jsonlog.log(
-                logger, logging.INFO, "would_rotate", secret=key, connection_id=binding.connection_id, reason=reason
+                logger,
+                logging.INFO,
+                "would_rotate",
+                secret=key,
+                connection_id=binding.connection_id,
+                bound_by=binding.via,
+                reason=reason,
             )
             return
+        self._log_value_mismatch(client, key, name, binding, current)
         self._rotate(client, key, name, binding, current, report, reason)
 
     def _rotate(
@@ -296,6 +364,8 @@ class KeyVaultRotator:
             tags = dict(getattr(current, "tags", None) or {})
             tags.pop(ROTATE_REQUESTED_TAG, None)  # answered by this version
             tags.update({CONNECTION_TAG: connection_id, LAST_ROTATED_TAG: stamp})
+            if binding.via == VIA_RUNTIME_NAME or RUNTIME_CONNECTION_TAG in tags:
+                tags[RUNTIME_CONNECTION_TAG] = connection_id  # the name's connection, never a claim carried forward
             expires_on = None if issued.expires_in is None else now + timedelta(seconds=issued.expires_in)
             written = client.set_secret(name, value, tags=tags, content_type="application/json", expires_on=expires_on)
         except Exception as err:
@@ -317,6 +387,8 @@ class KeyVaultRotator:
             "rotated",
             secret=key,
             connection_id=connection_id,
+            bound_by=binding.via,
+            binding_source=binding.source,
             new_version=getattr(getattr(written, "properties", None), "version", None),
             expires_on=None if expires_on is None else _iso(expires_on),
             lifetime=issued.lifetime,
@@ -326,16 +398,31 @@ class KeyVaultRotator:
         )
 
     def _log_mismatch(self, key: str, binding: Binding, current: Any) -> None:
-        claimed = (getattr(current, "tags", None) or {}).get(CONNECTION_TAG) if current is not None else None
+        tags = (getattr(current, "tags", None) or {}) if current is not None else {}
+        for tag in (CONNECTION_TAG, RUNTIME_CONNECTION_TAG):
+            self._mismatch(key, binding, f"tag {tag}", tags.get(tag))
+
+    def _log_value_mismatch(self, client: Any, key: str, name: str, binding: Binding, current: Any) -> None:
+        """The current value's ``connection_id``, read only before a rotation (a due secret): logged, never used."""
+        if current is None or not getattr(current, "enabled", True):
+            return
+        try:
+            raw = client.get_secret(name).value
+        except Exception:  # noqa: BLE001 - the check is informational; the rotation decides nothing from it
+            return
+        self._mismatch(key, binding, "current value's connection_id", claimed_connection(raw))
+
+    def _mismatch(self, key: str, binding: Binding, where: str, claimed: object) -> None:
         if claimed and claimed != binding.connection_id:
             jsonlog.log(
                 logger,
                 logging.WARNING,
                 "binding_mismatch",
                 secret=key,
-                where=f"tag {CONNECTION_TAG}",
-                claimed=claimed,
+                where=where,
+                claimed=str(claimed)[:80],
                 connection_id=binding.connection_id,
+                bound_by=binding.via,
                 binding_source=binding.source,
             )
 
@@ -352,7 +439,8 @@ def run_scheduled(
     report = rotator.run()
     if report.failed:
         raise RotationRunFailed(
-            f"{len(report.failed)} of {len(rotator.bindings)} secret(s) failed to rotate (the others were tried): "
+            f"{len(report.failed)} of {len(report.failed) + len(report.rotated) + len(report.not_due) + len(report.deferred)} "
+            "secret(s) failed to rotate (the others were tried): "
             + "; ".join(f"{k}: {v}" for k, v in sorted(report.failed.items()))[:2000]
         )
     return report

@@ -28,7 +28,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 @dataclass
 class Props:
     name: str
-    version: str
+    version: str | None
     tags: dict | None
     expires_on: datetime | None
     content_type: str | None
@@ -61,6 +61,10 @@ class FakeSecretClient:
     list_denied: bool = False
     #: When Key Vault "stamps" a new version (created_on); tests move it to let periods pass.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: Calls that cost a round trip to Key Vault besides reads and writes: pages of the secrets' listing
+    #: (Key Vault answers at most 25 secrets a page), and listings of one secret's versions.
+    list_pages: int = 0
+    version_lists: int = 0
 
     def get_secret(self, name, version=None, **kwargs):
         self.reads += 1
@@ -129,18 +133,37 @@ class FakeSecretClient:
                 "Caller is not authorized to perform action on resource. Action: "
                 "'Microsoft.KeyVault/vaults/secrets/readMetadata/action'"
             )
+        self.version_lists += 1
         return iter([s.properties for s in self.versions.get(name, [])])
 
     def list_properties_of_secrets(self, **kwargs):
-        """Each secret's properties (its latest version's, no value), as the SDK's pager yields them; 403 when the
-        caller holds no role that lists the vault (``list_denied``)."""
+        """Every secret of the vault with its current version's attributes and tags, no value and no version
+        (Key Vault's Get Secrets: "only the base secret identifier and its attributes are provided", at most 25
+        a page; the SDK's pager fetches the pages as it is iterated). 403 without readMetadata on the vault."""
         if self.list_denied:
             raise _forbidden(
                 "Caller is not authorized to perform action on resource. Action: "
                 "'Microsoft.KeyVault/vaults/secrets/readMetadata/action'"
             )
         self.lists += 1
-        return iter([versions[-1].properties for _, versions in sorted(self.versions.items()) if versions])
+        page = min(int(kwargs.get("max_page_size") or 25), 25)
+
+        def pages():
+            for i, name in enumerate(sorted(n for n, h in self.versions.items() if h)):
+                if i % page == 0:
+                    self.list_pages += 1
+                p = self.versions[name][-1].properties
+                yield Props(
+                    name,
+                    None,
+                    dict(p.tags or {}),
+                    p.expires_on,
+                    p.content_type,
+                    p.enabled,
+                    p.created_on,
+                )
+
+        return pages()
 
     def begin_delete_secret(self, name, **kwargs):
         """Key Vault's DELETE of a secret (all its versions; ``secrets/delete``): a soft delete. The SDK returns a

@@ -119,3 +119,61 @@ def test_a_failed_run_alerts_its_own_action_group_without_a_receiver(program):
     [app] = program.of_type("azure-native:web:WebApp")
     settings = {s["name"]: s["value"] for s in app.plain_inputs["siteConfig"]["appSettings"]}
     assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD"
+
+
+# --------------------------------------------------------------------------------------------------
+# Run-time tokens (issue 19): the staging stack's run-time class ``linked`` has its own vault; the function's
+# package names it in runtimeClasses, and the rotator's role there covers listing, reading and writing them.
+
+
+@pytest.fixture(scope="module")
+def staging_run():
+    import yaml
+
+    from infra.offline import PROJECT_ROOT
+    from tests.support import flatten
+
+    config = yaml.safe_load((PROJECT_ROOT / "Pulumi.staging.yaml").read_text())["config"]
+    return run_program("staging", flatten(config)), config
+
+
+def test_the_package_names_the_run_time_class_vault_the_stack_creates(staging_run):
+    from functions.rotation.bindings import Bindings
+
+    run, _ = staging_run
+    [blob] = [
+        x
+        for x in run.resources
+        if x.type == "azure-native:storage:Blob" and str(x.plain_inputs.get("blobName", "")).startswith("rotation-")
+    ]
+    b = Bindings.parse(blob.inputs["source"].assets["rotation/bindings.json"].text, source="package", backend="azure")
+    vaults = [x.plain_inputs["vaultName"] for x in run.of_type("azure-native:keyvault:Vault")]
+    [linked] = [v for v in vaults if v.startswith("kvc-staging-linked-")]
+    assert b.runtime_classes == {"linked": f"{linked}/connections-linked-"}  # the declared class is not there
+    bound = b.with_runtime_names().require(f"{linked}/connections-linked-29000207611898-token")
+    assert (bound.connection_id, bound.via) == ("29000207611898", "runtime-name")
+
+
+def test_the_rotator_lists_reads_and_writes_run_time_tokens_in_their_class_vault_only(staging_run):
+    from infra.offline import MOCK_SUBSCRIPTION_ID
+    from infra.plan import build_plan
+    from tests.iam.azure_rbac import SECRET_DATA_ACTIONS
+    from tests.program.access_model import azure_environment
+
+    _, config = staging_run
+    plan = json.loads(json.dumps(build_plan("staging").to_json()))
+    env = azure_environment(plan, config, MOCK_SUBSCRIPTION_ID)
+    linked = next(v for n, v in env.vault_ids.items() if n.startswith("kvc-staging-linked-"))
+    secret = f"{linked}/secrets/connections-linked-29000207611898-token"
+    metadata = "Microsoft.KeyVault/vaults/secrets/readMetadata/action"
+
+    def may(action: str, resource: str) -> bool:
+        return env.decide_on("rotation", action, resource).allowed
+
+    assert may(metadata, linked)  # Get Secrets (the listing) at the vault
+    for permission in ("get", "set"):
+        assert all(may(a, secret) for a in SECRET_DATA_ACTIONS[permission]), permission
+    assert may(metadata, secret)  # the versions' listing
+    for permission in ("delete", "purge", "backup", "restore"):
+        assert not any(may(a, secret) for a in SECRET_DATA_ACTIONS[permission]), permission
+    assert not may(metadata, linked.replace("staging", "prod"))
