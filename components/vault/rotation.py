@@ -38,20 +38,34 @@ from .policies import hcl_rule, token_self_hcl
 CONNECTIONS = "connections"
 
 
-def rotator_policy(mount: str, token_paths: Sequence[str], oauth_client_path: str, classes: Sequence[str] = ()) -> str:
+def rotator_policy(
+    mount: str,
+    token_paths: Sequence[str],
+    oauth_client_path: str,
+    classes: Sequence[str] = (),
+    runtime_classes: Sequence[str] = (),
+) -> str:
     """The rotator's HCL policy for ``mount``: exactly the given KV paths (tokens outside a class) and, per
     access class it rotates, the class's tokens by one ``+`` segment (the connection key), so the policy
     does not grow with the class's connections. Verified on OpenBao 2.7.2: ``list`` on
-    ``metadata/connections/<class>/+/`` lists each key folder of the class and no other folder."""
+    ``metadata/connections/<class>/+/`` lists each key folder of the class and no other folder.
+
+    A run-time class (``runtime_classes``, a subset of ``classes``) is listed once at its folder: the rotator
+    finds its tokens from the ``<id>/`` keys there (their path is ``<id>/token``, bound by name), so it gets no
+    ``list`` below the folder."""
     if not token_paths and not classes:
         raise ValueError("the rotator policy needs at least one token path or access class to rotate")
+    stray = sorted(set(runtime_classes) - set(classes))
+    if stray:
+        raise ValueError(f"run-time classes {stray} are not among the rotated classes")
     rules: list[tuple[str, list[str]]] = [(f"{mount}/metadata/{CONNECTIONS}/", ["list"])]
     for c in sorted(set(classes)):
         if not c or "/" in c or "+" in c or "*" in c:
             raise ValueError(f"unsafe access class name {c!r}")
+        rules.append((f"{mount}/metadata/{CONNECTIONS}/{c}/", ["list"]))
+        if c not in runtime_classes:
+            rules.append((f"{mount}/metadata/{CONNECTIONS}/{c}/+/", ["list"]))
         rules += [
-            (f"{mount}/metadata/{CONNECTIONS}/{c}/", ["list"]),
-            (f"{mount}/metadata/{CONNECTIONS}/{c}/+/", ["list"]),
             (f"{mount}/metadata/{CONNECTIONS}/{c}/+/token", ["read", "update"]),
             (f"{mount}/data/{CONNECTIONS}/{c}/+/token", ["create", "update"]),
         ]
@@ -271,6 +285,8 @@ class VaultRotationArgs:
     oauth_client_path: str = "oauth/client"
     #: Access classes whose tokens the rotator rotates (one rule set per class).
     classes: Sequence[str] = ()
+    #: The run-time classes among them (listed at their folder only: :func:`rotator_policy`).
+    runtime_classes: Sequence[str] = ()
     #: Kubernetes auth for the CronJob; None: no Kubernetes role (see ``jwt``).
     kubernetes_auth_mount: str | None = "kubernetes"
     namespace: str = "makini"
@@ -290,7 +306,9 @@ class VaultRotation(pulumi.ComponentResource):
             f"{name}-policy",
             name=policy_name,
             policy=pulumi.Output.from_input(args.mount).apply(
-                lambda m: rotator_policy(m, args.token_paths, args.oauth_client_path, args.classes)
+                lambda m: rotator_policy(
+                    m, args.token_paths, args.oauth_client_path, args.classes, args.runtime_classes
+                )
             ),
             opts=child,
         )

@@ -7,11 +7,16 @@ scheduled CI job; see README.md for why a schedule and not an agent). Each run:
    the CronJob, see bindings.py): KV path -> Makini connection, and the rotation period;
 2. walks every bound path, and lists ``<VAULT_MOUNT>/metadata/<VAULT_CONNECTIONS_PATH>`` (recursively) to
    find tokens the bindings miss: a secret whose custom metadata names a Makini connection but that is not
-   bound is reported as failed (re-apply the manifest), never rotated;
+   bound is reported as failed (re-apply the manifest), never rotated; each run-time class of the bindings
+   (``runtimeClasses``, issue 19: tokens the onboarding service stores without a deploy) is listed once
+   (``LIST metadata/connections/<class>/``, the only list its policy has there), and each
+   ``connections/<class>/<id>/token`` is bound by its path (the id checked, never guessed, see bindings.py);
+   any other key there is skipped and logged;
 3. for each bound, due secret (no version yet, or ``last written + period <= now``, where "last written" is
    the later of the current version's ``created_time``, which the engine keeps, and ``last_rotated``):
    issues a fresh token for the *bound* connection (custom metadata naming another connection or period is
-   logged as ``binding_mismatch`` and ignored), checks it with ``GET /api/integrations/current``, writes
+   logged as ``binding_mismatch`` and ignored; the value is never read: the rotator's policy has no read on
+   data, so nothing a writer of the value claims can reach it), checks it with ``GET /api/integrations/current``, writes
    it as a new version with check-and-set (``cas`` = the current version, so a concurrent writer wins and
    this run reports a conflict instead of overwriting), then sets ``last_rotated``.
 
@@ -21,7 +26,8 @@ whenever one of its inputs changes, and KV v2 replaces the map on every metadata
 written out of band (a manual revoke-and-replace) as the last rotation.
 
 The old token is not revoked (it stays valid at Makini), so readers of the previous version keep
-working. Exit status: 0 all due secrets rotated (or none due), 1 at least one failed, 2 bad config.
+working. Every rotation's log says which source bound the path (``bound_by``: ``deployment`` or
+``runtime-name``). Exit status: 0 all due secrets rotated (or none due), 1 at least one failed, 2 bad config.
 """
 
 from __future__ import annotations
@@ -151,7 +157,8 @@ class VaultRotator:
     ) -> None:
         self.kv = vault.secrets.kv.v2
         self.makini = makini
-        self.bindings = bindings
+        # The deployment's bindings, then the run-time tokens' names (bindings.py, RuntimeNames).
+        self.bindings = bindings.with_runtime_names()
         self.mount = mount.strip("/")
         self.prefix = connections_path.strip("/")
         self.oauth_path = oauth_client_path.strip("/")
@@ -159,11 +166,15 @@ class VaultRotator:
         self._system_token: str | None = None
 
     def paths(self) -> Iterator[str]:
+        """Every key under the connections folder, except the run-time classes' (:meth:`runtime_paths`)."""
         import hvac.exceptions  # noqa: PLC0415
 
+        runtime = {p.rstrip("/") for p in self.bindings.runtime_classes.values()}
         stack = [self.prefix]
         while stack:
             folder = stack.pop()
+            if folder in runtime:
+                continue  # listed once by runtime_paths; its policy lists nothing below it
             try:
                 keys = self.kv.list_secrets(path=folder, mount_point=self.mount)["data"]["keys"]
             except hvac.exceptions.InvalidPath:
@@ -179,6 +190,39 @@ class VaultRotator:
                     stack.append(full.rstrip("/"))
                 else:
                     yield full
+
+    def runtime_paths(self, report: Report) -> list[str]:
+        """The run-time tokens of every run-time class: one LIST of ``metadata/<class prefix>`` each, every
+        ``<id>/`` key read as ``<prefix><id>/token``; a key the names do not bind is skipped (and logged)."""
+        import hvac.exceptions  # noqa: PLC0415
+
+        found: list[str] = []
+        for access_class, prefix in sorted(self.bindings.runtime_classes.items()):
+            folder = prefix.rstrip("/")
+            try:
+                keys = self.kv.list_secrets(path=folder, mount_point=self.mount)["data"]["keys"]
+            except hvac.exceptions.InvalidPath:
+                continue  # nothing stored in the class yet
+            except Exception as err:  # noqa: BLE001 - refused or unreachable: fails the run, the rest goes on
+                message = f"cannot list run-time class {access_class} ({folder}/): {type(err).__name__}"
+                report.failed[f"{folder}/"] = message
+                jsonlog.log(logger, logging.ERROR, "rotation_failed", path=f"{folder}/", error=message)
+                continue
+            for key in sorted(keys):
+                path = f"{prefix}{key.rstrip('/')}/token" if key.endswith("/") else f"{prefix}{key}"
+                binding = self.bindings.binding_for(path)
+                if binding is None or binding.access_class != access_class:
+                    report.skipped.append(path)
+                    jsonlog.log(
+                        logger,
+                        logging.WARNING,
+                        "skipped",
+                        path=path,
+                        reason=f"not a run-time token's name of class {access_class}",
+                    )
+                    continue
+                found.append(path)
+        return found
 
     def _system(self) -> str:
         if self._system_token is None:
@@ -196,7 +240,11 @@ class VaultRotator:
 
     def run(self, *, only: str | None = None, dry_run: bool = False) -> Report:
         report = Report()
-        paths = [only.strip("/")] if only else sorted(set(self.bindings.secrets()) | set(self.paths()))
+        paths = (
+            [only.strip("/")]
+            if only
+            else sorted(set(self.bindings.secrets()) | set(self.paths()) | set(self.runtime_paths(report)))
+        )
         for path in paths:
             try:
                 self._one(path, report, force=bool(only), dry_run=dry_run)
@@ -255,6 +303,7 @@ class VaultRotator:
                     where=f"custom metadata {key}",
                     claimed=claimed,
                     expected=expected,
+                    bound_by=binding.via,
                     binding_source=binding.source,
                 )
         now = self.now()
@@ -265,7 +314,15 @@ class VaultRotator:
             return
         if dry_run:
             report.rotated.append(path)
-            jsonlog.log(logger, logging.INFO, "would_rotate", path=path, reason=reason, connection_id=connection_id)
+            jsonlog.log(
+                logger,
+                logging.INFO,
+                "would_rotate",
+                path=path,
+                reason=reason,
+                connection_id=connection_id,
+                bound_by=binding.via,
+            )
             return
         current_version = int(meta.get("current_version") or 0)
         issued = self.makini.issue_connection_token(self._system(), connection_id)
@@ -316,6 +373,8 @@ class VaultRotator:
             "rotated",
             path=path,
             connection_id=connection_id,
+            bound_by=binding.via,
+            binding_source=binding.source,
             reason=reason,
             previous_version=current_version,
             sync_status=status,

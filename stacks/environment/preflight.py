@@ -423,7 +423,13 @@ def _vault(cfg: StackConfig, catalog: Catalog) -> list[dict[str, Any]]:
                 "vault:index/policy:Policy",
                 f"{name}-vault-rotation-policy",
                 name=vault_rotator_role_name(env),
-                policy=rotator_policy(mount, token_paths, OAUTH_CLIENT_PATH, classes),
+                policy=rotator_policy(
+                    mount,
+                    token_paths,
+                    OAUTH_CLIENT_PATH,
+                    classes,
+                    [c.name for c in catalog.runtime_classes if c.name in classes],
+                ),
             )
         )
     return out

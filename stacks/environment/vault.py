@@ -150,6 +150,7 @@ class VaultBackend:
                 mount=self.store.mount_path,
                 token_paths=self.token_paths,
                 classes=self.rotated_classes,
+                runtime_classes=rotated_runtime_classes(ctx.catalog),
                 oauth_client_path=OAUTH_CLIENT_PATH,
                 kubernetes_auth_mount=rotator.auth.mount_path if jwt is None else None,
                 namespace=rotator.namespace,

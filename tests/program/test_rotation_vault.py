@@ -54,6 +54,24 @@ def test_policy_never_reads_token_data_nor_uses_globs():
     assert all("read" not in caps for p, caps in g.items() if "/data/connections/" in p)
 
 
+def test_a_run_time_class_is_listed_at_its_folder_only():
+    """Run-time tokens are found from the class folder's ``<id>/`` keys (bound by path): no list below it,
+    unlike a declared class, whose walk lists each key's folder."""
+    g = grants(rotator_policy("makini-dev", [], "oauth/client", ["linked", "standard"], ["linked"]))
+    classes = {p: caps for p, caps in g.items() if "/linked/" in p or "/standard/" in p}
+    assert classes == {
+        "makini-dev/metadata/connections/linked/": ["list"],
+        "makini-dev/metadata/connections/linked/+/token": ["read", "update"],
+        "makini-dev/data/connections/linked/+/token": ["create", "update"],
+        "makini-dev/metadata/connections/standard/": ["list"],
+        "makini-dev/metadata/connections/standard/+/": ["list"],
+        "makini-dev/metadata/connections/standard/+/token": ["read", "update"],
+        "makini-dev/data/connections/standard/+/token": ["create", "update"],
+    }
+    with pytest.raises(ValueError, match="not among the rotated classes"):
+        rotator_policy("makini-dev", [], "oauth/client", ["standard"], ["linked"])
+
+
 def test_path_outside_connections_refused():
     with pytest.raises(ValueError):
         rotator_policy("makini-dev", ["oauth/client"], "oauth/client")
