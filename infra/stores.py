@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+# The one parser of a stored OAuth client (the rotators use it too): re-exported for the operator commands.
+from functions.rotation.oauth_client import parse_oauth_client as parse_oauth_client
 from functions.rotation.vault_rotator import ConfigError as VaultSettingsError
 from functions.rotation.vault_rotator import vault_client_from_env
 from functions.shared import jsonlog
@@ -36,22 +38,6 @@ from stacks.config.model import StackConfig
 from stacks.locations import RuntimeClassPlace, SecretLocation
 
 from .offline import DEFAULT_REGION
-
-
-def parse_oauth_client(raw: str | None) -> tuple[str, str] | None:
-    """``(client_id, client_secret)`` from a stored OAuth client (JSON ``{"client_id", "client_secret"}``, both
-    non-empty strings), or None when it holds anything else. The secret is registered with the log masking."""
-    try:
-        value = json.loads(raw or "")
-    except ValueError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    client_id, secret = value.get("client_id"), value.get("client_secret")
-    if not isinstance(client_id, str) or not client_id or not isinstance(secret, str) or not secret:
-        return None
-    jsonlog.register_secret(secret)
-    return client_id, secret
 
 
 class StoreError(Exception):

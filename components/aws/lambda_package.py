@@ -63,7 +63,15 @@ RECEIVER_LAMBDA = LambdaPackage(
 #: The program adds the deployment's ``rotation/bindings.json`` (:data:`BINDINGS_FILE`).
 ROTATION_LAMBDA = LambdaPackage(
     package="rotation",
-    modules=("__init__.py", "aws_lambda.py", "backoff.py", "bindings.py", "makini_client.py", "token_lifetime.py"),
+    modules=(
+        "__init__.py",
+        "aws_lambda.py",
+        "backoff.py",
+        "bindings.py",
+        "makini_client.py",
+        "oauth_client.py",
+        "token_lifetime.py",
+    ),
     shared=("jsonlog.py",),
 )
 #: Where the rotation packages carry the deployment's bindings (functions/rotation/bindings.py, PACKAGED_FILE).

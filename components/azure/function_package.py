@@ -108,7 +108,15 @@ RECEIVER_PACKAGE = FunctionPackageSpec(
 )
 ROTATION_PACKAGE = FunctionPackageSpec(
     package="rotation",
-    modules=("__init__.py", "azure_function.py", "bindings.py", "makini_client.py", "backoff.py", "token_lifetime.py"),
+    modules=(
+        "__init__.py",
+        "azure_function.py",
+        "bindings.py",
+        "makini_client.py",
+        "oauth_client.py",
+        "backoff.py",
+        "token_lifetime.py",
+    ),
     requirements=("azure-functions", "azure-identity", "azure-keyvault-secrets"),
     shared=("jsonlog.py",),
 )

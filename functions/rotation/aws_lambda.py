@@ -49,6 +49,7 @@ from functions.shared import jsonlog
 from .backoff import RetryPolicy
 from .bindings import Binding, BindingError, Bindings, claimed_connection
 from .makini_client import ENV_API_BASE, MakiniAuthError, MakiniClient, MakiniHostRefused, pinned_base_url
+from .oauth_client import parse_oauth_client
 from .token_lifetime import aws_rotation_period_seconds, check_token_lifetime
 
 CONNECTION_TAG = "makini:connection-id"
@@ -405,13 +406,10 @@ def _oauth_client(sm: Any) -> tuple[str, str]:
     if not source:
         raise RotationError(f"environment variable {ENV_OAUTH_SECRET} is not set; point it at the OAuth client secret")
     raw = sm.get_secret_value(SecretId=source, VersionStage="AWSCURRENT").get("SecretString")
-    try:
-        value = json.loads(raw or "")
-    except ValueError:
-        value = None
-    if not isinstance(value, dict) or not value.get("client_id") or not value.get("client_secret"):
+    parsed = parse_oauth_client(raw)
+    if parsed is None:
         raise RotationError(
-            f'secret {source} (from {ENV_OAUTH_SECRET}) must hold JSON {{"client_id": ..., "client_secret": ...}}'
+            f'secret {source} (from {ENV_OAUTH_SECRET}) must hold JSON {{"client_id": ..., "client_secret": ...}}, '
+            "both non-empty strings"
         )
-    jsonlog.register_secret(value["client_secret"])
-    return str(value["client_id"]), str(value["client_secret"])
+    return parsed

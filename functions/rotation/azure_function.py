@@ -55,6 +55,7 @@ from functions.shared import jsonlog
 
 from .bindings import VIA_RUNTIME_NAME, Binding, BindingError, Bindings, claimed_connection
 from .makini_client import ENV_API_BASE, MakiniClient, MakiniError
+from .oauth_client import parse_oauth_client
 from .token_lifetime import DAY, TokenLifetimeTooShort, check_token_lifetime
 
 FUNCTION_NAME = "makini_rotate_connection_tokens"
@@ -201,17 +202,13 @@ class KeyVaultRotator:
 
     def _system(self) -> str:
         if self._system_token is None:
-            raw = self._client(self.home).get_secret(self.oauth_name).value
-            try:
-                value = json.loads(raw or "")
-            except ValueError:
-                value = None
-            if not isinstance(value, dict) or not value.get("client_id") or not value.get("client_secret"):
+            parsed = parse_oauth_client(self._client(self.home).get_secret(self.oauth_name).value)
+            if parsed is None:
                 raise RotationError(
-                    f'Key Vault secret {self.oauth_name} ({ENV_OAUTH}) must hold JSON {{"client_id", "client_secret"}}'
+                    f'Key Vault secret {self.oauth_name} ({ENV_OAUTH}) must hold JSON {{"client_id", "client_secret"}}, '
+                    "both non-empty strings"
                 )
-            jsonlog.register_secret(value["client_secret"])
-            self._system_token = self.makini.system_token(str(value["client_id"]), str(value["client_secret"]))
+            self._system_token = self.makini.system_token(*parsed)
         return self._system_token
 
     # -- a run --------------------------------------------------------------------------------------

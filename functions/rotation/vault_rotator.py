@@ -47,6 +47,7 @@ from functions.shared import jsonlog
 
 from .bindings import ENV_BINDINGS_FILE, BindingError, Bindings
 from .makini_client import ENV_API_BASE, MakiniClient, MakiniError
+from .oauth_client import oauth_client_of
 from .token_lifetime import DAY, TokenLifetimeTooShort, check_token_lifetime
 
 META_CONNECTION = "makini_connection_id"
@@ -229,13 +230,13 @@ class VaultRotator:
             secret = self.kv.read_secret_version(
                 path=self.oauth_path, mount_point=self.mount, raise_on_deleted_version=True
             )
-            data = secret["data"]["data"]
-            if not data.get("client_id") or not data.get("client_secret"):
+            parsed = oauth_client_of(secret["data"]["data"])
+            if parsed is None:
                 raise RotationFailed(
-                    f"{self.mount}/{self.oauth_path} must hold client_id and client_secret (VAULT_OAUTH_CLIENT_PATH)"
+                    f"{self.mount}/{self.oauth_path} must hold client_id and client_secret, both non-empty strings "
+                    "(VAULT_OAUTH_CLIENT_PATH)"
                 )
-            jsonlog.register_secret(data["client_secret"])
-            self._system_token = self.makini.system_token(data["client_id"], data["client_secret"])
+            self._system_token = self.makini.system_token(*parsed)
         return self._system_token
 
     def run(self, *, only: str | None = None, dry_run: bool = False) -> Report:

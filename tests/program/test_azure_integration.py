@@ -187,6 +187,7 @@ def test_packages_hold_only_runtime_files(dev):
                 "azure_function.py",
                 "bindings.py",
                 "makini_client.py",
+                "oauth_client.py",
                 "backoff.py",
                 "token_lifetime.py",
                 "bindings.json",

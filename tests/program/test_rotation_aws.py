@@ -151,7 +151,15 @@ def test_archive_holds_only_the_rotation_runtime_code(dev):
     assets = dict(archive.assets)
     # the one generated file: the deployment's bindings (tests/functions/rotation/test_bindings.py)
     assert isinstance(assets.pop("rotation/bindings.json"), pulumi.StringAsset)
-    modules = ("__init__.py", "aws_lambda.py", "backoff.py", "bindings.py", "makini_client.py", "token_lifetime.py")
+    modules = (
+        "__init__.py",
+        "aws_lambda.py",
+        "backoff.py",
+        "bindings.py",
+        "makini_client.py",
+        "oauth_client.py",
+        "token_lifetime.py",
+    )
     shared = ("functions/__init__.py", "functions/shared/__init__.py", "functions/shared/jsonlog.py")
     assert sorted(assets) == sorted([*(f"rotation/{m}" for m in modules), *shared])
     assert all(k.endswith(".py") for k in assets)

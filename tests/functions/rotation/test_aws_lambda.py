@@ -261,11 +261,23 @@ def test_missing_oauth_env_is_a_clear_error(aws, monkeypatch):
         aws.step("createSecret", token)
 
 
-def test_malformed_oauth_secret_is_a_clear_error(aws):
-    aws.sm.put_secret_value(SecretId=aws.oauth_arn, SecretString="not json")
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "not json",
+        json.dumps({"client_id": 12345, "client_secret": "s"}),  # was accepted as "12345"
+        json.dumps({"client_id": "c", "client_secret": ["s"]}),  # was accepted as "['s']"
+        json.dumps({"client_id": "c", "client_secret": ""}),
+        json.dumps(["c", "s"]),
+    ],
+)
+def test_malformed_oauth_secret_is_a_clear_error(aws, stored):
+    """The same rule as the operator commands (functions/rotation/oauth_client.py): both non-empty strings."""
+    aws.sm.put_secret_value(SecretId=aws.oauth_arn, SecretString=stored)
     token = aws.start_rotation()
     with pytest.raises(aws_lambda.RotationError, match="must hold JSON"):
         aws.step("createSecret", token)
+    assert aws.makini.requests == []  # nothing was sent to Makini
 
 
 # -- the binding: from the deployment, never from the secret ----------------------------------------

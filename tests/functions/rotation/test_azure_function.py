@@ -283,6 +283,22 @@ def test_function_app_registers_one_timer_trigger_on_the_schedule():
     assert [(b["type"], b["name"], b["schedule"]) for b in bindings_] == [("timerTrigger", "timer", af.SCHEDULE)]
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [
+        json.dumps({"client_id": 12345, "client_secret": "s"}),
+        json.dumps({"client_id": "c", "client_secret": {"v": "s"}}),
+        "not json",
+    ],
+)
+def test_a_malformed_oauth_client_fails_the_due_secret_and_nothing_is_sent(kv, makini, client_factory, wall, stored):
+    kv.set_secret("oauth-client", stored)
+    wall.advance(days=PERIOD)
+    report = tick(kv, client_factory, wall)
+    assert "must hold JSON" in report.failed[KEY] and report.rotated == []
+    assert makini.requests == []
+
+
 def test_vault_urls_follow_the_environments_cloud():
     assert af.vault_url_for("kv-a", "https://kv-b.vault.azure.cn") == "https://kv-a.vault.azure.cn"
     assert af.vault_url_for("kv-a", VAULT) == "https://kv-a.vault.azure.net"

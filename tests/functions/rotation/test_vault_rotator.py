@@ -481,3 +481,18 @@ def test_long_or_absent_lifetime_rotates(rig, makini, expires_in):
 def test_the_module_runs_on_the_server_not_on_a_fake():
     """The in-memory KV v2 this module used to run against is gone (tests/engines/openbao.py instead)."""
     assert not (Path(__file__).parent / "fake_vault.py").exists()
+
+
+@pytest.mark.parametrize(
+    "stored", [{"client_id": 12345, "client_secret": "s"}, {"client_id": "c", "client_secret": ""}]
+)
+def test_a_malformed_oauth_client_fails_every_due_path_and_nothing_is_sent(rig, stored):
+    """The same rule as the operator commands (functions/rotation/oauth_client.py): both non-empty strings (a
+    number was accepted as its text before)."""
+    version = rig.versions("oauth/client")
+    rig.root.create_or_update_secret(path="oauth/client", secret=stored, cas=version, mount_point=rig.mount)
+    rig.makini.requests.clear()
+    report = rig.rotator(now=rig.later()).run()
+    assert report.rotated == [] and sorted(report.failed) == [ACME, FRESH, OOB]
+    assert all("must hold client_id and client_secret" in m for m in report.failed.values())
+    assert rig.makini.requests == []
