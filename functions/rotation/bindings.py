@@ -28,7 +28,9 @@ Run-time connections (stored by the onboarding service, without a deploy: issue 
 classes (the deployer's config) and the prefix the backend files their tokens under, and :class:`RuntimeNames`
 binds exactly ``<prefix><connection id>/token`` (Key Vault: ``<vault>/connections-<class>-<id>-token`` in the
 class's own vault), the id checked against the connection-id rule and never guessed. A name of any other
-shape, of a class that is not run-time, or with a malformed id is unbound. :meth:`Bindings.with_runtime_names`
+shape, of a class that is not run-time, or with a malformed id is unbound; a run-time name whose id is a
+declared connection's (bound by the deployment to another secret) is refused, so whoever may create names in a
+run-time class cannot make a rotator issue a declared customer's token where the class's consumers read it. :meth:`Bindings.with_runtime_names`
 chains it after the deployment's bindings (:meth:`Bindings.chain`, which refuses a secret two sources bind to
 different connections); every rotator reads its bindings that way. Each :class:`Binding` says which source
 made it (``via``: ``deployment`` or ``runtime-name``), which every rotator logs.
@@ -300,6 +302,15 @@ class Bindings:
             other = extra.binding_for(secret)
             if other is not None:
                 found.append(other)
+        if found and found[0].via != VIA_DEPLOYMENT:
+            declared = self._declared_secret_of(found[0].connection_id)
+            if declared is not None and declared != secret:
+                raise BindingError(
+                    f"secret {secret} names connection {found[0].connection_id} ({found[0].source}), but "
+                    f"{found[0].connection_id} is a declared connection of {self.environment}, bound to {declared} "
+                    f"({self.source}); refusing to issue its token anywhere else (delete {secret}: a run-time token "
+                    "may not take a declared connection's id)"
+                )
         ids = {b.connection_id for b in found}
         if len(ids) > 1:
             raise BindingError(
@@ -308,6 +319,14 @@ class Bindings:
                 + "); refusing to rotate it until the sources agree"
             )
         return found[0] if found else None
+
+    def _declared_secret_of(self, connection_id: str) -> str | None:
+        """The secret the deployment binds ``connection_id`` to (None: not a declared connection)."""
+        if "_by_connection" not in self.__dict__:
+            # A frozen dataclass: the reverse index is cached beside the fields (the entries never change).
+            object.__setattr__(self, "_by_connection", {c: s for s, c in sorted(self.entries.items())})
+        index: dict[str, str] = self.__dict__["_by_connection"]
+        return index.get(connection_id)
 
     def secrets(self) -> Sequence[str]:
         names = set(self.entries)

@@ -156,3 +156,15 @@ def test_a_secret_the_names_do_not_bind_is_refused_before_anything_is_issued(rt,
     assert [e["reason"] for e in events(caplog, "rotation_refused")] == ["not_bound"]
     assert makini.tokens_issued(cid) == [old] and makini.requests == []  # nothing asked of Makini
     assert value(rt, arn)["token"] == old
+
+
+def test_a_run_time_name_taking_a_declared_connections_id_is_refused(rt, makini, caplog):
+    """The onboarding identity may create any id in its class: one that is a declared connection's (bound by the
+    deployment to another secret) would have the function issue that customer's token where the run-time
+    class's consumers read it. Refused before Makini is asked."""
+    caplog.set_level(logging.INFO, logger="rotation")
+    arn, old = store(rt, makini, "linked", "0900001")
+    attempt = driver(rt, arn).rotate()
+    assert not attempt.completed and "is a declared connection" in str(attempt.error)
+    assert [e["reason"] for e in events(caplog, "rotation_refused")] == ["not_bound"]
+    assert makini.requests == [] and value(rt, arn)["token"] == old

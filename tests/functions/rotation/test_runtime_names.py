@@ -231,5 +231,25 @@ def test_the_program_ships_the_run_time_classes_on_aws():
     assert b.runtime_classes == {"linked": "makini/dev/connections/linked/"}  # not the declared class standard
     cfg = load(config)
     assert b.entries == {f"makini/dev/{p}": c for p, c in rotation_bindings(cfg).items()} and b.entries
-    assert b.with_runtime_names().require("makini/dev/connections/linked/0900002/token").connection_id == "0900002"
+    assert (
+        b.with_runtime_names().require("makini/dev/connections/linked/29000207611898/token").connection_id
+        == "29000207611898"
+    )
     assert cfg.rotation.connection_token_days == b.period_days
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_run_time_name_never_claims_a_declared_connection(backend):
+    """The onboarding identity may create any id in its class; an id the deployment binds to a declared token (e.g.
+    a restricted class's customer) must not make the rotator issue that customer's token where the run-time
+    class's consumers read it: refused, loudly."""
+    declared = {"aws": "makini/prod/connections/restricted/acme/token", "vault": "connections/restricted/acme/token"}
+    secret = declared.get(backend, "kvc-prod-restricted-0a0b0c/connections-restricted-acme-token")
+    text = bindings_document(
+        ENV, backend, 7, {secret: "0900001"}, {c: program_prefix(backend, ENV, c, VAULTS.get(c)) for c in RUNTIME}
+    )
+    b = Bindings.parse(text, source="bindings.json", backend=backend).with_runtime_names()
+    assert b.require(secret).connection_id == "0900001"
+    with pytest.raises(BindingError, match=f"0900001 is a declared connection .*{secret}"):
+        b.require(key(backend, "linked", "0900001"))
+    assert b.require(key(backend, "linked", "0900002")).connection_id == "0900002"
