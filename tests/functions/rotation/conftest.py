@@ -83,6 +83,19 @@ def client_factory(makini, clock):
     return build
 
 
+def log_events(caplog, name: str) -> list[dict]:
+    """The JSON log lines (functions/shared/jsonlog.py) whose ``event`` is ``name``, in order."""
+    out = []
+    for record in caplog.records:
+        try:
+            line = json.loads(record.getMessage())
+        except ValueError:
+            continue
+        if isinstance(line, dict) and line.get("event") == name:
+            out.append(line)
+    return out
+
+
 def aws_bindings(entries: dict[str, str], environment: str = "prod") -> Bindings:
     """Bindings as the program ships them in the Lambda package (here built in the test, per secret name)."""
     return Bindings(environment=environment, backend="aws", entries=entries, source="test bindings", period_days=7)

@@ -20,7 +20,7 @@ from rotation.bindings import Bindings
 from functions.onboarding import places
 from stacks.rotation import bindings_document
 
-from .conftest import REGION
+from .conftest import REGION, log_events
 from .sm_rotation import STEPS, RotationDriver
 
 ENV = "prod"
@@ -77,18 +77,6 @@ def value(sm, arn, stage="AWSCURRENT") -> dict:
     return json.loads(sm.get_secret_value(SecretId=arn, VersionStage=stage)["SecretString"])
 
 
-def events(caplog, name: str) -> list[dict]:
-    out = []
-    for r in caplog.records:
-        try:
-            line = json.loads(r.getMessage())
-        except ValueError:
-            continue
-        if line.get("event") == name:
-            out.append(line)
-    return out
-
-
 def new_id() -> str:
     return f"0900{uuid.uuid4().int % 10**10:010d}"
 
@@ -103,7 +91,7 @@ def test_a_run_time_token_is_rotated_through_the_four_steps_for_the_connection_i
     assert new["connection_id"] == cid and new["token"] != old and makini.token_is_valid(new["token"])
     assert value(rt, arn, "AWSPREVIOUS")["token"] == old and makini.token_is_valid(old)
     assert makini.tokens_issued(cid)[-1] == new["token"]
-    started = events(caplog, "rotation_step_start")
+    started = log_events(caplog, "rotation_step_start")
     assert [e["step"] for e in started] == list(STEPS)
     assert {(e["bound_by"], e["connection_id"]) for e in started} == {("runtime-name", cid)}
     assert all("rotation/bindings.json" in e["binding_source"] for e in started)
@@ -115,7 +103,7 @@ def test_a_declared_token_says_it_was_bound_by_the_deployment(rt, makini, caplog
     arn, _ = store(rt, makini, "acme", "0900001", name=DECLARED_NAME)
     assert driver(rt, arn).rotate().completed
     assert value(rt, arn)["connection_id"] == "0900001"
-    assert {(e["bound_by"], e["binding_source"]) for e in events(caplog, "rotation_step_start")} == {
+    assert {(e["bound_by"], e["binding_source"]) for e in log_events(caplog, "rotation_step_start")} == {
         ("deployment", "rotation/bindings.json")
     }
 
@@ -130,7 +118,7 @@ def test_a_run_time_token_whose_value_and_tag_claim_another_connection_is_rotate
     assert driver(rt, arn).rotate().completed
     assert value(rt, arn)["connection_id"] == cid
     assert makini.tokens_issued(victim) == []  # nothing was issued for the claimed connection
-    mismatches = events(caplog, "binding_mismatch")
+    mismatches = log_events(caplog, "binding_mismatch")
     assert {m["where"] for m in mismatches} == {"tag makini:connection-id", "current value's connection_id"}
     assert all(m["claimed"] == victim and m["connection_id"] == cid for m in mismatches)
     assert all(m["bound_by"] == "runtime-name" for m in mismatches)
@@ -153,7 +141,7 @@ def test_a_secret_the_names_do_not_bind_is_refused_before_anything_is_issued(rt,
     attempt = driver(rt, arn).rotate()
     assert not attempt.completed and attempt.failed_step == "createSecret"
     assert isinstance(attempt.error, aws_lambda.BindingError)
-    assert [e["reason"] for e in events(caplog, "rotation_refused")] == ["not_bound"]
+    assert [e["reason"] for e in log_events(caplog, "rotation_refused")] == ["not_bound"]
     assert makini.tokens_issued(cid) == [old] and makini.requests == []  # nothing asked of Makini
     assert value(rt, arn)["token"] == old
 
@@ -166,5 +154,5 @@ def test_a_run_time_name_taking_a_declared_connections_id_is_refused(rt, makini,
     arn, old = store(rt, makini, "linked", "0900001")
     attempt = driver(rt, arn).rotate()
     assert not attempt.completed and "is a declared connection" in str(attempt.error)
-    assert [e["reason"] for e in events(caplog, "rotation_refused")] == ["not_bound"]
+    assert [e["reason"] for e in log_events(caplog, "rotation_refused")] == ["not_bound"]
     assert makini.requests == [] and value(rt, arn)["token"] == old

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from rotation import azure_function as af
@@ -21,28 +20,18 @@ from functions.onboarding import places
 from stacks.rotation import bindings_document
 from tests.fakes.key_vault import FakeSecretClient
 
+from .conftest import log_events
+from .test_azure_function import PERIOD, Clock
+
 HOME = "https://kv-mk-prod-123456.vault.azure.net"
 CLASS_VAULT = "kvc-prod-linked-1a2b3c"
 CLASS_URL = f"https://{CLASS_VAULT}.vault.azure.net"
 DECLARED_KEY = "kv-mk-prod-123456/connections-acme-token"
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-PERIOD = 7
-
-
-class Wall:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture
 def wall():
-    return Wall()
+    return Clock()  # T0 as in test_azure_function.py
 
 
 @pytest.fixture
@@ -92,18 +81,6 @@ def key(connection_id: str) -> str:
     return f"{CLASS_VAULT}/connections-linked-{connection_id}-token"
 
 
-def events(caplog, name: str) -> list[dict]:
-    out = []
-    for r in caplog.records:
-        try:
-            line = json.loads(r.getMessage())
-        except ValueError:
-            continue
-        if line.get("event") == name:
-            out.append(line)
-    return out
-
-
 def test_a_run_time_token_is_found_in_its_class_vault_and_rotated_each_period(
     vaults, makini, client_factory, wall, caplog
 ):
@@ -120,7 +97,7 @@ def test_a_run_time_token_is_found_in_its_class_vault_and_rotated_each_period(
     assert value["connection_id"] == "0900002" and value["token"] != old and makini.token_is_valid(value["token"])
     assert makini.token_is_valid(old)  # the previous version keeps working
     assert current.properties.tags[places.TAG_CONNECTION_ID] == "0900002"
-    rotated = {e["secret"]: e for e in events(caplog, "rotated")}
+    rotated = {e["secret"]: e for e in log_events(caplog, "rotated")}
     assert rotated[key("0900002")]["bound_by"] == "runtime-name"
     assert rotated[DECLARED_KEY]["bound_by"] == "deployment"
     assert old not in caplog.text and value["token"] not in caplog.text
@@ -139,7 +116,7 @@ def test_a_run_time_token_claiming_another_connection_is_rotated_for_its_name(
     assert json.loads(current.value)["connection_id"] == "0900003"
     assert current.properties.tags[places.TAG_CONNECTION_ID] == "0900003"  # the claim is not carried forward
     assert makini.tokens_issued("0900666") == []
-    mismatches = [m for m in events(caplog, "binding_mismatch") if m["secret"] == key("0900003")]
+    mismatches = [m for m in log_events(caplog, "binding_mismatch") if m["secret"] == key("0900003")]
     assert {m["where"] for m in mismatches} == {f"tag {places.TAG_CONNECTION_ID}", "current value's connection_id"}
     assert all(m["claimed"] == "0900666" and m["connection_id"] == "0900003" for m in mismatches)
     assert all(m["bound_by"] == "runtime-name" for m in mismatches)
@@ -163,7 +140,7 @@ def test_a_name_in_the_class_vault_that_is_not_a_run_time_tokens_is_never_rotate
     report = rotator(vaults, client_factory, wall).run()
     assert report.rotated == [DECLARED_KEY] and report.failed == {}
     assert report.skipped == [f"{CLASS_VAULT}/{name}"]
-    assert [e["reason"] for e in events(caplog, "not_bound")] == ["not a run-time token's name of class linked"]
+    assert [e["reason"] for e in log_events(caplog, "not_bound")] == ["not a run-time token's name of class linked"]
     assert len(makini.tokens_issued("0900004")) == 1
 
 

@@ -9,7 +9,6 @@ lists the run-time class's folder and nothing below it.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +17,9 @@ from rotation import vault_rotator as vr
 from rotation.bindings import Bindings
 
 from tests.engines.vault_platform import Deployment, deploy, env_name, stack_file, vault_only, with_secrets
+from tests.vault.test_onboarding_on_openbao import login
+
+from .conftest import log_events
 
 LATER = timedelta(days=22)  # past staging's 21-day period
 
@@ -26,13 +28,6 @@ LATER = timedelta(days=22)  # past staging's 21-day period
 def stg(openbao, vault_platform) -> Deployment:
     config, keys = with_secrets(vault_only(stack_file("staging"), env_name("rrt")), {"acme-maintainx": "tok-a"})
     return deploy(openbao, config, keys)
-
-
-def login(vault_platform, d: Deployment, consumer: str) -> str:
-    auth = d.config.consumers[consumer].vault.auth.kubernetes
-    return vault_platform.login_kubernetes(
-        f"makini-{d.environment}-{consumer}", auth.namespaces[0], auth.service_account_names[0]
-    )
 
 
 def rotator_token(vault_platform, d: Deployment) -> str:
@@ -91,18 +86,6 @@ def rig(openbao, vault_platform, stg, makini, client_factory, tmp_path):
     return Rig()
 
 
-def events(caplog, name: str) -> list[dict]:
-    out = []
-    for r in caplog.records:
-        try:
-            line = json.loads(r.getMessage())
-        except ValueError:
-            continue
-        if line.get("event") == name:
-            out.append(line)
-    return out
-
-
 def fresh_id() -> str:
     import uuid
 
@@ -121,13 +104,13 @@ def test_a_run_time_token_is_rotated_when_due_for_the_connection_its_path_names(
     new = rig.value(path)
     assert new["connection_id"] == cid and new["token"] != old and makini.token_is_valid(new["token"])
     assert makini.token_is_valid(old)  # the previous version keeps working
-    [rotated] = [e for e in events(caplog, "rotated") if e["path"] == path]
+    [rotated] = [e for e in log_events(caplog, "rotated") if e["path"] == path]
     assert rotated["bound_by"] == "runtime-name" and rotated["connection_id"] == cid
-    declared = [e for e in events(caplog, "rotated") if e["path"].startswith("connections/standard/")]
+    declared = [e for e in log_events(caplog, "rotated") if e["path"].startswith("connections/standard/")]
     assert declared and {e["bound_by"] for e in declared} == {"deployment"}
     assert old not in caplog.text and new["token"] not in caplog.text
     # no folder below the class's was listed (the policy allows none): nothing was refused
-    assert not [e for e in events(caplog, "not_listable") if "linked" in e["path"]]
+    assert not [e for e in log_events(caplog, "not_listable") if "linked" in e["path"]]
 
 
 def test_a_run_time_token_whose_value_or_metadata_claims_another_connection_is_rotated_for_its_path(
@@ -144,7 +127,7 @@ def test_a_run_time_token_whose_value_or_metadata_claims_another_connection_is_r
     report = rig.rotator(now=datetime.now(UTC) + LATER).run(only=path)
     assert report.rotated == [path] and report.failed == {}
     assert rig.value(path)["connection_id"] == cid and makini.tokens_issued(victim) == []
-    [mismatch] = [m for m in events(caplog, "binding_mismatch") if m["path"] == path]
+    [mismatch] = [m for m in log_events(caplog, "binding_mismatch") if m["path"] == path]
     assert (mismatch["claimed"], mismatch["expected"], mismatch["bound_by"]) == (victim, cid, "runtime-name")
 
 
@@ -157,7 +140,7 @@ def test_a_malformed_id_in_the_run_time_class_is_listed_but_never_rotated(rig, m
     report = rig.rotator(now=datetime.now(UTC) + LATER).run()
     path = f"connections/linked/{bad}/token"
     assert path in report.skipped and path not in report.rotated and path not in report.failed
-    assert [e["reason"] for e in events(caplog, "skipped") if e["path"] == path] == [
+    assert [e["reason"] for e in log_events(caplog, "skipped") if e["path"] == path] == [
         "not a run-time token's name of class linked"
     ]
 
