@@ -263,7 +263,11 @@ class KeyVaultRotator:
                 continue
             for props in listed:
                 key = f"{vault}/{getattr(props, 'name', '')}"
-                binding = self.bindings.binding_for(key)
+                try:
+                    binding = self.bindings.binding_for(key)
+                except BindingError:  # e.g. a declared connection's id: this secret fails (in _one), the run goes on
+                    found.append((key, None))
+                    continue
                 if binding is None or binding.access_class != access_class:
                     report.skipped.append(key)
                     jsonlog.log(

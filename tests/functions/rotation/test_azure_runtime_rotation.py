@@ -197,3 +197,15 @@ def test_2000_run_time_tokens_only_the_due_are_reissued_within_the_budget(vaults
     assert len(kv.writes) == 25
     assert kv.list_pages == 80  # 2,000 names, 25 a page
     assert kv.version_lists == 25 and kv.reads == 25  # only the due secrets are looked at one by one
+
+
+def test_a_run_time_name_taking_a_declared_connections_id_fails_alone(vaults, makini, client_factory, wall):
+    onboard(vaults, makini, "0900001")  # the declared connection of the package (connections-acme-token)
+    onboard(vaults, makini, "0900006")
+    wall.advance(days=PERIOD, hours=1)
+    issued = len(makini.tokens_issued("0900001"))
+    report = rotator(vaults, client_factory, wall).run()
+    assert "is a declared connection" in report.failed[key("0900001")]
+    assert sorted(report.rotated) == [DECLARED_KEY, key("0900006")]
+    assert len(makini.tokens_issued("0900001")) == issued + 1  # for the declared secret only
+    assert len(vaults[CLASS_URL].versions["connections-linked-0900001-token"]) == 1

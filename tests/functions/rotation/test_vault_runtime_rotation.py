@@ -157,3 +157,19 @@ def test_the_rotators_policy_lists_the_run_time_class_folder_and_nothing_below(r
     assert openbao.http("GET", f"{mount}/data/connections/linked/{cid}/token", token=token)[0] == 403
     # a declared class keeps its folder listing (the walk finds its keys' tokens there)
     assert openbao.http("LIST", f"{mount}/metadata/connections/standard/hooli-fiix/", token=token)[0] == 200
+
+
+def test_a_run_time_path_taking_a_declared_connections_id_fails_alone(rig, makini, caplog):
+    """The onboarding identity stores a token under a declared connection's id (staging's standard/hooli-fiix):
+    that path fails loudly, nothing is issued for it, and the run goes on with the others."""
+    caplog.set_level(logging.INFO, logger="rotation")
+    declared = "19000207611955"  # Pulumi.staging.yaml: connections/standard/hooli-fiix
+    path = f"connections/linked/{declared}/token"
+    stored = rig.onboard(declared, path=path)
+    other = fresh_id()
+    rig.onboard(other)
+    report = rig.rotator(now=datetime.now(UTC) + LATER).run()
+    assert "is a declared connection" in report.failed[path]
+    assert f"connections/linked/{other}/token" in report.rotated  # the run went on
+    assert rig.value(path)["token"] == stored  # nothing was written there
+    assert all(e["path"] != path for e in log_events(caplog, "rotated"))
