@@ -128,6 +128,19 @@ def current_version_written(meta: Mapping[str, Any]) -> datetime | None:
     return _parse_time(re.sub(r"(\.\d{6})\d+", r"\1", raw))
 
 
+def current_version_deleted(meta: Mapping[str, Any], now: datetime) -> bool:
+    """Whether the current version is soft-deleted (``deletion_time`` passed: a disconnected customer's token, or
+    an operator's ``vault kv delete``) or destroyed. A mount's ``delete_version_after`` stamps a future
+    ``deletion_time`` on every live version: that one has not come."""
+    if not int(meta.get("current_version") or 0):
+        return False
+    info = (meta.get("versions") or {}).get(str(meta.get("current_version"))) or {}
+    if info.get("destroyed"):
+        return True
+    when = _parse_time(re.sub(r"(\.\d{6})\d+", r"\1", info.get("deletion_time") or ""))
+    return when is not None and when <= now
+
+
 def due(period: int, custom: Mapping[str, str], now: datetime, written: datetime | None = None) -> tuple[bool, str]:
     """Whether a secret rotated every ``period`` days, with this custom metadata (``last_rotated``), whose
     current version was ``written`` then, is due."""
@@ -312,6 +325,19 @@ class VaultRotator:
                     binding_source=binding.source,
                 )
         now = self.now()
+        if not force and current_version_deleted(meta, now):
+            # Rotating would write a live token again for a customer who was disconnected (the onboarding
+            # client's disconnect soft-deletes it; recoverable): left alone until someone undeletes it.
+            report.skipped.append(path)
+            jsonlog.log(
+                logger,
+                logging.INFO,
+                "skipped",
+                path=path,
+                reason="its current version is deleted (a disconnected connection): undelete it to resume rotation",
+                bound_by=binding.via,
+            )
+            return
         is_due, reason = due(period, custom, now, current_version_written(meta))
         if not (is_due or force):
             report.not_due.append(path)

@@ -209,3 +209,14 @@ def test_a_run_time_name_taking_a_declared_connections_id_fails_alone(vaults, ma
     assert sorted(report.rotated) == [DECLARED_KEY, key("0900006")]
     assert len(makini.tokens_issued("0900001")) == issued + 1  # for the declared secret only
     assert len(vaults[CLASS_URL].versions["connections-linked-0900001-token"]) == 1
+
+
+def test_a_disconnected_customers_deleted_token_is_not_brought_back(vaults, makini, client_factory, wall):
+    """The onboarding client's disconnect soft-deletes the secret: Key Vault lists it no more (its deleted
+    secrets are another listing), so the timer never writes it again."""
+    onboard(vaults, makini, "0900007")
+    vaults[CLASS_URL].begin_delete_secret("connections-linked-0900007-token")
+    wall.advance(days=PERIOD, hours=1)
+    report = rotator(vaults, client_factory, wall).run()
+    assert report.rotated == [DECLARED_KEY] and report.failed == {}
+    assert len(makini.tokens_issued("0900007")) == 1

@@ -173,3 +173,26 @@ def test_a_run_time_path_taking_a_declared_connections_id_fails_alone(rig, makin
     assert f"connections/linked/{other}/token" in report.rotated  # the run went on
     assert rig.value(path)["token"] == stored  # nothing was written there
     assert all(e["path"] != path for e in log_events(caplog, "rotated"))
+
+
+def test_a_disconnected_customers_deleted_token_is_not_brought_back(rig, makini, openbao, vault_platform, caplog):
+    """The onboarding client's disconnect soft-deletes the token's latest version (recoverable). A rotation then
+    would write a new version: a live token for a customer who left. The rotator skips it until someone
+    undeletes it."""
+    caplog.set_level(logging.INFO, logger="rotation")
+    cid = fresh_id()
+    path = f"connections/linked/{cid}/token"
+    rig.onboard(cid)
+    status, _ = openbao.http("DELETE", f"{rig.d.mount}/data/{path}", token=login(vault_platform, rig.d, "onboarding"))
+    assert status == 204
+    issued = len(makini.tokens_issued(cid))
+    report = rig.rotator(now=datetime.now(UTC) + LATER).run()
+    assert path in report.skipped and path not in report.rotated and path not in report.failed
+    assert len(makini.tokens_issued(cid)) == issued
+    meta = rig.root.read_secret_metadata(path=path, mount_point=rig.d.mount)["data"]
+    assert meta["current_version"] == 1
+    [skipped] = [e for e in log_events(caplog, "skipped") if e["path"] == path]
+    assert "deleted" in skipped["reason"]
+    # undeleted by an operator: rotated again
+    rig.root.undelete_secret_versions(path=path, versions=[1], mount_point=rig.d.mount)
+    assert path in rig.rotator(now=datetime.now(UTC) + LATER).run().rotated
