@@ -5,6 +5,10 @@ backend of the stack.
     python -m infra.rotate <stack> --webhook-secret --from-file PATH|- [--dry-run] [--config-file FILE]
     python -m infra.rotate <stack> --connection KEY --revoke [--confirm KEY] [--dry-run] [--config-file FILE]
 
+KEY is a declared connection's key (``makini:connections[].key``), or a run-time connection as
+``<run-time class>/<Makini connection id>`` (stored by the onboarding service, docs/access-at-scale.md): its
+token is the one at ``connections/<class>/<id>/token``, and the id in the name is the one Makini is asked about.
+
 Reads the stack's configuration the way the program does and acts on each backend it lists, with the
 caller's own credentials (the AWS default chain, ``DefaultAzureCredential``, ``VAULT_TOKEN`` or
 ``~/.vault-token``); ``--dry-run`` prints what it would do on each and touches nothing.
@@ -59,11 +63,19 @@ from components.vault.rotation import cronjob_name
 from functions.rotation.azure_function import FUNCTION_NAME, ROTATE_REQUESTED_TAG
 from functions.rotation.makini_client import ENV_API_BASE, MakiniClient, MakiniError
 from functions.rotation.vault_rotator import META_ROTATE_REQUESTED
-from stacks.catalog import OAUTH_CLIENT_PATH, WEBHOOK_SECRET_PATH, CatalogSecret, build_catalog, connection_token_path
+from stacks.catalog import (
+    OAUTH_CLIENT_PATH,
+    WEBHOOK_SECRET_PATH,
+    CatalogSecret,
+    SecretKind,
+    build_catalog,
+    connection_token_path,
+    runtime_token_path,
+)
 from stacks.config import ConfigError, StackConfig
 from stacks.config.model import Backend
 from stacks.locations import SecretLocation, locate
-from stacks.naming import aws_secret_name
+from stacks.naming import RUNTIME_CONNECTION_ID, RUNTIME_CONNECTION_ID_RULE, aws_secret_name
 
 from .cli import make_parser, unexpected
 from .offline import DEFAULT_REGION, PROJECT, StackFileError, StackSource, load_stack_file
@@ -199,6 +211,74 @@ def _load(stack: str, config_file: Path | None, err: TextIO) -> tuple[StackSourc
     return None
 
 
+@dataclass(frozen=True)
+class Target:
+    """The token a command acts on: a declared connection (by key) or a run-time one (``<class>/<id>``)."""
+
+    #: What messages call it: the key, or ``<class>/<id>``.
+    label: str
+    secret: CatalogSecret
+    makini_id: str | None
+    #: The declared connection's index in ``makini:connections`` (None for a run-time one).
+    index: int | None = None
+
+    @property
+    def runtime(self) -> bool:
+        return self.index is None
+
+
+def _target(stack: str, cfg: StackConfig, connection: str, err: TextIO) -> Target | None:
+    """The declared or run-time connection ``connection`` names, or None after one clear message (exit 2)."""
+    keys = [c.key for c in cfg.connections]
+    runtime = sorted(n for n, c in cfg.access_classes.items() if c.runtime)
+    if "/" not in connection:
+        if connection in keys:
+            conn = cfg.connection(connection)
+            path = connection_token_path(connection, conn.access_class)
+            [secret] = [s for s in build_catalog(cfg).secrets if s.path == path]
+            return Target(connection, secret, conn.makini_id, keys.index(connection))
+        hint = f"; a run-time connection is <class>/<id> (run-time classes: {', '.join(runtime)})" if runtime else ""
+        print(
+            f"makini-infra: stack '{stack}' has no connection '{connection}'. "
+            f"Valid keys: {', '.join(keys) or '(none)'}{hint}",
+            file=err,
+        )
+        return None
+    access_class, _, connection_id = connection.partition("/")
+    if access_class not in runtime:
+        print(
+            f"makini-infra: '{connection}' is not a run-time connection of stack '{stack}': '{access_class}' is not "
+            f"a run-time class (run-time classes: {', '.join(runtime) or '(none)'}; a declared connection is named "
+            "by its key)",
+            file=err,
+        )
+        return None
+    if not RUNTIME_CONNECTION_ID.fullmatch(connection_id):
+        print(
+            f"makini-infra: '{connection_id}' in '{connection}' is not a Makini connection id: "
+            f"{RUNTIME_CONNECTION_ID_RULE}",
+            file=err,
+        )
+        return None
+    declared = {c.makini_id: c.key for c in cfg.connections if c.makini_id}
+    if connection_id in declared:
+        print(
+            f"makini-infra: connection id {connection_id} is the declared connection '{declared[connection_id]}' of "
+            f"stack '{stack}', never a run-time one (the rotators refuse a run-time name that takes a declared id): "
+            f"use --connection {declared[connection_id]}",
+            file=err,
+        )
+        return None
+    secret = CatalogSecret(
+        kind=SecretKind.CONNECTION_TOKEN,
+        path=runtime_token_path(access_class, connection_id),
+        description=f"run-time connection {connection_id} of class {access_class}",
+        connection=connection_id,
+        access_class=access_class,
+    )
+    return Target(connection, secret, connection_id)
+
+
 def rotate_now(
     stack: str,
     connection: str,
@@ -218,15 +298,9 @@ def rotate_now(
         return EXIT_INVALID
     source, cfg = loaded
 
-    keys = [c.key for c in cfg.connections]
-    if connection not in keys:
-        print(
-            f"makini-infra: stack '{stack}' has no connection '{connection}'. "
-            f"Valid keys: {', '.join(keys) or '(none)'}",
-            file=err,
-        )
+    target = _target(stack, cfg, connection, err)
+    if target is None:
         return EXIT_INVALID
-    conn = cfg.connection(connection)
     if not cfg.rotation.enabled or cfg.rotation.connection_token_days is None:
         print(
             f"makini-infra: rotation is not configured in stack '{stack}' (makini:rotation.enabled is false); "
@@ -234,23 +308,22 @@ def rotate_now(
             file=err,
         )
         return EXIT_FAILED
-    if not conn.makini_id:
+    if not target.makini_id:
         print(
             f"makini-infra: connection '{connection}' is not rotated automatically: it has no makiniId. "
-            f"Set it (pulumi config set --path 'makini:connections[{keys.index(connection)}].makiniId' <id>) and "
+            f"Set it (pulumi config set --path 'makini:connections[{target.index}].makiniId' <id>) and "
             "run pulumi up, or issue a new token in Makini by hand.\n" + disconnect_step(None),
             file=err,
         )
         return EXIT_FAILED
     ctx = _context(stack, source, cfg, client_factory, clients, out, err, dry_run, organization, env)
-    path = connection_token_path(connection, conn.access_class)
-    [secret] = [s for s in build_catalog(cfg).secrets if s.path == path]
+    secret = target.secret
     # Microseconds: a request made in the same second as the version it replaces must still be newer than it.
     stamp = now().astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     actions = {"aws": _rotate_aws, "azure": _rotate_azure, "vault": _rotate_vault}
     ok = [actions[b](ctx, ctx.locate(secret, b), stamp) for b in cfg.backends]
     if any(ok):
-        print("\n" + disconnect_step(conn.makini_id), file=out)
+        print("\n" + disconnect_step(target.makini_id), file=out)
     return EXIT_OK if all(ok) else EXIT_FAILED
 
 
@@ -434,32 +507,27 @@ def revoke(
         return EXIT_INVALID
     source, cfg = loaded
     env = os.environ if env is None else env
-    keys = [c.key for c in cfg.connections]
-    if connection not in keys:
-        print(
-            f"makini-infra: stack '{stack}' has no connection '{connection}'. Valid keys: {', '.join(keys) or '(none)'}",
-            file=err,
-        )
+    target = _target(stack, cfg, connection, err)
+    if target is None:
         return EXIT_INVALID
-    conn = cfg.connection(connection)
-    index = keys.index(connection)
-    if not conn.makini_id:
+    if not target.makini_id:
         print(
             f"makini-infra: connection '{connection}' has no makiniId, so this command cannot name it to Makini: "
             "disconnect it in Makini's dashboard, or set "
-            f"makini:connections[{index}].makiniId and run this again",
+            f"makini:connections[{target.index}].makiniId and run this again",
             file=err,
         )
         return EXIT_FAILED
+    makini_id = target.makini_id
     what = (
-        f"connection '{connection}' (Makini id {conn.makini_id}) of stack '{stack}': every token of it stops working "
+        f"connection '{connection}' (Makini id {makini_id}) of stack '{stack}': every token of it stops working "
         "at once, the stored one included, until the customer reconnects"
     )
     if dry_run:
         print(
             f"[dry-run] would disconnect {what}. It would read the OAuth client from the stack's store "
             f"({', '.join(cfg.backends)}, the first that answers) and call DELETE /api/system/connections/"
-            f"{conn.makini_id}. Nothing was done.",
+            f"{makini_id}. Nothing was done.",
             file=out,
         )
         return EXIT_OK
@@ -498,18 +566,32 @@ def revoke(
         return EXIT_FAILED
     try:
         makini = (makini_factory or (lambda: _default_makini(env)))()
-        makini.disconnect_connection(makini.system_token(*credentials), conn.makini_id)
+        makini.disconnect_connection(makini.system_token(*credentials), makini_id)
     except MakiniError as e:
-        print(f"makini-infra: Makini did not disconnect connection {conn.makini_id}: {e}", file=err)
+        print(f"makini-infra: Makini did not disconnect connection {makini_id}: {e}", file=err)
         return EXIT_FAILED
+    if target.runtime:
+        access_class = target.secret.access_class
+        print(
+            f"Disconnected run-time connection {makini_id} (class {access_class}) in Makini: every token Makini "
+            "issued for it is invalid now, and its credits are back in the pool.\n"
+            "Then:\n"
+            f"  1. Schedule the deletion of its stored token within the recovery window: the onboarding service's "
+            f"Onboarding.disconnect('{makini_id}', '{access_class}') (docs/operations.md, 'A run-time connection'). "
+            "Until then the rotation of this token fails at each run (its alarm fires).\n"
+            "  2. If the customer should stay connected, they reconnect through your Makini Link flow; Makini creates "
+            "a new connection (a new id) and the onboarding service stores its token.",
+            file=out,
+        )
+        return EXIT_OK
     print(
-        f"Disconnected connection '{connection}' (Makini id {conn.makini_id}) in Makini: every token Makini issued "
+        f"Disconnected connection '{connection}' (Makini id {makini_id}) in Makini: every token Makini issued "
         "for it is invalid now (the stored one, its earlier versions, and any token a failed rotation left live), "
         "and its credits are back in the pool.\n"
         "Reconnect:\n"
         "  1. Ask the customer to reconnect through your Makini Link flow; Makini creates a new connection "
         "(a new id) and gives your onboarding service its token.\n"
-        f"  2. pulumi config set --path 'makini:connections[{index}].makiniId' <new id>\n"
+        f"  2. pulumi config set --path 'makini:connections[{target.index}].makiniId' <new id>\n"
         "  3. Store the new token on every backend (docs/operations.md, 'Revoking a compromised token'), then "
         "pulumi up.\n"
         f"Until then the rotation of this connection fails at each run (its alarm fires), and consumers of its "
@@ -654,7 +736,11 @@ def main(
     parser = make_parser("python -m infra.rotate", __doc__ or "")
     parser.add_argument("stack", help="stack name, e.g. prod (reads Pulumi.<stack>.yaml)")
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--connection", metavar="KEY", help="the connection key (makini:connections[].key)")
+    what.add_argument(
+        "--connection",
+        metavar="KEY",
+        help="a declared connection's key (makini:connections[].key), or a run-time one as <class>/<connection id>",
+    )
     what.add_argument("--webhook-secret", action="store_true", help="store a new webhook secret (zero downtime)")
     parser.add_argument("--now", action="store_true", help="with --connection: rotate immediately")
     parser.add_argument(
