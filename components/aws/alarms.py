@@ -70,3 +70,35 @@ def alarm_channel(
     if email:
         aws.sns.TopicSubscription(f"{name}-alarms-email", topic=topic.arn, protocol="email", endpoint=email, opts=child)
     return AlarmChannel(key=key, topic=topic, policy=policy)
+
+
+def lambda_errors_alarm(
+    name: str,
+    *,
+    alarm_name: str,
+    description: str,
+    function_name: pulumi.Input[str],
+    topic_arn: pulumi.Input[str],
+    tags: Mapping[str, str],
+    child: pulumi.ResourceOptions,
+) -> aws.cloudwatch.MetricAlarm:
+    """``{name}-errors``: any error of the function in five minutes notifies ``topic_arn`` (and again when it
+    clears); no data is no alarm (a function that does not run has not failed)."""
+    return aws.cloudwatch.MetricAlarm(
+        f"{name}-errors",
+        name=alarm_name,
+        alarm_description=description,
+        namespace="AWS/Lambda",
+        metric_name="Errors",
+        dimensions={"FunctionName": function_name},
+        statistic="Sum",
+        period=300,
+        evaluation_periods=1,
+        threshold=0,
+        comparison_operator="GreaterThanThreshold",
+        treat_missing_data="notBreaching",
+        alarm_actions=[topic_arn],
+        ok_actions=[topic_arn],
+        tags=dict(tags),
+        opts=child,
+    )

@@ -32,7 +32,7 @@ import pulumi_aws as aws
 
 from stacks.naming import keeper_function_name, keeper_log_group_name
 
-from .alarms import alarm_channel
+from .alarms import alarm_channel, lambda_errors_alarm
 from .keeper_policies import KEEPER_SETTINGS_FILE, keeper_policy, keeper_settings, runtime_class_resource_policy
 from .lambda_package import KEEPER_LAMBDA
 from .policies import lambda_trust_policy, secret_arn_prefix
@@ -249,27 +249,18 @@ class SecretKeeper(pulumi.ComponentResource):
                 child=child,
             ).topic_arn
         self.alarm_topic_arn = topic_arn
-        self.errors_alarm = aws.cloudwatch.MetricAlarm(
-            f"{name}-errors",
-            name=f"makini-{env}-keeper-errors",
-            alarm_description=(
+        self.errors_alarm = lambda_errors_alarm(
+            name,
+            alarm_name=f"makini-{env}-keeper-errors",
+            description=(
                 f"The keeper of {env}'s run-time tokens could not give a secret its class's policy or rotation "
                 f"(makini-{env}-keeper raised): read its log group {keeper_log_group_name(env)} "
                 "(docs/operations.md, 'Rotation alarms')."
             ),
-            namespace="AWS/Lambda",
-            metric_name="Errors",
-            dimensions={"FunctionName": self.function.name},
-            statistic="Sum",
-            period=300,
-            evaluation_periods=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[topic_arn],
-            ok_actions=[topic_arn],
+            function_name=self.function.name,
+            topic_arn=topic_arn,
             tags=tags,
-            opts=child,
+            child=child,
         )
         self.function_name: pulumi.Output[str] = self.function.name
         self.alarm_names = [f"makini-{env}-keeper-errors"]

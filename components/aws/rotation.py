@@ -30,7 +30,7 @@ import pulumi_aws as aws
 
 from stacks.naming import reminder_role_name, rotation_function_name, rotation_log_group_name, rotation_role_name
 
-from .alarms import alarm_channel
+from .alarms import alarm_channel, lambda_errors_alarm
 from .lambda_package import BINDINGS_FILE, ROTATION_LAMBDA
 from .policies import lambda_trust_policy, secret_arn_prefix, token_pattern
 from .rotation_policies import reminder_publish_policy, rotation_policy, scheduler_trust_policy
@@ -242,26 +242,17 @@ class TokenRotation(pulumi.ComponentResource):
                 )
                 topic_arn = channel.topic_arn
             self.alarm_topic_arn = topic_arn
-            self.errors_alarm = aws.cloudwatch.MetricAlarm(
-                f"{name}-errors",
-                name=f"makini-{env}-rotation-errors",
-                alarm_description=(
+            self.errors_alarm = lambda_errors_alarm(
+                name,
+                alarm_name=f"makini-{env}-rotation-errors",
+                description=(
                     f"A token rotation step of {env} failed (makini-{env}-rotation raised): read its log group "
                     f"{rotation_log_group_name(env)} (docs/operations.md, 'Rotation alarms')."
                 ),
-                namespace="AWS/Lambda",
-                metric_name="Errors",
-                dimensions={"FunctionName": self.function.name},
-                statistic="Sum",
-                period=300,
-                evaluation_periods=1,
-                threshold=0,
-                comparison_operator="GreaterThanThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=[topic_arn],
-                ok_actions=[topic_arn],
+                function_name=self.function.name,
+                topic_arn=topic_arn,
                 tags=tags,
-                opts=child,
+                child=child,
             )
             self.failed_rule = aws.cloudwatch.EventRule(
                 f"{name}-failed",
