@@ -19,7 +19,7 @@ import pulumi_aws as aws
 
 from stacks.naming import receiver_function_name, receiver_log_group_name, receiver_role_name
 
-from .alarms import alarm_channel
+from .alarms import alarm_channel, lambda_errors_alarm
 from .lambda_package import RECEIVER_LAMBDA
 from .policies import lambda_trust_policy
 from .webhook_policies import queue_policy, receiver_policy
@@ -415,18 +415,14 @@ class WebhookEndpoint(pulumi.ComponentResource):
             ],
         )
         fn_dims = {"FunctionName": self.function.name}
-        alarm(
-            "lambda-errors",
-            "The webhook receiver Lambda failed (an error or a timeout).",
-            namespace="AWS/Lambda",
-            metric_name="Errors",
-            dimensions=fn_dims,
-            statistic="Sum",
-            period=300,
-            evaluation_periods=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
+        self.alarms["lambda-errors"] = lambda_errors_alarm(
+            f"{name}-lambda",
+            alarm_name=f"makini-{env}-webhooks-lambda-errors",
+            description="The webhook receiver Lambda failed (an error or a timeout).",
+            function_name=self.function.name,
+            topic_arn=self.topic.arn,
+            tags=tags,
+            child=child,
         )
         alarm(
             "lambda-throttles",
