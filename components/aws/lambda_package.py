@@ -72,7 +72,7 @@ ROTATION_LAMBDA = LambdaPackage(
         "oauth_client.py",
         "token_lifetime.py",
     ),
-    shared=("jsonlog.py",),
+    shared=("jsonlog.py", "names.py"),
 )
 #: Where the rotation packages carry the deployment's bindings (functions/rotation/bindings.py, PACKAGED_FILE).
 BINDINGS_FILE = "rotation/bindings.json"
@@ -81,5 +81,5 @@ BINDINGS_FILE = "rotation/bindings.json"
 KEEPER_LAMBDA = LambdaPackage(
     package="keeper",
     modules=("__init__.py", "aws_lambda.py", "governance.py"),
-    shared=("jsonlog.py",),
+    shared=("jsonlog.py", "names.py"),
 )

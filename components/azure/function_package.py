@@ -118,7 +118,7 @@ ROTATION_PACKAGE = FunctionPackageSpec(
         "token_lifetime.py",
     ),
     requirements=("azure-functions", "azure-identity", "azure-keyvault-secrets"),
-    shared=("jsonlog.py",),
+    shared=("jsonlog.py", "names.py"),
 )
 
 

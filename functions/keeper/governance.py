@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from functions.shared import jsonlog
+from functions.shared import jsonlog, names
 
-#: ``stacks.naming.RUNTIME_CONNECTION_ID`` (a runtime function imports nothing of the program; a test checks
-#: they agree): Makini's connection key, one path segment.
-CONNECTION_ID = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,63}")
+#: The connection-id rule every function shares (functions/shared/names.py).
+CONNECTION_ID = names.CONNECTION_ID
 #: Secrets Manager appends "-" and six characters to a secret's name in its ARN.
 ARN_SUFFIX_LENGTH = 7
 #: The longest secret id the keeper looks at (Secrets Manager: names up to 512, ARNs up to 2048).

@@ -12,15 +12,15 @@ tests/functions/onboarding/test_places.py checks they agree.
 
 from __future__ import annotations
 
-import re
+from functions.shared import names
 
-#: ``stacks.naming.RUNTIME_CONNECTION_ID``: Makini's connection key (e.g. ``09000207611898``).
-CONNECTION_ID = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,63}")
+#: The run-time name rules every function shares (functions/shared/names.py).
+CONNECTION_ID = names.CONNECTION_ID
+CLASS_NAME = names.CLASS_NAME
+
 CONNECTION_ID_RULE = (
     "1-64 characters: lowercase letters, digits and single dashes, starting and ending with a letter or digit"
 )
-#: ``stacks.config.classes.ClassName``.
-CLASS_NAME = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,23}")
 
 #: ``stacks.naming.RUNTIME_*``: the tags every run-time token carries (AWS tags, Key Vault tags).
 TAG_CONNECTION_ID = "makini:connection-id"

@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from functions.shared import names
+
 FORMAT = "makini-rotation-bindings/1"
 #: The packaged file (AWS Lambda, Azure Functions): beside this module.
 PACKAGED_FILE = Path(__file__).with_name("bindings.json")
@@ -52,12 +54,9 @@ PACKAGED_FILE = Path(__file__).with_name("bindings.json")
 ENV_BINDINGS_FILE = "ROTATION_BINDINGS_FILE"
 BACKENDS = ("aws", "azure", "vault")
 
-#: A Makini connection id as a run-time token's name carries it: ``stacks.naming.RUNTIME_CONNECTION_ID`` and
-#: ``functions/onboarding/places.py`` ``CONNECTION_ID`` (a runtime package imports neither; a test checks all
-#: three agree).
-CONNECTION_ID = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,63}")
-#: An access class name (``stacks.config.classes.ClassName``).
-CLASS_NAME = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,23}")
+#: The run-time name rules every function shares (functions/shared/names.py).
+CONNECTION_ID = names.CONNECTION_ID
+CLASS_NAME = names.CLASS_NAME
 #: A Key Vault name (``stacks.naming.KV_VAULT_NAME``).
 KEY_VAULT_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){1,22}[A-Za-z0-9]")
 #: ``Binding.via``: the deployment's bindings, or a run-time token's name.

@@ -160,7 +160,12 @@ def test_archive_holds_only_the_rotation_runtime_code(dev):
         "oauth_client.py",
         "token_lifetime.py",
     )
-    shared = ("functions/__init__.py", "functions/shared/__init__.py", "functions/shared/jsonlog.py")
+    shared = (
+        "functions/__init__.py",
+        "functions/shared/__init__.py",
+        "functions/shared/jsonlog.py",
+        "functions/shared/names.py",
+    )
     assert sorted(assets) == sorted([*(f"rotation/{m}" for m in modules), *shared])
     assert all(k.endswith(".py") for k in assets)
     functions_dir = ROTATION_LAMBDA.source.parent

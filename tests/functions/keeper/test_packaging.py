@@ -45,5 +45,6 @@ def test_the_handler_runs_from_the_archive_alone(tmp_path):
             "functions/__init__.py",
             "functions/shared/__init__.py",
             "functions/shared/jsonlog.py",
+            "functions/shared/names.py",
         ]
     )
