@@ -67,10 +67,9 @@ from stacks.catalog import (
     OAUTH_CLIENT_PATH,
     WEBHOOK_SECRET_PATH,
     CatalogSecret,
-    SecretKind,
     build_catalog,
     connection_token_path,
-    runtime_token_path,
+    runtime_token_secret,
 )
 from stacks.config import ConfigError, StackConfig
 from stacks.config.model import Backend
@@ -269,14 +268,7 @@ def _target(stack: str, cfg: StackConfig, connection: str, err: TextIO) -> Targe
             file=err,
         )
         return None
-    secret = CatalogSecret(
-        kind=SecretKind.CONNECTION_TOKEN,
-        path=runtime_token_path(access_class, connection_id),
-        description=f"run-time connection {connection_id} of class {access_class}",
-        connection=connection_id,
-        access_class=access_class,
-    )
-    return Target(connection, secret, connection_id)
+    return Target(connection, runtime_token_secret(access_class, connection_id), connection_id)
 
 
 def rotate_now(

@@ -188,6 +188,18 @@ def runtime_token_path(access_class: str, connection_id: str) -> str:
     return connection_token_path(connection_id, access_class)
 
 
+def runtime_token_secret(access_class: str, connection_id: str) -> CatalogSecret:
+    """The catalog entry of a run-time connection's token (declared nowhere: the onboarding service stores it),
+    so a run-time token is located like any catalog secret."""
+    return CatalogSecret(
+        kind=SecretKind.CONNECTION_TOKEN,
+        path=runtime_token_path(access_class, connection_id),
+        description=f"run-time connection {connection_id} of class {access_class}",
+        connection=connection_id,
+        access_class=access_class,
+    )
+
+
 def netsuite_m2m_key_path(key: str) -> str:
     return f"connections/{key}/m2m-key"
 

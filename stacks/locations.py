@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .catalog import CatalogSecret, SecretKind, runtime_token_path
+from .catalog import CatalogSecret, runtime_token_secret
 from .config.model import Backend, StackConfig
 from .naming import (
     RUNTIME_CONNECTION_ID,
@@ -129,14 +129,9 @@ def locate_runtime_class(
     """The place of run-time class ``access_class``'s tokens on ``backend`` (see :class:`RuntimeClassPlace`)."""
     if access_class not in cfg.access_classes or not cfg.access_classes[access_class].runtime:
         raise ValueError(f"stack {cfg.environment!r} has no run-time class {access_class!r}")
-    probe = CatalogSecret(
-        kind=SecretKind.CONNECTION_TOKEN,
-        path=runtime_token_path(access_class, _PROBE_ID),
-        description="",
-        connection=_PROBE_ID,
-        access_class=access_class,
+    loc = locate(
+        cfg, runtime_token_secret(access_class, _PROBE_ID), backend, project=project, organization=organization
     )
-    loc = locate(cfg, probe, backend, project=project, organization=organization)
     # the id is one segment of the name on every backend: split the probe's name around it
     marker = {"aws": "/", "azure": "-", "vault": "/"}[backend]
     before, _, after = loc.name.rpartition(f"{marker}{_PROBE_ID}{marker}")
